@@ -1,0 +1,1 @@
+"""Domain-neutral core: verdicts, settings-free building blocks (sandbox, store, executors)."""

@@ -1,0 +1,1 @@
+"""Hardware agent: Verilog equivalence checking, a VerilogEval harness, circuits learned from examples."""

@@ -1,0 +1,1 @@
+"""Software agent for tensor kernels: problems, verification, timing, and the expert engine."""

@@ -1,0 +1,79 @@
+"""Options and results of evaluating one kernel candidate against its problem's reference."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from qimeng.core.verdict import Status
+
+# Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose.
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-4, 1e-4),
+    "float32": (1e-4, 1e-4),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (1e-2, 1e-2),
+}
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How one evaluation runs. ``atol``/``rtol`` of ``None`` mean: by dtype (DEFAULT_TOLERANCES)."""
+
+    device: str = "cpu"  # "cpu" or "cuda" (or "cuda:N")
+    correctness_trials: int = 5
+    timing_trials: int = 100
+    warmup: int = 10
+    timeout_s: float = 180.0
+    atol: float | None = None
+    rtol: float | None = None
+    seed: int = 0
+    baselines: tuple[str, ...] = ("eager",)  # subset of {"eager", "compile", "compile-max-autotune"}
+    time_candidate: bool = True
+    small: bool = False  # apply the problem's SMALL size overrides (CPU tests)
+
+
+@dataclass
+class EvalResult:
+    """What ``qimeng eval`` reports. Serialises to the JSON object of ``qimeng eval --json``."""
+
+    status: Status
+    reason: str = ""
+    device: str = "cpu"
+    ref_ms: float | None = None
+    candidate_ms: float | None = None
+    ref_iqr_ms: float | None = None
+    candidate_iqr_ms: float | None = None
+    speedup: float | None = None  # reference / candidate; None when not timed
+    compile_ms: float | None = None  # loading + first call (JIT compilation) of the candidate
+    baselines_ms: dict[str, float] = field(default_factory=dict)  # e.g. {"eager": .., "compile": ..}
+    trials: int = 0  # correctness trials that ran
+    timing_trials: int = 0
+    timing_meaningful: bool = True  # False e.g. under the Triton interpreter
+    atol: float | None = None
+    rtol: float | None = None
+    flags: list[str] = field(default_factory=list)
+    ops_called: list[str] = field(default_factory=list)  # ATen ops the candidate's forward dispatched
+    own_kernel_share: float | None = None  # share of the candidate's GPU time in its own kernels
+    versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
+    problem_hash: str = ""
+    candidate_hash: str = ""
+    log: str = ""  # bounded captured stdout/stderr of the worker
+
+    @property
+    def correct(self) -> bool:
+        return self.status is Status.OK
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["correct"] = self.correct
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "EvalResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["status"] = Status(kwargs["status"])
+        return cls(**kwargs)
