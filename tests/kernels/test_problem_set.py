@@ -1,0 +1,121 @@
+"""The project's problem set (problems/<family>/<NN>_<name>.py): format, sizes and sanity of each problem,
+and the hand-written candidates in examples/candidates/ checked against their references."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+PROBLEMS_DIR = REPO / "problems"
+CANDIDATES_DIR = REPO / "examples" / "candidates"
+FAMILIES = {
+    "elementwise", "activation", "reduction", "norm", "softmax", "loss",
+    "scan", "gemm_epilogue", "conv_epilogue", "attention", "fused",
+}
+MEMORY_BOUND = {"elementwise", "activation", "reduction", "norm", "softmax", "loss"}
+MIN_FULL_BYTES = 256 * 2**20
+MAX_SMALL_INPUT_ELEMENTS = 65536
+PROBLEMS = sorted(PROBLEMS_DIR.glob("*/[0-9][0-9]_*.py"))
+
+
+def _problem_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def load(path: Path, small: bool) -> ModuleType:
+    """Import a problem file as a fresh module; with ``small`` apply its SMALL overrides to its globals."""
+    name = f"_problem_{path.parent.name}_{path.stem}_{'small' if small else 'full'}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if small:
+        for key, value in module.SMALL.items():
+            assert hasattr(module, key), f"{path}: SMALL overrides unknown global {key!r}"
+            setattr(module, key, value)
+    return module
+
+
+def tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in tensors(item)]
+    return []
+
+
+def nbytes(value) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors(value))
+
+
+def run_small(module: ModuleType, input_seed: int):
+    torch.manual_seed(0)
+    model = module.Model(*module.get_init_inputs())
+    torch.manual_seed(input_seed)
+    inputs = module.get_inputs()
+    with torch.no_grad():
+        return inputs, model(*inputs)
+
+
+def test_problem_set_covers_every_family():
+    assert len(PROBLEMS) >= 48, f"only {len(PROBLEMS)} problems"
+    found = {path.parent.name for path in PROBLEMS}
+    assert found == FAMILIES, f"unexpected or missing families: {found ^ FAMILIES}"
+    for family in FAMILIES:
+        count = sum(path.parent.name == family for path in PROBLEMS)
+        assert count >= 3, f"family {family} has {count} problems"
+    numbers = [(path.parent.name, path.stem[:2]) for path in PROBLEMS]
+    assert len(numbers) == len(set(numbers)), "two problems of one family share a number"
+
+
+@pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)
+def test_problem_has_kernelbench_format(path: Path):
+    module = load(path, small=False)
+    assert module.__doc__, f"{path}: needs a docstring saying what it computes"
+    assert isinstance(module.Model, type) and issubclass(module.Model, torch.nn.Module)
+    assert callable(module.get_inputs) and callable(module.get_init_inputs)
+    assert isinstance(module.SMALL, dict) and module.SMALL, f"{path}: SMALL is empty"
+
+
+@pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)
+def test_full_size_is_realistic(path: Path):
+    """At full size (meta tensors: nothing allocated) memory-bound problems move >= 256 MiB."""
+    module = load(path, small=False)
+    with torch.device("meta"):
+        model = module.Model(*module.get_init_inputs())
+        inputs = module.get_inputs()
+        moved = nbytes(inputs)
+        try:
+            with torch.no_grad():
+                moved += nbytes(model(*inputs))
+        except (NotImplementedError, RuntimeError):
+            assert path.parent.name not in MEMORY_BOUND, f"{path}: meta forward failed"
+    small_moved = nbytes(load(path, small=True).get_inputs())
+    assert moved > 50 * small_moved, f"{path}: full size is not much larger than SMALL"
+    if path.parent.name in MEMORY_BOUND:
+        assert moved >= MIN_FULL_BYTES, f"{path}: full size moves only {moved / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)
+def test_small_reference_runs_and_depends_on_inputs(path: Path):
+    module = load(path, small=True)
+    start = time.perf_counter()
+    inputs, out_a = run_small(module, input_seed=1)
+    elapsed = time.perf_counter() - start
+    for tensor in tensors(inputs):
+        assert tensor.numel() <= MAX_SMALL_INPUT_ELEMENTS, f"{path}: SMALL input of {tensor.numel()} elements"
+    outputs_a = tensors(out_a)
+    assert outputs_a, f"{path}: forward returned no tensor"
+    for out in outputs_a:
+        assert torch.isfinite(out).all(), f"{path}: non-finite output"
+    _, out_b = run_small(module, input_seed=2)
+    assert any(not torch.equal(a, b) for a, b in zip(outputs_a, tensors(out_b))), f"{path}: output ignores inputs"
+    assert elapsed < 2.0, f"{path}: SMALL reference took {elapsed:.2f}s"
