@@ -1,0 +1,27 @@
+"""SiLU (swish): x * sigmoid(x)."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 32
+channels = 64
+height = 256
+width = 128
+SMALL = {"batch_size": 2, "channels": 4, "height": 32, "width": 32}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, channels, height, width)]
+
+
+def get_init_inputs():
+    return []

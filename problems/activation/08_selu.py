@@ -1,0 +1,25 @@
+"""SELU (scaled ELU)."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 32
+seq_len = 2048
+hidden = 1024
+SMALL = {"batch_size": 2, "seq_len": 64, "hidden": 128}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.selu(x)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, seq_len, hidden)]
+
+
+def get_init_inputs():
+    return []

@@ -1,0 +1,27 @@
+"""Hardswish: x * relu6(x + 3) / 6."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+batch_size = 32
+channels = 64
+height = 256
+width = 128
+SMALL = {"batch_size": 2, "channels": 4, "height": 32, "width": 32}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardswish(x)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, channels, height, width)]
+
+
+def get_init_inputs():
+    return []

@@ -1,0 +1,25 @@
+"""Tanh (nn.Tanh module)."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 16384
+dim = 4096
+SMALL = {"batch_size": 64, "dim": 256}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.Tanh()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, dim)]
+
+
+def get_init_inputs():
+    return []
