@@ -1,0 +1,25 @@
+"""Index of the min over dim 1 of a 3-D tensor (int64)."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 32
+rows = 4096
+cols = 1024
+SMALL = {"batch_size": 4, "rows": 64, "cols": 64}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.argmin(x, dim=1)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, rows, cols)]
+
+
+def get_init_inputs():
+    return []
