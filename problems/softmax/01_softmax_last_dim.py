@@ -1,0 +1,24 @@
+"""Softmax over the last dim of [rows, cols] logits."""
+
+import torch
+import torch.nn as nn
+
+rows = 8192
+cols = 8192
+SMALL = {"rows": 64, "cols": 256}
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x, dim=-1)
+
+
+def get_inputs():
+    return [torch.randn(rows, cols)]
+
+
+def get_init_inputs():
+    return []
