@@ -1,0 +1,43 @@
+"""Checks of an emitted circuit: simulation against the oracle (Icarus Verilog) and a Yosys cell count."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qimeng.hardware.bsd.oracle import Oracle, VerilogOracle
+from qimeng.hardware.ports import read_interface, yosys_error
+from qimeng.hardware.tools import private_dir, run_tool
+
+
+@dataclass(frozen=True)
+class SimulationCheck:
+    vectors: int
+    mismatches: int  # vectors on which some output of the simulated Verilog differs from the oracle
+
+    @property
+    def accuracy(self) -> float:
+        return 1.0 - self.mismatches / self.vectors
+
+
+def simulate_against_oracle(verilog: Path, top: str, oracle: Oracle, x: np.ndarray) -> SimulationCheck:
+    """Simulate module ``top`` of ``verilog`` on the rows of ``x`` and count disagreements with the oracle."""
+    circuit = VerilogOracle(verilog, read_interface([verilog], top=top))
+    wrong = (circuit(x) != oracle(x)).any(axis=1)
+    return SimulationCheck(len(x), int(wrong.sum()))
+
+
+def yosys_cell_count(verilog: Path, top: str, timeout_s: float = 300.0) -> int:
+    """Number of cells after ``synth`` (Yosys' generic gate library)."""
+    with private_dir() as tmp:
+        script = f'read_verilog "{verilog.resolve()}"; synth -top {top}; tee -q -o stat.txt stat'
+        run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s)
+        if not run.ok:
+            raise RuntimeError(f"{verilog}: Yosys synthesis failed: {yosys_error(run.output)}")
+        found = re.search(r"Number of cells:\s+(\d+)", (Path(tmp) / "stat.txt").read_text())
+    if not found:
+        raise RuntimeError(f"{verilog}: no cell count in Yosys' statistics")
+    return int(found.group(1))

@@ -1,0 +1,138 @@
+"""Module interfaces read from Yosys' JSON netlist: ports, top module, clock and reset inference."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from qimeng.core.verdict import BadInput
+from qimeng.hardware.tools import private_dir, run_tool
+from qimeng.settings import Settings
+
+CLOCK_NAMES = ("clk", "clock", "clk_i", "i_clk", "aclk", "clk_in")
+RESET_HIGH_NAMES = ("rst", "reset", "areset", "arst", "rst_i", "i_rst", "sreset", "srst")
+RESET_LOW_NAMES = ("rst_n", "resetn", "reset_n", "rstn", "rst_ni", "aresetn", "arst_n", "areset_n", "nreset", "nrst")
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    direction: str  # "input" | "output" | "inout"
+    width: int
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class Reset:
+    """A reset input: its name, polarity and whether it acts without a clock edge."""
+
+    name: str
+    active_low: bool = False
+    is_async: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> "Reset":
+        """Parse ``NAME[:active-low][:async]`` (also ``:active-high``, ``:sync``)."""
+        name, *flags = spec.split(":")
+        unknown = set(flags) - {"active-low", "active-high", "async", "sync"}
+        if not name or unknown:
+            raise BadInput(f"--reset {spec!r}: expected NAME[:active-low][:async], bad part(s): {sorted(unknown)}")
+        return cls(name, "active-low" in flags, "async" in flags)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """The ports of one module, in declaration order."""
+
+    module: str
+    ports: tuple[Port, ...]
+    source: str = ""
+
+    @property
+    def inputs(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if p.direction == "input")
+
+    @property
+    def outputs(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if p.direction != "input")
+
+    def port(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
+
+def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:
+    """Elaborate ``paths`` with Yosys and return the top module's interface (found when ``top`` is None).
+
+    Raises BadInput with Yosys' message (file and line) when the Verilog does not parse or elaborate.
+    """
+    for path in paths:
+        if not Path(path).is_file():
+            raise BadInput(f"{path}: no such file")
+    with private_dir() as tmp:
+        files = " ".join(f'"{Path(p).resolve()}"' for p in paths)
+        select = f"-top {top}" if top else "-auto-top"
+        script = f"read_verilog -sv {files}; hierarchy -check {select}; proc; write_json iface.json"
+        run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s=120, settings=settings)
+        if not run.ok:
+            raise BadInput(f"{', '.join(map(str, paths))}: Yosys cannot read the design: {yosys_error(run.output)}")
+        netlist = json.loads((Path(tmp) / "iface.json").read_text())
+    modules = netlist["modules"]
+    tops = [name for name, m in modules.items() if int(m.get("attributes", {}).get("top", "0"), 2)]
+    if not tops:
+        raise BadInput(f"{', '.join(map(str, paths))}: no top module found")
+    name = tops[0]
+    ports = tuple(
+        Port(p_name, p["direction"], len(p["bits"]), bool(p.get("signed", 0)))
+        for p_name, p in modules[name]["ports"].items()
+    )
+    return Interface(name, ports, modules[name].get("attributes", {}).get("src", ""))
+
+
+def yosys_error(output: str) -> str:
+    """The ERROR lines of a Yosys log (with their ``file:line:`` prefix), or its last lines."""
+    lines = [ln.strip() for ln in output.splitlines() if "ERROR" in ln]
+    return "\n".join(lines) if lines else "\n".join(output.strip().splitlines()[-5:])
+
+
+def infer_clock(iface: Interface) -> str | None:
+    """The 1-bit input named like a clock, if any."""
+    return next((p.name for p in iface.inputs if p.width == 1 and p.name.lower() in CLOCK_NAMES), None)
+
+
+def infer_reset(iface: Interface) -> Reset | None:
+    """The 1-bit input named like a reset: ``*_n``/``*n`` names are active low; an ``a`` prefix is async."""
+    for p in iface.inputs:
+        low = p.name.lower()
+        if p.width != 1:
+            continue
+        if low in RESET_LOW_NAMES:
+            return Reset(p.name, active_low=True, is_async=low.startswith("a"))
+        if low in RESET_HIGH_NAMES:
+            return Reset(p.name, active_low=False, is_async=low.startswith("a"))
+    return None
+
+
+def port_mismatches(ref: Interface, dut: Interface) -> list[str]:
+    """Human descriptions of every port that differs by name, direction or width (empty when equal)."""
+    problems = []
+    ref_ports = {p.name: p for p in ref.ports}
+    dut_ports = {p.name: p for p in dut.ports}
+    for name in ref_ports.keys() - dut_ports.keys():
+        problems.append(f"port {name!r} ({_describe(ref_ports[name])}) is missing in {dut.module}")
+    for name in dut_ports.keys() - ref_ports.keys():
+        problems.append(f"port {name!r} ({_describe(dut_ports[name])}) is not in the reference {ref.module}")
+    for name in ref_ports.keys() & dut_ports.keys():
+        a, b = ref_ports[name], dut_ports[name]
+        if (a.direction, a.width) != (b.direction, b.width):
+            problems.append(f"port {name!r}: reference has {_describe(a)}, design has {_describe(b)}")
+    return sorted(problems)
+
+
+def _describe(p: Port) -> str:
+    return f"{p.direction} [{p.width - 1}:0]" if p.width > 1 else p.direction
+
+
+def is_valid_identifier(name: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) is not None

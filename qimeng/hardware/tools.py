@@ -1,0 +1,92 @@
+"""Finding and running the external hardware tools (Icarus Verilog, Yosys, Verilator) in a sandbox.
+
+Every run is a subprocess in its own process group, with a hard wall-clock timeout, a private
+working directory and an environment reduced to ``Settings.env_allowlist`` (no secrets reach
+untrusted Verilog). A missing tool is an error that says how to install it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from qimeng.settings import Settings
+
+# Debian package providing each program.
+TOOL_PACKAGES: dict[str, str] = {"iverilog": "iverilog", "vvp": "iverilog", "yosys": "yosys", "verilator": "verilator"}
+
+
+class MissingTool(RuntimeError):
+    """A required program is not installed; the message says which package provides it."""
+
+    def __init__(self, tool: str) -> None:
+        package = TOOL_PACKAGES.get(tool, tool)
+        super().__init__(f"missing tool: {tool} (install it with: apt-get install -y {package})")
+        self.tool = tool
+
+
+def find_tool(name: str) -> str:
+    """Absolute path of program ``name``, or raise :class:`MissingTool`."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingTool(name)
+    return path
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """Outcome of one sandboxed tool run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + "\n" + self.stderr).strip()
+
+
+def sandbox_env(settings: Settings | None = None) -> dict[str, str]:
+    """The environment a tool inherits: only allowlisted variables."""
+    settings = settings or Settings.from_env()
+    return {k: v for k, v in os.environ.items() if k in settings.env_allowlist}
+
+
+def private_dir(prefix: str = "qimeng-hw-") -> tempfile.TemporaryDirectory:
+    """A fresh private temporary directory (mode 0700) for one job."""
+    return tempfile.TemporaryDirectory(prefix=prefix)
+
+
+def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, settings: Settings | None = None) -> ToolRun:
+    """Run ``args`` (``args[0]`` is a tool name) in ``cwd`` with a hard timeout; never raises on failure."""
+    settings = settings or Settings.from_env()
+    timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
+    cmd = [find_tool(args[0]), *args[1:]]
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    limit = settings.max_captured_output_bytes
+    return ToolRun(proc.returncode, _clip(out, limit), _clip(err, limit), timed_out)
+
+
+def _clip(data: bytes, limit: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[: limit // 2] + "\n...[output clipped]...\n" + text[-limit // 2 :]
