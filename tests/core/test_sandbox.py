@@ -1,0 +1,85 @@
+"""The sandbox: private result channel, timeouts that kill the process group, crashes, env allowlist."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from qimeng.core.sandbox import run_job
+from qimeng.settings import Settings
+
+JOBS_DIR = str(Path(__file__).parent)
+
+
+def job(payload: dict, timeout_s: float = 20.0, settings: Settings | None = None, **kw):
+    return run_job("sandbox_jobs", payload, timeout_s=timeout_s, settings=settings,
+                   extra_env={"PYTHONPATH": JOBS_DIR}, **kw)
+
+
+def test_echo_returns_payload_through_private_channel():
+    result = job({"action": "echo", "value": [1, "a"]})
+    assert result.payload == {"echo": [1, "a"]}
+    assert result.returncode == 0 and not result.timed_out
+
+
+def test_printed_or_forged_results_are_not_taken():
+    result = job({"action": "forge"})
+    assert result.payload == {"echo": "real"}
+    assert '"forged"' in result.stdout
+    assert result.forged_messages >= 1
+
+
+def test_timeout_kills_the_whole_process_group():
+    result = job({"action": "sleep"}, timeout_s=1.0)
+    assert result.timed_out and result.payload is None
+    assert result.signal == signal.SIGKILL
+    assert result.kill_s is not None and result.kill_s < 2.0
+    assert 1.0 <= result.wall_s < 5.0
+    child_pid = int(result.stdout.split("child=")[1].split()[0])
+    assert not _alive(child_pid)
+
+
+def _alive(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_segfault_is_reported_as_a_signal():
+    result = job({"action": "segfault"})
+    assert result.signal == signal.SIGSEGV and result.payload is None
+    assert "SIGSEGV" in result.describe_exit()
+
+
+def test_os_exit_without_result_leaves_no_payload():
+    result = job({"action": "exit0"})
+    assert result.returncode == 0 and result.payload is None and not result.timed_out
+
+
+def test_captured_output_is_bounded():
+    settings = Settings(max_captured_output_bytes=1000)
+    result = job({"action": "flood"}, settings=settings)
+    assert result.payload == {"echo": "flooded"}
+    assert result.stdout.endswith("END") and "bytes dropped" in result.stdout
+    assert len(result.stdout) < 1100
+
+
+def test_environment_is_allowlisted_and_directories_private(monkeypatch):
+    monkeypatch.setenv("FAKE_API_KEY", "sk-planted-secret")
+    result = job({"action": "env"})
+    env, cwd = result.payload["env"], result.payload["cwd"]
+    assert "FAKE_API_KEY" not in env and "sk-planted-secret" not in str(env)
+    for name in ("HOME", "TMPDIR", "TRITON_CACHE_DIR", "TORCH_EXTENSIONS_DIR"):
+        assert env[name].startswith(cwd)
+    assert not Path(cwd).exists()  # removed after the job
+
+
+def test_streamed_messages_reset_the_timeout():
+    seen = []
+    result = job({"action": "stream", "n": 4, "pause_s": 0.4}, timeout_s=0.8, on_message=seen.append)
+    assert not result.timed_out
+    assert [m["i"] for m in result.messages] == [0, 1, 2, 3] == [m["i"] for m in seen]
