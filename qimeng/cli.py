@@ -6,6 +6,9 @@ optional dependency of one agent never breaks another agent's commands.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from qimeng.hardware.cli import app as hw_app
@@ -17,6 +20,51 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
+
+
+# -- bench, report, export (qimeng.kernels.bench / metrics / report) ------------------------------
+
+@app.command()
+def bench(
+    problems_dir: Path = typer.Argument(..., help="Directory of problems (KernelBench format), searched recursively."),
+    candidates_dir: Path = typer.Argument(..., help="Candidates named like the problems: NAME.py or NAME/*.py."),
+    run: Optional[str] = typer.Option(None, help="Run name in the store; the same name resumes a run. "
+                                      "Default: CANDIDATES_DIR's name and the device."),
+    device: str = typer.Option("cpu", help="cpu, cuda (every visible GPU) or cuda:N."),
+    workers: Optional[int] = typer.Option(None, help="Parallel workers: CPU slots (default 1), or the number "
+                                          "of GPUs to use (default all)."),
+    baselines: str = typer.Option("eager,compile", help="Comma list of eager, compile, compile-max-autotune."),
+    trials: int = typer.Option(5, help="Correctness trials per pair."),
+    timing_trials: int = typer.Option(100, help="Timing trials per pair."),
+    small: bool = typer.Option(False, "--small", help="Use the problems' SMALL sizes (quick CPU runs)."),
+) -> None:
+    """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
+    from qimeng.kernels.bench import bench_command
+
+    raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
+                                   baselines=baselines, trials=trials, timing_trials=timing_trials, small=small))
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="Run name (see `qimeng export` or the bench output)."),
+    out: Optional[Path] = typer.Option(None, help="Output directory. Default: QIMENG_WORK_DIR/reports/RUN."),
+) -> None:
+    """Write report.md and a standalone report.html (metrics, plots) of a bench run."""
+    from qimeng.kernels.report import report_command
+
+    raise typer.Exit(report_command(run, out))
+
+
+@app.command()
+def export(
+    run: Optional[str] = typer.Argument(None, help="Run to export; every run when omitted."),
+    out: Path = typer.Option(..., help="JSONL file to write: one evaluation per line."),
+) -> None:
+    """Write the stored evaluations as JSON lines (run, problem, candidate and every result field)."""
+    from qimeng.kernels.report import export_command
+
+    raise typer.Exit(export_command(run, out))
 
 
 if __name__ == "__main__":

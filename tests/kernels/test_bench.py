@@ -1,0 +1,138 @@
+"""``qimeng bench``: matching, resuming, and what a failure leaves in the store.
+
+Most tests inject a fake ``evaluate`` (fast, deterministic); the end-to-end tests at the bottom run the
+real sandboxed harness on the tiny problems of tests/kernels/data/bench.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from qimeng.core.store import Store, content_hash
+from qimeng.core.verdict import BadInput, Status
+from qimeng.kernels.bench import match, parse_baselines, run_bench
+from qimeng.kernels.result import EvalOptions, EvalResult
+
+PROBLEM = "import torch\nclass Model(torch.nn.Module):\n    pass\n"
+
+
+def write(path: Path, text: str = PROBLEM) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    """problems: fam/a, fam/b, c, fam2/c2; candidates: fam/a.py, fam/b/{s0,s1}.py, c.py (flat), orphan.py."""
+    p, c = tmp_path / "problems", tmp_path / "candidates"
+    for name in ("fam/a", "fam/b", "c", "fam2/c2", "_helper", "fam/__init__"):
+        write(p / f"{name}.py")
+    write(c / "fam/a.py", "# ok 2.0\n")
+    write(c / "fam/b/s0.py", "# incorrect\n")
+    write(c / "fam/b/s1.py", "# ok 0.5\n")
+    write(c / "c2.py", "# timeout\n")  # flat name for fam2/c2
+    write(c / "orphan.py", "# ok 1\n")
+    return p, c
+
+
+class FakeEvaluate:
+    """Reads the wanted status (and speed-up) from the candidate's first line; records every call."""
+
+    def __init__(self, fail_on: str | None = None, bad_problem: str | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on, self.bad_problem = fail_on, bad_problem
+        self.lock = threading.Lock()
+
+    def __call__(self, problem: Path, candidate: Path, options: EvalOptions, *, settings=None, store=None):
+        with self.lock:
+            self.calls.append((problem.stem, candidate.stem))
+        if self.bad_problem and problem.stem == self.bad_problem:
+            raise BadInput(f"{problem}: no get_inputs()")
+        if self.fail_on and candidate.stem == self.fail_on:
+            raise RuntimeError("harness bug")
+        source = candidate.read_text()
+        words = source.lstrip("# ").split()
+        speedup = float(words[1]) if len(words) > 1 else None
+        return EvalResult(status=Status(words[0]), device=options.device, speedup=speedup,
+                          candidate_ms=1.0 if speedup else None, candidate_hash=content_hash(source))
+
+
+def bench(tree, store, fake, run="r", **kw):
+    options = kw.pop("options", EvalOptions(timing_trials=3))
+    return run_bench(*tree, run=run, options=options, store=store, evaluate=fake, progress=False, **kw)
+
+
+def test_match(tree):
+    m = match(*tree)
+    assert [(p.problem, p.candidate) for p in m.pairs] == [
+        ("fam/a", "fam/a"), ("fam/b", "fam/b/s0"), ("fam/b", "fam/b/s1"), ("fam2/c2", "c2")]
+    assert m.problems == ["c", "fam/a", "fam/b", "fam2/c2"]  # files starting with _ are not problems
+    assert m.missing == ["c"] and m.orphans == ["orphan"]
+
+
+def test_match_bad_directories(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        match(tmp_path / "nope", tmp_path)
+    with pytest.raises(BadInput, match="no problem files"):
+        match(tmp_path, tmp_path)
+
+
+def test_run_stores_everything_and_resumes_without_repeating(tree, tmp_path):
+    fake = FakeEvaluate()
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, fake)
+        assert (summary.total, summary.evaluated, summary.skipped) == (4, 4, 0)
+        assert summary.statuses == {"ok": 2, "incorrect": 1, "timeout": 1}
+        assert summary.missing == ["c"] and summary.orphans == ["orphan"]
+        assert len(fake.calls) == 4
+        config = store.run_config("r")
+        assert config["problems"] == ["c", "fam/a", "fam/b", "fam2/c2"] and config["timing_trials"] == 3
+
+        again = bench(tree, store, fake)
+        assert (again.evaluated, again.skipped) == (0, 4) and len(fake.calls) == 4
+
+        # a changed candidate file is evaluated again; the others are not
+        write(tree[1] / "fam/a.py", "# incorrect\n")
+        third = bench(tree, store, fake)
+        assert (third.evaluated, third.skipped) == (1, 3) and fake.calls[-1] == ("a", "a")
+        assert {r.candidate: r.result.status for r in store.evaluations("r")}["fam/a"] is Status.INCORRECT
+        assert len(store.evaluations("r")) == 4
+
+
+def test_resuming_with_other_options_is_refused(tree, tmp_path):
+    with Store(tmp_path / "q.db") as store:
+        bench(tree, store, FakeEvaluate())
+        with pytest.raises(BadInput, match="timing_trials: stored 3, now 50"):
+            bench(tree, store, FakeEvaluate(), options=EvalOptions(timing_trials=50))
+        bench(tree, store, FakeEvaluate(), run="other", options=EvalOptions(timing_trials=50))
+
+
+def test_bad_problem_and_harness_errors_keep_the_other_results(tree, tmp_path):
+    fake = FakeEvaluate(fail_on="s1", bad_problem="a")
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, fake)
+        assert list(summary.bad_problems) == ["fam/a"] and "no get_inputs" in summary.bad_problems["fam/a"]
+        assert list(summary.errors) == ["fam/b :: fam/b/s1"]
+        assert store.finished("r") == {("fam/b", "fam/b/s0"), ("fam2/c2", "c2")}
+        # fixed: the next run evaluates exactly the pairs that were not stored
+        fixed = FakeEvaluate()
+        summary = bench(tree, store, fixed)
+        assert sorted(fixed.calls) == [("a", "a"), ("b", "s1")] and summary.evaluated == 2
+        assert len(store.finished("r")) == 4
+
+
+def test_several_workers(tree, tmp_path):
+    fake = FakeEvaluate()
+    with Store(tmp_path / "q.db") as store:
+        bench(tree, store, fake, workers=3)
+        assert len(store.finished("r")) == 4
+
+
+def test_parse_baselines():
+    assert parse_baselines("eager, compile,eager") == ("eager", "compile")
+    with pytest.raises(BadInput, match="--baselines"):
+        parse_baselines("eager,fast")
