@@ -131,9 +131,17 @@ def _check_resume(run: str, stored: dict[str, Any], wanted: dict[str, Any]) -> N
                        f"resume it with the same options or choose a new --run name")
 
 
+def _source(path: Path) -> str:
+    """A file's text for the store ('' when it is gone; undecodable bytes replaced)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def _is_current(result: EvalResult, pair: Pair, problem_hashes: dict[Path, str]) -> bool:
     """Whether a stored result still describes the files on disk."""
-    source = pair.candidate_path.read_text()
+    source = _source(pair.candidate_path)
     if result.candidate_hash and result.candidate_hash != content_hash(source):
         return False
     stored = result.problem_hash
@@ -157,7 +165,7 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
     _check_resume(run, store.run_config(run) or {}, config)
     store.put_run(run, config)
 
-    problem_hashes = _problem_hashes({p.problem_path for p in matching.pairs})
+    problem_hashes = _problem_hashes({p.problem_path for p in matching.pairs}, options.small)
     stored = {(r.problem, r.candidate): r.result for r in store.iter_evaluations(run)}
     todo = [p for p in matching.pairs
             if (p.problem, p.candidate) not in stored
@@ -180,9 +188,9 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
             else:
                 result = outcome.value
                 store.record_eval(run, pair.problem, pair.candidate, result,
-                                  problem_source=pair.problem_path.read_text(),
+                                  problem_source=_source(pair.problem_path),
                                   problem_path=str(pair.problem_path),
-                                  candidate_source=pair.candidate_path.read_text())
+                                  candidate_source=_source(pair.candidate_path))
                 summary.evaluated += 1
                 summary.statuses[result.status.value] += 1
                 if on_result is not None:
@@ -191,7 +199,7 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
     return summary
 
 
-def _problem_hashes(paths: Iterable[Path]) -> dict[Path, str]:
+def _problem_hashes(paths: Iterable[Path], small: bool) -> dict[Path, str]:
     """Content hashes of the problem files, as the harness computes them (empty if it cannot)."""
     try:
         from qimeng.kernels.problem import problem_hash
@@ -200,7 +208,7 @@ def _problem_hashes(paths: Iterable[Path]) -> dict[Path, str]:
     hashes = {}
     for path in paths:
         try:
-            hashes[path] = problem_hash(path)
+            hashes[path] = problem_hash(path, small=small)
         except (OSError, BadInput):
             continue
     return hashes

@@ -57,8 +57,11 @@ class FakeEvaluate:
         source = candidate.read_text()
         words = source.lstrip("# ").split()
         speedup = float(words[1]) if len(words) > 1 else None
+        from qimeng.kernels.problem import problem_hash
+
         return EvalResult(status=Status(words[0]), device=options.device, speedup=speedup,
-                          candidate_ms=1.0 if speedup else None, candidate_hash=content_hash(source))
+                          candidate_ms=1.0 if speedup else None, candidate_hash=content_hash(source),
+                          problem_hash=problem_hash(problem, small=options.small))
 
 
 def bench(tree, store, fake, run="r", **kw):
@@ -102,6 +105,11 @@ def test_run_stores_everything_and_resumes_without_repeating(tree, tmp_path):
         assert {r.candidate: r.result.status for r in store.evaluations("r")}["fam/a"] is Status.INCORRECT
         assert len(store.evaluations("r")) == 4
 
+        # so is every candidate of a changed problem
+        write(tree[0] / "fam/b.py", PROBLEM + "# changed\n")
+        fourth = bench(tree, store, fake)
+        assert (fourth.evaluated, fourth.skipped) == (2, 2) and sorted(fake.calls[-2:]) == [("b", "s0"), ("b", "s1")]
+
 
 def test_resuming_with_other_options_is_refused(tree, tmp_path):
     with Store(tmp_path / "q.db") as store:
@@ -136,3 +144,69 @@ def test_parse_baselines():
     assert parse_baselines("eager, compile,eager") == ("eager", "compile")
     with pytest.raises(BadInput, match="--baselines"):
         parse_baselines("eager,fast")
+
+
+# -- end to end: the real sandboxed harness on tests/kernels/data/bench ---------------------------
+
+DATA = Path(__file__).parent / "data" / "bench"
+E2E_OPTIONS = EvalOptions(device="cpu", correctness_trials=2, timing_trials=5, warmup=1, baselines=("eager",),
+                          small=True, timeout_s=120.0)
+EXPECTED = {
+    ("tiny/relu_add", "tiny/relu_add"): Status.OK,
+    ("tiny/row_softmax", "tiny/row_softmax/exp_over_sum"): Status.OK,
+    ("tiny/row_softmax", "tiny/row_softmax/no_normalise"): Status.INCORRECT,
+    ("tiny/scaled_sum", "tiny/scaled_sum"): Status.COMPILE_ERROR,
+}
+
+
+def test_end_to_end_with_the_harness(tmp_path):
+    pytest.importorskip("qimeng.kernels.evaluate")  # TEMP until the harness lands
+    with Store(tmp_path / "q.db") as store:
+        summary = run_bench(DATA / "problems", DATA / "candidates", run="e2e", options=E2E_OPTIONS, store=store,
+                            progress=False)
+        assert not summary.bad_problems and not summary.errors
+        records = {(r.problem, r.candidate): r.result for r in store.evaluations("e2e")}
+        assert {k: r.status for k, r in records.items()} == EXPECTED
+        ok = records[("tiny/relu_add", "tiny/relu_add")]
+        assert ok.speedup is not None and ok.candidate_ms > 0 and ok.versions.get("torch")
+        assert ok.candidate_hash == content_hash((DATA / "candidates/tiny/relu_add.py").read_text())
+
+        again = run_bench(DATA / "problems", DATA / "candidates", run="e2e", options=E2E_OPTIONS, store=store,
+                          progress=False)
+        assert (again.evaluated, again.skipped) == (0, 4)  # the stored hashes match the files
+
+
+def test_kill_and_resume(tmp_path):
+    """SIGKILL `qimeng bench` once it has stored a result; the same command then finishes the run without
+    losing or repeating a stored result."""
+    pytest.importorskip("qimeng.kernels.evaluate")  # TEMP until the harness lands
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "QIMENG_STORE": str(tmp_path / "q.db"), "QIMENG_WORK_DIR": str(tmp_path / "work")}
+    command = [sys.executable, "-m", "qimeng.cli", "bench", str(DATA / "problems"), str(DATA / "candidates"),
+               "--run", "k", "--small", "--baselines", "eager", "--trials", "2", "--timing-trials", "5"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    stored: dict[tuple[str, str], float] = {}
+    while not stored and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (tmp_path / "q.db").exists():
+            with Store(tmp_path / "q.db") as store:
+                stored = {(r.problem, r.candidate): r.created for r in store.evaluations("k")}
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "bench finished before it could be killed"
+    with Store(tmp_path / "q.db") as store:
+        before = {(r.problem, r.candidate): r.created for r in store.evaluations("k")}
+    assert 1 <= len(before) < len(EXPECTED)
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(EXPECTED) - len(before)} evaluated, {len(before)} already stored" in " ".join(done.stderr.split())
+    with Store(tmp_path / "q.db") as store:
+        after = {(r.problem, r.candidate): r for r in store.evaluations("k")}
+    assert {k: r.result.status for k, r in after.items()} == EXPECTED
+    assert all(after[k].created == created for k, created in before.items())  # not evaluated again
