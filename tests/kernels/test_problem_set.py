@@ -74,6 +74,8 @@ def test_problem_set_covers_every_family():
         assert count >= 3, f"family {family} has {count} problems"
     numbers = [(path.parent.name, path.stem[:2]) for path in PROBLEMS]
     assert len(numbers) == len(set(numbers)), "two problems of one family share a number"
+    stems = [path.stem for path in PROBLEMS]
+    assert len(stems) == len(set(stems)), "problem stems must be unique: candidates are named by stem"
 
 
 @pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)
@@ -119,3 +121,75 @@ def test_small_reference_runs_and_depends_on_inputs(path: Path):
     _, out_b = run_small(module, input_seed=2)
     assert any(not torch.equal(a, b) for a, b in zip(outputs_a, tensors(out_b))), f"{path}: output ignores inputs"
     assert elapsed < 2.0, f"{path}: SMALL reference took {elapsed:.2f}s"
+
+
+# Runs in a fresh interpreter (TRITON_INTERPRET=1): argv = problem path, candidate path. Exit 0 when the
+# candidate matches the reference at SMALL size on fresh random inputs for 3 seeds, 1 otherwise.
+CHECK_CANDIDATE = """
+import importlib.util, sys, torch
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+problem = load(sys.argv[1], "problem")
+for key, value in problem.SMALL.items():
+    setattr(problem, key, value)
+candidate = load(sys.argv[2], "candidate")
+for seed in range(3):
+    torch.manual_seed(seed)
+    reference = problem.Model(*problem.get_init_inputs())
+    torch.manual_seed(seed)
+    new = candidate.ModelNew(*problem.get_init_inputs())
+    torch.manual_seed(1000 + seed)
+    inputs = problem.get_inputs()
+    with torch.no_grad():
+        expected, got = reference(*inputs), new(*inputs)
+    ok = got.shape == expected.shape and got.dtype == expected.dtype
+    ok = ok and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    if not ok:
+        print(f"seed {seed}: candidate differs from the reference")
+        sys.exit(1)
+print("match")
+"""
+CANDIDATES = sorted(CANDIDATES_DIR.glob("*.py"))
+
+
+def check_candidate(problem: Path, candidate: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", CHECK_CANDIDATE, str(problem), str(candidate)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def problem_of(candidate: Path) -> Path:
+    matches = [path for path in PROBLEMS if path.stem == candidate.stem]
+    assert len(matches) == 1, f"{candidate}: no problem named {candidate.stem}"
+    return matches[0]
+
+
+def test_candidates_cover_pytorch_and_triton():
+    sources = [path.read_text() for path in CANDIDATES]
+    assert sum("@triton.jit" in src for src in sources) >= 3
+    assert sum("triton" not in src for src in sources) >= 3
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES, ids=lambda path: path.stem)
+def test_candidate_matches_reference(candidate: Path):
+    result = check_candidate(problem_of(candidate), candidate)
+    assert result.returncode == 0, f"{candidate}:\n{result.stdout}{result.stderr[-2000:]}"
+
+
+def test_candidate_check_rejects_a_wrong_candidate(tmp_path: Path):
+    wrong = tmp_path / "01_mse.py"
+    wrong.write_text(
+        "import torch\n"
+        "class ModelNew(torch.nn.Module):\n"
+        "    def forward(self, predictions, targets):\n"
+        "        return (predictions - targets).abs().mean()\n"
+    )
+    result = check_candidate(problem_of(wrong), wrong)
+    assert result.returncode == 1 and "differs" in result.stdout, result.stderr[-2000:]
