@@ -158,11 +158,12 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
     directories or a run resumed with other options; a malformed problem is reported in the summary
     (its pairs are not stored) and the other problems go on.
     """
-    if evaluate is None:
-        from qimeng.kernels.evaluate import evaluate
     matching = match(problems_dir, candidates_dir)
     config = run_config(options, problems_dir, candidates_dir, matching)
     _check_resume(run, store.run_config(run) or {}, config)
+    slots = device_slots(options.device, workers)
+    if evaluate is None:
+        from qimeng.kernels.evaluate import evaluate
     store.put_run(run, config)
 
     problem_hashes = _problem_hashes({p.problem_path for p in matching.pairs}, options.small)
@@ -172,7 +173,6 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
             or not _is_current(stored[(p.problem, p.candidate)], p, problem_hashes)]
     summary = BenchSummary(run, total=len(matching.pairs), skipped=len(matching.pairs) - len(todo),
                            evaluated=0, missing=matching.missing, orphans=matching.orphans)
-    slots = device_slots(options.device, workers)
 
     def job(pair: Pair, slot: str) -> EvalResult:
         return evaluate(pair.problem_path, pair.candidate_path, dataclasses.replace(options, device=slot),

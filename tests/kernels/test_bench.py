@@ -210,3 +210,23 @@ def test_kill_and_resume(tmp_path):
         after = {(r.problem, r.candidate): r for r in store.evaluations("k")}
     assert {k: r.result.status for k, r in after.items()} == EXPECTED
     assert all(after[k].created == created for k, created in before.items())  # not evaluated again
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope", "nope2"], "does not exist"),
+    (["{p}", "{c}", "--baselines", "eager,turbo"], "--baselines"),
+    (["{p}", "{c}", "--device", "tpu"], "unknown device"),
+    (["{p}", "{c}", "--workers", "0"], "workers"),
+])
+def test_bench_command_bad_input_exits_2_and_writes_nothing(tree, tmp_path, monkeypatch, args, message):
+    from typer.testing import CliRunner
+
+    from qimeng.cli import app
+
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    p, c = tree
+    result = CliRunner().invoke(app, ["bench", *(a.format(p=p, c=c) for a in args), "--run", "x"])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    if (tmp_path / "q.db").exists():
+        with Store(tmp_path / "q.db") as store:
+            assert store.runs() == []
