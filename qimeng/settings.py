@@ -22,6 +22,7 @@ DEFAULT_ENV_ALLOWLIST: tuple[str, ...] = (
     "VIRTUAL_ENV",
     "CUDA_HOME",
     "CUDA_PATH",
+    "CUDA_VISIBLE_DEVICES",  # so that a worker's cuda:N is the parent's cuda:N (qimeng bench)
     "LD_LIBRARY_PATH",
     "TRITON_INTERPRET",
     "TRITON_PTXAS_PATH",
