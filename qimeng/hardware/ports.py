@@ -62,32 +62,57 @@ class Interface:
         return next((p for p in self.ports if p.name == name), None)
 
 
-def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:
-    """Elaborate ``paths`` with Yosys and return the top module's interface (found when ``top`` is None).
+STATE_CELL_MARKERS = ("dff", "dlatch", "$sr", "$mem", "$fsm")
+
+
+@dataclass(frozen=True)
+class Design:
+    """What Yosys learned from elaborating some Verilog files."""
+
+    interface: Interface  # of the top module
+    modules: tuple[str, ...]  # every module the files define (before the hierarchy is pruned)
+    stateful: bool  # the flattened top holds flip-flops, latches or memories
+
+
+def read_design(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Design:
+    """Elaborate ``paths`` with Yosys (top found when ``top`` is None) and describe the top module.
 
     Raises BadInput with Yosys' message (file and line) when the Verilog does not parse or elaborate.
     """
     for path in paths:
         if not Path(path).is_file():
             raise BadInput(f"{path}: no such file")
+    names = ", ".join(map(str, paths))
     with private_dir() as tmp:
         files = " ".join(f'"{Path(p).resolve()}"' for p in paths)
         select = f"-top {top}" if top else "-auto-top"
-        script = f"read_verilog -sv {files}; hierarchy -check {select}; proc; write_json iface.json"
+        script = (
+            f"read_verilog -sv {files}; tee -q -o modules.txt ls; hierarchy -check {select}; "
+            "proc; flatten; tee -q -o cells.txt stat; write_json iface.json"
+        )
         run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s=120, settings=settings)
         if not run.ok:
-            raise BadInput(f"{', '.join(map(str, paths))}: Yosys cannot read the design: {yosys_error(run.output)}")
+            raise BadInput(f"{names}: Yosys cannot read the design: {yosys_error(run.output)}")
         netlist = json.loads((Path(tmp) / "iface.json").read_text())
+        listed = (Path(tmp) / "modules.txt").read_text().splitlines()
     modules = netlist["modules"]
     tops = [name for name, m in modules.items() if int(m.get("attributes", {}).get("top", "0"), 2)]
     if not tops:
-        raise BadInput(f"{', '.join(map(str, paths))}: no top module found")
+        raise BadInput(f"{names}: no top module found")
     name = tops[0]
     ports = tuple(
         Port(p_name, p["direction"], len(p["bits"]), bool(p.get("signed", 0)))
         for p_name, p in modules[name]["ports"].items()
     )
-    return Interface(name, ports, modules[name].get("attributes", {}).get("src", ""))
+    cell_types = {c["type"] for c in modules[name]["cells"].values()}
+    stateful = any(marker in t for t in cell_types for marker in STATE_CELL_MARKERS)
+    defined = tuple(ln.strip() for ln in listed if ln.startswith(" ") and not ln.strip().startswith("$"))
+    return Design(Interface(name, ports, modules[name].get("attributes", {}).get("src", "")), defined, stateful)
+
+
+def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:
+    """The top module's ports (see :func:`read_design`)."""
+    return read_design(paths, top, settings).interface
 
 
 def yosys_error(output: str) -> str:
