@@ -78,6 +78,12 @@ def test_problem_set_covers_every_family():
     assert len(stems) == len(set(stems)), "problem stems must be unique: candidates are named by stem"
 
 
+def test_docs_table_lists_every_problem():
+    table = (REPO / "docs" / "PROBLEMS.md").read_text()
+    missing = [_problem_id(path) for path in PROBLEMS if f"| {path.parent.name} | {path.stem} |" not in table]
+    assert not missing, f"docs/PROBLEMS.md lacks {missing}: run python problems/catalog.py > docs/PROBLEMS.md"
+
+
 @pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)
 def test_problem_has_kernelbench_format(path: Path):
     module = load(path, small=False)
