@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one GPU check: runs the GPU tests and the benchmarks on a CUDA machine and prints short tables last.
+#
+#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | harness | engine | all (default: all)
+#
+# Runs from source (PYTHONPATH=$PWD); installs nothing. Logs and JSON go under $OUT when it is set
+# (the device tool's output folder), else under ./out.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+OUT="${OUT:-$PWD/out}"; mkdir -p "$OUT"
+stages=("${@:-all}")
+want() { local s; for s in "${stages[@]}"; do [[ $s == all || $s == "$1" ]] && return 0; done; return 1; }
+summary=()
+
+if want env; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name())'
+fi
+if want tests; then
+  python3 -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log" | tail -n 25
+  summary+=("gpu tests: $(tail -n 1 "$OUT/gpu_tests.log")")
+fi
+if want harness; then
+  python3 scripts/gpu_harness_check.py 2>&1 | tee "$OUT/harness.log" | tail -n 40
+  summary+=("harness check: exit ${PIPESTATUS[0]}")
+fi
+if want engine; then
+  python3 scripts/gpu_engine_check.py ${ENGINE_ARGS:-} 2>&1 | tee "$OUT/engine.log" | tail -n 80
+  summary+=("engine check: exit ${PIPESTATUS[0]}")
+fi
+echo; echo "== gpu_check summary"; printf '%s\n' "${summary[@]}"
