@@ -56,6 +56,7 @@ class EvalResult:
     flags: list[str] = field(default_factory=list)
     ops_called: list[str] = field(default_factory=list)  # ATen ops the candidate's forward dispatched
     own_kernel_share: float | None = None  # share of the candidate's GPU time in its own kernels
+    roofline_ms: float | None = None  # fastest possible time on this GPU (bytes or FLOPs at peak)
     versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
     problem_hash: str = ""
     candidate_hash: str = ""

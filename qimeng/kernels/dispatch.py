@@ -1,0 +1,64 @@
+"""What a candidate's forward calls: the ATen operators it dispatches, and (on CUDA) which share of its
+GPU time is spent in kernels it defines itself (Triton ``@jit`` functions, ``__global__`` functions in
+its source) rather than in PyTorch's library kernels.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from types import ModuleType
+from typing import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+class _OpRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+def dispatched_ops(fn: Callable[[], object]) -> list[str]:
+    """Sorted names of the ATen operators (e.g. ``aten.add``) that ``fn()`` dispatches."""
+    recorder = _OpRecorder()
+    with recorder:
+        fn()
+    return sorted(recorder.ops)
+
+
+def own_kernel_names(module: ModuleType, source: str) -> set[str]:
+    """Kernels the candidate defines: Triton JIT functions in its module, ``__global__`` functions in its source."""
+    names = set(re.findall(r"__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(", source))
+    triton_runtime = sys.modules.get("triton.runtime")
+    if triton_runtime is not None:
+        for value in vars(module).values():
+            fn = value
+            while isinstance(fn, triton_runtime.KernelInterface):
+                fn = getattr(fn, "fn", None)
+            if fn is not value and callable(fn):
+                names.add(fn.__name__)
+    return names
+
+
+def own_kernel_share(fn: Callable[[], object], own_names: set[str], calls: int = 3) -> float | None:
+    """Share of ``fn``'s GPU kernel time spent in kernels named in ``own_names`` (None without kernels)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    total = sum(e.device_time_total for e in kernels)
+    if total <= 0:
+        return None
+    patterns = [re.compile(rf"\b{re.escape(name)}\b") for name in own_names]
+    own = sum(e.device_time_total for e in kernels if any(p.search(e.name) for p in patterns))
+    return own / total

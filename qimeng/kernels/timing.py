@@ -1,0 +1,104 @@
+"""Timing of several callables in interleaved rounds, with timers bound before candidate code exists.
+
+CUDA: events around each call, the L2 cache flushed (a write of twice its size) before each trial, and
+the whole device synchronised before the end event, so work left on side streams is counted. CPU:
+``time.perf_counter_ns``. Each round runs every callable once, in a rotating order. The wall time of the
+whole loop is measured too: trials that add up to more than it mean a timer was tampered with.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from qimeng.kernels.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
+
+_MIN_FLUSH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Timings:
+    """Per-callable trial times in milliseconds, and the wall time of the whole timed loop."""
+
+    trials_ms: dict[str, list[float]]
+    loop_wall_ms: float
+
+    def median(self, name: str) -> float:
+        return quantile(self.trials_ms[name], 0.5)
+
+    def iqr(self, name: str) -> float:
+        values = self.trials_ms[name]
+        return quantile(values, 0.75) - quantile(values, 0.25)
+
+    def cross_check(self) -> str | None:
+        """Why the trials cannot be right, if they cannot: together they exceed the loop's wall time."""
+        total = sum(sum(v) for v in self.trials_ms.values())
+        if total > self.loop_wall_ms * 1.02 + 1.0:
+            return f"timer cross-check failed: trials add up to {total:.3f} ms in a {self.loop_wall_ms:.3f} ms loop"
+        return None
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Linear-interpolated quantile (as numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+class _L2Flusher:
+    def __init__(self, device: torch.device) -> None:
+        l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0)
+        nbytes = max(2 * l2, _MIN_FLUSH_BYTES)
+        self.buffer = torch.empty(nbytes // 4, dtype=torch.int32, device=device)
+
+    def __call__(self) -> None:
+        self.buffer.zero_()
+
+
+def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> float:
+    start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
+    flush()
+    start.record()
+    fn()
+    cuda_synchronize()  # every stream, so work the callable left on side streams is counted
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
+
+
+def _cpu_trial(fn: Callable[[], object]) -> float:
+    t0 = perf_counter_ns()
+    fn()
+    return (perf_counter_ns() - t0) / 1e6
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str) -> Timings:
+    """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round."""
+    cuda = torch.device(device).type == "cuda"
+    flush = _L2Flusher(torch.device(device)) if cuda else None
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    if cuda:
+        cuda_synchronize()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loop_start = monotonic_ns()
+        for round_index in range(trials):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                ms = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+                times[name].append(ms)
+        loop_wall_ms = (monotonic_ns() - loop_start) / 1e6
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timings(times, loop_wall_ms)
