@@ -127,3 +127,45 @@ class _nullcontext:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+@app.command("verilog-eval")
+def verilog_eval(
+    problems_dir: Path = typer.Argument(..., help="VerilogEval v2 problems (ProbNNN_name_{prompt.txt,ifc.txt,ref.sv,test.sv})"),
+    samples_dir: Path = typer.Argument(..., help="samples: SAMPLES_DIR/ProbNNN_name/*.sv or SAMPLES_DIR/ProbNNN_name_sample*.sv"),
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds allowed to compile, and to simulate, one sample"),
+    workers: int = typer.Option(0, "--workers", help="parallel samples (0: one per CPU core)"),
+    store: bool = typer.Option(True, "--store/--no-store", help="record the run in the store (QIMENG_STORE)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Evaluate samples against VerilogEval problems; print pass@1/5/10 per problem and overall."""
+
+    def body() -> int:
+        from rich.table import Table
+
+        from qimeng.hardware.store import HardwareStore
+        from qimeng.hardware.verilog_eval import KS, run_verilog_eval
+
+        report = run_verilog_eval(problems_dir, samples_dir, timeout, workers or None, progress=not as_json)
+        if store:
+            db = HardwareStore()
+            report.run_id = db.save_eval_run(report)
+            db.close()
+        if as_json:
+            out.print_json(json.dumps(report.to_json()))
+            return 0
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table = Table(title=f"VerilogEval: {problems_dir}")
+        for col in ["problem", "n", "c", *(f"pass@{k}" for k in KS), "failures"]:
+            table.add_column(col)
+        for p in report.problems:
+            failures = sorted({s.status for s in p.samples} - {"ok"})
+            table.add_row(p.problem, str(p.n), str(p.c), *(fmt(p.pass_at[str(k)]) for k in KS), ", ".join(failures))
+        table.add_row("overall", str(sum(p.n for p in report.problems)), str(sum(p.c for p in report.problems)),
+                      *(fmt(report.pass_at[str(k)]) for k in KS), "")
+        out.print(table)
+        if report.run_id is not None:
+            out.print(f"stored as run {report.run_id} in the hw_eval_* tables of the store")
+        return 0
+
+    _guard(body)
