@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(no_args_is_help=True)
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _guard(body: Callable[[], int]) -> None:
