@@ -14,6 +14,7 @@ pairs in flight (each result is one transaction).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 from qimeng.core.executor import Executor, device_slots
 from qimeng.core.store import Store, content_hash
 from qimeng.core.verdict import BadInput
+from qimeng.kernels.problem import problem_hash
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.settings import Settings
 
@@ -32,7 +34,7 @@ BASELINE_MODES = ("eager", "compile", "compile-max-autotune")
 # that are not comparable, so it is refused.
 RUN_IDENTITY = ("device", "baselines", "correctness_trials", "timing_trials", "small", "atol", "rtol", "seed")
 
-Evaluate = Callable[..., EvalResult]
+EvaluateMany = Callable[..., list[EvalResult]]
 
 
 @dataclass(frozen=True)
@@ -150,20 +152,20 @@ def _is_current(result: EvalResult, pair: Pair, problem_hashes: dict[Path, str])
 
 def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: EvalOptions,
               store: Store, workers: int | None = None, settings: Settings | None = None,
-              evaluate: Evaluate | None = None, progress: bool = True,
-              on_result: Callable[[Pair, EvalResult], None] | None = None) -> BenchSummary:
+              evaluate_many: EvaluateMany | None = None, progress: bool = True) -> BenchSummary:
     """Evaluate every pair not yet stored in ``run``; store each result as soon as it is known.
 
-    ``evaluate`` defaults to :func:`qimeng.kernels.evaluate.evaluate`. Raises ``BadInput`` for missing
-    directories or a run resumed with other options; a malformed problem is reported in the summary
-    (its pairs are not stored) and the other problems go on.
+    The samples of one problem share a sandboxed worker (``evaluate_many``, by default
+    :func:`qimeng.kernels.evaluate.evaluate_many`); problems run on the device slots in parallel.
+    Raises ``BadInput`` for missing directories or a run resumed with other options; a malformed
+    problem is reported in the summary (its pairs are not stored) and the other problems go on.
     """
     matching = match(problems_dir, candidates_dir)
     config = run_config(options, problems_dir, candidates_dir, matching)
     _check_resume(run, store.run_config(run) or {}, config)
     slots = device_slots(options.device, workers)
-    if evaluate is None:
-        from qimeng.kernels.evaluate import evaluate
+    if evaluate_many is None:
+        from qimeng.kernels.evaluate import evaluate_many
     store.put_run(run, config)
 
     problem_hashes = _problem_hashes({p.problem_path for p in matching.pairs}, options.small)
@@ -173,38 +175,45 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
             or not _is_current(stored[(p.problem, p.candidate)], p, problem_hashes)]
     summary = BenchSummary(run, total=len(matching.pairs), skipped=len(matching.pairs) - len(todo),
                            evaluated=0, missing=matching.missing, orphans=matching.orphans)
-
-    def job(pair: Pair, slot: str) -> EvalResult:
-        return evaluate(pair.problem_path, pair.candidate_path, dataclasses.replace(options, device=slot),
-                        settings=settings, store=store)
+    groups: dict[str, list[Pair]] = {}
+    for pair in todo:
+        groups.setdefault(pair.problem, []).append(pair)
+    lock = threading.Lock()
+    recorded: set[Pair] = set()
 
     with _progress(progress, len(todo), run, len(slots)) as advance:
-        for outcome in Executor(slots).map(job, todo):
-            pair = outcome.item
-            if isinstance(outcome.error, BadInput):
-                summary.bad_problems[pair.problem] = str(outcome.error)
-            elif outcome.error is not None:
-                summary.errors[f"{pair.problem} :: {pair.candidate}"] = repr(outcome.error)
-            else:
-                result = outcome.value
-                store.record_eval(run, pair.problem, pair.candidate, result,
-                                  problem_source=_source(pair.problem_path),
-                                  problem_path=str(pair.problem_path),
-                                  candidate_source=_source(pair.candidate_path))
+        def record(pair: Pair, result: EvalResult) -> None:
+            store.record_eval(run, pair.problem, pair.candidate, result,
+                              problem_source=_source(pair.problem_path), problem_path=str(pair.problem_path),
+                              candidate_source=_source(pair.candidate_path))
+            with lock:
+                recorded.add(pair)
                 summary.evaluated += 1
                 summary.statuses[result.status.value] += 1
-                if on_result is not None:
-                    on_result(pair, result)
-            advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
+                advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
+
+        def job(group: list[Pair], slot: str) -> None:
+            evaluate_many(group[0].problem_path, [p.candidate_path for p in group],
+                          dataclasses.replace(options, device=slot), settings=settings, store=store,
+                          on_result=lambda index, result: record(group[index], result))
+
+        for outcome in Executor(slots).map(job, list(groups.values())):
+            if outcome.error is None:
+                continue
+            with lock:
+                for pair in outcome.item:
+                    if pair in recorded:
+                        continue
+                    if isinstance(outcome.error, BadInput):
+                        summary.bad_problems[pair.problem] = str(outcome.error)
+                    else:
+                        summary.errors[f"{pair.problem} :: {pair.candidate}"] = repr(outcome.error)
+                    advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
     return summary
 
 
 def _problem_hashes(paths: Iterable[Path], small: bool) -> dict[Path, str]:
-    """Content hashes of the problem files, as the harness computes them (empty if it cannot)."""
-    try:
-        from qimeng.kernels.problem import problem_hash
-    except ImportError:
-        return {}
+    """Content hashes of the problem files, as the harness computes them (unreadable ones left out)."""
     hashes = {}
     for path in paths:
         try:
