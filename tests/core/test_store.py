@@ -24,8 +24,20 @@ def full_result(**overrides: object) -> EvalResult:
         atol=1e-4, rtol=1e-3, flags=["suspicious_speedup", "aliases_input"], ops_called=["aten::add.Tensor"],
         own_kernel_share=0.875, versions={"torch": "2.11.0", "gpu": "NVIDIA H100"}, problem_hash="p" * 64,
         candidate_hash="c" * 64, log="worker said hello\n")
+    defaults = EvalResult(status=Status.INCORRECT)
+    for f in dataclasses.fields(EvalResult):  # fields added later get a non-default value by type
+        if f.name not in values:
+            values[f.name] = _non_default(str(f.type), getattr(defaults, f.name))
     values.update(overrides)
     return EvalResult(**values)
+
+
+def _non_default(type_name: str, default: object) -> object:
+    for prefix, value in (("bool", not default), ("int", 7), ("float", 0.125), ("str", "text"),
+                          ("list", ["item"]), ("dict", {"key": 0.5})):
+        if type_name.startswith(prefix):
+            return value
+    raise AssertionError(f"no test value for a field of type {type_name}")
 
 
 def test_every_field_round_trips(tmp_path):
