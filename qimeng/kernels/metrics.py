@@ -13,6 +13,8 @@ Definitions (docs/BENCH.md has the long form):
   a correct sample (a speed-up is always > 0), as in KernelBench.
 - Geometric mean and median speed-up over ``b``: over the problems that have a speed-up over ``b``.
 - Correctness rate: correct samples / samples. Counts per status are over samples.
+- Roofline share of a correct, timed sample: ``roofline_ms / candidate_ms`` (1.0 = as fast as the
+  hardware's memory/compute peak allows); per problem the best sample's; the median over problems.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def speedup_over(result: EvalResult, baseline: str) -> float | None:
     if baseline_ms is None and baseline == "eager":
         baseline_ms = result.ref_ms
     return baseline_ms / result.candidate_ms if baseline_ms else None
+
+
+def roofline_share(result: EvalResult) -> float | None:
+    """Roofline time / candidate time for a correct, meaningfully timed result with a roofline."""
+    if not result.correct or not result.timing_meaningful or not result.candidate_ms:
+        return None
+    return result.roofline_ms / result.candidate_ms if result.roofline_ms else None
 
 
 def fast_p(speedups: Iterable[float | None], n_problems: int, p: float, *, solved: int | None = None) -> float:
@@ -93,6 +102,7 @@ class BenchMetrics:
     timed_problems: dict[str, int]  # problems with a speed-up over the baseline
     flagged_samples: int  # samples with flags (suspicious speed-ups, aliasing, degenerate problems, ...)
     untimed_correct: int  # correct samples whose timing is not meaningful (e.g. Triton interpreter)
+    median_roofline_share: float | None  # over problems with a roofline: best roofline_ms / candidate_ms
     problems: list[ProblemOutcome] = field(repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -103,7 +113,7 @@ class BenchMetrics:
             "fast_p": {b: {str(p): v for p, v in ps.items()} for b, ps in self.fast_p.items()},
             "geomean_speedup": self.geomean_speedup, "median_speedup": self.median_speedup,
             "timed_problems": self.timed_problems, "flagged_samples": self.flagged_samples,
-            "untimed_correct": self.untimed_correct,
+            "untimed_correct": self.untimed_correct, "median_roofline_share": self.median_roofline_share,
         }
 
 
@@ -121,6 +131,8 @@ def compute_metrics(records: Sequence[EvalRecord], problems: Sequence[str] | Non
     solved = sum(o.solved for o in outcomes)
     statuses = Counter(r.result.status.value for r in records)
     per_baseline = {b: [o.speedups[b] for o in outcomes if o.speedups[b] is not None] for b in baselines}
+    shares = [max(v) for v in ([s for s in map(roofline_share, (r.result for r in o.samples)) if s is not None]
+                               for o in outcomes) if v]
     return BenchMetrics(
         n_problems=n,
         n_samples=len(records),
@@ -134,6 +146,7 @@ def compute_metrics(records: Sequence[EvalRecord], problems: Sequence[str] | Non
         timed_problems={b: len(v) for b, v in per_baseline.items()},
         flagged_samples=sum(1 for r in records if r.result.flags),
         untimed_correct=sum(1 for r in records if r.result.correct and not r.result.timing_meaningful),
+        median_roofline_share=statistics.median(shares) if shares else None,
         problems=outcomes,
     )
 

@@ -92,6 +92,7 @@ def _tables(m: BenchMetrics) -> list[Table]:
         ["solved rate (problems with a correct sample)", _pct(m.solved_rate)],
         ["flagged samples", str(m.flagged_samples)],
         ["correct samples without a meaningful timing", str(m.untimed_correct)],
+        ["median roofline share (roofline time / candidate time)", _fmt(m.median_roofline_share)],
     ]
     thresholds = sorted(next(iter(m.fast_p.values()), {}))
     speed = [[b, *(_pct(m.fast_p[b][p]) for p in thresholds), _fmt(m.geomean_speedup[b], "x"),

@@ -67,6 +67,7 @@ def test_metrics_of_a_run():
     assert m.fast_p["compile"] == pytest.approx({0.0: 4 / 7, 1.0: 1 / 7, 1.5: 1 / 7, 2.0: 0.0})
     assert m.geomean_speedup["compile"] == pytest.approx(math.sqrt(2.0 * 0.25))
     assert m.flagged_samples == 1 and m.untimed_correct == 1
+    assert m.median_roofline_share is None  # no result has a roofline
     outcome_a = m.problems[0]
     assert outcome_a.problem == "a" and outcome_a.best.candidate == "a/s0"
     assert m.to_json()["fast_p"]["eager"]["1.5"] == pytest.approx(2 / 7)
@@ -85,3 +86,12 @@ def test_failed_sample_is_shown_when_none_is_correct():
     m = compute_metrics([rec("p", "s0", EvalResult(status=Status.CRASHED)),
                          rec("p", "s1", EvalResult(status=Status.INCORRECT))])
     assert not m.problems[0].solved and m.problems[0].best.candidate == "s0"
+
+
+def test_roofline_share():
+    records = [rec("a", "s0", ok(2.0, candidate_ms=2.0, roofline_ms=0.5)),
+               rec("a", "s1", ok(4.0, candidate_ms=1.0, roofline_ms=0.5)),   # best of a: 0.5
+               rec("b", "b", ok(1.0, candidate_ms=1.0, roofline_ms=0.1)),    # 0.1
+               rec("c", "c", ok(1.0, candidate_ms=1.0, roofline_ms=0.8)),    # 0.8
+               rec("d", "d", EvalResult(status=Status.INCORRECT, candidate_ms=1.0, roofline_ms=0.9))]
+    assert compute_metrics(records).median_roofline_share == pytest.approx(0.5)
