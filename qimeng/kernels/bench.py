@@ -287,7 +287,8 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
         with Store.open(settings) as store:
             summary = run_bench(problems_dir, candidates_dir, run=run, options=options, store=store,
                                 workers=workers, settings=settings)
-            metrics = compute_metrics(store.evaluations(run), (store.run_config(run) or {}).get("problems"))
+            metrics = compute_metrics(store.evaluations(run), (store.run_config(run) or {}).get("problems"),
+                                      baselines=options.baselines)
     except (BadInput, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -295,10 +296,11 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
         console.print(f"[yellow]interrupted[/yellow]: finished results are stored; run the same command "
                       f"(--run {run}) to continue")
         return 130
-    for name in summary.missing:
-        console.print(f"[yellow]no candidate[/yellow] for problem {name}")
-    for name in summary.orphans:
-        console.print(f"[yellow]no problem[/yellow] for candidate {name}")
+    for what, names in (("problem(s) without a candidate", summary.missing),
+                        ("candidate(s) without a problem", summary.orphans)):
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            console.print(f"[yellow]{len(names)} {what}[/yellow]: {shown}")
     for name, message in summary.bad_problems.items():
         console.print(f"[red]bad problem[/red] {name}: {message}")
     for name, message in summary.errors.items():

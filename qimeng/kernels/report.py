@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from qimeng.core.store import Store
 from qimeng.core.verdict import BadInput
-from qimeng.kernels.metrics import BenchMetrics, ProblemOutcome, compute_metrics, speedup_over
+from qimeng.kernels.metrics import BASELINES, BenchMetrics, ProblemOutcome, compute_metrics, speedup_over
 
 PLOT_NAMES = ("speedup_distribution", "fast_p_curve", "per_problem")
 _COLOURS = {"eager": "#1f77b4", "compile": "#ff7f0e"}
@@ -35,7 +35,8 @@ def load_metrics(store: Store, run: str) -> tuple[BenchMetrics, dict[str, Any]]:
     if config is None:
         known = ", ".join(r.name for r in store.runs()) or "none"
         raise BadInput(f"{store.path}: no run named {run!r} (runs: {known})")
-    return compute_metrics(store.evaluations(run), config.get("problems")), config
+    baselines = tuple(dict.fromkeys((*BASELINES, *config.get("baselines", ()))))
+    return compute_metrics(store.evaluations(run), config.get("problems"), baselines), config
 
 
 def write_report(store: Store, run: str, out_dir: Path) -> ReportFiles:
@@ -98,26 +99,27 @@ def _tables(m: BenchMetrics) -> list[Table]:
     speed = [[b, *(_pct(m.fast_p[b][p]) for p in thresholds), _fmt(m.geomean_speedup[b], "x"),
               _fmt(m.median_speedup[b], "x"), str(m.timed_problems[b])] for b in m.fast_p]
     statuses = [[s, str(n)] for s, n in m.status_counts.items()]
-    per_problem = [_problem_row(o) for o in m.problems]
+    baselines = list(m.fast_p)
+    per_problem = [_problem_row(o, baselines) for o in m.problems]
     return [
         ("Summary", ["metric", "value"], summary),
         ("Speed-up", ["baseline", *(f"fast_{p:g}" for p in thresholds), "geomean", "median", "timed problems"],
          speed),
         ("Counts per status (samples)", ["status", "samples"], statuses),
         ("Problems (best sample)", ["problem", "samples", "best candidate", "status", "ref ms", "candidate ms",
-                                    "vs eager", "vs compile", "flags", "reason"], per_problem),
+                                    *(f"vs {b}" for b in baselines), "flags", "reason"], per_problem),
     ]
 
 
-def _problem_row(outcome: ProblemOutcome) -> list[str]:
+def _problem_row(outcome: ProblemOutcome, baselines: list[str]) -> list[str]:
     best = outcome.best
     if best is None:
-        return [outcome.problem, "0", "–", "missing", "–", "–", "–", "–", "", "no candidate"]
+        return [outcome.problem, "0", "–", "missing", "–", "–", *("–" for _ in baselines), "", "no candidate"]
     r = best.result
     reason = r.reason if len(r.reason) <= 160 else r.reason[:157] + "..."
     return [outcome.problem, str(len(outcome.samples)), best.candidate, r.status.value, _fmt(r.ref_ms, digits=4),
-            _fmt(r.candidate_ms, digits=4), _fmt(speedup_over(r, "eager"), "x"),
-            _fmt(speedup_over(r, "compile"), "x"), ", ".join(r.flags), reason]
+            _fmt(r.candidate_ms, digits=4), *(_fmt(speedup_over(r, b), "x") for b in baselines),
+            ", ".join(r.flags), reason]
 
 
 # -- rendering --------------------------------------------------------------------------------------
