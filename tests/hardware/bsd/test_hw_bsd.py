@@ -140,3 +140,14 @@ def test_cli_learn_bad_input_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["hw", "learn", f"{ORACLES}:nosuch", "--inputs", "5", "--outputs", "1",
                                       "--out", str(tmp_path / "x.v")])
     assert result.exit_code == 2 and "no function 'nosuch'" in result.output
+
+
+@pytest.mark.slow
+def test_wide_verilog_oracle_runs_on_verilator(tmp_path):
+    src = tmp_path / "wide.v"
+    src.write_text("module wide(input [10:0] a, input [10:0] b, output [11:0] s); assign s = a + b; endmodule\n")
+    o = load_oracle(str(src), 22, 12)
+    assert o.command[0].endswith("Vqimeng_oracle_tb")  # N > 20: batches simulated by Verilator
+    x = np.random.default_rng(0).integers(0, 2, size=(5000, 22), dtype=np.uint8)
+    total = x[:, :11] @ (1 << np.arange(11)) + x[:, 11:] @ (1 << np.arange(11))
+    assert (o(x) == (total[:, None] >> np.arange(12)) & 1).all()
