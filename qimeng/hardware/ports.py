@@ -48,7 +48,6 @@ class Interface:
 
     module: str
     ports: tuple[Port, ...]
-    source: str = ""
 
     @property
     def inputs(self) -> tuple[Port, ...]:
@@ -107,7 +106,7 @@ def read_design(paths: list[Path], top: str | None = None, settings: Settings | 
     cell_types = {c["type"] for c in modules[name]["cells"].values()}
     stateful = any(marker in t for t in cell_types for marker in STATE_CELL_MARKERS)
     defined = tuple(ln.strip() for ln in listed if ln.startswith(" ") and not ln.strip().startswith("$"))
-    return Design(Interface(name, ports, modules[name].get("attributes", {}).get("src", "")), defined, stateful)
+    return Design(Interface(name, ports), defined, stateful)
 
 
 def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:

@@ -86,6 +86,8 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
     sequential = ref_design.stateful or dut_design.stateful
     bench = Bench(iface, clock, reset)
     result = EquivResult(False, "", "", iface.module, clock, _reset_text(reset), sequential)
+    if sequential and clock is None:
+        result.notes.append("no clock input recognised (use --clock): simulation drives every input, clocks included, randomly")
     replay_path = options.replay_path or Settings.from_env().work_dir / "equiv" / f"{dut.stem}_vs_{ref.stem}_cex.v"
 
     with private_dir("qimeng-equiv-") as tmp:
