@@ -84,7 +84,7 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
         if iface.port(name) is None or iface.port(name).direction != "input":
             raise BadInput(f"{ref}: {iface.module} has no input named {name!r}")
     sequential = ref_design.stateful or dut_design.stateful
-    bench = Bench(iface, clock, reset)
+    bench = Bench(iface, clock, reset, dut_design.interface.module)
     result = EquivResult(False, "", "", iface.module, clock, _reset_text(reset), sequential)
     if sequential and clock is None:
         result.notes.append("no clock input recognised (use --clock): simulation drives every input, clocks included, randomly")
@@ -97,7 +97,8 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
         sources[1].write_text(rename_modules(dut.read_text(), dut_design.modules, "dut_"))
 
         if options.formal:
-            outcome = prove(ref, dut, iface.module, dut_design.interface.module, sequential, reset, options.depth, min(60.0, options.timeout_s))
+            outcome = prove(ref, dut, iface.module, dut_design.interface.module, sequential, reset, options.depth,
+                            min(60.0, options.timeout_s))
             if outcome.status == "proven":
                 result.equivalent, result.proof, result.depth = True, True, outcome.depth
                 result.method = "formal-induction" if sequential else "formal-sat"

@@ -39,9 +39,10 @@ class Run:
 class Bench:
     """The roles of the ports of the (common) interface."""
 
-    iface: Interface
+    iface: Interface  # of the reference; the design has the same ports
     clock: str | None
     reset: Reset | None
+    dut_module: str = ""  # the design's top module name, when it differs from the reference's
 
     @property
     def data_inputs(self) -> tuple[Port, ...]:
@@ -80,9 +81,9 @@ def _module_body(b: Bench) -> list[str]:
     lines += [_decl(p, "wire", f"ref_{p.name}") for p in iface.outputs]
     lines += [_decl(p, "wire", f"dut_{p.name}") for p in iface.outputs]
     lines += ["  integer qm_mismatches = 0, qm_run = 0, qm_cycle_no = 0;"]
-    for role in ("ref", "dut"):
+    for role, module in (("ref", iface.module), ("dut", b.dut_module or iface.module)):
         conns = [f".{p.name}({p.name})" for p in iface.inputs] + [f".{p.name}({role}_{p.name})" for p in iface.outputs]
-        lines.append(f"  {role}_{iface.module} {role}_i({', '.join(conns)});")
+        lines.append(f"  {role}_{module} {role}_i({', '.join(conns)});")
     ref_cat = "{" + ", ".join(f"ref_{p.name}" for p in iface.outputs) + "}"
     dut_cat = "{" + ", ".join(f"dut_{p.name}" for p in iface.outputs) + "}"
     lines += [

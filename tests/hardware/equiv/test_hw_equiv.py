@@ -93,3 +93,14 @@ def test_library_api_default_replay_goes_to_work_dir(tmp_path):
     result = check_equivalence(DATA / "acc_ref.v", DATA / "acc_bug.v", EquivOptions(formal=False, seeds=(1,)))
     assert not result.equivalent and result.cycles > 0
     assert Path(result.counterexample.replay).resolve().is_relative_to((tmp_path / "work").resolve())
+
+
+def test_verilog_eval_ref_against_samples_with_other_top_names():
+    problems = DATA.parent / "verilog_eval" / "problems"
+    samples = DATA.parent / "verilog_eval" / "samples"
+    ok = CliRunner().invoke(app, ["hw", "equiv", str(problems / "Prob003_dff8r_ref.sv"),
+                                  str(samples / "Prob003_dff8r" / "sample01.sv"), "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["top"] == "RefModule"
+    bad = CliRunner().invoke(app, ["hw", "equiv", str(problems / "Prob003_dff8r_ref.sv"),
+                                   str(samples / "Prob003_dff8r" / "sample02.sv"), "--no-formal", "--json"])
+    assert bad.exit_code == 1 and json.loads(bad.output)["counterexample"]["inputs"]["reset"] == "1"
