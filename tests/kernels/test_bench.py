@@ -227,3 +227,36 @@ def test_bench_command_bad_input_exits_2_and_writes_nothing(tree, tmp_path, monk
     if (tmp_path / "q.db").exists():
         with Store(tmp_path / "q.db") as store:
             assert store.runs() == []
+
+
+@pytest.mark.gpu
+def test_bench_on_every_gpu_reuses_cached_baselines(tmp_path):
+    """On CUDA: the problems spread over the visible GPUs; a second run times no baseline again."""
+    import sqlite3
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    options = EvalOptions(device="cuda", correctness_trials=2, timing_trials=20, baselines=("eager", "compile"))
+
+    def compile_rows() -> set[tuple]:
+        with sqlite3.connect(tmp_path / "q.db") as conn:
+            return set(conn.execute("SELECT problem_hash, device, torch_version, ms, created FROM baselines "
+                                    "WHERE mode = 'compile'"))
+
+    with Store(tmp_path / "q.db") as store:
+        run_bench(DATA / "problems", DATA / "candidates", run="g1", options=options, store=store, progress=False)
+        first = {(r.problem, r.candidate): r.result for r in store.evaluations("g1")}
+        assert {k: r.status for k, r in first.items()} == EXPECTED
+        gpus = min(torch.cuda.device_count(), 3)  # three problems: at most three GPUs busy
+        assert {r.device for r in first.values()} == {f"cuda:{i}" for i in range(gpus)}
+        cached = compile_rows()
+        assert len(cached) == 3  # one per problem (eager is the reference, timed in every run)
+
+        run_bench(DATA / "problems", DATA / "candidates", run="g2", options=options, store=store, progress=False)
+        second = {(r.problem, r.candidate): r.result for r in store.evaluations("g2")}
+        assert compile_rows() == cached  # torch.compile not timed again
+        for key, result in second.items():
+            if result.correct:
+                assert result.baselines_ms["compile"] == first[key].baselines_ms["compile"]
