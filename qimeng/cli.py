@@ -22,6 +22,40 @@ app = typer.Typer(
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
 
 
+# -- eval (qimeng.kernels.eval_cli) ----------------------------------------------------------------
+
+@app.command("eval")
+def eval_(
+    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
+    candidate: Path = typer.Argument(..., help="Candidate file defining ModelNew."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the EvalResult)."),
+    timeout: float = typer.Option(180.0, help="Seconds before a hung candidate's worker is killed."),
+    trials: int = typer.Option(5, help="Correctness trials, each with fresh inputs."),
+    timing_trials: int = typer.Option(100, help="Timing trials (0: do not time)."),
+    warmup: int = typer.Option(10, help="Warm-up calls before timing."),
+    atol: Optional[float] = typer.Option(None, help="Absolute tolerance (default by dtype: fp32 1e-4, fp16/bf16 1e-2)."),
+    rtol: Optional[float] = typer.Option(None, help="Relative tolerance (default by dtype)."),
+    baselines: str = typer.Option("eager", help="Comma list of eager, compile, compile-max-autotune."),
+    small: bool = typer.Option(False, "--small", help="Use the problem's SMALL sizes (quick CPU runs)."),
+    seed: int = typer.Option(0, help="Seed of the models' parameters and the trials' inputs."),
+    store: bool = typer.Option(True, "--store/--no-store", help="Cache baselines in and record the result to the store."),
+) -> None:
+    """Check one candidate against its problem's reference in a sandbox, then time both."""
+    from qimeng.core.verdict import BadInput
+    from qimeng.kernels.eval_cli import eval_command, parse_baselines
+    from qimeng.kernels.result import EvalOptions
+
+    try:
+        options = EvalOptions(device=device, correctness_trials=trials, timing_trials=timing_trials, warmup=warmup,
+                              timeout_s=timeout, atol=atol, rtol=rtol, baselines=parse_baselines(baselines),
+                              seed=seed, small=small)
+    except BadInput as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(eval_command(problem, candidate, options, as_json=as_json, use_store=store))
+
+
 # -- bench, report, export (qimeng.kernels.bench / metrics / report) ------------------------------
 
 @app.command()

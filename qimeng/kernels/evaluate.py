@@ -84,7 +84,7 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
             if on_result is not None:
                 on_result(index, results[index])
         missing = [i for i in pending if i not in run.results]
-        if missing:
+        if missing and not run.discarded:
             index = missing[0]
             results[index] = _finish(_death(run.sandbox, options), items[index], phash, {}, run.sandbox)
             if on_result is not None:
@@ -99,6 +99,7 @@ class _WorkerRun:
     sandbox: SandboxResult
     results: dict[int, EvalResult]
     baselines: dict[str, float]
+    discarded: bool  # the worker stopped on purpose after a candidate that made it untrustworthy
 
 
 def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], options: EvalOptions,
@@ -123,7 +124,8 @@ def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], opti
     if "ready" not in kinds:
         raise BadInput(f"{problem}: the evaluation worker {sandbox.describe_exit()} while loading the problem"
                        f"{_tail(sandbox.stderr)}")
-    return _WorkerRun(sandbox, results, dict(kinds["ready"].get("baselines", {})))
+    discarded = bool(kinds.get("result", {}).get("discard"))
+    return _WorkerRun(sandbox, results, dict(kinds["ready"].get("baselines", {})), discarded)
 
 
 def _death(sandbox: SandboxResult, options: EvalOptions) -> EvalResult:

@@ -5,6 +5,9 @@ any candidate is imported. A :class:`Guard` also snapshots the namespaces a cand
 fool the harness (time, torch, the CUDA event class, tensor methods, the reference problem's module and
 Model class, qimeng's own checking modules) plus process-wide numeric settings, and reports anything that
 changed. A candidate that changes any of it is ``rejected``.
+
+torch._dynamo rebinds some torch functions when first imported (done here, before binding) and when
+first used, so a candidate that calls torch.compile is rejected.
 """
 
 from __future__ import annotations
@@ -17,11 +20,8 @@ import types
 from typing import Any, Iterable
 
 import torch
-import torch._dynamo  # noqa: F401  (imported now: it rebinds torch.manual_seed when first imported)
+import torch._dynamo  # noqa: F401  (first, so its rebinding of torch functions predates every snapshot)
 import torch.nn.functional
-import torch.profiler  # noqa: F401
-import torch.utils._python_dispatch  # noqa: F401
-import torch.utils.flop_counter  # noqa: F401
 
 # Bound once, before any candidate code exists in this process. Harness code calls these objects.
 TRUSTED: dict[str, Any] = {
@@ -35,7 +35,6 @@ TRUSTED: dict[str, Any] = {
     "torch.isnan": torch.isnan,
     "torch.isinf": torch.isinf,
     "torch.no_grad": torch.no_grad,
-    "torch.manual_seed": torch.manual_seed,
     "torch.nn.Module.__call__": torch.nn.Module.__call__,
     "threading.active_count": threading.active_count,
 }

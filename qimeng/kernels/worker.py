@@ -319,12 +319,40 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
     return found, errors
 
 
+def _check_problem(problem: Problem, options: EvalOptions) -> None:
+    """Build the reference and run it once, so a broken problem is BadInput before any candidate runs."""
+    try:
+        reference = problem.build(problem.model_cls, options.seed, options.device)
+    except BadInput:
+        raise
+    except Exception as exc:
+        raise BadInput(f"{problem.path}: Model(*get_init_inputs()) raised {_describe(exc)}") from exc
+    inputs = problem.inputs(options.seed, options.device)
+    try:
+        with no_grad():
+            reference(*inputs)
+    except Exception as exc:
+        raise BadInput(f"{problem.path}: the reference's forward raised {_describe(exc)}") from exc
+
+
+def _warm_up_instruments(device: str) -> None:
+    """Use the operator recorder (and on CUDA the profiler and FLOP counter) once, before any guard
+    snapshot: their first use imports modules that rebind torch functions."""
+    x = torch.ones(8, device=device)
+    dispatch.dispatched_ops(lambda: x + 1)
+    if _is_cuda(device):
+        dispatch.own_kernel_share(lambda: x + 1, set(), calls=1)
+        roofline.count_flops(lambda: x + 1)
+
+
 def handle(payload: dict) -> Iterator[dict]:
     options = EvalOptions(**{k: tuple(v) if k == "baselines" else v for k, v in payload["options"].items()})
     try:
         if _is_cuda(options.device):
             torch.cuda.set_device(torch.device(options.device))
         problem = load_problem(payload["problem"], small=options.small)
+        _check_problem(problem, options)
+        _warm_up_instruments(options.device)
         found, errors = measure_baselines(problem, options, payload.get("baselines", []))
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
                "baselines": found, "baseline_errors": errors}
