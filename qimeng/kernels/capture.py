@@ -1,0 +1,210 @@
+"""Capture a module's forward as a graph of core ATen operators with shapes, dtypes and strides.
+
+``torch.export`` traces the forward; ``run_decompositions`` lowers it to core ATen, with softmax,
+log-softmax, the norms, var/std and logsumexp decomposed further into reductions and pointwise ops
+(the kernel lowering fuses those back together). Parameters and buffers become graph inputs named by
+their ``state_dict`` keys.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+
+# Decomposed beyond core ATen so that the pieces (reductions, pointwise) can be fused.
+EXTRA_DECOMPOSITIONS = (
+    aten._softmax, aten._log_softmax, aten.native_layer_norm, aten.native_group_norm,
+    aten.var.correction, aten.std.correction, aten.logsumexp, aten.mse_loss, aten.huber_loss,
+    aten.smooth_l1_loss, aten.softplus, aten.hardswish, aten.hardsigmoid, aten.mish, aten.silu,
+    aten.elu, aten.hardtanh, aten.leaky_relu, aten.nll_loss_forward, aten.cosine_similarity,
+    aten.norm.ScalarOpt_dim, aten.linalg_vector_norm,
+)
+
+
+class CaptureError(Exception):
+    """The module cannot be captured as a static graph (the message says why)."""
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: str  # torch dtype name without the "torch." prefix
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a graph value (an input or a node's output) by name."""
+
+    name: str
+
+
+@dataclass
+class GraphInput:
+    name: str
+    kind: str  # "user", "parameter" or "buffer"
+    target: str  # state_dict key for parameters/buffers, the forward argument index for user inputs
+    meta: TensorMeta
+
+
+@dataclass
+class Node:
+    name: str
+    target: str  # e.g. "aten.add.Tensor", or "getitem"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    meta: TensorMeta | tuple[TensorMeta | None, ...] | None
+    fn: Any = field(default=None, repr=False, compare=False)  # the callable (OpOverload) itself
+
+
+@dataclass
+class Graph:
+    inputs: list[GraphInput]
+    nodes: list[Node]
+    outputs: list[Any]  # Refs (or constants) in forward-output order
+    single_output: bool  # forward returns one tensor rather than a tuple
+    user_args: list[Any]  # forward arguments: TensorMeta for tensors, the value otherwise
+
+    def node(self, name: str) -> Node:
+        return self._by_name()[name]
+
+    def _by_name(self) -> dict[str, Node]:
+        cache = getattr(self, "_index", None)
+        if cache is None:
+            cache = {n.name: n for n in self.nodes}
+            self._index = cache
+        return cache
+
+    def meta(self, name: str) -> TensorMeta:
+        for i in self.inputs:
+            if i.name == name:
+                return i.meta
+        meta = self.node(name).meta
+        assert isinstance(meta, TensorMeta), f"{name} is not a single tensor"
+        return meta
+
+    def users(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {i.name: [] for i in self.inputs}
+        for n in self.nodes:
+            out.setdefault(n.name, [])
+            for r in refs_in(n.args) + refs_in(list(n.kwargs.values())):
+                out.setdefault(r.name, []).append(n.name)
+        for r in refs_in(self.outputs):
+            out.setdefault(r.name, []).append("<output>")
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"input {i.name}: {i.kind} {i.target} {list(i.meta.shape)} {i.meta.dtype}" for i in self.inputs]
+        for n in self.nodes:
+            args = ", ".join(_fmt(a) for a in n.args)
+            kw = "".join(f", {k}={_fmt(v)}" for k, v in n.kwargs.items())
+            shape = f"{list(n.meta.shape)} {n.meta.dtype}" if isinstance(n.meta, TensorMeta) else "(multi)"
+            lines.append(f"{n.name} = {n.target}({args}{kw})  # {shape}")
+        lines.append(f"return {', '.join(_fmt(o) for o in self.outputs)}")
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, Ref):
+        return value.name
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return repr(value)
+
+
+def refs_in(value: Any) -> list[Ref]:
+    if isinstance(value, Ref):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in refs_in(v)]
+    return []
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _meta_of(value: Any) -> TensorMeta | tuple | None:
+    if isinstance(value, torch.Tensor):
+        return TensorMeta(tuple(int(s) for s in value.shape), tuple(int(s) for s in value.stride()),
+                          dtype_name(value.dtype))
+    if isinstance(value, (list, tuple)):
+        return tuple(_meta_of(v) for v in value)
+    return None
+
+
+def _convert_arg(value: Any) -> Any:
+    if isinstance(value, torch.fx.Node):
+        return Ref(value.name)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_convert_arg(v) for v in value)
+    return value
+
+
+def decomposition_table() -> dict:
+    from torch._decomp import get_decompositions
+
+    table = dict(torch.export.default_decompositions())
+    table.update(get_decompositions(list(EXTRA_DECOMPOSITIONS)))
+    return table
+
+
+def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
+    """Trace ``model(*args)`` to a core-ATen graph. Raises CaptureError when it is not a static graph."""
+    args = tuple(args)
+    with torch.no_grad():
+        example_out = model(*args)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(model, args, strict=False)
+            exported = exported.run_decompositions(decomposition_table())
+    except Exception as exc:  # torch raises many types here; the reason goes to the report
+        raise CaptureError(f"torch.export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    signature = exported.graph_signature
+    if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
+        raise CaptureError("the forward mutates buffers or inputs (e.g. BatchNorm in training mode)")
+    kinds = {}
+    for spec in signature.input_specs:
+        kind = spec.kind.name
+        if kind not in ("USER_INPUT", "PARAMETER", "BUFFER"):
+            raise CaptureError(f"unsupported graph input kind {kind} (lifted constant tensors)")
+        kinds[spec.arg.name] = ("user" if kind == "USER_INPUT" else kind.lower(), spec.target)
+    inputs, nodes, outputs = [], [], []
+    user_position = 0
+    tensor_positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    for fx_node in exported.graph.nodes:
+        val = fx_node.meta.get("val")
+        if fx_node.op == "placeholder":
+            kind, target = kinds[fx_node.name]
+            meta = _meta_of(val)
+            if not isinstance(meta, TensorMeta):
+                raise CaptureError(f"non-tensor graph input {fx_node.name}")
+            if kind == "user":
+                target = str(tensor_positions[user_position])
+                user_position += 1
+            inputs.append(GraphInput(fx_node.name, kind, str(target), meta))
+        elif fx_node.op == "call_function":
+            fn = fx_node.target
+            target = "getitem" if fn is operator.getitem else str(fn)
+            nodes.append(Node(fx_node.name, target, _convert_arg(tuple(fx_node.args)),
+                              {k: _convert_arg(v) for k, v in fx_node.kwargs.items()}, _meta_of(val), fn))
+        elif fx_node.op == "output":
+            outputs = list(_convert_arg(fx_node.args[0]))
+        else:
+            raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
+    user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
+    return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args)

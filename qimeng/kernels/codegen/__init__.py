@@ -1,0 +1,1 @@
+"""Renderers of the kernel IR: Triton today (CUDA C++ and C are planned behind the same interface)."""

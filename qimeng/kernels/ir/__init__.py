@@ -1,0 +1,1 @@
+"""Backend-neutral kernel IR: index expressions, value expressions, kernels."""

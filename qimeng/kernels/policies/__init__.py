@@ -1,0 +1,1 @@
+"""Policies propose the next macro steps for a schedule: expert rules now, learned/LLM policies later."""

@@ -1,0 +1,197 @@
+"""Macro steps: typed, serialisable optimisation decisions, and the schedule state they act on.
+
+A ``Schedule`` is what the search explores: which graph nodes become which kernel (the rest stay
+PyTorch calls), each kernel's reduction strategy and block configuration, and the precision policy.
+Every step is a frozen dataclass with ``to_json``/``step_from_json`` and ``apply(schedule)``; the list
+of applied steps is the trajectory reported and stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+STRATEGIES = ("one_pass", "looped", "split", "online")
+PRECISIONS = ("strict", "tf32", "bf16")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """How one kernel is laid out on the target: strategy, block sizes, warps, stages, vector width."""
+
+    strategy: str = "auto"  # one of STRATEGIES or "auto" (the codegen decides from the sizes)
+    block_p: int = 0  # rows (or elements, for pointwise) per program; 0 = default
+    block_r: int = 0  # reduce-axis chunk; 0 = default
+    num_warps: int = 0  # 0 = default
+    num_stages: int = 0  # 0 = default
+    vector: int = 0  # elements per thread hint; 0 = default
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Kernel groups (tuples of node names, in graph order) with their configs, and the precision."""
+
+    groups: tuple[tuple[str, ...], ...] = ()
+    configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
+    precision: str = "strict"
+
+    def config(self, group: tuple[str, ...]) -> KernelConfig:
+        return dict(self.configs).get(group[0], KernelConfig())
+
+    def with_config(self, key: str, config: KernelConfig) -> "Schedule":
+        configs = dict(self.configs)
+        configs[key] = config
+        return replace(self, configs=tuple(sorted(configs.items())))
+
+    def group_of(self, node: str) -> tuple[str, ...] | None:
+        for g in self.groups:
+            if node in g:
+                return g
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"groups": [list(g) for g in self.groups],
+                "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision}
+
+
+class Step:
+    """Base of macro steps."""
+
+    kind: ClassVar[str] = ""
+
+    def apply(self, schedule: Schedule, order: dict[str, int]) -> Schedule:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["kind"] = self.kind
+        return data
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+        return f"{self.kind}({fields})"
+
+
+def _merge_groups(schedule: Schedule, names: list[str], order: dict[str, int]) -> Schedule:
+    merged: set[str] = set()
+    keep = []
+    for g in schedule.groups:
+        if any(n in g for n in names):
+            merged |= set(g)
+        else:
+            keep.append(g)
+    merged |= set(names)
+    keep.append(tuple(sorted(merged, key=order.__getitem__)))
+    keep.sort(key=lambda g: order[g[0]])
+    return replace(schedule, groups=tuple(keep))
+
+
+@dataclass(frozen=True)
+class LowerOps(Step):
+    """Generate kernels for these nodes, one kernel per node (the unfused Triton baseline)."""
+
+    nodes: tuple[str, ...]
+    kind: ClassVar[str] = "lower_ops"
+
+    def apply(self, schedule, order):
+        groups = list(schedule.groups) + [(n,) for n in self.nodes if schedule.group_of(n) is None]
+        groups.sort(key=lambda g: order[g[0]])
+        return replace(schedule, groups=tuple(groups))
+
+
+@dataclass(frozen=True)
+class FusePointwise(Step):
+    """Fuse a pointwise producer into its pointwise consumer (one kernel, no intermediate buffer)."""
+
+    producer: str
+    consumer: str
+    kind: ClassVar[str] = "fuse_pointwise"
+
+    def apply(self, schedule, order):
+        return _merge_groups(schedule, [self.producer, self.consumer], order)
+
+
+@dataclass(frozen=True)
+class FuseIntoReduction(Step):
+    """Fuse pointwise prologue/epilogue nodes into a reduction's kernel (one pass over the data)."""
+
+    reduction: str
+    nodes: tuple[str, ...]
+    kind: ClassVar[str] = "fuse_into_reduction"
+
+    def apply(self, schedule, order):
+        return _merge_groups(schedule, [self.reduction, *self.nodes], order)
+
+
+@dataclass(frozen=True)
+class FuseEpilogue(Step):
+    """Fuse the pointwise chain after a GEMM/convolution (a vendor call) into one kernel."""
+
+    gemm: str
+    chain: tuple[str, ...]
+    kind: ClassVar[str] = "fuse_epilogue"
+
+    def apply(self, schedule, order):
+        return _merge_groups(schedule, list(self.chain), order)
+
+
+@dataclass(frozen=True)
+class ReductionStrategy(Step):
+    """Choose how a reduction kernel walks its rows: one_pass | looped | split | online."""
+
+    kernel: str
+    strategy: str
+    kind: ClassVar[str] = "reduction_strategy"
+
+    def apply(self, schedule, order):
+        assert self.strategy in STRATEGIES, f"unknown reduction strategy {self.strategy}"
+        group = schedule.group_of(self.kernel)
+        assert group is not None, f"{self.kernel} is not in a kernel"
+        return schedule.with_config(group[0], replace(schedule.config(group), strategy=self.strategy))
+
+
+@dataclass(frozen=True)
+class BlockConfig(Step):
+    """Choose block sizes, warps, stages and vector width of one kernel."""
+
+    kernel: str
+    config: KernelConfig = field(default_factory=KernelConfig)
+    kind: ClassVar[str] = "block_config"
+
+    def apply(self, schedule, order):
+        group = schedule.group_of(self.kernel)
+        assert group is not None, f"{self.kernel} is not in a kernel"
+        strategy = schedule.config(group).strategy
+        config = self.config if self.config.strategy != "auto" else replace(self.config, strategy=strategy)
+        return schedule.with_config(group[0], config)
+
+    def to_json(self):
+        return {"kind": self.kind, "kernel": self.kernel, "config": self.config.to_json()}
+
+
+@dataclass(frozen=True)
+class Precision(Step):
+    """Choose the precision policy: strict (fp32 math), tf32 (GEMMs in TF32) or bf16."""
+
+    policy: str
+    kind: ClassVar[str] = "precision"
+
+    def apply(self, schedule, order):
+        assert self.policy in PRECISIONS, f"unknown precision {self.policy}"
+        return replace(schedule, precision=self.policy)
+
+
+STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
+    LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, ReductionStrategy, BlockConfig, Precision)}
+
+
+def step_from_json(data: dict[str, Any]) -> Step:
+    data = dict(data)
+    cls = STEP_TYPES[data.pop("kind")]
+    if cls is BlockConfig:
+        return BlockConfig(data["kernel"], KernelConfig(**data["config"]))
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
