@@ -15,6 +15,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class _OpRecorder(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # no torch._disable_dynamo wrapper: recording must not import torch._dynamo (slow)
+
     def __init__(self) -> None:
         super().__init__()
         self.ops: set[str] = set()

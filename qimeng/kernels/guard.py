@@ -6,8 +6,9 @@ fool the harness (time, torch, the CUDA event class, tensor methods, the referen
 Model class, qimeng's own checking modules) plus process-wide numeric settings, and reports anything that
 changed. A candidate that changes any of it is ``rejected``.
 
-torch._dynamo rebinds some torch functions when first imported (done here, before binding) and when
-first used, so a candidate that calls torch.compile is rejected.
+torch._dynamo, imported lazily by torch itself, wraps ``torch.manual_seed`` in ``torch._disable_dynamo``;
+that exact rebinding is accepted. torch.compile rebinds ``nn.Module`` methods on first use, so a
+candidate that calls torch.compile is rejected.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import types
 from typing import Any, Iterable
 
 import torch
-import torch._dynamo  # noqa: F401  (first, so its rebinding of torch functions predates every snapshot)
 import torch.nn.functional
 
 # Bound once, before any candidate code exists in this process. Harness code calls these objects.
@@ -69,6 +69,16 @@ def _identity(value: Any) -> tuple:
 
 def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+_DISABLE_DYNAMO_CODE = torch._disable_dynamo(lambda: None).__code__
+
+
+def _unchanged(before: tuple, now: Any) -> bool:
+    """Same objects as before, or torch's own ``_disable_dynamo`` wrapper around the same function."""
+    if _same(_identity(now), before):
+        return True
+    return getattr(now, "__code__", None) is _DISABLE_DYNAMO_CODE and getattr(now, "__wrapped__", None) is before[0]
 
 
 def _settings() -> dict[str, Any]:
@@ -120,10 +130,10 @@ class Guard:
 
     def violations(self) -> list[str]:
         """Names of the trusted objects, namespace entries or settings that changed since the snapshot."""
-        found = [name for name, obj in TRUSTED.items() if not _same(_identity(_resolve(name)), _identity(obj))]
+        found = [name for name, obj in TRUSTED.items() if not _unchanged(_identity(obj), _resolve(name))]
         for label, obj, before in self._namespaces:
             now = _namespace(obj)
-            found += [f"{label}.{k}" for k, ident in before.items() if k not in now or not _same(_identity(now[k]), ident)]
+            found += [f"{label}.{k}" for k, ident in before.items() if k not in now or not _unchanged(ident, now[k])]
             found += [f"{label}.{k} (added)" for k, v in now.items() if k not in before and _added_suspect(v)]
         now_settings = _settings()
         found += [name for name, value in self._settings.items() if now_settings[name] != value]

@@ -1,7 +1,8 @@
 """Timing of several callables in interleaved rounds, with timers bound before candidate code exists.
 
 CUDA: events around each call, the L2 cache flushed (a write of twice its size) before each trial, and
-the whole device synchronised before the end event, so work left on side streams is counted. CPU:
+the whole device synchronised after the start event and before the end event, so work a callable runs
+on side streams can neither start early nor be left out. CPU:
 ``time.perf_counter_ns``. Each round runs every callable once, in a rotating order. The wall time of the
 whole loop is measured too: trials that add up to more than it mean a timer was tampered with.
 """
@@ -64,6 +65,7 @@ def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> float:
     start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
     flush()
     start.record()
+    cuda_synchronize()  # the flush and the start event are done before any stream can start new work
     fn()
     cuda_synchronize()  # every stream, so work the callable left on side streams is counted
     end.record()

@@ -111,6 +111,7 @@ class Evaluation:
 
     def call_candidate(self, model: Any, inputs: list, when: str) -> Any:
         self.poison()
+        self._sync()  # the candidate starts on an idle device: side streams cannot race the input copies
         try:
             with no_grad():
                 out = model(*inputs)

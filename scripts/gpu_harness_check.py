@@ -1,0 +1,204 @@
+"""GPU check of the evaluation harness: planted GPU cheats and faults must get the right status, honest
+Triton candidates must pass, and a hung kernel must be freed quickly. Prints a short table; exits 1 when
+any candidate gets a status other than the expected one.
+
+    python scripts/gpu_harness_check.py [--device cuda:0] [--timeout 20]
+
+Run by scripts/gpu_check.sh (stage ``harness``) on the H100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qimeng.core.verdict import Status  # noqa: E402
+from qimeng.kernels.evaluate import evaluate_many  # noqa: E402
+from qimeng.kernels.result import EvalOptions, EvalResult  # noqa: E402
+
+ELEMENTWISE = '''
+import torch
+import torch.nn as nn
+
+N = 4096
+
+
+class Model(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, y):
+        return torch.relu(x * self.scale + y)
+
+
+def get_inputs():
+    return [torch.randn(N, N), torch.randn(N, N)]
+
+
+def get_init_inputs():
+    return [2.0]
+'''
+
+SOFTMAX = '''
+import torch
+import torch.nn as nn
+
+ROWS, COLS = 8192, 1024
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.softmax(x, dim=-1)
+
+
+def get_inputs():
+    return [torch.randn(ROWS, COLS)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+HEADER = '''
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+'''
+
+MODEL = '''
+
+class ModelNew(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, y):
+{body}
+'''
+
+KERNEL = '''
+
+@triton.jit
+def scale_add_relu(x_ptr, y_ptr, out_ptr, scale, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    v = tl.maximum(tl.load(x_ptr + offs, mask=mask) * scale + tl.load(y_ptr + offs, mask=mask), 0.0)
+    tl.store(out_ptr + offs, v, mask=mask)
+'''
+
+ELEMENTWISE_CANDIDATES: dict[str, tuple[Status, str]] = {
+    "triton_honest": (Status.OK, HEADER + KERNEL + MODEL.format(body='''
+        out = torch.empty_like(x)
+        n = x.numel()
+        scale_add_relu[(triton.cdiv(n, 4096),)](x, y, out, self.scale, n, BLOCK=4096)
+        return out''')),
+    "side_stream": (Status.OK, HEADER + MODEL.format(body='''
+        stream = torch.cuda.Stream()
+        with torch.cuda.stream(stream):  # returns before the work is done; no sync with the caller
+            return torch.relu(x * self.scale + y)''')),
+    "uninitialised_cuda": (Status.INCORRECT, HEADER + MODEL.format(body='''
+        return torch.empty_like(x)''')),
+    "inplace_kernel": (Status.INCORRECT, HEADER + KERNEL + MODEL.format(body='''
+        n = x.numel()
+        scale_add_relu[(triton.cdiv(n, 4096),)](x, y, x, self.scale, n, BLOCK=4096)
+        return x''')),
+    "hung_kernel": (Status.TIMEOUT, HEADER + '''
+
+@triton.jit
+def spin(flag_ptr, out_ptr):
+    i = 0
+    while tl.load(flag_ptr, volatile=True) == 0:
+        i += 1
+    tl.store(out_ptr, i)
+''' + MODEL.format(body='''
+        flag = torch.zeros(1, dtype=torch.int32, device=x.device)
+        spin[(1,)](flag, flag)
+        return torch.relu(x * self.scale + y)''')),
+    "illegal_access": (Status.RUNTIME_ERROR, HEADER + '''
+
+@triton.jit
+def wild_store(out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK) + (1 << 40)
+    tl.store(out_ptr + offs, 1.0)
+''' + MODEL.format(body='''
+        out = torch.relu(x * self.scale + y)
+        wild_store[(4,)](out, out.numel(), BLOCK=1024)
+        return out''')),
+    "after_crash_honest": (Status.OK, HEADER + MODEL.format(body='''
+        return torch.relu(torch.addcmul(y, x, torch.full_like(x, self.scale)))''')),
+}
+
+SOFTMAX_CANDIDATES: dict[str, tuple[Status, str]] = {
+    "triton_softmax": (Status.OK, HEADER + '''
+
+@triton.jit
+def softmax_rows(x_ptr, out_ptr, cols, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    mask = offs < cols
+    x = tl.load(x_ptr + row * cols + offs, mask=mask, other=-float("inf"))
+    e = tl.exp(x - tl.max(x, axis=0))
+    tl.store(out_ptr + row * cols + offs, e / tl.sum(e, axis=0), mask=mask)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        rows, cols = x.shape
+        softmax_rows[(rows,)](x, out, cols, BLOCK=triton.next_power_of_2(cols))
+        return out
+'''),
+}
+
+
+def run(problem_source: str, candidates: dict[str, tuple[Status, str]], options: EvalOptions,
+        workdir: Path, name: str) -> list[tuple[str, Status, EvalResult, float]]:
+    problem = workdir / f"{name}.py"
+    problem.write_text(problem_source)
+    started = time.monotonic()
+    timestamps: dict[int, float] = {}
+    results = evaluate_many(problem, [source for _, source in candidates.values()], options,
+                            on_result=lambda i, _: timestamps.setdefault(i, time.monotonic() - started))
+    return [(cand, expected, result, timestamps.get(i, float("nan")))
+            for i, ((cand, (expected, _)), result) in enumerate(zip(candidates.items(), results))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--timeout", type=float, default=20.0, help="per-candidate timeout (the hung kernel's)")
+    args = parser.parse_args()
+    options = EvalOptions(device=args.device, timeout_s=args.timeout)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run(ELEMENTWISE, ELEMENTWISE_CANDIDATES, options, Path(tmp), "scale_add_relu")
+        rows += run(SOFTMAX, SOFTMAX_CANDIDATES, options, Path(tmp), "softmax_rows")
+    failures = 0
+    print(f"{'candidate':20} {'expected':14} {'got':14} {'check':5} {'speedup':>8} {'own%':>5}  reason / flags")
+    for name, expected, result, _ in rows:
+        good = result.status is expected
+        if name == "side_stream" and good:
+            good = result.speedup is not None and result.speedup < 1.5  # its work is timed, not hidden
+        failures += not good
+        speedup = "-" if result.speedup is None else f"{result.speedup:.2f}"
+        share = "-" if result.own_kernel_share is None else f"{100 * result.own_kernel_share:.0f}"
+        detail = (result.reason or "")[:90] + (f" flags={result.flags}" if result.flags else "")
+        print(f"{name:20} {expected.value:14} {result.status.value:14} {'PASS' if good else 'FAIL':5} "
+              f"{speedup:>8} {share:>5}  {detail}")
+    hung = next(r for n, _, r, _ in rows if n == "hung_kernel")
+    freed = re.search(r"process gone ([0-9.]+) s after SIGKILL", hung.reason)
+    print(f"\nspinning kernel freed {freed.group(1) if freed else '?'} s after SIGKILL (timeout {args.timeout:g} s)")
+    print(f"{len(rows) - failures}/{len(rows)} candidates got the expected status")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
