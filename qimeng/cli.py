@@ -101,5 +101,24 @@ def export(
     raise typer.Exit(export_command(run, out))
 
 
+# -- optimize (qimeng.kernels.optimize) -----------------------------------------------------------
+
+@app.command()
+def optimize(
+    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
+    out: Path = typer.Option(..., "--out", help="Directory for model_new.py and report.md."),
+    device: str = typer.Option("cuda", help="cuda (or cuda:N), or cpu (Triton interpreter; timing not meaningful)."),
+    budget: float = typer.Option(60.0, help="Seconds of search before the last stages are skipped."),
+    precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
+    small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
+    store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
+) -> None:
+    """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
+    from qimeng.kernels.optimize_cli import optimize_command
+
+    raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
+                                      use_store=store))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,238 @@
+"""``qimeng optimize``: capture -> expert steps -> verified, timed candidates -> model_new.py + report.md.
+
+The orchestration: load the problem, capture its forward as core ATen, let the expert policy propose
+macro steps stage by stage (``search``), verify and time every candidate in the sandboxed harness
+(``evaluate_many``), tune the block configurations of the best candidate's main kernels (``tuning``),
+and write the best verified candidate (the unfused reference when nothing beats it) with a report.
+Everything tried goes into the store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from qimeng.core.verdict import BadInput
+from qimeng.kernels.capture import CaptureError, Graph, capture
+from qimeng.kernels.emit import emit_model_new
+from qimeng.kernels.lowering_plan import Plan, build_plan
+from qimeng.kernels.policies.expert import ExpertPolicy, node_order
+from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.search import Candidate, SearchOutcome, Trial, better, run_search, speed
+from qimeng.kernels.steps import Precision, Schedule
+from qimeng.kernels import tuning
+
+DEFAULT_BUDGET_S = 60.0
+
+
+@dataclass
+class OptimizeResult:
+    out_dir: Path
+    status: str  # "optimized", "reference" (nothing beat eager / nothing verified), "capture_failed"
+    speedup: float | None  # vs eager, of the written candidate (None when not timed)
+    speedup_compile: float | None
+    eager_ms: float | None
+    compile_ms: float | None
+    ours_ms: float | None
+    kernels: int
+    wall_s: float
+    timing_meaningful: bool
+    trials: int
+    fallbacks: dict[str, str] = field(default_factory=dict)
+    bytes_moved: int = 0
+
+
+def reference_source(problem_source: str) -> str:
+    """The unfused reference as a candidate: ModelNew is Model (every op a PyTorch call)."""
+    return problem_source.rstrip() + "\n\n\nclass ModelNew(Model):\n    \"\"\"The reference itself.\"\"\"\n"
+
+
+def _load(problem: Path, small: bool):
+    from qimeng.kernels.problem import load_problem
+
+    prob = load_problem(problem, small=small)
+    model = prob.build(prob.model_cls, 0, "cpu")
+    inputs = prob.inputs(0, "cpu")
+    return prob, model, inputs
+
+
+def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
+    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing)."""
+    import torch
+
+    prob, model, inputs = _load(problem, small)
+    try:
+        meta_inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs]
+        return prob, capture(model.to("meta"), meta_inputs)
+    except CaptureError:
+        raise
+    except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
+        prob, model, inputs = _load(problem, small)
+        return prob, capture(model, inputs)
+
+
+def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
+             precision: str = "strict", small: bool | None = None, store=None,
+             log: Callable[[str], None] = print) -> OptimizeResult:
+    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
+    start = time.monotonic()
+    problem = Path(problem)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    on_cpu = device == "cpu"
+    small = on_cpu if small is None else small
+    if on_cpu:
+        os.environ["TRITON_INTERPRET"] = "1"  # the sandboxed workers inherit it (allow-listed)
+    source = problem.read_text()
+    run = f"optimize-{uuid.uuid4().hex[:8]}"
+    try:
+        prob, graph = capture_problem(problem, small)
+    except CaptureError as exc:
+        log(f"capture failed: {exc}; writing the reference")
+        (out_dir / "model_new.py").write_text(reference_source(source))
+        _write_report(out_dir, problem, None, None, [], None, {}, str(exc), on_cpu, precision, small)
+        return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
+                              time.monotonic() - start, not on_cpu, 0)
+    log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
+    options = _options(device, small, final=False)
+    from qimeng.kernels.evaluate import evaluate_many
+
+    policy = ExpertPolicy()
+    order = node_order(graph)
+    initial = Precision(precision).apply(Schedule(), order)
+    plans: dict[str, Plan] = {}
+
+    def render(schedule: Schedule) -> tuple[str, str]:
+        plan = build_plan(graph, schedule)
+        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda")
+        plans[src] = plan
+        kept = sorted(plan.fallbacks)
+        return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+
+    def verify(cands: list[Candidate]) -> list[EvalResult]:
+        results = evaluate_many(problem, [c.source for c in cands], options, store=store)
+        for c, r in zip(cands, results):
+            _store_trial(store, run, prob.hash, c, r)
+        return results
+
+    def propose(schedule: Schedule, stage: str):
+        return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
+
+    def on_trial(trial: Trial) -> None:
+        log(_describe_trial(trial))
+
+    outcome = run_search(initial, list(policy.stages), propose, render, verify, budget_s, on_trial)
+    if outcome.best is not None and not on_cpu and time.monotonic() - start < budget_s:
+        _tune(graph, outcome, render, verify, plans, store, device, log)
+    best_source = outcome.best.source if outcome.best is not None else reference_source(source)
+    best_plan = plans.get(best_source) if outcome.best is not None else None
+    final = outcome.best_result
+    (out_dir / "model_new.py").write_text(best_source)
+    fallbacks = best_plan.fallbacks if best_plan else {}
+    _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small)
+    eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
+    compile_ms = None
+    for t in outcome.trials:
+        compile_ms = compile_ms or t.result.baselines_ms.get("compile")
+    ours = speed(final) if final else eager
+    status = "optimized" if outcome.best is not None else "reference"
+    wall = time.monotonic() - start
+    log(f"done in {wall:.1f} s: {status}" + (f", {eager / ours:.2f}x vs eager" if eager and ours else ""))
+    return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
+                          (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
+                          len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
+                          fallbacks, sum(u.kernel.bytes_moved() for u in best_plan.kernels) if best_plan else 0)
+
+
+def _options(device: str, small: bool, final: bool) -> EvalOptions:
+    if device == "cpu":
+        return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
+                           baselines=("eager",), timeout_s=600.0)
+    return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
+                       baselines=("eager", "compile"), timeout_s=300.0)
+
+
+def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:
+    if store is None:
+        return
+    lineage = {"stage": cand.stage, "steps": [s.to_json() for s in cand.steps], "schedule": cand.schedule.to_json()}
+    chash = store.put_candidate(problem_hash, cand.source, lineage)
+    for step in cand.steps:
+        store.put_step(run, problem_hash, step.to_json(), chash, result)
+
+
+def _describe_trial(trial: Trial) -> str:
+    r = trial.result
+    steps = ", ".join(s.describe() for s in trial.candidate.steps[:3])
+    more = f" (+{len(trial.candidate.steps) - 3} more)" if len(trial.candidate.steps) > 3 else ""
+    if r.correct:
+        timing = (f"{r.candidate_ms:.4f} ms, {r.speedup:.2f}x vs eager" if r.timing_meaningful and r.speedup
+                  else "verified (timing not meaningful under the interpreter)")
+        verdict = ("accepted" if trial.accepted else "kept previous") + f": {timing}"
+    else:
+        verdict = f"rejected: {r.status.value}: {r.reason[:160]}"
+    return f"[{trial.candidate.stage}] {trial.candidate.note}; {steps}{more} -> {verdict}"
+
+
+def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, device: str, log) -> None:
+    """Measured block-size search for the best candidate's biggest kernels (cached per kernel)."""
+    plan = plans.get(outcome.best.source)
+    if plan is None:
+        return
+    device_name = _device_name(device)
+    order = node_order(graph)
+    kernels = sorted(plan.kernels, key=lambda u: -u.kernel.bytes_moved())[: tuning.MAX_KERNELS]
+    for unit in kernels:
+        head = unit.group[0] if outcome.best.schedule.group_of(unit.group[0]) else None
+        group = next((g for g in outcome.best.schedule.groups if set(g) <= set(unit.group)), None)
+        if group is None:
+            continue
+        head = group[0]
+        khash = unit.kernel.structural_hash()
+        cached = store.tuning(khash, device_name) if store is not None else None
+        base = outcome.best.schedule
+        if cached is not None:
+            configs = [tuning.config_from_json(cached["config"])]
+        else:
+            configs = tuning.variants(unit.kernel, base.config(group))[1:]
+        cands = []
+        for cfg in configs:
+            step = tuning.as_step(head, cfg)
+            sched = step.apply(base, order)
+            src, note = render(sched)
+            cands.append(Candidate("tune", [step], sched, src, note))
+        if not cands:
+            continue
+        results = verify(cands)
+        for cand, res in zip(cands, results):
+            trial = Trial(cand, res)
+            outcome.trials.append(trial)
+            if better(res, outcome.best_result):
+                trial.accepted = True
+                outcome.best, outcome.best_result = cand, res
+                outcome.trajectory.append(trial)
+                base = cand.schedule
+            if res.correct and res.candidate_ms is not None and store is not None:
+                store.put_tuning(khash, device_name, cand.steps[0].config.to_json(), res.candidate_ms)
+            log(_describe_trial(trial))
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return device
+
+
+def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
+                  final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
+                  precision: str, small: bool) -> None:
+    from qimeng.kernels.optimize_report import render_report
+
+    (out_dir / "report.md").write_text(render_report(problem, graph, plan, trials, final, fallbacks, capture_error,
+                                                     on_cpu, precision, small))
