@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from qimeng.settings import Settings
 
@@ -60,6 +60,13 @@ class SandboxResult:
                 name = str(self.signal)
             return f"killed by signal {name}"
         return f"exited with status {self.returncode}"
+
+
+class JobOutput(NamedTuple):
+    """What a job printed so far (each stream bounded to its tail)."""
+
+    stdout: str
+    stderr: str
 
 
 class _TailBuffer:
@@ -103,13 +110,14 @@ def run_job(
     settings: Settings | None = None,
     extra_env: dict[str, str] | None = None,
     startup_s: float = 0.0,
-    on_message: Callable[[dict], None] | None = None,
+    on_message: Callable[[dict, "JobOutput"], None] | None = None,
 ) -> SandboxResult:
     """Run ``python -m module`` sandboxed with ``payload`` on stdin and return what it did.
 
     ``timeout_s`` is the wall-clock limit, counted anew from each message the job sends (a job that
     sends one message has exactly this limit); the first message gets ``startup_s`` more. On timeout
-    the whole process group is SIGKILLed. ``on_message`` is called with each message as it arrives.
+    the whole process group is SIGKILLed. ``on_message`` is called with each message as it arrives, and
+    the job's (bounded) output up to that message.
     """
     settings = settings or Settings.from_env()
     nonce = secrets.token_hex(16)
@@ -146,7 +154,7 @@ def _supervise(
     startup_s: float,
     settings: Settings,
     started: float,
-    on_message: Callable[[dict], None] | None,
+    on_message: Callable[[dict, JobOutput], None] | None,
 ) -> SandboxResult:
     limit = settings.max_captured_output_bytes
     out, err = _TailBuffer(limit), _TailBuffer(limit)
@@ -205,7 +213,10 @@ def _supervise(
                 messages.append(message)
                 deadline = time.monotonic() + timeout_s
                 if on_message is not None:
-                    on_message(message)
+                    for fd, sink in streams.items():  # what the job printed before this message
+                        while sink is not None and fd in selector.get_map() and (chunk := _read_chunk(fd)):
+                            sink.add(chunk)
+                    on_message(message, JobOutput(out.text(), err.text()))
     selector.close()
     os.close(result_fd)
     proc.stdout.close()  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from qimeng.core.sandbox import SandboxResult, run_job
+from qimeng.core.sandbox import JobOutput, SandboxResult, run_job
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels import baselines
 from qimeng.kernels.problem import check_problem_source, problem_hash
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 WORKER_MODULE = "qimeng.kernels.worker"
 STARTUP_S = 120.0  # importing torch and the problem, before the first candidate's clock starts
 BASELINE_S = 600.0  # extra start-up allowance per torch.compile baseline to measure
+LOG_MARK = "\n\x1eqimeng candidate {index}\n"  # the worker prints it where each candidate's output starts
 
 
 @dataclasses.dataclass
@@ -74,21 +75,21 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     results: dict[int, EvalResult] = {}
     measured: dict[str, float] = {}
     to_measure = [m for m in compile_modes if m not in known]
+
+    def deliver(index: int, result: EvalResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
     while len(results) < len(items):
         pending = [i for i in range(len(items)) if i not in results]
-        run = _run_worker(problem, items, pending, options, settings, to_measure)
-        measured.update(run.baselines)
+        run = _run_worker(problem, items, pending, options, settings, to_measure, measured,
+                          lambda i, r: deliver(i, _finish(r, items[i], phash, {**known, **measured})))
         to_measure = []  # measured (or failed) once per evaluation, not again by a fresh worker
-        for index, result in run.results.items():
-            results[index] = _finish(result, items[index], phash, {**known, **measured}, run.sandbox)
-            if on_result is not None:
-                on_result(index, results[index])
-        missing = [i for i in pending if i not in run.results]
+        missing = [i for i in pending if i not in results]
         if missing and not run.discarded:
-            index = missing[0]
-            results[index] = _finish(_death(run.sandbox, options), items[index], phash, {}, run.sandbox)
-            if on_result is not None:
-                on_result(index, results[index])
+            log = _log_of(missing[0], run.sandbox.stdout, run.sandbox.stderr)
+            deliver(missing[0], _finish(_death(run.sandbox, options, log), items[missing[0]], phash, {}))
     ordered = [results[i] for i in range(len(items))]
     _save_baselines(store, phash, options.device, measured, ordered)
     return ordered
@@ -97,45 +98,65 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
 @dataclasses.dataclass
 class _WorkerRun:
     sandbox: SandboxResult
-    results: dict[int, EvalResult]
-    baselines: dict[str, float]
     discarded: bool  # the worker stopped on purpose after a candidate that made it untrustworthy
 
 
 def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], options: EvalOptions,
-                settings: Settings, to_measure: list[str]) -> _WorkerRun:
+                settings: Settings, to_measure: list[str], measured: dict[str, float],
+                deliver: Callable[[int, EvalResult], None]) -> _WorkerRun:
+    """One sandboxed worker over the pending candidates; ``deliver`` gets each result as it arrives,
+    ``measured`` the torch.compile baselines the worker measured before them."""
     payload = {
         "problem": str(problem.resolve()),
         "options": dataclasses.asdict(options),
         "baselines": to_measure,
         "candidates": [{"index": i, "name": items[i].name, "source": items[i].source} for i in pending],
     }
-    results: dict[int, EvalResult] = {}
+    ready: dict = {}
+    discarded = False
 
-    def on_message(message: dict) -> None:
-        if message.get("kind") == "result" and message.get("index") in pending:
-            results[message["index"]] = EvalResult.from_json(message["result"])
+    def on_message(message: dict, output: JobOutput) -> None:
+        nonlocal discarded
+        if message.get("kind") == "ready":
+            ready.update(message)
+            measured.update(message.get("baselines", {}))
+        elif message.get("kind") == "result" and message.get("index") in pending:
+            result = EvalResult.from_json(message["result"])
+            result.log = _log_of(message["index"], output.stdout, output.stderr)
+            discarded = bool(message.get("discard"))
+            deliver(message["index"], result)
 
     sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings,
                       startup_s=STARTUP_S + BASELINE_S * len(to_measure), on_message=on_message)
-    kinds = {m.get("kind"): m for m in sandbox.messages}
-    if "bad_input" in kinds:
-        raise BadInput(kinds["bad_input"]["reason"])
-    if "ready" not in kinds:
+    bad = next((m for m in sandbox.messages if m.get("kind") == "bad_input"), None)
+    if bad is not None:
+        raise BadInput(bad["reason"])
+    if not ready:
         raise BadInput(f"{problem}: the evaluation worker {sandbox.describe_exit()} while loading the problem"
                        f"{_tail(sandbox.stderr)}")
-    discarded = bool(kinds.get("result", {}).get("discard"))
-    return _WorkerRun(sandbox, results, dict(kinds["ready"].get("baselines", {})), discarded)
+    return _WorkerRun(sandbox, discarded)
 
 
-def _death(sandbox: SandboxResult, options: EvalOptions) -> EvalResult:
+def _log_of(index: int, stdout: str, stderr: str) -> str:
+    """The part of the worker's output printed while candidate ``index`` ran."""
+    parts = []
+    for text in (stdout, stderr):
+        mark = LOG_MARK.format(index=index)
+        section = text.split(mark, 1)[1] if mark in text else ""
+        parts.append(section.split(LOG_MARK.split("{")[0], 1)[0].strip())  # up to the next candidate
+    return "\n".join(p for p in parts if p)
+
+
+def _death(sandbox: SandboxResult, options: EvalOptions, log: str) -> EvalResult:
     """The result of the candidate that was running when its worker died or was killed."""
     if sandbox.timed_out:
         freed = f" (process gone {sandbox.kill_s:.2f} s after SIGKILL)" if sandbox.kill_s is not None else ""
-        return EvalResult(status=Status.TIMEOUT, device=options.device,
-                          reason=f"no result within {options.timeout_s:g} s; the worker was killed{freed}")
-    return EvalResult(status=Status.CRASHED, device=options.device,
-                      reason=f"the worker {sandbox.describe_exit()} while evaluating the candidate{_tail(sandbox.stderr)}")
+        reason = f"no result within {options.timeout_s:g} s; the worker was killed{freed}"
+        return EvalResult(status=Status.TIMEOUT, device=options.device, reason=reason, log=log)
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    cause = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
+    reason = f"the worker {sandbox.describe_exit()} while evaluating the candidate" + (f": {cause}" if cause else "")
+    return EvalResult(status=Status.CRASHED, device=options.device, reason=reason, log=log)
 
 
 def _tail(text: str, lines: int = 3) -> str:
@@ -143,13 +164,11 @@ def _tail(text: str, lines: int = 3) -> str:
     return (": " + " | ".join(kept)) if kept else ""
 
 
-def _finish(result: EvalResult, item: _Candidate, phash: str, compile_ms: dict[str, float],
-            sandbox: SandboxResult) -> EvalResult:
+def _finish(result: EvalResult, item: _Candidate, phash: str, compile_ms: dict[str, float]) -> EvalResult:
     result.candidate_hash = item.hash
     result.problem_hash = phash
     if result.status is Status.OK:
         result.baselines_ms.update(compile_ms)
-    result.log = (sandbox.stdout + ("\n" if sandbox.stdout and sandbox.stderr else "") + sandbox.stderr).strip()
     return result
 
 

@@ -8,6 +8,7 @@ process or hit a CUDA error it stops: the harness starts a fresh worker for the 
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import platform
 import sys
@@ -23,6 +24,7 @@ import torch
 from qimeng.core.sandbox import job_main
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels import baselines, checks, dispatch, problem as problem_mod, roofline, timing
+from qimeng.kernels.evaluate import LOG_MARK
 from qimeng.kernels.problem import Problem, import_file, load_problem
 from qimeng.kernels.result import EvalOptions, EvalResult
 
@@ -195,7 +197,7 @@ class Evaluation:
 
     def correctness(self, reference: Any, candidate: Any, started_ns: int) -> None:
         opts = self.options
-        self.trial(reference, candidate, opts.seed + 1_000, "probe")  # learns output sizes for poisoning
+        self.trial(reference, candidate, opts.seed + 1_000, "first call")  # learns output sizes for poisoning
         self.result.compile_ms = (perf_counter_ns() - started_ns) / 1e6
         firsts = []
         for t in range(opts.correctness_trials):
@@ -347,6 +349,7 @@ def _warm_up_instruments(device: str) -> None:
 
 
 def handle(payload: dict) -> Iterator[dict]:
+    faulthandler.enable()  # a crashing candidate leaves a Python traceback in its log
     options = EvalOptions(**{k: tuple(v) if k == "baselines" else v for k, v in payload["options"].items()})
     try:
         if _is_cuda(options.device):
@@ -358,11 +361,16 @@ def handle(payload: dict) -> Iterator[dict]:
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
                "baselines": found, "baseline_errors": errors}
         for item in payload["candidates"]:
+            for stream in (sys.stdout, sys.stderr):  # the harness splits the output per candidate here
+                stream.write(LOG_MARK.format(index=item["index"]))
+                stream.flush()
             path = Path(os.getcwd()) / f"candidate_{item['index']}_{item['name']}"
             path.write_text(item["source"])
             result, discard = Evaluation(problem, options, item["source"], path).run()
             result.problem_hash = problem.hash
             result.versions = versions(options.device)
+            sys.stdout.flush()
+            sys.stderr.flush()
             yield {"kind": "result", "index": item["index"], "result": result.to_json(), "discard": discard}
             if discard:
                 return

@@ -46,6 +46,7 @@ def handle(payload: dict):
 def _stream(n: int, pause_s: float):
     for i in range(n):
         time.sleep(pause_s)
+        print(f"step {i}", flush=True)
         yield {"i": i}
 
 

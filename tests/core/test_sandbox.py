@@ -80,6 +80,9 @@ def test_environment_is_allowlisted_and_directories_private(monkeypatch):
 
 def test_streamed_messages_reset_the_timeout():
     seen = []
-    result = job({"action": "stream", "n": 4, "pause_s": 0.4}, timeout_s=0.8, on_message=seen.append)
+    result = job({"action": "stream", "n": 4, "pause_s": 0.4}, timeout_s=0.8,
+                 on_message=lambda message, output: seen.append((message, output.stdout)))
     assert not result.timed_out
-    assert [m["i"] for m in result.messages] == [0, 1, 2, 3] == [m["i"] for m in seen]
+    assert [m["i"] for m in result.messages] == [0, 1, 2, 3] == [m["i"] for m, _ in seen]
+    assert [stdout for _, stdout in seen] == ["step 0\n", "step 0\nstep 1\n", "step 0\nstep 1\nstep 2\n",
+                                             "step 0\nstep 1\nstep 2\nstep 3\n"]  # output up to each message

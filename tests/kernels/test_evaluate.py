@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from qimeng.cli import app
 from qimeng.core.verdict import BadInput, Status
+from qimeng.kernels.baselines import device_name, torch_version
 from qimeng.kernels.evaluate import evaluate, evaluate_many
 from qimeng.kernels.problem import problem_hash
 from qimeng.kernels.result import EvalOptions
@@ -76,19 +77,28 @@ def test_triton_candidate_under_the_interpreter_is_correct_but_not_meaningfully_
     assert zeros_result.status is Status.INCORRECT
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["eval", *args, "--no-store"])
+def _cli(*args: str, store: bool = False) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["eval", *args] + ([] if store else ["--no-store"]))
     return result.exit_code, result.output
 
 
-def test_cli_json_ok_exits_zero() -> None:
-    code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--small", "--json", "--timing-trials", "10")
+def test_cli_json_ok_exits_zero_and_records_the_result(tmp_path: Path, monkeypatch) -> None:
+    from qimeng.core.store import Store
+
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--small", "--json", "--timing-trials", "10",
+                        store=True)
     data = json.loads(output)
     assert code == 0, output
     for key in ("status", "correct", "reason", "ref_ms", "candidate_ms", "speedup", "compile_ms", "trials",
                 "device", "flags"):
         assert key in data
     assert data["status"] == "ok" and data["correct"] is True and data["speedup"] > 0
+    with Store(tmp_path / "q.db") as store:
+        [record] = store.evaluations("eval")
+        assert record.result.status is Status.OK and record.result.candidate_hash == data["candidate_hash"]
+        eager = store.baseline_ms(data["problem_hash"], device_name("cpu"), torch_version(), "eager")
+        assert eager == data["ref_ms"]  # the eager baseline is cached per problem, device and torch version
 
 
 def test_cli_incorrect_exits_one_with_a_summary() -> None:
@@ -105,3 +115,19 @@ def test_cli_bad_problem_exits_two_naming_the_file() -> None:
 def test_cli_unknown_baseline_exits_two() -> None:
     code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--baselines", "fastest")
     assert code == 2 and "unknown baseline 'fastest'" in output
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU")
+def test_triton_candidate_on_cuda_is_ok_and_runs_its_own_kernel() -> None:
+    result = evaluate(PROBLEM, CHEATS / "triton_honest.py", EvalOptions(device="cuda", timeout_s=120.0))
+    assert result.status is Status.OK, result.reason
+    assert result.timing_meaningful and result.speedup is not None
+    assert result.own_kernel_share is not None and result.own_kernel_share > 0.5
+    assert result.versions.get("gpu")
