@@ -45,7 +45,7 @@ def learn(
     samples: int = typer.Option(1024, "--samples", help="signature length at the root"),
     rounds: int = typer.Option(4, "--rounds", help="learning rounds (refinement of wrong bits)"),
     check: int = typer.Option(100_000, "--check", help="random check vectors when N > 20"),
-    sim_vectors: int = typer.Option(131_072, "--sim-vectors", help="vectors simulated with Icarus (all when 2**N is fewer)"),
+    sim_vectors: Optional[int] = typer.Option(None, "--sim-vectors", help="vectors simulated with Icarus (all when 2**N is fewer; default up to 131072, fewer for large circuits)"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:

@@ -15,7 +15,9 @@ from qimeng.hardware.bsd.learn import learn_circuit
 from qimeng.hardware.bsd.oracle import load_oracle
 from qimeng.hardware.bsd.sampling import SamplingPlan
 from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
-from qimeng.hardware.ports import is_valid_identifier
+from qimeng.hardware.ports import Interface, Port, is_valid_identifier
+
+SIMULATION_NODE_BUDGET = 100_000_000  # vectors x diagram nodes simulated when --sim-vectors is not given
 
 
 @dataclass
@@ -49,10 +51,13 @@ class LearnReport:
 
 def learn_to_verilog(
     oracle_spec: str, n: int, m: int, out: Path, name: str = "learned", target: float | None = None,
-    samples: int = 1024, max_rounds: int = 4, check_count: int = 100_000, sim_vectors: int = 131_072,
+    samples: int = 1024, max_rounds: int = 4, check_count: int = 100_000, sim_vectors: int | None = None,
     seed: int = 0, progress: bool = False,
 ) -> LearnReport:
-    """Learn the oracle, write ``out`` and check it; raises BadInput for unusable arguments."""
+    """Learn the oracle, write ``out`` and check it; raises BadInput for unusable arguments.
+
+    ``sim_vectors`` None: up to 131,072 vectors, fewer for large circuits (SIMULATION_NODE_BUDGET).
+    """
     if n < 1 or m < 1:
         raise BadInput("--inputs and --outputs must be at least 1")
     if not is_valid_identifier(name):
@@ -63,11 +68,14 @@ def learn_to_verilog(
     result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed, progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(emit_verilog(result.diagrams, n, name))
+    if sim_vectors is None:  # Icarus evaluates about 4e8 node updates a minute: keep the check to seconds
+        sim_vectors = int(np.clip(SIMULATION_NODE_BUDGET // max(result.n_nodes, 1), 4096, 131_072))
     if (1 << min(n, 62)) <= sim_vectors:
         x = all_vectors(n)
     else:
         x = np.random.default_rng(seed + 3_000_017).integers(0, 2, size=(sim_vectors, n), dtype=np.uint8)
-    sim = simulate_against_oracle(out, name, oracle, x)
+    iface = Interface(name, (Port("x", "input", n), Port("y", "output", m)))
+    sim = simulate_against_oracle(out, name, oracle, x, iface)
     cells = yosys_cell_count(out, name)
     target = (1.0 if result.exhaustive else 0.9999) if target is None else target
     return LearnReport(

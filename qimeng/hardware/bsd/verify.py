@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qimeng.hardware.bsd.oracle import Oracle, VerilogOracle
-from qimeng.hardware.ports import read_interface, yosys_error
+from qimeng.hardware.ports import Interface, read_interface, yosys_error
 from qimeng.hardware.tools import private_dir, run_tool
 
 
@@ -23,9 +23,12 @@ class SimulationCheck:
         return 1.0 - self.mismatches / self.vectors
 
 
-def simulate_against_oracle(verilog: Path, top: str, oracle: Oracle, x: np.ndarray) -> SimulationCheck:
-    """Simulate module ``top`` of ``verilog`` on the rows of ``x`` and count disagreements with the oracle."""
-    circuit = VerilogOracle(verilog, read_interface([verilog], top=top))
+def simulate_against_oracle(verilog: Path, top: str, oracle: Oracle, x: np.ndarray, iface: Interface | None = None) -> SimulationCheck:
+    """Simulate module ``top`` of ``verilog`` on the rows of ``x`` and count disagreements with the oracle.
+
+    ``iface`` skips reading the ports with Yosys when the caller wrote the module itself.
+    """
+    circuit = VerilogOracle(verilog, iface or read_interface([verilog], top=top))
     wrong = (circuit(x) != oracle(x)).any(axis=1)
     return SimulationCheck(len(x), int(wrong.sum()))
 
