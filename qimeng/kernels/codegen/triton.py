@@ -136,16 +136,15 @@ def _online_split(kernel: Kernel):
 class _Emitter:
     """Emits SSA lines for expressions, with common-subexpression reuse inside one scope."""
 
-    def __init__(self, var_code: dict[Var, str], mask: str, indent: str, reduce_vars: set[Var],
-                 refs: dict[str, str], anchor: str):
+    def __init__(self, var_code: dict[Var, str], mask: str, indent: str, axes: list[tuple[set[Var], str, str]],
+                 refs: dict[str, str]):
         self.var_code = var_code
-        self.anchor = anchor  # a zero of the tile's shape: makes constant addresses blocks
+        self.axes = axes  # (variables, flat index name) of each tile axis: addresses span the whole tile
         self.mask = mask
         self.indent = indent
         self.lines: list[str] = []
         self.memo: dict[Expr, str] = {}
         self.counter = 0
-        self.reduce_vars = reduce_vars
         self.refs = refs  # ReduceRef/ScanRef name -> code
 
     def index(self, index: Index) -> str:
@@ -157,9 +156,14 @@ class _Emitter:
             parts.append(str(index.const))
         return " + ".join(parts)
 
-    def address(self, index: Index) -> str:
+    def address(self, index: Index, row: bool = False) -> str:
+        """The offset of ``index`` broadcast over the tile (over the row axis only for ``row``)."""
         code = self.index(index)
-        return code if index.terms else f"{code} + {self.anchor}"
+        used = index.variables()
+        for vars_, flat, _ in self.axes[:1] if row else self.axes:
+            if not used & vars_:
+                code = f"{code} + 0 * {flat}"
+        return code
 
     def atom(self, atom) -> str:
         if isinstance(atom, Var):
@@ -188,11 +192,15 @@ class _Emitter:
         if isinstance(e, Const):
             return _literal(e)
         if isinstance(e, Load):
-            mask = self.mask
-            if e.mask is not None:
-                mask = f"({mask}) & ({self.expr(e.mask)})"
             other = "0" if e.dtype not in ("float32", "float16", "bfloat16", "float64") else "0.0"
-            return f"tl.load({e.buffer}_ptr + ({self.address(e.index)}), mask={mask}, other={other})"
+            if e.mask is not None:  # a pad/cat mask: the address spans the whole tile like the mask
+                mask = f"({self.mask}) & ({self.expr(e.mask)})"
+                return f"tl.load({e.buffer}_ptr + ({self.address(e.index)}), mask={mask}, other={other})"
+            used = e.index.variables()
+            masks = [m for vars_, _, m in self.axes if used & vars_]
+            if not masks:
+                return f"tl.load({e.buffer}_ptr + ({self.index(e.index)}))"
+            return f"tl.load({e.buffer}_ptr + ({self.index(e.index)}), mask={' & '.join(masks)}, other={other})"
         if isinstance(e, IndexValue):
             return f"({self.index(e.index)})"
         if isinstance(e, (ReduceRef, ScanRef)):
@@ -254,7 +262,11 @@ def _op_code(e: Op, a: list[str]) -> str:
     return table[n]()
 
 
-_ELEM_ZERO = "0 * pindex + 0 * rindex"
+
+
+def _tile_axes(kernel: Kernel) -> list[tuple[set[Var], str, str]]:
+    return [(set(kernel.parallel), "pindex", "pmask"), (set(kernel.reduce), "rindex", "rmask")]
+
 _NEUTRAL = {"sum": "0", "prod": "1", "max": '(-float("inf"))', "min": 'float("inf")'}
 
 
@@ -320,7 +332,7 @@ def _render_pointwise(kernel: Kernel) -> list[str]:
     lines = [f"    xindex = {pid} * BLOCK_P + tl.arange(0, BLOCK_P)", f"    xmask = xindex < {n}"]
     dec, codes = _decompose("xindex", kernel.parallel)
     lines += dec
-    em = _Emitter(codes, "xmask", "    ", set(), {}, "0 * xindex")
+    em = _Emitter(codes, "xmask", "    ", [(set(kernel.parallel), "xindex", "xmask")], {})
     for s in kernel.stores:
         value = em.expr(s.value)
         out = next(b for b in kernel.outputs if b.name == s.buffer)
@@ -362,7 +374,7 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
     if config.strategy == "one_pass":
         chunk, rcodes = _chunk_vars(kernel, "    ", "0")
         lines += chunk
-        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "    ", set(kernel.reduce), refs, _ELEM_ZERO)
+        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "    ", _tile_axes(kernel), refs)
         for r in kernel.reductions:
             val = em.expr(r.value)
             name = f"red_{r.name}"
@@ -372,7 +384,10 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
             value = em.expr(s.value)
             out = next(b for b in kernel.outputs if b.name == s.buffer)
             mask = "pmask" if s.row else "pmask & rmask"
-            em.lines.append(f"    tl.store({s.buffer}_ptr + ({em.address(s.index)}), {_to(value, out.dtype)}, mask={mask})")
+            address = em.address(s.index, row=s.row)
+            if s.row and (s.index.variables() & set(kernel.reduce)):
+                raise CodegenError("a per-row store indexed by the reduce axes")
+            em.lines.append(f"    tl.store({s.buffer}_ptr + ({address}), {_to(value, out.dtype)}, mask={mask})")
         return lines + em.lines
     online = _online_split(kernel) if config.strategy == "online" else None
     todo = list(kernel.reductions)
@@ -382,7 +397,7 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
         todo = todo[2:]
     for r in todo:
         lines += _looped_reduction(kernel, r, pcodes, refs)
-    row_em = _Emitter(pcodes, "pmask", "    ", set(), refs, "0 * pindex")
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs)
     for s in kernel.stores:
         if s.row:
             value = row_em.expr(s.value)
@@ -394,7 +409,7 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
         lines.append(f"    for roff in range(0, {length}, BLOCK_R):")
         chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
         lines += chunk
-        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", set(kernel.reduce), refs, _ELEM_ZERO)
+        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
         for s in elem:
             value = em.expr(s.value)
             out = next(b for b in kernel.outputs if b.name == s.buffer)
@@ -431,7 +446,7 @@ def _looped_reduction(kernel: Kernel, r, pcodes, refs) -> list[str]:
     lines.append(f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):")
     chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
     lines += chunk
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", set(kernel.reduce), refs, _ELEM_ZERO)
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
     val = em.expr(r.value)
     lines += em.lines
     if r.op in ("argmax", "argmin"):
@@ -461,7 +476,7 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
              f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):"]
     chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
     lines += chunk
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", set(kernel.reduce), refs, _ELEM_ZERO)
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
     x = em.expr(m.value)
     lines += em.lines
     lines += [f"        {mn}_x = tl.where(pmask & rmask, {x}, -float(\"inf\"))",
@@ -495,7 +510,7 @@ def _render_scan(kernel: Kernel, config: KernelConfig) -> list[str]:
     chunk, rcodes = _chunk_vars(kernel, indent, "0" if one_pass else "roff")
     lines += chunk
     refs = {scan.name: name}
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", indent, set(kernel.reduce), refs, _ELEM_ZERO)
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", indent, _tile_axes(kernel), refs)
     val = em.expr(scan.value)
     em.lines.append(f"{indent}{name}_v = tl.where(pmask & rmask, {val}, {neutral})")
     combine = "+" if scan.op == "sum" else "*"
