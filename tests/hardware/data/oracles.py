@@ -37,3 +37,18 @@ def alu16(x: np.ndarray) -> np.ndarray:
 def majority5(x: np.ndarray) -> np.ndarray:
     """1 when at least 3 of 5 inputs are 1."""
     return (x.sum(axis=1, keepdims=True) >= 3).astype(np.uint8)
+
+
+def mul8(x: np.ndarray) -> np.ndarray:
+    """8x8 unsigned multiplier: 16 inputs, 16 outputs."""
+    return _bits(_field(x, 0, 8) * _field(x, 8, 8), 16)
+
+
+def shifter16(x: np.ndarray) -> np.ndarray:
+    """16-bit barrel shifter a << s: x[0:16] = a, x[16:20] = s; 20 inputs, 16 outputs."""
+    return _bits((_field(x, 0, 16) << _field(x, 16, 4)) & 0xFFFF, 16)
+
+
+def adder32(x: np.ndarray) -> np.ndarray:
+    """32-bit adder: 64 inputs, 33 outputs."""
+    return _bits(_field(x, 0, 32) + _field(x, 32, 32), 33)
