@@ -137,7 +137,7 @@ class Guard:
             found += [f"{label}.{k} (added)" for k, v in now.items() if k not in before and _added_suspect(v)]
         now_settings = _settings()
         found += [name for name, value in self._settings.items() if now_settings[name] != value]
-        return found
+        return list(dict.fromkeys(found))  # a trusted name is also a namespace entry: report it once
 
 
 def _resolve(dotted: str) -> Any:

@@ -22,10 +22,12 @@ _MIN_FLUSH_BYTES = 64 * 1024 * 1024
 
 @dataclass
 class Timings:
-    """Per-callable trial times in milliseconds, and the wall time of the whole timed loop."""
+    """Per-callable trial times in milliseconds, the wall time of the whole timed loop, and what each
+    callable returned in the last round."""
 
     trials_ms: dict[str, list[float]]
     loop_wall_ms: float
+    last: dict[str, object]
 
     def median(self, name: str) -> float:
         return quantile(self.trials_ms[name], 0.5)
@@ -61,26 +63,30 @@ class _L2Flusher:
         self.buffer.zero_()
 
 
-def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> float:
+def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, object]:
     start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
     flush()
     start.record()
     cuda_synchronize()  # the flush and the start event are done before any stream can start new work
-    fn()
+    out = fn()
     cuda_synchronize()  # every stream, so work the callable left on side streams is counted
     end.record()
     end.synchronize()
-    return start.elapsed_time(end)
+    return start.elapsed_time(end), out
 
 
-def _cpu_trial(fn: Callable[[], object]) -> float:
+def _cpu_trial(fn: Callable[[], object]) -> tuple[float, object]:
     t0 = perf_counter_ns()
-    fn()
-    return (perf_counter_ns() - t0) / 1e6
+    out = fn()
+    return (perf_counter_ns() - t0) / 1e6, out
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str) -> Timings:
-    """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round."""
+def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
+                     before_round: Callable[[int], None] | None = None) -> Timings:
+    """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round.
+
+    ``before_round(i)`` runs untimed before round ``i`` (e.g. to change the inputs' values in place, so
+    that an output cached from earlier calls shows up as wrong in ``Timings.last``)."""
     cuda = torch.device(device).type == "cuda"
     flush = _L2Flusher(torch.device(device)) if cuda else None
     names = list(fns)
@@ -94,13 +100,16 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
     gc.disable()
     try:
         loop_start = monotonic_ns()
+        last: dict[str, object] = {}
         for round_index in range(trials):
+            if before_round is not None:
+                before_round(round_index)
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                ms = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+                ms, last[name] = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
                 times[name].append(ms)
         loop_wall_ms = (monotonic_ns() - loop_start) / 1e6
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timings(times, loop_wall_ms)
+    return Timings(times, loop_wall_ms, last)

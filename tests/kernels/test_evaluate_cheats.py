@@ -27,6 +27,7 @@ EXPECTED: dict[str, Status] = {
     "secrets_print": Status.OK,  # runs, but sees no secret
     "zeros": Status.INCORRECT,
     "cached": Status.INCORRECT,
+    "cached_by_pointer": Status.INCORRECT,  # caches by buffer address: caught in trials or the timed loop
     "mutate_inputs": Status.INCORRECT,
     "uninitialised": Status.INCORRECT,
     "wrong_shape": Status.INCORRECT,
