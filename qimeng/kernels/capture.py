@@ -185,17 +185,18 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         kinds[spec.arg.name] = ("user" if kind == "USER_INPUT" else kind.lower(), spec.target)
     inputs, nodes, outputs = [], [], []
     user_position = 0
-    tensor_positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     for fx_node in exported.graph.nodes:
         val = fx_node.meta.get("val")
         if fx_node.op == "placeholder":
             kind, target = kinds[fx_node.name]
             meta = _meta_of(val)
-            if not isinstance(meta, TensorMeta):
-                raise CaptureError(f"non-tensor graph input {fx_node.name}")
             if kind == "user":
-                target = str(tensor_positions[user_position])
+                target = str(user_position)
                 user_position += 1
+            if not isinstance(meta, TensorMeta):
+                if fx_node.users:
+                    raise CaptureError(f"non-tensor input {fx_node.name} is used symbolically")
+                continue  # specialised into the graph (the generated guard checks its value)
             inputs.append(GraphInput(fx_node.name, kind, str(target), meta))
         elif fx_node.op == "call_function":
             fn = fx_node.target
