@@ -84,6 +84,7 @@ def equiv(
     cycles: int = typer.Option(2000, "--cycles", help="cycles per simulation run"),
     seeds: str = typer.Option("1,2,3", "--seeds", help="comma-separated simulation seeds"),
     no_formal: bool = typer.Option(False, "--no-formal", help="skip the Yosys proof, simulate only"),
+    timeout: float = typer.Option(300.0, "--timeout", help="seconds allowed to the simulation (the proof gets at most 60)"),
     cex: Optional[Path] = typer.Option(None, "--cex", help="where to write a counterexample's replay testbench"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -99,7 +100,7 @@ def equiv(
         except ValueError:
             raise BadInput(f"--seeds {seeds!r}: expected comma-separated integers") from None
         options = EquivOptions(top, clock, Reset.parse(reset) if reset else None, not no_formal, depth, cycles,
-                               seed_list or (1,), replay_path=cex)
+                               seed_list or (1,), timeout, cex)
         with err.status("checking equivalence", spinner="dots") if not as_json else _nullcontext():
             result = check_equivalence(ref, dut, options)
         if as_json:

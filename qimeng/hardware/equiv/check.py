@@ -8,13 +8,13 @@ written as a self-contained replay testbench.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from qimeng.core.verdict import BadInput
 from qimeng.hardware.equiv.formal import prove
 from qimeng.hardware.equiv.namespace import rename_modules
-from qimeng.hardware.equiv.simulate import simulate
+from qimeng.hardware.equiv.simulate import SimulationFailure, simulate
 from qimeng.hardware.equiv.testbench import PHASES, Bench, Run, random_testbench, replay_testbench
 from qimeng.hardware.ports import Reset, infer_clock, infer_reset, port_mismatches, read_design
 from qimeng.hardware.tools import private_dir
@@ -127,8 +127,13 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
 
         runs = _runs(options.seeds, reset)
         (work / "tb.v").write_text(random_testbench(bench, runs, options.cycles))
-        report = simulate(work, [work / "tb.v", *sources], "qimeng_equiv_tb", options.timeout_s)
         result.method, result.seeds = "simulation", list(options.seeds)
+        try:
+            report = simulate(work, [work / "tb.v", *sources], "qimeng_equiv_tb", options.timeout_s)
+        except SimulationFailure as failure:
+            _check_reference_alone(work, ref, ref_design, bench, runs, options)
+            result.coverage = f"{failure}; the reference simulated against itself finishes, so the design is at fault"
+            return result
         if report.mismatch is None:
             result.equivalent, result.cycles = True, report.cycles
             bounded = f"; bounded proof to depth {result.depth}" if result.depth else ""
@@ -142,6 +147,20 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
             bench, report.trace, m, run.describe(reset is not None), replay_path, sources, ref, dut
         )
         return result
+
+
+def _check_reference_alone(work: Path, ref: Path, design, bench: Bench, runs: list[Run], options: EquivOptions) -> None:
+    """Simulate the reference against itself; BadInput when it too hangs or stops early."""
+    alone = work / "alone"
+    alone.mkdir()
+    text = ref.read_text()
+    for prefix in ("ref_", "dut_"):
+        (alone / f"{prefix}.v").write_text(rename_modules(text, design.modules, prefix))
+    (alone / "tb.v").write_text(random_testbench(replace(bench, dut_module=""), runs, options.cycles))
+    try:
+        simulate(alone, [alone / "tb.v", alone / "ref_.v", alone / "dut_.v"], "qimeng_equiv_tb", options.timeout_s)
+    except SimulationFailure as failure:
+        raise BadInput(f"{ref}: the reference itself cannot be simulated with this stimulus: {failure}") from None
 
 
 def _reset_text(reset: Reset | None) -> str | None:

@@ -10,6 +10,10 @@ from qimeng.core.verdict import BadInput
 from qimeng.hardware.tools import run_tool
 
 
+class SimulationFailure(RuntimeError):
+    """The simulation ran past its time limit or ended without its final report (e.g. a ``$finish``)."""
+
+
 @dataclass
 class SimReport:
     cycles: int  # cycles simulated (all runs) when no mismatch stopped the simulation
@@ -18,13 +22,16 @@ class SimReport:
 
 
 def simulate(work: Path, sources: list[Path], top: str, timeout_s: float) -> SimReport:
-    """Compile ``sources`` (top ``top``) in ``work`` and run it; BadInput when it does not compile."""
+    """Compile ``sources`` (top ``top``) in ``work`` and run it.
+
+    Raises BadInput when it does not compile and SimulationFailure when it hangs or stops early.
+    """
     compiled = run_tool(["iverilog", "-g2012", "-o", "tb.vvp", "-s", top, *map(str, sources)], work, 120)
     if not compiled.ok:
         raise BadInput(f"Icarus Verilog cannot compile the designs together: {compiled.output[-3000:]}")
     run = run_tool(["vvp", "-n", "tb.vvp"], work, timeout_s)
     if run.timed_out:
-        raise TimeoutError(f"simulation ran past {timeout_s:.0f} s")
+        raise SimulationFailure(f"the simulation ran past {timeout_s:.0f} s")
     report = SimReport(cycles=0)
     done = re.search(r"QIMENG_DONE cycles=(\d+)", run.stdout)
     if done:
@@ -43,5 +50,5 @@ def simulate(work: Path, sources: list[Path], top: str, timeout_s: float) -> Sim
                 for d, r, p in (ln.split() for ln in trace_file.read_text().splitlines() if ln.strip())
             ]
     elif not done:
-        raise RuntimeError(f"simulation ended without a verdict: {run.output[-2000:]}")
+        raise SimulationFailure(f"the simulation ended without its final report: {run.output[-1000:]}")
     return report

@@ -104,3 +104,10 @@ def test_verilog_eval_ref_against_samples_with_other_top_names():
     bad = CliRunner().invoke(app, ["hw", "equiv", str(problems / "Prob003_dff8r_ref.sv"),
                                    str(samples / "Prob003_dff8r" / "sample02.sv"), "--no-formal", "--json"])
     assert bad.exit_code == 1 and json.loads(bad.output)["counterexample"]["inputs"]["reset"] == "1"
+
+
+def test_design_that_hangs_the_simulator_is_not_equivalent():
+    code, r = equiv("adder_ref.v", "adder_hangs.v", "--no-formal", "--timeout", "3")
+    assert code == 1 and "ran past 3 s" in r["coverage"] and r["counterexample"] is None
+    code, out = equiv("adder_hangs.v", "adder_ref.v", "--no-formal", "--timeout", "3")
+    assert code == 2 and "the reference itself cannot be simulated" in out
