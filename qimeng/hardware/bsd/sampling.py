@@ -20,6 +20,7 @@ from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import CONST0, CONST1, Diagram, reduce_diagram
 
 BitOracle = Callable[[np.ndarray], np.ndarray]  # (B, N) uint8 -> (B,) uint8
+CHUNK_ROWS = 1 << 20  # oracle queries per call, at most
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,7 @@ def learn_bit(
         children[0::2, v] = 0
         child_weights = np.repeat(weights / 2, 2)
         length = int(np.clip(plan.samples * weights.sum(), plan.min_samples, plan.samples))
-        suffix = _suffixes(remaining, length, rng, hints)
-        grid = np.repeat(children, len(suffix), axis=0)
-        grid[:, remaining] = np.tile(suffix[:, remaining], (len(children), 1))
-        sig = oracle(grid).reshape(len(children), len(suffix))
+        sig = _signatures(oracle, children, remaining, _suffixes(remaining, length, rng, hints))
 
         const1, const0 = sig.all(axis=1), ~sig.any(axis=1)
         open_ = ~(const0 | const1)
@@ -84,6 +82,21 @@ def learn_bit(
 
     arr = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
     return reduce_diagram(Diagram(order, arr(var), arr(lo), arr(hi), 2))
+
+
+def _signatures(oracle: BitOracle, children: np.ndarray, remaining: np.ndarray, suffix: np.ndarray) -> np.ndarray:
+    """(children, suffix rows) output bits: each child's prefix completed by every suffix row.
+
+    Queries go in chunks of at most CHUNK_ROWS rows so memory stays bounded on wide frontiers.
+    """
+    per_chunk = max(1, CHUNK_ROWS // len(suffix))
+    sig = np.empty((len(children), len(suffix)), np.uint8)
+    for lo in range(0, len(children), per_chunk):
+        part = children[lo : lo + per_chunk]
+        grid = np.repeat(part, len(suffix), axis=0)
+        grid[:, remaining] = np.tile(suffix[:, remaining], (len(part), 1))
+        sig[lo : lo + len(part)] = oracle(grid).reshape(len(part), len(suffix))
+    return sig
 
 
 def _suffixes(remaining: np.ndarray, length: int, rng: np.random.Generator, hints: np.ndarray) -> np.ndarray:
