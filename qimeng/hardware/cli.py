@@ -7,6 +7,7 @@ Exit status: 0 success (equivalent, target met), 1 a negative answer (not equiva
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -101,7 +102,7 @@ def equiv(
             raise BadInput(f"--seeds {seeds!r}: expected comma-separated integers") from None
         options = EquivOptions(top, clock, Reset.parse(reset) if reset else None, not no_formal, depth, cycles,
                                seed_list or (1,), timeout, cex)
-        with err.status("checking equivalence", spinner="dots") if not as_json else _nullcontext():
+        with err.status("checking equivalence", spinner="dots") if not as_json else nullcontext():
             result = check_equivalence(ref, dut, options)
         if as_json:
             out.print_json(json.dumps(result.to_json()))
@@ -121,13 +122,6 @@ def equiv(
 
     _guard(body)
 
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @app.command("verilog-eval")

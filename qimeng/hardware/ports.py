@@ -87,7 +87,7 @@ def read_design(paths: list[Path], top: str | None = None, settings: Settings | 
         select = f"-top {top}" if top else "-auto-top"
         script = (
             f"read_verilog -sv {files}; tee -q -o modules.txt ls; hierarchy -check {select}; "
-            "proc; flatten; tee -q -o cells.txt stat; write_json iface.json"
+            "proc; flatten; write_json iface.json"
         )
         run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s=120, settings=settings)
         if not run.ok:

@@ -16,7 +16,7 @@ from qimeng.hardware.equiv.formal import prove
 from qimeng.hardware.equiv.namespace import rename_modules
 from qimeng.hardware.equiv.simulate import SimulationFailure, simulate
 from qimeng.hardware.equiv.testbench import PHASES, Bench, Run, random_testbench, replay_testbench
-from qimeng.hardware.ports import Reset, infer_clock, infer_reset, port_mismatches, read_design
+from qimeng.hardware.ports import Design, Reset, infer_clock, infer_reset, port_mismatches, read_design
 from qimeng.hardware.tools import private_dir
 from qimeng.settings import Settings
 
@@ -149,7 +149,7 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
         return result
 
 
-def _check_reference_alone(work: Path, ref: Path, design, bench: Bench, runs: list[Run], options: EquivOptions) -> None:
+def _check_reference_alone(work: Path, ref: Path, design: Design, bench: Bench, runs: list[Run], options: EquivOptions) -> None:
     """Simulate the reference against itself; BadInput when it too hangs or stops early."""
     alone = work / "alone"
     alone.mkdir()
@@ -186,7 +186,10 @@ def _formal_stimulus(bench: Bench, steps: list[dict[str, str]]) -> list[tuple[in
     return stimulus
 
 
-def _replay(work, sources, bench, stimulus, origin, replay_path, ref, dut) -> Counterexample | None:
+def _replay(
+    work: Path, sources: list[Path], bench: Bench, stimulus: list[tuple[int, int, int]], origin: str,
+    replay_path: Path, ref: Path, dut: Path,
+) -> Counterexample | None:
     """Replay ``stimulus``; a Counterexample (with its replay file written) when outputs differ."""
     (work / "replay.v").write_text(replay_testbench(bench, stimulus, origin))
     report = simulate(work, [work / "replay.v", *sources], "qimeng_replay", 120)
@@ -195,7 +198,10 @@ def _replay(work, sources, bench, stimulus, origin, replay_path, ref, dut) -> Co
     return _write_counterexample(bench, stimulus, report.mismatch, origin, replay_path, sources, ref, dut)
 
 
-def _write_counterexample(bench, trace, m, origin, replay_path: Path, sources, ref: Path, dut: Path) -> Counterexample:
+def _write_counterexample(
+    bench: Bench, trace: list[tuple[int, int, int]], m: dict, origin: str, replay_path: Path,
+    sources: list[Path], ref: Path, dut: Path,
+) -> Counterexample:
     stimulus = trace[: m["cycle"] + 1]
     title = (
         f"Counterexample from qimeng hw equiv: {dut} differs from {ref} at cycle {m['cycle']} "
