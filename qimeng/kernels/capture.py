@@ -23,7 +23,7 @@ EXTRA_DECOMPOSITIONS = (
     aten.var.correction, aten.std.correction, aten.logsumexp, aten.mse_loss, aten.huber_loss,
     aten.smooth_l1_loss, aten.softplus, aten.hardswish, aten.hardsigmoid, aten.mish, aten.silu,
     aten.elu, aten.hardtanh, aten.leaky_relu, aten.nll_loss_forward, aten.cosine_similarity,
-    aten.norm.ScalarOpt_dim, aten.linalg_vector_norm,
+    aten.norm.ScalarOpt_dim, aten.linalg_vector_norm, aten._native_batch_norm_legit,
 )
 
 

@@ -85,7 +85,7 @@ def print_summary(result: EvalResult, problem: Path, candidate: Path) -> None:
         table.add_row(f"baseline {mode}", _ms(ms))
     if result.roofline_ms is not None:
         table.add_row("roofline", _ms(result.roofline_ms))
-    table.add_row("compile", _ms(result.compile_ms))
+    table.add_row("load + first call", _ms(result.compile_ms))
     if result.ops_called:
         table.add_row("ATen ops", ", ".join(result.ops_called))
     if result.own_kernel_share is not None:

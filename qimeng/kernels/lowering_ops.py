@@ -99,7 +99,7 @@ OTHER_POINTWISE = frozenset({
     "aten._native_batch_norm_legit_no_training.default", "aten.lerp.Scalar", "aten.addcmul.default",
     "aten.copy.default", "aten.sgn.default", "aten.fmod.Scalar", "aten.fmod.Tensor", "aten.log10.default",
     "aten.threshold.default", "aten.celu.default", "aten.selu.default", "aten.arange.start_step",
-    "aten.arange.default", "aten.arange.start",
+    "aten.arange.default", "aten.arange.start", "aten.flip.default",
 })
 PURE_VIEWS = frozenset({
     "aten.view.default", "aten._unsafe_view.default", "aten.reshape.default", "aten.permute.default",
@@ -134,6 +134,10 @@ def extern_reason(node: Node) -> str:
     if t in ("aten.mm.default", "aten.addmm.default", "aten.bmm.default", "aten.convolution.default",
              "aten.baddbmm.default"):
         return "GEMM/convolution main loop: vendor library call (epilogues fuse into generated kernels)"
+    if t in ("aten.split_with_sizes.default", "aten.split.Tensor", "aten.unbind.int", "aten.as_strided.default"):
+        return "a view: stays a PyTorch view (no copy); kernels read it through its strides"
+    if t == "aten._assert_tensor_metadata.default":
+        return "a metadata assertion (no data)"
     return f"no lowering for {t} yet"
 
 
@@ -604,3 +608,10 @@ def _arange(ctx, node, idx):
     if not all(isinstance(v, int) for v in (start, step)):
         raise LoweringError("arange with float bounds stays in PyTorch")
     return cast(IndexValue(idx[0] * step + start), dt)
+
+
+@lowering("aten.flip.default")
+def _flip(ctx, node, idx):
+    shape = ctx.shape(node)
+    dims = {_dim(d, len(shape)) for d in node.args[1]}
+    return ctx.value(node.args[0], tuple(Index.of(shape[d] - 1) - i if d in dims else i for d, i in enumerate(idx)))

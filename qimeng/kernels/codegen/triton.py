@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from qimeng.kernels.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef
+from qimeng.kernels.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef, walk
 from qimeng.kernels.ir.index import Div, Index, Mod, Var
 from qimeng.kernels.ir.kernel import Kernel, loads_of
 from qimeng.kernels.ir.transform import coalesce
@@ -84,7 +84,7 @@ def is_inner_reduction(kernel: Kernel) -> bool:
 def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     """Fill the defaults of ``config`` for this kernel's sizes (the untuned expert choice)."""
     if not kernel.reduce:
-        block = config.block_p or min(1024, _next_pow2(max(kernel.parallel_size, 16)))
+        block = _next_pow2(config.block_p) if config.block_p else min(1024, _next_pow2(max(kernel.parallel_size, 16)))
         return replace(config, strategy="pointwise", block_p=block, block_r=1,
                        num_warps=config.num_warps or (4 if block <= 1024 else 8), num_stages=config.num_stages or 1)
     rows, length = kernel.parallel_size, kernel.reduce_size
@@ -93,12 +93,20 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         strategy = "looped" if strategy in ("auto", "split", "online") and length > 4096 else (
             strategy if strategy in ("one_pass", "looped") else "one_pass")
     elif strategy == "auto":
-        strategy = "one_pass" if length <= 4096 else "looped"
+        if split_applicable(kernel) and rows < 64 and length >= 32768:
+            strategy = "split"
+        else:
+            strategy = "one_pass" if length <= 8192 else "looped"
     if strategy == "online" and not online_applicable(kernel):
         strategy = "looped"
-    if strategy == "split":
-        strategy = "looped"  # split across programs: planned (needs a second pass); looped meanwhile
+    if strategy == "split" and not split_applicable(kernel):
+        strategy = "looped"
     inner = is_inner_reduction(kernel)
+    if strategy == "split":
+        block_r = _next_pow2(config.block_r or 2048)
+        segments = config.block_p or max(1, min(1024, 1056 // max(rows, 1), -(-length // (block_r * 2))))
+        return replace(config, strategy="split", block_p=segments, block_r=block_r,
+                       num_warps=config.num_warps or 8, num_stages=config.num_stages or 1)
     if strategy == "one_pass":
         block_r = config.block_r or _next_pow2(length)
         block_r = max(block_r, _next_pow2(length))
@@ -106,12 +114,25 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     else:
         block_r = config.block_r or (min(2048, _next_pow2(length)) if inner else min(32, _next_pow2(length)))
         default_p = 1 if inner else min(64, _next_pow2(rows))
-    block_p = config.block_p or default_p
+    block_p = _next_pow2(config.block_p) if config.block_p else default_p
+    block_r = _next_pow2(block_r)
     while block_p * block_r > 16384 and block_p > 1:
         block_p //= 2
     warps = config.num_warps or (8 if block_p * block_r >= 4096 else 4)
     return replace(config, strategy=strategy, block_p=block_p, block_r=block_r, num_warps=warps,
                    num_stages=config.num_stages or 1)
+
+
+def split_applicable(kernel: Kernel) -> bool:
+    """Independent sum/max/min/prod reductions with per-row outputs only: partials then a final pass."""
+    if kernel.kind != "reduction" or any(not s.row for s in kernel.stores):
+        return False
+    for r in kernel.reductions:
+        if r.op not in ("sum", "max", "min", "prod"):
+            return False
+        if any(isinstance(e, ReduceRef) for e in walk(r.value)):
+            return False
+    return True
 
 
 def online_applicable(kernel: Kernel) -> bool:
@@ -282,6 +303,8 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     """The Triton source of ``kernel`` under ``config`` (defaults resolved)."""
     kernel = coalesce(kernel)
     config = resolve_config(kernel, config)
+    if config.strategy == "split":
+        return _render_split(kernel, config)
     if kernel.kind == "pointwise":
         body = _render_pointwise(kernel)
     elif kernel.kind == "scan":
@@ -431,7 +454,7 @@ def _finish_reduction(r, val: str, name: str, indent: str, mask: str, rindex: st
             f"{indent}{name} = {_reduce_call(r.op, name + '_v')}"]
 
 
-def _looped_reduction(kernel: Kernel, r, pcodes, refs) -> list[str]:
+def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | None = None, start: str = "roff") -> list[str]:
     name = f"red_{r.name}"
     dt = TL_DTYPES[r.dtype if r.op not in ("argmax", "argmin") else r.value.dtype]
     lines = []
@@ -443,8 +466,8 @@ def _looped_reduction(kernel: Kernel, r, pcodes, refs) -> list[str]:
                   f"    {name}_idx = tl.full([BLOCK_P, BLOCK_R], {2**31 - 1}, tl.int32)"]
     else:
         lines.append(f"    {name}_acc = tl.full([BLOCK_P, BLOCK_R], {_neutral(r.op, r.dtype)}, {dt})")
-    lines.append(f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):")
-    chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
+    lines.append(f"    for roff in range(0, {stop or kernel.reduce_size}, BLOCK_R):")
+    chunk, rcodes = _chunk_vars(kernel, "        ", start)
     lines += chunk
     em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
     val = em.expr(r.value)
@@ -529,3 +552,62 @@ def _render_scan(kernel: Kernel, config: KernelConfig) -> list[str]:
         else:
             em.lines.append(f"{indent}{name}_carry = {name}_carry * tl.reduce({name}_v, 1, _qm_mul_combine, keep_dims=True)")
     return lines + em.lines
+
+
+def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
+    """Split each row's reduction across ``block_p`` programs (partials), then a final per-row pass."""
+    segments, rows, length = config.block_p, max(kernel.parallel_size, 1), kernel.reduce_size
+    chunk = -(-length // segments)
+    chunk = -(-chunk // config.block_r) * config.block_r
+    parts = [f"part_{r.name}" for r in kernel.reductions]
+    ins = [f"{b.name}_ptr" for b in kernel.inputs]
+    outs = [f"{b.name}_ptr" for b in kernel.outputs]
+    part_ptrs = [f"{p}_ptr" for p in parts]
+    dec, pcodes = _decompose("pindex", kernel.parallel)
+    lines = [
+        "@triton.jit",
+        f"def {kernel.name}_partial({', '.join(ins + part_ptrs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):",
+        f"    seg = tl.program_id(0) % {segments}",
+        f"    pindex = tl.program_id(0) // {segments} + tl.arange(0, BLOCK_P)[:, None]",
+        f"    pmask = pindex < {rows}",
+    ] + dec
+    refs: dict[str, str] = {}
+    for r, part in zip(kernel.reductions, parts):
+        lines += _looped_reduction(kernel, r, pcodes, refs, stop=chunk, start=f"seg * {chunk} + roff")
+        lines.append(f"    tl.store({part}_ptr + tl.program_id(0) + 0 * pindex, red_{r.name})")
+    width = _next_pow2(segments)
+    final = [
+        "", "", "@triton.jit",
+        f"def {kernel.name}({', '.join(ins + part_ptrs + outs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):",
+        "    pindex = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]",
+        f"    pmask = pindex < {rows}",
+        f"    seg = tl.arange(0, {width})[None, :]",
+    ] + dec
+    final_refs: dict[str, str] = {}
+    for r, part in zip(kernel.reductions, parts):
+        neutral = _neutral(r.op, r.dtype)
+        final.append(f"    red_{r.name}_p = tl.load({part}_ptr + pindex * {segments} + seg, "
+                     f"mask=pmask & (seg < {segments}), other={neutral})")
+        final.append(f"    red_{r.name} = {_reduce_call(r.op, f'red_{r.name}_p')}")
+        final_refs[r.name] = f"red_{r.name}"
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], final_refs)
+    for s in kernel.stores:
+        value = row_em.expr(s.value)
+        out = next(b for b in kernel.outputs if b.name == s.buffer)
+        row_em.lines.append(f"    tl.store({s.buffer}_ptr + ({row_em.address(s.index, row=True)}), "
+                            f"{_to(value, out.dtype)}, mask=pmask)")
+    final += row_em.lines
+    launcher = f"_launch_{kernel.name}"
+    params = [b.name for b in kernel.inputs + kernel.outputs]
+    dev = kernel.outputs[0].name
+    block_rows = min(64, _next_pow2(rows))
+    launch = [f"def {launcher}({', '.join(params)}):"]
+    for r, part in zip(kernel.reductions, parts):
+        launch.append(f"    {part} = torch.empty(({rows * segments},), dtype=torch.{r.dtype}, device={dev}.device)")
+    in_names = [b.name for b in kernel.inputs]
+    launch.append(f"    {kernel.name}_partial[({rows * segments},)]({', '.join(in_names + parts)}, BLOCK_P=1, "
+                  f"BLOCK_R={config.block_r}, num_warps={config.num_warps}, num_stages={config.num_stages})")
+    launch.append(f"    {kernel.name}[(triton.cdiv({rows}, {block_rows}),)]({', '.join(in_names + parts + [b.name for b in kernel.outputs])}, "
+                  f"BLOCK_P={block_rows}, BLOCK_R=1, num_warps=4, num_stages=1)")
+    source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
+    return Rendered(kernel.name, source, launcher, config)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qimeng.kernels.capture import Graph, refs_in
-from qimeng.kernels.codegen.triton import CodegenError, online_applicable
+from qimeng.kernels.codegen.triton import CodegenError, online_applicable, split_applicable
 from qimeng.kernels.lowering import LoweringError, lower_group
 from qimeng.kernels.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.lowering_plan import build_plan
@@ -168,6 +168,8 @@ class ExpertPolicy:
             options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 16384 else []
             if online_applicable(k) and current != "online":
                 options.append("online")
+            if split_applicable(k) and current != "split" and k.parallel_size < 1024 and k.reduce_size >= 8192:
+                options.append("split")
             for strategy in options:
                 step = ReductionStrategy(unit.group[0], strategy)
                 proposals.append(Proposal("strategy", [step], step.apply(schedule, node_order(graph))))

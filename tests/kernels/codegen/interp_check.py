@@ -16,7 +16,7 @@ from qimeng.kernels.problem import load_problem
 from qimeng.kernels.steps import KernelConfig, Schedule
 
 STRATEGIES = {"default": None, "one_pass": KernelConfig("one_pass"), "looped": KernelConfig("looped", 0, 16, 4),
-              "online": KernelConfig("online", 0, 16, 4)}
+              "online": KernelConfig("online", 0, 16, 4), "split": KernelConfig("split", 3, 16, 4)}
 
 
 def _close(a, b) -> bool:

@@ -98,7 +98,7 @@ def get_inputs():
 }
 
 RUNS = [(name, s) for name in CASES for s in ("default", "looped")] + [
-    ("softmax_norms", "online"), ("reductions", "online"), ("scans", "one_pass"), ("losses", "online")]
+    ("softmax_norms", "online"), ("reductions", "online"), ("scans", "one_pass"), ("losses", "online"), ("losses", "split"), ("reductions", "split")]
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,4 @@ def test_gemm_and_conv_stay_vendor_calls_with_fused_epilogues(outcomes):
 def test_forced_strategies_are_rendered(outcomes):
     assert "looped" in outcomes[("reductions", "looped")]["strategies"]
     assert "online" in outcomes[("softmax_norms", "online")]["strategies"]
+    assert "split" in outcomes[("losses", "split")]["strategies"]
