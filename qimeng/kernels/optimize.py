@@ -22,11 +22,23 @@ from qimeng.kernels.emit import emit_model_new
 from qimeng.kernels.lowering_plan import Plan, build_plan
 from qimeng.kernels.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
-from qimeng.kernels.search import Candidate, SearchOutcome, Trial, better, run_search, speed
+from qimeng.kernels.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.steps import Precision, Schedule
 from qimeng.kernels import tuning
 
 DEFAULT_BUDGET_S = 60.0
+GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
+            "_scaled_dot_product_efficient_attention")
+_DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
+
+
+def io_bytes(graph: Graph) -> int:
+    """Bytes of the graph's inputs (parameters included) and outputs, each counted once."""
+    metas = [i.meta for i in graph.inputs]
+    for o in graph.outputs:
+        if hasattr(o, "name"):
+            metas.append(graph.meta(o.name))
+    return sum(m.numel * _DTYPE_BYTES.get(m.dtype, 1) for m in metas)
 
 
 @dataclass
@@ -43,7 +55,8 @@ class OptimizeResult:
     timing_meaningful: bool
     trials: int
     fallbacks: dict[str, str] = field(default_factory=dict)
-    bytes_moved: int = 0
+    io_bytes: int = 0  # user inputs, parameters and outputs, once each (the roofline's traffic)
+    memory_bound: bool = False  # no GEMM/convolution in the graph
 
 
 def reference_source(problem_source: str) -> str:
@@ -125,7 +138,7 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
     def on_trial(trial: Trial) -> None:
         log(_describe_trial(trial))
 
-    outcome = run_search(initial, list(policy.stages), propose, render, verify, budget_s, on_trial)
+    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial)
     if outcome.best is not None and not on_cpu and time.monotonic() - start < budget_s:
         _tune(graph, outcome, render, verify, plans, store, device, log)
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
@@ -145,7 +158,8 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
     return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
                           (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
                           len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
-                          fallbacks, sum(u.kernel.bytes_moved() for u in best_plan.kernels) if best_plan else 0)
+                          fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
+                                                               if n.target.startswith("aten.")))
 
 
 def _options(device: str, small: bool, final: bool) -> EvalOptions:
@@ -179,46 +193,56 @@ def _describe_trial(trial: Trial) -> str:
 
 
 def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, device: str, log) -> None:
-    """Measured block-size search for the best candidate's biggest kernels (cached per kernel)."""
-    plan = plans.get(outcome.best.source)
+    """Measured block configurations for the best candidate's biggest kernels, in one harness job;
+    cached per (kernel hash, device) in the store so that a second run only re-verifies."""
+    best = outcome.best
+    plan = plans.get(best.source)
     if plan is None:
         return
     device_name = _device_name(device)
     order = node_order(graph)
-    kernels = sorted(plan.kernels, key=lambda u: -u.kernel.bytes_moved())[: tuning.MAX_KERNELS]
-    for unit in kernels:
-        head = unit.group[0] if outcome.best.schedule.group_of(unit.group[0]) else None
-        group = next((g for g in outcome.best.schedule.groups if set(g) <= set(unit.group)), None)
+    base = best.schedule
+    cands: list[Candidate] = []
+    owners: list[tuple[str, str]] = []  # (group head, kernel hash) of each candidate
+    for unit in sorted(plan.kernels, key=lambda u: -u.kernel.bytes_moved())[: tuning.MAX_KERNELS]:
+        group = next((g for g in base.groups if set(g) <= set(unit.group)), None)
         if group is None:
             continue
-        head = group[0]
         khash = unit.kernel.structural_hash()
         cached = store.tuning(khash, device_name) if store is not None else None
-        base = outcome.best.schedule
-        if cached is not None:
-            configs = [tuning.config_from_json(cached["config"])]
-        else:
-            configs = tuning.variants(unit.kernel, base.config(group))[1:]
-        cands = []
+        configs = ([tuning.config_from_json(cached["config"])] if cached is not None
+                   else tuning.variants(unit.kernel, base.config(group))[1:])
         for cfg in configs:
-            step = tuning.as_step(head, cfg)
+            step = tuning.as_step(group[0], cfg)
             sched = step.apply(base, order)
             src, note = render(sched)
-            cands.append(Candidate("tune", [step], sched, src, note))
-        if not cands:
-            continue
-        results = verify(cands)
-        for cand, res in zip(cands, results):
-            trial = Trial(cand, res)
-            outcome.trials.append(trial)
-            if better(res, outcome.best_result):
-                trial.accepted = True
-                outcome.best, outcome.best_result = cand, res
-                outcome.trajectory.append(trial)
-                base = cand.schedule
-            if res.correct and res.candidate_ms is not None and store is not None:
-                store.put_tuning(khash, device_name, cand.steps[0].config.to_json(), res.candidate_ms)
-            log(_describe_trial(trial))
+            cands.append(Candidate("tune", [step], sched, src, note + (" (cached config)" if cached else "")))
+            owners.append((group[0], khash))
+    if not cands:
+        return
+    results = verify(cands)
+    winners: dict[str, Candidate] = {}
+    for cand, res, (head, khash) in zip(cands, results, owners):
+        if res.correct and res.candidate_ms is not None and store is not None:
+            store.put_tuning(khash, device_name, cand.steps[0].config.to_json(), res.candidate_ms)
+        if better(res, outcome.best_result) and (head not in winners or better(res, _result_of(outcome, winners[head]))):
+            winners[head] = cand
+    select(outcome, cands, results)
+    for trial in outcome.trials[-len(cands):]:
+        log(_describe_trial(trial))
+    if len(winners) > 1:  # combine the per-kernel winners into one candidate
+        sched, steps = base, []
+        for cand in winners.values():
+            sched = cand.steps[0].apply(sched, order)
+            steps.append(cand.steps[0])
+        src, note = render(sched)
+        combined = Candidate("tune", steps, sched, src, note)
+        select(outcome, [combined], verify([combined]))
+        log(_describe_trial(outcome.trials[-1]))
+
+
+def _result_of(outcome: SearchOutcome, cand: Candidate) -> EvalResult | None:
+    return next((t.result for t in outcome.trials if t.candidate is cand), None)
 
 
 def _device_name(device: str) -> str:

@@ -1,14 +1,15 @@
-"""Greedy search over macro steps: propose, render, verify (harness), time, keep the best verified.
+"""Search over macro steps: propose, render, verify (harness), time, keep the best verified.
 
-Each stage of the policy yields proposals; all proposals of a stage are verified together (one
-``evaluate_many`` call, so few worker launches), the best verified one becomes the new state, and a
-failed proposal is simply rejected. The reference (the unfused module) is always a valid answer, so
-the outcome is never slower than eager beyond noise and never wrong.
+The expert stages do not depend on measurements, so the search first walks them without evaluating
+(each stage's first proposal is the main line; the others are alternatives branching off it), then
+verifies and times every candidate in ONE ``evaluate_many`` call (one sandboxed worker launch), and
+keeps the best verified one. A candidate that fails verification is rejected, never used. The
+reference (the unfused module) is always a valid answer, so the result is never wrong and never
+slower than eager beyond noise. Tuning adds a second batch on top of the best candidate.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,10 +23,11 @@ IMPROVEMENT = 1.02
 @dataclass
 class Candidate:
     stage: str
-    steps: list[Step]
+    steps: list[Step]  # the steps this candidate adds to its parent
     schedule: Schedule
     source: str
-    note: str = ""  # what the plan kept in PyTorch, etc.
+    note: str = ""  # kernels made, PyTorch calls kept
+    main_line: bool = True  # on the stage-by-stage main line (else an alternative branching off it)
 
 
 @dataclass
@@ -33,7 +35,6 @@ class Trial:
     candidate: Candidate
     result: EvalResult
     accepted: bool = False
-    wall_s: float = 0.0
 
 
 @dataclass
@@ -41,7 +42,10 @@ class SearchOutcome:
     best: Candidate | None  # None: the reference (unfused PyTorch) stays best
     best_result: EvalResult | None
     trials: list[Trial] = field(default_factory=list)
-    trajectory: list[Trial] = field(default_factory=list)  # accepted trials, in order
+
+    def accept(self, trial: Trial) -> None:
+        trial.accepted = True
+        self.best, self.best_result = trial.candidate, trial.result
 
 
 def speed(result: EvalResult) -> float | None:
@@ -52,11 +56,11 @@ def speed(result: EvalResult) -> float | None:
 
 
 def better(new: EvalResult, old: EvalResult | None) -> bool:
-    """Is ``new`` (verified) better than ``old`` (None: the reference)?"""
+    """Is verified ``new`` better than ``old`` (None: the reference, timed in ``new``'s own run)?"""
     if not new.correct:
         return False
     new_ms = speed(new)
-    if new_ms is None:  # untimed (interpreter): a verified later stage is preferred
+    if new_ms is None:  # untimed (interpreter): a verified candidate further down the line is preferred
         return True
     if old is None:
         return new.ref_ms is None or new_ms * IMPROVEMENT < new.ref_ms
@@ -64,51 +68,56 @@ def better(new: EvalResult, old: EvalResult | None) -> bool:
     return old_ms is None or new_ms * IMPROVEMENT < old_ms
 
 
-def run_search(initial: Schedule, stages: list[str],
-               propose: Callable[[Schedule, str], list[tuple[str, list[Step], Schedule]]],
+Proposer = Callable[[Schedule, str], list[tuple[str, list[Step], Schedule]]]
+
+
+ALTERNATIVE_STAGES = ("strategy",)  # stages whose proposals are all alternatives to each other
+
+
+def expand(initial: Schedule, stages: list[str], propose: Proposer,
+           render: Callable[[Schedule], tuple[str, str]]) -> list[Candidate]:
+    """Walk the stages without measuring: the main line and the alternatives branching off it."""
+    out: list[Candidate] = []
+    state = initial
+    seen: set[str] = set()
+    for stage in stages:
+        for i, (name, steps, schedule) in enumerate(propose(state, stage)):
+            source, note = render(schedule)
+            if source in seen:
+                continue
+            seen.add(source)
+            main = i == 0 and stage not in ALTERNATIVE_STAGES
+            out.append(Candidate(name, steps, schedule, source, note, main_line=main))
+            if main:
+                state = schedule
+    return out
+
+
+def select(outcome: SearchOutcome, candidates: list[Candidate], results: list[EvalResult]) -> None:
+    """Record the trials in order and accept each verified one that beats the incumbent."""
+    for cand, result in zip(candidates, results):
+        trial = Trial(cand, result)
+        outcome.trials.append(trial)
+        if not result.correct:
+            continue
+        untimed = speed(result) is None
+        if untimed and not cand.main_line:
+            continue  # without timing, alternatives cannot be told apart: keep the main line
+        if better(result, outcome.best_result if outcome.best is not None else None):
+            outcome.accept(trial)
+
+
+def run_search(initial: Schedule, stages: list[str], propose: Proposer,
                render: Callable[[Schedule], tuple[str, str]],
                verify: Callable[[list[Candidate]], list[EvalResult]],
-               budget_s: float, on_trial: Callable[[Trial], None] | None = None) -> SearchOutcome:
-    """Walk the stages greedily under ``budget_s`` seconds and return the best verified candidate."""
-    start = time.monotonic()
+               on_trial: Callable[[Trial], None] | None = None) -> SearchOutcome:
+    """Expand the stages, verify every candidate in one batch, keep the best verified."""
     outcome = SearchOutcome(None, None)
-    state = initial
-    for stage in stages:
-        if time.monotonic() - start > budget_s and outcome.trials:
-            break
-        candidates = []
-        for name, steps, schedule in propose(state, stage):
-            source, note = render(schedule)
-            candidates.append(Candidate(name, steps, schedule, source, note))
-        if not candidates:
-            continue
-        t0 = time.monotonic()
-        results = verify(candidates)
-        wall = (time.monotonic() - t0) / len(candidates)
-        best_here: Trial | None = None
-        for cand, result in zip(candidates, results):
-            trial = Trial(cand, result, wall_s=wall)
-            outcome.trials.append(trial)
-            if better(result, outcome.best_result if outcome.best is not None else None) and (
-                    best_here is None or better(result, best_here.result)):
-                best_here = trial
-        if best_here is not None:
-            best_here.accepted = True
-            outcome.best, outcome.best_result = best_here.candidate, best_here.result
-            outcome.trajectory.append(best_here)
-            state = best_here.candidate.schedule
-        elif stage == stages[0]:
-            state = _keep_trying(candidates, results, state)
-        for trial in outcome.trials[-len(candidates):]:
-            if on_trial is not None:
-                on_trial(trial)
+    candidates = expand(initial, stages, propose, render)
+    if not candidates:
+        return outcome
+    select(outcome, candidates, verify(candidates))
+    if on_trial is not None:
+        for trial in outcome.trials:
+            on_trial(trial)
     return outcome
-
-
-def _keep_trying(candidates: list[Candidate], results: list[EvalResult], state: Schedule) -> Schedule:
-    """When the first stage fails verification, later stages start from its schedule only if it was
-    correct (merely slower); a wrong first stage leaves the reference as the state."""
-    for cand, result in zip(candidates, results):
-        if result.correct:
-            return cand.schedule
-    return state

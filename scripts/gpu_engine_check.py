@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""GPU check of the expert engine: ``qimeng optimize`` on every problem under problems/ at full size.
+
+Prints one row per problem (status, kernels, speed-up vs eager and vs torch.compile, the three times,
+achieved GB/s of memory-bound problems with bytes = inputs + parameters + outputs once, optimize wall
+time) and the geometric means; writes engine.json under $OUT when it is set.
+
+    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [PROBLEM.py ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _geomean(values: list[float]) -> float | None:
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main() -> int:
+    import torch
+
+    from qimeng.core.store import Store
+    from qimeng.kernels.optimize import DEFAULT_BUDGET_S, optimize
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("problems", nargs="*", type=Path)
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S)
+    parser.add_argument("--family", action="append", default=[])
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
+        return 2
+    problems = args.problems or sorted((ROOT / "problems").glob("*/*.py"))
+    if args.family:
+        problems = [p for p in problems if p.parent.name in args.family]
+    if args.limit:
+        problems = problems[: args.limit]
+    out_root = Path(tempfile.mkdtemp(prefix="qimeng-engine-"))  # model_new.py + report.md per problem
+    store = Store(Path(tempfile.gettempdir()) / "qimeng-engine-check.db")
+    rows = []
+    header = (f"{'problem':44} {'status':15} {'kern':>4} {'x eager':>8} {'x compile':>9} {'eager ms':>9} "
+              f"{'compile ms':>10} {'ours ms':>9} {'GB/s':>7} {'wall s':>7}")
+    print(header, flush=True)
+    for path in problems:
+        name = f"{path.parent.name}/{path.stem}"
+        t0 = time.monotonic()
+        try:
+            r = optimize(path, out_root / path.parent.name / path.stem, device=args.device,
+                         budget_s=args.budget, store=store, log=lambda m: None)
+            gbps = (r.io_bytes / (r.ours_ms * 1e-3) / 1e9) if r.memory_bound and r.ours_ms else None
+            row = {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
+                   "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
+                   "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
+                   "wall_s": r.wall_s, "fallbacks": r.fallbacks}
+        except Exception as exc:  # one broken problem must not end the table
+            row = {"problem": name, "status": f"error: {type(exc).__name__}: {exc}"[:200], "kernels": 0,
+                   "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
+                   "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": time.monotonic() - t0}
+        rows.append(row)
+        print(f"{name[:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
+              f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
+              f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
+    eager_sp = _geomean([r["speedup"] for r in rows])
+    compile_sp = _geomean([r["eager_ms"] / r["compile_ms"] for r in rows if r["eager_ms"] and r["compile_ms"]])
+    vs_compile = _geomean([r["speedup_compile"] for r in rows])
+    slower = [r["problem"] for r in rows if r["speedup"] is not None and r["speedup"] < 0.97]
+    summary = {"problems": len(rows), "optimized": sum(r["status"] == "optimized" for r in rows),
+               "geomean_speedup_vs_eager": eager_sp, "geomean_compile_vs_eager": compile_sp,
+               "geomean_speedup_vs_compile": vs_compile, "slower_than_eager": slower,
+               "max_wall_s": max((r["wall_s"] for r in rows), default=None)}
+    print(f"\ngeomean speed-up vs eager: ours {_fmt(eager_sp, '.3f')}, torch.compile {_fmt(compile_sp, '.3f')}; "
+          f"ours vs torch.compile {_fmt(vs_compile, '.3f')}; optimized {summary['optimized']}/{len(rows)}; "
+          f"slower than eager: {slower or 'none'}; max wall {_fmt(summary['max_wall_s'], '.1f')} s; reports under {out_root}")
+    if os.environ.get("OUT"):
+        (Path(os.environ["OUT"]) / "engine.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
