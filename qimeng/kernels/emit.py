@@ -63,12 +63,12 @@ def forward_signature(model_cls: type) -> tuple[str, list[str]]:
     return text, names
 
 
-def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Plan, device_type: str) -> str:
-    """The full source of ``model_new.py``."""
+def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Plan, device_type: str,
+                   precision: str = "strict") -> str:
+    """The full source of ``model_new.py`` (``precision`` "tf32" lets GEMMs/convolutions use TF32)."""
     sig_text, arg_names = forward_signature(model_cls)
     n_args = len(graph.user_args)
     if arg_names is None or len(arg_names) < n_args:
-        call_args = "*args"
         sig_text, arg_list = "(self, *args)", "args"
     else:
         arg_list = "(" + "".join(f"{a}, " for a in arg_names[:n_args]) + ")"
@@ -82,8 +82,16 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
             f"    def forward{sig_text}:",
             f"        _qm_args = {arg_list}",
             "        if not _qm_guard(_qm_args):",
-            f"            return super().forward(*_qm_args)",
-            "        return self._qm_forward(*_qm_args)", ""]
+            f"            return super().forward(*_qm_args)"]
+    if precision == "tf32":
+        out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
+                "        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True",
+                "        try:",
+                "            return self._qm_forward(*_qm_args)",
+                "        finally:",
+                "            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _qm_flags", ""]
+    else:
+        out += ["        return self._qm_forward(*_qm_args)", ""]
     out += _fast_forward(graph, plan)
     return "\n".join(out) + "\n"
 

@@ -93,6 +93,8 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
              log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
     start = time.monotonic()
+    if precision == "bf16":
+        raise BadInput("--precision bf16 is not implemented yet (strict and tf32 are)")
     problem = Path(problem)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +123,7 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
 
     def render(schedule: Schedule) -> tuple[str, str]:
         plan = build_plan(graph, schedule)
-        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda")
+        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
         plans[src] = plan
         kept = sorted(plan.fallbacks)
         return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
