@@ -81,6 +81,12 @@ def _unchanged(before: tuple, now: Any) -> bool:
     return getattr(now, "__code__", None) is _DISABLE_DYNAMO_CODE and getattr(now, "__wrapped__", None) is before[0]
 
 
+def _aten_overrides() -> tuple[str, ...]:
+    """Python kernels registered for ATen operators (``torch.library``), Meta kernels aside (torch adds
+    those lazily); a candidate that overrides e.g. ``aten::isclose`` adds one."""
+    return tuple(sorted(e for e in torch.library._impls if e.startswith("aten/") and not e.endswith("/Meta")))
+
+
 def _settings() -> dict[str, Any]:
     state = {
         "torch.get_num_threads": torch.get_num_threads(),
@@ -97,6 +103,7 @@ def _settings() -> dict[str, Any]:
         "sys.getprofile": id(sys.getprofile()),
         "torch dispatch modes": torch._C._len_torch_dispatch_stack(),
         "torch function modes": torch._C._len_torch_function_stack(),
+        "torch.library kernels for aten ops": _aten_overrides(),
     }
     for name, module in (("time", time), ("torch", torch)):
         state[f"sys.modules[{name!r}]"] = id(sys.modules.get(name)) == id(module)
@@ -106,7 +113,10 @@ def _settings() -> dict[str, Any]:
 class Guard:
     """Snapshot of everything a candidate must leave alone; :meth:`violations` names what changed."""
 
-    def __init__(self, extra_namespaces: Iterable[tuple[str, Any]] = ()) -> None:
+    def __init__(self, extra_namespaces: Iterable[tuple[str, Any]] = (),
+                 strict_namespaces: Iterable[tuple[str, Any]] = ()) -> None:
+        """``extra_namespaces``: watched like torch's (functions, classes, modules); ``strict_namespaces``
+        (the problem's module and Model class): every value watched, constants too."""
         targets: list[tuple[str, Any]] = [
             ("builtins", builtins),
             ("time", time),
@@ -121,12 +131,13 @@ class Guard:
             ("torch._C.TensorBase", torch._C.TensorBase),
             *extra_namespaces,
         ]
-        self._namespaces = [(label, obj, self._snapshot(obj)) for label, obj in targets]
+        self._namespaces = [(label, obj, self._snapshot(obj, False)) for label, obj in targets]
+        self._namespaces += [(label, obj, self._snapshot(obj, True)) for label, obj in strict_namespaces]
         self._settings = _settings()
 
     @staticmethod
-    def _snapshot(obj: Any) -> dict[str, tuple]:
-        return {k: _identity(v) for k, v in _namespace(obj).items() if _watched(v)}
+    def _snapshot(obj: Any, every_value: bool) -> dict[str, tuple]:
+        return {k: _identity(v) for k, v in _namespace(obj).items() if every_value or _watched(v)}
 
     def violations(self) -> list[str]:
         """Names of the trusted objects, namespace entries or settings that changed since the snapshot."""

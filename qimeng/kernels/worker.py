@@ -145,7 +145,8 @@ class Evaluation:
 
     def load_candidate(self) -> Any:
         self.threads = set(threading.enumerate())
-        self.guard = Guard(extra_namespaces=_watched_namespaces(self.problem))
+        self.guard = Guard(extra_namespaces=_watched_namespaces(),
+                           strict_namespaces=[("problem", self.problem.module), ("Model", self.problem.model_cls)])
         try:
             module = import_file(self.path, "qimeng_candidate")
         except SyntaxError as exc:
@@ -308,11 +309,10 @@ class Evaluation:
         return self.result, _cuda_broken(self.device)
 
 
-def _watched_namespaces(problem: Problem) -> list[tuple[str, Any]]:
-    """Namespaces beyond torch and time that a candidate must not patch: the problem, qimeng's checks."""
+def _watched_namespaces() -> list[tuple[str, Any]]:
+    """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks."""
     ours = [guard, checks, timing, dispatch, roofline, problem_mod, baselines, sys.modules[__name__]]
-    return [("problem", problem.module), ("Model", problem.model_cls), ("EvalResult", EvalResult),
-            ("Evaluation", Evaluation)] + [(m.__name__, m) for m in ours]
+    return [("EvalResult", EvalResult), ("Evaluation", Evaluation)] + [(m.__name__, m) for m in ours]
 
 
 def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) -> tuple[dict, dict]:

@@ -111,3 +111,19 @@ def test_roofline_is_the_slower_of_memory_and_compute() -> None:
     x = torch.zeros(10, 10)
     assert roofline.tensor_bytes([x, x[0]], x.t()) == 400  # shared storage counted once
     assert roofline.count_flops(lambda: torch.mm(x, x)) == 2 * 10 * 10 * 10
+
+
+def test_guard_sees_aten_overrides_and_changed_problem_constants() -> None:
+    import types
+
+    problem = types.ModuleType("problem")
+    problem.N = 64
+    guard = Guard(strict_namespaces=[("problem", problem)])
+    problem.N = 1  # smaller inputs for everyone
+    lib = torch.library.Library("aten", "IMPL")
+    lib.impl("isclose", lambda a, b, rtol=1e-5, atol=1e-8, equal_nan=False: torch.ones_like(a, dtype=torch.bool), "CPU")
+    try:
+        found = guard.violations()
+    finally:
+        lib._destroy()
+    assert "problem.N" in found and "torch.library kernels for aten ops" in found
