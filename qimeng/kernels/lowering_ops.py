@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from qimeng.kernels.capture import Node, Ref
 from qimeng.kernels.ir.expr import FLOAT_DTYPES, Const, Expr, IndexValue, cast, op, where
-from qimeng.kernels.ir.index import Index, contiguous_strides, delinearize, linearize
+from qimeng.kernels.ir.index import Index, Value, contiguous_strides, delinearize, linearize
 
 
 class LoweringError(Exception):
@@ -99,7 +99,8 @@ OTHER_POINTWISE = frozenset({
     "aten._native_batch_norm_legit_no_training.default", "aten.lerp.Scalar", "aten.addcmul.default",
     "aten.copy.default", "aten.sgn.default", "aten.fmod.Scalar", "aten.fmod.Tensor", "aten.log10.default",
     "aten.threshold.default", "aten.celu.default", "aten.selu.default", "aten.arange.start_step",
-    "aten.arange.default", "aten.arange.start", "aten.flip.default",
+    "aten.arange.default", "aten.arange.start", "aten.flip.default", "aten.gather.default",
+    "aten.index_select.default", "aten.embedding.default",
 })
 PURE_VIEWS = frozenset({
     "aten.view.default", "aten._unsafe_view.default", "aten.reshape.default", "aten.permute.default",
@@ -323,8 +324,8 @@ def _binary(ctx, node, idx):
     a, b = _operands(ctx, node, idx, list(node.args[:2]), dt)
     if name == "pow" and isinstance(b, Const):
         return _pow_const(a, b.value)
-    if name in ("truediv", "remainder") and not _is_float(dt):
-        raise LoweringError(f"integer {name} stays in PyTorch")
+    if name == "truediv" and not _is_float(dt):
+        raise LoweringError("integer true division stays in PyTorch")
     return op(name, a, b, dtype=None if name not in ("eq", "ne", "lt", "le", "gt", "ge") else "bool")
 
 
@@ -615,3 +616,37 @@ def _flip(ctx, node, idx):
     shape = ctx.shape(node)
     dims = {_dim(d, len(shape)) for d in node.args[1]}
     return ctx.value(node.args[0], tuple(Index.of(shape[d] - 1) - i if d in dims else i for d, i in enumerate(idx)))
+
+
+def _dynamic(ctx, ref, idx: tuple[Index, ...], size: int) -> Index:
+    """The index read from integer tensor ``ref`` at ``idx`` (negative values wrap like PyTorch)."""
+    value = cast(ctx.value(ref, idx), "int64")
+    wrapped = where(op("lt", value, Const(0, "int64")), op("add", value, Const(size, "int64")), value)
+    return Index.of(Value(wrapped, 0, size - 1))
+
+
+@lowering("aten.gather.default")
+def _gather(ctx, node, idx):
+    src, dim, index = node.args[:3]
+    shape = ctx.shape_of(src)
+    dim = _dim(dim, len(shape))
+    src_idx = list(idx)
+    src_idx[dim] = _dynamic(ctx, index, idx, shape[dim])
+    return ctx.value(src, tuple(src_idx))
+
+
+@lowering("aten.index_select.default")
+def _index_select(ctx, node, idx):
+    src, dim, index = node.args[:3]
+    shape = ctx.shape_of(src)
+    dim = _dim(dim, len(shape))
+    src_idx = list(idx)
+    src_idx[dim] = _dynamic(ctx, index, (idx[dim],), shape[dim])
+    return ctx.value(src, tuple(src_idx))
+
+
+@lowering("aten.embedding.default")
+def _embedding(ctx, node, idx):
+    weight, indices = node.args[:2]
+    rows = ctx.shape_of(weight)[0]
+    return ctx.value(weight, (_dynamic(ctx, indices, tuple(idx[:-1]), rows), idx[-1]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from qimeng.kernels.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef, walk
-from qimeng.kernels.ir.index import Div, Index, Mod, Var
+from qimeng.kernels.ir.index import Div, Index, Mod, Value, Var
 from qimeng.kernels.ir.kernel import Kernel, loads_of
 from qimeng.kernels.ir.transform import coalesce
 from qimeng.kernels.steps import KernelConfig
@@ -23,6 +23,7 @@ TL_DTYPES = {
     "bool": "tl.int1",
 }
 
+_FLOATS = ("float32", "float16", "bfloat16", "float64")
 UNSUPPORTED_OPS = frozenset({"atan", "asin", "acos", "atan2"})
 
 # Helpers every generated file carries (plain tl code: works on CUDA and under the interpreter).
@@ -189,6 +190,8 @@ class _Emitter:
     def atom(self, atom) -> str:
         if isinstance(atom, Var):
             return self.var_code[atom]
+        if isinstance(atom, Value):
+            return self.expr(atom.expr)
         if isinstance(atom, Div):
             return f"(({self.index(atom.inner)}) // {atom.divisor})"
         assert isinstance(atom, Mod)
@@ -274,7 +277,9 @@ def _op_code(e: Op, a: list[str]) -> str:
         "maximum": lambda: f"tl.maximum({a[0]}, {a[1]})",
         "minimum": lambda: f"tl.minimum({a[0]}, {a[1]})",
         "pow": lambda: f"tl.exp({a[1]} * tl.log({a[0]}))",
-        "remainder": lambda: f"({a[0]} - {a[1]} * tl.floor({a[0]} / {a[1]}))",
+        "remainder": lambda: (f"({a[0]} - {a[1]} * tl.floor({a[0]} / {a[1]}))" if e.dtype in _FLOATS else
+                              f"tl.where((({a[0]} % {a[1]}) != 0) & ((({a[0]} % {a[1]}) < 0) != ({a[1]} < 0)), "
+                              f"({a[0]} % {a[1]}) + {a[1]}, {a[0]} % {a[1]})"),
         "where": lambda: f"tl.where({a[0]}, {a[1]}, {a[2]})",
         "cast": lambda: f"({a[0]} != 0)" if e.dtype == "bool" else f"{a[0]}.to({TL_DTYPES[e.dtype]})",
     }

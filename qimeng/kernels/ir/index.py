@@ -34,7 +34,17 @@ class Mod:
     modulus: int
 
 
-Atom = Var | Div | Mod
+@dataclass(frozen=True)
+class Value:
+    """A data-dependent index: the integer value of expression ``expr`` (gather, index_select,
+    embedding), trusted to lie in ``[lo, hi]`` like PyTorch's own indexing kernels require."""
+
+    expr: object  # an ``ir.expr.Expr`` of an integer dtype
+    lo: int
+    hi: int
+
+
+Atom = Var | Div | Mod | Value
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ class Index:
 def atom_bounds(atom: Atom) -> tuple[int, int]:
     if isinstance(atom, Var):
         return 0, atom.size - 1
+    if isinstance(atom, Value):
+        return atom.lo, atom.hi
     lo, hi = atom.inner.bounds()
     if isinstance(atom, Div):
         return lo // atom.divisor, hi // atom.divisor
@@ -147,12 +159,25 @@ def atom_bounds(atom: Atom) -> tuple[int, int]:
 
 
 def atom_variables(atom: Atom) -> set[Var]:
+    if isinstance(atom, Value):
+        from qimeng.kernels.ir.expr import walk
+
+        out: set[Var] = set()
+        for e in walk(atom.expr):
+            index = getattr(e, "index", None)
+            if isinstance(index, Index):
+                out |= index.variables()
+        return out
     return {atom} if isinstance(atom, Var) else atom.inner.variables()
 
 
 def substitute_atom(atom: Atom, mapping: dict[Var, Index]) -> Index:
     if isinstance(atom, Var):
         return mapping.get(atom, Index.of(atom))
+    if isinstance(atom, Value):
+        from qimeng.kernels.ir.transform import map_indices
+
+        return Index.of(Value(map_indices(atom.expr, lambda ix: ix.substitute(mapping)), atom.lo, atom.hi))
     inner = atom.inner.substitute(mapping)
     return inner // atom.divisor if isinstance(atom, Div) else inner % atom.modulus
 
@@ -160,6 +185,8 @@ def substitute_atom(atom: Atom, mapping: dict[Var, Index]) -> Index:
 def atom_str(atom: Atom) -> str:
     if isinstance(atom, Var):
         return atom.name
+    if isinstance(atom, Value):
+        return f"value<{getattr(atom.expr, 'buffer', type(atom.expr).__name__)}>"
     if isinstance(atom, Div):
         return f"(({atom.inner}) // {atom.divisor})"
     return f"(({atom.inner}) % {atom.modulus})"

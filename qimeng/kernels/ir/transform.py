@@ -56,7 +56,9 @@ def _only_linear(index: Index, var: Var) -> bool:
 
 
 def _inner_vars(atom) -> set[Var]:
-    return set() if isinstance(atom, Var) else atom.inner.variables()
+    from qimeng.kernels.ir.index import atom_variables
+
+    return set() if isinstance(atom, Var) else atom_variables(atom)
 
 
 def _mergeable(indices: list[Index], outer: Var, inner: Var) -> bool:

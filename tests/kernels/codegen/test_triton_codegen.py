@@ -27,7 +27,7 @@ def get_inputs():
     "dtypes": """
 class Model(nn.Module):
     def forward(self, h, f, i):
-        return h + f, (i * 0.5 + h.float()), (h > 0).float() * i, (f > i).sum(dim=1)
+        return h + f, (i * 0.5 + h.float()), (h > 0).float() * i, (f > i).sum(dim=1), i % 3, torch.remainder(f, -1.5)
 def get_inputs():
     return [torch.randn(6, 33).half(), torch.randn(6, 33), torch.randint(-5, 5, (6, 33))]
 """,
@@ -76,6 +76,17 @@ class Model(nn.Module):
                 F.triplet_margin_loss(a, b, n))
 def get_inputs():
     return [torch.randn(7, 21), torch.randn(7, 21), torch.randint(0, 21, (7,)), torch.randn(7, 21)]
+""",
+    "indexing": """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(11, 6)
+    def forward(self, x, idx, tokens):
+        return (torch.gather(x, 1, idx) * 2, torch.index_select(x, 0, idx[:, 0] % 4), self.emb(tokens) + 1,
+                F.cross_entropy(x, idx[:, 1]))
+def get_inputs():
+    return [torch.randn(4, 9), torch.randint(0, 9, (4, 3)), torch.randint(0, 11, (2, 5))]
 """,
     "scans": """
 class Model(nn.Module):
