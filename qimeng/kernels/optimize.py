@@ -123,6 +123,8 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
 
     def render(schedule: Schedule) -> tuple[str, str]:
         plan = build_plan(graph, schedule)
+        if not plan.kernels:
+            return "", "no kernels"
         src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
         plans[src] = plan
         kept = sorted(plan.fallbacks)

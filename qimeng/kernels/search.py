@@ -83,7 +83,7 @@ def expand(initial: Schedule, stages: list[str], propose: Proposer,
     for stage in stages:
         for i, (name, steps, schedule) in enumerate(propose(state, stage)):
             source, note = render(schedule)
-            if source in seen:
+            if not source or source in seen:  # no kernel at all, or a duplicate
                 continue
             seen.add(source)
             main = i == 0 and stage not in ALTERNATIVE_STAGES

@@ -117,7 +117,7 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         default_p = 1 if inner else min(64, _next_pow2(rows))
     block_p = _next_pow2(config.block_p) if config.block_p else default_p
     block_r = _next_pow2(block_r)
-    while block_p * block_r > 16384 and block_p > 1:
+    while block_p * block_r > 8192 and block_p > 1:
         block_p //= 2
     warps = config.num_warps or (8 if block_p * block_r >= 4096 else 4)
     return replace(config, strategy=strategy, block_p=block_p, block_r=block_r, num_warps=warps,
