@@ -81,7 +81,7 @@ def test_problem_set_covers_every_family():
 def test_docs_table_lists_every_problem():
     table = (REPO / "docs" / "PROBLEMS.md").read_text()
     missing = [_problem_id(path) for path in PROBLEMS if f"| {path.parent.name} | {path.stem} |" not in table]
-    assert not missing, f"docs/PROBLEMS.md lacks {missing}: run python problems/catalog.py > docs/PROBLEMS.md"
+    assert not missing, f"docs/PROBLEMS.md lacks {missing}: run python scripts/problem_catalog.py > docs/PROBLEMS.md"
 
 
 @pytest.mark.parametrize("path", PROBLEMS, ids=_problem_id)

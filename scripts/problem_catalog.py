@@ -1,7 +1,7 @@
 """Prints docs/PROBLEMS.md: one table row per problem with its full-size bytes and FLOPs.
 
 Sizes come from meta tensors (nothing is allocated); FLOPs are those torch's FlopCounterMode counts
-(matmul, conv, attention); memory-bound problems show "-".  Run: python problems/catalog.py > docs/PROBLEMS.md
+(matmul, conv, attention); memory-bound problems show "-".  Run: python scripts/problem_catalog.py > docs/PROBLEMS.md
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-PROBLEMS_DIR = Path(__file__).resolve().parent
+PROBLEMS_DIR = Path(__file__).resolve().parents[1] / "problems"
 HEADER = """# The problem set
 
 {count} problems of our own in KernelBench format (`class Model`, `get_inputs()`, `get_init_inputs()`), one file each
@@ -23,7 +23,7 @@ Float32 unless the name says otherwise. Tests: `tests/kernels/test_problem_set.p
 (`class ModelNew`) for six problems are in `examples/candidates/<stem>.py`.
 
 Bytes = inputs + outputs + parameters/buffers at full size; GFLOP = what `torch.utils.flop_counter` counts
-(matmul, conv, attention), "-" where it counts none (memory-bound). Regenerate: `python problems/catalog.py > docs/PROBLEMS.md`.
+(matmul, conv, attention), "-" where it counts none (memory-bound). Regenerate: `python scripts/problem_catalog.py > docs/PROBLEMS.md`.
 
 | family | problem | computes | bytes | GFLOP |
 |---|---|---|---:|---:|
