@@ -51,9 +51,6 @@ class Settings:
     eval_timeout_s: float = 180.0  # QIMENG_EVAL_TIMEOUT: hard wall-clock limit of one sandboxed job
     max_captured_output_bytes: int = 64 * 1024  # QIMENG_MAX_OUTPUT: stdout/stderr kept per job
     env_allowlist: tuple[str, ...] = field(default=DEFAULT_ENV_ALLOWLIST)  # QIMENG_ENV_ALLOW (comma list, added)
-    llm_base_url: str | None = None  # QIMENG_LLM_BASE_URL
-    llm_model: str | None = None  # QIMENG_LLM_MODEL
-    llm_api_key_env: str = "OPENAI_API_KEY"  # QIMENG_LLM_API_KEY_ENV: name of the variable holding the key
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -65,7 +62,4 @@ class Settings:
             eval_timeout_s=_env_float("QIMENG_EVAL_TIMEOUT", cls.eval_timeout_s),
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
-            llm_base_url=env.get("QIMENG_LLM_BASE_URL") or None,
-            llm_model=env.get("QIMENG_LLM_MODEL") or None,
-            llm_api_key_env=env.get("QIMENG_LLM_API_KEY_ENV", cls.llm_api_key_env),
-        )
+                )
