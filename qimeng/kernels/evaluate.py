@@ -164,11 +164,11 @@ def _tail(text: str, lines: int = 3) -> str:
     return (": " + " | ".join(kept)) if kept else ""
 
 
-def _finish(result: EvalResult, item: _Candidate, phash: str, compile_ms: dict[str, float]) -> EvalResult:
+def _finish(result: EvalResult, item: _Candidate, phash: str, compile_baselines: dict[str, float]) -> EvalResult:
     result.candidate_hash = item.hash
     result.problem_hash = phash
     if result.status is Status.OK:
-        result.baselines_ms.update(compile_ms)
+        result.baselines_ms.update(compile_baselines)
     return result
 
 
