@@ -293,3 +293,4 @@ def job_main(handler: Callable[[dict], dict | Iterable[dict]]) -> None:
     channel.close()
     sys.stdout.flush()
     sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: after a CUDA error or a candidate's threads it can hang
