@@ -13,7 +13,6 @@ import argparse
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -161,15 +160,12 @@ class ModelNew(nn.Module):
 
 
 def run(problem_source: str, candidates: dict[str, tuple[Status, str]], options: EvalOptions,
-        workdir: Path, name: str) -> list[tuple[str, Status, EvalResult, float]]:
+        workdir: Path, name: str) -> list[tuple[str, Status, EvalResult]]:
+    """Evaluate the candidates of one problem in shared workers; (name, expected, result) rows."""
     problem = workdir / f"{name}.py"
     problem.write_text(problem_source)
-    started = time.monotonic()
-    timestamps: dict[int, float] = {}
-    results = evaluate_many(problem, [source for _, source in candidates.values()], options,
-                            on_result=lambda i, _: timestamps.setdefault(i, time.monotonic() - started))
-    return [(cand, expected, result, timestamps.get(i, float("nan")))
-            for i, ((cand, (expected, _)), result) in enumerate(zip(candidates.items(), results))]
+    results = evaluate_many(problem, [source for _, source in candidates.values()], options)
+    return [(cand, expected, result) for (cand, (expected, _)), result in zip(candidates.items(), results)]
 
 
 def main() -> int:
@@ -183,7 +179,7 @@ def main() -> int:
         rows += run(SOFTMAX, SOFTMAX_CANDIDATES, options, Path(tmp), "softmax_rows")
     failures = 0
     print(f"{'candidate':20} {'expected':14} {'got':14} {'check':5} {'speedup':>8} {'own%':>5}  reason / flags")
-    for name, expected, result, _ in rows:
+    for name, expected, result in rows:
         good = result.status is expected
         if name == "side_stream" and good:
             good = result.speedup is not None and result.speedup < 1.5  # its work is timed, not hidden
@@ -193,7 +189,7 @@ def main() -> int:
         detail = (result.reason or "")[:90] + (f" flags={result.flags}" if result.flags else "")
         print(f"{name:20} {expected.value:14} {result.status.value:14} {'PASS' if good else 'FAIL':5} "
               f"{speedup:>8} {share:>5}  {detail}")
-    hung = next(r for n, _, r, _ in rows if n == "hung_kernel")
+    hung = next(r for n, _, r in rows if n == "hung_kernel")
     freed = re.search(r"process gone ([0-9.]+) s after SIGKILL", hung.reason)
     print(f"\nspinning kernel freed {freed.group(1) if freed else '?'} s after SIGKILL (timeout {args.timeout:g} s)")
     print(f"{len(rows) - failures}/{len(rows)} candidates got the expected status")
