@@ -85,8 +85,10 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
                      before_round: Callable[[int], None] | None = None) -> Timings:
     """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round.
 
-    ``before_round(i)`` runs untimed before round ``i`` (e.g. to change the inputs' values in place, so
-    that an output cached from earlier calls shows up as wrong in ``Timings.last``)."""
+    Every output of a round stays alive until the round ends, so no callable can be handed another's
+    freed output buffer within a round. ``before_round(i)`` runs untimed before round ``i``, after the
+    previous round's outputs were freed (e.g. to poison freed memory and change the inputs' values in
+    place, so that an output cached or left uninitialised shows up as wrong in ``Timings.last``)."""
     cuda = torch.device(device).type == "cuda"
     flush = _L2Flusher(torch.device(device)) if cuda else None
     names = list(fns)
@@ -100,16 +102,17 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
     gc.disable()
     try:
         loop_start = monotonic_ns()
-        last: dict[str, object] = {}
+        outputs: dict[str, object] = {}
         for round_index in range(trials):
+            outputs = {}  # the last round's outputs are freed here, before ``before_round``
             if before_round is not None:
                 before_round(round_index)
             shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                ms, last[name] = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+            for name in names[shift:] + names[:shift]:  # outputs stay alive until the round ends
+                ms, outputs[name] = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
                 times[name].append(ms)
         loop_wall_ms = (monotonic_ns() - loop_start) / 1e6
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timings(times, loop_wall_ms, last)
+    return Timings(times, loop_wall_ms, outputs)

@@ -225,14 +225,16 @@ class Evaluation:
         self.check_untouched("while recording its operators")
 
     def time(self, reference: Any, candidate: Any) -> None:
-        """Interleaved timing; the inputs' values switch between two seeds from round to round, and the
-        last round's outputs must still match, so an output cached across calls is caught."""
+        """Interleaved timing; between rounds freed memory is poisoned and the inputs' values switch
+        between two seeds, and the last round's outputs must still match, so an output cached across
+        calls, or memory left uninitialised, is caught."""
         opts = self.options
         sources = [self.problem.inputs(opts.seed + _TIMING_SEED + k, self.device) for k in (0, 1)]
         inputs = sources[0]
         ref_inputs, cand_inputs = clone_inputs(inputs), clone_inputs(inputs)
 
         def refill(round_index: int) -> None:
+            self.poison()  # the last round's freed outputs hold no usable values
             for target in (ref_inputs, cand_inputs):
                 for dst, src in zip(target, sources[round_index % 2]):
                     if isinstance(dst, torch.Tensor):

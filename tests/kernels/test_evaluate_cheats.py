@@ -30,6 +30,7 @@ EXPECTED: dict[str, Status] = {
     "cached_by_pointer": Status.INCORRECT,  # caches by buffer address: caught in trials or the timed loop
     "mutate_inputs": Status.INCORRECT,
     "uninitialised": Status.INCORRECT,
+    "steal_freed_output": Status.INCORRECT,  # honest while its buffer looks poisoned, empty in the timed loop
     "wrong_shape": Status.INCORRECT,
     "nan": Status.INCORRECT,
     "secrets_derived": Status.INCORRECT,
@@ -106,6 +107,7 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
 @pytest.mark.parametrize("name, words", [
     ("zeros", "values differ"),
     ("cached", "values differ"),
+    ("steal_freed_output", "in the last timed round"),
     ("mutate_inputs", "modified its input 0"),
     ("wrong_shape", "shape (31, 32), reference (32, 32)"),
     ("nan", "NaN pattern differs"),
