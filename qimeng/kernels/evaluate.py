@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -67,6 +68,8 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     """
     problem = Path(problem)
     settings = settings or Settings.from_env()
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", options.device):
+        raise BadInput(f"unknown device {options.device!r}: use cpu, cuda or cuda:N")
     check_problem_source(problem)
     items = [_read_candidate(c) for c in candidates]
     phash = problem_hash(problem, small=options.small)

@@ -368,6 +368,8 @@ def handle(payload: dict) -> Iterator[dict]:
     faulthandler.enable()  # a crashing candidate leaves a Python traceback in its log
     options = EvalOptions(**{k: tuple(v) if k == "baselines" else v for k, v in payload["options"].items()})
     try:
+        if _is_cuda(options.device) and not torch.cuda.is_available():
+            raise BadInput(f"device {options.device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
         if _is_cuda(options.device) and torch.device(options.device).index is not None:
             torch.cuda.set_device(torch.device(options.device))
         problem = load_problem(payload["problem"], small=options.small)

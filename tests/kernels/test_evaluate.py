@@ -112,6 +112,11 @@ def test_cli_bad_problem_exits_two_naming_the_file() -> None:
     assert code == 2 and "bad_syntax.py" in output and "syntax error" in output
 
 
+def test_cli_unknown_device_exits_two() -> None:
+    code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--device", "gpu")
+    assert code == 2 and "unknown device 'gpu'" in output
+
+
 def test_cli_unknown_baseline_exits_two() -> None:
     code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--baselines", "fastest")
     assert code == 2 and "unknown baseline 'fastest'" in output
