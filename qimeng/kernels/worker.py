@@ -9,6 +9,7 @@ process or hit a CUDA error it stops: the harness starts a fresh worker for the 
 from __future__ import annotations
 
 import faulthandler
+import gc
 import os
 import platform
 import sys
@@ -91,6 +92,7 @@ class Evaluation:
         self.device = options.device
         self.result = EvalResult(status=Status.OK, device=self.device)
         self.guard: Guard | None = None
+        self.module: Any = None
         self.threads: set[threading.Thread] = set()
         self.output_bytes: list[int] = []
 
@@ -154,11 +156,11 @@ class Evaluation:
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.COMPILE_ERROR, f"importing the candidate raised {_describe(exc)}",
                                   _cuda_broken(self.device, exc)) from None
+        self.module = module
         self.check_untouched("after import")
         model_cls = getattr(module, "ModelNew", None)
         if not isinstance(model_cls, type) or not issubclass(model_cls, torch.nn.Module):
             raise CandidateFailed(Status.COMPILE_ERROR, "the candidate defines no `ModelNew` (a torch.nn.Module subclass)")
-        self.module = module
         return model_cls
 
     def build(self, model_cls: type) -> tuple[Any, Any]:
@@ -308,7 +310,16 @@ class Evaluation:
         except CandidateFailed as failure:
             self.result.status, self.result.reason = failure.status, failure.reason
             return self.result, failure.discard
+        finally:
+            self.unload()
         return self.result, _cuda_broken(self.device)
+
+    def unload(self) -> None:
+        """Drop the candidate's module, so a worker that evaluates many does not keep them all."""
+        if self.module is not None:
+            sys.modules.pop(self.module.__name__, None)
+            self.module = None
+        gc.collect()
 
 
 def _watched_namespaces() -> list[tuple[str, Any]]:
