@@ -8,8 +8,10 @@ process or hit a CUDA error it stops: the harness starts a fresh worker for the 
 
 from __future__ import annotations
 
+import dataclasses
 import faulthandler
 import gc
+import json
 import os
 import platform
 import sys
@@ -22,11 +24,13 @@ from qimeng.kernels.guard import Guard, cuda_synchronize, no_grad, perf_counter_
 
 import torch
 
+from qimeng.core import sandbox, verdict
 from qimeng.core.sandbox import job_main
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels import baselines, checks, dispatch, problem as problem_mod, roofline, timing
 from qimeng.kernels.evaluate import LOG_MARK
 from qimeng.kernels.problem import Problem, import_file, load_problem
+from qimeng.kernels import result as result_mod
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 _TIMING_SEED = 10_007
@@ -323,8 +327,10 @@ class Evaluation:
 
 
 def _watched_namespaces() -> list[tuple[str, Any]]:
-    """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks."""
-    ours = [guard, checks, timing, dispatch, roofline, problem_mod, baselines, sys.modules[__name__]]
+    """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks, and what
+    turns a result into the message the harness reads (json, dataclasses, the sandbox)."""
+    ours = [guard, checks, timing, dispatch, roofline, problem_mod, baselines, sandbox, verdict, result_mod,
+            json, dataclasses, sys.modules[__name__]]
     return [("EvalResult", EvalResult), ("Evaluation", Evaluation)] + [(m.__name__, m) for m in ours]
 
 
