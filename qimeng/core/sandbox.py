@@ -283,9 +283,10 @@ def job_main(handler: Callable[[dict], dict | Iterable[dict]]) -> None:
     os.close(devnull)
     channel = os.fdopen(envelope["fd"], "wb", buffering=0)
     nonce = envelope["nonce"]
+    dumps = json.dumps  # bound before the handler runs code that could patch the json module
 
     def send(message: dict[str, Any]) -> None:
-        channel.write(json.dumps({"nonce": nonce, "message": message}).encode() + b"\n")
+        channel.write(dumps({"nonce": nonce, "message": message}).encode() + b"\n")
 
     result = handler(envelope["payload"])
     for message in [result] if isinstance(result, dict) else result:
