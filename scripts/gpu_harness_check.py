@@ -125,7 +125,7 @@ def spin(flag_ptr, out_ptr):
 
 @triton.jit
 def wild_store(out_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK) + (1 << 40)
+    offs = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64) + (1 << 40)  # terabytes past the end
     tl.store(out_ptr + offs, 1.0)
 ''' + MODEL.format(body='''
         out = torch.relu(x * self.scale + y)

@@ -84,11 +84,12 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
         if on_result is not None:
             on_result(index, result)
 
+    if to_measure:  # torch.compile leaves threads and rebound modules behind: never in a candidate's worker
+        _run_worker(problem, items, [], options, settings, to_measure, measured, deliver)
     while len(results) < len(items):
         pending = [i for i in range(len(items)) if i not in results]
-        run = _run_worker(problem, items, pending, options, settings, to_measure, measured,
+        run = _run_worker(problem, items, pending, options, settings, [], measured,
                           lambda i, r: deliver(i, _finish(r, items[i], phash, {**known, **measured})))
-        to_measure = []  # measured (or failed) once per evaluation, not again by a fresh worker
         missing = [i for i in pending if i not in results]
         if missing and not run.discarded:
             log = _log_of(missing[0], run.sandbox.stdout, run.sandbox.stderr)
@@ -129,7 +130,8 @@ def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], opti
             discarded = bool(message.get("discard"))
             deliver(message["index"], result)
 
-    sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings,
+    interpreter = {"TRITON_INTERPRET": "1"} if options.device == "cpu" else None  # Triton on CPU tensors
+    sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings, extra_env=interpreter,
                       startup_s=STARTUP_S + BASELINE_S * len(to_measure), on_message=on_message)
     bad = next((m for m in sandbox.messages if m.get("kind") == "bad_input"), None)
     if bad is not None:

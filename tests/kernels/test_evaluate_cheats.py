@@ -154,7 +154,9 @@ def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None
     # no faster than the honest one) or returns garbage that the last-round check catches.
     result = results["steal_freed_output"]
     if result.status is Status.OK:
-        assert result.speedup < 1.2, result
+        # A cheat that got away would return empty_like instead of computing: several times faster.
+        # 1.5 leaves room for timing noise of tiny CPU shapes on a loaded 2-core machine.
+        assert result.speedup < 1.5, result
     else:
         assert result.status is Status.INCORRECT and "in the last timed round" in result.reason
 
