@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one GPU check: runs the GPU tests and the benchmarks on a CUDA machine and prints short tables last.
 #
-#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | harness | engine | all (default: all)
+#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | meter | harness | engine | all (default: all)
 #
 # Runs from source (PYTHONPATH=$PWD); installs nothing. Logs and JSON go under $OUT when it is set
 # (the device tool's output folder), else under ./out.
@@ -20,6 +20,10 @@ fi
 if want tests; then
   python3 -m pytest -q -m gpu tests -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log" | tail -n 25
   summary+=("gpu tests: $(tail -n 1 "$OUT/gpu_tests.log")")
+fi
+if want meter; then
+  python3 scripts/gpu_meter_check.py 2>&1 | tee "$OUT/meter.log"
+  summary+=("meter check: exit ${PIPESTATUS[0]}")
 fi
 if want harness; then
   python3 scripts/gpu_harness_check.py 2>&1 | tee "$OUT/harness.log" | tail -n 40
