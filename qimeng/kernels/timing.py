@@ -1,10 +1,13 @@
 """Timing of several callables in interleaved rounds, with timers bound before candidate code exists.
 
-CUDA: events around each call, the L2 cache flushed (a write of twice its size) before each trial, and
-the whole device synchronised after the start event and before the end event, so work a callable runs
-on side streams can neither start early nor be left out. CPU:
-``time.perf_counter_ns``. Each round runs every callable once, in a rotating order. The wall time of the
-whole loop is measured too: trials that add up to more than it mean a timer was tampered with.
+CUDA: the L2 cache flushed (a write of twice its size) and the device synchronised before each trial,
+so the clock starts on an idle device and no stream can start work early; CUDA events around the call.
+After the end event the whole device is synchronised: when that takes longer than a drained device
+needs, work was left running on another stream, and the trial is timed up to the drain instead (and
+counted in ``Timings.late``). The host's launch latency is inside each trial, as in KernelBench; the
+synchronisation latencies are not. CPU: ``time.perf_counter_ns``. Each round runs every callable once,
+in a rotating order. The wall time of the whole loop is measured too: trials that add up to more than
+it mean a timer was tampered with.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from qimeng.kernels.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
 
 _MIN_FLUSH_BYTES = 64 * 1024 * 1024
+_DRAIN_SLACK_MS = 0.05  # a synchronise of an already drained device returns well within this
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Timings:
     trials_ms: dict[str, list[float]]
     loop_wall_ms: float
     last: dict[str, object]
+    late: dict[str, int]  # trials whose callable left work running on another stream after the end event
 
     def median(self, name: str) -> float:
         return quantile(self.trials_ms[name], 0.5)
@@ -63,22 +68,27 @@ class _L2Flusher:
         self.buffer.zero_()
 
 
-def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, object]:
-    start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
+def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, object, bool]:
+    start, end, drained = (CudaEvent(enable_timing=True) for _ in range(3))
     flush()
+    cuda_synchronize()  # the clock starts on an idle device: no stream can start the callable's work early
     start.record()
-    cuda_synchronize()  # the flush and the start event are done before any stream can start new work
     out = fn()
-    cuda_synchronize()  # every stream, so work the callable left on side streams is counted
     end.record()
     end.synchronize()
-    return start.elapsed_time(end), out
+    waited_ns = perf_counter_ns()
+    cuda_synchronize()  # every stream: work the callable left running elsewhere is not left out
+    drained.record()
+    if (perf_counter_ns() - waited_ns) / 1e6 > _DRAIN_SLACK_MS:
+        drained.synchronize()
+        return start.elapsed_time(drained), out, True
+    return start.elapsed_time(end), out, False
 
 
-def _cpu_trial(fn: Callable[[], object]) -> tuple[float, object]:
+def _cpu_trial(fn: Callable[[], object]) -> tuple[float, object, bool]:
     t0 = perf_counter_ns()
     out = fn()
-    return (perf_counter_ns() - t0) / 1e6, out
+    return (perf_counter_ns() - t0) / 1e6, out, False
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
@@ -98,6 +108,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
     if cuda:
         cuda_synchronize()
     times: dict[str, list[float]] = {name: [] for name in names}
+    late = dict.fromkeys(names, 0)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -109,10 +120,11 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
                 before_round(round_index)
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:  # outputs stay alive until the round ends
-                ms, outputs[name] = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+                ms, outputs[name], was_late = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
                 times[name].append(ms)
+                late[name] += was_late
         loop_wall_ms = (monotonic_ns() - loop_start) / 1e6
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timings(times, loop_wall_ms, outputs)
+    return Timings(times, loop_wall_ms, outputs, late)

@@ -271,6 +271,8 @@ class Evaluation:
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
         if res.speedup is not None and res.speedup > 10:
             self._flag("speedup_over_10x")
+        if measured.late["candidate"] > opts.timing_trials // 10:  # more than stray host jitter
+            self._flag("work_left_on_side_stream")
         if os.environ.get("TRITON_INTERPRET") == "1" and _TRITON_IMPORT.search(self.source):
             res.timing_meaningful = False
             self._flag("timing_not_meaningful")

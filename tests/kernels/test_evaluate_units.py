@@ -85,8 +85,8 @@ def test_guard_accepts_torchs_own_dynamo_wrapper_but_not_a_substitute() -> None:
 
 
 def test_timer_cross_check_rejects_trials_longer_than_the_loop() -> None:
-    assert Timings({"a": [1.0, 1.0]}, loop_wall_ms=2.5, last={}).cross_check() is None
-    assert "timer cross-check failed" in Timings({"a": [50.0, 50.0]}, loop_wall_ms=10.0, last={}).cross_check()
+    assert Timings({"a": [1.0, 1.0]}, loop_wall_ms=2.5, last={}, late={"a": 0}).cross_check() is None
+    assert "timer cross-check failed" in Timings({"a": [50.0, 50.0]}, loop_wall_ms=10.0, last={}, late={"a": 0}).cross_check()
 
 
 def test_interleaved_timing_on_the_cpu_orders_fast_before_slow() -> None:
