@@ -29,7 +29,8 @@ def _geomean(values: list[float]) -> float | None:
 
 
 def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    width = int(spec.split(".")[0] or 0) if spec[0].isdigit() else 0
+    return "-".rjust(width) if value is None else format(value, spec)
 
 
 def main() -> int:

@@ -29,9 +29,10 @@ class Space:
     reduce: tuple[Var, ...]
 
     def source_index(self) -> tuple[Index, ...]:
-        """The multi-index into ``shape`` that the kernel's variables address."""
-        p, r = iter(self.parallel), iter(self.reduce)
-        return tuple(Index.of(next(r)) if d in self.reduce_dims else Index.of(next(p)) for d in range(len(self.shape)))
+        """The multi-index into ``shape`` that the kernel's variables address (size-1 dims are 0)."""
+        p, r = iter(self.parallel), iter(v for v in self.reduce if v.size > 1)
+        return tuple(Index() if size == 1 else Index.of(next(r)) if d in self.reduce_dims else Index.of(next(p))
+                     for d, size in enumerate(self.shape))
 
     def flat_parallel(self) -> Index:
         return linearize(tuple(Index.of(v) for v in self.parallel), contiguous_strides(tuple(v.size for v in self.parallel)))
@@ -251,8 +252,8 @@ def _space_of(graph: Graph, group: set[str], outputs: list[str]) -> Space | None
     if space is None:
         return None
     shape, dims, _ = space
-    parallel = tuple(Var(f"p{i}", s) for i, s in enumerate(d for k, d in enumerate(shape) if k not in dims))
-    reduce = tuple(Var(f"r{i}", s) for i, s in enumerate(shape[d] for d in dims))
+    parallel = tuple(Var(f"p{i}", s) for i, s in enumerate(d for k, d in enumerate(shape) if k not in dims and d > 1))
+    reduce = tuple(Var(f"r{i}", s) for i, s in enumerate(shape[d] for d in dims if shape[d] > 1)) or (Var("r0", 1),)
     return Space(shape, dims, parallel, reduce)
 
 
@@ -278,15 +279,16 @@ def lower_group(graph: Graph, group: set[str], name: str, strides: dict[str, tup
     stores: list[Store] = []
     if space is None:
         shape = graph.meta(outputs[0]).shape
-        space = Space(shape, (), tuple(Var(f"x{i}", s) for i, s in enumerate(shape)), ())
+        space = Space(shape, (), tuple(Var(f"x{i}", s) for i, s in enumerate(shape) if s > 1), ())
     ctx.space = space
+    scans = any(op_class(graph.node(n)) == "scan" for n in group)
     elem_numel = _prod(space.shape)
     row_numel = _prod(v.size for v in space.parallel)
     out_args = []
     for out in outputs:
         meta = graph.meta(out)
         ref = Ref(out)
-        if space.reduce and meta.numel == row_numel:
+        if space.reduce and meta.numel == row_numel and not scans:
             flat, row = space.flat_parallel(), True
         elif meta.numel == elem_numel:
             flat, row = space.flat_source(), False
