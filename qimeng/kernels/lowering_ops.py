@@ -120,14 +120,11 @@ def op_class(node: Node) -> str:
     if t in SCANS:
         return "scan"
     if t in POINTWISE_UNARY or t in POINTWISE_BINARY or t in VIEWS or t in OTHER_POINTWISE:
-        if t in ("aten._to_copy.default", "aten.to.dtype") and _changes_device_or_layout(node):
-            return "extern"
+        device = node.kwargs.get("device")
+        if t == "aten._to_copy.default" and device is not None and getattr(device, "type", "") != "meta":
+            return "extern"  # a possible device move (the graph was captured on real tensors) stays PyTorch
         return "pointwise"
     return "extern"
-
-
-def _changes_device_or_layout(node: Node) -> bool:
-    return node.kwargs.get("memory_format") not in (None,) and str(node.kwargs.get("memory_format")) != "torch.preserve_format"
 
 
 def extern_reason(node: Node) -> str:

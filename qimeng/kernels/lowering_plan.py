@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qimeng.kernels.capture import Graph, Node, TensorMeta, refs_in
+from qimeng.kernels.capture import Graph, Node, refs_in
 from qimeng.kernels.codegen.triton import CodegenError, Rendered, render
 from qimeng.kernels.ir.kernel import Kernel
 from qimeng.kernels.ir.index import contiguous_strides
@@ -119,6 +119,3 @@ def _order_units(graph: Graph, kernels: list[KernelUnit], lowered: set[str]) -> 
             return None
     return order
 
-
-def output_meta(graph: Graph, name: str) -> TensorMeta:
-    return graph.meta(name)

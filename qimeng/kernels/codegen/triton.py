@@ -318,7 +318,7 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
         body = _render_reduction(kernel, config)
     args = [f"{b.name}_ptr" for b in kernel.inputs + kernel.outputs]
     consts = ["BLOCK_P: tl.constexpr", "BLOCK_R: tl.constexpr"]
-    header = [f"@triton.jit", f"def {kernel.name}({', '.join(args + consts)}):"]
+    header = ["@triton.jit", f"def {kernel.name}({', '.join(args + consts)}):"]
     launcher = f"_launch_{kernel.name}"
     params = [b.name for b in kernel.inputs + kernel.outputs]
     grid = f"triton.cdiv({max(kernel.parallel_size, 1)}, {config.block_p})"

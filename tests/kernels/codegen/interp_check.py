@@ -4,15 +4,13 @@ reduction strategy, and compare ModelNew with Model on fresh inputs. Prints one 
 import importlib.util
 import json
 import sys
-from dataclasses import replace
 
 import torch
 
-from qimeng.kernels.capture import capture
 from qimeng.kernels.emit import emit_model_new
 from qimeng.kernels.lowering_plan import build_plan
 from qimeng.kernels.policies.expert import ExpertPolicy
-from qimeng.kernels.problem import load_problem
+from qimeng.kernels.optimize import capture_problem
 from qimeng.kernels.steps import KernelConfig, Schedule
 
 STRATEGIES = {"default": None, "one_pass": KernelConfig("one_pass"), "looped": KernelConfig("looped", 0, 16, 4),
@@ -29,8 +27,7 @@ def _close(a, b) -> bool:
 
 
 def check(path: str, strategy: str, index: int) -> dict:
-    prob = load_problem(path)
-    graph = capture(prob.build(prob.model_cls, 0, "cpu"), prob.inputs(0, "cpu"))
+    prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
     policy, schedule = ExpertPolicy(), Schedule()
     for stage in ("lower", "reduce"):
         proposals = policy.propose(graph, schedule, stage)
