@@ -131,7 +131,14 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
         return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
-        results = evaluate_many(problem, [c.source for c in cands], options, store=store)
+        t0 = time.monotonic()
+        log(f"verifying {len(cands)} candidate(s) in the sandboxed harness ({options.device})")
+
+        def arrived(i: int, r: EvalResult) -> None:
+            verdict = "verified" if r.correct else f"rejected ({r.status.value})"
+            log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s")
+
+        results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived)
         for c, r in zip(cands, results):
             _store_trial(store, run, prob.hash, c, r)
         return results

@@ -32,8 +32,8 @@ def variants(kernel: Kernel, current: KernelConfig) -> list[KernelConfig]:
         if base.block_p > 1:
             out.append(replace(base, block_p=max(1, base.block_p // 2)))
     else:
-        for block_r, warps in ((1024, 4), (2048, 8), (4096, 8), (512, 4)):
-            out.append(replace(base, block_r=block_r, num_warps=warps))
+        for block_r, warps, stages in ((1024, 4, 2), (2048, 8, 2), (4096, 8, 1), (512, 4, 3)):
+            out.append(replace(base, block_r=block_r, num_warps=warps, num_stages=stages))
     unique = []
     for c in out:
         if c not in unique:
