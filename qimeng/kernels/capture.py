@@ -55,8 +55,8 @@ class Ref:
 @dataclass
 class GraphInput:
     name: str
-    kind: str  # "user", "parameter" or "buffer"
-    target: str  # state_dict key for parameters/buffers, the forward argument index for user inputs
+    kind: str  # "user", "parameter", "buffer" or "constant" (a plain tensor attribute of the module)
+    target: str  # attribute path (state_dict key) of parameters/buffers/constants, the argument index of user inputs
     meta: TensorMeta
 
 
@@ -180,9 +180,12 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
     kinds = {}
     for spec in signature.input_specs:
         kind = spec.kind.name
-        if kind not in ("USER_INPUT", "PARAMETER", "BUFFER"):
-            raise CaptureError(f"unsupported graph input kind {kind} (lifted constant tensors)")
-        kinds[spec.arg.name] = ("user" if kind == "USER_INPUT" else kind.lower(), spec.target)
+        if kind not in ("USER_INPUT", "PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
+            raise CaptureError(f"unsupported graph input kind {kind}")
+        if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.startswith("lifted_tensor")):
+            raise CaptureError("a tensor created inside forward (lifted constant) is not supported yet")
+        kinds[spec.arg.name] = ({"USER_INPUT": "user", "CONSTANT_TENSOR": "constant"}.get(kind, kind.lower()),
+                                spec.target)
     inputs, nodes, outputs = [], [], []
     user_position = 0
     for fx_node in exported.graph.nodes:

@@ -106,10 +106,11 @@ def get_inputs():
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
+        self.scale = torch.rand(24) + 0.5  # a plain tensor attribute (neither parameter nor buffer)
         self.fc = nn.Linear(16, 24)
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
     def forward(self, x, img):
-        return torch.relu(self.fc(x)) * 2 - 1, F.gelu(self.conv(img)) + 0.5
+        return torch.relu(self.fc(x)) * self.scale - 1, F.gelu(self.conv(img)) + 0.5
 def get_inputs():
     return [torch.randn(5, 16), torch.randn(2, 3, 6, 6)]
 """,
