@@ -5,7 +5,11 @@ Prints one row per problem (status, kernels, speed-up vs eager and vs torch.comp
 achieved GB/s of memory-bound problems with bytes = inputs + parameters + outputs once, optimize wall
 time) and the geometric means; writes engine.json under $OUT when it is set.
 
-    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [PROBLEM.py ...]
+    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [PROBLEM.py ...]
+
+A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
+``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
+set over several runs. torch.compile baselines are cached in the check's store across runs.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def main() -> int:
     parser.add_argument("--family", action="append", default=[])
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
@@ -65,7 +70,7 @@ def main() -> int:
         t0 = time.monotonic()
         try:
             r = optimize(path, out_root / path.parent.name / path.stem, device=args.device,
-                         budget_s=args.budget, store=store, log=lambda m: None)
+                         budget_s=args.budget, store=store, compare_compile=not args.no_compile, log=lambda m: None)
             gbps = (r.io_bytes / (r.ours_ms * 1e-3) / 1e9) if r.memory_bound and r.ours_ms else None
             row = {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
                    "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,

@@ -89,7 +89,7 @@ def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
 
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
-             precision: str = "strict", small: bool | None = None, store=None,
+             precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
              log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
     start = time.monotonic()
@@ -113,7 +113,7 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
                               time.monotonic() - start, not on_cpu, 0)
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
-    options = _options(device, small, final=False)
+    options = _options(device, small, compare_compile)
     from qimeng.kernels.evaluate import evaluate_many
 
     policy = ExpertPolicy()
@@ -173,12 +173,12 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
                                                                if n.target.startswith("aten.")))
 
 
-def _options(device: str, small: bool, final: bool) -> EvalOptions:
+def _options(device: str, small: bool, compare_compile: bool) -> EvalOptions:
     if device == "cpu":
         return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
                            baselines=("eager",), timeout_s=600.0)
     return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
-                       baselines=("eager", "compile"), timeout_s=300.0)
+                       baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0)
 
 
 def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:
