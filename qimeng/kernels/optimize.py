@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,16 +93,33 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
              log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
+    with _interpreter(device == "cpu"):  # the sandboxed workers inherit it (allow-listed)
+        return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
+
+
+@contextmanager
+def _interpreter(enabled: bool):
+    """TRITON_INTERPRET=1 for the duration of a CPU run only (restored afterwards)."""
+    previous = os.environ.get("TRITON_INTERPRET")
+    if enabled:
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = previous
+
+
+def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
+              store, compare_compile: bool, log: Callable[[str], None]) -> OptimizeResult:
     start = time.monotonic()
     if precision == "bf16":
         raise BadInput("--precision bf16 is not implemented yet (strict and tf32 are)")
-    problem = Path(problem)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     on_cpu = device == "cpu"
     small = on_cpu if small is None else small
-    if on_cpu:
-        os.environ["TRITON_INTERPRET"] = "1"  # the sandboxed workers inherit it (allow-listed)
     source = problem.read_text()
     run = f"optimize-{uuid.uuid4().hex[:8]}"
     try:

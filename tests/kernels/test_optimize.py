@@ -64,7 +64,9 @@ def optimized(tmp_path_factory):
     problem.write_text(PROBLEM)
     store = Store(root / "store.db")
     logs: list[str] = []
+    before = os.environ.get("TRITON_INTERPRET")
     result = optimize(problem, root / "out", device="cpu", budget_s=120, store=store, log=logs.append)
+    assert os.environ.get("TRITON_INTERPRET") == before  # the interpreter setting does not leak
     store.close()
     return root, result, logs
 
