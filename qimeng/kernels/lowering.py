@@ -12,7 +12,7 @@ from typing import Any
 
 from qimeng.kernels.capture import Graph, Node, Ref, TensorMeta
 from qimeng.kernels.ir.expr import Const, Expr, Load, ReduceRef, ScanRef, cast, op, walk
-from qimeng.kernels.ir.index import Index, Var, contiguous_strides, delinearize, linearize
+from qimeng.kernels.ir.index import Index, Var, contiguous_strides, delinearize, equivalent, linearize
 from qimeng.kernels.ir.kernel import BufferArg, Kernel, Reduction, Scan, Store
 from qimeng.kernels.lowering_ops import (LOWERINGS, REDUCTIONS, SCANS, LoweringError, compute_dtype, op_class)
 
@@ -138,7 +138,7 @@ class GroupContext:
     # ----- reductions -------------------------------------------------------------------------
     def _check_row(self, out_shape: tuple[int, ...], idx: tuple[Index, ...], what: str) -> None:
         assert self.space is not None
-        if linearize(idx, contiguous_strides(out_shape)) != self.space.flat_parallel():
+        if not equivalent(linearize(idx, contiguous_strides(out_shape)), self.space.flat_parallel()):
             raise LoweringError(f"{what} is read at another row than the kernel computes")
 
     def _register(self, node: Node, item: int) -> str:
@@ -214,7 +214,7 @@ class GroupContext:
         space = self.space
         if space is None or not self.scans and space.reduce_dims != (scan_dim(node, self.shape_of(node.args[0])),):
             raise LoweringError(f"{node.name}: scan outside a scan space")
-        if linearize(idx, contiguous_strides(space.shape)) != space.flat_source():
+        if not equivalent(linearize(idx, contiguous_strides(space.shape)), space.flat_source()):
             raise LoweringError(f"{node.name} is read at another element than the kernel computes")
         name = f"{node.name}_s"
         out_dt = compute_dtype(self.dtype(node))

@@ -212,3 +212,61 @@ def delinearize(flat: Index, shape: tuple[int, ...]) -> tuple[Index, ...]:
     """The row-major multi-index of a flat position in ``shape``."""
     strides = contiguous_strides(shape)
     return tuple((flat // st) % size if size > 1 else Index() for st, size in zip(strides, shape))
+
+
+EXHAUSTIVE_POINTS = 1 << 22
+
+
+def evaluate(index: Index, env: dict) -> "object | None":
+    """``index`` at numpy arrays of variable values (None when it holds a data-dependent atom)."""
+    total = index.const
+    for atom, c in index.terms:
+        value = _evaluate_atom(atom, env)
+        if value is None:
+            return None
+        total = total + c * value
+    return total
+
+
+def _evaluate_atom(atom: Atom, env: dict):
+    import numpy as np
+
+    if isinstance(atom, Var):
+        return env[atom]
+    if isinstance(atom, Value):
+        return None
+    inner = evaluate(atom.inner, env)
+    if inner is None:
+        return None
+    return np.floor_divide(inner, atom.divisor) if isinstance(atom, Div) else np.mod(inner, atom.modulus)
+
+
+def equivalent(a: Index, b: Index) -> bool:
+    """Do ``a`` and ``b`` agree at every point of their variables' ranges?
+
+    Equal canonical forms agree. Otherwise both are evaluated at every point when the space has at
+    most ``EXHAUSTIVE_POINTS`` points, else at its corners and a large random sample (the harness
+    verification stays the backstop)."""
+    import numpy as np
+
+    if a == b:
+        return True
+    variables = sorted(a.variables() | b.variables(), key=lambda v: v.name)
+    sizes = [v.size for v in variables]
+    total = 1
+    for s in sizes:
+        total *= s
+    if total <= EXHAUSTIVE_POINTS:
+        flat = np.arange(total, dtype=np.int64)
+        env, rest = {}, flat
+        for v in reversed(variables):
+            env[v] = rest % v.size
+            rest = rest // v.size
+    else:
+        rng = np.random.default_rng(0)
+        n = 1 << 20
+        env = {v: np.concatenate([np.array([0, v.size - 1]), rng.integers(0, v.size, n)]) for v in variables}
+    va, vb = evaluate(a, env), evaluate(b, env)
+    if va is None or vb is None:
+        return False
+    return bool(np.array_equal(np.broadcast_to(va, np.broadcast(va, vb).shape), np.broadcast_to(vb, np.broadcast(va, vb).shape)))

@@ -43,3 +43,15 @@ def test_bounds_and_substitution():
     assert e.bounds() == (-2, 17)
     assert e.substitute({x: Index.of(1)}) == Index.of(y) + 3
     assert e.variables() == {x, y}
+
+
+def test_equivalence_sees_through_view_round_trips():
+    from qimeng.kernels.ir.index import equivalent
+
+    p, r = Index.of(Var("p", 6)), Index.of(Var("r", 20))
+    flat = p * 20 + r
+    # flatten -> unflatten to [2, 3, 4, 5] -> flatten -> unflatten to [1, 6, 20]: the row is still p
+    round_trip = linearize(delinearize(flat, (2, 3, 4, 5)), contiguous_strides((2, 3, 4, 5)))
+    assert round_trip != flat and equivalent(round_trip, flat)
+    assert equivalent(delinearize(round_trip, (1, 6, 20))[1], p)
+    assert not equivalent(p * 20 + r, r * 6 + p)
