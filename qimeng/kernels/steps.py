@@ -140,6 +140,18 @@ class FuseEpilogue(Step):
 
 
 @dataclass(frozen=True)
+class FuseSiblings(Step):
+    """Fuse two independent kernels of the same iteration space that read a common input (one read)."""
+
+    first: str
+    second: str
+    kind: ClassVar[str] = "fuse_siblings"
+
+    def apply(self, schedule, order):
+        return _merge_groups(schedule, [self.first, self.second], order)
+
+
+@dataclass(frozen=True)
 class ReductionStrategy(Step):
     """Choose how a reduction kernel walks its rows: one_pass | looped | split | online."""
 
@@ -186,7 +198,8 @@ class Precision(Step):
 
 
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
-    LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, ReductionStrategy, BlockConfig, Precision)}
+    LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
+    Precision)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

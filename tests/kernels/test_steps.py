@@ -2,14 +2,14 @@
 
 import json
 
-from qimeng.kernels.steps import (BlockConfig, FuseEpilogue, FuseIntoReduction, FusePointwise, KernelConfig,
+from qimeng.kernels.steps import (BlockConfig, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, KernelConfig,
                                   LowerOps, Precision, ReductionStrategy, Schedule, step_from_json)
 
 ORDER = {n: i for i, n in enumerate(["a", "b", "c", "d"])}
 
 
 def test_every_step_round_trips_through_json():
-    steps = [LowerOps(("a", "b")), FusePointwise("a", "b"), FuseIntoReduction("c", ("a", "b")),
+    steps = [LowerOps(("a", "b")), FusePointwise("a", "b"), FuseIntoReduction("c", ("a", "b")), FuseSiblings("a", "d"),
              FuseEpilogue("mm", ("c", "d")), ReductionStrategy("c", "online"),
              BlockConfig("c", KernelConfig("looped", 1, 2048, 8, 2, 4)), Precision("tf32")]
     for step in steps:

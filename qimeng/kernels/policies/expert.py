@@ -5,7 +5,8 @@ Stages (each proposal is one candidate to verify and time):
      consumer, and the epilogue chain after each GEMM/convolution) applied.
   2. ``reduce``: pointwise prologues/epilogues and sibling reductions of the same space fused into
      the reduction kernels.
-  3. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online softmax).
+  3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
+  4. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
 """
@@ -19,8 +20,8 @@ from qimeng.kernels.codegen.triton import CodegenError, online_applicable, split
 from qimeng.kernels.lowering import LoweringError, lower_group
 from qimeng.kernels.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.lowering_plan import build_plan
-from qimeng.kernels.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, LowerOps, ReductionStrategy,
-                                  Schedule, Step)
+from qimeng.kernels.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
+                                  ReductionStrategy, Schedule, Step)
 
 
 @dataclass
@@ -136,10 +137,38 @@ def _any(graph: Graph, producer: str, consumer: str) -> bool:
     return True
 
 
+def _reads(graph: Graph, group: tuple[str, ...]) -> set[str]:
+    members = set(group)
+    return {r.name for n in group for r in refs_in(graph.node(n).args) if r.name not in members}
+
+
+def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step]]:
+    """Merge kernels that read a common tensor when the merge stays one legal kernel."""
+    order = node_order(graph)
+    steps: list[Step] = []
+    changed = True
+    while changed:
+        changed = False
+        groups = list(schedule.groups)
+        for i, a in enumerate(groups):
+            for b in groups[i + 1:]:
+                if not _reads(graph, a) & _reads(graph, b):
+                    continue
+                step = FuseSiblings(a[0], b[0])
+                candidate = step.apply(schedule, order)
+                if _legal(graph, candidate, candidate.group_of(a[0])):
+                    schedule, changed = candidate, True
+                    steps.append(step)
+                    break
+            if changed:
+                break
+    return schedule, steps
+
+
 class ExpertPolicy:
     """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
 
-    stages = ("lower", "reduce", "strategy")
+    stages = ("lower", "reduce", "siblings", "strategy")
 
     def propose(self, graph: Graph, schedule: Schedule, stage: str) -> list[Proposal]:
         order = node_order(graph)
@@ -153,6 +182,9 @@ class ExpertPolicy:
         if stage == "reduce":
             fused, steps = greedy_fuse(graph, schedule, _any)
             return [Proposal(stage, steps, drop_view_only_groups(graph, fused))] if steps else []
+        if stage == "siblings":
+            fused, steps = fuse_siblings(graph, schedule)
+            return [Proposal(stage, steps, fused)] if steps else []
         if stage == "strategy":
             return self._strategies(graph, schedule)
         return []

@@ -29,7 +29,7 @@ def _close(a, b) -> bool:
 def check(path: str, strategy: str, index: int) -> dict:
     prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
     policy, schedule = ExpertPolicy(), Schedule()
-    for stage in ("lower", "reduce"):
+    for stage in ("lower", "reduce", "siblings"):
         proposals = policy.propose(graph, schedule, stage)
         if proposals:
             schedule = proposals[0].schedule
