@@ -119,7 +119,8 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     block_r = _next_pow2(block_r)
     while block_p * block_r > 8192 and block_p > 1:
         block_p //= 2
-    warps = config.num_warps or (8 if block_p * block_r >= 4096 else 4)
+    tile = block_p * block_r
+    warps = config.num_warps or (16 if tile >= 16384 else 8 if tile >= 4096 else 4)
     return replace(config, strategy=strategy, block_p=block_p, block_r=block_r, num_warps=warps,
                    num_stages=config.num_stages or 1)
 

@@ -197,7 +197,7 @@ class ExpertPolicy:
             if k.kind != "reduction":
                 continue
             current = unit.rendered.config.strategy
-            options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 16384 else []
+            options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 32768 else []
             if online_applicable(k) and current != "online":
                 options.append("online")
             if split_applicable(k) and current != "split" and k.parallel_size < 1024 and k.reduce_size >= 8192:
