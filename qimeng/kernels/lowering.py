@@ -162,6 +162,8 @@ class GroupContext:
                 acc_dt = "int64"
             self.reductions.append(Reduction(name, "sum", cast(x, acc_dt), acc_dt))
         elif kind in ("max", "min", "prod"):
+            if x.dtype == "bool":  # any/all: reduce as integers (backends need not reduce 1-bit values)
+                x = cast(x, "int32")
             self.reductions.append(Reduction(name, kind, x, x.dtype))
         elif kind in ("argmax", "argmin"):
             self.reductions.append(Reduction(name, kind, x, "int64"))

@@ -46,7 +46,8 @@ class Model(nn.Module):
     def forward(self, x):
         return (x.sum(dim=(0, 2), keepdim=True), x.amax(dim=1), x.argmax(dim=2), x.argmin(dim=1),
                 (x * 0.1 + 1).prod(dim=2), torch.var(x, dim=2, keepdim=True), torch.std(x, dim=(0, 2)),
-                x.mean(), torch.logsumexp(x, dim=1), x.max(dim=2)[0] - x.min(dim=0)[0].sum())
+                x.mean(), torch.logsumexp(x, dim=1), x.max(dim=2)[0] - x.min(dim=0)[0].sum(),
+                (x > 0.5).any(dim=1), (x > -2).all(dim=0))
 def get_inputs():
     return [torch.randn(3, 19, 37)]
 """,
