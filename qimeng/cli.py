@@ -22,7 +22,7 @@ app = typer.Typer(
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
 
 
-# -- eval (qimeng.kernels.eval_cli) ----------------------------------------------------------------
+# -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------
 
 @app.command("eval")
 def eval_(
@@ -43,7 +43,7 @@ def eval_(
 ) -> None:
     """Check one candidate against its problem's reference in a sandbox, then time both."""
     from qimeng.core.verdict import BadInput
-    from qimeng.kernels.eval_cli import eval_command, parse_baselines
+    from qimeng.kernels.harness.eval_cli import eval_command, parse_baselines
     from qimeng.kernels.result import EvalOptions
 
     try:
@@ -56,7 +56,7 @@ def eval_(
     raise typer.Exit(eval_command(problem, candidate, options, as_json=as_json, use_store=store))
 
 
-# -- bench, report, export (qimeng.kernels.bench / metrics / report) ------------------------------
+# -- bench, report, export (qimeng.kernels.bench.run / metrics / report) ------------------------------
 
 @app.command()
 def bench(
@@ -73,7 +73,7 @@ def bench(
     small: bool = typer.Option(False, "--small", help="Use the problems' SMALL sizes (quick CPU runs)."),
 ) -> None:
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
-    from qimeng.kernels.bench import bench_command
+    from qimeng.kernels.bench.run import bench_command
 
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small))
@@ -85,7 +85,7 @@ def report(
     out: Optional[Path] = typer.Option(None, help="Output directory. Default: QIMENG_WORK_DIR/reports/RUN."),
 ) -> None:
     """Write report.md and a standalone report.html (metrics, plots) of a bench run."""
-    from qimeng.kernels.report import report_command
+    from qimeng.kernels.bench.report import report_command
 
     raise typer.Exit(report_command(run, out))
 
@@ -96,12 +96,12 @@ def export(
     out: Path = typer.Option(..., help="JSONL file to write: one evaluation per line."),
 ) -> None:
     """Write the stored evaluations as JSON lines (run, problem, candidate and every result field)."""
-    from qimeng.kernels.report import export_command
+    from qimeng.kernels.bench.report import export_command
 
     raise typer.Exit(export_command(run, out))
 
 
-# -- optimize (qimeng.kernels.optimize) -----------------------------------------------------------
+# -- optimize (qimeng.kernels.engine.optimize) -----------------------------------------------------------
 
 @app.command()
 def optimize(
@@ -114,7 +114,7 @@ def optimize(
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
-    from qimeng.kernels.optimize_cli import optimize_command
+    from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
                                       use_store=store))

@@ -41,7 +41,7 @@ def main() -> int:
     import torch
 
     from qimeng.core.store import Store
-    from qimeng.kernels.optimize import DEFAULT_BUDGET_S, optimize
+    from qimeng.kernels.engine.optimize import DEFAULT_BUDGET_S, optimize
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("problems", nargs="*", type=Path)

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qimeng.core.verdict import Status  # noqa: E402
-from qimeng.kernels.evaluate import evaluate_many  # noqa: E402
+from qimeng.kernels.harness.evaluate import evaluate_many  # noqa: E402
 from qimeng.kernels.result import EvalOptions, EvalResult  # noqa: E402
 
 ELEMENTWISE = '''

@@ -19,7 +19,7 @@ import triton.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qimeng.kernels.timing import time_interleaved  # noqa: E402
+from qimeng.kernels.harness.timing import time_interleaved  # noqa: E402
 
 
 def cases() -> dict[str, tuple[Callable[[], object], int]]:

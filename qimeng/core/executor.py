@@ -1,7 +1,7 @@
 """A local pool that runs jobs on device slots: one slot per visible GPU (several GPUs at once), or a
 configurable number of CPU slots.
 
-Each slot runs one job at a time in a thread; the job itself (for kernels: ``qimeng.kernels.evaluate``)
+Each slot runs one job at a time in a thread; the job itself (for kernels: ``qimeng.kernels.harness.evaluate``)
 does its work in a sandboxed worker process, so a thread only waits. A job's exception is returned as
 a value, never raised, so one failing job cannot end a pool. Threads are daemons: when the consumer
 stops (Ctrl-C, a kill), no new job starts and the process can exit without waiting for running ones.

@@ -1,0 +1,1 @@
+"""Many (problem, candidate) pairs: resumable runs, metrics, reports (`qimeng bench`, `report`, `export`)."""

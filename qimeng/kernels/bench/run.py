@@ -1,0 +1,315 @@
+"""``qimeng bench``: evaluate many (problem, candidate) pairs, one sandboxed worker per device slot,
+storing each result as soon as it is known.
+
+Matching by name: the problem ``PROBLEMS/<family>/<name>.py`` (name ``<family>/<name>``) gets the
+candidate ``CANDIDATES/<family>/<name>.py``, or every ``CANDIDATES/<family>/<name>/*.py`` (several
+samples); when neither exists, ``CANDIDATES/<name>.py`` or ``CANDIDATES/<name>/*.py`` (a flat candidate
+directory), provided no other problem has the same file name.
+
+Resumable: a run is a name in the store. Running the same command again skips every pair whose result
+is stored and whose problem and candidate files are unchanged; killing it at any moment loses only the
+pairs in flight (each result is one transaction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qimeng.core.executor import Executor, device_slots
+from qimeng.core.store import Store, content_hash
+from qimeng.core.verdict import BadInput
+from qimeng.kernels.harness.problem import problem_hash
+from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.settings import Settings
+
+BASELINE_MODES = ("eager", "compile", "compile-max-autotune")
+
+# The options that define what a run measures: resuming a run with other values would mix results
+# that are not comparable, so it is refused.
+RUN_IDENTITY = ("device", "baselines", "correctness_trials", "timing_trials", "small", "atol", "rtol", "seed")
+
+EvaluateMany = Callable[..., list[EvalResult]]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (problem, candidate) pair to evaluate, named as in the store."""
+
+    problem: str
+    problem_path: Path
+    candidate: str
+    candidate_path: Path
+
+
+@dataclass(frozen=True)
+class Matching:
+    pairs: list[Pair]
+    problems: list[str]  # every problem found, with or without a candidate
+    missing: list[str]  # problems without a candidate
+    orphans: list[str]  # candidate files that match no problem
+
+
+@dataclass
+class BenchSummary:
+    """What one invocation of ``run_bench`` did."""
+
+    run: str
+    total: int  # pairs in the run
+    skipped: int  # already stored, not evaluated again
+    evaluated: int  # stored by this invocation
+    statuses: Counter[str] = field(default_factory=Counter)
+    bad_problems: dict[str, str] = field(default_factory=dict)  # problem -> BadInput message
+    errors: dict[str, str] = field(default_factory=dict)  # "problem :: candidate" -> harness error
+    missing: list[str] = field(default_factory=list)  # problems without a candidate
+    orphans: list[str] = field(default_factory=list)  # candidates without a problem
+
+
+def _name(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _python_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.py")
+                  if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts))
+
+
+def _candidates_at(base: Path) -> list[Path]:
+    """``base.py``, or the samples ``base/*.py``."""
+    single = base.with_name(base.name + ".py")
+    if single.is_file():
+        return [single]
+    if base.is_dir():
+        return sorted(p for p in base.glob("*.py") if not p.name.startswith(("_", ".")))
+    return []
+
+
+def match(problems_dir: Path, candidates_dir: Path) -> Matching:
+    """Pair the problems of ``problems_dir`` with their candidates in ``candidates_dir``."""
+    for label, directory in (("problems", problems_dir), ("candidates", candidates_dir)):
+        if not directory.is_dir():
+            raise BadInput(f"{directory}: the {label} directory does not exist")
+    problem_files = _python_files(problems_dir)
+    if not problem_files:
+        raise BadInput(f"{problems_dir}: no problem files (*.py) found")
+    stems = Counter(p.stem for p in problem_files)
+    pairs: list[Pair] = []
+    missing: list[str] = []
+    used: set[Path] = set()
+    for path in problem_files:
+        name = _name(path, problems_dir)
+        found = _candidates_at(candidates_dir / name)
+        if not found and stems[path.stem] == 1:
+            found = _candidates_at(candidates_dir / path.stem)
+        if not found:
+            missing.append(name)
+        for candidate in found:
+            used.add(candidate.resolve())
+            pairs.append(Pair(name, path, _name(candidate, candidates_dir), candidate))
+    orphans = [_name(p, candidates_dir) for p in _python_files(candidates_dir) if p.resolve() not in used]
+    return Matching(pairs, [_name(p, problems_dir) for p in problem_files], missing, orphans)
+
+
+def run_config(options: EvalOptions, problems_dir: Path, candidates_dir: Path,
+               matching: Matching) -> dict[str, Any]:
+    opts = dataclasses.asdict(options)
+    config = {key: opts[key] for key in RUN_IDENTITY}
+    config["baselines"] = list(config["baselines"])
+    config.update(problems_dir=str(problems_dir), candidates_dir=str(candidates_dir),
+                  problems=matching.problems)
+    return config
+
+
+def _check_resume(run: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+    differing = [k for k in RUN_IDENTITY if k in stored and stored[k] != wanted[k]]
+    if differing:
+        details = ", ".join(f"{k}: stored {stored[k]!r}, now {wanted[k]!r}" for k in differing)
+        raise BadInput(f"run {run!r} was started with other options ({details}); "
+                       f"resume it with the same options or choose a new --run name")
+
+
+def _source(path: Path) -> str:
+    """A file's text for the store ('' when it is gone; undecodable bytes replaced)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _is_current(result: EvalResult, pair: Pair, problem_hashes: dict[Path, str]) -> bool:
+    """Whether a stored result still describes the files on disk."""
+    source = _source(pair.candidate_path)
+    if result.candidate_hash and result.candidate_hash != content_hash(source):
+        return False
+    stored = result.problem_hash
+    return not stored or stored == problem_hashes.get(pair.problem_path, stored)
+
+
+def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: EvalOptions,
+              store: Store, workers: int | None = None, settings: Settings | None = None,
+              evaluate_many: EvaluateMany | None = None, progress: bool = True) -> BenchSummary:
+    """Evaluate every pair not yet stored in ``run``; store each result as soon as it is known.
+
+    The samples of one problem share a sandboxed worker (``evaluate_many``, by default
+    :func:`qimeng.kernels.harness.evaluate.evaluate_many`); problems run on the device slots in parallel.
+    Raises ``BadInput`` for missing directories or a run resumed with other options; a malformed
+    problem is reported in the summary (its pairs are not stored) and the other problems go on.
+    """
+    matching = match(problems_dir, candidates_dir)
+    config = run_config(options, problems_dir, candidates_dir, matching)
+    _check_resume(run, store.run_config(run) or {}, config)
+    slots = device_slots(options.device, workers)
+    if evaluate_many is None:
+        from qimeng.kernels.harness.evaluate import evaluate_many
+    store.put_run(run, config)
+
+    problem_hashes = _problem_hashes({p.problem_path for p in matching.pairs}, options.small)
+    stored = {(r.problem, r.candidate): r.result for r in store.iter_evaluations(run)}
+    todo = [p for p in matching.pairs
+            if (p.problem, p.candidate) not in stored
+            or not _is_current(stored[(p.problem, p.candidate)], p, problem_hashes)]
+    summary = BenchSummary(run, total=len(matching.pairs), skipped=len(matching.pairs) - len(todo),
+                           evaluated=0, missing=matching.missing, orphans=matching.orphans)
+    groups: dict[str, list[Pair]] = {}
+    for pair in todo:
+        groups.setdefault(pair.problem, []).append(pair)
+    lock = threading.Lock()
+    recorded: set[Pair] = set()
+
+    with _progress(progress, len(todo), run, len(slots)) as advance:
+        def record(pair: Pair, result: EvalResult) -> None:
+            store.record_eval(run, pair.problem, pair.candidate, result,
+                              problem_source=_source(pair.problem_path), problem_path=str(pair.problem_path),
+                              candidate_source=_source(pair.candidate_path))
+            with lock:
+                recorded.add(pair)
+                summary.evaluated += 1
+                summary.statuses[result.status.value] += 1
+                advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
+
+        def job(group: list[Pair], slot: str) -> None:
+            evaluate_many(group[0].problem_path, [p.candidate_path for p in group],
+                          dataclasses.replace(options, device=slot), settings=settings, store=store,
+                          on_result=lambda index, result: record(group[index], result))
+
+        for outcome in Executor(slots).map(job, list(groups.values())):
+            if outcome.error is None:
+                continue
+            with lock:
+                for pair in outcome.item:
+                    if pair in recorded:
+                        continue
+                    if isinstance(outcome.error, BadInput):
+                        summary.bad_problems[pair.problem] = str(outcome.error)
+                    else:
+                        summary.errors[f"{pair.problem} :: {pair.candidate}"] = repr(outcome.error)
+                    advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
+    return summary
+
+
+def _problem_hashes(paths: Iterable[Path], small: bool) -> dict[Path, str]:
+    """Content hashes of the problem files, as the harness computes them (unreadable ones left out)."""
+    hashes = {}
+    for path in paths:
+        try:
+            hashes[path] = problem_hash(path, small=small)
+        except (OSError, BadInput):
+            continue
+    return hashes
+
+
+class _progress:
+    """A rich progress bar with a tally of statuses (or nothing when ``enabled`` is false)."""
+
+    def __init__(self, enabled: bool, total: int, run: str, slots: int) -> None:
+        self.enabled, self.total, self.run, self.slots = enabled, total, run, slots
+
+    def __enter__(self) -> Callable[[Counter[str], int], None]:
+        if not self.enabled:
+            return lambda statuses, failures: None
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[tally]}"),
+                             console=Console(stderr=True))
+        self._bar.__enter__()
+        task = self._bar.add_task(f"{self.run} ({self.slots} worker{'s' if self.slots > 1 else ''})",
+                                  total=self.total, tally="")
+
+        def advance(statuses: Counter[str], failures: int) -> None:
+            tally = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+            if failures:
+                tally += f" harness-errors={failures}"
+            self._bar.update(task, advance=1, tally=tally)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+
+def parse_baselines(text: str) -> tuple[str, ...]:
+    """``"eager,compile"`` -> ``("eager", "compile")``; ``BadInput`` for an unknown mode."""
+    modes = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    unknown = [m for m in modes if m not in BASELINE_MODES]
+    if unknown or not modes:
+        raise BadInput(f"--baselines {text!r}: expected a comma list of {', '.join(BASELINE_MODES)}")
+    return modes
+
+
+def default_run_name(candidates_dir: Path, device: str) -> str:
+    return f"{candidates_dir.resolve().name}-{device.replace(':', '')}"
+
+
+def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, device: str,
+                  workers: int | None, baselines: str, trials: int, timing_trials: int, small: bool) -> int:
+    """``qimeng bench``: returns the exit status (0 done, 1 harness errors, 2 bad input, 130 interrupted)."""
+    from rich.console import Console
+
+    from qimeng.kernels.bench.metrics import compute_metrics
+
+    console = Console(stderr=True)
+    settings = Settings.from_env()
+    run = run or default_run_name(candidates_dir, device)
+    try:
+        options = EvalOptions(device=device, correctness_trials=trials, timing_trials=timing_trials,
+                              baselines=parse_baselines(baselines), small=small,
+                              timeout_s=settings.eval_timeout_s)
+        device_slots(device, workers)  # fail early on a bad --device/--workers
+        with Store.open(settings) as store:
+            summary = run_bench(problems_dir, candidates_dir, run=run, options=options, store=store,
+                                workers=workers, settings=settings)
+            metrics = compute_metrics(store.evaluations(run), (store.run_config(run) or {}).get("problems"),
+                                      baselines=options.baselines)
+    except (BadInput, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/yellow]: finished results are stored; run the same command "
+                      f"(--run {run}) to continue")
+        return 130
+    for what, names in (("problem(s) without a candidate", summary.missing),
+                        ("candidate(s) without a problem", summary.orphans)):
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            console.print(f"[yellow]{len(names)} {what}[/yellow]: {shown}")
+    for name, message in summary.bad_problems.items():
+        console.print(f"[red]bad problem[/red] {name}: {message}")
+    for name, message in summary.errors.items():
+        console.print(f"[red]harness error[/red] {name}: {message}")
+    fast = " ".join(f"fast_{p:g}({b})={v:.2f}" for b, ps in metrics.fast_p.items() for p, v in ps.items())
+    console.print(f"run [bold]{run}[/bold]: {summary.evaluated} evaluated, {summary.skipped} already stored, "
+                  f"{metrics.n_samples} samples of {metrics.n_problems} problems; "
+                  f"correct {metrics.correctness_rate:.1%}; {fast}")
+    console.print(f"report: qimeng report {run}")
+    if summary.bad_problems:
+        return 2
+    return 1 if summary.errors else 0

@@ -1,0 +1,121 @@
+"""Turn a graph and a schedule into an executable plan: kernels and PyTorch calls in a valid order.
+
+Groups that cannot be lowered (or rendered) fall back to PyTorch calls for their nodes; the reason is
+kept for the report. The plan is what ``emit`` writes out as ``ModelNew``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qimeng.kernels.engine.capture import Graph, Node, refs_in
+from qimeng.kernels.engine.codegen.triton import CodegenError, Rendered, render
+from qimeng.kernels.engine.ir.kernel import Kernel
+from qimeng.kernels.engine.ir.index import contiguous_strides
+from qimeng.kernels.engine.lowering import LoweringError, group_outputs, lower_group
+from qimeng.kernels.engine.lowering_ops import extern_reason, op_class
+from qimeng.kernels.engine.steps import Schedule
+
+
+@dataclass
+class KernelUnit:
+    kernel: Kernel
+    rendered: Rendered
+    group: tuple[str, ...]
+
+
+@dataclass
+class ExternUnit:
+    node: Node
+
+
+@dataclass
+class Plan:
+    units: list[KernelUnit | ExternUnit]
+    fallbacks: dict[str, str] = field(default_factory=dict)  # node -> why it stayed a PyTorch call
+
+    @property
+    def kernels(self) -> list[KernelUnit]:
+        return [u for u in self.units if isinstance(u, KernelUnit)]
+
+
+def build_plan(graph: Graph, schedule: Schedule) -> Plan:
+    """Lower every group of ``schedule``; what cannot be lowered stays as PyTorch calls."""
+    fallbacks: dict[str, str] = {}
+    kernel_units: list[KernelUnit] = []
+    lowered: set[str] = set()
+    memberships = [with_getitems(graph, group) for group in schedule.groups]
+    strides = {name: contiguous_strides(graph.meta(name).shape)  # kernel outputs are contiguous
+               for members in memberships for name in group_outputs(graph, members)}
+    for i, (group, members) in enumerate(zip(schedule.groups, memberships)):
+        try:
+            kernel = lower_group(graph, members, f"qm_kernel_{i}", strides)
+            rendered = render(kernel, schedule.config(group))
+        except (LoweringError, CodegenError) as exc:
+            for n in group:
+                fallbacks[n] = f"kernel {i} not generated: {exc}"
+            continue
+        kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=_order(graph).__getitem__))))
+        lowered |= members
+    units = _order_units(graph, kernel_units, lowered)
+    if units is None:  # a group that is not convex: keep everything in PyTorch rather than guess
+        return Plan([ExternUnit(n) for n in graph.nodes], {n.name: "kernel groups form a cycle" for n in graph.nodes})
+    for n in graph.nodes:
+        if n.name not in lowered and n.name not in fallbacks and op_class(n) == "extern":
+            fallbacks[n.name] = extern_reason(n)
+    return Plan(units, fallbacks)
+
+
+def with_getitems(graph: Graph, group: tuple[str, ...]) -> set[str]:
+    """The group's nodes plus the getitems of its multi-output nodes (they travel together)."""
+    members = set(group)
+    for n in graph.nodes:
+        if n.target == "getitem" and n.args[0].name in members:
+            members.add(n.name)
+    return members
+
+
+def _order(graph: Graph) -> dict[str, int]:
+    return {n.name: i for i, n in enumerate(graph.nodes)}
+
+
+def _order_units(graph: Graph, kernels: list[KernelUnit], lowered: set[str]) -> list | None:
+    """Topological order of kernels and PyTorch calls (None when the dependencies form a cycle)."""
+    unit_of: dict[str, int] = {}
+    units: list[KernelUnit | ExternUnit] = []
+    for k in kernels:
+        for n in k.group:
+            unit_of[n] = len(units)
+        units.append(k)
+    for n in graph.nodes:
+        if n.name not in lowered:
+            unit_of[n.name] = len(units)
+            units.append(ExternUnit(n))
+    deps: list[set[int]] = [set() for _ in units]
+    for n in graph.nodes:
+        u = unit_of[n.name]
+        for r in refs_in(n.args) + refs_in(list(n.kwargs.values())):
+            if r.name in unit_of and unit_of[r.name] != u:
+                deps[u].add(unit_of[r.name])
+    order, state = [], [0] * len(units)
+    first = {i: min(_order(graph)[n] for n in (u.group if isinstance(u, KernelUnit) else (u.node.name,)))
+             for i, u in enumerate(units)}
+
+    def visit(i: int) -> bool:
+        if state[i] == 2:
+            return True
+        if state[i] == 1:
+            return False
+        state[i] = 1
+        for d in sorted(deps[i], key=first.__getitem__):
+            if not visit(d):
+                return False
+        state[i] = 2
+        order.append(units[i])
+        return True
+
+    for i in sorted(range(len(units)), key=first.__getitem__):
+        if not visit(i):
+            return None
+    return order
+

@@ -1,0 +1,291 @@
+"""``qimeng optimize``: capture -> expert steps -> verified, timed candidates -> model_new.py + report.md.
+
+The orchestration: load the problem, capture its forward as core ATen, let the expert policy propose
+macro steps stage by stage (``search``), verify and time every candidate in the sandboxed harness
+(``evaluate_many``), tune the block configurations of the best candidate's main kernels (``tuning``),
+and write the best verified candidate (the unfused reference when nothing beats it) with a report.
+Everything tried goes into the store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from qimeng.core.verdict import BadInput
+from qimeng.kernels.engine.capture import CaptureError, Graph, capture
+from qimeng.kernels.engine.emit import emit_model_new
+from qimeng.kernels.engine.lowering_plan import Plan, build_plan
+from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
+from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
+from qimeng.kernels.engine.steps import Precision, Schedule
+from qimeng.kernels.engine import tuning
+
+DEFAULT_BUDGET_S = 60.0
+GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
+            "_scaled_dot_product_efficient_attention")
+_DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
+
+
+def io_bytes(graph: Graph) -> int:
+    """Bytes of the graph's inputs (parameters included) and outputs, each counted once."""
+    metas = [i.meta for i in graph.inputs]
+    for o in graph.outputs:
+        if hasattr(o, "name"):
+            metas.append(graph.meta(o.name))
+    return sum(m.numel * _DTYPE_BYTES.get(m.dtype, 1) for m in metas)
+
+
+@dataclass
+class OptimizeResult:
+    out_dir: Path
+    status: str  # "optimized", "reference" (nothing beat eager / nothing verified), "capture_failed"
+    speedup: float | None  # vs eager, of the written candidate (None when not timed)
+    speedup_compile: float | None
+    eager_ms: float | None
+    compile_ms: float | None
+    ours_ms: float | None
+    kernels: int
+    wall_s: float
+    timing_meaningful: bool
+    trials: int
+    fallbacks: dict[str, str] = field(default_factory=dict)
+    io_bytes: int = 0  # user inputs, parameters and outputs, once each (the roofline's traffic)
+    memory_bound: bool = False  # no GEMM/convolution in the graph
+
+
+def reference_source(problem_source: str) -> str:
+    """The unfused reference as a candidate: ModelNew is Model (every op a PyTorch call)."""
+    return problem_source.rstrip() + "\n\n\nclass ModelNew(Model):\n    \"\"\"The reference itself.\"\"\"\n"
+
+
+def _load(problem: Path, small: bool):
+    from qimeng.kernels.harness.problem import load_problem
+
+    prob = load_problem(problem, small=small)
+    model = prob.build(prob.model_cls, 0, "cpu")
+    inputs = prob.inputs(0, "cpu")
+    return prob, model, inputs
+
+
+def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
+    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing)."""
+    import torch
+
+    prob, model, inputs = _load(problem, small)
+    try:
+        meta_inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs]
+        return prob, capture(model.to("meta"), meta_inputs)
+    except CaptureError:
+        raise
+    except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
+        prob, model, inputs = _load(problem, small)
+        return prob, capture(model, inputs)
+
+
+def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
+             precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
+             log: Callable[[str], None] = print) -> OptimizeResult:
+    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
+    with _interpreter(device == "cpu"):  # the sandboxed workers inherit it (allow-listed)
+        return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
+
+
+@contextmanager
+def _interpreter(enabled: bool):
+    """TRITON_INTERPRET=1 for the duration of a CPU run only (restored afterwards)."""
+    previous = os.environ.get("TRITON_INTERPRET")
+    if enabled:
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = previous
+
+
+def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
+              store, compare_compile: bool, log: Callable[[str], None]) -> OptimizeResult:
+    start = time.monotonic()
+    if precision == "bf16":
+        raise BadInput("--precision bf16 is not implemented yet (strict and tf32 are)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    on_cpu = device == "cpu"
+    small = on_cpu if small is None else small
+    source = problem.read_text()
+    run = f"optimize-{uuid.uuid4().hex[:8]}"
+    try:
+        prob, graph = capture_problem(problem, small)
+    except CaptureError as exc:
+        log(f"capture failed: {exc}; writing the reference")
+        (out_dir / "model_new.py").write_text(reference_source(source))
+        _write_report(out_dir, problem, None, None, [], None, {}, str(exc), on_cpu, precision, small)
+        return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
+                              time.monotonic() - start, not on_cpu, 0)
+    log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
+    options = _options(device, small, compare_compile)
+    from qimeng.kernels.harness.evaluate import evaluate_many
+
+    policy = ExpertPolicy()
+    order = node_order(graph)
+    initial = Precision(precision).apply(Schedule(), order)
+    plans: dict[str, Plan] = {}
+
+    def render(schedule: Schedule) -> tuple[str, str]:
+        plan = build_plan(graph, schedule)
+        if not plan.kernels:
+            return "", "no kernels"
+        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
+        plans[src] = plan
+        kept = sorted(plan.fallbacks)
+        return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+
+    def verify(cands: list[Candidate]) -> list[EvalResult]:
+        t0 = time.monotonic()
+        log(f"verifying {len(cands)} candidate(s) in the sandboxed harness ({options.device})")
+
+        def arrived(i: int, r: EvalResult) -> None:
+            verdict = "verified" if r.correct else f"rejected ({r.status.value})"
+            log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s")
+
+        results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived)
+        for c, r in zip(cands, results):
+            _store_trial(store, run, prob.hash, c, r)
+        return results
+
+    def propose(schedule: Schedule, stage: str):
+        return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
+
+    def on_trial(trial: Trial) -> None:
+        log(_describe_trial(trial))
+
+    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial)
+    if outcome.best is not None and not on_cpu and time.monotonic() - start < budget_s:
+        _tune(graph, outcome, render, verify, plans, store, device, log)
+    best_source = outcome.best.source if outcome.best is not None else reference_source(source)
+    best_plan = plans.get(best_source) if outcome.best is not None else None
+    final = outcome.best_result
+    (out_dir / "model_new.py").write_text(best_source)
+    fallbacks = best_plan.fallbacks if best_plan else {}
+    _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small)
+    eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
+    compile_ms = None
+    for t in outcome.trials:
+        compile_ms = compile_ms or t.result.baselines_ms.get("compile")
+    ours = speed(final) if final else eager
+    status = "optimized" if outcome.best is not None else "reference"
+    wall = time.monotonic() - start
+    log(f"done in {wall:.1f} s: {status}" + (f", {eager / ours:.2f}x vs eager" if eager and ours else ""))
+    return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
+                          (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
+                          len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
+                          fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
+                                                               if n.target.startswith("aten.")))
+
+
+def _options(device: str, small: bool, compare_compile: bool) -> EvalOptions:
+    if device == "cpu":
+        return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
+                           baselines=("eager",), timeout_s=600.0)
+    return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
+                       baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0)
+
+
+def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:
+    if store is None:
+        return
+    lineage = {"stage": cand.stage, "steps": [s.to_json() for s in cand.steps], "schedule": cand.schedule.to_json()}
+    chash = store.put_candidate(problem_hash, cand.source, lineage)
+    for step in cand.steps:
+        store.put_step(run, problem_hash, step.to_json(), chash, result)
+
+
+def _describe_trial(trial: Trial) -> str:
+    r = trial.result
+    steps = ", ".join(s.describe() for s in trial.candidate.steps[:3])
+    more = f" (+{len(trial.candidate.steps) - 3} more)" if len(trial.candidate.steps) > 3 else ""
+    if r.correct:
+        timing = (f"{r.candidate_ms:.4f} ms, {r.speedup:.2f}x vs eager" if r.timing_meaningful and r.speedup
+                  else "verified (timing not meaningful under the interpreter)")
+        verdict = ("accepted" if trial.accepted else "kept previous") + f": {timing}"
+    else:
+        verdict = f"rejected: {r.status.value}: {r.reason[:160]}"
+    return f"[{trial.candidate.stage}] {trial.candidate.note}; {steps}{more} -> {verdict}"
+
+
+def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, device: str, log) -> None:
+    """Measured block configurations for the best candidate's biggest kernels, in one harness job;
+    cached per (kernel hash, device) in the store so that a second run only re-verifies."""
+    best = outcome.best
+    plan = plans.get(best.source)
+    if plan is None:
+        return
+    device_name = _device_name(device)
+    order = node_order(graph)
+    base = best.schedule
+    cands: list[Candidate] = []
+    owners: list[tuple[str, str]] = []  # (group head, kernel hash) of each candidate
+    for unit in sorted(plan.kernels, key=lambda u: -u.kernel.bytes_moved())[: tuning.MAX_KERNELS]:
+        group = next((g for g in base.groups if set(g) <= set(unit.group)), None)
+        if group is None:
+            continue
+        khash = unit.kernel.structural_hash()
+        cached = store.tuning(khash, device_name) if store is not None else None
+        configs = ([tuning.config_from_json(cached["config"])] if cached is not None
+                   else tuning.variants(unit.kernel, base.config(group))[1:])
+        for cfg in configs:
+            step = tuning.as_step(group[0], cfg)
+            sched = step.apply(base, order)
+            src, note = render(sched)
+            cands.append(Candidate("tune", [step], sched, src, note + (" (cached config)" if cached else "")))
+            owners.append((group[0], khash))
+    if not cands:
+        return
+    results = verify(cands)
+    winners: dict[str, Candidate] = {}
+    for cand, res, (head, khash) in zip(cands, results, owners):
+        if res.correct and res.candidate_ms is not None and store is not None:
+            store.put_tuning(khash, device_name, cand.steps[0].config.to_json(), res.candidate_ms)
+        if better(res, outcome.best_result) and (head not in winners or better(res, _result_of(outcome, winners[head]))):
+            winners[head] = cand
+    select(outcome, cands, results)
+    for trial in outcome.trials[-len(cands):]:
+        log(_describe_trial(trial))
+    if len(winners) > 1:  # combine the per-kernel winners into one candidate
+        sched, steps = base, []
+        for cand in winners.values():
+            sched = cand.steps[0].apply(sched, order)
+            steps.append(cand.steps[0])
+        src, note = render(sched)
+        combined = Candidate("tune", steps, sched, src, note)
+        select(outcome, [combined], verify([combined]))
+        log(_describe_trial(outcome.trials[-1]))
+
+
+def _result_of(outcome: SearchOutcome, cand: Candidate) -> EvalResult | None:
+    return next((t.result for t in outcome.trials if t.candidate is cand), None)
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return device
+
+
+def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
+                  final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
+                  precision: str, small: bool) -> None:
+    from qimeng.kernels.engine.optimize_report import render_report
+
+    (out_dir / "report.md").write_text(render_report(problem, graph, plan, trials, final, fallbacks, capture_error,
+                                                     on_cpu, precision, small))

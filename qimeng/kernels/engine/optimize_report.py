@@ -1,0 +1,67 @@
+"""The Markdown report of one ``qimeng optimize`` run (DIR/report.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qimeng.kernels.engine.capture import Graph
+from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.result import EvalResult
+from qimeng.kernels.engine.search import Trial
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
+                  final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None,
+                  on_cpu: bool, precision: str, small: bool) -> str:
+    lines = [f"# qimeng optimize: {problem.name}", ""]
+    lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
+                 f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
+    if on_cpu:
+        lines.append("- timing is not meaningful for GPU code under the interpreter: candidates were verified, "
+                     "the most fused verified one was kept")
+    if capture_error:
+        lines += ["", f"Capture failed: {capture_error}", "", "model_new.py is the reference (Model itself)."]
+        return "\n".join(lines) + "\n"
+    if final is None:
+        lines.append("- result: no candidate beat (or verified against) the reference; model_new.py is the reference")
+    else:
+        eager = final.ref_ms
+        comp = final.baselines_ms.get("compile")
+        ours = final.candidate_ms
+        lines.append(f"- result: verified ({final.status.value}, {final.trials} correctness trials, "
+                     f"atol {final.atol} rtol {final.rtol})")
+        if final.timing_meaningful and ours:
+            lines.append(f"- eager {_ms(eager)} ms, torch.compile {_ms(comp)} ms, ours {_ms(ours)} ms: "
+                         f"{eager / ours:.2f}x vs eager" + (f", {comp / ours:.2f}x vs torch.compile" if comp else ""))
+    lines += ["", "## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
+    lines += ["## Kernels", ""]
+    if plan is None or not plan.kernels:
+        lines.append("(none: the reference is kept)")
+    else:
+        lines += ["| kernel | kind | fuses | strategy | block | warps |", "| --- | --- | --- | --- | --- | --- |"]
+        for u in plan.kernels:
+            c = u.rendered.config
+            block = f"{c.block_p}" if u.kernel.kind == "pointwise" else f"{c.block_p}x{c.block_r}"
+            lines.append(f"| {u.kernel.name} | {u.kernel.kind} | {', '.join(u.kernel.ops)} | {c.strategy} | "
+                         f"{block} | {c.num_warps} |")
+    lines += ["", "## Step trajectory", "", "| # | stage | steps | verdict | ms | vs eager | accepted |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for i, t in enumerate(trials):
+        r = t.result
+        steps = "; ".join(s.describe() for s in t.candidate.steps)
+        if len(steps) > 300:
+            steps = steps[:300] + " ..."
+        verdict = r.status.value + ("" if r.correct else f": {r.reason[:120]}")
+        sp = f"{r.speedup:.2f}x" if r.correct and r.speedup and r.timing_meaningful else "-"
+        lines.append(f"| {i} | {t.candidate.stage} | {steps.replace('|', '/')} | {verdict.replace('|', '/')} | "
+                     f"{_ms(r.candidate_ms) if r.timing_meaningful else '-'} | {sp} | {'yes' if t.accepted else ''} |")
+    lines += ["", "## Kept as PyTorch calls", ""]
+    if not fallbacks:
+        lines.append("(none)")
+    for node, why in sorted(fallbacks.items()):
+        lines.append(f"- `{node}`: {why}")
+    return "\n".join(lines) + "\n"

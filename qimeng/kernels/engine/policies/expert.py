@@ -1,0 +1,208 @@
+"""The expert policy: rule-based proposals of macro steps, stage by stage.
+
+Stages (each proposal is one candidate to verify and time):
+  1. ``lower``: every supported node becomes a kernel, with all legal pointwise fusions (producer into
+     consumer, and the epilogue chain after each GEMM/convolution) applied.
+  2. ``reduce``: pointwise prologues/epilogues and sibling reductions of the same space fused into
+     the reduction kernels.
+  3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
+  4. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
+A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
+its parts (``lowering_plan`` checks both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qimeng.kernels.engine.capture import Graph, refs_in
+from qimeng.kernels.engine.codegen.triton import CodegenError, online_applicable, split_applicable
+from qimeng.kernels.engine.lowering import LoweringError, lower_group
+from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
+from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
+                                  ReductionStrategy, Schedule, Step)
+
+
+@dataclass
+class Proposal:
+    """Steps applied together to make one candidate, with the stage that proposed them."""
+
+    stage: str
+    steps: list[Step]
+    schedule: Schedule
+
+
+def node_order(graph: Graph) -> dict[str, int]:
+    return {n.name: i for i, n in enumerate(graph.nodes)}
+
+
+def lowerable(graph: Graph) -> list[str]:
+    """Nodes a kernel can compute (getitems travel with their source)."""
+    out = []
+    for n in graph.nodes:
+        kind = op_class(n)
+        if kind in ("pointwise", "reduction", "scan"):
+            out.append(n.name)
+    return out
+
+
+def _edges(graph: Graph) -> list[tuple[str, str]]:
+    edges = []
+    for n in graph.nodes:
+        for r in refs_in(n.args) + refs_in(list(n.kwargs.values())):
+            src = r.name
+            if any(x.name == src for x in graph.nodes):
+                src_node = graph.node(src)
+                if src_node.target == "getitem":
+                    src = src_node.args[0].name
+                edges.append((src, n.name))
+    return edges
+
+
+def _legal(graph: Graph, schedule: Schedule, group: tuple[str, ...]) -> bool:
+    members = set(group)
+    for n in graph.nodes:
+        if n.target == "getitem" and n.args[0].name in members:
+            members.add(n.name)
+    try:
+        lower_group(graph, members, "probe", {})
+    except (LoweringError, CodegenError, AssertionError):
+        return False
+    plan = build_plan(graph, schedule)
+    return not any("cycle" in why for why in plan.fallbacks.values()) and not any(
+        n in plan.fallbacks for n in group)
+
+
+def greedy_fuse(graph: Graph, schedule: Schedule, allow: callable) -> tuple[Schedule, list[Step]]:
+    """Merge producer/consumer groups along graph edges while the result stays legal."""
+    order = node_order(graph)
+    steps: list[Step] = []
+    changed = True
+    while changed:
+        changed = False
+        for producer, consumer in _edges(graph):
+            gp, gc = schedule.group_of(producer), schedule.group_of(consumer)
+            if gp is None or gc is None or gp == gc or not allow(graph, producer, consumer):
+                continue
+            if _view_only(graph, gp) and _user_groups(graph, schedule, producer) > 1:
+                continue  # a view read by several kernels stays a (free) PyTorch view
+            step = _fusion_step(graph, producer, consumer, gp, gc)
+            candidate = step.apply(schedule, order)
+            merged = candidate.group_of(consumer)
+            if merged is not None and _legal(graph, candidate, merged):
+                schedule = candidate
+                steps.append(step)
+                changed = True
+    return schedule, steps
+
+
+def _view_only(graph: Graph, group: tuple[str, ...]) -> bool:
+    return all(graph.node(n).target in PURE_VIEWS for n in group)
+
+
+def _user_groups(graph: Graph, schedule: Schedule, name: str) -> int:
+    users = graph.users().get(name, [])
+    return len({schedule.group_of(u) for u in users})
+
+
+def drop_view_only_groups(graph: Graph, schedule: Schedule) -> Schedule:
+    """Groups of pure views compute nothing: they stay PyTorch views (free) instead of copies."""
+    from dataclasses import replace
+
+    return replace(schedule, groups=tuple(g for g in schedule.groups if not _view_only(graph, g)))
+
+
+def _has_reduction(graph: Graph, group: tuple[str, ...]) -> bool:
+    return any(op_class(graph.node(n)) in ("reduction", "scan") for n in group)
+
+
+def _fusion_step(graph: Graph, producer: str, consumer: str, gp, gc) -> Step:
+    if _has_reduction(graph, gp) or _has_reduction(graph, gc):
+        red = next(n for n in gp + gc if op_class(graph.node(n)) in ("reduction", "scan"))
+        return FuseIntoReduction(red, tuple(sorted(set(gp + gc) - {red})))
+    externs = [r.name for n in gc for r in refs_in(graph.node(n).args)
+               if any(x.name == r.name for x in graph.nodes) and op_class(graph.node(r.name)) == "extern"
+               and graph.node(r.name).target.split(".")[1] in ("mm", "addmm", "bmm", "convolution", "baddbmm")]
+    if externs:
+        return FuseEpilogue(externs[0], tuple(sorted(set(gp + gc), key=node_order(graph).__getitem__)))
+    return FusePointwise(producer, consumer)
+
+
+def _pointwise_only(graph: Graph, producer: str, consumer: str) -> bool:
+    return op_class(graph.node(producer)) == "pointwise" and op_class(graph.node(consumer)) == "pointwise"
+
+
+def _any(graph: Graph, producer: str, consumer: str) -> bool:
+    return True
+
+
+def _reads(graph: Graph, group: tuple[str, ...]) -> set[str]:
+    members = set(group)
+    return {r.name for n in group for r in refs_in(graph.node(n).args) if r.name not in members}
+
+
+def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step]]:
+    """Merge kernels that read a common tensor when the merge stays one legal kernel."""
+    order = node_order(graph)
+    steps: list[Step] = []
+    changed = True
+    while changed:
+        changed = False
+        groups = list(schedule.groups)
+        for i, a in enumerate(groups):
+            for b in groups[i + 1:]:
+                if not _reads(graph, a) & _reads(graph, b):
+                    continue
+                step = FuseSiblings(a[0], b[0])
+                candidate = step.apply(schedule, order)
+                if _legal(graph, candidate, candidate.group_of(a[0])):
+                    schedule, changed = candidate, True
+                    steps.append(step)
+                    break
+            if changed:
+                break
+    return schedule, steps
+
+
+class ExpertPolicy:
+    """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
+
+    stages = ("lower", "reduce", "siblings", "strategy")
+
+    def propose(self, graph: Graph, schedule: Schedule, stage: str) -> list[Proposal]:
+        order = node_order(graph)
+        if stage == "lower":
+            nodes = tuple(lowerable(graph))
+            if not nodes:
+                return []
+            lower = LowerOps(nodes)
+            fused, steps = greedy_fuse(graph, lower.apply(schedule, order), _pointwise_only)
+            return [Proposal(stage, [lower, *steps], drop_view_only_groups(graph, fused))]
+        if stage == "reduce":
+            fused, steps = greedy_fuse(graph, schedule, _any)
+            return [Proposal(stage, steps, drop_view_only_groups(graph, fused))] if steps else []
+        if stage == "siblings":
+            fused, steps = fuse_siblings(graph, schedule)
+            return [Proposal(stage, steps, fused)] if steps else []
+        if stage == "strategy":
+            return self._strategies(graph, schedule)
+        return []
+
+    def _strategies(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
+        plan = build_plan(graph, schedule)
+        proposals = []
+        for unit in plan.kernels:
+            k = unit.kernel
+            if k.kind != "reduction":
+                continue
+            current = unit.rendered.config.strategy
+            options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 32768 else []
+            if online_applicable(k) and current != "online":
+                options.append("online")
+            if split_applicable(k) and current != "split" and k.parallel_size < 1024 and k.reduce_size >= 8192:
+                options.append("split")
+            for strategy in options:
+                step = ReductionStrategy(unit.group[0], strategy)
+                proposals.append(Proposal("strategy", [step], step.apply(schedule, node_order(graph))))
+        return proposals

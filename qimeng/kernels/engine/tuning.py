@@ -1,0 +1,49 @@
+"""Tuning: block sizes and warps per kernel, measured on the target, cached by (kernel hash, device).
+
+For each of the slowest-looking kernels (by bytes moved) a handful of configurations is rendered into
+full ``ModelNew`` candidates that differ only in that kernel, and all of them are verified and timed
+in one sandboxed harness job (``evaluate_many``); the fastest verified one wins and goes into the
+store, so that a later run on the same kernel and device takes it without measuring. On the CPU
+(Triton interpreter) timing means nothing: tuning is skipped and the expert defaults stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from qimeng.kernels.engine.codegen.triton import resolve_config
+from qimeng.kernels.engine.ir.kernel import Kernel
+from qimeng.kernels.engine.steps import BlockConfig, KernelConfig
+
+MAX_KERNELS = 3
+MAX_CONFIGS = 5
+
+
+def variants(kernel: Kernel, current: KernelConfig) -> list[KernelConfig]:
+    """A few configurations around the expert default, the default first."""
+    base = resolve_config(kernel, current)
+    out = [base]
+    if kernel.kind == "pointwise":
+        for block, warps in ((1024, 4), (2048, 8), (4096, 8), (512, 4)):
+            out.append(replace(base, block_p=block, num_warps=warps))
+    elif base.strategy == "one_pass":
+        for warps in (4, 8, 16):
+            out.append(replace(base, num_warps=warps))
+        if base.block_p > 1:
+            out.append(replace(base, block_p=max(1, base.block_p // 2)))
+    else:
+        for block_r, warps, stages in ((1024, 4, 2), (2048, 8, 2), (4096, 8, 1), (512, 4, 3)):
+            out.append(replace(base, block_r=block_r, num_warps=warps, num_stages=stages))
+    unique = []
+    for c in out:
+        if c not in unique:
+            unique.append(c)
+    return unique[:MAX_CONFIGS]
+
+
+def as_step(group_head: str, config: KernelConfig) -> BlockConfig:
+    return BlockConfig(group_head, config)
+
+
+def config_from_json(data: dict) -> KernelConfig:
+    return KernelConfig(**{k: v for k, v in data.items() if k in KernelConfig.__dataclass_fields__})

@@ -1,0 +1,1 @@
+"""The verifier and the meter: sandboxed evaluation of kernel candidates (`qimeng eval`)."""

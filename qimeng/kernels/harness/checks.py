@@ -1,0 +1,115 @@
+"""Correctness checks: compare a candidate's outputs with the reference's, find aliasing and mutation.
+
+Every function returns a human reason (``None`` when the check passes). Comparison uses the torch
+functions bound in ``guard.TRUSTED`` before candidate code was imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from qimeng.kernels.harness.guard import TRUSTED
+from qimeng.kernels.result import DEFAULT_TOLERANCES
+
+_isclose = TRUSTED["torch.isclose"]
+_isnan = TRUSTED["torch.isnan"]
+_isinf = TRUSTED["torch.isinf"]
+_equal = TRUSTED["torch.equal"]
+
+
+def leaves(value: Any, path: str = "output") -> list[tuple[str, Any]]:
+    """Flatten nested tuples/lists into (path, leaf) pairs."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for i, item in enumerate(value) for leaf in leaves(item, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def tolerances(reference: Any, atol: float | None, rtol: float | None) -> tuple[float, float]:
+    """(atol, rtol): the given ones, else by the dtype of the reference's first floating output."""
+    dtype = next((str(v.dtype).removeprefix("torch.") for _, v in leaves(reference)
+                  if isinstance(v, torch.Tensor) and v.is_floating_point()), "float32")
+    default_atol, default_rtol = DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES["float32"])
+    return (default_atol if atol is None else atol, default_rtol if rtol is None else rtol)
+
+
+def compare(candidate: Any, reference: Any, atol: float, rtol: float) -> str | None:
+    """Why ``candidate`` does not match ``reference`` (structure, shape, dtype, NaN/Inf, values)."""
+    cand, ref = leaves(candidate), leaves(reference)
+    if len(cand) != len(ref):
+        return f"the candidate returned {len(cand)} outputs, the reference {len(ref)}"
+    for (path, c), (_, r) in zip(cand, ref):
+        reason = _compare_leaf(path, c, r, atol, rtol)
+        if reason:
+            return reason
+    return None
+
+
+def _compare_leaf(path: str, c: Any, r: Any, atol: float, rtol: float) -> str | None:
+    if not isinstance(r, torch.Tensor):
+        return None if type(c) is type(r) and c == r else f"{path}: candidate {c!r}, reference {r!r}"
+    if not isinstance(c, torch.Tensor):
+        return f"{path}: candidate returned a {type(c).__name__}, not a tensor"
+    if tuple(c.shape) != tuple(r.shape):
+        return f"{path}: shape {tuple(c.shape)}, reference {tuple(r.shape)}"
+    if c.dtype != r.dtype:
+        return f"{path}: dtype {c.dtype}, reference {r.dtype}"
+    if c.device != r.device:
+        return f"{path}: on {c.device}, reference on {r.device}"
+    if not (r.is_floating_point() or r.is_complex()):
+        return None if _equal(c, r) else _first_mismatch(path, c, r, c != r, "values differ")
+    c64, r64 = c.detach().to(torch.float64), r.detach().to(torch.float64)
+    nan_c, nan_r = _isnan(c64), _isnan(r64)
+    if not _equal(nan_c, nan_r):
+        return _first_mismatch(path, c, r, nan_c != nan_r, "NaN pattern differs")
+    inf_c, inf_r = _isinf(c64), _isinf(r64)
+    if not _equal(inf_c, inf_r) or not _equal(c64[inf_c], r64[inf_r]):
+        return _first_mismatch(path, c, r, (inf_c != inf_r) | (inf_c & (c64 != r64)), "Inf pattern differs")
+    finite = ~(nan_r | inf_r)
+    close = _isclose(c64, r64, rtol=rtol, atol=atol) | ~finite
+    if bool(close.all()):
+        return None
+    diff = (c64 - r64).abs()[finite].max().item()
+    return _first_mismatch(path, c, r, ~close, f"values differ (max abs diff {diff:.3g}, atol={atol}, rtol={rtol})")
+
+
+def _first_mismatch(path: str, c: torch.Tensor, r: torch.Tensor, bad: torch.Tensor, what: str) -> str:
+    count = int(bad.sum().item())
+    flat = int(bad.flatten().nonzero()[0].item())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(c.shape))) if c.dim() else ()
+    return (f"{path}: {what}; {count} of {c.numel()} elements mismatch, first at index {list(index)}: "
+            f"candidate {c.flatten()[flat].item()!r}, reference {r.flatten()[flat].item()!r}")
+
+
+def inputs_changed(before: list, after: list) -> str | None:
+    """Why the candidate's inputs after its call differ from what they should be (``before``)."""
+    for i, (b, a) in enumerate(zip(before, after)):
+        if isinstance(b, torch.Tensor) and not (_equal(a, b) or _same_with_nan(a, b)):
+            return f"the candidate modified its input {i} in place"
+    return None
+
+
+def _same_with_nan(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if not b.is_floating_point():
+        return False
+    return bool(((a == b) | (_isnan(a) & _isnan(b))).all())
+
+
+def aliases_input(output: Any, inputs: list) -> bool:
+    """True when an output tensor shares storage with an input tensor."""
+    storages = {t.untyped_storage().data_ptr() for t in inputs if isinstance(t, torch.Tensor) and t.numel()}
+    return any(isinstance(v, torch.Tensor) and v.numel() and v.untyped_storage().data_ptr() in storages
+               for _, v in leaves(output))
+
+
+def degenerate(outputs: list[Any]) -> str | None:
+    """Why the reference's outputs over several seeds look independent of its inputs, if they do."""
+    firsts = [leaves(o)[0][1] for o in outputs]
+    if not all(isinstance(t, torch.Tensor) for t in firsts) or len(firsts) < 2:
+        return None
+    if all(_equal(t, firsts[0]) for t in firsts[1:]):
+        return "the reference returns the same output for every input seed"
+    if all(t.numel() > 1 and bool((t == t.flatten()[0]).all()) for t in firsts):
+        return "the reference returns a constant tensor"
+    return None

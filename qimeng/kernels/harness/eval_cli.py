@@ -1,0 +1,95 @@
+"""``qimeng eval``: evaluate one candidate on one problem and print the result (JSON or a Rich summary).
+
+Exit status: 0 when the candidate is ``ok``, 2 for bad input (a malformed problem, an unreadable
+candidate file, bad options), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from qimeng.core.verdict import BadInput, Status
+from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.settings import Settings
+
+EVAL_RUN = "eval"  # the store run that `qimeng eval` results are recorded under
+
+
+def parse_baselines(text: str) -> tuple[str, ...]:
+    from qimeng.kernels.harness.baselines import COMPILE_MODES
+
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m != "eager" and m not in COMPILE_MODES]
+    if unknown:
+        raise BadInput(f"unknown baseline {unknown[0]!r}; known: eager, {', '.join(COMPILE_MODES)}")
+    return modes
+
+
+def eval_command(problem: Path, candidate: Path, options: EvalOptions, *, as_json: bool, use_store: bool) -> int:
+    """Run the evaluation, print it, record it in the store; returns the exit status."""
+    from qimeng.kernels.harness.evaluate import evaluate
+
+    settings = Settings.from_env()
+    store = None
+    try:
+        if use_store:
+            from qimeng.core.store import Store
+
+            store = Store.open(settings)
+        result = evaluate(problem, candidate, options, settings=settings, store=store)
+        if store is not None:
+            store.record_eval(EVAL_RUN, problem.stem, candidate.name, result,
+                              problem_source=problem.read_text(), problem_path=str(problem),
+                              candidate_source=candidate.read_text())
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        print(json.dumps(result.to_json()))
+    else:
+        print_summary(result, problem, candidate)
+    return 0 if result.status is Status.OK else 1
+
+
+def _ms(value: float | None, iqr: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f} ms" + (f" (IQR {iqr:.4f})" if iqr is not None else "")
+
+
+def print_summary(result: EvalResult, problem: Path, candidate: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    color = "green" if result.correct else "red"
+    table = Table(title=f"{candidate.name} on {problem.name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("status", f"[{color}]{result.status.value}[/{color}]")
+    if result.reason:
+        table.add_row("reason", result.reason)
+    table.add_row("device", result.device)
+    table.add_row("trials", f"{result.trials} correctness, {result.timing_trials} timing")
+    if result.atol is not None:
+        table.add_row("tolerance", f"atol={result.atol:g} rtol={result.rtol:g}")
+    table.add_row("reference", _ms(result.ref_ms, result.ref_iqr_ms))
+    table.add_row("candidate", _ms(result.candidate_ms, result.candidate_iqr_ms))
+    table.add_row("speed-up", "-" if result.speedup is None else f"{result.speedup:.3f}x"
+                  + ("" if result.timing_meaningful else " (not meaningful)"))
+    for mode, ms in result.baselines_ms.items():
+        table.add_row(f"baseline {mode}", _ms(ms))
+    if result.roofline_ms is not None:
+        table.add_row("roofline", _ms(result.roofline_ms))
+    table.add_row("load + first call", _ms(result.compile_ms))
+    if result.ops_called:
+        table.add_row("ATen ops", ", ".join(result.ops_called))
+    if result.own_kernel_share is not None:
+        table.add_row("own kernels", f"{result.own_kernel_share:.0%} of GPU time")
+    if result.flags:
+        table.add_row("flags", f"[yellow]{', '.join(result.flags)}[/yellow]")
+    Console().print(table)

@@ -1,0 +1,130 @@
+"""Timing of several callables in interleaved rounds, with timers bound before candidate code exists.
+
+CUDA: the L2 cache flushed (a write of twice its size) and the device synchronised before each trial,
+so the clock starts on an idle device and no stream can start work early; CUDA events around the call.
+After the end event the whole device is synchronised: when that takes longer than a drained device
+needs, work was left running on another stream, and the trial is timed up to the drain instead (and
+counted in ``Timings.late``). The host's launch latency is inside each trial, as in KernelBench; the
+synchronisation latencies are not. CPU: ``time.perf_counter_ns``. Each round runs every callable once,
+in a rotating order. The wall time of the whole loop is measured too: trials that add up to more than
+it mean a timer was tampered with.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
+
+_MIN_FLUSH_BYTES = 64 * 1024 * 1024
+_DRAIN_SLACK_MS = 0.05  # a synchronise of an already drained device returns well within this
+
+
+@dataclass
+class Timings:
+    """Per-callable trial times in milliseconds, the wall time of the whole timed loop, and what each
+    callable returned in the last round."""
+
+    trials_ms: dict[str, list[float]]
+    loop_wall_ms: float
+    last: dict[str, object]
+    late: dict[str, int]  # trials whose callable left work running on another stream after the end event
+
+    def median(self, name: str) -> float:
+        return quantile(self.trials_ms[name], 0.5)
+
+    def iqr(self, name: str) -> float:
+        values = self.trials_ms[name]
+        return quantile(values, 0.75) - quantile(values, 0.25)
+
+    def cross_check(self) -> str | None:
+        """Why the trials cannot be right, if they cannot: together they exceed the loop's wall time."""
+        total = sum(sum(v) for v in self.trials_ms.values())
+        if total > self.loop_wall_ms * 1.02 + 1.0:
+            return f"timer cross-check failed: trials add up to {total:.3f} ms in a {self.loop_wall_ms:.3f} ms loop"
+        return None
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Linear-interpolated quantile (as numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+class _L2Flusher:
+    def __init__(self, device: torch.device) -> None:
+        l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0)
+        nbytes = max(2 * l2, _MIN_FLUSH_BYTES)
+        self.buffer = torch.empty(nbytes // 4, dtype=torch.int32, device=device)
+
+    def __call__(self) -> None:
+        self.buffer.zero_()
+
+
+def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, object, bool]:
+    start, end, drained = (CudaEvent(enable_timing=True) for _ in range(3))
+    flush()
+    cuda_synchronize()  # the clock starts on an idle device: no stream can start the callable's work early
+    start.record()
+    out = fn()
+    end.record()
+    end.synchronize()
+    waited_ns = perf_counter_ns()
+    cuda_synchronize()  # every stream: work the callable left running elsewhere is not left out
+    drained.record()
+    if (perf_counter_ns() - waited_ns) / 1e6 > _DRAIN_SLACK_MS:
+        drained.synchronize()
+        return start.elapsed_time(drained), out, True
+    return start.elapsed_time(end), out, False
+
+
+def _cpu_trial(fn: Callable[[], object]) -> tuple[float, object, bool]:
+    t0 = perf_counter_ns()
+    out = fn()
+    return (perf_counter_ns() - t0) / 1e6, out, False
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
+                     before_round: Callable[[int], None] | None = None) -> Timings:
+    """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round.
+
+    Every output of a round stays alive until the round ends, so no callable can be handed another's
+    freed output buffer within a round. ``before_round(i)`` runs untimed before round ``i``, after the
+    previous round's outputs were freed (e.g. to poison freed memory and change the inputs' values in
+    place, so that an output cached or left uninitialised shows up as wrong in ``Timings.last``)."""
+    cuda = torch.device(device).type == "cuda"
+    flush = _L2Flusher(torch.device(device)) if cuda else None
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    if cuda:
+        cuda_synchronize()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    late = dict.fromkeys(names, 0)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loop_start = monotonic_ns()
+        outputs: dict[str, object] = {}
+        for round_index in range(trials):
+            outputs = {}  # the last round's outputs are freed here, before ``before_round``
+            if before_round is not None:
+                before_round(round_index)
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:  # outputs stay alive until the round ends
+                ms, outputs[name], was_late = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+                times[name].append(ms)
+                late[name] += was_late
+        loop_wall_ms = (monotonic_ns() - loop_start) / 1e6
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timings(times, loop_wall_ms, outputs, late)

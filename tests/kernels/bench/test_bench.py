@@ -1,0 +1,262 @@
+"""``qimeng bench``: matching, resuming, and what a failure leaves in the store.
+
+Most tests inject a fake ``evaluate`` (fast, deterministic); the end-to-end tests at the bottom run the
+real sandboxed harness on the tiny problems of tests/kernels/bench/data.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from qimeng.core.store import Store, content_hash
+from qimeng.core.verdict import BadInput, Status
+from qimeng.kernels.bench.run import match, parse_baselines, run_bench
+from qimeng.kernels.result import EvalOptions, EvalResult
+
+PROBLEM = "import torch\nclass Model(torch.nn.Module):\n    pass\n"
+
+
+def write(path: Path, text: str = PROBLEM) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    """problems: fam/a, fam/b, c, fam2/c2; candidates: fam/a.py, fam/b/{s0,s1}.py, c.py (flat), orphan.py."""
+    p, c = tmp_path / "problems", tmp_path / "candidates"
+    for name in ("fam/a", "fam/b", "c", "fam2/c2", "_helper", "fam/__init__"):
+        write(p / f"{name}.py")
+    write(c / "fam/a.py", "# ok 2.0\n")
+    write(c / "fam/b/s0.py", "# incorrect\n")
+    write(c / "fam/b/s1.py", "# ok 0.5\n")
+    write(c / "c2.py", "# timeout\n")  # flat name for fam2/c2
+    write(c / "orphan.py", "# ok 1\n")
+    return p, c
+
+
+class FakeEvaluate:
+    """Reads the wanted status (and speed-up) from the candidate's first line; records every call."""
+
+    def __init__(self, fail_on: str | None = None, bad_problem: str | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on, self.bad_problem = fail_on, bad_problem
+        self.lock = threading.Lock()
+
+    def __call__(self, problem: Path, candidates: list[Path], options: EvalOptions, *, settings=None, store=None,
+                 on_result=None) -> list[EvalResult]:
+        assert store is not None  # the harness caches baselines in the run's store
+        results = []
+        for index, candidate in enumerate(candidates):
+            with self.lock:
+                self.calls.append((problem.stem, candidate.stem))
+            if self.bad_problem and problem.stem == self.bad_problem:
+                raise BadInput(f"{problem}: no get_inputs()")
+            if self.fail_on and candidate.stem == self.fail_on:
+                raise RuntimeError("harness bug")
+            results.append(self.one(problem, candidate, options))
+            on_result(index, results[-1])
+        return results
+
+    @staticmethod
+    def one(problem: Path, candidate: Path, options: EvalOptions) -> EvalResult:
+        from qimeng.kernels.harness.problem import problem_hash
+
+        source = candidate.read_text()
+        words = source.lstrip("# ").split()
+        speedup = float(words[1]) if len(words) > 1 else None
+        return EvalResult(status=Status(words[0]), device=options.device, speedup=speedup,
+                          candidate_ms=1.0 if speedup else None, candidate_hash=content_hash(source),
+                          problem_hash=problem_hash(problem, small=options.small))
+
+
+def bench(tree, store, fake, run="r", **kw):
+    options = kw.pop("options", EvalOptions(timing_trials=3))
+    return run_bench(*tree, run=run, options=options, store=store, evaluate_many=fake, progress=False, **kw)
+
+
+def test_match(tree):
+    m = match(*tree)
+    assert [(p.problem, p.candidate) for p in m.pairs] == [
+        ("fam/a", "fam/a"), ("fam/b", "fam/b/s0"), ("fam/b", "fam/b/s1"), ("fam2/c2", "c2")]
+    assert m.problems == ["c", "fam/a", "fam/b", "fam2/c2"]  # files starting with _ are not problems
+    assert m.missing == ["c"] and m.orphans == ["orphan"]
+
+
+def test_match_bad_directories(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        match(tmp_path / "nope", tmp_path)
+    with pytest.raises(BadInput, match="no problem files"):
+        match(tmp_path, tmp_path)
+
+
+def test_run_stores_everything_and_resumes_without_repeating(tree, tmp_path):
+    fake = FakeEvaluate()
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, fake)
+        assert (summary.total, summary.evaluated, summary.skipped) == (4, 4, 0)
+        assert summary.statuses == {"ok": 2, "incorrect": 1, "timeout": 1}
+        assert summary.missing == ["c"] and summary.orphans == ["orphan"]
+        assert len(fake.calls) == 4
+        config = store.run_config("r")
+        assert config["problems"] == ["c", "fam/a", "fam/b", "fam2/c2"] and config["timing_trials"] == 3
+
+        again = bench(tree, store, fake)
+        assert (again.evaluated, again.skipped) == (0, 4) and len(fake.calls) == 4
+
+        # a changed candidate file is evaluated again; the others are not
+        write(tree[1] / "fam/a.py", "# incorrect\n")
+        third = bench(tree, store, fake)
+        assert (third.evaluated, third.skipped) == (1, 3) and fake.calls[-1] == ("a", "a")
+        assert {r.candidate: r.result.status for r in store.evaluations("r")}["fam/a"] is Status.INCORRECT
+        assert len(store.evaluations("r")) == 4
+
+        # so is every candidate of a changed problem
+        write(tree[0] / "fam/b.py", PROBLEM + "# changed\n")
+        fourth = bench(tree, store, fake)
+        assert (fourth.evaluated, fourth.skipped) == (2, 2) and sorted(fake.calls[-2:]) == [("b", "s0"), ("b", "s1")]
+
+
+def test_resuming_with_other_options_is_refused(tree, tmp_path):
+    with Store(tmp_path / "q.db") as store:
+        bench(tree, store, FakeEvaluate())
+        with pytest.raises(BadInput, match="timing_trials: stored 3, now 50"):
+            bench(tree, store, FakeEvaluate(), options=EvalOptions(timing_trials=50))
+        bench(tree, store, FakeEvaluate(), run="other", options=EvalOptions(timing_trials=50))
+
+
+def test_bad_problem_and_harness_errors_keep_the_other_results(tree, tmp_path):
+    fake = FakeEvaluate(fail_on="s1", bad_problem="a")
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, fake)
+        assert list(summary.bad_problems) == ["fam/a"] and "no get_inputs" in summary.bad_problems["fam/a"]
+        assert list(summary.errors) == ["fam/b :: fam/b/s1"]
+        assert store.finished("r") == {("fam/b", "fam/b/s0"), ("fam2/c2", "c2")}
+        # fixed: the next run evaluates exactly the pairs that were not stored
+        fixed = FakeEvaluate()
+        summary = bench(tree, store, fixed)
+        assert sorted(fixed.calls) == [("a", "a"), ("b", "s1")] and summary.evaluated == 2
+        assert len(store.finished("r")) == 4
+
+
+def test_several_workers(tree, tmp_path):
+    fake = FakeEvaluate()
+    with Store(tmp_path / "q.db") as store:
+        bench(tree, store, fake, workers=3)
+        assert len(store.finished("r")) == 4
+
+
+def test_parse_baselines():
+    assert parse_baselines("eager, compile,eager") == ("eager", "compile")
+    with pytest.raises(BadInput, match="--baselines"):
+        parse_baselines("eager,fast")
+
+
+# -- end to end: the real sandboxed harness on tests/kernels/bench/data ---------------------------
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = {
+    ("tiny/relu_add", "tiny/relu_add"): Status.OK,
+    ("tiny/row_softmax", "tiny/row_softmax/exp_over_sum"): Status.OK,
+    ("tiny/row_softmax", "tiny/row_softmax/no_normalise"): Status.INCORRECT,
+    ("tiny/scaled_sum", "tiny/scaled_sum"): Status.COMPILE_ERROR,
+}
+
+
+@pytest.mark.slow
+def test_kill_and_resume(tmp_path):
+    """End to end with the real harness: SIGKILL `qimeng bench` once it has stored a result; the same
+    command then finishes the run without losing or repeating a stored result."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "QIMENG_STORE": str(tmp_path / "q.db"), "QIMENG_WORK_DIR": str(tmp_path / "work")}
+    command = [sys.executable, "-m", "qimeng.cli", "bench", str(DATA / "problems"), str(DATA / "candidates"),
+               "--run", "k", "--small", "--baselines", "eager", "--trials", "2", "--timing-trials", "5"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    stored: dict[tuple[str, str], float] = {}
+    while not stored and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (tmp_path / "q.db").exists():
+            with Store(tmp_path / "q.db") as store:
+                stored = {(r.problem, r.candidate): r.created for r in store.evaluations("k")}
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "bench finished before it could be killed"
+    with Store(tmp_path / "q.db") as store:
+        before = {(r.problem, r.candidate): r.created for r in store.evaluations("k")}
+    assert 1 <= len(before) < len(EXPECTED)
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(EXPECTED) - len(before)} evaluated, {len(before)} already stored" in " ".join(done.stderr.split())
+    with Store(tmp_path / "q.db") as store:
+        after = {(r.problem, r.candidate): r for r in store.evaluations("k")}
+    assert {k: r.result.status for k, r in after.items()} == EXPECTED
+    assert all(after[k].created == created for k, created in before.items())  # not evaluated again
+    ok = after[("tiny/relu_add", "tiny/relu_add")].result
+    assert ok.speedup is not None and ok.candidate_ms > 0 and ok.versions.get("torch")
+    assert ok.candidate_hash == content_hash((DATA / "candidates/tiny/relu_add.py").read_text())
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 evaluated, 4 already stored" in " ".join(again.stderr.split())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope", "nope2"], "does not exist"),
+    (["{p}", "{c}", "--baselines", "eager,turbo"], "--baselines"),
+    (["{p}", "{c}", "--device", "tpu"], "unknown device"),
+    (["{p}", "{c}", "--workers", "0"], "workers"),
+])
+def test_bench_command_bad_input_exits_2_and_writes_nothing(tree, tmp_path, monkeypatch, args, message):
+    from typer.testing import CliRunner
+
+    from qimeng.cli import app
+
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    p, c = tree
+    result = CliRunner().invoke(app, ["bench", *(a.format(p=p, c=c) for a in args), "--run", "x"])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    if (tmp_path / "q.db").exists():
+        with Store(tmp_path / "q.db") as store:
+            assert store.runs() == []
+
+
+@pytest.mark.gpu
+def test_bench_on_every_gpu_reuses_cached_baselines(tmp_path):
+    """On CUDA: the problems spread over the visible GPUs; a second run times no baseline again."""
+    import sqlite3
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    options = EvalOptions(device="cuda", correctness_trials=2, timing_trials=20, baselines=("eager", "compile"))
+
+    def compile_rows() -> set[tuple]:
+        with sqlite3.connect(tmp_path / "q.db") as conn:
+            return set(conn.execute("SELECT problem_hash, device, torch_version, ms, created FROM baselines "
+                                    "WHERE mode = 'compile'"))
+
+    with Store(tmp_path / "q.db") as store:
+        run_bench(DATA / "problems", DATA / "candidates", run="g1", options=options, store=store, progress=False)
+        first = {(r.problem, r.candidate): r.result for r in store.evaluations("g1")}
+        assert {k: r.status for k, r in first.items()} == EXPECTED
+        gpus = min(torch.cuda.device_count(), 3)  # three problems: at most three GPUs busy
+        assert {r.device for r in first.values()} == {f"cuda:{i}" for i in range(gpus)}
+        cached = compile_rows()
+        assert len(cached) == 3  # one per problem (eager is the reference, timed in every run)
+
+        run_bench(DATA / "problems", DATA / "candidates", run="g2", options=options, store=store, progress=False)
+        second = {(r.problem, r.candidate): r.result for r in store.evaluations("g2")}
+        assert compile_rows() == cached  # torch.compile not timed again
+        for key, result in second.items():
+            if result.correct:
+                assert result.baselines_ms["compile"] == first[key].baselines_ms["compile"]

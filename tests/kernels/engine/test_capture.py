@@ -1,0 +1,47 @@
+"""Capture: core ATen graph with shapes/dtypes/strides; parameters named by state_dict keys."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from qimeng.kernels.engine.capture import CaptureError, TensorMeta, capture
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.layers = nn.Sequential(nn.LayerNorm(16))
+
+    def forward(self, x, scale: float):
+        return torch.softmax(self.layers(self.fc(x)) * scale, dim=-1), x.t()
+
+
+def test_capture_records_inputs_nodes_and_metadata():
+    graph = capture(_Block().eval(), [torch.randn(4, 8), 2.0])
+    kinds = {i.target: i.kind for i in graph.inputs}
+    assert kinds == {"fc.weight": "parameter", "fc.bias": "parameter", "layers.0.weight": "parameter",
+                     "layers.0.bias": "parameter", "0": "user"}
+    targets = [n.target for n in graph.nodes]
+    assert "aten.addmm.default" in targets and "aten.amax.default" in targets
+    assert "aten._softmax.default" not in targets and "aten.native_layer_norm.default" not in targets
+    assert graph.user_args[1] == 2.0 and graph.user_args[0] == TensorMeta((4, 8), (8, 1), "float32")
+    assert not graph.single_output and len(graph.outputs) == 2
+    transposed = graph.meta(graph.outputs[1].name)
+    assert transposed.shape == (8, 4) and transposed.stride == (1, 8)
+    assert "addmm" in str(graph)
+
+
+def test_buffer_mutation_is_refused():
+    model = nn.BatchNorm1d(4).train()
+    with pytest.raises(CaptureError, match="mutates"):
+        capture(model, [torch.randn(3, 4)])
+
+
+def test_data_dependent_control_flow_is_a_capture_error():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x - 1
+
+    with pytest.raises(CaptureError):
+        capture(Branchy(), [torch.randn(3)])

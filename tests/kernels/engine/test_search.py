@@ -1,0 +1,52 @@
+"""Search selection: only verified candidates are kept, and only when they beat the incumbent."""
+
+from qimeng.core.verdict import Status
+from qimeng.kernels.result import EvalResult
+from qimeng.kernels.engine.search import Candidate, SearchOutcome, better, expand, select
+from qimeng.kernels.engine.steps import FusePointwise, Schedule
+
+
+def _cand(name: str, main: bool = True) -> Candidate:
+    return Candidate(name, [FusePointwise("a", "b")], Schedule(), f"src {name}", main_line=main)
+
+
+def _ok(ms: float, ref: float = 1.0, timed: bool = True) -> EvalResult:
+    return EvalResult(Status.OK, ref_ms=ref, candidate_ms=ms, speedup=ref / ms, timing_meaningful=timed)
+
+
+def test_wrong_or_slow_candidates_never_replace_the_reference():
+    outcome = SearchOutcome(None, None)
+    select(outcome, [_cand("wrong"), _cand("slow"), _cand("noise")],
+           [EvalResult(Status.INCORRECT, reason="mismatch"), _ok(1.2), _ok(0.99)])
+    assert outcome.best is None and not any(t.accepted for t in outcome.trials)
+
+
+def test_the_fastest_verified_candidate_wins():
+    outcome = SearchOutcome(None, None)
+    select(outcome, [_cand("a"), _cand("b", main=False), _cand("c")], [_ok(0.5), _ok(0.3), _ok(0.4)])
+    assert outcome.best.stage == "b"
+    assert better(_ok(0.2), outcome.best_result) and not better(_ok(0.299), outcome.best_result)
+
+
+def test_untimed_runs_keep_the_deepest_verified_main_line():
+    outcome = SearchOutcome(None, None)
+    select(outcome, [_cand("lower"), _cand("reduce"), _cand("alt", main=False)],
+           [_ok(1, timed=False), _ok(1, timed=False), _ok(1, timed=False)])
+    assert outcome.best.stage == "reduce"
+
+
+def test_expand_follows_the_main_line_and_skips_duplicates_and_empty_plans():
+    calls = []
+
+    def propose(state, stage):
+        calls.append((state.precision, stage))
+        new = Schedule(precision=stage)
+        return [(stage, [], new), (stage, [], Schedule(precision="dup"))]
+
+    def render(schedule):
+        return ("" if schedule.precision == "empty" else f"src {schedule.precision}"), ""
+
+    cands = expand(Schedule(), ["one", "empty", "strategy"], propose, render)
+    assert [c.stage for c in cands] == ["one", "one", "strategy"]
+    assert [c.main_line for c in cands] == [True, False, False]
+    assert calls == [("strict", "one"), ("one", "empty"), ("one", "strategy")]

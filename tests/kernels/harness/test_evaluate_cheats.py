@@ -1,0 +1,167 @@
+"""Planted cheating and faulty candidates: each must get its status on the CPU.
+
+The candidates go through two ``evaluate_many`` calls (workers are shared until a candidate kills or
+taints one), computed once per test session even under pytest-xdist (a lock file and a JSON cache).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from qimeng.core.verdict import Status
+from qimeng.kernels.harness.evaluate import evaluate_many
+from qimeng.kernels.result import EvalOptions, EvalResult
+
+CHEATS = Path(__file__).parent / "cheats"
+PROBLEM = CHEATS / "problem_scale_relu.py"
+SECRET = "sk-planted-secret-0123456789"
+
+EXPECTED: dict[str, Status] = {
+    "honest": Status.OK,
+    "slow": Status.OK,
+    "secrets_print": Status.OK,  # runs, but sees no secret
+    "zeros": Status.INCORRECT,
+    "cached": Status.INCORRECT,
+    "cached_by_pointer": Status.INCORRECT,  # caches by buffer address: caught in trials or the timed loop
+    "mutate_inputs": Status.INCORRECT,
+    "uninitialised": Status.INCORRECT,
+    "wrong_shape": Status.INCORRECT,
+    "nan": Status.INCORRECT,
+    "secrets_derived": Status.INCORRECT,
+    "syntax_error": Status.COMPILE_ERROR,
+    "missing_modelnew": Status.COMPILE_ERROR,
+    "raises": Status.RUNTIME_ERROR,
+    "patched_timer": Status.REJECTED,
+    "patched_timer_late": Status.REJECTED,
+    "patch_reference": Status.REJECTED,
+    "deferred_thread": Status.REJECTED,
+    "hang": Status.TIMEOUT,
+    "segfault": Status.CRASHED,
+    "os_exit": Status.CRASHED,
+}
+
+
+# Two groups, so that two test processes can evaluate them at the same time. The second group holds
+# candidates that each end their worker (so each needs a fresh one).
+SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit")
+# Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
+EITHER_WAY = ("steal_freed_output",)
+GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
+
+
+def _evaluate(names: list[str]) -> dict[str, EvalResult]:
+    old = os.environ.get("FAKE_API_KEY")
+    os.environ["FAKE_API_KEY"] = SECRET  # planted in the harness's environment; must not reach the worker
+    try:
+        results = evaluate_many(PROBLEM, [CHEATS / f"{n}.py" for n in names],
+                                EvalOptions(small=True, timeout_s=5.0, timing_trials=30, warmup=3))
+    finally:
+        if old is None:
+            del os.environ["FAKE_API_KEY"]
+        else:
+            os.environ["FAKE_API_KEY"] = old
+    return dict(zip(names, results))
+
+
+def _group_results(root: Path, group: str) -> dict[str, EvalResult]:
+    """The results of one group, computed by the first test process that needs them."""
+    cache = root / f"cheat_results_{group}.json"
+    with open(root / f"cheat_results_{group}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            return {k: EvalResult.from_json(v) for k, v in json.loads(cache.read_text()).items()}
+        found = _evaluate(GROUPS[group])
+        cache.write_text(json.dumps({k: r.to_json() for k, r in found.items()}))
+        return found
+
+
+class _Results:
+    def __init__(self, root: Path) -> None:
+        self.root, self.loaded = root, {}
+
+    def __getitem__(self, name: str) -> EvalResult:
+        group = "second" if name in SECOND_GROUP else "first"
+        if group not in self.loaded:
+            self.loaded[group] = _group_results(self.root, group)
+        return self.loaded[group][name]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> _Results:
+    """Every planted candidate's result, shared by all test processes of this session."""
+    root = tmp_path_factory.getbasetemp()
+    return _Results(root if worker_id == "master" else root.parent)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None:
+    result = results[name]
+    assert result.status is EXPECTED[name], f"{name}: {result.status.value}: {result.reason}"
+    assert result.correct == (EXPECTED[name] is Status.OK)
+
+
+@pytest.mark.parametrize("name, words", [
+    ("zeros", "values differ"),
+    ("cached", "values differ"),
+    ("mutate_inputs", "modified its input 0"),
+    ("wrong_shape", "shape (31, 32), reference (32, 32)"),
+    ("nan", "NaN pattern differs"),
+    ("syntax_error", "syntax error at line"),
+    ("missing_modelnew", "ModelNew"),
+    ("raises", "RuntimeError: boom"),
+    ("patched_timer", "time.perf_counter_ns"),
+    ("patched_timer_late", "time.perf_counter_ns"),
+    ("patch_reference", "Model.forward"),
+    ("deferred_thread", "thread"),
+    ("hang", "no result within 5 s"),
+    ("segfault", "SIGSEGV"),
+])
+def test_reason_names_the_failed_check(results: _Results, name: str, words: str) -> None:
+    assert words in results[name].reason
+
+
+def test_mismatch_reason_gives_first_index_and_values(results: _Results) -> None:
+    assert "first at index [3, 5]: candidate nan" in results["nan"].reason
+
+
+def test_honest_candidate_is_timed(results: _Results) -> None:
+    honest = results["honest"]
+    assert honest.speedup is not None and honest.ref_ms > 0 and honest.candidate_ms > 0
+    assert honest.speedup == pytest.approx(honest.ref_ms / honest.candidate_ms)
+    assert honest.trials == 6 and honest.timing_trials == 30  # 5 trials + the re-check after timing
+    assert honest.baselines_ms["eager"] == honest.ref_ms
+    assert honest.ops_called == ["aten.add", "aten.clamp_min", "aten.mul"]
+    assert honest.flags == [] and honest.atol == 1e-4 and honest.rtol == 1e-4
+
+
+def test_correct_but_slow_candidate_has_speedup_below_one(results: _Results) -> None:
+    assert results["slow"].speedup < 1
+
+
+def test_failed_candidates_are_not_timed(results: _Results) -> None:
+    for name, status in EXPECTED.items():
+        if status is not Status.OK:
+            assert results[name].speedup is None and results[name].candidate_ms is None, name
+
+
+def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None:
+    # Between timed rounds freed memory is poisoned, so this candidate either computes honestly (and is
+    # no faster than the honest one) or returns garbage that the last-round check catches.
+    result = results["steal_freed_output"]
+    if result.status is Status.OK:
+        # A cheat that got away would return empty_like instead of computing: several times faster.
+        # 1.5 leaves room for timing noise of tiny CPU shapes on a loaded 2-core machine.
+        assert result.speedup < 1.5, result
+    else:
+        assert result.status is Status.INCORRECT and "in the last timed round" in result.reason
+
+
+def test_secret_never_reaches_the_candidate(results: _Results) -> None:
+    log = results["secrets_print"].log
+    assert "ENV:" in log and "PATH" in log  # the candidate did print its environment
+    assert SECRET not in log and "FAKE_API_KEY" not in log
