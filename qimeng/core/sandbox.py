@@ -12,6 +12,7 @@ or an iterator of dicts for a job that streams several messages).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -32,6 +33,7 @@ from qimeng.settings import Settings
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _DRAIN_S = 0.5  # how long to keep reading pipes after the job's process is gone
+_LIVE_GROUPS: set[int] = set()  # process groups of jobs still running, killed if this process exits first
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,18 @@ def run_job(
             )
         finally:
             os.close(write_fd)
-        envelope = {"nonce": nonce, "fd": write_fd, "payload": payload}
-        feeder = threading.Thread(target=_feed_stdin, args=(proc, json.dumps(envelope).encode()), daemon=True)
-        feeder.start()
-        return _supervise(proc, read_fd, nonce, timeout_s, startup_s, settings, started, on_message)
+        _LIVE_GROUPS.add(proc.pid)
+        try:
+            envelope = {"nonce": nonce, "fd": write_fd, "payload": payload}
+            feeder = threading.Thread(target=_feed_stdin, args=(proc, json.dumps(envelope).encode()), daemon=True)
+            feeder.start()
+            return _supervise(proc, read_fd, nonce, timeout_s, startup_s, settings, started, on_message)
+        except BaseException:  # interrupted (Ctrl-C) or failed while supervising: the job must not outlive it
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
+        finally:
+            _LIVE_GROUPS.discard(proc.pid)
 
 
 def _supervise(
@@ -267,6 +277,13 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+@atexit.register
+def _kill_live_groups() -> None:
+    """Jobs supervised by threads that die with this process (e.g. daemon workers after Ctrl-C) go too."""
+    for pid in list(_LIVE_GROUPS):
+        _kill_group(pid)
 
 
 # ----------------------------------------------------------------------------------------- job side
