@@ -29,7 +29,7 @@ if want harness; then
   python3 scripts/gpu_harness_check.py 2>&1 | tee "$OUT/harness.log" | tail -n 40
   summary+=("harness check: exit ${PIPESTATUS[0]}")
 fi
-# One or two problems per family (the set of docs/PERFORMANCE.md); ENGINE_ARGS="" problems/*/*.py for all.
+# One or two problems per family (the set of docs/PERFORMANCE.md); `ENGINE_ARGS= bash scripts/gpu_check.sh engine` runs all.
 ENGINE_DEFAULT="problems/fused/01_silu_mul_add.py problems/softmax/01_softmax_last_dim.py problems/norm/01_layer_norm.py
   problems/gemm_epilogue/01_linear_bias_gelu.py problems/reduction/02_mean_dims_0_2.py problems/loss/04_cross_entropy.py
   problems/activation/02_gelu_exact.py problems/conv_epilogue/01_conv2d_bias_relu.py problems/fused/04_residual_add_rms_norm.py
