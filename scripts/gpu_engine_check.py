@@ -75,7 +75,7 @@ def main() -> int:
             row = {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
                    "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
                    "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
-                   "wall_s": r.wall_s, "fallbacks": r.fallbacks}
+                   "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure}
         except Exception as exc:  # one broken problem must not end the table
             row = {"problem": name, "status": f"error: {type(exc).__name__}: {exc}"[:200], "kernels": 0,
                    "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
@@ -84,6 +84,8 @@ def main() -> int:
         print(f"{name[:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
               f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
               f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
+        if row["status"] == "reference" and row.get("first_failure"):  # why no kernel was kept
+            print(f"    first failure: {row['first_failure'][:160]}", flush=True)
     eager_sp = _geomean([r["speedup"] for r in rows])
     compile_sp = _geomean([r["eager_ms"] / r["compile_ms"] for r in rows if r["eager_ms"] and r["compile_ms"]])
     vs_compile = _geomean([r["speedup_compile"] for r in rows])

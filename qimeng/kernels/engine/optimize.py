@@ -58,6 +58,7 @@ class OptimizeResult:
     fallbacks: dict[str, str] = field(default_factory=dict)
     io_bytes: int = 0  # user inputs, parameters and outputs, once each (the roofline's traffic)
     memory_bound: bool = False  # no GEMM/convolution in the graph
+    first_failure: str = ""  # status and reason of the first candidate that did not verify ("" if none)
 
 
 def reference_source(problem_source: str) -> str:
@@ -188,7 +189,9 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                           (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
                           len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
                           fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
-                                                               if n.target.startswith("aten.")))
+                                                               if n.target.startswith("aten.")),
+                          next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
+                                if not t.result.correct), ""))
 
 
 def _options(device: str, small: bool, compare_compile: bool) -> EvalOptions:
