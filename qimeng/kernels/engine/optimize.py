@@ -9,9 +9,7 @@ Everything tried goes into the store.
 
 from __future__ import annotations
 
-import os
 import time
-from contextlib import contextmanager
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,23 +92,7 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
              log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
-    with _interpreter(device == "cpu"):  # the sandboxed workers inherit it (allow-listed)
-        return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
-
-
-@contextmanager
-def _interpreter(enabled: bool):
-    """TRITON_INTERPRET=1 for the duration of a CPU run only (restored afterwards)."""
-    previous = os.environ.get("TRITON_INTERPRET")
-    if enabled:
-        os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TRITON_INTERPRET", None)
-        else:
-            os.environ["TRITON_INTERPRET"] = previous
+    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
 
 
 def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
