@@ -14,8 +14,12 @@ import platform
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qimeng.settings import Settings
+
+if TYPE_CHECKING:
+    from qimeng.hardware.verilog_eval import VerilogEvalReport
 
 SCHEMA_VERSION = 1
 
@@ -51,7 +55,7 @@ class HardwareStore:
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path}: hw_ tables have schema version {row[0]}, this qimeng expects {SCHEMA_VERSION}")
 
-    def save_eval_run(self, report: "VerilogEvalReport") -> int:  # noqa: F821 (see verilog_eval)
+    def save_eval_run(self, report: "VerilogEvalReport") -> int:
         """Store one verilog-eval report in one transaction; returns its run id."""
         with self.db:
             cur = self.db.execute(

@@ -125,7 +125,7 @@ def random_testbench(b: Bench, runs: list[Run], cycles: int) -> str:
     dw = b.data_width
     lines = ["`timescale 1ns/1ps", "module qimeng_equiv_tb;"] + _module_body(b)
     lines += [
-        f"  task qm_random_run(input integer qm_run_in, input integer qm_seed_in, input qm_active, input qm_async);",
+        "  task qm_random_run(input integer qm_run_in, input integer qm_seed_in, input qm_active, input qm_async);",
         "    integer qm_seed, qm_i, qm_k, qm_tf;",
         f"    reg [{dw - 1}:0] qm_d;",
         "    reg qm_r;",
