@@ -8,6 +8,7 @@ what is the same for a whole process.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,9 @@ class Settings:
     eval_timeout_s: float = 180.0  # QIMENG_EVAL_TIMEOUT: hard wall-clock limit of one sandboxed job
     max_captured_output_bytes: int = 64 * 1024  # QIMENG_MAX_OUTPUT: stdout/stderr kept per job
     env_allowlist: tuple[str, ...] = field(default=DEFAULT_ENV_ALLOWLIST)  # QIMENG_ENV_ALLOW (comma list, added)
+    # QIMENG_DEVICE_LOCKS: lock files that let one process at a time time work on a GPU, so that
+    # evaluations started side by side (several `qimeng optimize`, `--jobs`) never disturb each other's clocks
+    device_lock_dir: Path = Path(tempfile.gettempdir()) / "qimeng-device-locks"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -62,4 +66,5 @@ class Settings:
             eval_timeout_s=_env_float("QIMENG_EVAL_TIMEOUT", cls.eval_timeout_s),
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
-                )
+            device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
+        )

@@ -5,11 +5,14 @@ Prints one row per problem (status, kernels, speed-up vs eager and vs torch.comp
 achieved GB/s of memory-bound problems with bytes = inputs + parameters + outputs once, optimize wall
 time) and the geometric means; writes engine.json under $OUT when it is set.
 
-    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [PROBLEM.py ...]
+    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N] [PROBLEM.py ...]
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
 set over several runs. torch.compile baselines are cached in the check's store across runs.
+``--jobs N`` optimises N problems at once (spread over the visible GPUs, each in its own process): the
+harness's device lock lets one process at a time run its clock on a GPU, so the timings stay clean,
+but each problem's wall time then includes waiting for the others.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,11 +41,57 @@ def _fmt(value, spec: str) -> str:
     return "-".rjust(width) if value is None else format(value, spec)
 
 
-def main() -> int:
-    import torch
-
+def problem_row(path: Path, device: str, budget: float, compare_compile: bool, out_root: Path,
+                store_path: Path) -> dict:
+    """``qimeng optimize`` on one problem, as a table row (an exception is a row too)."""
     from qimeng.core.store import Store
-    from qimeng.kernels.engine.optimize import DEFAULT_BUDGET_S, optimize
+    from qimeng.kernels.engine.optimize import optimize
+
+    name = f"{path.parent.name}/{path.stem}"
+    t0 = time.monotonic()
+    store = Store(store_path)
+    try:
+        r = optimize(path, out_root / path.parent.name / path.stem, device=device, budget_s=budget, store=store,
+                     compare_compile=compare_compile, log=lambda m: None)
+        gbps = (r.io_bytes / (r.ours_ms * 1e-3) / 1e9) if r.memory_bound and r.ours_ms else None
+        return {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
+                "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
+                "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
+                "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device}
+    except Exception as exc:  # one broken problem must not end the table
+        return {"problem": name, "status": f"error: {type(exc).__name__}: {exc}"[:200], "kernels": 0,
+                "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
+                "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": time.monotonic() - t0,
+                "device": device}
+    finally:
+        store.close()
+
+
+def _in_subprocess(path: Path, slot: str, args: argparse.Namespace, out_root: Path, store_path: Path) -> dict:
+    """One problem in its own Python process (torch.export and the store stay per process)."""
+    cmd = [sys.executable, __file__, "--one", str(path), "--device", slot, "--budget", str(args.budget),
+           "--out-root", str(out_root), "--store", str(store_path)] + (["--no-compile"] if args.no_compile else [])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if lines:
+        return json.loads(lines[-1])
+    tail = " | ".join(done.stderr.strip().splitlines()[-2:])
+    return {"problem": f"{path.parent.name}/{path.stem}", "status": f"error: exit {done.returncode}: {tail}"[:200],
+            "kernels": 0, "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
+            "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": 0.0, "device": slot}
+
+
+def _print_row(row: dict) -> None:
+    print(f"{row['problem'][:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
+          f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
+          f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
+    if row.get("first_failure") and (row["status"] == "reference" or row["kernels"] == 0):  # why no kernel was kept
+        print(f"    first failure: {row['first_failure'][:160]}", flush=True)
+
+
+def main() -> int:
+    from qimeng.core.executor import Executor
+    from qimeng.kernels.engine.optimize import DEFAULT_BUDGET_S
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("problems", nargs="*", type=Path)
@@ -49,8 +99,21 @@ def main() -> int:
     parser.add_argument("--family", action="append", default=[])
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="problems optimised at once, spread over the visible GPUs (timing is serialised "
+                             "per GPU by the harness's device lock)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out-root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one is not None:  # child process of --jobs: one row as JSON on the last line
+        print(json.dumps(problem_row(args.one, args.device, args.budget, not args.no_compile, args.out_root,
+                                     args.store)))
+        return 0
+    import torch
+
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
         return 2
@@ -60,32 +123,27 @@ def main() -> int:
     if args.limit:
         problems = problems[: args.limit]
     out_root = Path(tempfile.mkdtemp(prefix="qimeng-engine-"))  # model_new.py + report.md per problem
-    store = Store(Path(tempfile.gettempdir()) / "qimeng-engine-check.db")
-    rows = []
+    gpus = torch.cuda.device_count() if args.device == "cuda" else 0
+    slots = [f"cuda:{i % gpus}" for i in range(args.jobs)] if gpus else [args.device] * args.jobs
+    stream = Path(os.environ["OUT"]) / "engine_rows.jsonl" if os.environ.get("OUT") else None
+    print(f"{len(problems)} problems, {args.jobs} at a time on {sorted(set(slots))}", flush=True)
     header = (f"{'problem':44} {'status':15} {'kern':>4} {'x eager':>8} {'x compile':>9} {'eager ms':>9} "
               f"{'compile ms':>10} {'ours ms':>9} {'GB/s':>7} {'wall s':>7}")
     print(header, flush=True)
-    for path in problems:
-        name = f"{path.parent.name}/{path.stem}"
-        t0 = time.monotonic()
-        try:
-            r = optimize(path, out_root / path.parent.name / path.stem, device=args.device,
-                         budget_s=args.budget, store=store, compare_compile=not args.no_compile, log=lambda m: None)
-            gbps = (r.io_bytes / (r.ours_ms * 1e-3) / 1e9) if r.memory_bound and r.ours_ms else None
-            row = {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
-                   "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
-                   "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
-                   "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure}
-        except Exception as exc:  # one broken problem must not end the table
-            row = {"problem": name, "status": f"error: {type(exc).__name__}: {exc}"[:200], "kernels": 0,
-                   "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
-                   "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": time.monotonic() - t0}
+    rows = []
+    run = (lambda p, slot: _in_subprocess(p, slot, args, out_root, args.store)) if args.jobs > 1 else (
+        lambda p, slot: problem_row(p, slot, args.budget, not args.no_compile, out_root, args.store))
+    for outcome in Executor(slots).map(run, problems):
+        row = outcome.value if outcome.error is None else {
+            "problem": str(outcome.item), "status": f"error: {outcome.error}"[:200], "kernels": 0, "speedup": None,
+            "speedup_compile": None, "eager_ms": None, "compile_ms": None, "ours_ms": None, "gbps": None,
+            "memory_bound": False, "wall_s": 0.0}
         rows.append(row)
-        print(f"{name[:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
-              f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
-              f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
-        if row["status"] == "reference" and row.get("first_failure"):  # why no kernel was kept
-            print(f"    first failure: {row['first_failure'][:160]}", flush=True)
+        _print_row(row)
+        if stream is not None:
+            with stream.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+    rows.sort(key=lambda r: r["problem"])
     eager_sp = _geomean([r["speedup"] for r in rows])
     compile_sp = _geomean([r["eager_ms"] / r["compile_ms"] for r in rows if r["eager_ms"] and r["compile_ms"]])
     vs_compile = _geomean([r["speedup_compile"] for r in rows])
@@ -99,7 +157,6 @@ def main() -> int:
           f"slower than eager: {slower or 'none'}; max wall {_fmt(summary['max_wall_s'], '.1f')} s; reports under {out_root}")
     if os.environ.get("OUT"):
         (Path(os.environ["OUT"]) / "engine.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
-    store.close()
     return 0
 
 

@@ -58,6 +58,7 @@ class EvalResult:
     own_kernel_share: float | None = None  # share of the candidate's GPU time in its own kernels
     roofline_ms: float | None = None  # fastest possible time on this GPU (bytes or FLOPs at peak)
     versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
+    phases_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each stage of the evaluation
     problem_hash: str = ""
     candidate_hash: str = ""
     log: str = ""  # bounded captured stdout/stderr of the worker

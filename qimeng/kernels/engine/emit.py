@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
+from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 
@@ -73,7 +74,8 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     else:
         arg_list = "(" + "".join(f"{a}, " for a in arg_names[:n_args]) + ")"
     out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os", "",
-                      "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), ""]
+                      "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
+                      LAUNCH_RUNTIME.strip(), ""]
     for unit in plan.kernels:
         out += ["", unit.rendered.source.rstrip(), ""]
     out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
@@ -97,34 +99,27 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
 
 
 def _guard_source(graph: Graph, device_type: str) -> str:
-    specs = []
-    for a in graph.user_args:
+    """``_qm_guard(args)``: straight-line checks of each argument against what was captured (a few
+    attribute reads per tensor: it runs on every call)."""
+    on_device = "{0}.is_cuda" if device_type == "cuda" else "{0}.device.type == 'cpu'"
+    conds = []
+    for k, a in enumerate(graph.user_args):
+        name = f"a{k}"
         if isinstance(a, TensorMeta):
-            specs.append(("tensor", a.shape, a.stride, f"torch.{a.dtype}"))
+            conds += [f"isinstance({name}, torch.Tensor)", on_device.format(name), f"{name}.dtype is torch.{a.dtype}",
+                      f"{name}.shape == {a.shape!r}", f"({name}.stride() == {a.stride!r} or {name}.numel() <= 1)"]
         else:
-            specs.append(("value", a))
-    lines = [f"_QM_DEVICE = {device_type!r}", "_QM_ARGS = ["]
-    for s in specs:
-        if s[0] == "tensor":
-            lines.append(f"    ('tensor', {s[1]!r}, {s[2]!r}, {s[3]}),")
-        else:
-            lines.append(f"    ('value', {_py(s[1])}),")
-    lines += ["]", "", "",
-              "def _qm_guard(args):",
-              '    """True when the call matches what the kernels were generated for."""',
-              "    if len(args) != len(_QM_ARGS):",
-              "        return False",
-              "    if _QM_DEVICE == 'cpu' and _qm_os.environ.get('TRITON_INTERPRET') != '1':",
-              "        return False",
-              "    for a, spec in zip(args, _QM_ARGS):",
-              "        if spec[0] == 'tensor':",
-              "            if not isinstance(a, torch.Tensor) or a.device.type != _QM_DEVICE or a.dtype != spec[3]:",
-              "                return False",
-              "            if tuple(a.shape) != spec[1] or (a.numel() > 1 and a.stride() != spec[2]):",
-              "                return False",
-              "        elif a != spec[1]:",
-              "            return False",
-              "    return True"]
+            conds.append(f"{name} == {_py(a)}")
+    if device_type == "cpu":
+        conds.insert(0, "_qm_os.environ.get('TRITON_INTERPRET') == '1'")
+    n = len(graph.user_args)
+    lines = ["def _qm_guard(args):",
+             '    """True when the call matches what the kernels were generated for."""',
+             f"    if len(args) != {n}:",
+             "        return False"]
+    if n:
+        lines.append(f"    {''.join(f'a{k}, ' for k in range(n))}= args")
+    lines.append("    return (" + "\n            and ".join(conds or ["True"]) + ")")
     return "\n".join(lines)
 
 

@@ -137,7 +137,9 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
 
         def arrived(i: int, r: EvalResult) -> None:
             verdict = "verified" if r.correct else f"rejected ({r.status.value})"
-            log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s")
+            phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phases_s.items() if v >= 0.05)
+            log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s"
+                + (f" ({phases} s)" if phases else ""))
 
         results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived)
         for c, r in zip(cands, results):

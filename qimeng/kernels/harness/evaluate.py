@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from qimeng.core.sandbox import JobOutput, SandboxResult, run_job
 from qimeng.core.verdict import BadInput, Status
-from qimeng.kernels.harness import baselines
+from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.settings import Settings
@@ -130,8 +130,11 @@ def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], opti
             discarded = bool(message.get("discard"))
             deliver(message["index"], result)
 
-    interpreter = {"TRITON_INTERPRET": "1"} if options.device == "cpu" else None  # Triton on CPU tensors
-    sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings, extra_env=interpreter,
+    if options.device == "cpu":
+        extra_env = {"TRITON_INTERPRET": "1"}  # Triton kernels run interpreted on CPU tensors
+    else:
+        extra_env = {device_lock.LOCK_DIR_ENV: str(settings.device_lock_dir.resolve())}
+    sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings, extra_env=extra_env,
                       startup_s=STARTUP_S + BASELINE_S * len(to_measure), on_message=on_message)
     bad = next((m for m in sandbox.messages if m.get("kind") == "bad_input"), None)
     if bad is not None:

@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 
+from qimeng.kernels.harness.device_lock import exclusive
 from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
 
 _MIN_FLUSH_BYTES = 64 * 1024 * 1024
@@ -98,7 +99,14 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
     Every output of a round stays alive until the round ends, so no callable can be handed another's
     freed output buffer within a round. ``before_round(i)`` runs untimed before round ``i``, after the
     previous round's outputs were freed (e.g. to poison freed memory and change the inputs' values in
-    place, so that an output cached or left uninitialised shows up as wrong in ``Timings.last``)."""
+    place, so that an output cached or left uninitialised shows up as wrong in ``Timings.last``).
+    The device's lock (``device_lock``) is held throughout: no other evaluation runs its clock meanwhile."""
+    with exclusive(device):
+        return _time_interleaved(fns, trials, warmup, device, before_round)
+
+
+def _time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
+                      before_round: Callable[[int], None] | None) -> Timings:
     cuda = torch.device(device).type == "cuda"
     flush = _L2Flusher(torch.device(device)) if cuda else None
     names = list(fns)

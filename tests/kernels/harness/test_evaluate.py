@@ -66,6 +66,14 @@ def test_degenerate_reference_is_flagged_and_baselines_come_from_the_store() -> 
     assert "compile" not in store.put  # already cached
 
 
+def test_a_reordered_sum_passes_against_float64_and_lower_precision_does_not() -> None:
+    reordered, bf16 = evaluate_many(CHEATS / "problem_long_cumsum.py",
+                                  [CHEATS / "reordered_cumsum.py", CHEATS / "bf16_cumsum.py"],
+                                  EvalOptions(timeout_s=60.0, timing_trials=3, warmup=1, correctness_trials=2))
+    assert reordered.status is Status.OK and "within_reference_error" in reordered.flags, reordered.reason
+    assert bf16.status is Status.INCORRECT and "also against the float64 reference" in bf16.reason
+
+
 def test_triton_candidate_under_the_interpreter_is_correct_but_not_meaningfully_timed(monkeypatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     results = evaluate_many(PROBLEM, [CHEATS / "triton_honest.py", CHEATS / "zeros.py"],

@@ -127,3 +127,43 @@ def test_guard_sees_aten_overrides_and_changed_problem_constants() -> None:
     finally:
         lib._destroy()
     assert "problem.N" in found and "torch.library kernels for aten ops" in found
+
+
+def _blocked_cumsum(x: torch.Tensor, block: int = 1000) -> torch.Tensor:
+    """A cumsum in fp32 blocks, then block offsets (as GPU scans sum)."""
+    rows, n = x.shape
+    inner = torch.cumsum(x.reshape(rows, n // block, block), 2)
+    offsets = torch.cumsum(inner[:, :, -1], 1) - inner[:, :, -1]
+    return (inner + offsets[:, :, None]).reshape(rows, n)
+
+
+def _long_sums() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x, a blocked fp32 cumsum of it (the reference: its own error exceeds the fp32 tolerance where
+    the sum crosses zero) and the float64 truth."""
+    x = torch.randn(4, 20_000, generator=torch.Generator().manual_seed(0)) * 100
+    return x, _blocked_cumsum(x), torch.cumsum(x.double(), 1)
+
+
+def test_a_reordered_sum_fails_the_fp32_tolerance_but_is_as_accurate_as_the_reference() -> None:
+    x, ref, truth = _long_sums()
+    candidate = torch.cumsum(x, 1)
+    assert checks.VALUES_DIFFER in checks.compare(candidate, ref, 1e-4, 1e-4)
+    assert checks.within_reference_error(candidate, ref, truth, 1e-4, 1e-4) is None
+
+
+def test_lower_precision_or_a_wrong_element_is_less_accurate_than_the_reference() -> None:
+    x, ref, truth = _long_sums()
+    in_bf16 = torch.cumsum(x.bfloat16(), 1).float()
+    assert "also against the float64 reference" in checks.within_reference_error(in_bf16, ref, truth, 1e-4, 1e-4)
+    off_by_one_element = torch.cumsum(x, 1)
+    off_by_one_element[2, 12345] += 0.5
+    reason = checks.within_reference_error(off_by_one_element, ref, truth, 1e-4, 1e-4)
+    assert "first at index [2, 12345]" in reason
+
+
+def test_within_reference_error_still_requires_the_reference_structure_and_nan_pattern() -> None:
+    x, ref, truth = _long_sums()
+    with_nan = torch.cumsum(x, 1)
+    with_nan[0, 0] = float("nan")
+    assert "NaN pattern" in checks.within_reference_error(with_nan, ref, truth, 1e-4, 1e-4)
+    assert "shape" in checks.within_reference_error(ref[:, :10], ref, truth, 1e-4, 1e-4)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from qimeng.kernels.engine.codegen.launch import launch_lines
 from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef, walk
 from qimeng.kernels.engine.ir.index import Div, Index, Mod, Value, Var
 from qimeng.kernels.engine.ir.kernel import Kernel, loads_of
@@ -322,12 +323,10 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     header = ["@triton.jit", f"def {kernel.name}({', '.join(args + consts)}):"]
     launcher = f"_launch_{kernel.name}"
     params = [b.name for b in kernel.inputs + kernel.outputs]
-    grid = f"triton.cdiv({max(kernel.parallel_size, 1)}, {config.block_p})"
-    launch = [
-        f"def {launcher}({', '.join(params)}):",
-        f"    {kernel.name}[({grid},)]({', '.join(params)}, BLOCK_P={config.block_p}, BLOCK_R={config.block_r}, "
-        f"num_warps={config.num_warps}, num_stages={config.num_stages})",
-    ]
+    grid = str(-(-max(kernel.parallel_size, 1) // config.block_p))
+    launch = [f"def {launcher}({', '.join(params)}):"] + launch_lines(
+        kernel.name, grid, params, {"BLOCK_P": config.block_p, "BLOCK_R": config.block_r}, config.num_warps,
+        config.num_stages)
     source = "\n".join(header + body) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)
 
@@ -611,9 +610,9 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     for r, part in zip(kernel.reductions, parts):
         launch.append(f"    {part} = torch.empty(({rows * segments},), dtype=torch.{r.dtype}, device={dev}.device)")
     in_names = [b.name for b in kernel.inputs]
-    launch.append(f"    {kernel.name}_partial[({rows * segments},)]({', '.join(in_names + parts)}, BLOCK_P=1, "
-                  f"BLOCK_R={config.block_r}, num_warps={config.num_warps}, num_stages={config.num_stages})")
-    launch.append(f"    {kernel.name}[(triton.cdiv({rows}, {block_rows}),)]({', '.join(in_names + parts + [b.name for b in kernel.outputs])}, "
-                  f"BLOCK_P={block_rows}, BLOCK_R=1, num_warps=4, num_stages=1)")
+    launch += launch_lines(f"{kernel.name}_partial", str(rows * segments), in_names + parts,
+                           {"BLOCK_P": 1, "BLOCK_R": config.block_r}, config.num_warps, config.num_stages)
+    launch += launch_lines(kernel.name, str(-(-rows // block_rows)), in_names + parts + [b.name for b in kernel.outputs],
+                           {"BLOCK_P": block_rows, "BLOCK_R": 1}, 4, 1)
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)

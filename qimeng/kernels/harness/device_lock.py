@@ -1,0 +1,60 @@
+"""One timer per GPU at a time: an exclusive file lock held while a worker times work on a device.
+
+Evaluations may run side by side on one GPU (several ``qimeng optimize`` processes, ``--jobs``): they
+compile, load and check candidates in parallel, but a clock only runs while its process holds the
+device's lock, so no measurement shares the GPU with another process's work. The lock directory comes
+from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS`` variable; without it
+(or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
+the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import torch
+
+LOCK_DIR_ENV = "QIMENG_DEVICE_LOCKS"
+_flock = fcntl.flock  # bound before any candidate code exists
+
+
+def _device_id(device: "torch.device") -> str:
+    import torch
+
+    props = torch.cuda.get_device_properties(device)
+    uuid = getattr(props, "uuid", None)
+    return str(uuid) if uuid is not None else f"{props.name}-{getattr(props, 'pci_bus_id', device.index)}"
+
+
+@contextlib.contextmanager
+def exclusive(device: str) -> Iterator[None]:
+    """Hold ``device``'s lock for the block (a no-op on the CPU or when no lock directory is set)."""
+    import torch
+
+    where = os.environ.get(LOCK_DIR_ENV)
+    dev = torch.device(device)
+    if not where or dev.type != "cuda":
+        yield
+        return
+    if dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in _device_id(dev))
+    with held(Path(where) / f"gpu-{name}.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        _flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            _flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,52 @@
+"""The device lock: one clock per GPU across processes; nothing locked on the CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from qimeng.kernels.harness import device_lock
+
+_TRY_LOCK = """
+import fcntl, sys
+with open(sys.argv[1], "a") as f:
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(3)
+"""
+
+
+def _other_process_can_lock(path) -> bool:
+    return subprocess.run([sys.executable, "-c", _TRY_LOCK, str(path)]).returncode == 0
+
+
+def test_held_excludes_other_processes_until_released(tmp_path):
+    path = tmp_path / "locks" / "gpu-x.lock"
+    with device_lock.held(path):
+        assert path.exists()
+        assert not _other_process_can_lock(path)
+    assert _other_process_can_lock(path)
+
+
+def test_cpu_and_unset_directory_lock_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
+    with device_lock.exclusive("cpu"):
+        pass
+    monkeypatch.delenv(device_lock.LOCK_DIR_ENV)
+    with device_lock.exclusive("cuda"):  # no directory: no lock, and no CUDA call is needed
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.gpu
+def test_cuda_lock_is_named_after_the_gpu(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
+    with device_lock.exclusive("cuda"):
+        (lock,) = tmp_path.iterdir()
+        assert lock.name.startswith("gpu-") and not _other_process_can_lock(lock)
