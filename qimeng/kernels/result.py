@@ -32,6 +32,7 @@ class EvalOptions:
     baselines: tuple[str, ...] = ("eager",)  # subset of {"eager", "compile", "compile-max-autotune"}
     time_candidate: bool = True
     small: bool = False  # apply the problem's SMALL size overrides (CPU tests)
+    kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` (~5 s per worker, ~0.5 s each)
 
 
 @dataclass

@@ -182,8 +182,10 @@ def _options(device: str, small: bool, compare_compile: bool) -> EvalOptions:
     if device == "cpu":
         return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
                            baselines=("eager",), timeout_s=600.0)
+    # no profiler pass (own_kernel_share): the candidates are our own kernels, and it costs ~5 s per worker
     return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
-                       baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0)
+                       baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0,
+                       kernel_share=False)
 
 
 def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:

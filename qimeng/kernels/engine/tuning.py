@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qimeng.kernels.engine.codegen.triton import resolve_config
+from qimeng.kernels.engine.codegen.triton import is_inner_reduction, resolve_config
 from qimeng.kernels.engine.ir.kernel import Kernel
 from qimeng.kernels.engine.steps import BlockConfig, KernelConfig
 
@@ -31,9 +31,12 @@ def variants(kernel: Kernel, current: KernelConfig) -> list[KernelConfig]:
             out.append(replace(base, num_warps=warps))
         if base.block_p > 1:
             out.append(replace(base, block_p=max(1, base.block_p // 2)))
-    else:
+    elif is_inner_reduction(kernel):
         for block_r, warps, stages in ((1024, 4, 2), (2048, 8, 2), (4096, 8, 1), (512, 4, 3)):
             out.append(replace(base, block_r=block_r, num_warps=warps, num_stages=stages))
+    else:  # rows contiguous: trade rows per program against reduce chunk, tile of 4096
+        for block_p, warps in ((16, 4), (32, 4), (64, 8), (128, 8)):
+            out.append(replace(base, block_p=block_p, block_r=max(8, 4096 // block_p), num_warps=warps))
     unique = []
     for c in out:
         if c not in unique:

@@ -8,6 +8,10 @@ process or hit a CUDA error it stops: the harness starts a fresh worker for the 
 
 from __future__ import annotations
 
+import time
+
+_STARTED = time.perf_counter()  # before torch is imported: the worker's start-up is reported in phases
+
 import contextlib
 import dataclasses
 import faulthandler
@@ -257,7 +261,7 @@ class Evaluation:
         with no_grad():
             try:
                 self.result.ops_called = dispatch.dispatched_ops(run)
-                if _is_cuda(self.device):
+                if _is_cuda(self.device) and self.options.kernel_share:
                     names = dispatch.own_kernel_names(self.module, self.source)
                     self.result.own_kernel_share = dispatch.own_kernel_share(run, names)
             except BaseException as exc:  # noqa: BLE001
@@ -425,13 +429,14 @@ def _check_problem(problem: Problem, options: EvalOptions) -> None:
         raise BadInput(f"{problem.path}: the reference's forward raised {_describe(exc)}") from exc
 
 
-def _warm_up_instruments(device: str) -> None:
+def _warm_up_instruments(device: str, profiler: bool) -> None:
     """Use the operator recorder (and on CUDA the profiler and FLOP counter) once, before any guard
     snapshot: their first use imports modules that rebind torch functions."""
     x = torch.ones(8, device=device)
     dispatch.dispatched_ops(lambda: x + 1)
     if _is_cuda(device):
-        dispatch.own_kernel_share(lambda: x + 1, set(), calls=1)
+        if profiler:
+            dispatch.own_kernel_share(lambda: x + 1, set(), calls=1)
         roofline.count_flops(lambda: x + 1)
 
 
@@ -446,12 +451,21 @@ def handle(payload: dict) -> Iterator[dict]:
             raise BadInput(f"device {options.device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
         if _is_cuda(options.device) and torch.device(options.device).index is not None:
             torch.cuda.set_device(torch.device(options.device))
+        startup = {"worker_import": time.perf_counter() - _STARTED}
+        t0 = time.perf_counter()
         problem = load_problem(payload["problem"], small=options.small)
         _check_problem(problem, options)
-        _warm_up_instruments(options.device)
+        startup["worker_problem"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _warm_up_instruments(options.device, options.kernel_share)
+        startup["worker_instruments"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         found, errors = measure_baselines(problem, options, payload.get("baselines", []))
+        if payload.get("baselines"):
+            startup["worker_baselines"] = time.perf_counter() - t0
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
-               "baselines": found, "baseline_errors": errors}
+               "baselines": found, "baseline_errors": errors,
+               "startup_s": {k: round(v, 4) for k, v in startup.items()}}
         for item in payload["candidates"]:
             for stream in (sys.stdout, sys.stderr):  # the harness splits the output per candidate here
                 stream.write(LOG_MARK.format(index=item["index"]))

@@ -9,6 +9,8 @@ exactly what the JIT would do:
 - the compiled kernel was specialised for 16-byte aligned pointers, and every pointer is aligned now
   (our kernels take no other runtime arguments: sizes and strides are compiled in, and the module's
   guard pins shapes, strides and dtypes);
+- pointers go to the launcher as integers, which skips its per-pointer driver query: the module's
+  guard and parameter checks already put every tensor on the CUDA device;
 - the kernel is kept per current CUDA device, the device Triton launches on;
 - no Triton launch hook is installed (profilers such as Proton install them: the JIT calls them);
 - this Triton exposes the compiled-kernel API the direct path was written for (3.x with ``knobs``);
@@ -61,14 +63,15 @@ def launch_lines(kernel: str, grid: str, tensors: list[str], consts: dict[str, i
     """Python lines launching ``kernel`` over ``grid`` (a 1-D expression) with pointer arguments
     ``tensors`` and constexpr values ``consts`` (in the kernel's parameter order)."""
     args = ", ".join(tensors)
-    aligned = " | ".join(f"{t}.data_ptr()" for t in tensors)
+    ptrs = [f"_qm_p{i}" for i in range(len(tensors))]
     const_values = "".join(f", {v}" for v in consts.values())
     const_kwargs = "".join(f", {k}={v}" for k, v in consts.items())
     return [
         f"{indent}_qm_k = _qm_direct({kernel!r})",
-        f"{indent}if _qm_k is not None and not ({aligned}) % 16:",
+        f"{indent}{', '.join(ptrs)}, = {', '.join(f'{t}.data_ptr()' for t in tensors)},",
+        f"{indent}if _qm_k is not None and not ({' | '.join(ptrs)}) % 16:",
         f"{indent}    _qm_k[0]({grid}, 1, 1, _QM_API[3](_QM_API[2]()), _qm_k[1], _qm_k[2], None, None, None, "
-        f"{args}{const_values})",
+        f"{', '.join(ptrs)}{const_values})",
         f"{indent}else:",
         f"{indent}    _qm_keep({kernel!r}, {kernel}[({grid},)]({args}{const_kwargs}, num_warps={num_warps}, "
         f"num_stages={num_stages}), ({args},))",

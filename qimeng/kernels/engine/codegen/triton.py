@@ -91,12 +91,16 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
                        num_warps=config.num_warps or (4 if block <= 1024 else 8), num_stages=config.num_stages or 1)
     rows, length = kernel.parallel_size, kernel.reduce_size
     strategy = config.strategy
-    if kernel.scans:
+    if kernel.scans and not is_inner_reduction(kernel):  # a scan over a strided axis: rows side by side
+        strategy = "one_pass" if _next_pow2(length) * min(32, _next_pow2(rows)) <= 8192 else "looped"
+    elif kernel.scans:
         strategy = "looped" if strategy in ("auto", "split", "online") and length > 4096 else (
             strategy if strategy in ("one_pass", "looped") else "one_pass")
     elif strategy == "auto":
         if split_applicable(kernel) and rows < 64 and length >= 32768:
             strategy = "split"
+        elif not is_inner_reduction(kernel):  # one pass only while a tile still spans 32 contiguous rows
+            strategy = "one_pass" if _next_pow2(length) * min(32, _next_pow2(rows)) <= 8192 else "looped"
         else:
             strategy = "one_pass" if length <= 8192 else "looped"
     if strategy == "online" and not online_applicable(kernel):
@@ -113,9 +117,12 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         block_r = config.block_r or _next_pow2(length)
         block_r = max(block_r, _next_pow2(length))
         default_p = max(1, min(_next_pow2(rows), max(1, 2048 // block_r))) if inner else min(64, _next_pow2(rows))
-    else:
-        block_r = config.block_r or (min(2048, _next_pow2(length)) if inner else min(32, _next_pow2(length)))
-        default_p = 1 if inner else min(64, _next_pow2(rows))
+    elif inner:
+        block_r = config.block_r or min(2048, _next_pow2(length))
+        default_p = 1
+    else:  # rows are the contiguous axis: a tile of rows wide enough for whole sectors, enough programs
+        default_p = outer_block_rows(rows)
+        block_r = config.block_r or min(_next_pow2(length), max(8, 4096 // (config.block_p or default_p)))
     block_p = _next_pow2(config.block_p) if config.block_p else default_p
     block_r = _next_pow2(block_r)
     while block_p * block_r > 8192 and block_p > 1:
@@ -124,6 +131,15 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     warps = config.num_warps or (16 if tile >= 16384 else 8 if tile >= 4096 else 4)
     return replace(config, strategy=strategy, block_p=block_p, block_r=block_r, num_warps=warps,
                    num_stages=config.num_stages or 1)
+
+
+def outer_block_rows(rows: int) -> int:
+    """Rows per program of a reduction over a strided axis: 16 to 128 contiguous rows (whole 32-byte
+    sectors), fewer when that leaves under about four programs per SM of an H100 (132 SMs)."""
+    wanted = 16
+    while wanted < 128 and rows // (wanted * 2) >= 528:
+        wanted *= 2
+    return min(wanted, _next_pow2(rows))
 
 
 def split_applicable(kernel: Kernel) -> bool:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qimeng.kernels.engine.capture import Graph, refs_in
-from qimeng.kernels.engine.codegen.triton import CodegenError, online_applicable, split_applicable
+from qimeng.kernels.engine.codegen.triton import (CodegenError, is_inner_reduction, online_applicable,
+                                                  split_applicable)
 from qimeng.kernels.engine.lowering import LoweringError, lower_group
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.lowering_plan import build_plan
@@ -197,7 +198,9 @@ class ExpertPolicy:
             if k.kind != "reduction":
                 continue
             current = unit.rendered.config.strategy
-            options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 32768 else []
+            # one pass holds a whole row in registers: over a strided axis only while 16 rows still fit
+            fits = is_inner_reduction(k) or k.reduce_size * 16 <= 8192
+            options = ["looped" if current == "one_pass" else "one_pass"] if k.reduce_size <= 32768 and fits else []
             if online_applicable(k) and current != "online":
                 options.append("online")
             if split_applicable(k) and current != "split" and k.parallel_size < 1024 and k.reduce_size >= 8192:

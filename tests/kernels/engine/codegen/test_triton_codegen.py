@@ -103,6 +103,15 @@ class Model(nn.Module):
 def get_inputs():
     return [torch.randn(6, 37)]
 """,
+    "strided_axis": """
+class Model(nn.Module):
+    def forward(self, x):
+        # reduced/scanned axis strided, rows contiguous: looped tiles of 16 rows by default
+        return (x.sum(dim=1, keepdim=True), torch.cumsum(x, dim=1), x.amax(dim=(0, 1), keepdim=True),
+                x.argmin(dim=1), torch.softmax(x, dim=1))
+def get_inputs():
+    return [torch.randn(2, 300, 20)]
+""",
     "gemm_epilogue": """
 class Model(nn.Module):
     def __init__(self):
@@ -118,8 +127,9 @@ def get_inputs():
 }
 
 LOOPED = ("reductions", "softmax_norms", "losses", "scans", "indexing", "views_pad_cat", "unit_dims")
+# "strided_axis" is looped by default; its one_pass run covers whole strided rows in registers
 RUNS = [(name, "default") for name in CASES] + [(name, "looped") for name in LOOPED] + [
-    ("softmax_norms", "online"), ("scans", "one_pass"), ("losses", "split"), ("reductions", "split")]
+    ("softmax_norms", "online"), ("scans", "one_pass"), ("strided_axis", "one_pass"), ("losses", "split"), ("reductions", "split")]
 
 
 @pytest.fixture(scope="module")
