@@ -3,7 +3,8 @@
 Pointwise kernels use a 1-D grid over the flattened (coalesced) iteration space. Reduction and scan
 kernels use 2-D tiles ``[BLOCK_P rows, BLOCK_R reduce elements]``: ``one_pass`` keeps a whole row in
 registers (loads once), ``looped`` walks the reduce axis in chunks (one loop per reduction and one for
-element-wise stores), ``online`` fuses a max and a sum-of-exp into one loop (softmax/logsumexp).
+element-wise stores), ``online`` fuses a max and a sum-of-exp into one loop (softmax/logsumexp), or
+a sum and the squared deviations from its mean (var/std and the norms: Welford).
 Everything renders under ``TRITON_INTERPRET=1`` as well as on CUDA.
 """
 
@@ -50,6 +51,14 @@ def _qm_trunc(x):
 @triton.jit
 def _qm_mul_combine(a, b):
     return a * b
+
+
+@triton.jit
+def _qm_welford_combine(mean_a, m2_a, w_a, mean_b, m2_b, w_b):
+    w = w_a + w_b
+    delta = mean_b - mean_a
+    frac = tl.where(w == 0.0, 0.0, w_b / tl.where(w == 0.0, 1.0, w))
+    return mean_a + delta * frac, m2_a + m2_b + delta * delta * w_a * frac, w
 '''
 
 
@@ -155,14 +164,33 @@ def split_applicable(kernel: Kernel) -> bool:
 
 
 def online_applicable(kernel: Kernel) -> bool:
-    """A max reduction followed by a sum of exp(x - max): mergeable into one online loop."""
+    """Two dependent reductions that one pass can compute together: a max followed by a sum of
+    exp(x - max) (online softmax), or a sum followed by the squared deviations from its mean (Welford)."""
+    return _online_split(kernel) is not None or _welford_split(kernel) is not None
+
+
+def _welford_split(kernel: Kernel):
+    """(sum of e, sum of (e - sum/n)^2) as the first two reductions, n the whole reduce size, or None."""
     reds = kernel.reductions
-    if len(reds) < 2 or reds[0].op != "max" or reds[1].op != "sum":
-        return False
-    return _online_split(kernel) is not None
+    if len(reds) < 2 or reds[0].op != "sum" or reds[1].op != "sum" or reds[0].dtype != "float32":
+        return None
+    total, squares = reds[0], reds[1]
+    v = squares.value
+    if not (isinstance(v, Op) and v.name == "mul" and v.args[0] == v.args[1]):
+        return None
+    dev = v.args[0]
+    if not (isinstance(dev, Op) and dev.name == "sub" and dev.args[0] == total.value):
+        return None
+    mean = dev.args[1]
+    if not (isinstance(mean, Op) and mean.name == "truediv" and mean.args[0] == ReduceRef(total.name, total.dtype)
+            and isinstance(mean.args[1], Const) and mean.args[1].value == kernel.reduce_size):
+        return None
+    return total, squares
 
 
 def _online_split(kernel: Kernel):
+    if len(kernel.reductions) < 2 or kernel.reductions[0].op != "max" or kernel.reductions[1].op != "sum":
+        return None
     m, s = kernel.reductions[0], kernel.reductions[1]
     v = s.value
     if not (isinstance(v, Op) and v.name == "exp" and isinstance(v.args[0], Op) and v.args[0].name == "sub"):
@@ -434,10 +462,13 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
             em.lines.append(f"    tl.store({s.buffer}_ptr + ({address}), {_to(value, out.dtype)}, mask={mask})")
         return lines + em.lines
     online = _online_split(kernel) if config.strategy == "online" else None
+    welford = _welford_split(kernel) if config.strategy == "online" else None
     todo = list(kernel.reductions)
     if online is not None:
-        m, s = online
-        lines += _online_loop(kernel, m, s, pcodes, refs)
+        lines += _online_loop(kernel, *online, pcodes, refs)
+        todo = todo[2:]
+    elif welford is not None:
+        lines += _welford_loop(kernel, *welford, pcodes, refs)
         todo = todo[2:]
     for r in todo:
         lines += _looped_reduction(kernel, r, pcodes, refs)
@@ -534,6 +565,32 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
               f"    {sn} = tl.sum({sn}_acc * tl.exp({mn}_lane - {mn}_safe), axis=1, keep_dims=True)"]
     refs[m.name] = mn
     refs[s.name] = sn
+    return lines
+
+
+def _welford_loop(kernel: Kernel, total, squares, pcodes, refs) -> list[str]:
+    """sum(e) and sum((e - mean)^2) in one pass: per-lane running mean and squared deviations
+    (Welford), merged across lanes at the end (Chan et al.)."""
+    tn, qn = f"red_{total.name}", f"red_{squares.name}"
+    lines = [f"    {tn}_mean = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
+             f"    {tn}_m2 = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
+             f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
+             f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):"]
+    chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
+    lines += chunk
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
+    x = em.expr(total.value)
+    lines += em.lines
+    lines += [f"        {tn}_x = {x}",
+              f"        {tn}_w = {tn}_w + tl.where(pmask & rmask, 1.0, 0.0)",
+              f"        {tn}_d = {tn}_x - {tn}_mean",
+              f"        {tn}_mean = {tn}_mean + tl.where(pmask & rmask, {tn}_d / tl.maximum({tn}_w, 1.0), 0.0)",
+              f"        {tn}_m2 = {tn}_m2 + tl.where(pmask & rmask, {tn}_d * ({tn}_x - {tn}_mean), 0.0)",
+              f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_mean, {tn}_m2, {tn}_w), 1, _qm_welford_combine, "
+              "keep_dims=True)",
+              f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+    refs[total.name] = tn
+    refs[squares.name] = qn
     return lines
 
 

@@ -112,6 +112,19 @@ class Model(nn.Module):
 def get_inputs():
     return [torch.randn(2, 300, 20)]
 """,
+    "moments": """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gn = nn.GroupNorm(2, 4)
+        self.ln = nn.LayerNorm(3000)
+    def forward(self, x, img):
+        # long rows with a large mean: the one-pass (Welford) variance must stay accurate
+        y = x * 3 + 50
+        return y.var(dim=1), torch.std(y, dim=(0, 1), correction=0), self.ln(y), self.gn(img)
+def get_inputs():
+    return [torch.randn(3, 3000), torch.randn(2, 4, 30, 30)]
+""",
     "gemm_epilogue": """
 class Model(nn.Module):
     def __init__(self):
@@ -129,7 +142,7 @@ def get_inputs():
 LOOPED = ("reductions", "softmax_norms", "losses", "scans", "indexing", "views_pad_cat", "unit_dims")
 # "strided_axis" is looped by default; its one_pass run covers whole strided rows in registers
 RUNS = [(name, "default") for name in CASES] + [(name, "looped") for name in LOOPED] + [
-    ("softmax_norms", "online"), ("scans", "one_pass"), ("strided_axis", "one_pass"), ("losses", "split"), ("reductions", "split")]
+    ("softmax_norms", "online"), ("moments", "online"), ("moments", "looped"), ("scans", "one_pass"), ("strided_axis", "one_pass"), ("losses", "split"), ("reductions", "split")]
 
 
 @pytest.fixture(scope="module")
