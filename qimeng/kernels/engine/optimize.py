@@ -22,7 +22,7 @@ from qimeng.kernels.engine.lowering_plan import Plan, build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
-from qimeng.kernels.engine.steps import Precision, Schedule
+from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
@@ -98,8 +98,8 @@ def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: fl
 def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
               store, compare_compile: bool, log: Callable[[str], None]) -> OptimizeResult:
     start = time.monotonic()
-    if precision == "bf16":
-        raise BadInput("--precision bf16 is not implemented yet (strict and tf32 are)")
+    if precision not in PRECISION_TOLERANCES:
+        raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     on_cpu = device == "cpu"
     small = on_cpu if small is None else small
@@ -114,7 +114,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
                               time.monotonic() - start, not on_cpu, 0)
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
-    options = _options(device, small, compare_compile)
+    options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
 
     policy = ExpertPolicy()
@@ -178,14 +178,15 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                                 if not t.result.correct), ""))
 
 
-def _options(device: str, small: bool, compare_compile: bool) -> EvalOptions:
+def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
+    atol, rtol = PRECISION_TOLERANCES[precision] or (None, None)
     if device == "cpu":
         return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
-                           baselines=("eager",), timeout_s=600.0)
+                           baselines=("eager",), timeout_s=600.0, atol=atol, rtol=rtol)
     # no profiler pass (own_kernel_share): the candidates are our own kernels, and it costs ~5 s per worker
     return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
                        baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0,
-                       kernel_share=False)
+                       kernel_share=False, atol=atol, rtol=rtol)
 
 
 def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:

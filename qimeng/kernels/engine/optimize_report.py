@@ -6,6 +6,7 @@ from pathlib import Path
 
 from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.steps import PRECISION_TOLERANCES
 from qimeng.kernels.result import EvalResult
 from qimeng.kernels.engine.search import Trial
 
@@ -20,6 +21,10 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
     lines = [f"# qimeng optimize: {problem.name}", ""]
     lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
                  f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
+    if PRECISION_TOLERANCES.get(precision):
+        atol, rtol = PRECISION_TOLERANCES[precision]
+        lines.append(f"- precision {precision}: GEMMs and convolutions in {precision.upper()}; candidates verified "
+                     f"against the float32 reference with atol={atol:g}, rtol={rtol:g}")
     if on_cpu:
         lines.append("- timing is not meaningful for GPU code under the interpreter: candidates were verified, "
                      "the most fused verified one was kept")
@@ -45,7 +50,7 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
         lines += ["| kernel | kind | fuses | strategy | block | warps |", "| --- | --- | --- | --- | --- | --- |"]
         for u in plan.kernels:
             c = u.rendered.config
-            block = f"{c.block_p}" if u.kernel.kind == "pointwise" else f"{c.block_p}x{c.block_r}"
+            block = f"{c.block_p}" if c.strategy == "pointwise" else f"{c.block_p}x{c.block_r}"
             lines.append(f"| {u.kernel.name} | {u.kernel.kind} | {', '.join(u.kernel.ops)} | {c.strategy} | "
                          f"{block} | {c.num_warps} |")
     lines += ["", "## Step trajectory", "", "| # | stage | steps | verdict | ms | vs eager | accepted |",

@@ -14,6 +14,14 @@ from typing import Any, ClassVar
 
 STRATEGIES = ("one_pass", "looped", "split", "online")
 PRECISIONS = ("strict", "tf32", "bf16")
+# What each precision policy lets GEMMs and convolutions do, and the (atol, rtol) that candidates are
+# then verified with (None: the harness's defaults by output dtype, 1e-4 for float32). The user opts
+# into the looser contract with --precision; the report states it.
+PRECISION_TOLERANCES: dict[str, tuple[float, float] | None] = {"strict": None, "tf32": (1e-2, 1e-2),
+                                                               "bf16": (2e-2, 2e-2)}
+# Vendor calls whose float32 operands the bf16 policy casts to bfloat16 (fp32 accumulation, fp32 result)
+BF16_OPS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default", "aten.baddbmm.default",
+            "aten.convolution.default")
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,8 @@ class BlockConfig(Step):
 
 @dataclass(frozen=True)
 class Precision(Step):
-    """Choose the precision policy: strict (fp32 math), tf32 (GEMMs in TF32) or bf16."""
+    """Choose the precision policy: strict (fp32 math), tf32 (GEMMs and convolutions in TF32) or bf16
+    (their float32 operands cast to bfloat16, accumulated and returned in float32)."""
 
     policy: str
     kind: ClassVar[str] = "precision"

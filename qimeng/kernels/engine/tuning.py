@@ -23,7 +23,10 @@ def variants(kernel: Kernel, current: KernelConfig) -> list[KernelConfig]:
     """A few configurations around the expert default, the default first."""
     base = resolve_config(kernel, current)
     out = [base]
-    if kernel.kind == "pointwise":
+    if base.strategy == "tiled":
+        for block_p, block_r, warps in ((32, 32, 4), (128, 32, 4), (64, 64, 8), (128, 64, 8)):
+            out.append(replace(base, block_p=block_p, block_r=block_r, num_warps=warps))
+    elif kernel.kind == "pointwise":
         for block, warps in ((1024, 4), (2048, 8), (4096, 8), (512, 4)):
             out.append(replace(base, block_p=block, num_warps=warps))
     elif base.strategy == "one_pass":

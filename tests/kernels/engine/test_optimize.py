@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from qimeng.core.store import Store
+from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.optimize import optimize
 
 PROBLEM = '''
@@ -114,3 +115,39 @@ def test_capture_failure_writes_the_reference(tmp_path):
     assert result.status == "capture_failed"
     assert "class ModelNew(Model)" in (tmp_path / "out" / "model_new.py").read_text()
     assert "Capture failed" in (tmp_path / "out" / "report.md").read_text()
+
+
+GEMM_PROBLEM = '''
+import torch
+import torch.nn as nn
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 48)
+    def forward(self, x):
+        return torch.relu(self.fc(x)) * 2.0
+
+def get_inputs():
+    return [torch.randn(32, 64)]
+
+def get_init_inputs():
+    return []
+'''
+
+
+def test_bf16_policy_casts_gemm_operands_and_verifies_at_its_stated_tolerance(tmp_path):
+    problem = tmp_path / "linear_relu.py"
+    problem.write_text(GEMM_PROBLEM)
+    result = optimize(problem, tmp_path / "out", device="cpu", precision="bf16", budget_s=60, log=lambda m: None)
+    assert result.status == "optimized", result.first_failure
+    source = (tmp_path / "out" / "model_new.py").read_text()
+    assert ".to(torch.bfloat16)" in source and "torch.ops.aten.addmm.default(" in source
+    assert "verified against the float32 reference with atol=0.02, rtol=0.02" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_unknown_precision_is_bad_input(tmp_path):
+    problem = tmp_path / "linear_relu.py"
+    problem.write_text(GEMM_PROBLEM)
+    with pytest.raises(BadInput, match="unknown precision 'fp8'"):
+        optimize(problem, tmp_path / "out", device="cpu", precision="fp8", log=lambda m: None)

@@ -94,6 +94,10 @@ def is_inner_reduction(kernel: Kernel) -> bool:
 
 def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     """Fill the defaults of ``config`` for this kernel's sizes (the untuned expert choice)."""
+    if not kernel.reduce and transposed_axes(kernel) is not None:  # a [BLOCK_R, BLOCK_P] tile of two axes
+        return replace(config, strategy="tiled", block_p=_next_pow2(config.block_p or 64),
+                       block_r=_next_pow2(config.block_r or 64), num_warps=config.num_warps or 4,
+                       num_stages=config.num_stages or 1)
     if not kernel.reduce:
         block = _next_pow2(config.block_p) if config.block_p else min(1024, _next_pow2(max(kernel.parallel_size, 16)))
         return replace(config, strategy="pointwise", block_p=block, block_r=1,
@@ -356,7 +360,9 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     config = resolve_config(kernel, config)
     if config.strategy == "split":
         return _render_split(kernel, config)
-    if kernel.kind == "pointwise":
+    if config.strategy == "tiled":
+        body = _render_tiled(kernel, config)
+    elif kernel.kind == "pointwise":
         body = _render_pointwise(kernel)
     elif kernel.kind == "scan":
         body = _render_scan(kernel, config)
@@ -367,7 +373,8 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     header = ["@triton.jit", f"def {kernel.name}({', '.join(args + consts)}):"]
     launcher = f"_launch_{kernel.name}"
     params = [b.name for b in kernel.inputs + kernel.outputs]
-    grid = str(-(-max(kernel.parallel_size, 1) // config.block_p))
+    grid = str(_tiled_programs(kernel, config) if config.strategy == "tiled"
+               else -(-max(kernel.parallel_size, 1) // config.block_p))
     launch = [f"def {launcher}({', '.join(params)}):"] + launch_lines(
         kernel.name, grid, params, {"BLOCK_P": config.block_p, "BLOCK_R": config.block_r}, config.num_warps,
         config.num_stages)
@@ -396,6 +403,53 @@ def _decompose(flat: str, vars_: tuple[Var, ...]) -> tuple[list[str], dict[Var, 
         lines.append(f"    {v.name} = {code}")
         codes[v] = v.name
     return lines, codes
+
+
+def transposed_axes(kernel: Kernel) -> tuple[Var, Var] | None:
+    """(a, b) when the stores run contiguously along parallel axis ``a`` but some load runs
+    contiguously along another axis ``b`` (a transpose): such a kernel is tiled over both axes, so
+    that every access is coalesced (Triton moves the tile between layouts through shared memory)."""
+    if kernel.reduce or not kernel.stores:
+        return None
+    a = next((v for v, c in kernel.stores[0].index.terms if isinstance(v, Var) and c == 1), None)
+    if a is None or a not in kernel.parallel or a.size < 16:
+        return None
+    for load in loads_of(kernel):
+        coeffs = {v: c for v, c in load.index.terms if isinstance(v, Var)}
+        if coeffs.get(a, 0) in (0, 1):
+            continue
+        b = next((v for v, c in coeffs.items() if c == 1 and v in kernel.parallel and v != a and v.size >= 16), None)
+        if b is not None:
+            return a, b
+    return None
+
+
+def _tiled_programs(kernel: Kernel, config: KernelConfig) -> int:
+    a, b = transposed_axes(kernel)
+    rest = max(kernel.parallel_size, 1) // (a.size * b.size)
+    return -(-a.size // config.block_p) * -(-b.size // config.block_r) * rest
+
+
+def _render_tiled(kernel: Kernel, config: KernelConfig) -> list[str]:
+    """A pointwise kernel over a [BLOCK_R, BLOCK_P] tile of axes (b, a); the other axes per program."""
+    a, b = transposed_axes(kernel)
+    na, nb = -(-a.size // config.block_p), -(-b.size // config.block_r)
+    pid = "tl.program_id(0).to(tl.int64)" if _needs_int64(kernel) else "tl.program_id(0)"
+    lines = [f"    pid = {pid}",
+             f"    xindex = (pid % {na}) * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]",
+             f"    yindex = ((pid // {na}) % {nb}) * BLOCK_R + tl.arange(0, BLOCK_R)[:, None]",
+             f"    xmask = (xindex < {a.size}) & (yindex < {b.size})",
+             f"    zindex = pid // {na * nb}"]
+    others = tuple(v for v in kernel.parallel if v not in (a, b))
+    dec, codes = _decompose("zindex", others)
+    lines += dec
+    codes.update({a: "xindex", b: "yindex"})
+    em = _Emitter(codes, "xmask", "    ", [({b}, "yindex", "xmask"), ({a}, "xindex", "xmask")], {})
+    for s in kernel.stores:
+        value = em.expr(s.value)
+        out = next(buf for buf in kernel.outputs if buf.name == s.buffer)
+        em.lines.append(f"    tl.store({s.buffer}_ptr + ({em.address(s.index)}), {_to(value, out.dtype)}, mask=xmask)")
+    return lines + em.lines
 
 
 def _render_pointwise(kernel: Kernel) -> list[str]:

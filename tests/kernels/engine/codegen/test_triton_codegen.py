@@ -125,6 +125,14 @@ class Model(nn.Module):
 def get_inputs():
     return [torch.randn(3, 3000), torch.randn(2, 4, 30, 30)]
 """,
+    "transposed": """
+class Model(nn.Module):
+    def forward(self, x, y, z):
+        # y and z are read across their contiguous axis: tiled over two axes (masked edges: 37 x 20)
+        return x * y.t() + y.t(), torch.relu(z.permute(0, 2, 1)) + 1
+def get_inputs():
+    return [torch.randn(37, 20), torch.randn(20, 37), torch.randn(3, 20, 37)]
+""",
     "gemm_epilogue": """
 class Model(nn.Module):
     def __init__(self):
