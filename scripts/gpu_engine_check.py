@@ -104,7 +104,7 @@ def main() -> int:
                              "per GPU by the harness's device lock)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out-root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,7 +122,7 @@ def main() -> int:
         problems = [p for p in problems if p.parent.name in args.family]
     if args.limit:
         problems = problems[: args.limit]
-    out_root = Path(tempfile.mkdtemp(prefix="qimeng-engine-"))  # model_new.py + report.md per problem
+    out_root = args.out_root or Path(tempfile.mkdtemp(prefix="qimeng-engine-"))  # model_new.py + report.md each
     gpus = torch.cuda.device_count() if args.device == "cuda" else 0
     slots = [f"cuda:{i % gpus}" for i in range(args.jobs)] if gpus else [args.device] * args.jobs
     stream = Path(os.environ["OUT"]) / "engine_rows.jsonl" if os.environ.get("OUT") else None

@@ -1,8 +1,9 @@
-"""One timer per GPU at a time: an exclusive file lock held while a worker times work on a device.
+"""One evaluation at a time on a GPU: an exclusive file lock held while a worker runs work there.
 
 Evaluations may run side by side on one GPU (several ``qimeng optimize`` processes, ``--jobs``): they
-compile, load and check candidates in parallel, but a clock only runs while its process holds the
-device's lock, so no measurement shares the GPU with another process's work. The lock directory comes
+import and compile candidates in parallel (a candidate's first call, where Triton compiles), but its
+checks and its clock only run while the worker holds the device's lock, so no measurement shares the
+GPU with another process's work. A killed worker's lock is released with its process. The lock directory comes
 from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS`` variable; without it
 (or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
 the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 LOCK_DIR_ENV = "QIMENG_DEVICE_LOCKS"
 _flock = fcntl.flock  # bound before any candidate code exists
+_open: dict[Path, int] = {}  # lock files this process holds, with how many blocks hold each (re-entrant)
 
 
 def _device_id(device: "torch.device") -> str:
@@ -50,11 +52,21 @@ def exclusive(device: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def held(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        _flock(handle.fileno(), fcntl.LOCK_EX)
+    """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block;
+    re-entrant within this process."""
+    if _open.get(path):
+        _open[path] += 1
         try:
             yield
         finally:
+            _open[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        _flock(handle.fileno(), fcntl.LOCK_EX)
+        _open[path] = 1
+        try:
+            yield
+        finally:
+            _open[path] = 0
             _flock(handle.fileno(), fcntl.LOCK_UN)

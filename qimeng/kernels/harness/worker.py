@@ -241,10 +241,13 @@ class Evaluation:
         except Exception:  # noqa: BLE001  (an operator without float64 support: keep the fp32 verdict)
             return None
 
-    def correctness(self, reference: Any, candidate: Any, started_ns: int) -> None:
-        opts = self.options
-        self.trial(reference, candidate, opts.seed + 1_000, "first call")  # learns output sizes for poisoning
+    def first_call(self, reference: Any, candidate: Any, started_ns: int) -> None:
+        """The first, checked call (where JIT compilers compile); learns the output sizes to poison."""
+        self.trial(reference, candidate, self.options.seed + 1_000, "first call")
         self.result.compile_ms = (perf_counter_ns() - started_ns) / 1e6
+
+    def correctness(self, reference: Any, candidate: Any) -> None:
+        opts = self.options
         firsts = []
         for t in range(opts.correctness_trials):
             out_r = self.trial(reference, candidate, opts.seed + 1 + t, f"trial {t + 1}")
@@ -359,15 +362,18 @@ class Evaluation:
                 model_cls = self.load_candidate()
             with self.phase("build"):
                 reference, candidate = self.build(model_cls)
-            with self.phase("correctness"):
-                self.correctness(reference, candidate, started)
-            with self.phase("inspect"):
-                self.inspect_calls(candidate)
-            if self.options.time_candidate and self.options.timing_trials > 0:
-                with self.phase("timing"):
-                    self.time(reference, candidate)
-            with self.phase("recheck"):
-                self.recheck(reference, candidate)
+            with self.phase("first_call"):  # Triton compiles here: in parallel with other evaluations
+                self.first_call(reference, candidate, started)
+            with device_lock.exclusive(self.device):  # the rest has the device to itself
+                with self.phase("correctness"):
+                    self.correctness(reference, candidate)
+                with self.phase("inspect"):
+                    self.inspect_calls(candidate)
+                if self.options.time_candidate and self.options.timing_trials > 0:
+                    with self.phase("timing"):
+                        self.time(reference, candidate)
+                with self.phase("recheck"):
+                    self.recheck(reference, candidate)
         except CandidateFailed as failure:
             self.result.status, self.result.reason = failure.status, failure.reason
             return self.result, failure.discard

@@ -31,6 +31,15 @@ def test_held_excludes_other_processes_until_released(tmp_path):
     assert _other_process_can_lock(path)
 
 
+def test_held_is_reentrant_within_a_process(tmp_path):
+    path = tmp_path / "gpu-x.lock"
+    with device_lock.held(path):
+        with device_lock.held(path):  # the timing inside an evaluation that holds the device already
+            assert not _other_process_can_lock(path)
+        assert not _other_process_can_lock(path)
+    assert _other_process_can_lock(path)
+
+
 def test_cpu_and_unset_directory_lock_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
     with device_lock.exclusive("cpu"):
