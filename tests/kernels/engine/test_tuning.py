@@ -35,3 +35,41 @@ def test_variants_start_with_the_default_and_differ():
     assert config_from_json(configs[1].to_json()) == configs[1]
     for c in configs:
         assert c.block_r & (c.block_r - 1) == 0 and c.num_warps in (4, 8, 16)
+
+
+def _column_sum(rows: int, length: int) -> Kernel:
+    """out[c] = sum over r of x[r, c]: the reduced axis strided, the rows (columns of x) contiguous."""
+    p, r = Var("p0", rows), Var("r0", length)
+    x = Load("x", Index.of(r) * rows + Index.of(p), "float32")
+    red = Reduction("s", "sum", x, "float32")
+    return Kernel("k", (p,), (r,), (BufferArg("x", (length, rows), (rows, 1), "float32"),),
+                  (BufferArg("out", (rows,), (1,), "float32"),), (red,), (),
+                  (Store("out", Index.of(p), ReduceRef("s", "float32"), True),))
+
+
+def _transpose_add(rows: int, cols: int) -> Kernel:
+    """out[i, j] = x[i, j] + y[j, i]: y read across its contiguous axis."""
+    i, j = Var("x0", rows), Var("x1", cols)
+    value = op("add", Load("x", Index.of(i) * cols + Index.of(j), "float32"),
+               Load("y", Index.of(j) * rows + Index.of(i), "float32"))
+    return Kernel("t", (i, j), (), (BufferArg("x", (rows, cols), (cols, 1), "float32"),
+                                    BufferArg("y", (cols, rows), (rows, 1), "float32")),
+                  (BufferArg("out", (rows, cols), (cols, 1), "float32"),), (), (),
+                  (Store("out", Index.of(i) * cols + Index.of(j), value, False),))
+
+
+def test_strided_axis_reductions_loop_over_tiles_of_contiguous_rows():
+    config = resolve_config(_column_sum(32768, 4096), KernelConfig())
+    assert config.strategy == "looped" and 16 <= config.block_p <= 128 and config.block_p * config.block_r <= 8192
+    assert resolve_config(_column_sum(4096, 64), KernelConfig()).strategy == "one_pass"  # short: whole rows fit
+    for c in variants(_column_sum(32768, 4096), KernelConfig())[1:]:
+        assert c.block_p >= 16 and c.block_p * c.block_r == 4096
+
+
+def test_transposed_reads_are_tiled_over_both_axes_and_tuned_as_tiles():
+    kernel = _transpose_add(8192, 4096)
+    config = resolve_config(kernel, KernelConfig())
+    assert config.strategy == "tiled" and config.block_p > 1 and config.block_r > 1
+    configs = variants(kernel, KernelConfig())
+    assert len(set(configs)) == len(configs) >= 3 and all(c.strategy == "tiled" for c in configs)
+    assert resolve_config(_row_sum(64, 64), KernelConfig()).strategy != "tiled"
