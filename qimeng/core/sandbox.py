@@ -144,7 +144,7 @@ def run_job(
             os.close(write_fd)
         _LIVE_GROUPS.add(proc.pid)
         try:
-            envelope = {"nonce": nonce, "fd": write_fd, "payload": payload}
+            envelope = {"nonce": nonce, "fd": write_fd, "payload": payload, "supervisor": os.getpid()}
             feeder = threading.Thread(target=_feed_stdin, args=(proc, json.dumps(envelope).encode()), daemon=True)
             feeder.start()
             return _supervise(proc, read_fd, nonce, timeout_s, startup_s, settings, started, on_message)
@@ -289,12 +289,29 @@ def _kill_live_groups() -> None:
 # ----------------------------------------------------------------------------------------- job side
 
 
+def _die_with(supervisor: int | None) -> None:
+    """Have the kernel SIGKILL this job when its supervisor dies, however it dies (SIGKILL and SIGTERM
+    included, which no atexit hook sees). Linux only (PR_SET_PDEATHSIG); elsewhere the supervisor's
+    own clean-up is all there is."""
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != supervisor:  # it died before the line above
+        os._exit(1)
+
+
 def job_main(handler: Callable[[dict], dict | Iterable[dict]]) -> None:
     """Entry point of a job module: read the payload, run ``handler``, send its message(s)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crashing candidate leaves no core file
     envelope = json.loads(sys.stdin.buffer.read())
+    _die_with(envelope.get("supervisor"))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -9,6 +9,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from qimeng.core.sandbox import run_job
 from qimeng.settings import Settings
 
@@ -67,6 +69,37 @@ def test_interrupted_parent_takes_its_jobs_with_it(tmp_path):
     job_pid = int(pid_file.read_text())
     assert _alive(job_pid)
     proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while _alive(job_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(job_pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_parent_takes_its_jobs_with_it(tmp_path, sig):
+    # `timeout` sends SIGTERM, an OOM killer SIGKILL: neither runs atexit hooks, yet the job must go.
+    pid_file = tmp_path / "job.pid"
+    parent = textwrap.dedent(f"""
+        import threading, time
+        from qimeng.core.sandbox import run_job
+        from qimeng.core import sandbox
+        threading.Thread(target=lambda: run_job("sandbox_jobs", {{"action": "sleep"}}, timeout_s=60.0,
+                         extra_env={{"PYTHONPATH": {JOBS_DIR!r}}}), daemon=True).start()
+        while not sandbox._LIVE_GROUPS:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the job is past its start and sleeping
+        open({str(pid_file)!r}, "w").write(str(next(iter(sandbox._LIVE_GROUPS))))
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    job_pid = int(pid_file.read_text())
+    assert _alive(job_pid)
+    proc.send_signal(sig)
     proc.wait(timeout=10)
     deadline = time.monotonic() + 5
     while _alive(job_pid) and time.monotonic() < deadline:
