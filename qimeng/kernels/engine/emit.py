@@ -101,13 +101,15 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
 
 def _guard_source(graph: Graph, device_type: str) -> str:
     """``_qm_guard(args)``: straight-line checks of each argument against what was captured (a few
-    attribute reads per tensor: it runs on every call)."""
+    attribute reads per tensor: it runs on every call). The kernels record no autograd graph, so an
+    input that asks for gradients (under grad mode) takes the PyTorch path."""
     on_device = "{0}.is_cuda" if device_type == "cuda" else "{0}.device.type == 'cpu'"
     conds = []
     for k, a in enumerate(graph.user_args):
         name = f"a{k}"
         if isinstance(a, TensorMeta):
             conds += [f"isinstance({name}, torch.Tensor)", on_device.format(name), f"{name}.dtype is torch.{a.dtype}",
+                      f"not ({name}.requires_grad and torch.is_grad_enabled())",
                       f"{name}.shape == {a.shape!r}", f"({name}.stride() == {a.stride!r} or {name}.numel() <= 1)"]
         else:
             conds.append(f"{name} == {_py(a)}")

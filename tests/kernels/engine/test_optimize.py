@@ -53,6 +53,11 @@ with torch.no_grad():
         x, y = torch.randn(*shape), torch.randn(*shape)
         assert torch.allclose(ref(x, y), new(x, y), atol=1e-4, rtol=1e-4), shape
     print("guard", mod._qm_guard([torch.randn(8, 48), torch.randn(8, 48)]), mod._qm_guard([torch.randn(3, 48), torch.randn(3, 48)]))
+x = torch.randn(8, 48, requires_grad=True)  # training: the kernels record no graph, PyTorch's path does
+out = new(x, torch.randn(8, 48))
+out.sum().backward()
+assert out.grad_fn is not None and x.grad is not None and new.norm.weight.grad is not None
+print("autograd", mod._qm_guard([x, torch.randn(8, 48)]))
 '''
 
 ALLOWED_IMPORTS = {"torch", "triton", "math", "os"}
@@ -92,7 +97,7 @@ def test_model_new_loads_the_state_dict_and_falls_back_on_other_shapes(optimized
     proc = subprocess.run([sys.executable, "-c", USE, str(root / "out" / "model_new.py"), str(root)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "guard True False" in proc.stdout
+    assert "guard True False" in proc.stdout and "autograd False" in proc.stdout
 
 
 def test_report_and_store_hold_the_trajectory(optimized):
