@@ -77,6 +77,7 @@ class Graph:
     outputs: list[Any]  # Refs (or constants) in forward-output order
     single_output: bool  # forward returns one tensor rather than a tuple
     user_args: list[Any]  # forward arguments: TensorMeta for tensors, the value otherwise
+    eval_only: bool = False  # captured in eval mode, and training mode computes something else (BN, dropout)
 
     def node(self, name: str) -> Node:
         return self._by_name()[name]
@@ -211,4 +212,27 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         else:
             raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
     user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
-    return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args)
+    return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
+                 eval_only=not model.training and trains_differently(model, args))
+
+
+def trains_differently(model: torch.nn.Module, args: tuple[Any, ...]) -> bool:
+    """Does ``model`` compute something else in training mode than in eval mode (batch statistics,
+    dropout, running-stat updates)? Compares the operators and their arguments of both exports (dropout
+    keeps its operator and changes its ``train`` argument); True when either export fails."""
+
+    def operators(train: bool) -> tuple[list[str], bool]:
+        model.train(train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(model, args, strict=False)
+        targets = [f"{n.target}{n.args}{n.kwargs}" for n in exported.graph.nodes if n.op == "call_function"]
+        return targets, bool(exported.graph_signature.buffers_to_mutate)
+
+    was_training = model.training
+    try:
+        return operators(False) != operators(True)
+    except Exception:  # noqa: BLE001  (an export that fails in one mode: assume the modes differ)
+        return True
+    finally:
+        model.train(was_training)

@@ -84,6 +84,8 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
             f"        _qm_args = {arg_list}",
+            # captured in eval mode: training mode (batch statistics, dropout) is PyTorch's
+            "        if self.training or not _qm_guard(_qm_args):" if graph.eval_only else
             "        if not _qm_guard(_qm_args):",
             "            return super().forward(*_qm_args)"]
     if precision == "tf32":

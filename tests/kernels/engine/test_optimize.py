@@ -156,3 +156,50 @@ def test_unknown_precision_is_bad_input(tmp_path):
     problem.write_text(GEMM_PROBLEM)
     with pytest.raises(BadInput, match="unknown precision 'fp8'"):
         optimize(problem, tmp_path / "out", device="cpu", precision="fp8", log=lambda m: None)
+
+
+BN_PROBLEM = '''
+import torch
+import torch.nn as nn
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(16)
+    def forward(self, x):
+        return torch.relu(self.bn(x)) * 2.0
+
+def get_inputs():
+    return [torch.randn(8, 16) * 3 + 1]
+
+def get_init_inputs():
+    return []
+'''
+
+TRAIN_USE = '''
+import importlib.util, sys, torch
+spec = importlib.util.spec_from_file_location("candidate", sys.argv[1])
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+torch.manual_seed(0); ref = mod.Model()
+torch.manual_seed(0); new = mod.ModelNew()
+x = torch.randn(8, 16) * 3 + 1
+with torch.no_grad():  # training mode, as a module is built: batch statistics, running stats updated
+    assert torch.allclose(ref(x), new(x), atol=1e-5) and torch.allclose(ref.bn.running_mean, new.bn.running_mean)
+    ref.eval(); new.eval()  # eval mode: the generated kernels, with the running statistics
+    assert torch.allclose(ref(x), new(x), atol=1e-4, rtol=1e-4)
+print("train and eval match")
+'''
+
+
+def test_a_model_that_trains_differently_runs_pytorch_in_training_mode(tmp_path):
+    problem = tmp_path / "bn_relu.py"
+    problem.write_text(BN_PROBLEM)
+    result = optimize(problem, tmp_path / "out", device="cpu", budget_s=60, log=lambda m: None)
+    assert result.status == "optimized", result.first_failure
+    source = (tmp_path / "out" / "model_new.py").read_text()
+    assert "if self.training or not _qm_guard(_qm_args):" in source
+    assert "in training mode this model computes something else" in (tmp_path / "out" / "report.md").read_text()
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, "-c", TRAIN_USE, str(tmp_path / "out" / "model_new.py")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and "train and eval match" in proc.stdout, proc.stderr[-2000:]
