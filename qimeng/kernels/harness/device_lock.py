@@ -61,12 +61,31 @@ def held(path: Path) -> Iterator[None]:
         finally:
             _open[path] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        _flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        fd = _open_lock_file(path)
+    except OSError:  # a directory this user cannot write (shared machine) or a broken path: run unlocked
+        yield
+        return
+    try:
+        _flock(fd, fcntl.LOCK_EX)
         _open[path] = 1
         try:
             yield
         finally:
             _open[path] = 0
-            _flock(handle.fileno(), fcntl.LOCK_UN)
+            _flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file's descriptor; directory and file are made writable for every user of the machine
+    (as /tmp is), so that one user's lock files do not lock another user out."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(path.parent, 0o1777)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666)
+    return fd

@@ -40,6 +40,20 @@ def test_held_is_reentrant_within_a_process(tmp_path):
     assert _other_process_can_lock(path)
 
 
+def test_an_unusable_lock_directory_runs_unlocked_instead_of_failing(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with device_lock.held(blocker / "gpu-x.lock"):  # the evaluation goes on, without a lock
+        pass
+
+
+def test_lock_files_are_usable_by_every_user_of_the_machine(tmp_path):
+    path = tmp_path / "locks" / "gpu-x.lock"
+    with device_lock.held(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o666 and path.parent.stat().st_mode & 0o1777 == 0o1777
+
+
 def test_cpu_and_unset_directory_lock_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
     with device_lock.exclusive("cpu"):
