@@ -468,6 +468,9 @@ def _render_pointwise(kernel: Kernel) -> list[str]:
 
 
 def _to(code: str, dtype: str) -> str:
+    """``code`` (a value of the tile, or a constant literal: a store of zeros, say) as ``dtype``."""
+    if not code.isidentifier() or code in ("True", "False"):  # a Python literal has no .to()
+        return f"tl.cast({code} != 0, tl.int1)" if dtype == "bool" else f"tl.cast({code}, {TL_DTYPES[dtype]})"
     return f"({code} != 0)" if dtype == "bool" else f"{code}.to({TL_DTYPES[dtype]})"
 
 

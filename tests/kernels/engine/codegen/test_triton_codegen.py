@@ -133,6 +133,14 @@ class Model(nn.Module):
 def get_inputs():
     return [torch.randn(37, 20), torch.randn(20, 37), torch.randn(3, 20, 37)]
 """,
+    "constants": """
+class Model(nn.Module):
+    def forward(self, x):
+        # outputs that do not depend on the input's values: stores of constants
+        return torch.zeros_like(x), torch.ones(3, 5) * 2.5, x * 0 + 1, torch.full_like(x, float("inf")) > 0
+def get_inputs():
+    return [torch.randn(3, 5)]
+""",
     "gemm_epilogue": """
 class Model(nn.Module):
     def __init__(self):
