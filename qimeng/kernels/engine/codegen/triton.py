@@ -267,9 +267,15 @@ class _Emitter:
             return _literal(e)
         if isinstance(e, Load):
             other = "0" if e.dtype not in ("float32", "float16", "bfloat16", "float64") else "0.0"
-            if e.mask is not None:  # a pad/cat mask: the address spans the whole tile like the mask
-                mask = f"({self.mask}) & ({self.expr(e.mask)})"
-                return f"tl.load({e.buffer}_ptr + ({self.address(e.index)}), mask={mask}, other={other})"
+            if e.mask is not None:  # a pad/cat mask: the address spans the axes of the index and the mask
+                used = e.index.variables() | _variables(e.mask)
+                axes = [axis for axis in self.axes if used & axis[0]]
+                code = self.index(e.index)
+                for vars_, flat, _ in axes:
+                    if not e.index.variables() & vars_:
+                        code = f"{code} + 0 * {flat}"
+                mask = " & ".join([m for _, _, m in axes] + [f"({self.expr(e.mask)})"])
+                return f"tl.load({e.buffer}_ptr + ({code}), mask={mask}, other={other})"
             used = e.index.variables()
             masks = [m for vars_, _, m in self.axes if used & vars_]
             if not masks:
@@ -284,6 +290,15 @@ class _Emitter:
             raise CodegenError(f"operator {e.name} has no Triton rendering")
         args = [self.expr(a) for a in e.args]
         return _op_code(e, args)
+
+
+def _variables(expr: Expr) -> set[Var]:
+    """The iteration variables an expression depends on (through its indices)."""
+    found: set[Var] = set()
+    for e in walk(expr):
+        if isinstance(e, (Load, IndexValue)):
+            found |= e.index.variables()
+    return found
 
 
 def _literal(c: Const) -> str:
@@ -438,13 +453,15 @@ def _render_tiled(kernel: Kernel, config: KernelConfig) -> list[str]:
     lines = [f"    pid = {pid}",
              f"    xindex = (pid % {na}) * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]",
              f"    yindex = ((pid // {na}) % {nb}) * BLOCK_R + tl.arange(0, BLOCK_R)[:, None]",
-             f"    xmask = (xindex < {a.size}) & (yindex < {b.size})",
+             f"    amask = xindex < {a.size}",
+             f"    bmask = yindex < {b.size}",
+             "    xmask = bmask & amask",
              f"    zindex = pid // {na * nb}"]
     others = tuple(v for v in kernel.parallel if v not in (a, b))
     dec, codes = _decompose("zindex", others)
     lines += dec
     codes.update({a: "xindex", b: "yindex"})
-    em = _Emitter(codes, "xmask", "    ", [({b}, "yindex", "xmask"), ({a}, "xindex", "xmask")], {})
+    em = _Emitter(codes, "xmask", "    ", [({b}, "yindex", "bmask"), ({a}, "xindex", "amask")], {})
     for s in kernel.stores:
         value = em.expr(s.value)
         out = next(buf for buf in kernel.outputs if buf.name == s.buffer)

@@ -129,9 +129,17 @@ def get_inputs():
 class Model(nn.Module):
     def forward(self, x, y, z):
         # y and z are read across their contiguous axis: tiled over two axes (masked edges: 37 x 20)
-        return x * y.t() + y.t(), torch.relu(z.permute(0, 2, 1)) + 1
+        return x * y.t() + y.t(), torch.relu(z.permute(0, 2, 1)) + 1, z.permute(0, 2, 1) * x[0] + x[:, :1]
 def get_inputs():
     return [torch.randn(37, 20), torch.randn(20, 37), torch.randn(3, 20, 37)]
+""",
+    "row_epilogue_cat": """
+class Model(nn.Module):
+    def forward(self, x, a, b):
+        # a cat of per-row values in a reduction's epilogue: its masked loads stay row-shaped
+        return x.sum(dim=2) + torch.cat([a, b], dim=1), F.pad(a, (1, 2)) * x.amax(dim=(1, 2))[:, None]
+def get_inputs():
+    return [torch.randn(4, 6, 5), torch.randn(4, 3), torch.randn(4, 3)]
 """,
     "constants": """
 class Model(nn.Module):
@@ -155,7 +163,8 @@ def get_inputs():
 """,
 }
 
-LOOPED = ("reductions", "softmax_norms", "losses", "scans", "indexing", "views_pad_cat", "unit_dims")
+LOOPED = ("reductions", "softmax_norms", "losses", "scans", "indexing", "views_pad_cat", "unit_dims",
+          "row_epilogue_cat")
 # "strided_axis" is looped by default; its one_pass run covers whole strided rows in registers
 RUNS = [(name, "default") for name in CASES] + [(name, "looped") for name in LOOPED] + [
     ("softmax_norms", "online"), ("moments", "online"), ("moments", "looped"), ("scans", "one_pass"), ("strided_axis", "one_pass"), ("losses", "split"), ("reductions", "split")]
