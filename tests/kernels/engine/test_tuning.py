@@ -73,3 +73,12 @@ def test_transposed_reads_are_tiled_over_both_axes_and_tuned_as_tiles():
     configs = variants(kernel, KernelConfig())
     assert len(set(configs)) == len(configs) >= 3 and all(c.strategy == "tiled" for c in configs)
     assert resolve_config(_row_sum(64, 64), KernelConfig()).strategy != "tiled"
+
+
+def test_offsets_past_two_to_the_31_are_computed_in_int64_on_both_axes():
+    from qimeng.kernels.engine.codegen.triton import render
+
+    source = render(_column_sum(65536, 40000), KernelConfig()).source  # row r at r * 65536: up to 2.6e9
+    assert "tl.program_id(0).to(tl.int64)" in source and "tl.arange(0, BLOCK_R)[None, :]).to(tl.int64)" in source
+    small = render(_column_sum(64, 64), KernelConfig()).source
+    assert "tl.int64" not in small

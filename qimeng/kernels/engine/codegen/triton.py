@@ -500,8 +500,10 @@ def _row_prelude(kernel: Kernel) -> tuple[list[str], dict[Var, str]]:
 
 
 def _chunk_vars(kernel: Kernel, indent: str, start: str) -> tuple[list[str], dict[Var, str]]:
-    lines = [f"{indent}rindex = {start} + tl.arange(0, BLOCK_R)[None, :]",
-             f"{indent}rmask = rindex < {kernel.reduce_size}"]
+    rindex = f"{start} + tl.arange(0, BLOCK_R)[None, :]"
+    if _needs_int64(kernel):  # stride * position can pass 2**31 on the reduce axis too
+        rindex = f"({rindex}).to(tl.int64)"
+    lines = [f"{indent}rindex = {rindex}", f"{indent}rmask = rindex < {kernel.reduce_size}"]
     dec, codes = _decompose("rindex", kernel.reduce)
     return lines + [indent + d.strip() for d in dec], codes
 
