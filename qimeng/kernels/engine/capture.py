@@ -172,6 +172,7 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exported = torch.export.export(model, args, strict=False)
+            operators = _operators(exported)  # before decomposition: compared with training mode's below
             exported = exported.run_decompositions(decomposition_table())
     except Exception as exc:  # torch raises many types here; the reason goes to the report
         raise CaptureError(f"torch.export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
@@ -213,26 +214,26 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
             raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
     user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
     return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
-                 eval_only=not model.training and trains_differently(model, args))
+                 eval_only=not model.training and trains_differently(model, args, operators))
 
 
-def trains_differently(model: torch.nn.Module, args: tuple[Any, ...]) -> bool:
-    """Does ``model`` compute something else in training mode than in eval mode (batch statistics,
-    dropout, running-stat updates)? Compares the operators and their arguments of both exports (dropout
-    keeps its operator and changes its ``train`` argument); True when either export fails."""
+def _operators(exported: torch.export.ExportedProgram) -> tuple[list[str], bool]:
+    """The operators of an export with their arguments (dropout keeps its operator and changes its
+    ``train`` argument), and whether it mutates buffers (running statistics)."""
+    targets = [f"{n.target}{n.args}{n.kwargs}" for n in exported.graph.nodes if n.op == "call_function"]
+    return targets, bool(exported.graph_signature.buffers_to_mutate)
 
-    def operators(train: bool) -> tuple[list[str], bool]:
-        model.train(train)
+
+def trains_differently(model: torch.nn.Module, args: tuple[Any, ...],
+                       eval_operators: tuple[list[str], bool]) -> bool:
+    """Does ``model`` (in eval mode, whose export gave ``eval_operators``) compute something else in
+    training mode (batch statistics, dropout, running-stat updates)? True when that export fails."""
+    model.train(True)
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exported = torch.export.export(model, args, strict=False)
-        targets = [f"{n.target}{n.args}{n.kwargs}" for n in exported.graph.nodes if n.op == "call_function"]
-        return targets, bool(exported.graph_signature.buffers_to_mutate)
-
-    was_training = model.training
-    try:
-        return operators(False) != operators(True)
-    except Exception:  # noqa: BLE001  (an export that fails in one mode: assume the modes differ)
+            return _operators(torch.export.export(model, args, strict=False)) != eval_operators
+    except Exception:  # noqa: BLE001  (an export that fails in training mode: assume the modes differ)
         return True
     finally:
-        model.train(was_training)
+        model.train(False)
