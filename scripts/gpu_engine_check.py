@@ -41,6 +41,13 @@ def _fmt(value, spec: str) -> str:
     return "-".rjust(width) if value is None else format(value, spec)
 
 
+def error_row(problem: str, cause: str, wall_s: float, device: str) -> dict:
+    """The row of a problem that raised instead of giving a result (it must not end the table)."""
+    return {"problem": problem, "status": f"error: {cause}"[:200], "kernels": 0, "speedup": None,
+            "speedup_compile": None, "eager_ms": None, "compile_ms": None, "ours_ms": None, "gbps": None,
+            "memory_bound": False, "wall_s": wall_s, "device": device}
+
+
 def problem_row(path: Path, device: str, budget: float, compare_compile: bool, out_root: Path,
                 store_path: Path) -> dict:
     """``qimeng optimize`` on one problem, as a table row (an exception is a row too)."""
@@ -59,10 +66,7 @@ def problem_row(path: Path, device: str, budget: float, compare_compile: bool, o
                 "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
                 "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device}
     except Exception as exc:  # one broken problem must not end the table
-        return {"problem": name, "status": f"error: {type(exc).__name__}: {exc}"[:200], "kernels": 0,
-                "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
-                "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": time.monotonic() - t0,
-                "device": device}
+        return error_row(name, f"{type(exc).__name__}: {exc}", time.monotonic() - t0, device)
     finally:
         store.close()
 
@@ -76,9 +80,7 @@ def _in_subprocess(path: Path, slot: str, args: argparse.Namespace, out_root: Pa
     if lines:
         return json.loads(lines[-1])
     tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-    return {"problem": f"{path.parent.name}/{path.stem}", "status": f"error: exit {done.returncode}: {tail}"[:200],
-            "kernels": 0, "speedup": None, "speedup_compile": None, "eager_ms": None, "compile_ms": None,
-            "ours_ms": None, "gbps": None, "memory_bound": False, "wall_s": 0.0, "device": slot}
+    return error_row(f"{path.parent.name}/{path.stem}", f"exit {done.returncode}: {tail}", 0.0, slot)
 
 
 def _print_row(row: dict) -> None:
@@ -134,10 +136,8 @@ def main() -> int:
     run = (lambda p, slot: _in_subprocess(p, slot, args, out_root, args.store)) if args.jobs > 1 else (
         lambda p, slot: problem_row(p, slot, args.budget, not args.no_compile, out_root, args.store))
     for outcome in Executor(slots).map(run, problems):
-        row = outcome.value if outcome.error is None else {
-            "problem": str(outcome.item), "status": f"error: {outcome.error}"[:200], "kernels": 0, "speedup": None,
-            "speedup_compile": None, "eager_ms": None, "compile_ms": None, "ours_ms": None, "gbps": None,
-            "memory_bound": False, "wall_s": 0.0}
+        row = outcome.value if outcome.error is None else error_row(str(outcome.item), str(outcome.error), 0.0,
+                                                                      outcome.slot)
         rows.append(row)
         _print_row(row)
         if stream is not None:

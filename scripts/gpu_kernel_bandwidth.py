@@ -10,16 +10,11 @@ and output byte once. Correctness is the harness's job (``qimeng eval``): this o
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import torch
 import triton.testing
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from qimeng.kernels.harness.problem import load_problem  # noqa: E402
+from model_pair import load_model_pair
 
 
 def _nbytes(values: object) -> int:
@@ -35,14 +30,8 @@ def main() -> None:
     parser.add_argument("problem", type=Path)
     parser.add_argument("model_new", type=Path)
     args = parser.parse_args()
-    problem = load_problem(args.problem)
-    spec = importlib.util.spec_from_file_location("model_new", args.model_new)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reference = problem.build(problem.model_cls, 0, "cuda")
-    candidate = problem.build(module.ModelNew, 0, "cuda")
-    candidate.load_state_dict(reference.state_dict())
-    inputs = problem.inputs(1, "cuda")
+    pair = load_model_pair(args.problem, args.model_new)
+    reference, candidate, inputs = pair.reference, pair.candidate, pair.inputs
     with torch.no_grad():
         nbytes = _nbytes(inputs) + _nbytes(reference(*inputs))
         for name, model in (("eager", reference), ("ModelNew", candidate)):

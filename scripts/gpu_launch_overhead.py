@@ -11,17 +11,12 @@ the host (the figures are submission cost, not kernel time).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import inspect
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from qimeng.kernels.harness.problem import load_problem  # noqa: E402
+from model_pair import load_model_pair
 
 CALLS = 200
 
@@ -56,14 +51,8 @@ def main() -> None:
     parser.add_argument("problem", type=Path)
     parser.add_argument("model_new", type=Path)
     args = parser.parse_args()
-    problem = load_problem(args.problem)
-    spec = importlib.util.spec_from_file_location("model_new", args.model_new)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reference = problem.build(problem.model_cls, 0, "cuda")
-    candidate = problem.build(module.ModelNew, 0, "cuda")
-    candidate.load_state_dict(reference.state_dict())
-    inputs = problem.inputs(1, "cuda")
+    pair = load_model_pair(args.problem, args.model_new)
+    module, reference, candidate, inputs = pair.module, pair.reference, pair.candidate, pair.inputs
     launches: dict[str, tuple] = {}
     for name in dir(module):
         fn = getattr(module, name)

@@ -3,9 +3,9 @@
 Evaluations may run side by side on one GPU (several ``qimeng optimize`` processes, ``--jobs``): they
 import and compile candidates in parallel (a candidate's first call, where Triton compiles), but its
 checks and its clock only run while the worker holds the device's lock, so no measurement shares the
-GPU with another process's work. A killed worker's lock is released with its process. The lock directory comes
-from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS`` variable; without it
-(or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
+GPU with another process's work. A killed worker's lock is released with its process. The lock
+directory comes from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS``
+variable; without it (or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
 the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
 """
 

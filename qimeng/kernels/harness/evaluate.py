@@ -117,7 +117,6 @@ def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], opti
         "candidates": [{"index": i, "name": items[i].name, "source": items[i].source} for i in pending],
     }
     ready: dict = {}
-    delivered: list[int] = []
     discarded = False
 
     def on_message(message: dict, output: JobOutput) -> None:
@@ -127,9 +126,8 @@ def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], opti
             measured.update(message.get("baselines", {}))
         elif message.get("kind") == "result" and message.get("index") in pending:
             result = EvalResult.from_json(message["result"])
-            if not delivered:  # the first candidate of a worker also waited for its start-up
-                result.phases_s = {**ready.get("startup_s", {}), **result.phases_s}
-            delivered.append(message["index"])
+            # the worker's first result also waited for its start-up (taken once)
+            result.phases_s = {**ready.pop("startup_s", {}), **result.phases_s}
             result.log = _log_of(message["index"], output.stdout, output.stderr)
             discarded = bool(message.get("discard"))
             deliver(message["index"], result)

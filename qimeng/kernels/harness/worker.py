@@ -341,14 +341,9 @@ class Evaluation:
             if name not in self.reference_state or not guard.TRUSTED["torch.equal"](value, self.reference_state[name]):
                 raise CandidateFailed(Status.REJECTED, f"the reference model's `{name}` changed during the run", True)
 
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Record the wall time of one stage in ``result.phases_s`` (also when it fails)."""
-        t0 = perf_counter_ns()
-        try:
-            yield
-        finally:
-            self.result.phases_s[name] = round((perf_counter_ns() - t0) / 1e9, 4)
+        return _timed(self.result.phases_s, name)
 
     def _flag(self, flag: str) -> None:
         if flag not in self.result.flags:
@@ -387,6 +382,16 @@ class Evaluation:
             sys.modules.pop(self.module.__name__, None)
             self.module = None
         gc.collect()
+
+
+@contextlib.contextmanager
+def _timed(into: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall seconds of the block in ``into[name]`` (also when it fails)."""
+    t0 = perf_counter_ns()
+    try:
+        yield
+    finally:
+        into[name] = round((perf_counter_ns() - t0) / 1e9, 4)
 
 
 def _watched_namespaces() -> list[tuple[str, Any]]:
@@ -457,21 +462,16 @@ def handle(payload: dict) -> Iterator[dict]:
             raise BadInput(f"device {options.device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
         if _is_cuda(options.device) and torch.device(options.device).index is not None:
             torch.cuda.set_device(torch.device(options.device))
-        startup = {"worker_import": time.perf_counter() - _STARTED}
-        t0 = time.perf_counter()
-        problem = load_problem(payload["problem"], small=options.small)
-        _check_problem(problem, options)
-        startup["worker_problem"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        _warm_up_instruments(options.device, options.kernel_share)
-        startup["worker_instruments"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        found, errors = measure_baselines(problem, options, payload.get("baselines", []))
-        if payload.get("baselines"):
-            startup["worker_baselines"] = time.perf_counter() - t0
+        startup = {"worker_import": round(time.perf_counter() - _STARTED, 4)}
+        with _timed(startup, "worker_problem"):
+            problem = load_problem(payload["problem"], small=options.small)
+            _check_problem(problem, options)
+        with _timed(startup, "worker_instruments"):
+            _warm_up_instruments(options.device, options.kernel_share)
+        with _timed(startup, "worker_baselines") if payload.get("baselines") else contextlib.nullcontext():
+            found, errors = measure_baselines(problem, options, payload.get("baselines", []))
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
-               "baselines": found, "baseline_errors": errors,
-               "startup_s": {k: round(v, 4) for k, v in startup.items()}}
+               "baselines": found, "baseline_errors": errors, "startup_s": startup}
         for item in payload["candidates"]:
             for stream in (sys.stdout, sys.stderr):  # the harness splits the output per candidate here
                 stream.write(LOG_MARK.format(index=item["index"]))

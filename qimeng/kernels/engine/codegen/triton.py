@@ -582,6 +582,17 @@ def _finish_reduction(r, val: str, name: str, indent: str, mask: str, rindex: st
             f"{indent}{name} = {_reduce_call(r.op, name + '_v')}"]
 
 
+def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, stop: int | None = None,
+                start: str = "roff") -> tuple[list[str], str]:
+    """The ``for roff`` header of a loop over the reduce axis in BLOCK_R chunks, the chunk's index
+    lines and the lines computing ``value`` on the chunk; and the code of that value."""
+    lines = [f"    for roff in range(0, {stop or kernel.reduce_size}, BLOCK_R):"]
+    chunk, rcodes = _chunk_vars(kernel, "        ", start)
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
+    code = em.expr(value)
+    return lines + chunk + em.lines, code
+
+
 def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | None = None, start: str = "roff") -> list[str]:
     name = f"red_{r.name}"
     dt = TL_DTYPES[r.dtype if r.op not in ("argmax", "argmin") else r.value.dtype]
@@ -594,12 +605,8 @@ def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | None = None, 
                   f"    {name}_idx = tl.full([BLOCK_P, BLOCK_R], {2**31 - 1}, tl.int32)"]
     else:
         lines.append(f"    {name}_acc = tl.full([BLOCK_P, BLOCK_R], {_neutral(r.op, r.dtype)}, {dt})")
-    lines.append(f"    for roff in range(0, {stop or kernel.reduce_size}, BLOCK_R):")
-    chunk, rcodes = _chunk_vars(kernel, "        ", start)
-    lines += chunk
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
-    val = em.expr(r.value)
-    lines += em.lines
+    loop, val = _chunk_loop(kernel, r.value, pcodes, refs, stop, start)
+    lines += loop
     if r.op in ("argmax", "argmin"):
         base = "max" if r.op == "argmax" else "min"
         cmp = ">" if base == "max" else "<"
@@ -623,13 +630,9 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
     """max and sum(exp(x - max)) in one pass: rescale the running sum when the max grows."""
     mn, sn = f"red_{m.name}", f"red_{s.name}"
     lines = [f"    {mn}_acc = tl.full([BLOCK_P, BLOCK_R], -float(\"inf\"), tl.float32)",
-             f"    {sn}_acc = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
-             f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):"]
-    chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
-    lines += chunk
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
-    x = em.expr(m.value)
-    lines += em.lines
+             f"    {sn}_acc = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
+    loop, x = _chunk_loop(kernel, m.value, pcodes, refs)
+    lines += loop
     lines += [f"        {mn}_x = tl.where(pmask & rmask, {x}, -float(\"inf\"))",
               f"        {mn}_new = tl.maximum({mn}_acc, {mn}_x)",
               f"        {mn}_safe = tl.where({mn}_new == -float(\"inf\"), 0.0, {mn}_new)",
@@ -650,13 +653,9 @@ def _welford_loop(kernel: Kernel, total, squares, pcodes, refs) -> list[str]:
     tn, qn = f"red_{total.name}", f"red_{squares.name}"
     lines = [f"    {tn}_mean = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_m2 = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
-             f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
-             f"    for roff in range(0, {kernel.reduce_size}, BLOCK_R):"]
-    chunk, rcodes = _chunk_vars(kernel, "        ", "roff")
-    lines += chunk
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
-    x = em.expr(total.value)
-    lines += em.lines
+             f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
+    loop, x = _chunk_loop(kernel, total.value, pcodes, refs)
+    lines += loop
     lines += [f"        {tn}_x = {x}",
               f"        {tn}_w = {tn}_w + tl.where(pmask & rmask, 1.0, 0.0)",
               f"        {tn}_d = {tn}_x - {tn}_mean",
