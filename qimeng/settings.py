@@ -43,6 +43,13 @@ def _env_float(name: str, default: float) -> float:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name) or default
+    if raw not in choices:
+        raise ValueError(f"environment variable {name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide settings. Build with :meth:`from_env`; every field names its variable."""
@@ -55,6 +62,9 @@ class Settings:
     # QIMENG_DEVICE_LOCKS: lock files that let one process at a time time work on a GPU, so that
     # evaluations started side by side (several `qimeng optimize`, `--jobs`) never disturb each other's clocks
     device_lock_dir: Path = Path(tempfile.gettempdir()) / "qimeng-device-locks"
+    # QIMENG_ISOLATION: "auto" runs untrusted tools under bubblewrap when it works here (qimeng/core/isolation.py),
+    # "none" runs them without filesystem isolation (every result then says so)
+    isolation: str = "auto"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -67,4 +77,5 @@ class Settings:
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
             device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
+            isolation=_env_choice("QIMENG_ISOLATION", cls.isolation, ("auto", "none")),
         )

@@ -2,12 +2,15 @@
 
 Every run is a subprocess in its own process group, with a hard wall-clock timeout, a private
 working directory and an environment reduced to ``Settings.env_allowlist`` (no secrets reach
-untrusted Verilog). A missing tool is an error that says how to install it; nothing is skipped.
+untrusted Verilog). It runs under :mod:`qimeng.core.isolation` (bubblewrap: a read-only view of the
+system, only the working directory writable, no network) and dies with the process that started it.
+A missing tool is an error that says how to install it; nothing is skipped.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from qimeng.core.isolation import isolate
 from qimeng.settings import Settings
 
 # Debian package providing each program.
@@ -46,6 +50,7 @@ class ToolRun:
     stdout: str
     stderr: str
     timed_out: bool
+    isolation: str = ""  # qimeng.core.isolation.Isolation.describe: "bwrap", or "none (why)"
 
     @property
     def ok(self) -> bool:
@@ -67,14 +72,22 @@ def private_dir(prefix: str = "qimeng-hw-") -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=prefix)
 
 
-def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, settings: Settings | None = None) -> ToolRun:
-    """Run ``args`` (``args[0]`` is a tool name) in ``cwd`` with a hard timeout; never raises on failure."""
+def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, settings: Settings | None = None,
+             *, merge_output: bool = False) -> ToolRun:
+    """Run ``args`` (``args[0]`` is a tool name) isolated in ``cwd`` with a hard timeout; never raises on failure.
+
+    Only ``cwd`` is writable; files named by absolute path in ``args`` (or double-quoted inside an
+    argument, as in Yosys scripts) are visible read-only. ``merge_output`` sends stderr into stdout, in
+    order, as a shell's ``&>`` does.
+    """
     settings = settings or Settings.from_env()
     timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
     cmd = [find_tool(args[0]), *args[1:]]
+    wrapped = isolate(cmd, cwd, named_paths(args[1:]), settings)
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        wrapped.argv, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, start_new_session=True,
+        preexec_fn=wrapped.preexec_fn,
     )
     timed_out = False
     try:
@@ -83,8 +96,22 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
         timed_out = True
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
+    except BaseException:  # interrupted: the tool must not outlive this call
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     limit = settings.max_captured_output_bytes
-    return ToolRun(proc.returncode, _clip(out, limit), _clip(err, limit), timed_out)
+    return ToolRun(proc.returncode, _clip(out, limit), _clip(err or b"", limit), timed_out, wrapped.isolation.describe)
+
+
+def named_paths(args: list[str]) -> list[Path]:
+    """Existing files and directories that ``args`` name by absolute path (whole or double-quoted)."""
+    found = []
+    for arg in args:
+        for token in [arg, *re.findall(r'"(/[^"]+)"', arg)]:
+            if token.startswith("/") and os.path.exists(token):
+                found.append(Path(token))
+    return found
 
 
 def _clip(data: bytes, limit: int) -> str:

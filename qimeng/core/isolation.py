@@ -1,0 +1,110 @@
+"""Filesystem isolation and parent-death for untrusted commands: bubblewrap where it works.
+
+``isolate(cmd, work_dir, read_only)`` returns the argv to run instead of ``cmd`` and how it is isolated:
+
+- ``bwrap``: a private mount namespace with a read-only view of the system (``/`` bound read-only),
+  an empty private ``/tmp``, an ``/etc`` holding only what programs need to start (loader cache,
+  passwd/group, alternatives, ...: no ``/etc/hostname``), a fresh ``/proc`` and ``/dev``, its own
+  host name, no network, its own PID namespace. Writable: ``work_dir`` only. ``read_only`` paths
+  (files the command names that would otherwise be hidden, e.g. under ``/tmp``) are bound read-only.
+  ``--die-with-parent`` and the PID namespace make every process of the command die with the
+  process (thread) that started it, grandchildren included.
+- ``none``: the command as it is, with a warning saying why (bubblewrap missing or unable to make
+  namespaces here, e.g. a container without user namespaces, or ``QIMENG_ISOLATION=none``). The
+  command then only gets ``PR_SET_PDEATHSIG`` (``preexec_fn``): it dies with its parent, its own
+  children may not.
+
+Callers still start the command in its own session and kill its process group on timeout.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from qimeng.core.sandbox import _die_with
+from qimeng.settings import Settings
+
+# The only entries of /etc a sandboxed program sees (loader, user database, alternatives symlinks, perl).
+ETC_KEPT: tuple[str, ...] = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "alternatives",
+    "localtime", "perl",
+)
+SANDBOX_HOSTNAME = "qimeng-sandbox"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How a command is isolated: ``mode`` is "bwrap" or "none"; ``warning`` says why when "none"."""
+
+    mode: str
+    warning: str = ""
+
+    @property
+    def describe(self) -> str:
+        return self.mode if not self.warning else f"{self.mode} ({self.warning})"
+
+
+@dataclass(frozen=True)
+class IsolatedCommand:
+    """The argv to run, the ``preexec_fn`` to give ``subprocess.Popen``, and how it is isolated."""
+
+    argv: list[str]
+    preexec_fn: Callable[[], None] | None
+    isolation: Isolation
+
+
+def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = ()) -> list[str]:
+    """The bubblewrap command line that runs ``cmd`` isolated, with ``work_dir`` writable."""
+    work = str(Path(work_dir).resolve())
+    argv = ["bwrap", "--die-with-parent", "--unshare-all", "--hostname", SANDBOX_HOSTNAME,
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/etc"]
+    for name in ETC_KEPT:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for path in sorted({str(Path(p).resolve()) for p in read_only}):
+        if path != work and not path.startswith(work + "/"):
+            argv += ["--ro-bind-try", path, path]
+    return argv + ["--bind", work, work, "--chdir", work, "--", *cmd]
+
+
+@functools.cache
+def _bwrap_works() -> str:
+    """"" when bubblewrap can build the sandbox here, else the reason it cannot."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap"
+    with tempfile.TemporaryDirectory(prefix="qimeng-bwrap-probe-") as tmp:
+        try:
+            run = subprocess.run(bwrap_argv(["true"], Path(tmp)), capture_output=True, timeout=30,
+                                 stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap cannot run: {exc}"
+    if run.returncode != 0:
+        return "bubblewrap cannot create namespaces here: " + run.stderr.decode(errors="replace").strip()[:300]
+    return ""
+
+
+def probe(settings: Settings | None = None) -> Isolation:
+    """How commands are isolated in this process (bubblewrap probed once)."""
+    settings = settings or Settings.from_env()
+    if settings.isolation == "none":
+        return Isolation("none", "no filesystem isolation: disabled by QIMENG_ISOLATION=none")
+    reason = _bwrap_works()
+    if reason:
+        return Isolation("none", f"no filesystem isolation: {reason}")
+    return Isolation("bwrap")
+
+
+def isolate(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = (),
+            settings: Settings | None = None) -> IsolatedCommand:
+    """``cmd`` wrapped to run isolated with ``work_dir`` writable (see the module docstring)."""
+    isolation = probe(settings)
+    if isolation.mode == "bwrap":
+        return IsolatedCommand(bwrap_argv(cmd, work_dir, read_only), None, isolation)
+    parent = os.getpid()
+    return IsolatedCommand(list(cmd), lambda: _die_with(parent), isolation)
