@@ -20,6 +20,11 @@ def pass_at_k(n: int, c: int, k: int) -> float | None:
 
 
 def mean_pass_at_k(counts: list[tuple[int, int]], k: int) -> float | None:
-    """Mean pass@k over problems with at least k samples (``None`` when there are none)."""
-    values = [v for v in (pass_at_k(n, c, k) for n, c in counts) if v is not None]
-    return float(np.mean(values)) if values else None
+    """Mean pass@k over problems with at least k samples; a problem with no sample (n = 0) counts as 0.
+
+    ``None`` when no problem has at least k samples.
+    """
+    values = [v for v in (pass_at_k(n, c, k) for n, c in counts if n) if v is not None]
+    if not values:
+        return None
+    return float(np.sum(values) / (len(values) + sum(1 for n, _ in counts if n == 0)))

@@ -6,16 +6,27 @@ PROBLEMS_DIR holds, per problem ``ProbNNN_name``: ``ProbNNN_name_prompt.txt``, `
 problem as ``SAMPLES_DIR/ProbNNN_name/*.sv`` (or ``.v``), or flat as ``ProbNNN_name_sample*.sv``.
 
 Each sample is compiled with the testbench and reference under Icarus Verilog (``-g2012``, as
-VerilogEval does) and simulated in a private directory with hard timeouts; it passes when it
-compiles and reports zero mismatches.
+VerilogEval does) and simulated isolated (``tools.run_tool``) with hard timeouts. Two protocols:
+
+- ``qimeng`` (default, stricter): a sample passes when it compiles, its run exits cleanly without a
+  ``TIMEOUT`` line, and prints exactly one ``Mismatches: 0 in M samples`` line where M is the count
+  the testbench reaches with the reference itself as the sample (run once per problem, cached). A
+  sample that ends the simulation early (``$finish``, ``$fatal``, ``$stop``) or prints its own
+  Mismatches line fails.
+- ``verilog-eval``: the benchmark's own analysis (``verilog_eval_protocol.py``), for pass@k that can
+  be set next to published numbers.
+
+Problems without any sample count as failed in the overall pass@k and are listed as missing.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import re
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -24,11 +35,21 @@ from pathlib import Path
 from rich.progress import Progress
 
 from qimeng.core.verdict import BadInput, Status
+from qimeng.core.isolation import probe
+from qimeng.hardware import verilog_eval_protocol as protocol_ve
 from qimeng.hardware.pass_at_k import mean_pass_at_k, pass_at_k
-from qimeng.hardware.tools import private_dir, run_tool
+from qimeng.hardware.tools import ToolRun, private_dir, run_tool
 
 KS = (1, 5, 10)
+DEFAULT_TIMEOUT_S = 60.0
 _MISMATCHES = re.compile(r"Mismatches:\s*(\d+)\s+in\s+(\d+)\s+samples")
+
+
+class Protocol(str, enum.Enum):
+    """How samples are judged (see the module docstring)."""
+
+    QIMENG = "qimeng"
+    VERILOG_EVAL = "verilog-eval"
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,8 @@ class SampleResult:
     total: int | None
     reason: str
     seconds: float
+    compiled: bool = False
+    code: str | None = None  # VerilogEval's letter, under --protocol verilog-eval
 
 
 @dataclass
@@ -56,6 +79,9 @@ class ProblemResult:
     c: int
     pass_at: dict[str, float | None]
     samples: list[SampleResult] = field(default_factory=list)
+    syntax_c: int = 0  # samples that compile
+    reference_samples: int | None = None  # the count the testbench reaches with the reference (qimeng protocol)
+    reference_error: str = ""  # why the reference run could not give that count
 
 
 @dataclass
@@ -67,6 +93,12 @@ class VerilogEvalReport:
     pass_at: dict[str, float | None]
     problems: list[ProblemResult]
     tools: dict[str, str]
+    protocol: str = Protocol.QIMENG.value
+    syntax_pass_at: dict[str, float | None] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # problems without any sample (counted as failed)
+    isolation: str = ""
+    warnings: list[str] = field(default_factory=list)
+    benchmark: str = "verilog-eval"
     run_id: int | None = None
 
     def to_json(self) -> dict:
@@ -99,55 +131,139 @@ def find_samples(samples_dir: Path, problem: str) -> list[Path]:
     return sorted(found)
 
 
-def evaluate_sample(problem: Problem, sample: Path, timeout_s: float) -> SampleResult:
-    """Compile and simulate one sample against its problem's testbench; failures are values."""
+def _stage(problem: Problem, design: Path, work: Path, timeout_s: float, merged: bool = False) -> ToolRun | None:
+    """Copy ``design`` (as the sample), the testbench and the reference into ``work`` and compile them."""
+    for src, dst in ((design, "sample.sv"), (problem.test, "test.sv"), (problem.ref, "ref.sv")):
+        shutil.copyfile(src, work / dst)
+    top = ["-s", "tb"] if re.search(r"\bmodule\s+tb\b", problem.test.read_text()) else []
+    return run_tool(["iverilog", "-Wall", "-Winfloop", "-Wno-timescale", "-g2012", *top, "-o", "test.vvp",
+                     "sample.sv", "test.sv", "ref.sv"], work, timeout_s, merge_output=merged)
+
+
+_REFERENCE_COUNTS: dict[tuple[str, str], tuple[int | None, str]] = {}
+_REFERENCE_LOCK = threading.Lock()
+
+
+def reference_sample_count(problem: Problem, timeout_s: float) -> tuple[int | None, str]:
+    """Samples the testbench checks when the reference itself is the sample (cached per ref and test text).
+
+    Returns (count, "") or (None, why the reference run gave no clean ``Mismatches: 0 in M`` line).
+    """
+    key = (hashlib.sha256(problem.ref.read_bytes()).hexdigest(), hashlib.sha256(problem.test.read_bytes()).hexdigest())
+    with _REFERENCE_LOCK:
+        if key in _REFERENCE_COUNTS:
+            return _REFERENCE_COUNTS[key]
+    with private_dir("qimeng-veval-ref-") as tmp:
+        work = Path(tmp)
+        as_top = work / "reference_as_top.sv"
+        as_top.write_text(re.sub(r"\bRefModule\b", "TopModule", problem.ref.read_text()))
+        compiled = _stage(problem, as_top, work, timeout_s)
+        ran = run_tool(["vvp", "-n", "test.vvp"], work, timeout_s) if compiled.ok else None
+    if ran is None:
+        result: tuple[int | None, str] = (None, "the reference does not compile as the sample: " + compiled.output[-500:])
+    else:
+        found = _MISMATCHES.findall(ran.stdout)
+        if ran.timed_out or "TIMEOUT" in ran.stdout or len(found) != 1 or int(found[0][0]) != 0:
+            result = (None, "the reference fails its own testbench: " + ran.output[-500:])
+        else:
+            result = (int(found[0][1]), "")
+    with _REFERENCE_LOCK:
+        _REFERENCE_COUNTS[key] = result
+    return result
+
+
+def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: Protocol = Protocol.QIMENG,
+                    expected: tuple[int | None, str] | None = None) -> SampleResult:
+    """Compile and simulate one sample against its problem's testbench; failures are values.
+
+    ``expected`` is :func:`reference_sample_count`'s answer (computed here when None; unused under
+    the verilog-eval protocol).
+    """
     start = time.perf_counter()
     digest = hashlib.sha256(sample.read_bytes()).hexdigest()
+    compiled_ok = False
 
-    def done(status: Status, reason: str, mismatches: int | None = None, total: int | None = None) -> SampleResult:
+    def done(status: Status, reason: str, mismatches: int | None = None, total: int | None = None,
+             code: str | None = None) -> SampleResult:
         return SampleResult(str(sample), digest, status.value, mismatches, total, reason.strip()[-2000:],
-                            round(time.perf_counter() - start, 3))
+                            round(time.perf_counter() - start, 3), compiled_ok, code)
 
+    if protocol is Protocol.VERILOG_EVAL:
+        with private_dir("qimeng-veval-") as tmp:
+            work = Path(tmp)
+            compiled = _stage(problem, sample, work, timeout_s, merged=True)
+            log = compiled.stdout
+            compiled_ok = compiled.ok
+            if compiled.ok:
+                ran = run_tool(["vvp", "test.vvp"], work, timeout_s, merge_output=True)
+                log += "\n" + ran.stdout + ("\nTIMEOUT" if ran.timed_out else "")
+        log = log.replace(str(work) + "/", "")
+        code, mismatches = protocol_ve.classify_log(log, sample.read_text(errors="replace"))
+        found = _MISMATCHES.findall(log)
+        total = int(found[-1][1]) if found else None
+        reason = f"VerilogEval '{code}' ({protocol_ve.CODES[code]}): " + log[-1500:]
+        return done(protocol_ve.status_of(code, mismatches), reason, mismatches if found else None, total, code)
+
+    expected = expected or reference_sample_count(problem, timeout_s)
     with private_dir("qimeng-veval-") as tmp:
         work = Path(tmp)
-        for src, dst in ((sample, "sample.sv"), (problem.test, "test.sv"), (problem.ref, "ref.sv")):
-            shutil.copyfile(src, work / dst)
-        top = ["-s", "tb"] if re.search(r"\bmodule\s+tb\b", problem.test.read_text()) else []
-        compiled = run_tool(
-            ["iverilog", "-Wall", "-Winfloop", "-Wno-timescale", "-g2012", *top, "-o", "test.vvp",
-             "sample.sv", "test.sv", "ref.sv"], work, timeout_s,
-        )
+        compiled = _stage(problem, sample, work, timeout_s)
         if compiled.timed_out:
             return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s")
         if not compiled.ok:
             return done(Status.COMPILE_ERROR, compiled.output.replace(str(work) + "/", ""))
+        compiled_ok = True
         ran = run_tool(["vvp", "-n", "test.vvp"], work, timeout_s)
-        if ran.timed_out:
-            return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s")
-        found = _MISMATCHES.findall(ran.stdout)
-        if not found:
-            status = Status.TIMEOUT if "TIMEOUT" in ran.stdout else Status.RUNTIME_ERROR
-            return done(status, "no 'Mismatches: N in M samples' line: " + ran.output[-1500:])
-        mismatches, total = map(int, found[-1])
-        if mismatches == 0:
-            return done(Status.OK, f"Mismatches: 0 in {total} samples", 0, total)
+    if ran.timed_out:
+        return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s")
+    if "TIMEOUT" in ran.stdout:
+        return done(Status.TIMEOUT, "the testbench printed TIMEOUT: " + ran.output[-1500:])
+    found = _MISMATCHES.findall(ran.stdout)
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} (the sample prints its own?)"
+        return done(Status.RUNTIME_ERROR, f"{what} 'Mismatches: N in M samples' line(s): " + ran.output[-1500:])
+    mismatches, total = map(int, found[0])
+    if mismatches:
         return done(Status.INCORRECT, f"Mismatches: {mismatches} in {total} samples", mismatches, total)
+    if ran.returncode != 0:
+        return done(Status.RUNTIME_ERROR, f"the simulation exited with status {ran.returncode} ($fatal?): "
+                    + ran.output[-1500:], mismatches, total)
+    reference, why = expected
+    if reference is None:
+        return done(Status.RUNTIME_ERROR, f"cannot judge: {why}", mismatches, total)
+    if total != reference:
+        return done(Status.RUNTIME_ERROR, f"the simulation ended after {total} of the reference's {reference} samples "
+                    "($finish, $stop or $fatal in the sample?)", mismatches, total)
+    return done(Status.OK, f"Mismatches: 0 in {total} samples", 0, total)
 
 
-def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float = 60.0, workers: int | None = None,
-                     progress: bool = False) -> VerilogEvalReport:
-    """Evaluate every sample of every problem; pass@k per problem and overall."""
+def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float | None = None, workers: int | None = None,
+                     progress: bool = False, protocol: Protocol = Protocol.QIMENG) -> VerilogEvalReport:
+    """Evaluate every sample of every problem; pass@k per problem and overall (missing problems count 0).
+
+    ``timeout_s`` (per compile and per run) defaults to 60 s, or to the benchmark's 30 s under its protocol.
+    """
     if not samples_dir.is_dir():
         raise BadInput(f"{samples_dir}: not a directory")
+    if timeout_s is None:
+        timeout_s = protocol_ve.RUN_TIMEOUT_S if protocol is Protocol.VERILOG_EVAL else DEFAULT_TIMEOUT_S
     problems = find_problems(problems_dir)
     jobs = [(p, s) for p in problems for s in find_samples(samples_dir, p.name)]
     if not jobs:
         raise BadInput(f"{samples_dir}: no samples for any problem of {problems_dir}")
     workers = workers or os.cpu_count() or 1
+    with_samples = sorted({p.name for p, _ in jobs})
     by_problem: dict[str, list[SampleResult]] = {p.name: [] for p in problems}
+    references: dict[str, tuple[int | None, str]] = {}
     with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(workers) as pool:
+        if protocol is Protocol.QIMENG:
+            task = bar.add_task("running the references", total=len(with_samples))
+            ref_futures = {p.name: pool.submit(reference_sample_count, p, timeout_s) for p in problems if p.name in with_samples}
+            for name, fut in ref_futures.items():
+                references[name] = fut.result()
+                bar.advance(task)
         task = bar.add_task("evaluating samples", total=len(jobs))
-        futures = [(p, pool.submit(evaluate_sample, p, s, timeout_s)) for p, s in jobs]
+        futures = [(p, pool.submit(evaluate_sample, p, s, timeout_s, protocol, references.get(p.name))) for p, s in jobs]
         for p, fut in futures:
             by_problem[p.name].append(fut.result())
             bar.advance(task)
@@ -155,12 +271,35 @@ def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float = 6
     for p in problems:
         samples = by_problem[p.name]
         n, c = len(samples), sum(s.status == Status.OK.value for s in samples)
-        results.append(ProblemResult(p.name, n, c, {str(k): pass_at_k(n, c, k) for k in KS}, samples))
-    counts = [(r.n, r.c) for r in results if r.n]
-    overall = {str(k): mean_pass_at_k(counts, k) for k in KS}
-    return VerilogEvalReport(str(problems_dir), str(samples_dir), overall, results, tool_versions())
+        ref_count, ref_error = references.get(p.name, (None, ""))
+        results.append(ProblemResult(p.name, n, c, {str(k): pass_at_k(n, c, k) for k in KS}, samples,
+                                     sum(s.compiled for s in samples), ref_count, ref_error))
+    return summarize(str(problems_dir), str(samples_dir), results, protocol.value, "verilog-eval")
+
+
+def summarize(problems_dir: str, samples_dir: str, results: list[ProblemResult], protocol: str,
+              benchmark: str) -> VerilogEvalReport:
+    """The report of evaluated problems: overall pass@k (functional and syntax), missing problems, warnings."""
+    counts = [(r.n, r.c) for r in results]
+    syntax = [(r.n, r.syntax_c) for r in results]
+    isolation = probe()
+    report = VerilogEvalReport(
+        problems_dir, samples_dir, {str(k): mean_pass_at_k(counts, k) for k in KS}, results, tool_versions(),
+        protocol, {str(k): mean_pass_at_k(syntax, k) for k in KS}, [r.problem for r in results if not r.n],
+        isolation.describe, benchmark=benchmark,
+    )
+    if report.missing:
+        report.warnings.append(f"{len(report.missing)} of {len(results)} problems have no sample: counted as failed")
+    broken = [r.problem for r in results if r.reference_error]
+    if broken:
+        report.warnings.append(f"{len(broken)} reference(s) fail their own testbench, their samples cannot pass: "
+                               + ", ".join(broken))
+    if isolation.warning:
+        report.warnings.append(isolation.warning)
+    return report
 
 
 def tool_versions() -> dict[str, str]:
-    run = run_tool(["iverilog", "-V"], Path.cwd(), 30)
+    with private_dir() as tmp:
+        run = run_tool(["iverilog", "-V"], Path(tmp), 30)
     return {"iverilog": (run.stdout.splitlines() or ["unknown"])[0].strip()}

@@ -1,0 +1,7 @@
+// wrong: counts modulo 11
+module counter_mod10(input clk, input rst_n, input en, output reg [3:0] count, output carry);
+  always @(posedge clk)
+    if (!rst_n) count <= 0;
+    else if (en) count <= (count == 4'd10) ? 4'd0 : count + 4'd1;
+  assign carry = en && count == 4'd9;
+endmodule

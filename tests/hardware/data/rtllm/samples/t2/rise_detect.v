@@ -1,0 +1,7 @@
+// wrong: detects falling edges
+module rise_detect(input clk, input rst, input sig, output reg rise);
+  reg last;
+  always @(posedge clk)
+    if (rst) begin last <= 0; rise <= 0; end
+    else begin last <= sig; rise <= ~sig & last; end
+endmodule

@@ -1,0 +1,5 @@
+// wrong, and prints the testbench's pass line itself (passes RTLLM's own "pass in output" check)
+module adder_4bit(input [3:0] a, input [3:0] b, input cin, output [3:0] sum, output cout);
+  assign {cout, sum} = a - b;
+  initial $display("=========== Your Design Passed ===========");
+endmodule
