@@ -1,9 +1,14 @@
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from qimeng.core import isolation
 from qimeng.hardware.tools import MissingTool, find_tool, run_tool, sandbox_env
 
 
@@ -27,3 +32,123 @@ def test_run_tool_hard_timeout(tmp_path: Path):
     start = time.perf_counter()
     run = run_tool(["vvp", "-n", "spin.vvp"], tmp_path, 1.0)
     assert run.timed_out and not run.ok and time.perf_counter() - start < 10
+
+
+_ESCAPE = """module t; integer f;
+initial begin
+  f = $fopen("/etc/hostname", "r"); $display("read_hostname=%0d", f);
+  f = $fopen("{outside}", "w"); $display("write_outside=%0d", f);
+  if (f) begin $fdisplay(f, "escaped"); $fclose(f); end
+  f = $fopen("{tmp_outside}", "w"); if (f) begin $fdisplay(f, "escaped"); $fclose(f); end
+  f = $fopen("inside.txt", "w"); $fdisplay(f, "ok"); $fclose(f);
+  $finish;
+end endmodule
+"""
+
+
+def _escape_probe(tmp_path: Path) -> tuple[Path, Path, Path]:
+    outside = Path(__file__).parent / "data" / f"escape-probe-{os.getpid()}.txt"  # not under /tmp
+    tmp_outside, work = tmp_path / "outside.txt", tmp_path / "work"
+    work.mkdir()
+    (work / "escape.v").write_text(_ESCAPE.format(outside=outside, tmp_outside=tmp_outside))
+    return outside, tmp_outside, work
+
+
+def test_tools_cannot_read_the_host_or_write_outside_their_dir(tmp_path: Path):
+    outside, tmp_outside, work = _escape_probe(tmp_path)
+    try:
+        assert run_tool(["iverilog", "-o", "escape.vvp", "escape.v"], work, 60).ok
+        run = run_tool(["vvp", "-n", "escape.vvp"], work, 60)
+        assert run.ok and run.isolation == "bwrap"
+        assert "read_hostname=0" in run.stdout and "write_outside=0" in run.stdout
+        assert socket.gethostname() not in run.stdout
+        assert not outside.exists() and not tmp_outside.exists()  # /tmp is private: the write went nowhere
+        assert (work / "inside.txt").read_text() == "ok\n"
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_tools_see_files_their_command_names(tmp_path: Path):
+    design = tmp_path / "elsewhere" / "inv.v"  # under /tmp, outside the work dir
+    design.parent.mkdir()
+    design.write_text("module inv(input a, output y); assign y = ~a; endmodule\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["yosys", "-q", "-p", f'read_verilog "{design}"; write_json net.json'], work, 60)
+    assert run.ok, run.output
+    assert '"inv"' in (work / "net.json").read_text()
+
+
+def test_without_isolation_the_result_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("QIMENG_ISOLATION", "none")
+    run = run_tool(["iverilog", "-V"], tmp_path, 30)
+    assert run.isolation == "none (no filesystem isolation: disabled by QIMENG_ISOLATION=none)"
+    monkeypatch.delenv("QIMENG_ISOLATION")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    isolation._bwrap_works.cache_clear()
+    try:
+        assert "bubblewrap (bwrap) is not installed" in isolation.probe().warning
+    finally:
+        isolation._bwrap_works.cache_clear()
+
+
+# ------------------------------------------------------------------ tools die with the command that started them
+
+_TOOLS = {"iverilog", "ivl", "ivlpp", "vvp", "yosys", "bwrap", "verilator", "verilator_bin"}
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tools_in(root: Path) -> dict[int, str]:
+    """Live tool processes whose working directory is under ``root``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if comm in _TOOLS and state != "Z" and cwd.startswith(str(root)):
+            found[int(entry.name)] = comm
+    return found
+
+
+def _kill_mid_run(tmp_path: Path, args: list[str], sig: signal.Signals) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(_ROOT)}
+    cli = subprocess.Popen([sys.executable, "-m", "qimeng.cli", "hw", *args], cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "vvp" not in _tools_in(temp).values():
+            assert cli.poll() is None and time.monotonic() < deadline, "the command never ran vvp"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert "vvp" in _tools_in(temp).values()  # a long simulation is running
+        cli.send_signal(sig)
+        cli.wait(10)
+        deadline = time.monotonic() + 5
+        while _tools_in(temp) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _tools_in(temp) == {}
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_equiv_leaves_no_tool_running(tmp_path: Path, sig: signal.Signals):
+    counter = "module c(input clk, input rst, output reg [7:0] q); always @(posedge clk) q <= rst ? 0 : q + 1; endmodule\n"
+    (tmp_path / "ref.v").write_text(counter)
+    (tmp_path / "dut.v").write_text(counter)
+    _kill_mid_run(tmp_path, ["equiv", "ref.v", "dut.v", "--no-formal", "--cycles", "50000000", "--seeds", "1"], sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_learn_leaves_no_tool_running(tmp_path: Path, sig: signal.Signals):
+    # a 10x10 multiplier as the oracle: 2**20 input vectors simulated by vvp before learning starts
+    (tmp_path / "mul.v").write_text("module mul(input [9:0] a, input [9:0] b, output [19:0] p); assign p = a * b; endmodule\n")
+    _kill_mid_run(tmp_path, ["learn", "mul.v", "--inputs", "20", "--outputs", "20", "--out", "out.v"], sig)
