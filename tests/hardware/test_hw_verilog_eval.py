@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -175,3 +176,31 @@ def test_store_migrates_version_1_and_keeps_its_rows(tmp_path):
     assert db.execute("SELECT version FROM hw_schema_version").fetchall() == [(2,)]
     assert db.execute("SELECT COUNT(*) FROM hw_eval_samples").fetchone()[0] == 11
     assert db.execute("SELECT syntax_c FROM hw_eval_problems WHERE run_id = 2 AND problem = 'Prob002_mux2to1'").fetchone() == (4,)
+
+
+def test_a_sample_cannot_read_the_host_or_write_outside(tmp_path, monkeypatch):
+    # The sample drives its output wrong (1) as soon as it could open /etc/hostname or a file outside.
+    outside = Path(__file__).parent / "data" / f"escape-sample-{os.getpid()}.txt"
+    sample = tmp_path / "escape.sv"
+    sample.write_text(
+        "module TopModule(output zero); reg leaked = 0; assign zero = leaked; integer f;\n"
+        '  initial begin f = $fopen("/etc/hostname", "r"); if (f) leaked = 1;\n'
+        f'  f = $fopen("{outside}", "w"); if (f) begin leaked = 1; $fdisplay(f, "escaped"); $fclose(f); end end\n'
+        "endmodule\n"
+    )
+    try:
+        result = evaluate_sample(_problem("Prob001_zero"), sample, 10.0)
+        assert result.status == "ok" and not outside.exists(), result.reason
+        monkeypatch.setenv("QIMENG_ISOLATION", "none")  # the same sample unisolated: it escapes
+        assert evaluate_sample(_problem("Prob001_zero"), sample, 10.0).status == "incorrect" and outside.exists()
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_the_report_says_how_tools_were_isolated(tmp_path, monkeypatch):
+    samples = tmp_path / "samples"
+    shutil.copytree(SAMPLES / "Prob001_zero", samples / "Prob001_zero")
+    assert run_verilog_eval(PROBLEMS, samples, timeout_s=3.0).isolation == "bwrap"
+    monkeypatch.setenv("QIMENG_ISOLATION", "none")
+    report = run_verilog_eval(PROBLEMS, samples, timeout_s=3.0)
+    assert report.isolation.startswith("none") and "no filesystem isolation" in report.warnings[-1]
