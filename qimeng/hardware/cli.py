@@ -19,11 +19,18 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
-def _guard(body: Callable[[], int]) -> None:
-    """Run a command body; BadInput exits 2 and MissingTool exits 3, each with its message."""
+def _guard(body: Callable[[], int], warn_isolation: bool = True) -> None:
+    """Run a command body; BadInput exits 2 and MissingTool exits 3, each with its message.
+
+    When tools cannot be isolated here, says so first on stderr (``warn_isolation``; reports that
+    carry the warning themselves pass False).
+    """
+    from qimeng.core.isolation import probe
     from qimeng.core.verdict import BadInput
     from qimeng.hardware.tools import MissingTool
 
+    if warn_isolation and probe().warning:
+        err.print(f"[yellow]warning:[/yellow] {probe().warning}", highlight=False)
     try:
         code = body()
     except BadInput as exc:
@@ -143,7 +150,7 @@ def verilog_eval(
         report = run_verilog_eval(problems_dir, samples_dir, timeout, workers or None, not as_json, chosen)
         return _finish_eval(report, f"VerilogEval ({chosen.value} protocol): {problems_dir}", store, as_json)
 
-    _guard(body)
+    _guard(body, warn_isolation=False)
 
 
 @app.command()
@@ -165,7 +172,7 @@ def rtllm(
         report = run_rtllm(designs_dir, samples_dir, timeout, workers or None, not as_json, chosen)
         return _finish_eval(report, f"RTLLM ({chosen.value} protocol): {designs_dir}", store, as_json)
 
-    _guard(body)
+    _guard(body, warn_isolation=False)
 
 
 def _choice(kind, value: str, option: str):  # noqa: ANN001, ANN202 (an Enum class and its member)

@@ -76,14 +76,14 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
              *, merge_output: bool = False) -> ToolRun:
     """Run ``args`` (``args[0]`` is a tool name) isolated in ``cwd`` with a hard timeout; never raises on failure.
 
-    Only ``cwd`` is writable; files named by absolute path in ``args`` (or double-quoted inside an
-    argument, as in Yosys scripts) are visible read-only. ``merge_output`` sends stderr into stdout, in
+    Only ``cwd`` is writable; files named by absolute path in ``args`` (see :func:`named_paths`) are
+    visible read-only. ``merge_output`` sends stderr into stdout, in
     order, as a shell's ``&>`` does.
     """
     settings = settings or Settings.from_env()
     timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
     cmd = [find_tool(args[0]), *args[1:]]
-    wrapped = isolate(cmd, cwd, named_paths(args[1:]), settings)
+    wrapped = isolate(cmd, cwd, named_paths(args[1:], cwd), settings)
     proc = subprocess.Popen(
         wrapped.argv, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, start_new_session=True,
@@ -104,11 +104,17 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
     return ToolRun(proc.returncode, _clip(out, limit), _clip(err or b"", limit), timed_out, wrapped.isolation.describe)
 
 
-def named_paths(args: list[str]) -> list[Path]:
-    """Existing files and directories that ``args`` name by absolute path (whole or double-quoted)."""
-    found = []
+def named_paths(args: list[str], cwd: Path) -> list[Path]:
+    """Existing paths that ``args`` name absolutely: whole, double-quoted inside an argument (``yosys -p``),
+    or double-quoted inside a Yosys script the arguments name (``yosys -s script.ys``, written by us)."""
+    texts = list(args)
     for arg in args:
-        for token in [arg, *re.findall(r'"(/[^"]+)"', arg)]:
+        script = cwd / arg
+        if arg.endswith(".ys") and script.is_file():
+            texts.append(script.read_text(errors="replace"))
+    found = []
+    for text in texts:
+        for token in [text, *re.findall(r'"(/[^"]+)"', text)]:
             if token.startswith("/") and os.path.exists(token):
                 found.append(Path(token))
     return found

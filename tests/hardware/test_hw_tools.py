@@ -152,3 +152,24 @@ def test_killed_learn_leaves_no_tool_running(tmp_path: Path, sig: signal.Signals
     # a 10x10 multiplier as the oracle: 2**20 input vectors simulated by vvp before learning starts
     (tmp_path / "mul.v").write_text("module mul(input [9:0] a, input [9:0] b, output [19:0] p); assign p = a * b; endmodule\n")
     _kill_mid_run(tmp_path, ["learn", "mul.v", "--inputs", "20", "--outputs", "20", "--out", "out.v"], sig)
+
+
+def test_formal_equivalence_reads_designs_under_tmp(tmp_path: Path):
+    # formal.py hands Yosys a script file naming the designs: they must be visible in the sandbox
+    from qimeng.hardware.equiv.check import EquivOptions, check_equivalence
+
+    (tmp_path / "a.v").write_text("module a(input x, input y, output z); assign z = x & y; endmodule\n")
+    (tmp_path / "b.v").write_text("module a(input x, input y, output z); assign z = ~(~x | ~y); endmodule\n")
+    result = check_equivalence(tmp_path / "a.v", tmp_path / "b.v", EquivOptions())
+    assert result.equivalent and result.method == "formal-sat", result.notes
+
+
+def test_equiv_warns_when_tools_are_not_isolated(monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from qimeng.cli import app
+
+    monkeypatch.setenv("QIMENG_ISOLATION", "none")
+    data = Path(__file__).parent / "data" / "equiv"
+    result = CliRunner().invoke(app, ["hw", "equiv", str(data / "adder_ref.v"), str(data / "adder_ripple.v")])
+    assert result.exit_code == 0 and "warning: no filesystem isolation" in result.output
