@@ -184,12 +184,12 @@ def _choice(kind, value: str, option: str):  # noqa: ANN001, ANN202 (an Enum cla
         raise BadInput(f"{option} {value!r}: expected one of {', '.join(m.value for m in kind)}") from None
 
 
-def _finish_eval(report, title: str, store: bool, as_json: bool) -> int:  # noqa: ANN001 (a VerilogEvalReport)
+def _finish_eval(report, title: str, store: bool, as_json: bool) -> int:  # noqa: ANN001 (an EvalReport)
     """Store a verilog-eval / RTLLM report and print it (a table, or JSON)."""
     from rich.table import Table
 
     from qimeng.hardware.store import HardwareStore
-    from qimeng.hardware.verilog_eval import KS
+    from qimeng.hardware.eval_report import KS
 
     if store:
         db = HardwareStore()

@@ -32,9 +32,8 @@ from pathlib import Path
 from rich.progress import Progress
 
 from qimeng.core.verdict import BadInput, Status
-from qimeng.hardware.pass_at_k import pass_at_k
+from qimeng.hardware.eval_report import EvalReport, SampleResult, problem_result, summarize
 from qimeng.hardware.tools import ToolRun, private_dir, run_tool
-from qimeng.hardware.verilog_eval import KS, ProblemResult, SampleResult, VerilogEvalReport, summarize
 
 DEFAULT_TIMEOUT_S = 60.0
 RTLLM_TIMEOUT_S = 8.0  # auto_run.py's exec_shell(timeout=8) around `make sim`
@@ -163,7 +162,7 @@ def evaluate_sample(design: Design, sample: Path, timeout_s: float, protocol: Rt
 
 
 def run_rtllm(designs_dir: Path, samples_dir: Path, timeout_s: float | None = None, workers: int | None = None,
-              progress: bool = False, protocol: RtllmProtocol = RtllmProtocol.QIMENG) -> VerilogEvalReport:
+              progress: bool = False, protocol: RtllmProtocol = RtllmProtocol.QIMENG) -> EvalReport:
     """Evaluate every sample of every design; syntax and functional pass@k per design and overall."""
     if not samples_dir.is_dir():
         raise BadInput(f"{samples_dir}: not a directory")
@@ -187,11 +186,5 @@ def run_rtllm(designs_dir: Path, samples_dir: Path, timeout_s: float | None = No
         for d, fut in futures:
             by_design[d.name].append(fut.result())
             bar.advance(task)
-    results = []
-    for d in designs:
-        samples = by_design[d.name]
-        n, c = len(samples), sum(s.status == Status.OK.value for s in samples)
-        _, why = references.get(d.name, (None, ""))
-        results.append(ProblemResult(d.name, n, c, {str(k): pass_at_k(n, c, k) for k in KS}, samples,
-                                     sum(s.compiled for s in samples), None, why))
+    results = [problem_result(d.name, by_design[d.name], None, references.get(d.name, (None, ""))[1]) for d in designs]
     return summarize(str(designs_dir), str(samples_dir), results, protocol.value, "rtllm")

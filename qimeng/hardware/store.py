@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from qimeng.settings import Settings
 
 if TYPE_CHECKING:
-    from qimeng.hardware.verilog_eval import VerilogEvalReport
+    from qimeng.hardware.eval_report import EvalReport
 
 SCHEMA_VERSION = 2
 
@@ -83,7 +83,7 @@ class HardwareStore:
             elif row[0] != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path}: hw_ tables have schema version {row[0]}, this qimeng expects {SCHEMA_VERSION}")
 
-    def save_eval_run(self, report: "VerilogEvalReport") -> int:
+    def save_eval_run(self, report: "EvalReport") -> int:
         """Store one verilog-eval or RTLLM report in one transaction; returns its run id."""
         with self.db:
             cur = self.db.execute(

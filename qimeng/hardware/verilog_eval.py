@@ -29,18 +29,16 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.progress import Progress
 
 from qimeng.core.verdict import BadInput, Status
-from qimeng.core.isolation import probe
 from qimeng.hardware import verilog_eval_protocol as protocol_ve
-from qimeng.hardware.pass_at_k import mean_pass_at_k, pass_at_k
+from qimeng.hardware.eval_report import EvalReport, SampleResult, problem_result, summarize
 from qimeng.hardware.tools import ToolRun, private_dir, run_tool
 
-KS = (1, 5, 10)
 DEFAULT_TIMEOUT_S = 60.0
 _MISMATCHES = re.compile(r"Mismatches:\s*(\d+)\s+in\s+(\d+)\s+samples")
 
@@ -57,52 +55,6 @@ class Problem:
     name: str
     ref: Path
     test: Path
-
-
-@dataclass
-class SampleResult:
-    sample: str
-    sha256: str
-    status: str  # a qimeng.core.verdict.Status value
-    mismatches: int | None
-    total: int | None
-    reason: str
-    seconds: float
-    compiled: bool = False
-    code: str | None = None  # VerilogEval's letter, under --protocol verilog-eval
-
-
-@dataclass
-class ProblemResult:
-    problem: str
-    n: int
-    c: int
-    pass_at: dict[str, float | None]
-    samples: list[SampleResult] = field(default_factory=list)
-    syntax_c: int = 0  # samples that compile
-    reference_samples: int | None = None  # the count the testbench reaches with the reference (qimeng protocol)
-    reference_error: str = ""  # why the reference run could not give that count
-
-
-@dataclass
-class VerilogEvalReport:
-    """The JSON of ``qimeng hw verilog-eval --json``."""
-
-    problems_dir: str
-    samples_dir: str
-    pass_at: dict[str, float | None]
-    problems: list[ProblemResult]
-    tools: dict[str, str]
-    protocol: str = Protocol.QIMENG.value
-    syntax_pass_at: dict[str, float | None] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)  # problems without any sample (counted as failed)
-    isolation: str = ""
-    warnings: list[str] = field(default_factory=list)
-    benchmark: str = "verilog-eval"
-    run_id: int | None = None
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def find_problems(problems_dir: Path) -> list[Problem]:
@@ -131,7 +83,7 @@ def find_samples(samples_dir: Path, problem: str) -> list[Path]:
     return sorted(found)
 
 
-def _stage(problem: Problem, design: Path, work: Path, timeout_s: float, merged: bool = False) -> ToolRun | None:
+def _stage(problem: Problem, design: Path, work: Path, timeout_s: float, merged: bool = False) -> ToolRun:
     """Copy ``design`` (as the sample), the testbench and the reference into ``work`` and compile them."""
     for src, dst in ((design, "sample.sv"), (problem.test, "test.sv"), (problem.ref, "ref.sv")):
         shutil.copyfile(src, work / dst)
@@ -238,7 +190,7 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
 
 
 def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float | None = None, workers: int | None = None,
-                     progress: bool = False, protocol: Protocol = Protocol.QIMENG) -> VerilogEvalReport:
+                     progress: bool = False, protocol: Protocol = Protocol.QIMENG) -> EvalReport:
     """Evaluate every sample of every problem; pass@k per problem and overall (missing problems count 0).
 
     ``timeout_s`` (per compile and per run) defaults to 60 s, or to the benchmark's 30 s under its protocol.
@@ -267,39 +219,5 @@ def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float | N
         for p, fut in futures:
             by_problem[p.name].append(fut.result())
             bar.advance(task)
-    results = []
-    for p in problems:
-        samples = by_problem[p.name]
-        n, c = len(samples), sum(s.status == Status.OK.value for s in samples)
-        ref_count, ref_error = references.get(p.name, (None, ""))
-        results.append(ProblemResult(p.name, n, c, {str(k): pass_at_k(n, c, k) for k in KS}, samples,
-                                     sum(s.compiled for s in samples), ref_count, ref_error))
+    results = [problem_result(p.name, by_problem[p.name], *references.get(p.name, (None, ""))) for p in problems]
     return summarize(str(problems_dir), str(samples_dir), results, protocol.value, "verilog-eval")
-
-
-def summarize(problems_dir: str, samples_dir: str, results: list[ProblemResult], protocol: str,
-              benchmark: str) -> VerilogEvalReport:
-    """The report of evaluated problems: overall pass@k (functional and syntax), missing problems, warnings."""
-    counts = [(r.n, r.c) for r in results]
-    syntax = [(r.n, r.syntax_c) for r in results]
-    isolation = probe()
-    report = VerilogEvalReport(
-        problems_dir, samples_dir, {str(k): mean_pass_at_k(counts, k) for k in KS}, results, tool_versions(),
-        protocol, {str(k): mean_pass_at_k(syntax, k) for k in KS}, [r.problem for r in results if not r.n],
-        isolation.describe, benchmark=benchmark,
-    )
-    if report.missing:
-        report.warnings.append(f"{len(report.missing)} of {len(results)} problems have no sample: counted as failed")
-    broken = [r.problem for r in results if r.reference_error]
-    if broken:
-        report.warnings.append(f"{len(broken)} reference(s) fail their own testbench, their samples cannot pass: "
-                               + ", ".join(broken))
-    if isolation.warning:
-        report.warnings.append(isolation.warning)
-    return report
-
-
-def tool_versions() -> dict[str, str]:
-    with private_dir() as tmp:
-        run = run_tool(["iverilog", "-V"], Path(tmp), 30)
-    return {"iverilog": (run.stdout.splitlines() or ["unknown"])[0].strip()}
