@@ -124,6 +124,19 @@ def reference_sample_count(problem: Problem, timeout_s: float) -> tuple[int | No
     return result
 
 
+def _benchmark_log(problem: Problem, sample: Path, timeout_s: float) -> tuple[str, bool]:
+    """The log VerilogEval's Makefile writes for a sample (compile, then ``./BIN`` without ``-n``, then
+    ``TIMEOUT`` if the timeout struck; stdout and stderr merged), and whether it compiled."""
+    with private_dir("qimeng-veval-") as tmp:
+        work = Path(tmp)
+        compiled = _stage(problem, sample, work, timeout_s, merged=True)
+        log = compiled.stdout
+        if compiled.ok:
+            ran = run_tool(["vvp", "test.vvp"], work, timeout_s, merge_output=True)
+            log += "\n" + ran.stdout + ("\nTIMEOUT" if ran.timed_out else "")
+    return log.replace(str(work) + "/", ""), compiled.ok
+
+
 def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: Protocol = Protocol.QIMENG,
                     expected: tuple[int | None, str] | None = None) -> SampleResult:
     """Compile and simulate one sample against its problem's testbench; failures are values.
@@ -141,15 +154,7 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
                             round(time.perf_counter() - start, 3), compiled_ok, code)
 
     if protocol is Protocol.VERILOG_EVAL:
-        with private_dir("qimeng-veval-") as tmp:
-            work = Path(tmp)
-            compiled = _stage(problem, sample, work, timeout_s, merged=True)
-            log = compiled.stdout
-            compiled_ok = compiled.ok
-            if compiled.ok:
-                ran = run_tool(["vvp", "test.vvp"], work, timeout_s, merge_output=True)
-                log += "\n" + ran.stdout + ("\nTIMEOUT" if ran.timed_out else "")
-        log = log.replace(str(work) + "/", "")
+        log, compiled_ok = _benchmark_log(problem, sample, timeout_s)
         code, mismatches = protocol_ve.classify_log(log, sample.read_text(errors="replace"))
         found = _MISMATCHES.findall(log)
         total = int(found[-1][1]) if found else None
