@@ -10,9 +10,10 @@ samples as RTLLM's ``auto_run.py`` reads them, ``SAMPLES_DIR/t1/NAME.v``, ``t2/N
 A sample's syntax passes when Icarus Verilog compiles it with the testbench (RTLLM: VCS builds
 ``simv``). Its function passes, under the protocols:
 
-- ``qimeng`` (default, stricter): the run ends by itself with status 0 and the lines of its output
-  that mention pass, fail or error (any case) are exactly those of the reference's own run (taken
-  once per design): a sample that prints the pass line itself, or ends the run early, fails.
+- ``qimeng`` (default, stricter): the sample elaborates on its own (top: its name), the run ends by
+  itself with status 0 and the lines of its output that mention pass, fail or error (any case) are
+  exactly those of the reference's own run (taken once per design): a sample that prints the pass
+  line itself, ends the run early, or writes into the testbench by hierarchical name fails.
 - ``rtllm``: RTLLM's own rule: "Pass" or "pass" anywhere in the output of a run that ends within 8 s.
 """
 
@@ -84,8 +85,16 @@ def find_samples(samples_dir: Path, name: str) -> list[Path]:
     return sorted(found)
 
 
-def _simulate(design: Design, source: Path, timeout_s: float) -> tuple[ToolRun, ToolRun | None]:
-    """Compile ``source`` as the design with its testbench (and the design's data files) and run it."""
+@dataclass(frozen=True)
+class _Runs:
+    compiled: ToolRun  # the design with its testbench
+    alone: ToolRun | None  # the design elaborated on its own (top: its name)
+    ran: ToolRun | None  # the simulation, when it compiled
+
+
+def _simulate(design: Design, source: Path, timeout_s: float) -> _Runs:
+    """Compile ``source`` as the design with its testbench (and the design's data files), elaborate it
+    alone, and run the testbench."""
     with private_dir("qimeng-rtllm-") as tmp:
         work = Path(tmp)
         for item in design.folder.iterdir():
@@ -95,8 +104,10 @@ def _simulate(design: Design, source: Path, timeout_s: float) -> tuple[ToolRun, 
         top = ["-s", "testbench"] if re.search(r"\bmodule\s+testbench\b", design.testbench.read_text()) else []
         compiled = run_tool(["iverilog", "-g2012", *top, "-o", "sim.vvp", f"{design.name}.v", "testbench.v"],
                             work, timeout_s)
-        ran = run_tool(["vvp", "-n", "sim.vvp"], work, timeout_s) if compiled.ok else None
-    return compiled, ran
+        if not compiled.ok:
+            return _Runs(compiled, None, None)
+        alone = run_tool(["iverilog", "-g2012", "-s", design.name, "-o", "alone.vvp", f"{design.name}.v"], work, timeout_s)
+        return _Runs(compiled, alone, run_tool(["vvp", "-n", "sim.vvp"], work, timeout_s))
 
 
 def verdict_lines(output: str) -> list[str]:
@@ -115,7 +126,8 @@ def reference_verdict(design: Design, timeout_s: float) -> tuple[list[str] | Non
     with _REFERENCE_LOCK:
         if key in _REFERENCE_RUNS:
             return _REFERENCE_RUNS[key]
-    compiled, ran = _simulate(design, design.reference, timeout_s)
+    runs = _simulate(design, design.reference, timeout_s)
+    compiled, ran = runs.compiled, runs.ran
     if ran is None:
         result: tuple[list[str] | None, str] = (None, "the reference does not compile: " + compiled.output[-500:])
     elif ran.timed_out or ran.returncode != 0 or not re.search("pass", ran.stdout, re.IGNORECASE):
@@ -132,7 +144,8 @@ def evaluate_sample(design: Design, sample: Path, timeout_s: float, protocol: Rt
     """Syntax and function of one sample; failures are values. ``expected``: :func:`reference_verdict`."""
     start = time.perf_counter()
     digest = hashlib.sha256(sample.read_bytes()).hexdigest()
-    compiled, ran = _simulate(design, sample, timeout_s)
+    runs = _simulate(design, sample, timeout_s)
+    compiled, ran = runs.compiled, runs.ran
 
     def done(status: Status, reason: str) -> SampleResult:
         code = "pass" if status is Status.OK else ("syntax" if not compiled.ok else "function")
@@ -152,6 +165,9 @@ def evaluate_sample(design: Design, sample: Path, timeout_s: float, protocol: Rt
     reference, why = expected or reference_verdict(design, timeout_s)
     if reference is None:
         return done(Status.RUNTIME_ERROR, f"cannot judge: {why}")
+    if runs.alone is not None and not runs.alone.ok:
+        return done(Status.REJECTED, "the sample does not elaborate on its own (does it reach into the testbench by "
+                    "name?): " + runs.alone.output[-1500:])
     if ran.returncode != 0:
         return done(Status.RUNTIME_ERROR, f"the simulation exited with status {ran.returncode}: " + ran.output[-1500:])
     if lines == reference:

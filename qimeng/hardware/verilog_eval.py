@@ -10,9 +10,10 @@ VerilogEval does) and simulated isolated (``tools.run_tool``) with hard timeouts
 
 - ``qimeng`` (default, stricter): a sample passes when it compiles, its run exits cleanly without a
   ``TIMEOUT`` line, and prints exactly one ``Mismatches: 0 in M samples`` line where M is the count
-  the testbench reaches with the reference itself as the sample (run once per problem, cached). A
-  sample that ends the simulation early (``$finish``, ``$fatal``, ``$stop``) or prints its own
-  Mismatches line fails.
+  the testbench reaches with the reference itself as the sample (run once per problem, cached), and
+  it elaborates on its own (``-s TopModule``). A sample that ends the simulation early (``$finish``,
+  ``$fatal``, ``$stop``), prints its own Mismatches line, instantiates ``RefModule`` or writes into
+  the testbench by hierarchical name fails.
 - ``verilog-eval``: the benchmark's own analysis (``verilog_eval_protocol.py``), for pass@k that can
   be set next to published numbers.
 
@@ -170,6 +171,10 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
         if not compiled.ok:
             return done(Status.COMPILE_ERROR, compiled.output.replace(str(work) + "/", ""))
         compiled_ok = True
+        alone = run_tool(["iverilog", "-g2012", "-s", "TopModule", "-o", "alone.vvp", "sample.sv"], work, timeout_s)
+        if not alone.ok:
+            return done(Status.REJECTED, "the sample does not elaborate on its own (does it use RefModule, or reach into "
+                        "the testbench by name?): " + alone.output.replace(str(work) + "/", "")[-1500:])
         ran = run_tool(["vvp", "-n", "test.vvp"], work, timeout_s)
     if ran.timed_out:
         return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s")

@@ -13,7 +13,7 @@ DESIGNS, SAMPLES = DATA / "designs", DATA / "samples"
 
 # What each fixture sample is, judged by hand (the comment at the top of each file says why).
 EXPECTED = {
-    "adder_4bit": ["ok", "incorrect", "compile_error", "incorrect", "runtime_error"],  # t1..t5
+    "adder_4bit": ["ok", "incorrect", "compile_error", "incorrect", "runtime_error", "rejected"],  # t1..t6
     "counter_mod10": ["ok", "incorrect", "timeout"],  # t1..t3
     "rise_detect": ["ok", "incorrect"],  # t1, t2
 }
@@ -37,17 +37,18 @@ def test_statuses_and_pass_rates():
     report = run_rtllm(DESIGNS, SAMPLES, timeout_s=3.0)
     assert {p.problem: [s.status for s in p.samples] for p in report.problems} == EXPECTED
     adder = report.problems[0]
-    assert (adder.n, adder.c, adder.syntax_c) == (5, 1, 4)
-    assert adder.pass_at["1"] == pytest.approx(0.2) and adder.pass_at["5"] == 1.0
-    assert report.pass_at["1"] == pytest.approx((1 / 5 + 1 / 3 + 1 / 2) / 3)
-    assert report.syntax_pass_at["1"] == pytest.approx((4 / 5 + 1 + 1) / 3)
+    assert (adder.n, adder.c, adder.syntax_c) == (6, 1, 5)
+    assert adder.pass_at["1"] == pytest.approx(1 / 6) and adder.pass_at["5"] == pytest.approx(1 - 1 / 6)  # 1 - C(5,5)/C(6,5)
+    assert report.pass_at["1"] == pytest.approx((1 / 6 + 1 / 3 + 1 / 2) / 3)
+    assert report.syntax_pass_at["1"] == pytest.approx((5 / 6 + 1 + 1) / 3)
     assert report.benchmark == "rtllm" and report.missing == []
 
 
-def test_rtllm_protocol_passes_a_sample_that_prints_the_pass_line():
+def test_rtllm_protocol_passes_the_tricks():
+    # RTLLM's own check passes the sample that prints the pass line (t4) and the one wired to the testbench (t6)
     report = run_rtllm(DESIGNS, SAMPLES, timeout_s=3.0, protocol=RtllmProtocol.RTLLM)
     adder = report.problems[0]
-    assert [s.status for s in adder.samples] == ["ok", "incorrect", "compile_error", "ok", "incorrect"]
+    assert [s.status for s in adder.samples] == ["ok", "incorrect", "compile_error", "ok", "incorrect", "ok"]
 
 
 def test_missing_designs_count_as_failed(tmp_path):
@@ -64,8 +65,8 @@ def test_cli_stores_the_run(tmp_path):
     report = json.loads(result.output)
     db = sqlite3.connect(tmp_path / "store.db")
     assert db.execute("SELECT benchmark, protocol, samples FROM hw_eval_runs WHERE id = ?",
-                      (report["run_id"],)).fetchone() == ("rtllm", "qimeng", 10)
-    assert db.execute("SELECT COUNT(*) FROM hw_eval_samples WHERE compiled = 1").fetchone()[0] == 9
+                      (report["run_id"],)).fetchone() == ("rtllm", "qimeng", 11)
+    assert db.execute("SELECT COUNT(*) FROM hw_eval_samples WHERE compiled = 1").fetchone()[0] == 10
 
 
 def test_cli_bad_input(tmp_path):

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import socket
@@ -138,7 +139,8 @@ def _kill_mid_run(tmp_path: Path, args: list[str], sig: signal.Signals) -> None:
         if cli.poll() is None:
             cli.kill()
         for pid in _tools_in(temp):  # a failed run must not leave them burning a core
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])

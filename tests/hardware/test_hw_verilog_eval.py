@@ -97,6 +97,19 @@ def test_samples_that_end_the_simulation_early_fail(tmp_path, trick):
     assert result.status == "runtime_error", result.reason
 
 
+@pytest.mark.parametrize("body", [
+    "RefModule r(.clk(clk), .reset(reset), .d(d), .q(q));",  # the reference does the work
+    "assign q = 8'd3; always @(clk) #1 tb.stats1.errors = 0;",  # resets the testbench's error count
+])
+def test_samples_that_use_the_reference_or_the_testbench_are_rejected(tmp_path, body):
+    sample = tmp_path / "cheat.sv"
+    sample.write_text(f"`timescale 1 ps/1 ps\nmodule TopModule(input clk, input reset, input [7:0] d, output [7:0] q);\n"
+                      f"  {body}\nendmodule\n")
+    result = evaluate_sample(_problem("Prob003_dff8r"), sample, 10.0)
+    assert result.status == "rejected", result.reason
+    assert evaluate_sample(_problem("Prob003_dff8r"), sample, 10.0, Protocol.VERILOG_EVAL).code == "."  # it fools the benchmark
+
+
 @pytest.mark.parametrize("trick,code", [("finish", "."), ("fatal", "."), ("forged_line", "."), ("stop", "R")])
 def test_verilog_eval_protocol_scores_as_the_benchmark_does(tmp_path, trick, code):
     # The benchmark's own analysis passes early $finish/$fatal (it reads "Mismatches: 0 in 0 samples")
