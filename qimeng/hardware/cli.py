@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from qimeng.hardware.eval_report import EvalReport
+
+E = TypeVar("E", bound=Enum)
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -175,7 +180,8 @@ def rtllm(
     _guard(body, warn_isolation=False)
 
 
-def _choice(kind, value: str, option: str):  # noqa: ANN001, ANN202 (an Enum class and its member)
+def _choice(kind: type[E], value: str, option: str) -> E:
+    """The member of enum ``kind`` whose value is ``value``; BadInput naming ``option`` otherwise."""
     from qimeng.core.verdict import BadInput
 
     try:
@@ -184,12 +190,12 @@ def _choice(kind, value: str, option: str):  # noqa: ANN001, ANN202 (an Enum cla
         raise BadInput(f"{option} {value!r}: expected one of {', '.join(m.value for m in kind)}") from None
 
 
-def _finish_eval(report, title: str, store: bool, as_json: bool) -> int:  # noqa: ANN001 (an EvalReport)
+def _finish_eval(report: "EvalReport", title: str, store: bool, as_json: bool) -> int:
     """Store a verilog-eval / RTLLM report and print it (a table, or JSON)."""
     from rich.table import Table
 
-    from qimeng.hardware.store import HardwareStore
     from qimeng.hardware.eval_report import KS
+    from qimeng.hardware.store import HardwareStore
 
     if store:
         db = HardwareStore()
@@ -200,7 +206,8 @@ def _finish_eval(report, title: str, store: bool, as_json: bool) -> int:  # noqa
         return 0
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     table = Table(title=title)
-    for col in ["design" if report.benchmark == "rtllm" else "problem", "n", "c", *(f"pass@{k}" for k in KS), "compiles", "syntax pass@1", "failures"]:
+    first = "design" if report.benchmark == "rtllm" else "problem"
+    for col in [first, "n", "c", *(f"pass@{k}" for k in KS), "compiles", "syntax pass@1", "failures"]:
         table.add_column(col)
     for p in report.problems:
         failures = sorted({s.status for s in p.samples} - {"ok"})
