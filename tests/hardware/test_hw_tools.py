@@ -99,8 +99,8 @@ _TOOLS = {"iverilog", "ivl", "ivlpp", "vvp", "yosys", "bwrap", "verilator", "ver
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def _tools_in(root: Path) -> dict[int, str]:
-    """Live tool processes whose working directory is under ``root``."""
+def _tools_in(root: Path, names: set[str] = _TOOLS) -> dict[int, str]:
+    """Live processes named ``names`` whose working directory is under ``root``."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -111,7 +111,7 @@ def _tools_in(root: Path) -> dict[int, str]:
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if comm in _TOOLS and state != "Z" and cwd.startswith(str(root)):
+        if comm in names and state != "Z" and cwd.startswith(str(root)):
             found[int(entry.name)] = comm
     return found
 
@@ -139,6 +139,30 @@ def _kill_mid_run(tmp_path: Path, args: list[str], sig: signal.Signals) -> None:
         if cli.poll() is None:
             cli.kill()
         for pid in _tools_in(temp):  # a failed run must not leave them burning a core
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_grandchildren_of_a_tool_die_with_its_supervisor(tmp_path: Path):
+    # as iverilog runs ivlpp and ivl: a tool's own children must not outlive a SIGKILLed supervisor
+    work = tmp_path / "work"
+    work.mkdir()
+    script = (f"from pathlib import Path; from qimeng.hardware.tools import run_tool; "
+              f"run_tool(['sh', '-c', 'sleep 300 & sleep 300'], Path({str(work)!r}), 600)")
+    supervisor = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(_ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while len(_tools_in(work, {"sleep"})) < 2:
+            assert supervisor.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        supervisor.kill()
+        supervisor.wait(10)
+        deadline = time.monotonic() + 5
+        while _tools_in(work, {"sleep", "sh", "bwrap"}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _tools_in(work, {"sleep", "sh", "bwrap"}) == {}
+    finally:
+        for pid in _tools_in(work, {"sleep", "sh", "bwrap"}):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
