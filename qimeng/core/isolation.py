@@ -11,22 +11,27 @@
   process (thread) that started it, grandchildren included.
 - ``none``: the command as it is, with a warning saying why (bubblewrap missing or unable to make
   namespaces here, e.g. a container without user namespaces, or ``QIMENG_ISOLATION=none``). The
-  command then only gets ``PR_SET_PDEATHSIG`` (``preexec_fn``): it dies with its parent, its own
-  children may not.
+  command gets ``PR_SET_PDEATHSIG`` (``preexec_fn``), and ``guard(pid)`` registers its process group
+  with a watchdog process (one per supervisor) that SIGKILLs every registered group when the
+  supervisor dies, so the command's own children die too.
 
-Callers still start the command in its own session and kill its process group on timeout.
+Callers start the command in its own session, run it inside ``guard(proc.pid)``, and kill its process
+group on timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Iterator, Sequence
 
 from qimeng.core.sandbox import _die_with
 from qimeng.settings import Settings
@@ -53,11 +58,65 @@ class Isolation:
 
 @dataclass(frozen=True)
 class IsolatedCommand:
-    """The argv to run, the ``preexec_fn`` to give ``subprocess.Popen``, and how it is isolated."""
+    """The argv to run, the ``preexec_fn`` to give ``subprocess.Popen``, and how it is isolated.
+
+    Run the started process inside ``guard(pid)``.
+    """
 
     argv: list[str]
     preexec_fn: Callable[[], None] | None
     isolation: Isolation
+
+    def guard(self, pid: int) -> ContextManager[None]:
+        """While open, the process group ``pid`` is SIGKILLed if this process dies (bubblewrap does it itself)."""
+        return contextlib.nullcontext() if self.isolation.mode == "bwrap" else _REAPER.watching(pid)
+
+
+# The watchdog: reads "+PGID" / "-PGID" lines; at end of input (its supervisor is gone, however it died)
+# it SIGKILLs the groups still registered.
+_WATCHDOG = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _GroupReaper:
+    """One watchdog process per supervisor process, started on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._owner = 0
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            if self._proc is None or self._owner != os.getpid() or self._proc.poll() is not None:
+                self._proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG], stdin=subprocess.PIPE,
+                                              start_new_session=True, env={})
+                self._owner = os.getpid()
+            try:
+                self._proc.stdin.write(line.encode())  # type: ignore[union-attr]
+                self._proc.stdin.flush()  # type: ignore[union-attr]
+            except OSError:
+                pass  # the watchdog is gone: the caller's own kill on timeout still applies
+
+    @contextlib.contextmanager
+    def watching(self, pgid: int) -> Iterator[None]:
+        self._send(f"+{pgid}\n")
+        try:
+            yield
+        finally:
+            self._send(f"-{pgid}\n")
+
+
+_REAPER = _GroupReaper()
 
 
 def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = ()) -> list[str]:

@@ -90,16 +90,17 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
         preexec_fn=wrapped.preexec_fn,
     )
     timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    except BaseException:  # interrupted: the tool must not outlive this call
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
+    with wrapped.guard(proc.pid):
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        except BaseException:  # interrupted: the tool must not outlive this call
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     limit = settings.max_captured_output_bytes
     return ToolRun(proc.returncode, _clip(out, limit), _clip(err or b"", limit), timed_out, wrapped.isolation.describe)
 

@@ -143,13 +143,15 @@ def _kill_mid_run(tmp_path: Path, args: list[str], sig: signal.Signals) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_grandchildren_of_a_tool_die_with_its_supervisor(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["auto", "none"])  # bubblewrap's PID namespace; the watchdog without it
+def test_grandchildren_of_a_tool_die_with_its_supervisor(tmp_path: Path, mode: str):
     # as iverilog runs ivlpp and ivl: a tool's own children must not outlive a SIGKILLed supervisor
     work = tmp_path / "work"
     work.mkdir()
     script = (f"from pathlib import Path; from qimeng.hardware.tools import run_tool; "
               f"run_tool(['sh', '-c', 'sleep 300 & sleep 300'], Path({str(work)!r}), 600)")
-    supervisor = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(_ROOT)})
+    env = {**os.environ, "PYTHONPATH": str(_ROOT), "QIMENG_ISOLATION": mode}
+    supervisor = subprocess.Popen([sys.executable, "-c", script], env=env)
     try:
         deadline = time.monotonic() + 30
         while len(_tools_in(work, {"sleep"})) < 2:
