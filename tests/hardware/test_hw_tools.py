@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from qimeng.core import isolation
 from qimeng.hardware.tools import MissingTool, find_tool, run_tool, sandbox_env
 
 
@@ -83,14 +82,7 @@ def test_tools_see_files_their_command_names(tmp_path: Path):
 def test_without_isolation_the_result_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("QIMENG_ISOLATION", "none")
     run = run_tool(["iverilog", "-V"], tmp_path, 30)
-    assert run.isolation == "none (no filesystem isolation: disabled by QIMENG_ISOLATION=none)"
-    monkeypatch.delenv("QIMENG_ISOLATION")
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
-    isolation._bwrap_works.cache_clear()
-    try:
-        assert "bubblewrap (bwrap) is not installed" in isolation.probe().warning
-    finally:
-        isolation._bwrap_works.cache_clear()
+    assert run.ok and run.isolation == "none (no filesystem isolation: disabled by QIMENG_ISOLATION=none)"
 
 
 # ------------------------------------------------------------------ tools die with the command that started them
