@@ -1,0 +1,208 @@
+"""The GEMM template at run time: ``gemm(a, b, ...)`` = ``epilogue(a @ b)`` through our Triton kernels.
+
+Shapes: ``a`` is ``[..., M, K]``, ``b`` is ``[..., K, N]`` with any strides (transposes are strides),
+leading batch dimensions broadcast as in ``torch.matmul`` (at most two after merging). The output is
+a new contiguous ``[*batch, M, N]`` tensor. Block shapes come from :func:`default_config` (a small
+curated choice per shape class) unless a :class:`GemmConfig` is given; ``gemm_tuning`` measures the
+curated list on the target.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from qimeng.kernels.engine.templates.epilogue import Epilogue
+from qimeng.kernels.engine.templates.gemm_source import render, source_hash
+from qimeng.settings import Settings
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    block_m: int = 128
+    block_n: int = 128
+    block_k: int = 32
+    group_m: int = 8
+    split_k: int = 1
+    num_warps: int = 8
+    num_stages: int = 3
+
+    def key(self) -> str:
+        return (f"{self.block_m}x{self.block_n}x{self.block_k} g{self.group_m} s{self.split_k} "
+                f"w{self.num_warps} st{self.num_stages}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The sizes of one product: ``batch`` matrices of ``[M, K] @ [K, N]``."""
+
+    m: int
+    n: int
+    k: int
+    batch: int = 1
+
+
+# Curated per shape class (H100/H200 first; interpreter tests pass their own small configs).
+LARGE_FP32 = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4),
+              GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 3),
+              GemmConfig(128, 128, 64, 8, 1, 8, 3), GemmConfig(64, 128, 32, 8, 1, 4, 4))
+LARGE_16BIT = (GemmConfig(128, 256, 64, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 3),
+               GemmConfig(128, 128, 64, 8, 1, 4, 4), GemmConfig(128, 128, 64, 8, 1, 8, 4),
+               GemmConfig(128, 256, 64, 8, 1, 8, 4), GemmConfig(256, 128, 64, 8, 1, 8, 4))
+
+
+def _sixteen_bit(precision: str, a: torch.Tensor) -> bool:
+    return precision == "bf16" or a.dtype in (torch.float16, torch.bfloat16)
+
+
+def split_for(problem: Problem, block_m: int, block_n: int, block_k: int, sms: int) -> int:
+    """Split K until the grid covers the multiprocessors twice, keeping >= 4 K blocks per split."""
+    tiles = math.ceil(problem.m / block_m) * math.ceil(problem.n / block_n) * problem.batch
+    k_blocks = math.ceil(problem.k / block_k)
+    split = 1
+    while tiles * split < 2 * sms and k_blocks // (split * 2) >= 4 and split < 64:
+        split *= 2
+    return split
+
+
+def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> GemmConfig:
+    """The expert choice per shape class: small M or N (matrix-vector, decode) take narrow tiles and
+    split-K; large products take the first curated tile of their dtype class."""
+    bk = 64 if sixteen_bit else 32
+    if problem.m <= 64 or problem.n <= 64:
+        bm = 16 if problem.m <= 16 else 64 if problem.m <= 64 else 128
+        bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
+        bk = 128 if sixteen_bit else 64
+        return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, 3)
+    base = (LARGE_16BIT if sixteen_bit else LARGE_FP32)[0]
+    split = split_for(problem, base.block_m, base.block_n, base.block_k, sms)
+    return GemmConfig(base.block_m, base.block_n, base.block_k, base.group_m, split, base.num_warps,
+                      base.num_stages)
+
+
+def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
+    """The default first, then the curated tiles of the shape class (split-K for few tiles)."""
+    first = default_config(problem, precision, sixteen_bit, sms)
+    if problem.m <= 64 or problem.n <= 64:
+        out = [first]
+        for bk, warps in ((64, 4), (128, 4), (256, 8)):
+            cand = GemmConfig(first.block_m, first.block_n, bk, 8,
+                              split_for(problem, first.block_m, first.block_n, bk, sms), warps, 3)
+            if cand not in out:
+                out.append(cand)
+        return out
+    out = [first]
+    for c in LARGE_16BIT if sixteen_bit else LARGE_FP32:
+        cand = GemmConfig(c.block_m, c.block_n, c.block_k, c.group_m,
+                          split_for(problem, c.block_m, c.block_n, c.block_k, sms), c.num_warps, c.num_stages)
+        if cand not in out:
+            out.append(cand)
+    return out
+
+
+_MODULES: dict[str, object] = {}
+
+
+def template_source(precision: str, epilogue: Epilogue, out_dtype: str) -> str:
+    """The module text this process runs (the interpreter gets its bf16 emulation)."""
+    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def load(precision: str, epilogue: Epilogue, out_dtype: str):
+    """The compiled-on-demand module for this (precision, epilogue, output dtype): Triton needs a source
+    file, so the text goes to ``<work dir>/templates/gemm_<hash>.py`` and is imported from there."""
+    source = template_source(precision, epilogue, out_dtype)
+    digest = source_hash(source)
+    if digest not in _MODULES:
+        folder = Settings.from_env().work_dir / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"gemm_{digest}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".{id(source)}.tmp")
+            tmp.write_text(source)
+            tmp.replace(path)
+        _MODULES[digest] = _import(path, f"_qm_gemm_{digest}")
+    return _MODULES[digest]
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _batch_strides(t: torch.Tensor, batch: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of ``t`` over the broadcast ``batch`` dimensions (0 where it broadcasts)."""
+    t = t.expand(*batch, *t.shape[-2:])
+    return tuple(t.stride()[: len(batch)])
+
+
+def _merge(batch: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """Batch dimensions merged where every operand allows it, padded to exactly two."""
+    dims = [(s, [st[i] for st in strides]) for i, s in enumerate(batch) if s != 1]
+    merged: list[tuple[int, list[int]]] = []
+    for size, st in dims:
+        if merged and all(p == q * size for p, q in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * size, st)
+        else:
+            merged.append((size, st))
+    if len(merged) > 2:
+        raise ValueError(f"batch dimensions {batch} do not merge into two")
+    while len(merged) < 2:
+        merged.insert(0, (1, [0] * len(strides)))
+    return (merged[0][0], merged[1][0]), [(merged[0][1][j], merged[1][1][j]) for j in range(len(strides))]
+
+
+def sm_count(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    return 1
+
+
+def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogue: Epilogue = Epilogue(),
+         operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
+         out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
+    tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output)."""
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
+    operands = operands or {}
+    missing = {o.name for o in epilogue.operands} - set(operands)
+    if missing:
+        raise ValueError(f"epilogue tensors not given: {sorted(missing)}")
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    out_dtype = out_dtype or a.dtype
+    c = torch.empty(*batch, m, n, device=a.device, dtype=out_dtype)
+    total = math.prod(batch)
+    if c.numel() == 0:
+        return c
+    (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
+    problem = Problem(m, n, k, total)
+    if config is None:
+        config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
+    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."))
+    k_split = math.ceil(math.ceil(k / config.block_k) / config.split_k) * config.block_k
+    split = max(1, math.ceil(k / k_split)) if k else 1
+    ws = torch.empty((split, total, m, n) if split > 1 else (1,), device=a.device, dtype=torch.float32)
+    extra = [operands[o.name] for o in epilogue.operands]
+    scb = m * n
+    tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
+    module._qm_gemm[(tiles, total, split)](
+        a, b, c, ws, *extra, m, n, k, k_split, total, b1,
+        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1,
+        BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
+        SPLIT_K=split, num_warps=config.num_warps, num_stages=config.num_stages)
+    if split > 1:
+        fm, fn = 32, 64
+        module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](
+            ws, c, *extra, m, n, total, scb, n, 1, BLOCK_M=fm, BLOCK_N=fn, SPLIT_K=split, num_warps=4)
+    return c

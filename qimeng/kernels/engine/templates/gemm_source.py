@@ -1,0 +1,130 @@
+"""Source text of the GEMM template: ``C[b] = epilogue(A[b] @ B[b])`` as ``@triton.jit`` kernels.
+
+One main kernel (grouped tile order for L2 reuse, a pipelined K loop, split-K over grid axis 2) and,
+for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
+strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
+epilogue and the block shape are compiled in.
+
+Precisions (``PRECISIONS``): ``tf32x3`` (strict fp32 on tensor cores: Triton's split of each operand
+into a TF32 high part and residual, hi*hi + hi*lo + lo*hi), ``tf32x3_split`` (the same split written
+out: high part = the operand with its 13 low mantissa bits cleared), ``ieee`` (fp32 FMA, no tensor
+cores), ``tf32`` (one TF32 product), ``bf16`` (operands rounded to bfloat16, fp32 accumulation).
+Under the Triton interpreter every ``tl.dot`` is a float32 numpy product, whatever the precision (so
+TF32 rounding is not emulated), and a bfloat16 ``tl.dot`` multiplies the raw bits: ``interpreted``
+renders bf16 as operands rounded to bfloat16 and widened back, products exact in fp32, which is the
+same arithmetic as the tensor-core path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, _Emitter, _to
+from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
+
+PRECISIONS = ("tf32x3", "tf32x3_split", "ieee", "tf32", "bf16")
+
+_DOT = {
+    "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
+    "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
+    "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
+    "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16), b_tile.to(tl.bfloat16), acc)"],
+    "tf32x3_split": [
+        "a_hi = (a_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
+        "b_hi = (b_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
+        "a_lo = a_tile - a_hi",
+        "b_lo = b_tile - b_hi",
+        "acc = tl.dot(a_hi, b_lo, acc, input_precision=\"tf32\")",
+        "acc = tl.dot(a_lo, b_hi, acc, input_precision=\"tf32\")",
+        "acc = tl.dot(a_hi, b_hi, acc, input_precision=\"tf32\")",
+    ],
+}
+
+_DOT_INTERPRETED = {
+    "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16).to(tl.float32), b_tile.to(tl.bfloat16).to(tl.float32), acc)"],
+}
+
+
+def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str) -> list[str]:
+    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C."""
+    em = _Emitter({M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
+                  [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
+    value = em.expr(epilogue.value)
+    em.lines.append(f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {_to(value, out_dtype)}, "
+                    "mask=cmask)")
+    return em.lines
+
+
+def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False) -> str:
+    """The module text (imports, main kernel ``_qm_gemm``, finalize kernel ``_qm_gemm_finalize``)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if out_dtype not in TL_DTYPES:
+        raise ValueError(f"unsupported output dtype {out_dtype}")
+    extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
+    lines = _DOT_INTERPRETED[precision] if interpreted and precision in _DOT_INTERPRETED else _DOT[precision]
+    dot = "\n".join(f"        {line}" for line in lines)
+    tile = ["    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]",
+            "    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N))[None, :]",
+            "    mask_m = rm < M",
+            "    mask_n = rn < N",
+            "    cmask = mask_m & mask_n"]
+    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + _epilogue_lines(epilogue, out_dtype, "        ") +
+                          ["    else:",
+                           "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",
+                           "        tl.store(ws, acc, mask=cmask)"])
+    fin_tail = "\n".join(tile + ["    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                                 "    for s in range(SPLIT_K):",
+                                 "        ws = ws_ptr + ((s * BATCH + pid_b) * M + rm) * N + rn",
+                                 "        acc += tl.load(ws, mask=cmask, other=0.0)"]
+                         + _epilogue_lines(epilogue, out_dtype, "    "))
+    return f'''import triton
+import triton.language as tl
+{HELPERS}
+
+@triton.jit
+def _qm_gemm(a_ptr, b_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
+             sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
+             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+             SPLIT_K: tl.constexpr):
+    pid = tl.program_id(0)
+    pid_b = tl.program_id(1).to(tl.int64)
+    pid_k = tl.program_id(2)
+    num_m = tl.cdiv(M, BLOCK_M)
+    num_n = tl.cdiv(N, BLOCK_N)
+    in_group = GROUP_M * num_n
+    first_m = (pid // in_group) * GROUP_M
+    group_rows = min(num_m - first_m, GROUP_M)
+    pid_m = first_m + ((pid % in_group) % group_rows)
+    pid_n = (pid % in_group) // group_rows
+    b0 = pid_b // B1
+    b1 = pid_b % B1
+    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    k_lo = pid_k * K_SPLIT
+    k_hi = min(K, k_lo + K_SPLIT)
+    offs_k = k_lo + tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + b0 * sab0 + b1 * sab1 + offs_am[:, None] * sam + offs_k[None, :] * sak
+    b_ptrs = b_ptr + b0 * sbb0 + b1 * sbb1 + offs_k[:, None] * sbk + offs_bn[None, :] * sbn
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(k_lo, k_hi, BLOCK_K):
+        a_tile = tl.load(a_ptrs, mask=offs_k[None, :] < k_hi - (k - k_lo), other=0.0)
+        b_tile = tl.load(b_ptrs, mask=offs_k[:, None] < k_hi - (k - k_lo), other=0.0)
+{dot}
+        a_ptrs += BLOCK_K * sak
+        b_ptrs += BLOCK_K * sbk
+{main_tail}
+
+
+@triton.jit
+def _qm_gemm_finalize(ws_ptr, c_ptr, {extra}M, N, BATCH, scb, scm, scn,
+                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_b = tl.program_id(2).to(tl.int64)
+{fin_tail}
+'''
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
