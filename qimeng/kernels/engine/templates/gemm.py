@@ -161,6 +161,15 @@ def _merge(batch: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tupl
     return (merged[0][0], merged[1][0]), [(merged[0][1][j], merged[1][1][j]) for j in range(len(strides))]
 
 
+def presplit(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hi, lo)``: ``hi`` = ``t`` with its 13 low mantissa bits cleared (exact in TF32), ``lo`` = ``t - hi``
+    (exact), both with ``hi``'s strides, so one set of strides addresses both."""
+    hi = (t.view(torch.int32) & -8192).view(torch.float32)
+    lo = torch.empty_like(hi)
+    torch.sub(t, hi, out=lo)
+    return hi, lo
+
+
 def sm_count(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count
@@ -179,17 +188,23 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogu
     if missing:
         raise ValueError(f"epilogue tensors not given: {sorted(missing)}")
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    for t in (a, b):
+        if (t.shape[-2] - 1) * abs(t.stride(-2)) + (t.shape[-1] - 1) * abs(t.stride(-1)) >= 2**31:
+            raise ValueError(f"a {tuple(t.shape[-2:])} matrix spans more than 2**31 elements (int32 tile offsets)")
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     out_dtype = out_dtype or a.dtype
     c = torch.empty(*batch, m, n, device=a.device, dtype=out_dtype)
     total = math.prod(batch)
     if c.numel() == 0:
         return c
-    (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
     problem = Problem(m, n, k, total)
     if config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
     module = load(precision, epilogue, str(out_dtype).removeprefix("torch."))
+    a_lo, b_lo = a, b
+    if precision == "tf32x3_presplit":
+        (a, a_lo), (b, b_lo) = presplit(a), presplit(b)
+    (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
     k_split = math.ceil(math.ceil(k / config.block_k) / config.split_k) * config.block_k
     split = max(1, math.ceil(k / k_split)) if k else 1
     ws = torch.empty((split, total, m, n) if split > 1 else (1,), device=a.device, dtype=torch.float32)
@@ -197,10 +212,10 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogu
     scb = m * n
     tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
     module._qm_gemm[(tiles, total, split)](
-        a, b, c, ws, *extra, m, n, k, k_split, total, b1,
+        a, b, a_lo, b_lo, c, ws, *extra, m, n, k, k_split, total, b1,
         sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1,
         BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
-        SPLIT_K=split, num_warps=config.num_warps, num_stages=config.num_stages)
+        SPLIT_K=split, EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
     if split > 1:
         fm, fn = 32, 64
         module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](

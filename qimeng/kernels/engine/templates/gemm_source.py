@@ -1,13 +1,16 @@
 """Source text of the GEMM template: ``C[b] = epilogue(A[b] @ B[b])`` as ``@triton.jit`` kernels.
 
-One main kernel (grouped tile order for L2 reuse, a pipelined K loop, split-K over grid axis 2) and,
+One main kernel (grouped tile order for L2 reuse, a pipelined K loop, unmasked loads when BLOCK_K
+divides K, split-K over grid axis 2) and,
 for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
 strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
 epilogue and the block shape are compiled in.
 
 Precisions (``PRECISIONS``): ``tf32x3`` (strict fp32 on tensor cores: Triton's split of each operand
 into a TF32 high part and residual, hi*hi + hi*lo + lo*hi), ``tf32x3_split`` (the same split written
-out: high part = the operand with its 13 low mantissa bits cleared), ``ieee`` (fp32 FMA, no tensor
+out: high part = the operand with its 13 low mantissa bits cleared), ``tf32x3_presplit`` (the same
+split done once before the kernel, by ``presplit``: the main loop reads high and low tiles and runs
+three TF32 products straight from shared memory), ``ieee`` (fp32 FMA, no tensor
 cores), ``tf32`` (one TF32 product), ``bf16`` (operands rounded to bfloat16, fp32 accumulation).
 Under the Triton interpreter every ``tl.dot`` is a float32 numpy product, whatever the precision (so
 TF32 rounding is not emulated), and a bfloat16 ``tl.dot`` multiplies the raw bits: ``interpreted``
@@ -22,13 +25,18 @@ import hashlib
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, _Emitter, _to
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
 
-PRECISIONS = ("tf32x3", "tf32x3_split", "ieee", "tf32", "bf16")
+PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
 
 _DOT = {
     "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
     "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
     "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
     "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16), b_tile.to(tl.bfloat16), acc)"],
+    "tf32x3_presplit": [
+        "acc = tl.dot(a_tile, blo_tile, acc, input_precision=\"tf32\")",
+        "acc = tl.dot(alo_tile, b_tile, acc, input_precision=\"tf32\")",
+        "acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")",
+    ],
     "tf32x3_split": [
         "a_hi = (a_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
         "b_hi = (b_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
@@ -43,6 +51,19 @@ _DOT = {
 _DOT_INTERPRETED = {
     "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16).to(tl.float32), b_tile.to(tl.bfloat16).to(tl.float32), acc)"],
 }
+
+
+def _load_lines(operands: tuple[str, ...]) -> list[str]:
+    """The K-loop loads of each operand tile (``a``/``alo`` at ``a_offs``, ``b``/``blo`` at ``b_offs``: int32
+    within one matrix, the batch offset a 64-bit scalar)."""
+    even, masked = [], []
+    for name in operands:
+        side = name[0]
+        mask = "offs_k[None, :]" if side == "a" else "offs_k[:, None]"
+        ptrs = f"{name}_ptr + {side}_batch + {side}_offs"
+        even.append(f"            {name}_tile = tl.load({ptrs})")
+        masked.append(f"            {name}_tile = tl.load({ptrs}, mask={mask} < k_hi - (k - k_lo), other=0.0)")
+    return ["        if EVEN_K:"] + even + ["        else:"] + masked
 
 
 def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str) -> list[str]:
@@ -64,6 +85,7 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
     lines = _DOT_INTERPRETED[precision] if interpreted and precision in _DOT_INTERPRETED else _DOT[precision]
     dot = "\n".join(f"        {line}" for line in lines)
+    loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
     tile = ["    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]",
             "    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N))[None, :]",
             "    mask_m = rm < M",
@@ -83,10 +105,10 @@ import triton.language as tl
 {HELPERS}
 
 @triton.jit
-def _qm_gemm(a_ptr, b_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
+def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
              sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-             SPLIT_K: tl.constexpr):
+             SPLIT_K: tl.constexpr, EVEN_K: tl.constexpr):
     pid = tl.program_id(0)
     pid_b = tl.program_id(1).to(tl.int64)
     pid_k = tl.program_id(2)
@@ -104,15 +126,16 @@ def _qm_gemm(a_ptr, b_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
     k_lo = pid_k * K_SPLIT
     k_hi = min(K, k_lo + K_SPLIT)
     offs_k = k_lo + tl.arange(0, BLOCK_K)
-    a_ptrs = a_ptr + b0 * sab0 + b1 * sab1 + offs_am[:, None] * sam + offs_k[None, :] * sak
-    b_ptrs = b_ptr + b0 * sbb0 + b1 * sbb1 + offs_k[:, None] * sbk + offs_bn[None, :] * sbn
+    a_batch = b0 * sab0 + b1 * sab1
+    b_batch = b0 * sbb0 + b1 * sbb1
+    a_offs = offs_am[:, None] * sam + offs_k[None, :] * sak
+    b_offs = offs_k[:, None] * sbk + offs_bn[None, :] * sbn
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(k_lo, k_hi, BLOCK_K):
-        a_tile = tl.load(a_ptrs, mask=offs_k[None, :] < k_hi - (k - k_lo), other=0.0)
-        b_tile = tl.load(b_ptrs, mask=offs_k[:, None] < k_hi - (k - k_lo), other=0.0)
+{loads}
 {dot}
-        a_ptrs += BLOCK_K * sak
-        b_ptrs += BLOCK_K * sbk
+        a_offs += BLOCK_K * sak
+        b_offs += BLOCK_K * sbk
 {main_tail}
 
 

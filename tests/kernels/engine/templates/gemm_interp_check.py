@@ -14,6 +14,7 @@ from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import GemmConfig, gemm
 from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, policy_error
 from qimeng.kernels.engine.templates.gemm import Problem
+from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
 
 SMALL = GemmConfig(16, 16, 16, 2, 1, 4, 1)
 SPLIT = GemmConfig(16, 32, 16, 2, 4, 4, 1)
@@ -46,9 +47,9 @@ def bf16_inputs():
     return ratio(out, a.double() @ b.double(), STRICT)  # bf16 products are exact in fp32
 
 
-def batched(a_shape, b_shape, config=SMALL):
+def batched(a_shape, b_shape, config=SMALL, precision="tf32x3"):
     a, b = randn(*a_shape), randn(*b_shape)
-    return ratio(gemm(a, b, config=config), torch.matmul(a.double(), b.double()), STRICT)
+    return ratio(gemm(a, b, config=config, precision=precision), torch.matmul(a.double(), b.double()), STRICT)
 
 
 def split_k_bias_relu():
@@ -125,15 +126,19 @@ def tuning_cache(path):
 
 
 CASES = {
-    **{f"plain_{p}": (lambda p=p: plain(p)) for p in ("tf32x3", "tf32x3_split", "ieee", "tf32", "bf16")},
+    **{f"plain_{p}": (lambda p=p: plain(p)) for p in PRECISIONS},
     "transposed_a": lambda: plain("tf32x3", a_t=True),
     "transposed_b": lambda: plain("tf32x3_split", b_t=True),
     "transposed_ab": lambda: plain("ieee", a_t=True, b_t=True),
+    "transposed_ab_presplit": lambda: plain("tf32x3_presplit", a_t=True, b_t=True),
+    "broadcast_4d_presplit": lambda: batched((2, 1, 17, 20), (3, 20, 19), precision="tf32x3_presplit"),
     "bf16_inputs": bf16_inputs,
     "bmm": lambda: batched((3, 37, 50), (3, 50, 23)),
     "broadcast_b": lambda: batched((4, 17, 30), (30, 19)),
     "broadcast_4d": lambda: batched((2, 1, 17, 20), (3, 20, 19)),
     "bmm_split_k": lambda: batched((2, 9, 130), (2, 130, 35), SPLIT),
+    "even_k": lambda: batched((40, 64), (64, 24)),  # BLOCK_K divides K: unmasked loads
+    "even_k_split_k": lambda: batched((2, 9, 128), (128, 35), SPLIT),
     "split_k_bias_relu": split_k_bias_relu,
     "matvec": lambda: matvec(GemmConfig(16, 16, 32, 1, 1, 4, 1)),
     "matvec_split_k": lambda: matvec(GemmConfig(16, 16, 32, 1, 3, 4, 1)),

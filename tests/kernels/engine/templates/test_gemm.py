@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, _merge, curated_configs, default_config
+from qimeng.kernels.engine.templates.gemm import (GemmConfig, Problem, _merge, curated_configs, default_config,
+                                                  presplit)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -43,7 +44,8 @@ def test_gemm_matches_float64(outcomes, name):
 def test_each_precision_renders_its_own_product(precision):
     source = render(precision, ep.Epilogue(), "float32")
     compile(source, "gemm.py", "exec")
-    expected = {"tf32x3": 'input_precision="tf32x3"', "tf32x3_split": "0xFFFFE000", "ieee": 'input_precision="ieee"',
+    expected = {"tf32x3": 'input_precision="tf32x3"', "tf32x3_split": "0xFFFFE000", "tf32x3_presplit": "alo_tile",
+                "ieee": 'input_precision="ieee"',
                 "tf32": 'input_precision="tf32"', "bf16": "tl.bfloat16"}[precision]
     assert expected in source
 
@@ -86,6 +88,14 @@ def test_compare_uses_the_harness_rule():
     # 2.02e-2 / (1e-4 + 1e-4 * 100) = 2.0 (float32 rounding of the output: 1e-3 relative)
     assert err.tol_ratio == pytest.approx(2.0, rel=1e-3) and not err.strict_ok
     assert err.max_abs == pytest.approx(2.02e-2, rel=1e-3)
+
+
+def test_presplit_parts_are_exact_and_tf32_representable():
+    t = torch.randn(7, 5).t()
+    hi, lo = presplit(t)
+    assert hi.stride() == lo.stride() and torch.equal(hi + lo, t)
+    assert torch.all((hi.view(torch.int32) & 8191) == 0)
+    assert lo.abs().max() <= hi.abs().max() * 2**-10
 
 
 def test_config_key_names_every_field():

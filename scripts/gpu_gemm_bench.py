@@ -1,0 +1,298 @@
+"""GPU benchmark of the GEMM template (qimeng/kernels/engine/templates/gemm.py) in one call.
+
+    PYTHONPATH=$PWD python3 scripts/gpu_gemm_bench.py [--sizes 4096 8192] [--budget 380] [--no-sweep]
+
+Without a GPU it runs the same code under TRITON_INTERPRET=1 at sizes divided by 32 (a test of the
+script, no timing meaning): TRITON_INTERPRET=1 python3 scripts/gpu_gemm_bench.py --sizes 64 --ks 256
+
+Sections, each skipped once the time budget is spent: correctness on odd shapes (every precision,
+transposes, broadcast batches, split-K, a fused epilogue) against float64; each precision's error
+against a float64 product over K; a config sweep per precision at the first size; TFLOP/s of ours
+against cuBLAS (strict fp32 with allow_tf32=False, TF32, bf16) and torch.compile; GEMM + bias + GELU
+against eager and torch.compile; small-M and K-large shapes with split-K. Times are medians of
+``triton.testing.do_bench`` on random data (never zeros); errors are against float64 products
+computed on the GPU in row chunks. JSON goes to $OUT/gemm_bench.json; a short table is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import triton
+from triton.testing import do_bench
+
+from qimeng.kernels.engine.templates import epilogue as ep
+from qimeng.kernels.engine.templates.gemm import (LARGE_16BIT, LARGE_FP32, GemmConfig, Problem, curated_configs,
+                                                  gemm, sm_count)
+from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, compare, float64_product
+
+OUT = Path(os.environ.get("OUT", "."))
+RESULTS: dict = {"rows": [], "errors": [], "checks": [], "sweeps": {}}
+# --smoke: the same code on the CPU under TRITON_INTERPRET=1 at tiny sizes (a test of this script only)
+SMOKE = not torch.cuda.is_available()
+DEVICE = "cpu" if SMOKE else "cuda"
+SHRINK = 32 if SMOKE else 1
+PASS_RULE = {"tf32x3": ("tol", 1e-4), "tf32x3_split": ("tol", 1e-4), "ieee": ("tol", 1e-4),
+             "tf32": ("rel", 2e-3), "bf16": ("rel", 1e-2)}
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.end = time.time() + seconds
+
+    def left(self) -> float:
+        return self.end - time.time()
+
+
+def log(*args) -> None:
+    print(*args, flush=True)
+
+
+def save() -> None:
+    (OUT / "gemm_bench.json").write_text(json.dumps(RESULTS, indent=1, default=str))
+
+
+def ms(fn) -> float:
+    if SMOKE:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1e3
+    return do_bench(fn, warmup=25, rep=150, return_mode="median")
+
+
+def compile_fn(fn):
+    return fn if SMOKE else torch.compile(fn)
+
+
+def tflops(m: int, n: int, k: int, t_ms: float, batch: int = 1) -> float:
+    return 2.0 * m * n * k * batch / (t_ms * 1e-3) / 1e12
+
+
+def passes(precision: str, err) -> bool:
+    kind, bound = PASS_RULE[precision]
+    return err.tol_ratio <= 1.0 if kind == "tol" else err.rel_fro <= bound
+
+
+def set_tf32(on: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def check_correctness() -> None:
+    """Odd sizes, strides, batches, split-K and an epilogue for every precision, against float64."""
+    g = torch.Generator(device=DEVICE).manual_seed(1)
+
+    def r(*shape):
+        return torch.randn(*(max(1, d // SHRINK) for d in shape), device=DEVICE, generator=g)
+
+    bias = r(999)
+    e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu",
+                 operands=(ep.Operand("bias", "float32"),))
+    cases = {
+        "odd 1000x999x1037": lambda: (r(1000, 1037), r(1037, 999), {}, None),
+        "A^T B^T": lambda: (r(1037, 1000).t(), r(999, 1037).t(), {}, None),
+        "broadcast 4-D": lambda: (r(64, 32, 129, 257)[:2, :1], r(96, 257, 131)[:3], {}, None),
+        "matvec split-K": lambda: (r(32, 8191)[:1], r(8191, 999), {}, None),
+        "K-large split-K": lambda: (r(130, 65537), r(65537, 127), {}, None),
+        "bias+gelu epilogue": lambda: (r(1000, 1037), r(1037, 999), {"bias": bias}, e),
+    }
+    for precision in ("tf32x3", "tf32x3_split", "ieee", "tf32", "bf16"):
+        for name, make in cases.items():
+            a, b, ops, epi = make()
+            out = gemm(a, b, precision=precision, epilogue=epi or ep.Epilogue(), operands=ops)
+            ref = torch.matmul(a.double(), b.double())
+            if epi is not None:
+                ref = F.gelu(ref + bias.double())
+            err = compare(out, ref, precision, a.shape[-1])
+            ok = passes(precision, err) and not torch.isnan(out).any().item()
+            RESULTS["checks"].append({"precision": precision, "case": name, "ok": ok, **err.__dict__})
+            log(f"check {precision:13s} {name:20s} {'ok ' if ok else 'BAD'} tol_ratio={err.tol_ratio:.3g} "
+                f"rel={err.rel_fro:.2e} max_abs={err.max_abs:.2e}")
+    save()
+
+
+def error_over_k(ks: list[int]) -> None:
+    """Each policy's error against float64 at M = N = 512 for each K, and cuBLAS's for reference."""
+    g = torch.Generator(device=DEVICE).manual_seed(2)
+    for k in ks:
+        a = torch.randn(512 // SHRINK, k // SHRINK, device=DEVICE, generator=g)
+        b = torch.randn(k // SHRINK, 512 // SHRINK, device=DEVICE, generator=g)
+        ref = float64_product(a, b)
+        for name, fn in (("tf32x3", lambda: gemm(a, b, precision="tf32x3")),
+                         ("tf32x3_split", lambda: gemm(a, b, precision="tf32x3_split")),
+                         ("ieee", lambda: gemm(a, b, precision="ieee")),
+                         ("tf32", lambda: gemm(a, b, precision="tf32")),
+                         ("bf16", lambda: gemm(a, b, precision="bf16")),
+                         ("cublas_fp32", lambda: (set_tf32(False), a @ b)[1]),
+                         ("cublas_tf32", lambda: (set_tf32(True), a @ b)[1])):
+            err = compare(fn(), ref, name, k)
+            set_tf32(False)
+            RESULTS["errors"].append({"who": name, **err.__dict__, "strict_ok": err.strict_ok})
+            log(f"error K={k:6d} {name:13s} tol_ratio={err.tol_ratio:8.3g} rel={err.rel_fro:.2e} "
+                f"strict={'yes' if err.strict_ok else 'no'}")
+    save()
+
+
+def inputs(n: int, dtype=torch.float32, seed: int = 3):
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
+    a = torch.randn(n, n, device=DEVICE, generator=g).to(dtype)
+    b = torch.randn(n, n, device=DEVICE, generator=g).to(dtype)
+    return a, b
+
+
+def sweep(n: int, precision: str, budget: Budget, cache: TuningCache) -> GemmConfig:
+    sixteen = precision == "bf16"
+    a, b = inputs(n, torch.bfloat16 if sixteen else torch.float32)
+    configs = curated_configs(Problem(n, n, n), precision, sixteen, sm_count(a.device))
+    configs += [c for c in (LARGE_16BIT if sixteen else LARGE_FP32) if c not in configs]
+    if precision in ("tf32x3", "tf32x3_split"):
+        configs += [GemmConfig(128, 128, 32, 8, 1, 8, 4), GemmConfig(128, 64, 32, 8, 1, 4, 4),
+                    GemmConfig(128, 128, 16, 8, 1, 4, 5)]
+    if sixteen:
+        configs += [GemmConfig(128, 256, 64, 16, 1, 8, 3), GemmConfig(128, 128, 128, 8, 1, 8, 3)]
+    if budget.left() < 60:
+        return configs[0]
+    result = autotune(a, b, configs, ms, precision=precision, cache=cache)
+    RESULTS["sweeps"][f"{precision} {n}"] = {"times_ms": result.times, "failures": result.failures,
+                                             "best": result.best.key()}
+    for key, t in sorted(result.times.items(), key=lambda kv: kv[1]):
+        log(f"sweep {precision:13s} n={n} {key:28s} {t:8.3f} ms {tflops(n, n, n, t):7.1f} TFLOP/s"
+            + (f"  ({result.failures[key][:120]})" if key in result.failures else ""))
+    save()
+    return result.best
+
+
+def row(section: str, who: str, n: int, t: float, err=None, m=None, k=None, batch=1) -> None:
+    m = m or n
+    k = k or n
+    entry = {"section": section, "who": who, "m": m, "n": n, "k": k, "ms": t, "tflops": tflops(m, n, k, t, batch)}
+    if err is not None:
+        entry.update(tol_ratio=err.tol_ratio, rel_fro=err.rel_fro, max_abs=err.max_abs, strict_ok=err.strict_ok)
+    RESULTS["rows"].append(entry)
+    log(f"time {section:10s} {who:22s} {m}x{n}x{k}: {t:8.3f} ms {entry['tflops']:7.1f} TFLOP/s"
+        + (f" tol_ratio={err.tol_ratio:.3g} rel={err.rel_fro:.2e}" if err is not None else ""))
+    save()
+
+
+def square(n: int, best: dict[str, GemmConfig], budget: Budget) -> None:
+    a, b = inputs(n)
+    ref = float64_product(a, b)
+    set_tf32(False)
+    compiled = compile_fn(lambda x, y: x @ y)
+    for who, fn, prec in (("cublas sgemm", lambda: a @ b, "ieee"), ("torch.compile fp32", lambda: compiled(a, b), "ieee"),
+                          ("ours tf32x3", lambda: gemm(a, b, precision="tf32x3", config=best["tf32x3"]), "tf32x3"),
+                          ("ours tf32x3_split", lambda: gemm(a, b, precision="tf32x3_split",
+                                                            config=best["tf32x3_split"]), "tf32x3")):
+        if budget.left() < 20:
+            return
+        row("strict", who, n, ms(fn), compare(fn(), ref, prec, n))
+    set_tf32(True)
+    row("tf32", "cublas tf32", n, ms(lambda: a @ b), compare(a @ b, ref, "tf32", n))
+    set_tf32(False)
+    row("tf32", "ours tf32", n, ms(lambda: gemm(a, b, precision="tf32", config=best["tf32"])),
+        compare(gemm(a, b, precision="tf32", config=best["tf32"]), ref, "tf32", n))
+    ah, bh = a.bfloat16(), b.bfloat16()
+    ref16 = float64_product(ah, bh)
+    row("bf16", "cublas bf16", n, ms(lambda: ah @ bh), compare(ah @ bh, ref16, "bf16", n))
+    ours = lambda: gemm(ah, bh, precision="bf16", config=best["bf16"])  # noqa: E731
+    row("bf16", "ours bf16", n, ms(ours), compare(ours(), ref16, "bf16", n))
+    del ref, ref16
+
+
+def linear_gelu(n: int, budget: Budget) -> None:
+    """y = gelu(x @ w.T + bias) at strict fp32: ours fused (w.T as strides) vs eager vs torch.compile."""
+    g = torch.Generator(device=DEVICE).manual_seed(4)
+    x = torch.randn(n, n, device=DEVICE, generator=g)
+    w = torch.randn(n, n, device=DEVICE, generator=g) / math.sqrt(n)
+    bias = torch.randn(n, device=DEVICE, generator=g)
+    set_tf32(False)
+    eager = lambda: F.gelu(F.linear(x, w, bias))  # noqa: E731
+    compiled_fn = compile_fn(lambda x, w, bias: F.gelu(F.linear(x, w, bias)))
+    e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu",
+                 operands=(ep.Operand("bias", "float32"),))
+    ours = lambda: gemm(x, w.t(), precision="tf32x3", epilogue=e, operands={"bias": bias})  # noqa: E731
+    ref = F.gelu(float64_product(x, w.t()) + bias.double())
+    for who, fn in (("eager", eager), ("torch.compile", lambda: compiled_fn(x, w, bias)), ("ours tf32x3", ours)):
+        if budget.left() < 15:
+            return
+        row("linear+gelu", who, n, ms(fn), compare(fn(), ref, "tf32x3", n))
+
+
+def skinny(budget: Budget) -> None:
+    """Decode-like (small M) and K-large products at strict fp32: ours (default split-K) vs cuBLAS."""
+    set_tf32(False)
+    g = torch.Generator(device=DEVICE).manual_seed(5)
+    for m, n, k in ((1, 8192, 8192), (16, 8192, 8192), (64, 4096, 4096), (512, 512, 131072)):
+        if budget.left() < 15:
+            return
+        m, n, k = max(1, m // SHRINK), n // SHRINK, k // SHRINK
+        a = torch.randn(m, k, device=DEVICE, generator=g)
+        b = torch.randn(k, n, device=DEVICE, generator=g)
+        ref = float64_product(a, b)
+        row("skinny", "cublas sgemm", n, ms(lambda: a @ b), compare(a @ b, ref, "ieee", k), m=m, k=k)
+        row("skinny", "ours tf32x3", n, ms(lambda: gemm(a, b)), compare(gemm(a, b), ref, "tf32x3", k), m=m, k=k)
+
+
+def table() -> None:
+    log("\n| section | who | m x n x k | ms | TFLOP/s | tol_ratio (1e-4) | rel err |")
+    log("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in RESULTS["rows"]:
+        log(f"| {r['section']} | {r['who']} | {r['m']}x{r['n']}x{r['k']} | {r['ms']:.3f} | {r['tflops']:.1f} | "
+            f"{r.get('tol_ratio', float('nan')):.3g} | {r.get('rel_fro', float('nan')):.2e} |")
+    bad = [c for c in RESULTS["checks"] if not c["ok"]]
+    log(f"correctness checks: {len(RESULTS['checks']) - len(bad)}/{len(RESULTS['checks'])} ok"
+        + "".join(f"\n  BAD {c['precision']} {c['case']} tol_ratio={c['tol_ratio']:.3g}" for c in bad))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
+    p.add_argument("--budget", type=float, default=380.0, help="seconds for the whole run")
+    p.add_argument("--no-sweep", action="store_true")
+    p.add_argument("--ks", type=int, nargs="+", default=[256, 1024, 4096, 8192, 16384, 65536])
+    args = p.parse_args()
+    budget = Budget(args.budget)
+    OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS["env"] = {"torch": torch.__version__, "triton": triton.__version__,
+                      "device": "cpu (interpreter smoke run)" if SMOKE else torch.cuda.get_device_name(),
+                      "sms": sm_count(torch.device(DEVICE)), "argv": sys.argv}
+    log(json.dumps(RESULTS["env"]))
+    set_tf32(False)
+    steps = [("correctness", check_correctness), ("error over K", lambda: error_over_k(args.ks))]
+    for name, fn in steps:
+        t0 = time.time()
+        fn()
+        log(f"[{name}: {time.time() - t0:.1f} s, {budget.left():.0f} s left]")
+    cache = TuningCache(OUT / "tuning.json")
+    best: dict[str, GemmConfig] = {}
+    for precision in ("tf32x3", "tf32x3_split", "tf32", "bf16"):
+        t0 = time.time()
+        if args.no_sweep:
+            best[precision] = curated_configs(Problem(*(args.sizes[0],) * 3), precision, precision == "bf16",
+                                              sm_count(torch.device(DEVICE)))[0]
+        else:
+            best[precision] = sweep(args.sizes[0], precision, budget, cache)
+        log(f"[sweep {precision}: {time.time() - t0:.1f} s, best {best[precision].key()}, {budget.left():.0f} s left]")
+    for n in args.sizes:
+        if budget.left() > 30:
+            square(n, best, budget)
+    for n in args.sizes[:1]:
+        if budget.left() > 30:
+            linear_gelu(n, budget)
+    if budget.left() > 20:
+        skinny(budget)
+    table()
+    save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
