@@ -30,8 +30,8 @@ import triton
 from triton.testing import do_bench
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.gemm import (LARGE_16BIT, LARGE_FP32, GemmConfig, Problem, curated_configs,
-                                                  gemm, sm_count)
+from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, curated_configs, gemm, sm_count
+from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
 from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, compare, float64_product
 
 OUT = Path(os.environ.get("OUT", "."))
@@ -40,7 +40,8 @@ RESULTS: dict = {"rows": [], "errors": [], "checks": [], "sweeps": {}}
 SMOKE = not torch.cuda.is_available()
 DEVICE = "cpu" if SMOKE else "cuda"
 SHRINK = 32 if SMOKE else 1
-PASS_RULE = {"tf32x3": ("tol", 1e-4), "tf32x3_split": ("tol", 1e-4), "ieee": ("tol", 1e-4),
+PASS_RULE = {"tf32x3": ("tol", 1e-4), "tf32x3_split": ("tol", 1e-4), "tf32x3_presplit": ("tol", 1e-4),
+             "ieee": ("tol", 1e-4),
              "tf32": ("rel", 2e-3), "bf16": ("rel", 1e-2)}
 
 
@@ -104,7 +105,7 @@ def check_correctness() -> None:
         "K-large split-K": lambda: (r(130, 65537), r(65537, 127), {}, None),
         "bias+gelu epilogue": lambda: (r(1000, 1037), r(1037, 999), {"bias": bias}, e),
     }
-    for precision in ("tf32x3", "tf32x3_split", "ieee", "tf32", "bf16"):
+    for precision in PRECISIONS:
         for name, make in cases.items():
             a, b, ops, epi = make()
             out = gemm(a, b, precision=precision, epilogue=epi or ep.Epilogue(), operands=ops)
@@ -128,6 +129,7 @@ def error_over_k(ks: list[int]) -> None:
         ref = float64_product(a, b)
         for name, fn in (("tf32x3", lambda: gemm(a, b, precision="tf32x3")),
                          ("tf32x3_split", lambda: gemm(a, b, precision="tf32x3_split")),
+                         ("tf32x3_presplit", lambda: gemm(a, b, precision="tf32x3_presplit")),
                          ("ieee", lambda: gemm(a, b, precision="ieee")),
                          ("tf32", lambda: gemm(a, b, precision="tf32")),
                          ("bf16", lambda: gemm(a, b, precision="bf16")),
@@ -148,16 +150,10 @@ def inputs(n: int, dtype=torch.float32, seed: int = 3):
     return a, b
 
 
-def sweep(n: int, precision: str, budget: Budget, cache: TuningCache) -> GemmConfig:
+def sweep(n: int, precision: str, budget: Budget, cache: TuningCache, max_configs: int) -> GemmConfig:
     sixteen = precision == "bf16"
     a, b = inputs(n, torch.bfloat16 if sixteen else torch.float32)
-    configs = curated_configs(Problem(n, n, n), precision, sixteen, sm_count(a.device))
-    configs += [c for c in (LARGE_16BIT if sixteen else LARGE_FP32) if c not in configs]
-    if precision in ("tf32x3", "tf32x3_split"):
-        configs += [GemmConfig(128, 128, 32, 8, 1, 8, 4), GemmConfig(128, 64, 32, 8, 1, 4, 4),
-                    GemmConfig(128, 128, 16, 8, 1, 4, 5)]
-    if sixteen:
-        configs += [GemmConfig(128, 256, 64, 16, 1, 8, 3), GemmConfig(128, 128, 128, 8, 1, 8, 3)]
+    configs = curated_configs(Problem(n, n, n), precision, sixteen, sm_count(a.device))[:max_configs]
     if budget.left() < 60:
         return configs[0]
     result = autotune(a, b, configs, ms, precision=precision, cache=cache)
@@ -190,7 +186,9 @@ def square(n: int, best: dict[str, GemmConfig], budget: Budget) -> None:
     for who, fn, prec in (("cublas sgemm", lambda: a @ b, "ieee"), ("torch.compile fp32", lambda: compiled(a, b), "ieee"),
                           ("ours tf32x3", lambda: gemm(a, b, precision="tf32x3", config=best["tf32x3"]), "tf32x3"),
                           ("ours tf32x3_split", lambda: gemm(a, b, precision="tf32x3_split",
-                                                            config=best["tf32x3_split"]), "tf32x3")):
+                                                            config=best["tf32x3_split"]), "tf32x3"),
+                          ("ours tf32x3_presplit", lambda: gemm(a, b, precision="tf32x3_presplit",
+                                                               config=best["tf32x3_presplit"]), "tf32x3")):
         if budget.left() < 20:
             return
         row("strict", who, n, ms(fn), compare(fn(), ref, prec, n))
@@ -257,7 +255,8 @@ def main() -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
     p.add_argument("--budget", type=float, default=380.0, help="seconds for the whole run")
     p.add_argument("--no-sweep", action="store_true")
-    p.add_argument("--ks", type=int, nargs="+", default=[256, 1024, 4096, 8192, 16384, 65536])
+    p.add_argument("--ks", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
+    p.add_argument("--max-configs", type=int, default=6, help="configurations swept per precision")
     args = p.parse_args()
     budget = Budget(args.budget)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -273,13 +272,13 @@ def main() -> int:
         log(f"[{name}: {time.time() - t0:.1f} s, {budget.left():.0f} s left]")
     cache = TuningCache(OUT / "tuning.json")
     best: dict[str, GemmConfig] = {}
-    for precision in ("tf32x3", "tf32x3_split", "tf32", "bf16"):
+    for precision in ("tf32x3", "tf32x3_split", "tf32x3_presplit", "tf32", "bf16"):
         t0 = time.time()
         if args.no_sweep:
             best[precision] = curated_configs(Problem(*(args.sizes[0],) * 3), precision, precision == "bf16",
                                               sm_count(torch.device(DEVICE)))[0]
         else:
-            best[precision] = sweep(args.sizes[0], precision, budget, cache)
+            best[precision] = sweep(args.sizes[0], precision, budget, cache, args.max_configs)
         log(f"[sweep {precision}: {time.time() - t0:.1f} s, best {best[precision].key()}, {budget.left():.0f} s left]")
     for n in args.sizes:
         if budget.left() > 30:

@@ -213,11 +213,11 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogu
     tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
     module._qm_gemm[(tiles, total, split)](
         a, b, a_lo, b_lo, c, ws, *extra, m, n, k, k_split, total, b1,
-        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1,
+        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1, split,
         BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
-        SPLIT_K=split, EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
+        EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
     if split > 1:
         fm, fn = 32, 64
         module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](
-            ws, c, *extra, m, n, total, scb, n, 1, BLOCK_M=fm, BLOCK_N=fn, SPLIT_K=split, num_warps=4)
+            ws, c, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
     return c

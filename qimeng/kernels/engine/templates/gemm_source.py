@@ -4,7 +4,8 @@ One main kernel (grouped tile order for L2 reuse, a pipelined K loop, unmasked l
 divides K, split-K over grid axis 2) and,
 for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
 strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
-epilogue and the block shape are compiled in.
+epilogue and the block shape are compiled in (the split-K factor is a run-time argument too: one
+kernel serves every K; Triton specialises a factor of 1, which drops the split-K branch).
 
 Precisions (``PRECISIONS``): ``tf32x3`` (strict fp32 on tensor cores: Triton's split of each operand
 into a TF32 high part and residual, hi*hi + hi*lo + lo*hi), ``tf32x3_split`` (the same split written
@@ -107,8 +108,8 @@ import triton.language as tl
 @triton.jit
 def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
              sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
-             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-             SPLIT_K: tl.constexpr, EVEN_K: tl.constexpr):
+             SPLIT_K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+             GROUP_M: tl.constexpr, EVEN_K: tl.constexpr):
     pid = tl.program_id(0)
     pid_b = tl.program_id(1).to(tl.int64)
     pid_k = tl.program_id(2)
@@ -140,8 +141,8 @@ def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SP
 
 
 @triton.jit
-def _qm_gemm_finalize(ws_ptr, c_ptr, {extra}M, N, BATCH, scb, scm, scn,
-                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SPLIT_K: tl.constexpr):
+def _qm_gemm_finalize(ws_ptr, c_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
+                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
