@@ -48,13 +48,26 @@ class Problem:
     batch: int = 1
 
 
-# Curated per shape class (H100/H200 first; interpreter tests pass their own small configs).
-LARGE_FP32 = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4),
-              GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 3),
-              GemmConfig(128, 128, 64, 8, 1, 8, 3), GemmConfig(64, 128, 32, 8, 1, 4, 4))
-LARGE_16BIT = (GemmConfig(128, 256, 64, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 3),
-               GemmConfig(128, 128, 64, 8, 1, 4, 4), GemmConfig(128, 128, 64, 8, 1, 8, 4),
-               GemmConfig(128, 256, 64, 8, 1, 8, 4), GemmConfig(256, 128, 64, 8, 1, 8, 4))
+# Curated per shape class (H100/H200 first; interpreter tests pass their own small configs). Presplit
+# 3xTF32 stages four fp32 tiles (A and B, high and low): half the stages fit in shared memory.
+LARGE_FP32 = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 8, 3),
+              GemmConfig(256, 128, 32, 8, 1, 8, 3), GemmConfig(128, 256, 32, 8, 1, 8, 3),
+              GemmConfig(128, 128, 32, 8, 1, 8, 4), GemmConfig(256, 128, 64, 8, 1, 8, 2),
+              GemmConfig(128, 128, 32, 8, 1, 4, 4), GemmConfig(256, 128, 32, 8, 1, 8, 4))
+LARGE_FP32_PRESPLIT = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 2),
+                       GemmConfig(128, 256, 32, 8, 1, 8, 2), GemmConfig(128, 128, 16, 8, 1, 8, 4),
+                       GemmConfig(128, 128, 32, 8, 1, 4, 3), GemmConfig(256, 128, 16, 8, 1, 8, 4),
+                       GemmConfig(128, 128, 64, 8, 1, 8, 1))
+LARGE_16BIT = (GemmConfig(128, 256, 64, 8, 1, 8, 3), GemmConfig(128, 256, 64, 8, 1, 8, 4),
+               GemmConfig(256, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 4, 4),
+               GemmConfig(128, 128, 64, 8, 1, 8, 4), GemmConfig(128, 256, 64, 16, 1, 8, 3),
+               GemmConfig(128, 128, 128, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 4))
+
+
+def large_configs(precision: str, sixteen_bit: bool) -> tuple[GemmConfig, ...]:
+    if sixteen_bit:
+        return LARGE_16BIT
+    return LARGE_FP32_PRESPLIT if precision == "tf32x3_presplit" else LARGE_FP32
 
 
 def _sixteen_bit(precision: str, a: torch.Tensor) -> bool:
@@ -80,7 +93,7 @@ def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int
         bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
         bk = 128 if sixteen_bit else 64
         return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, 3)
-    base = (LARGE_16BIT if sixteen_bit else LARGE_FP32)[0]
+    base = large_configs(precision, sixteen_bit)[0]
     split = split_for(problem, base.block_m, base.block_n, base.block_k, sms)
     return GemmConfig(base.block_m, base.block_n, base.block_k, base.group_m, split, base.num_warps,
                       base.num_stages)
@@ -98,7 +111,7 @@ def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
                 out.append(cand)
         return out
     out = [first]
-    for c in LARGE_16BIT if sixteen_bit else LARGE_FP32:
+    for c in large_configs(precision, sixteen_bit):
         cand = GemmConfig(c.block_m, c.block_n, c.block_k, c.group_m,
                           split_for(problem, c.block_m, c.block_n, c.block_k, sms), c.num_warps, c.num_stages)
         if cand not in out:
@@ -106,6 +119,7 @@ def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
     return out
 
 
+TENSOR_CORE_FP32 = ("tf32", "tf32x3", "tf32x3_split", "tf32x3_presplit")
 _MODULES: dict[str, object] = {}
 
 
@@ -161,10 +175,23 @@ def _merge(batch: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tupl
     return (merged[0][0], merged[1][0]), [(merged[0][1][j], merged[1][1][j]) for j in range(len(strides))]
 
 
-def presplit(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(hi, lo)``: ``hi`` = ``t`` with its 13 low mantissa bits cleared (exact in TF32), ``lo`` = ``t - hi``
-    (exact), both with ``hi``'s strides, so one set of strides addresses both."""
-    hi = (t.view(torch.int32) & -8192).view(torch.float32)
+def k_major(t: torch.Tensor, k_dim: int) -> torch.Tensor:
+    """``t`` itself when its K axis (``k_dim``: -1 for A, -2 for B) is the contiguous one, else a copy
+    laid out so: 32-bit tensor-core products (TF32 wgmma) read both operands K-major from shared
+    memory, and Triton reorders any other layout through registers (measured on the H200: TF32 at 139
+    TFLOP/s with B N-major)."""
+    if t.stride(k_dim) == 1 or t.shape[k_dim] == 1:
+        return t
+    other = -2 if k_dim == -1 else -1
+    return t.transpose(k_dim, other).contiguous().transpose(k_dim, other)
+
+
+def presplit(t: torch.Tensor, k_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hi, lo)``, K-major: ``hi`` = ``t`` rounded to TF32 (exact in TF32; infinities and NaN kept),
+    ``lo`` = ``t - hi`` (exact), both with one set of strides."""
+    t = k_major(t, k_dim)
+    rounded = ((t.view(torch.int32) + 0x1000) & -8192).view(torch.float32)
+    hi = torch.where(rounded.isfinite(), rounded, t)  # infinities, NaN and the rare round-up to inf
     lo = torch.empty_like(hi)
     torch.sub(t, hi, out=lo)
     return hi, lo
@@ -176,7 +203,17 @@ def sm_count(device: torch.device) -> int:
     return 1
 
 
-def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogue: Epilogue = Epilogue(),
+STRICT_TENSOR_CORE = "tf32x3"  # the 3xTF32 variant "strict" takes on compute-bound shapes
+
+
+def strict_variant(problem: Problem) -> str:
+    """What ``precision="strict"`` runs: plain fp32 FMA (``ieee``) where M or N is at most 16 (the
+    product is memory-bound and a K-major copy of the operands would cost more than it saves), else
+    3xTF32 on the tensor cores."""
+    return "ieee" if min(problem.m, problem.n) <= 16 else STRICT_TENSOR_CORE
+
+
+def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogue: Epilogue = Epilogue(),
          operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
          out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
@@ -198,12 +235,17 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "tf32x3", epilogu
     if c.numel() == 0:
         return c
     problem = Problem(m, n, k, total)
+    if precision == "strict":
+        precision = strict_variant(problem)
     if config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
     module = load(precision, epilogue, str(out_dtype).removeprefix("torch."))
-    a_lo, b_lo = a, b
     if precision == "tf32x3_presplit":
-        (a, a_lo), (b, b_lo) = presplit(a), presplit(b)
+        (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)
+    else:
+        if precision in TENSOR_CORE_FP32 and a.dtype == torch.float32:
+            a, b = k_major(a, -1), k_major(b, -2)
+        a_lo, b_lo = a, b
     (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
     k_split = math.ceil(math.ceil(k / config.block_k) / config.split_k) * config.block_k
     split = max(1, math.ceil(k / k_split)) if k else 1

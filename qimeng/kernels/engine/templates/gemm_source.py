@@ -9,9 +9,9 @@ kernel serves every K; Triton specialises a factor of 1, which drops the split-K
 
 Precisions (``PRECISIONS``): ``tf32x3`` (strict fp32 on tensor cores: Triton's split of each operand
 into a TF32 high part and residual, hi*hi + hi*lo + lo*hi), ``tf32x3_split`` (the same split written
-out: high part = the operand with its 13 low mantissa bits cleared), ``tf32x3_presplit`` (the same
-split done once before the kernel, by ``presplit``: the main loop reads high and low tiles and runs
-three TF32 products straight from shared memory), ``ieee`` (fp32 FMA, no tensor
+out: high part = the operand rounded to its top 10 mantissa bits), ``tf32x3_presplit`` (the same
+split done once before the kernel, by ``gemm.presplit``: the main loop reads high and low tiles and
+runs three TF32 products straight from shared memory), ``ieee`` (fp32 FMA, no tensor
 cores), ``tf32`` (one TF32 product), ``bf16`` (operands rounded to bfloat16, fp32 accumulation).
 Under the Triton interpreter every ``tl.dot`` is a float32 numpy product, whatever the precision (so
 TF32 rounding is not emulated), and a bfloat16 ``tl.dot`` multiplies the raw bits: ``interpreted``
@@ -28,25 +28,34 @@ from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilog
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
 
+# The three TF32 products of one K tile start from zero and their sum joins ``acc`` by an fp32 add:
+# accumulating across K inside the tensor cores truncates (measured on the H200: a bias that grows
+# with K, 3e-5 relative at K = 4096), an fp32 add rounds. The small products go first; a NaN among
+# them (inf - inf in a residual) is dropped, as Triton's own tf32x3 does, so infinities survive.
+_THREE_TF32 = [
+    "part = tl.dot(a_hi, b_lo, input_precision=\"tf32\")",
+    "part = tl.dot(a_lo, b_hi, part, input_precision=\"tf32\")",
+    "part = tl.where(part != part, 0.0, part)",
+    "part = tl.dot(a_hi, b_hi, part, input_precision=\"tf32\")",
+    "acc += part",
+]
+
+
+def _split(x: str) -> list[str]:
+    """``{x}_hi``: ``{x}_tile`` rounded to TF32 (add half of the dropped 13 bits, clear them; infinities
+    and NaN kept); ``{x}_lo``: the exact residual."""
+    return [f"{x}_hi = (({x}_tile.to(tl.uint32, bitcast=True) + 0x1000) & 0xFFFFE000).to(tl.float32, bitcast=True)",
+            f"{x}_hi = tl.where(tl.abs({x}_hi) < float(\"inf\"), {x}_hi, {x}_tile)",
+            f"{x}_lo = {x}_tile - {x}_hi"]
+
+
 _DOT = {
     "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
     "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
     "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
     "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16), b_tile.to(tl.bfloat16), acc)"],
-    "tf32x3_presplit": [
-        "acc = tl.dot(a_tile, blo_tile, acc, input_precision=\"tf32\")",
-        "acc = tl.dot(alo_tile, b_tile, acc, input_precision=\"tf32\")",
-        "acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")",
-    ],
-    "tf32x3_split": [
-        "a_hi = (a_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
-        "b_hi = (b_tile.to(tl.uint32, bitcast=True) & 0xFFFFE000).to(tl.float32, bitcast=True)",
-        "a_lo = a_tile - a_hi",
-        "b_lo = b_tile - b_hi",
-        "acc = tl.dot(a_hi, b_lo, acc, input_precision=\"tf32\")",
-        "acc = tl.dot(a_lo, b_hi, acc, input_precision=\"tf32\")",
-        "acc = tl.dot(a_hi, b_hi, acc, input_precision=\"tf32\")",
-    ],
+    "tf32x3_presplit": ["a_hi = a_tile", "b_hi = b_tile", "a_lo = alo_tile", "b_lo = blo_tile"] + _THREE_TF32,
+    "tf32x3_split": _split("a") + _split("b") + _THREE_TF32,
 }
 
 _DOT_INTERPRETED = {

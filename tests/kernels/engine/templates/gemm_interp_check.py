@@ -95,6 +95,16 @@ def bf16_residual_out():
     return ratio(out, a.double() @ b.double() + res.double(), BF16) if out.dtype == torch.bfloat16 else math.inf
 
 
+def inf_survives(precision):
+    """An infinite input gives infinite outputs (its residual inf - inf is dropped, not a NaN)."""
+    a, b = randn(20, 40), randn(40, 18).abs() + 0.1
+    a[3, 5] = float("inf")
+    ref = a.double() @ b.double()
+    out = gemm(a, b, precision=precision, config=SMALL)
+    return 0.0 if torch.equal(out[3].isinf(), ref[3].isinf()) and not out.isnan().any() and \
+        ratio(out[ref.isfinite().all(1)], ref[ref.isfinite().all(1)], STRICT) <= 1 else math.inf
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -146,6 +156,8 @@ CASES = {
     "full_chain": full_chain,
     "bf16_residual_out": bf16_residual_out,
     "empty_k": empty_k,
+    "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),
+    "inf_tf32x3_presplit": lambda: inf_survives("tf32x3_presplit"),
     "error_check": error_check,
 }
 

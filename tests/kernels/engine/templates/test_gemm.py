@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.gemm import (GemmConfig, Problem, _merge, curated_configs, default_config,
-                                                  presplit)
+from qimeng.kernels.engine.templates.gemm import (STRICT_TENSOR_CORE, GemmConfig, Problem, _merge, curated_configs,
+                                                  default_config, k_major, presplit, strict_variant)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -90,12 +90,28 @@ def test_compare_uses_the_harness_rule():
     assert err.max_abs == pytest.approx(2.02e-2, rel=1e-3)
 
 
-def test_presplit_parts_are_exact_and_tf32_representable():
-    t = torch.randn(7, 5).t()
-    hi, lo = presplit(t)
-    assert hi.stride() == lo.stride() and torch.equal(hi + lo, t)
-    assert torch.all((hi.view(torch.int32) & 8191) == 0)
-    assert lo.abs().max() <= hi.abs().max() * 2**-10
+def test_presplit_parts_are_exact_k_major_and_tf32_representable():
+    b = torch.randn(9, 5)  # [K, N], N-major: the parts come back K-major
+    b[0, 0], b[1, 1] = float("inf"), float("nan")
+    hi, lo = presplit(b, -2)
+    assert hi.stride() == lo.stride() and hi.stride(-2) == 1
+    finite = b.isfinite()
+    assert torch.equal((hi + lo)[finite], b[finite])
+    assert torch.all((hi.view(torch.int32) & 8191)[finite] == 0)
+    assert torch.all(lo.abs()[finite] <= hi.abs()[finite] * 2**-11)  # rounded, not truncated
+    assert hi[0, 0] == float("inf") and hi[1, 1].isnan()
+
+
+def test_k_major_copies_only_when_needed():
+    a = torch.randn(4, 6)
+    assert k_major(a, -1) is a and k_major(a, -2).stride() == (1, 4)
+    assert torch.equal(k_major(a, -2), a)
+
+
+def test_strict_runs_fma_on_memory_bound_shapes():
+    assert strict_variant(Problem(1, 4096, 4096)) == "ieee"
+    assert strict_variant(Problem(4096, 16, 4096)) == "ieee"
+    assert strict_variant(Problem(64, 4096, 4096)) == STRICT_TENSOR_CORE
 
 
 def test_config_key_names_every_field():
