@@ -48,26 +48,29 @@ class Problem:
     batch: int = 1
 
 
-# Curated per shape class (H100/H200 first; interpreter tests pass their own small configs). Presplit
-# 3xTF32 stages four fp32 tiles (A and B, high and low): half the stages fit in shared memory.
-LARGE_FP32 = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 8, 3),
-              GemmConfig(256, 128, 32, 8, 1, 8, 3), GemmConfig(128, 256, 32, 8, 1, 8, 3),
-              GemmConfig(128, 128, 32, 8, 1, 8, 4), GemmConfig(256, 128, 64, 8, 1, 8, 2),
+# Curated per shape class, the measured best first (H200, square 4096 and 8192: docs/PERFORMANCE.md);
+# interpreter tests pass their own small configs. Presplit 3xTF32 stages four fp32 tiles (A and B,
+# high and low): half the stages fit in shared memory.
+LARGE_FP32 = (GemmConfig(128, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 8, 4),
+              GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 2),
+              GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 3),
               GemmConfig(128, 128, 32, 8, 1, 4, 4), GemmConfig(256, 128, 32, 8, 1, 8, 4))
-LARGE_FP32_PRESPLIT = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 2),
-                       GemmConfig(128, 256, 32, 8, 1, 8, 2), GemmConfig(128, 128, 16, 8, 1, 8, 4),
-                       GemmConfig(128, 128, 32, 8, 1, 4, 3), GemmConfig(256, 128, 16, 8, 1, 8, 4),
+LARGE_TF32 = (GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4)) + tuple(
+    c for c in LARGE_FP32 if c not in (GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4)))
+LARGE_FP32_PRESPLIT = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 256, 32, 8, 1, 8, 2),
+                       GemmConfig(128, 128, 32, 8, 1, 4, 3), GemmConfig(128, 128, 16, 8, 1, 8, 4),
+                       GemmConfig(256, 128, 16, 8, 1, 8, 4), GemmConfig(256, 128, 32, 8, 1, 8, 2),
                        GemmConfig(128, 128, 64, 8, 1, 8, 1))
-LARGE_16BIT = (GemmConfig(128, 256, 64, 8, 1, 8, 3), GemmConfig(128, 256, 64, 8, 1, 8, 4),
+LARGE_16BIT = (GemmConfig(128, 256, 64, 16, 1, 8, 3), GemmConfig(128, 256, 64, 8, 1, 8, 4),
+               GemmConfig(256, 128, 64, 8, 1, 8, 4), GemmConfig(128, 256, 64, 8, 1, 8, 3),
                GemmConfig(256, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 4, 4),
-               GemmConfig(128, 128, 64, 8, 1, 8, 4), GemmConfig(128, 256, 64, 16, 1, 8, 3),
-               GemmConfig(128, 128, 128, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 4))
+               GemmConfig(128, 128, 64, 8, 1, 8, 4), GemmConfig(128, 128, 128, 8, 1, 8, 3))
 
 
 def large_configs(precision: str, sixteen_bit: bool) -> tuple[GemmConfig, ...]:
     if sixteen_bit:
         return LARGE_16BIT
-    return LARGE_FP32_PRESPLIT if precision == "tf32x3_presplit" else LARGE_FP32
+    return {"tf32x3_presplit": LARGE_FP32_PRESPLIT, "tf32": LARGE_TF32}.get(precision, LARGE_FP32)
 
 
 def _sixteen_bit(precision: str, a: torch.Tensor) -> bool:
@@ -92,7 +95,8 @@ def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int
         bm = 16 if problem.m <= 16 else 64 if problem.m <= 64 else 128
         bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
         bk = 128 if sixteen_bit else 64
-        return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, 3)
+        stages = 2 if precision == "tf32x3_presplit" else 3  # four staged tiles
+        return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, stages)
     base = large_configs(precision, sixteen_bit)[0]
     split = split_for(problem, base.block_m, base.block_n, base.block_k, sms)
     return GemmConfig(base.block_m, base.block_n, base.block_k, base.group_m, split, base.num_warps,
