@@ -9,7 +9,8 @@ Sections, each skipped once the time budget is spent: correctness on odd shapes 
 transposes, broadcast batches, split-K, a fused epilogue) against float64; each precision's error
 against a float64 product over K; a config sweep per precision at the first size; TFLOP/s of ours
 against cuBLAS (strict fp32 with allow_tf32=False, TF32, bf16) and torch.compile; GEMM + bias + GELU
-against eager and torch.compile; small-M and K-large shapes with split-K. Times are medians of
+against eager and torch.compile; small-M and K-large shapes with split-K; the attention template
+against F.scaled_dot_product_attention (fp32 strict and bf16, causal or not). Times are medians of
 ``triton.testing.do_bench`` on random data (never zeros); errors are against float64 products
 computed on the GPU in row chunks. JSON goes to $OUT/gemm_bench.json; a short table is printed last.
 """
@@ -30,6 +31,7 @@ import triton
 from triton.testing import do_bench
 
 from qimeng.kernels.engine.templates import epilogue as ep
+from qimeng.kernels.engine.templates.attention import attention
 from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, curated_configs, gemm, sm_count
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
 from qimeng.kernels.engine.templates.gemm_tuning import (TuningCache, autotune, compare, float64_product,
@@ -202,7 +204,8 @@ def timed(section: str, who: str, n: int, fn, ref, precision: str, m=None, k=Non
 def row(section: str, who: str, n: int, t: float, err=None, m=None, k=None, batch=1) -> None:
     m = m or n
     k = k or n
-    entry = {"section": section, "who": who, "m": m, "n": n, "k": k, "ms": t, "tflops": tflops(m, n, k, t, batch)}
+    entry = {"section": section, "who": who, "m": m, "n": n, "k": k, "batch": batch, "ms": t,
+             "tflops": tflops(m, n, k, t, batch)}
     if err is not None:
         entry.update(tol_ratio=err.tol_ratio, rel_fro=err.rel_fro, max_abs=err.max_abs, strict_ok=err.strict_ok)
     RESULTS["rows"].append(entry)
@@ -277,6 +280,28 @@ def skinny(budget: Budget) -> None:
             timed("skinny", f"ours {variant}", n, lambda v=variant: gemm(a, b, precision=v), ref, variant, m=m, k=k)
 
 
+def attention_bench(budget: Budget, seqs: list[int]) -> None:
+    """Ours against F.scaled_dot_product_attention (PyTorch's flags: fp32 strict), B=4, H=16, D=128.
+    TFLOP/s counts 4·B·H·S²·D (dense, also for causal); the error is on batch 0 against float64 SDPA."""
+    set_tf32(False)
+    bsz, heads, d = (1, 2, 32) if SMOKE else (4, 16, 128)
+    g = torch.Generator(device=DEVICE).manual_seed(6)
+    for dtype, precision in ((torch.float32, "strict"), (torch.bfloat16, "bf16")):
+        for seq in seqs:
+            seq = seq // SHRINK
+            q, k, v = (torch.randn(bsz, heads, seq, d, device=DEVICE, generator=g).to(dtype) for _ in range(3))
+            for causal in (False, True):
+                if budget.left() < 15:
+                    return
+                ref = F.scaled_dot_product_attention(q[:1].double(), k[:1].double(), v[:1].double(), is_causal=causal)
+                for who, fn in (("sdpa", lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)),
+                                (f"ours {precision}", lambda: attention(q, k, v, causal=causal, precision=precision))):
+                    label = f"attention {'causal' if causal else 'full'} {str(dtype)[6:]}"
+                    guarded(f"{label} {who} {seq}", lambda: row(label, who, seq, ms(fn),
+                                                                compare(fn()[:1], ref, precision, d),
+                                                                m=seq, k=d, batch=2 * bsz * heads))
+
+
 def table() -> None:
     log("\n| section | who | m x n x k | ms | TFLOP/s | tol_ratio (1e-4) | rel err |")
     log("| --- | --- | --- | --- | --- | --- | --- |")
@@ -296,6 +321,8 @@ def main() -> int:
     p.add_argument("--budget", type=float, default=380.0, help="seconds for the whole run")
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--ks", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
+    p.add_argument("--seqs", type=int, nargs="+", default=[1024, 4096], help="attention sequence lengths")
+    p.add_argument("--no-attention", action="store_true")
     p.add_argument("--max-configs", type=int, default=8, help="configurations swept per precision")
     args = p.parse_args()
     budget = Budget(args.budget)
@@ -337,6 +364,8 @@ def main() -> int:
             guarded(f"linear+gelu {n}", linear_gelu, n, fastest, best[fastest], budget)
     if budget.left() > 20:
         guarded("skinny", skinny, budget)
+    if budget.left() > 20 and not args.no_attention:
+        guarded("attention", attention_bench, budget, args.seqs)
     table()
     save()
     return 0
