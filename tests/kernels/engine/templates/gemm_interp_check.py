@@ -105,6 +105,27 @@ def inf_survives(precision):
         ratio(out[ref.isfinite().all(1)], ref[ref.isfinite().all(1)], STRICT) <= 1 else math.inf
 
 
+def engine_epilogue(problem):
+    """The engine's lowered epilogue kernel of a captured problem, fused into the template."""
+    from qimeng.kernels.engine.lowering_plan import build_plan
+    from qimeng.kernels.engine.optimize import capture_problem
+    from qimeng.kernels.engine.policies.expert import ExpertPolicy
+    from qimeng.kernels.engine.steps import Schedule
+    from qimeng.kernels.engine.templates.epilogue_from_kernel import FusedEpilogue, epilogue_from_kernel
+
+    prob, graph = capture_problem(problem, small=True)
+    schedule = ExpertPolicy().propose(graph, Schedule(), "lower")[0].schedule
+    kernel = next(u.kernel for u in build_plan(graph, schedule).kernels
+                  if any(b.name == "mm" for b in u.kernel.inputs))
+    a, b, residual = prob.inputs(1, "cpu")
+    fused = epilogue_from_kernel(kernel, "mm", 1, a.shape[0], b.shape[1])
+    if not isinstance(fused, FusedEpilogue):
+        raise AssertionError(fused)
+    out = gemm(a, b, epilogue=fused.epilogue, operands={"residual": residual}, config=SMALL)
+    model = prob.build(prob.model_cls, 0, "cpu").double()  # the problem's own PyTorch code, in float64
+    return ratio(out, model(a.double(), b.double(), residual.double()), STRICT)
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -156,6 +177,8 @@ CASES = {
     "full_chain": full_chain,
     "bf16_residual_out": bf16_residual_out,
     "empty_k": empty_k,
+    "engine_epilogue_scale_residual": lambda: engine_epilogue(
+        str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),
     "inf_tf32x3_presplit": lambda: inf_survives("tf32x3_presplit"),
     "error_check": error_check,
