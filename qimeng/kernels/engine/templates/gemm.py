@@ -127,15 +127,15 @@ TENSOR_CORE_FP32 = ("tf32", "tf32x3", "tf32x3_split", "tf32x3_presplit")
 _MODULES: dict[str, object] = {}
 
 
-def template_source(precision: str, epilogue: Epilogue, out_dtype: str) -> str:
+def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
     """The module text this process runs (the interpreter gets its bf16 emulation)."""
-    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1")
+    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
 
 
-def load(precision: str, epilogue: Epilogue, out_dtype: str):
+def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):
     """The compiled-on-demand module for this (precision, epilogue, output dtype): Triton needs a source
     file, so the text goes to ``<work dir>/templates/gemm_<hash>.py`` and is imported from there."""
-    source = template_source(precision, epilogue, out_dtype)
+    source = template_source(precision, epilogue, out_dtype, row_reduce)
     digest = source_hash(source)
     if digest not in _MODULES:
         folder = Settings.from_env().work_dir / "templates"
@@ -219,9 +219,11 @@ def strict_variant(problem: Problem) -> str:
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogue: Epilogue = Epilogue(),
          operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
-         out_dtype: torch.dtype | None = None) -> torch.Tensor:
+         out_dtype: torch.dtype | None = None, row_reduce: str | None = None) -> torch.Tensor:
     """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
-    tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output)."""
+    tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output).
+    With ``row_reduce`` ("sum", "mean", "max") the result is that reduction over N, ``[*batch, M]``:
+    the ``[M, N]`` values are reduced per tile and never written."""
     if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
     operands = operands or {}
@@ -234,16 +236,18 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
             raise ValueError(f"a {tuple(t.shape[-2:])} matrix spans more than 2**31 elements (int32 tile offsets)")
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     out_dtype = out_dtype or a.dtype
-    c = torch.empty(*batch, m, n, device=a.device, dtype=out_dtype)
+    c = torch.empty(*batch, m, *(() if row_reduce else (n,)), device=a.device, dtype=out_dtype)
     total = math.prod(batch)
     if c.numel() == 0:
         return c
+    if row_reduce and n == 0:  # as torch reduces an empty row (max has no value: -inf)
+        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf")}[row_reduce])
     problem = Problem(m, n, k, total)
     if precision == "strict":
         precision = strict_variant(problem)
     if config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
-    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."))
+    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce)
     if precision == "tf32x3_presplit":
         (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)
     else:
@@ -257,13 +261,17 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     extra = [operands[o.name] for o in epilogue.operands]
     scb = m * n
     tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
+    fm, fn = 32, 64  # the finalize kernel's tile
+    n_tiles = math.ceil(n / (fn if split > 1 else config.block_n))
+    red = torch.empty((n_tiles, total, m) if row_reduce else (1,), device=a.device, dtype=torch.float32)
     module._qm_gemm[(tiles, total, split)](
-        a, b, a_lo, b_lo, c, ws, *extra, m, n, k, k_split, total, b1,
+        a, b, a_lo, b_lo, c, ws, red, *extra, m, n, k, k_split, total, b1,
         sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1, split,
         BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
         EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
     if split > 1:
-        fm, fn = 32, 64
         module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](
-            ws, c, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
+            ws, c, red, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
+    if row_reduce:
+        module._qm_gemm_rows[(math.ceil(m / 128), total)](red, c, m, n, total, n_tiles, BLOCK=128, num_warps=4)
     return c

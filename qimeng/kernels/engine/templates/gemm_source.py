@@ -76,18 +76,51 @@ def _load_lines(operands: tuple[str, ...]) -> list[str]:
     return ["        if EVEN_K:"] + even + ["        else:"] + masked
 
 
-def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str) -> list[str]:
-    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C."""
+ROW_REDUCTIONS = {"sum": ("tl.sum", "0.0"), "mean": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
+
+
+def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: str | None) -> list[str]:
+    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C, or, for a
+    row reduction, store the tile's per-row partial to ``red`` (``[N tiles, BATCH, M]``, fp32)."""
     em = _Emitter({M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
                   [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
     value = em.expr(epilogue.value)
-    em.lines.append(f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {_to(value, out_dtype)}, "
-                    "mask=cmask)")
+    if row_reduce is None:
+        em.lines.append(f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {_to(value, out_dtype)}, "
+                        "mask=cmask)")
+        return em.lines
+    fn, neutral = ROW_REDUCTIONS[row_reduce]
+    em.lines += [f"{indent}part = {fn}(tl.where(cmask, {_to(value, 'float32')}, {neutral}), 1)",
+                 f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+                 f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, part, mask=rows < M)"]
     return em.lines
 
 
-def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False) -> str:
-    """The module text (imports, main kernel ``_qm_gemm``, finalize kernel ``_qm_gemm_finalize``)."""
+def _rows_kernel(row_reduce: str, out_dtype: str) -> str:
+    """``_qm_gemm_rows``: the per-row partials of every N tile reduced into ``C[b, m]``."""
+    fn, neutral = ROW_REDUCTIONS[row_reduce]
+    combine = "acc + part" if fn == "tl.sum" else "tl.maximum(acc, part)"
+    mean = "\n    acc = acc / N" if row_reduce == "mean" else ""
+    return f'''
+
+@triton.jit
+def _qm_gemm_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pid_b = tl.program_id(1).to(tl.int64)
+    acc = tl.full((BLOCK,), {neutral}, tl.float32)
+    for t in range(NUM_N):
+        part = tl.load(red_ptr + (t * BATCH + pid_b) * M + rows, mask=rows < M, other={neutral})
+        acc = {combine}{mean}
+    tl.store(c_ptr + pid_b * M + rows, acc.to({TL_DTYPES[out_dtype]}), mask=rows < M)
+'''
+
+
+def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
+           row_reduce: str | None = None) -> str:
+    """The module text (imports, main kernel ``_qm_gemm``, finalize kernel ``_qm_gemm_finalize``, and for
+    ``row_reduce`` (sum / mean / max over N of the epilogue's value) ``_qm_gemm_rows``)."""
+    if row_reduce is not None and row_reduce not in ROW_REDUCTIONS:
+        raise ValueError(f"unknown row reduction {row_reduce!r}; known: {', '.join(ROW_REDUCTIONS)}")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     if out_dtype not in TL_DTYPES:
@@ -101,7 +134,7 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
             "    mask_m = rm < M",
             "    mask_n = rn < N",
             "    cmask = mask_m & mask_n"]
-    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + _epilogue_lines(epilogue, out_dtype, "        ") +
+    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + _epilogue_lines(epilogue, out_dtype, "        ", row_reduce) +
                           ["    else:",
                            "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",
                            "        tl.store(ws, acc, mask=cmask)"])
@@ -109,13 +142,13 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
                                  "    for s in range(SPLIT_K):",
                                  "        ws = ws_ptr + ((s * BATCH + pid_b) * M + rm) * N + rn",
                                  "        acc += tl.load(ws, mask=cmask, other=0.0)"]
-                         + _epilogue_lines(epilogue, out_dtype, "    "))
+                         + _epilogue_lines(epilogue, out_dtype, "    ", row_reduce))
     return f'''import triton
 import triton.language as tl
 {HELPERS}
 
 @triton.jit
-def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
+def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
              sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
              SPLIT_K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
              GROUP_M: tl.constexpr, EVEN_K: tl.constexpr):
@@ -150,13 +183,13 @@ def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, {extra}M, N, K, K_SP
 
 
 @triton.jit
-def _qm_gemm_finalize(ws_ptr, c_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
+def _qm_gemm_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 {fin_tail}
-'''
+''' + (_rows_kernel(row_reduce, out_dtype) if row_reduce else "")
 
 
 def source_hash(source: str) -> str:

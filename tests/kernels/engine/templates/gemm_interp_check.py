@@ -126,6 +126,17 @@ def engine_epilogue(problem):
     return ratio(out, model(a.double(), b.double(), residual.double()), STRICT)
 
 
+def row_reduction(kind, config, batch=()):
+    """sum / mean / max over N of the epilogue's value; the [M, N] values are never written."""
+    a, b, bias = randn(*batch, 21, 70), randn(70, 45), randn(45)
+    e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu_tanh",
+                 operands=(ep.Operand("bias", "float32"),))
+    out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=config, row_reduce=kind)
+    full = F.gelu(a.double() @ b.double() + bias.double(), approximate="tanh")
+    ref = {"sum": full.sum(-1), "mean": full.mean(-1), "max": full.amax(-1)}[kind]
+    return ratio(out, ref, STRICT)
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -177,6 +188,9 @@ CASES = {
     "full_chain": full_chain,
     "bf16_residual_out": bf16_residual_out,
     "empty_k": empty_k,
+    "row_sum": lambda: row_reduction("sum", SMALL),
+    "row_mean_batched": lambda: row_reduction("mean", SMALL, batch=(2,)),
+    "row_max_split_k": lambda: row_reduction("max", SPLIT),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

@@ -50,6 +50,13 @@ def test_each_precision_renders_its_own_product(precision):
     assert expected in source
 
 
+def test_row_reduction_source_stores_no_tile():
+    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce="max")
+    assert "_qm_gemm_rows" in source and "tl.store(c_ptr + pid_b * scb" not in source
+    with pytest.raises(ValueError, match="row reduction"):
+        render("tf32x3", ep.Epilogue(), "float32", row_reduce="median")
+
+
 def test_epilogue_rejects_undeclared_and_reserved_tensors():
     with pytest.raises(ValueError, match="undeclared"):
         ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1))
