@@ -90,9 +90,9 @@ def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce:
                         "mask=cmask)")
         return em.lines
     fn, neutral = ROW_REDUCTIONS[row_reduce]
-    em.lines += [f"{indent}part = {fn}(tl.where(cmask, {_to(value, 'float32')}, {neutral}), 1)",
+    em.lines += [f"{indent}row_part = {fn}(tl.where(cmask, {_to(value, 'float32')}, {neutral}), 1)",
                  f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-                 f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, part, mask=rows < M)"]
+                 f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
     return em.lines
 
 
@@ -134,7 +134,8 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
             "    mask_m = rm < M",
             "    mask_n = rn < N",
             "    cmask = mask_m & mask_n"]
-    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + _epilogue_lines(epilogue, out_dtype, "        ", row_reduce) +
+    epilogue_main = _epilogue_lines(epilogue, out_dtype, "        ", row_reduce)
+    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + epilogue_main +
                           ["    else:",
                            "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",
                            "        tl.store(ws, acc, mask=cmask)"])

@@ -15,8 +15,9 @@ FLAT = Index.of(X0) * N + Index.of(X1)
 def _kernel(product_index: Index, stores: int = 1, bias_index: Index = Index.of(X1)) -> Kernel:
     value = op("add", op("mul", Load("mm", product_index, "float32"), Const(2.0, "float32")),
                Load("bias", bias_index, "float32"))
-    return Kernel("k", (X0, X1), (), (BufferArg("mm", (M, N), (N, 1), "float32"), BufferArg("bias", (N,), (1,), "float32")),
-                  (BufferArg("out", (M, N), (N, 1), "float32"),), stores=(Store("out", FLAT, value, False),) * stores)
+    inputs = (BufferArg("mm", (M, N), (N, 1), "float32"), BufferArg("bias", (N,), (1,), "float32"))
+    return Kernel("k", (X0, X1), (), inputs, (BufferArg("out", (M, N), (N, 1), "float32"),),
+                  stores=(Store("out", FLAT, value, False),) * stores)
 
 
 def test_product_load_becomes_acc_and_others_operands():
