@@ -31,7 +31,7 @@ import triton
 from triton.testing import do_bench
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.attention import attention
+from qimeng.kernels.engine.templates.attention import AttentionConfig, attention
 from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, curated_configs, gemm, sm_count
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
 from qimeng.kernels.engine.templates.gemm_tuning import (TuningCache, autotune, compare, float64_product,
@@ -290,6 +290,23 @@ def skinny(budget: Budget) -> None:
             timed("skinny", f"ours {variant}", n, lambda v=variant: gemm(a, b, precision=v), ref, variant, m=m, k=k)
 
 
+ATTENTION_CONFIGS = (AttentionConfig(128, 64, 8, 2), AttentionConfig(128, 64, 4, 3), AttentionConfig(64, 64, 4, 2),
+                     AttentionConfig(128, 128, 8, 2), AttentionConfig(64, 32, 4, 3))
+
+
+def attention_sweep(q, k, v, precision: str) -> AttentionConfig | None:
+    """The fastest of ATTENTION_CONFIGS (non-causal) at this size; None keeps the default."""
+    times = {}
+    for config in ATTENTION_CONFIGS:
+        t = guarded(f"attention sweep {precision} {config}",
+                    lambda: ms(lambda: attention(q, k, v, precision=precision, config=config)))
+        if t is not None:
+            times[config] = t
+            log(f"sweep attention {precision:6s} {config}: {t:.3f} ms")
+    RESULTS["sweeps"][f"attention {precision} {q.shape[2]}"] = {str(c): t for c, t in times.items()}
+    return min(times, key=times.get) if times else None
+
+
 def attention_bench(budget: Budget, seqs: list[int]) -> None:
     """Ours against F.scaled_dot_product_attention (PyTorch's flags: fp32 strict), B=4, H=16, D=128.
     TFLOP/s counts 4·B·H·S²·D (dense, also for causal); the error is on batch 0 against float64 SDPA."""
@@ -300,12 +317,14 @@ def attention_bench(budget: Budget, seqs: list[int]) -> None:
         for seq in seqs:
             seq = seq // SHRINK
             q, k, v = (torch.randn(bsz, heads, seq, d, device=DEVICE, generator=g).to(dtype) for _ in range(3))
+            config = attention_sweep(q, k, v, precision) if seq == max(seqs) // SHRINK else None
             for causal in (False, True):
                 if budget.left() < 15:
                     return
                 ref = F.scaled_dot_product_attention(q[:1].double(), k[:1].double(), v[:1].double(), is_causal=causal)
                 for who, fn in (("sdpa", lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)),
-                                (f"ours {precision}", lambda: attention(q, k, v, causal=causal, precision=precision))):
+                                (f"ours {precision}", lambda: attention(q, k, v, causal=causal, precision=precision,
+                                                                       config=config))):
                     label = f"attention {'causal' if causal else 'full'} {str(dtype)[6:]}"
                     guarded(f"{label} {who} {seq}", lambda: row(label, who, seq, ms(fn),
                                                                 compare(fn()[:1], ref, precision, d),
