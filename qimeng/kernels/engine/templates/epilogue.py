@@ -1,0 +1,95 @@
+"""Epilogues of a matrix-product tile: an IR expression of the fp32 product and extra tensors.
+
+The product of the tile is ``ACC`` (``ReduceRef("acc")``); extra tensors are ``Load`` nodes indexed by
+the tile's variables ``M_VAR``, ``N_VAR`` and the flat batch variable ``B_VAR``. The expression is
+rendered by the engine's own Triton emitter (``codegen/triton.py``), so every operator the engine
+lowers (activations, where, casts, ...) works here too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qimeng.kernels.engine.ir.expr import Const, Expr, Load, ReduceRef, op, walk, where
+from qimeng.kernels.engine.ir.index import Index, Var
+
+ACC = ReduceRef("acc", "float32")
+# Sizes are placeholders: epilogue indices are linear in these variables, never simplified by range.
+M_VAR, N_VAR, B_VAR = Var("m", 2**31 - 1), Var("n", 2**31 - 1), Var("b", 2**31 - 1)
+RESERVED = frozenset({"a", "b", "c", "ws"})
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An extra tensor the epilogue reads: ``name`` (its pointer is ``{name}_ptr``) and its dtype."""
+
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """``value`` (an expression of ``ACC`` and loads of ``operands``) is what the tile stores."""
+
+    value: Expr = ACC
+    operands: tuple[Operand, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = {o.name for o in self.operands}
+        loaded = {e.buffer for e in walk(self.value) if isinstance(e, Load)}
+        if loaded - names:
+            raise ValueError(f"epilogue loads undeclared tensors {sorted(loaded - names)}")
+        if names & RESERVED:
+            raise ValueError(f"epilogue tensor names {sorted(names & RESERVED)} are reserved")
+
+
+def operand_load(name: str, dtype: str, stride_b: int, stride_m: int, stride_n: int) -> Expr:
+    """``name[b, m, n]`` by element strides (0 broadcasts), read in ``dtype`` and computed in fp32."""
+    index = Index.of(B_VAR) * stride_b + Index.of(M_VAR) * stride_m + Index.of(N_VAR) * stride_n
+    load: Expr = Load(name, index, dtype)
+    return op("cast", load, dtype="float32") if dtype != "float32" else load
+
+
+def _gelu(x: Expr) -> Expr:
+    half, one = Const(0.5, "float32"), Const(1.0, "float32")
+    return op("mul", op("mul", half, x), op("add", one, op("erf", op("mul", x, Const(math.sqrt(0.5), "float32")))))
+
+
+def _gelu_tanh(x: Expr) -> Expr:
+    f = "float32"
+    inner = op("mul", Const(math.sqrt(2 / math.pi), f), op("add", x, op("mul", Const(0.044715, f),
+                                                                           op("mul", op("mul", x, x), x))))
+    return op("mul", op("mul", Const(0.5, f), x), op("add", Const(1.0, f), op("tanh", inner)))
+
+
+ACTIVATIONS = {
+    "relu": lambda x: op("maximum", x, Const(0.0, "float32")),
+    "gelu": _gelu,
+    "gelu_tanh": _gelu_tanh,
+    "silu": lambda x: op("mul", x, op("sigmoid", x)),
+    "sigmoid": lambda x: op("sigmoid", x),
+    "tanh": lambda x: op("tanh", x),
+    "leaky_relu": lambda x: where(op("gt", x, Const(0.0, "float32")), x, op("mul", x, Const(0.01, "float32"))),
+}
+
+
+def chain(*, scale: float | None = None, bias: Expr | None = None, activation: str | None = None,
+          residual: Expr | None = None, clamp: tuple[float, float] | None = None,
+          operands: tuple[Operand, ...] = ()) -> Epilogue:
+    """The common chain ``clamp(act(scale * acc + bias) + residual)``; ``bias``/``residual`` are
+    expressions from :func:`operand_load`, declared in ``operands``."""
+    x: Expr = ACC
+    if scale is not None:
+        x = op("mul", x, Const(float(scale), "float32"))
+    if bias is not None:
+        x = op("add", x, bias)
+    if activation is not None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
+        x = ACTIVATIONS[activation](x)
+    if residual is not None:
+        x = op("add", x, residual)
+    if clamp is not None:
+        x = op("minimum", op("maximum", x, Const(float(clamp[0]), "float32")), Const(float(clamp[1]), "float32"))
+    return Epilogue(x, operands)

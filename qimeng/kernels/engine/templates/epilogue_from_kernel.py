@@ -1,0 +1,80 @@
+"""The engine's epilogue kernel of a GEMM as a template epilogue: the seam between lowering and ``gemm()``.
+
+The expert policy groups a GEMM (``mm``/``addmm``/``bmm``, a vendor call) with the pointwise chain after
+it; lowering makes that chain one pointwise kernel that loads the GEMM's output buffer. Here that
+kernel's store value becomes an :class:`Epilogue`: its parallel variables are re-expressed over the
+output tile's ``(b, m, n)``, the load of the product becomes ``ACC`` (cast to the product's dtype, as
+the reference rounds it there), and every other load becomes an operand of the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, Op, cast
+from qimeng.kernels.engine.ir.index import Index, Var, delinearize, equivalent
+from qimeng.kernels.engine.ir.kernel import Kernel
+from qimeng.kernels.engine.templates.epilogue import ACC, B_VAR, M_VAR, N_VAR, RESERVED, Epilogue, Operand
+
+
+@dataclass(frozen=True)
+class FusedEpilogue:
+    epilogue: Epilogue
+    output: str  # the buffer the kernel stored: the GEMM template's output now
+    out_dtype: str
+
+
+class _NotApplicable(Exception):
+    pass
+
+
+def epilogue_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: int) -> FusedEpilogue | str:
+    """``kernel`` (pointwise, one store of the contiguous ``[batch, m, n]`` result) reading the GEMM
+    output ``product``, as a fused epilogue; or the reason it does not apply, as a string."""
+    if kernel.kind != "pointwise" or len(kernel.stores) != 1:
+        return "not a pointwise kernel with one store"
+    if kernel.parallel_size != batch * m * n:
+        return f"iteration space {kernel.parallel_size} is not the product's {batch}x{m}x{n}"
+    names = {b.name for b in kernel.inputs} - {product}
+    if names & RESERVED or product not in {b.name for b in kernel.inputs}:
+        return f"buffer names {sorted(names & RESERVED)} are reserved, or {product} is not read"
+    vb, vm, vn = Var("b", batch), Var("m", m), Var("n", n)  # true ranges, for simplification
+    flat = Index.of(vb) * (m * n) + Index.of(vm) * n + Index.of(vn)
+    digits = delinearize(flat, tuple(v.size for v in kernel.parallel))
+    to_tile = dict(zip(kernel.parallel, digits))
+    to_placeholders = {vb: Index.of(B_VAR), vm: Index.of(M_VAR), vn: Index.of(N_VAR)}
+    store = kernel.stores[0]
+    if not equivalent(store.index.substitute(to_tile), flat):
+        return "the store is not the contiguous [batch, M, N] output"
+    memo: dict[Expr, Expr] = {}
+
+    def rewrite(e: Expr) -> Expr:
+        if e in memo:
+            return memo[e]
+        if isinstance(e, Const):
+            out: Expr = e
+        elif isinstance(e, Load):
+            index = e.index.substitute(to_tile)
+            if e.buffer == product:
+                if e.mask is not None or not equivalent(index, flat):
+                    raise _NotApplicable(f"{product} is read at another element than the one stored")
+                out = cast(ACC, e.dtype)
+            else:
+                out = Load(e.buffer, index.substitute(to_placeholders), e.dtype,
+                           None if e.mask is None else rewrite(e.mask), e.other)
+        elif isinstance(e, IndexValue):
+            out = IndexValue(e.index.substitute(to_tile).substitute(to_placeholders), e.dtype)
+        elif isinstance(e, Op):
+            out = Op(e.name, tuple(rewrite(a) for a in e.args), e.dtype)
+        else:
+            raise _NotApplicable(f"{type(e).__name__} in a pointwise epilogue")
+        memo[e] = out
+        return out
+
+    try:
+        value = rewrite(store.value)  # the template casts it to the output's dtype when it stores
+    except _NotApplicable as exc:
+        return str(exc)
+    operands = tuple(Operand(b.name, b.dtype) for b in kernel.inputs if b.name != product)
+    out = next(b for b in kernel.outputs if b.name == store.buffer)
+    return FusedEpilogue(Epilogue(value, operands), store.buffer, out.dtype)

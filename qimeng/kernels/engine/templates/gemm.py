@@ -1,0 +1,277 @@
+"""The GEMM template at run time: ``gemm(a, b, ...)`` = ``epilogue(a @ b)`` through our Triton kernels.
+
+Shapes: ``a`` is ``[..., M, K]``, ``b`` is ``[..., K, N]`` with any strides (transposes are strides),
+leading batch dimensions broadcast as in ``torch.matmul`` (at most two after merging). The output is
+a new contiguous ``[*batch, M, N]`` tensor. Block shapes come from :func:`default_config` (a small
+curated choice per shape class) unless a :class:`GemmConfig` is given; ``gemm_tuning`` measures the
+curated list on the target.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from qimeng.kernels.engine.templates.epilogue import Epilogue
+from qimeng.kernels.engine.templates.gemm_source import render, source_hash
+from qimeng.settings import Settings
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    block_m: int = 128
+    block_n: int = 128
+    block_k: int = 32
+    group_m: int = 8
+    split_k: int = 1
+    num_warps: int = 8
+    num_stages: int = 3
+
+    def key(self) -> str:
+        return (f"{self.block_m}x{self.block_n}x{self.block_k} g{self.group_m} s{self.split_k} "
+                f"w{self.num_warps} st{self.num_stages}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The sizes of one product: ``batch`` matrices of ``[M, K] @ [K, N]``."""
+
+    m: int
+    n: int
+    k: int
+    batch: int = 1
+
+
+# Curated per shape class, the measured best first (H200, square 4096 and 8192: docs/PERFORMANCE.md);
+# interpreter tests pass their own small configs. Presplit 3xTF32 stages four fp32 tiles (A and B,
+# high and low): half the stages fit in shared memory.
+LARGE_FP32 = (GemmConfig(128, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 8, 4),
+              GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 2),
+              GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(256, 128, 32, 8, 1, 8, 3),
+              GemmConfig(128, 128, 32, 8, 1, 4, 4), GemmConfig(256, 128, 32, 8, 1, 8, 4))
+LARGE_TF32 = (GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4)) + tuple(
+    c for c in LARGE_FP32 if c not in (GemmConfig(128, 256, 32, 8, 1, 8, 3), GemmConfig(128, 128, 32, 8, 1, 4, 4)))
+LARGE_FP32_PRESPLIT = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 256, 32, 8, 1, 8, 2),
+                       GemmConfig(128, 128, 32, 8, 1, 4, 3), GemmConfig(128, 128, 16, 8, 1, 8, 4),
+                       GemmConfig(256, 128, 16, 8, 1, 8, 4), GemmConfig(256, 128, 32, 8, 1, 8, 2),
+                       GemmConfig(128, 128, 64, 8, 1, 8, 1))
+LARGE_16BIT = (GemmConfig(128, 256, 64, 16, 1, 8, 3), GemmConfig(128, 256, 64, 8, 1, 8, 4),
+               GemmConfig(256, 128, 64, 8, 1, 8, 4), GemmConfig(128, 256, 64, 8, 1, 8, 3),
+               GemmConfig(256, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 4, 4),
+               GemmConfig(128, 128, 64, 8, 1, 8, 4), GemmConfig(128, 128, 128, 8, 1, 8, 3))
+
+
+def large_configs(precision: str, sixteen_bit: bool) -> tuple[GemmConfig, ...]:
+    if sixteen_bit:
+        return LARGE_16BIT
+    return {"tf32x3_presplit": LARGE_FP32_PRESPLIT, "tf32": LARGE_TF32}.get(precision, LARGE_FP32)
+
+
+def _sixteen_bit(precision: str, a: torch.Tensor) -> bool:
+    return precision == "bf16" or a.dtype in (torch.float16, torch.bfloat16)
+
+
+def split_for(problem: Problem, block_m: int, block_n: int, block_k: int, sms: int) -> int:
+    """Split K until the grid covers the multiprocessors twice, keeping >= 4 K blocks per split."""
+    tiles = math.ceil(problem.m / block_m) * math.ceil(problem.n / block_n) * problem.batch
+    k_blocks = math.ceil(problem.k / block_k)
+    split = 1
+    while tiles * split < 2 * sms and k_blocks // (split * 2) >= 4 and split < 64:
+        split *= 2
+    return split
+
+
+def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> GemmConfig:
+    """The expert choice per shape class: small M or N (matrix-vector, decode) take narrow tiles and
+    split-K; large products take the first curated tile of their dtype class."""
+    bk = 64 if sixteen_bit else 32
+    if problem.m <= 64 or problem.n <= 64:
+        bm = 16 if problem.m <= 16 else 64 if problem.m <= 64 else 128
+        bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
+        bk = 128 if sixteen_bit else 64
+        stages = 2 if precision == "tf32x3_presplit" else 3  # four staged tiles
+        return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, stages)
+    base = large_configs(precision, sixteen_bit)[0]
+    split = split_for(problem, base.block_m, base.block_n, base.block_k, sms)
+    return GemmConfig(base.block_m, base.block_n, base.block_k, base.group_m, split, base.num_warps,
+                      base.num_stages)
+
+
+def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
+    """The default first, then the curated tiles of the shape class (split-K for few tiles)."""
+    first = default_config(problem, precision, sixteen_bit, sms)
+    if problem.m <= 64 or problem.n <= 64:
+        out = [first]
+        for bk, warps in ((64, 4), (128, 4), (256, 8)):
+            cand = GemmConfig(first.block_m, first.block_n, bk, 8,
+                              split_for(problem, first.block_m, first.block_n, bk, sms), warps, 3)
+            if cand not in out:
+                out.append(cand)
+        return out
+    out = [first]
+    for c in large_configs(precision, sixteen_bit):
+        cand = GemmConfig(c.block_m, c.block_n, c.block_k, c.group_m,
+                          split_for(problem, c.block_m, c.block_n, c.block_k, sms), c.num_warps, c.num_stages)
+        if cand not in out:
+            out.append(cand)
+    return out
+
+
+TENSOR_CORE_FP32 = ("tf32", "tf32x3", "tf32x3_split", "tf32x3_presplit")
+_MODULES: dict[str, object] = {}
+
+
+def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
+    """The module text this process runs (the interpreter gets its bf16 emulation)."""
+    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+
+
+def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):
+    """The compiled-on-demand module for this (precision, epilogue, output dtype): Triton needs a source
+    file, so the text goes to ``<work dir>/templates/gemm_<hash>.py`` and is imported from there."""
+    source = template_source(precision, epilogue, out_dtype, row_reduce)
+    digest = source_hash(source)
+    if digest not in _MODULES:
+        folder = Settings.from_env().work_dir / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"gemm_{digest}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".{id(source)}.tmp")
+            tmp.write_text(source)
+            tmp.replace(path)
+        _MODULES[digest] = _import(path, f"_qm_gemm_{digest}")
+    return _MODULES[digest]
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _batch_strides(t: torch.Tensor, batch: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of ``t`` over the broadcast ``batch`` dimensions (0 where it broadcasts)."""
+    t = t.expand(*batch, *t.shape[-2:])
+    return tuple(t.stride()[: len(batch)])
+
+
+def _merge(batch: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """Batch dimensions merged where every operand allows it, padded to exactly two."""
+    dims = [(s, [st[i] for st in strides]) for i, s in enumerate(batch) if s != 1]
+    merged: list[tuple[int, list[int]]] = []
+    for size, st in dims:
+        if merged and all(p == q * size for p, q in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * size, st)
+        else:
+            merged.append((size, st))
+    if len(merged) > 2:
+        raise ValueError(f"batch dimensions {batch} do not merge into two")
+    while len(merged) < 2:
+        merged.insert(0, (1, [0] * len(strides)))
+    return (merged[0][0], merged[1][0]), [(merged[0][1][j], merged[1][1][j]) for j in range(len(strides))]
+
+
+def k_major(t: torch.Tensor, k_dim: int) -> torch.Tensor:
+    """``t`` itself when its K axis (``k_dim``: -1 for A, -2 for B) is the contiguous one, else a copy
+    laid out so: 32-bit tensor-core products (TF32 wgmma) read both operands K-major from shared
+    memory, and Triton reorders any other layout through registers (measured on the H200: TF32 at 139
+    TFLOP/s with B N-major)."""
+    if t.stride(k_dim) == 1 or t.shape[k_dim] == 1:
+        return t
+    other = -2 if k_dim == -1 else -1
+    return t.transpose(k_dim, other).contiguous().transpose(k_dim, other)
+
+
+def presplit(t: torch.Tensor, k_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hi, lo)``, K-major: ``hi`` = ``t`` rounded to TF32 (exact in TF32; infinities and NaN kept),
+    ``lo`` = ``t - hi`` (exact), both with one set of strides."""
+    t = k_major(t, k_dim)
+    rounded = ((t.view(torch.int32) + 0x1000) & -8192).view(torch.float32)
+    hi = torch.where(rounded.isfinite(), rounded, t)  # infinities, NaN and the rare round-up to inf
+    lo = torch.empty_like(hi)
+    torch.sub(t, hi, out=lo)
+    return hi, lo
+
+
+def sm_count(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    return 1
+
+
+STRICT_TENSOR_CORE = "tf32x3"  # the 3xTF32 variant "strict" takes on compute-bound shapes
+
+
+def strict_variant(problem: Problem) -> str:
+    """What ``precision="strict"`` runs: plain fp32 FMA (``ieee``) where M or N is at most 16 (the
+    product is memory-bound and a K-major copy of the operands would cost more than it saves), else
+    3xTF32 on the tensor cores."""
+    return "ieee" if min(problem.m, problem.n) <= 16 else STRICT_TENSOR_CORE
+
+
+def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogue: Epilogue = Epilogue(),
+         operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
+         out_dtype: torch.dtype | None = None, row_reduce: str | None = None) -> torch.Tensor:
+    """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
+    tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output).
+    With ``row_reduce`` ("sum", "mean", "max") the result is that reduction over N, ``[*batch, M]``:
+    the ``[M, N]`` values are reduced per tile and never written."""
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
+    operands = operands or {}
+    missing = {o.name for o in epilogue.operands} - set(operands)
+    if missing:
+        raise ValueError(f"epilogue tensors not given: {sorted(missing)}")
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    for t in (a, b):
+        if (t.shape[-2] - 1) * abs(t.stride(-2)) + (t.shape[-1] - 1) * abs(t.stride(-1)) >= 2**31:
+            raise ValueError(f"a {tuple(t.shape[-2:])} matrix spans more than 2**31 elements (int32 tile offsets)")
+    batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    out_dtype = out_dtype or a.dtype
+    c = torch.empty(*batch, m, *(() if row_reduce else (n,)), device=a.device, dtype=out_dtype)
+    total = math.prod(batch)
+    if c.numel() == 0:
+        return c
+    if row_reduce and n == 0:  # as torch reduces an empty row (max has no value: -inf)
+        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf")}[row_reduce])
+    problem = Problem(m, n, k, total)
+    if precision == "strict":
+        precision = strict_variant(problem)
+    if config is None:
+        config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
+    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce)
+    if precision == "tf32x3_presplit":
+        (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)
+    else:
+        if precision in TENSOR_CORE_FP32 and a.dtype == torch.float32:
+            a, b = k_major(a, -1), k_major(b, -2)
+        a_lo, b_lo = a, b
+    (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
+    k_split = math.ceil(math.ceil(k / config.block_k) / config.split_k) * config.block_k
+    split = max(1, math.ceil(k / k_split)) if k else 1
+    ws = torch.empty((split, total, m, n) if split > 1 else (1,), device=a.device, dtype=torch.float32)
+    extra = [operands[o.name] for o in epilogue.operands]
+    scb = m * n
+    tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
+    fm, fn = 32, 64  # the finalize kernel's tile
+    n_tiles = math.ceil(n / (fn if split > 1 else config.block_n))
+    red = torch.empty((n_tiles, total, m) if row_reduce else (1,), device=a.device, dtype=torch.float32)
+    module._qm_gemm[(tiles, total, split)](
+        a, b, a_lo, b_lo, c, ws, red, *extra, m, n, k, k_split, total, b1,
+        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1, split,
+        BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
+        EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
+    if split > 1:
+        module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](
+            ws, c, red, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
+    if row_reduce:
+        module._qm_gemm_rows[(math.ceil(m / 128), total)](red, c, m, n, total, n_tiles, BLOCK=128, num_warps=4)
+    return c

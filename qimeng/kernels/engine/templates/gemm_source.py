@@ -1,0 +1,197 @@
+"""Source text of the GEMM template: ``C[b] = epilogue(A[b] @ B[b])`` as ``@triton.jit`` kernels.
+
+One main kernel (grouped tile order for L2 reuse, a pipelined K loop, unmasked loads when BLOCK_K
+divides K, split-K over grid axis 2) and,
+for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
+strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
+epilogue and the block shape are compiled in (the split-K factor is a run-time argument too: one
+kernel serves every K; Triton specialises a factor of 1, which drops the split-K branch).
+
+Precisions (``PRECISIONS``): ``tf32x3`` (strict fp32 on tensor cores: Triton's split of each operand
+into a TF32 high part and residual, hi*hi + hi*lo + lo*hi), ``tf32x3_split`` (the same split written
+out: high part = the operand rounded to its top 10 mantissa bits), ``tf32x3_presplit`` (the same
+split done once before the kernel, by ``gemm.presplit``: the main loop reads high and low tiles and
+runs three TF32 products straight from shared memory), ``ieee`` (fp32 FMA, no tensor
+cores), ``tf32`` (one TF32 product), ``bf16`` (operands rounded to bfloat16, fp32 accumulation).
+Under the Triton interpreter every ``tl.dot`` is a float32 numpy product, whatever the precision (so
+TF32 rounding is not emulated), and a bfloat16 ``tl.dot`` multiplies the raw bits: ``interpreted``
+renders bf16 as operands rounded to bfloat16 and widened back, products exact in fp32, which is the
+same arithmetic as the tensor-core path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, _Emitter, _to
+from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
+
+PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
+
+# The three TF32 products of one K tile start from zero and their sum joins ``acc`` by an fp32 add:
+# accumulating across K inside the tensor cores truncates (measured on the H200: a bias that grows
+# with K, 3e-5 relative at K = 4096), an fp32 add rounds. The small products go first; a NaN among
+# them (inf - inf in a residual) is dropped, as Triton's own tf32x3 does, so infinities survive.
+_THREE_TF32 = [
+    "part = tl.dot(a_hi, b_lo, input_precision=\"tf32\")",
+    "part = tl.dot(a_lo, b_hi, part, input_precision=\"tf32\")",
+    "part = tl.where(part != part, 0.0, part)",
+    "part = tl.dot(a_hi, b_hi, part, input_precision=\"tf32\")",
+    "acc += part",
+]
+
+
+def _split(x: str) -> list[str]:
+    """``{x}_hi``: ``{x}_tile`` rounded to TF32 (add half of the dropped 13 bits, clear them; infinities
+    and NaN kept); ``{x}_lo``: the exact residual."""
+    return [f"{x}_hi = (({x}_tile.to(tl.uint32, bitcast=True) + 0x1000) & 0xFFFFE000).to(tl.float32, bitcast=True)",
+            f"{x}_hi = tl.where(tl.abs({x}_hi) < float(\"inf\"), {x}_hi, {x}_tile)",
+            f"{x}_lo = {x}_tile - {x}_hi"]
+
+
+_DOT = {
+    "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
+    "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
+    "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
+    "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16), b_tile.to(tl.bfloat16), acc)"],
+    "tf32x3_presplit": ["a_hi = a_tile", "b_hi = b_tile", "a_lo = alo_tile", "b_lo = blo_tile"] + _THREE_TF32,
+    "tf32x3_split": _split("a") + _split("b") + _THREE_TF32,
+}
+
+_DOT_INTERPRETED = {
+    "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16).to(tl.float32), b_tile.to(tl.bfloat16).to(tl.float32), acc)"],
+}
+
+
+def _load_lines(operands: tuple[str, ...]) -> list[str]:
+    """The K-loop loads of each operand tile (``a``/``alo`` at ``a_offs``, ``b``/``blo`` at ``b_offs``: int32
+    within one matrix, the batch offset a 64-bit scalar)."""
+    even, masked = [], []
+    for name in operands:
+        side = name[0]
+        mask = "offs_k[None, :]" if side == "a" else "offs_k[:, None]"
+        ptrs = f"{name}_ptr + {side}_batch + {side}_offs"
+        even.append(f"            {name}_tile = tl.load({ptrs})")
+        masked.append(f"            {name}_tile = tl.load({ptrs}, mask={mask} < k_hi - (k - k_lo), other=0.0)")
+    return ["        if EVEN_K:"] + even + ["        else:"] + masked
+
+
+ROW_REDUCTIONS = {"sum": ("tl.sum", "0.0"), "mean": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
+
+
+def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: str | None) -> list[str]:
+    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C, or, for a
+    row reduction, store the tile's per-row partial to ``red`` (``[N tiles, BATCH, M]``, fp32)."""
+    em = _Emitter({M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
+                  [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
+    value = em.expr(epilogue.value)
+    if row_reduce is None:
+        em.lines.append(f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {_to(value, out_dtype)}, "
+                        "mask=cmask)")
+        return em.lines
+    fn, neutral = ROW_REDUCTIONS[row_reduce]
+    em.lines += [f"{indent}row_part = {fn}(tl.where(cmask, {_to(value, 'float32')}, {neutral}), 1)",
+                 f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+                 f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
+    return em.lines
+
+
+def _rows_kernel(row_reduce: str, out_dtype: str) -> str:
+    """``_qm_gemm_rows``: the per-row partials of every N tile reduced into ``C[b, m]``."""
+    fn, neutral = ROW_REDUCTIONS[row_reduce]
+    combine = "acc + part" if fn == "tl.sum" else "tl.maximum(acc, part)"
+    mean = "\n    acc = acc / N" if row_reduce == "mean" else ""
+    return f'''
+
+@triton.jit
+def _qm_gemm_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pid_b = tl.program_id(1).to(tl.int64)
+    acc = tl.full((BLOCK,), {neutral}, tl.float32)
+    for t in range(NUM_N):
+        part = tl.load(red_ptr + (t * BATCH + pid_b) * M + rows, mask=rows < M, other={neutral})
+        acc = {combine}{mean}
+    tl.store(c_ptr + pid_b * M + rows, acc.to({TL_DTYPES[out_dtype]}), mask=rows < M)
+'''
+
+
+def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
+           row_reduce: str | None = None) -> str:
+    """The module text (imports, main kernel ``_qm_gemm``, finalize kernel ``_qm_gemm_finalize``, and for
+    ``row_reduce`` (sum / mean / max over N of the epilogue's value) ``_qm_gemm_rows``)."""
+    if row_reduce is not None and row_reduce not in ROW_REDUCTIONS:
+        raise ValueError(f"unknown row reduction {row_reduce!r}; known: {', '.join(ROW_REDUCTIONS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if out_dtype not in TL_DTYPES:
+        raise ValueError(f"unsupported output dtype {out_dtype}")
+    extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
+    lines = _DOT_INTERPRETED[precision] if interpreted and precision in _DOT_INTERPRETED else _DOT[precision]
+    dot = "\n".join(f"        {line}" for line in lines)
+    loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
+    tile = ["    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]",
+            "    rn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N))[None, :]",
+            "    mask_m = rm < M",
+            "    mask_n = rn < N",
+            "    cmask = mask_m & mask_n"]
+    epilogue_main = _epilogue_lines(epilogue, out_dtype, "        ", row_reduce)
+    main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + epilogue_main +
+                          ["    else:",
+                           "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",
+                           "        tl.store(ws, acc, mask=cmask)"])
+    fin_tail = "\n".join(tile + ["    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)",
+                                 "    for s in range(SPLIT_K):",
+                                 "        ws = ws_ptr + ((s * BATCH + pid_b) * M + rm) * N + rn",
+                                 "        acc += tl.load(ws, mask=cmask, other=0.0)"]
+                         + _epilogue_lines(epilogue, out_dtype, "    ", row_reduce))
+    return f'''import triton
+import triton.language as tl
+{HELPERS}
+
+@triton.jit
+def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
+             sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
+             SPLIT_K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+             GROUP_M: tl.constexpr, EVEN_K: tl.constexpr):
+    pid = tl.program_id(0)
+    pid_b = tl.program_id(1).to(tl.int64)
+    pid_k = tl.program_id(2)
+    num_m = tl.cdiv(M, BLOCK_M)
+    num_n = tl.cdiv(N, BLOCK_N)
+    in_group = GROUP_M * num_n
+    first_m = (pid // in_group) * GROUP_M
+    group_rows = min(num_m - first_m, GROUP_M)
+    pid_m = first_m + ((pid % in_group) % group_rows)
+    pid_n = (pid % in_group) // group_rows
+    b0 = pid_b // B1
+    b1 = pid_b % B1
+    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    k_lo = pid_k * K_SPLIT
+    k_hi = min(K, k_lo + K_SPLIT)
+    offs_k = k_lo + tl.arange(0, BLOCK_K)
+    a_batch = b0 * sab0 + b1 * sab1
+    b_batch = b0 * sbb0 + b1 * sbb1
+    a_offs = offs_am[:, None] * sam + offs_k[None, :] * sak
+    b_offs = offs_k[:, None] * sbk + offs_bn[None, :] * sbn
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(k_lo, k_hi, BLOCK_K):
+{loads}
+{dot}
+        a_offs += BLOCK_K * sak
+        b_offs += BLOCK_K * sbk
+{main_tail}
+
+
+@triton.jit
+def _qm_gemm_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
+                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_b = tl.program_id(2).to(tl.int64)
+{fin_tail}
+''' + (_rows_kernel(row_reduce, out_dtype) if row_reduce else "")
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:24]

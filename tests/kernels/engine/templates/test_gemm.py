@@ -1,0 +1,125 @@
+"""The GEMM template under the Triton interpreter against a float64 oracle (one subprocess for all
+cases: the interpreter is slow to start), and its pure-Python parts (source, configs, error metric)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from qimeng.kernels.engine.templates import epilogue as ep
+from qimeng.kernels.engine.templates.gemm import (STRICT_TENSOR_CORE, GemmConfig, Problem, _merge, curated_configs,
+                                                  default_config, k_major, presplit, strict_variant)
+from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
+from qimeng.kernels.engine.templates.gemm_tuning import compare
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gemm_interp_check import CASES  # noqa: E402
+
+NAMES = list(CASES) + ["tuning_cache"]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gemm")
+    script = Path(__file__).with_name("gemm_interp_check.py")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
+           "QIMENG_WORK_DIR": str(root / "work")}
+    proc = subprocess.run([sys.executable, str(script), json.dumps(NAMES), str(root / "tuning.json")],
+                          capture_output=True, text=True, env=env, timeout=400, cwd=root)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(NAMES), proc.stderr[-3000:]
+    return {r["name"]: r for r in lines}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gemm_matches_float64(outcomes, name):
+    assert outcomes[name]["ok"], outcomes[name]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_each_precision_renders_its_own_product(precision):
+    source = render(precision, ep.Epilogue(), "float32")
+    compile(source, "gemm.py", "exec")
+    expected = {"tf32x3": 'input_precision="tf32x3"', "tf32x3_split": "0xFFFFE000", "tf32x3_presplit": "alo_tile",
+                "ieee": 'input_precision="ieee"',
+                "tf32": 'input_precision="tf32"', "bf16": "tl.bfloat16"}[precision]
+    assert expected in source
+
+
+def test_row_reduction_source_stores_no_tile():
+    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce="max")
+    assert "_qm_gemm_rows" in source and "tl.store(c_ptr + pid_b * scb" not in source
+    with pytest.raises(ValueError, match="row reduction"):
+        render("tf32x3", ep.Epilogue(), "float32", row_reduce="median")
+
+
+def test_epilogue_rejects_undeclared_and_reserved_tensors():
+    with pytest.raises(ValueError, match="undeclared"):
+        ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1))
+    with pytest.raises(ValueError, match="reserved"):
+        ep.chain(bias=ep.operand_load("a", "float32", 0, 0, 1), operands=(ep.Operand("a", "float32"),))
+    with pytest.raises(ValueError, match="unknown activation"):
+        ep.chain(activation="swish2")
+
+
+def test_small_problems_split_k_to_fill_the_machine():
+    decode = default_config(Problem(1, 4096, 4096), "tf32x3", False, sms=132)
+    # 32 tiles of 16x128: split 16 ways (512 programs >= 2 x 132), 4 K blocks of 64 each
+    assert (decode.block_m, decode.block_n, decode.split_k) == (16, 128, 16)
+    square = default_config(Problem(4096, 4096, 4096), "tf32x3", False, sms=132)
+    assert square.split_k == 1 and square.block_m == 128
+    k_large = default_config(Problem(256, 256, 65536), "bf16", True, sms=132)
+    assert k_large.split_k == 64
+    assert len(curated_configs(Problem(4096, 4096, 4096), "bf16", True, 132)) <= 8
+
+
+def test_batch_dimensions_merge_where_strides_allow():
+    # (2, 3) batch, A contiguous over both, B broadcast over both: merge to one dimension of 6
+    sizes, strides = _merge((2, 3), [(3 * 20, 20), (0, 0)])
+    assert sizes == (1, 6) and strides == [(0, 20), (0, 0)]
+    # A broadcast over the second, B over the first: two dimensions stay
+    sizes, strides = _merge((2, 3), [(20, 0), (0, 30)])
+    assert sizes == (2, 3) and strides == [(20, 0), (0, 30)]
+    with pytest.raises(ValueError):
+        _merge((2, 3, 4), [(20, 0, 5), (0, 30, 0)])
+
+
+def test_compare_uses_the_harness_rule():
+    ref = torch.tensor([[1.0, 100.0]], dtype=torch.float64)
+    out = torch.tensor([[1.0 + 1e-4, 100.0 + 2.02e-2]])
+    err = compare(out, ref, "tf32x3", 8)
+    # 2.02e-2 / (1e-4 + 1e-4 * 100) = 2.0 (float32 rounding of the output: 1e-3 relative)
+    assert err.tol_ratio == pytest.approx(2.0, rel=1e-3) and not err.strict_ok
+    assert err.max_abs == pytest.approx(2.02e-2, rel=1e-3)
+
+
+def test_presplit_parts_are_exact_k_major_and_tf32_representable():
+    b = torch.randn(9, 5)  # [K, N], N-major: the parts come back K-major
+    b[0, 0], b[1, 1] = float("inf"), float("nan")
+    hi, lo = presplit(b, -2)
+    assert hi.stride() == lo.stride() and hi.stride(-2) == 1
+    finite = b.isfinite()
+    assert torch.equal((hi + lo)[finite], b[finite])
+    assert torch.all((hi.view(torch.int32) & 8191)[finite] == 0)
+    assert torch.all(lo.abs()[finite] <= hi.abs()[finite] * 2**-11)  # rounded, not truncated
+    assert hi[0, 0] == float("inf") and hi[1, 1].isnan()
+
+
+def test_k_major_copies_only_when_needed():
+    a = torch.randn(4, 6)
+    assert k_major(a, -1) is a and k_major(a, -2).stride() == (1, 4)
+    assert torch.equal(k_major(a, -2), a)
+
+
+def test_strict_runs_fma_on_memory_bound_shapes():
+    assert strict_variant(Problem(1, 4096, 4096)) == "ieee"
+    assert strict_variant(Problem(4096, 16, 4096)) == "ieee"
+    assert strict_variant(Problem(64, 4096, 4096)) == STRICT_TENSOR_CORE
+
+
+def test_config_key_names_every_field():
+    assert GemmConfig(64, 32, 16, 4, 2, 4, 3).key() == "64x32x16 g4 s2 w4 st3"
