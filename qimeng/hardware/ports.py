@@ -86,6 +86,7 @@ class Design:
     modules: tuple[str, ...]  # every module the files define (before the hierarchy is pruned)
     stateful: bool  # the flattened top holds flip-flops, latches or memories
     state_cells: tuple[StateCell, ...] = ()
+    unread_by_yosys: str = ""  # Yosys' error when only pyslang could read the design (no netlist then)
 
 
 def read_design(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Design:
@@ -156,6 +157,36 @@ def _state_cells(module: dict) -> tuple[StateCell, ...]:
         asynchronous = tuple(f"{port}={source(conn[port])}" for port in ports if port in conn)
         cells.append(StateCell(register(conn.get("Q", [])), c["type"], clock, posedge, asynchronous))
     return tuple(cells)
+
+
+def read_design_or_slang(paths: list[Path], top: str | None = None) -> Design:
+    """:func:`read_design`, or, where Yosys cannot elaborate valid Verilog, its ports as pyslang reads them.
+
+    The pyslang design has no netlist: ``stateful`` is True (unknown) and ``unread_by_yosys`` says why.
+    Raises Yosys' BadInput when pyslang is missing or reports errors too.
+    """
+    try:
+        return read_design(paths, top)
+    except BadInput as yosys_failure:
+        try:
+            from pyslang import ast, syntax
+        except ImportError:
+            raise yosys_failure from None
+        compilation = ast.Compilation()
+        for path in paths:
+            compilation.addSyntaxTree(syntax.SyntaxTree.fromFile(str(path)))
+        if any(d.isError() for d in compilation.getAllDiagnostics()):
+            raise yosys_failure from None
+        tops = [i.body for i in compilation.getRoot().topInstances if top is None or i.name == top]
+        if len(tops) != 1:
+            raise yosys_failure from None
+        directions = {"In": "input", "Out": "output", "InOut": "inout"}
+        ports = tuple(
+            Port(p.name, directions.get(p.direction.name, "inout"), p.type.bitWidth, bool(p.type.isSigned))
+            for p in tops[0].portList
+        )
+        modules = tuple(d.name for d in compilation.getDefinitions())
+        return Design(Interface(tops[0].name, ports), modules, True, (), str(yosys_failure).split("Yosys cannot read the design: ", 1)[-1])
 
 
 def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:

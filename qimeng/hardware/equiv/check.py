@@ -23,7 +23,7 @@ from qimeng.hardware.equiv.formal import FormalOutcome, prove
 from qimeng.hardware.equiv.namespace import rename_modules
 from qimeng.hardware.equiv.simulate import SimReport, SimulationFailure, simulate
 from qimeng.hardware.equiv.testbench import PHASES, Bench, Run, Step, random_testbench, replay_testbench
-from qimeng.hardware.ports import Design, Reset, infer_clock, infer_reset, port_mismatches, read_design
+from qimeng.hardware.ports import Design, Reset, infer_clock, infer_reset, port_mismatches, read_design_or_slang
 from qimeng.hardware.tools import private_dir, yosys_version
 from qimeng.settings import Settings
 
@@ -111,8 +111,8 @@ class EquivResult:
 
 def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions()) -> EquivResult:
     """Compare ``dut`` with ``ref``; raises BadInput for unreadable Verilog or differing ports."""
-    ref_design = read_design([ref], options.top)
-    dut_design = read_design([dut], options.top)
+    ref_design = read_design_or_slang([ref], options.top)
+    dut_design = read_design_or_slang([dut], options.top)
     iface = ref_design.interface
     problems = port_mismatches(iface, dut_design.interface)
     if problems:
@@ -171,10 +171,13 @@ class _Context:
 def _formal(result: EquivResult, ctx: _Context, ref_design: Design, dut_design: Design) -> FormalOutcome | None:
     """Run the proof where its model is exact; a replayed counterexample decides (sets result.counterexample)."""
     bench, options = ctx.bench, ctx.options
-    limits = formal_limits({"reference": ref_design, "design": dut_design}, bench.clock) if result.sequential else []
+    designs = {"reference": ref_design, "design": dut_design}
+    limits = [f"{role}: Yosys cannot read it ({d.unread_by_yosys}); pyslang read its ports"
+              for role, d in designs.items() if d.unread_by_yosys]
+    limits += formal_limits(designs, bench.clock) if result.sequential else []
     if limits:
         result.formal = FormalReport("not run", False, limits)
-        result.notes.append("the formal model (one step per rising edge of the clock input) cannot represent: "
+        result.notes.append("no exact formal model (one step per rising edge of the clock input): "
                             + "; ".join(limits) + "; simulation decides")
         return None
     kind = "formal-induction" if result.sequential else "formal-sat"
@@ -194,9 +197,13 @@ def _formal(result: EquivResult, ctx: _Context, ref_design: Design, dut_design: 
             )
             result.counterexample = replayed
         else:
+            last = outcome.steps[-1] if outcome.steps else {}
+            said = ", ".join(f"{role} {p.name}={last.get(f'{prefix}_{p.name}', '?')}" for p in bench.iface.outputs
+                             for role, prefix in (("reference", "gold"), ("design", "gate")))
             result.notes.append(
-                f"disagreement: Yosys SAT found a difference within {len(stimulus)} cycle(s), but simulation of the same "
-                "stimulus shows none (different X propagation); no equivalence is claimed from the proof"
+                f"disagreement: Yosys SAT (three-valued) found a difference in cycle {len(stimulus) - 1} ({said}), but "
+                "Icarus simulation of the same stimulus shows none (Verilog's X propagation differs); no equivalence "
+                "is claimed"
             )
     elif outcome.status == "bounded":
         result.notes.append(f"no difference within {outcome.depth} cycles of reset (bounded proof); induction did not close")
@@ -290,7 +297,10 @@ def _formal_stimulus(bench: Bench, steps: list[dict[str, str]]) -> list[Step]:
 def _replay(ctx: _Context, stimulus: list[Step], origin: str) -> Counterexample | None:
     """Replay ``stimulus``; a Counterexample (with its replay file written) when outputs differ."""
     (ctx.work / "replay.v").write_text(replay_testbench(ctx.bench, stimulus, origin))
-    report = simulate(ctx.work, [ctx.work / "replay.v", *ctx.sources], "qimeng_replay", 120)
+    try:
+        report = simulate(ctx.work, [ctx.work / "replay.v", *ctx.sources], "qimeng_replay", min(120.0, ctx.options.timeout_s))
+    except SimulationFailure:
+        return None  # the random simulation that follows meets the same failure and reports it
     if report.mismatch is None:
         return None
     return _write_counterexample(ctx, stimulus, report.mismatch, origin)

@@ -233,6 +233,7 @@ def replay_testbench(b: Bench, stimulus: list[Step], title: str) -> str:
     lines += [
         '    if (qm_mismatches == 0) $display("replay: outputs agree");',
         '    else $display("replay: %0d mismatching comparison(s): NOT EQUIVALENT", qm_mismatches);',
+        f'    $display("QIMENG_DONE cycles={len(stimulus)}");',
         "    $finish;",
         "  end",
         "endmodule",
