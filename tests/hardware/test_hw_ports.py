@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 
 from qimeng.core.verdict import BadInput
-from qimeng.hardware.ports import Reset, infer_clock, infer_reset, port_mismatches, read_design, read_interface
+from qimeng.hardware.ports import (
+    Reset, infer_clock, infer_reset, port_mismatches, read_design, read_design_or_slang, read_interface,
+)
 
 SEQ = """
 module helper(input a, output b); assign b = ~a; endmodule
@@ -88,3 +90,20 @@ endmodule
     assert (cells["b"].clock, cells["b"].posedge) == ("clk", False)
     assert cells["c"].clock == "d[1]"
     assert cells["l"].type == "$dlatch" and cells["l"].asynchronous == ("EN=en",)
+
+
+def test_pyslang_reads_ports_where_yosys_cannot(write):
+    path = write("inv.v", """
+module top(input clk, input rst_n, input en, output reg [2:0] q);
+  always @(posedge clk or negedge rst_n) if (rst_n) q <= 3'd0; else if (en) q <= q + 3'd1;
+endmodule
+""")
+    with pytest.raises(BadInput, match="Async reset"):
+        read_design([path])
+    design = read_design_or_slang([path])
+    assert "Async reset" in design.unread_by_yosys and design.stateful and design.modules == ("top",)
+    assert [(p.name, p.direction, p.width) for p in design.interface.ports] == [
+        ("clk", "input", 1), ("rst_n", "input", 1), ("en", "input", 1), ("q", "output", 3)]
+    bad = write("bad.v", "module m(input a, output b);\n  assign b = a +;\nendmodule\n")
+    with pytest.raises(BadInput, match=r"bad\.v:2"):
+        read_design_or_slang([bad])

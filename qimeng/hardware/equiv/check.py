@@ -28,8 +28,9 @@ from qimeng.hardware.tools import private_dir, yosys_version
 from qimeng.settings import Settings
 
 SEMANTICS = (
-    "registers start at X unless an initial statement gives their value; an output bit is compared only "
-    "where the reference gives 0/1, and there the design must give the same 0/1 value"
+    "registers start at X unless an initial statement gives their value; with a reset input, the reset is "
+    "asserted first; an output bit is compared only where the reference gives 0/1, and there the design "
+    "must give the same 0/1 value"
 )
 EXIT_STATUS = {"equivalent": 0, "not_equivalent": 1, "inconclusive": 4}
 
@@ -151,6 +152,8 @@ def check_equivalence(ref: Path, dut: Path, options: EquivOptions = EquivOptions
             _check_reference_alone(work, ref, ref_design, bench, runs, options)
             result.verdict, result.method = "not_equivalent", "simulation"
             result.coverage = f"{failure}; the reference simulated against itself finishes, so the design is at fault"
+            if outcome is not None and outcome.status == "proven":
+                result.notes.append("disagreement: the formal proof found no difference, but the design hangs the simulator")
             return result
         if report.mismatch is not None:
             return _simulation_mismatch(result, ctx, report, runs, outcome)
