@@ -163,15 +163,13 @@ def read_design_or_slang(paths: list[Path], top: str | None = None) -> Design:
     """:func:`read_design`, or, where Yosys cannot elaborate valid Verilog, its ports as pyslang reads them.
 
     The pyslang design has no netlist: ``stateful`` is True (unknown) and ``unread_by_yosys`` says why.
-    Raises Yosys' BadInput when pyslang is missing or reports errors too.
+    Raises Yosys' BadInput when pyslang reports errors too.
     """
     try:
         return read_design(paths, top)
     except BadInput as yosys_failure:
-        try:
-            from pyslang import ast, syntax
-        except ImportError:
-            raise yosys_failure from None
+        from pyslang import ast, syntax
+
         compilation = ast.Compilation()
         for path in paths:
             compilation.addSyntaxTree(syntax.SyntaxTree.fromFile(str(path)))

@@ -67,11 +67,9 @@ def yosys_version(settings: Settings | None = None) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _version_of(path: str) -> str:
-    try:
-        run = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        version = (run.stdout.strip().splitlines() or ["unknown version"])[0]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        version = f"unknown version ({exc})"
+    with private_dir() as tmp:
+        run = run_tool([path, "-V"], Path(tmp), 120)
+    version = (run.stdout.strip().splitlines() or ["unknown version"])[0] if run.ok else "unknown version"
     return f"{Path(path).name}: {version.split(' (git')[0]}"
 
 
