@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from qimeng.hardware.cli import app as hw_app
+from qimeng.llm.cli import app as llm_app
 
 app = typer.Typer(
     name="qimeng",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
+app.add_typer(llm_app, name="llm", help="The LLM client's memory: insights learnt from fixed failures.")
 
 
 # -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------
@@ -137,13 +139,15 @@ def generate(
     small: bool = typer.Option(False, "--small", help="Verify with the problem's SMALL sizes (quick CPU runs)."),
     timing_trials: int = typer.Option(100, help="Timing trials of each verified sample (0: do not time)."),
     store: bool = typer.Option(True, "--store/--no-store", help="Cache the model's answers in the store."),
+    insights: bool = typer.Option(True, "--insights/--no-insights", help="Give the model the lessons of earlier "
+                                  "fixed failures, and distil new ones (see `qimeng llm insights`)."),
 ) -> None:
     """Ask an LLM for a complete ModelNew, verify each sample, debug failing ones, keep the best verified."""
     from qimeng.kernels.generate.generate_cli import generate_command
 
     raise typer.Exit(generate_command(problem, out, llm_url=llm_url, llm_model=llm_model, replay=llm_replay,
                                       samples=samples, debug_rounds=debug_rounds, device=device, small=small,
-                                      timing_trials=timing_trials, use_store=store))
+                                      timing_trials=timing_trials, use_store=store, insights=insights))
 
 
 if __name__ == "__main__":

@@ -1,31 +1,20 @@
-"""The response cache: the LLM tables (all prefixed ``llm_``) in qimeng's SQLite store file.
+"""The response cache, in the llm_responses table of the store file (schema: ``qimeng.llm.store``).
 
-Tables (schema version in ``llm_schema_version``):
-  llm_responses  one row per answered request, keyed by (model, SHA-256 of the messages, temperature,
-                 seed): the answer's text and the token counts the server reported
-The API key is never written here: a row holds what was asked of which model, and what came back.
+Keyed by (model, SHA-256 of the messages, temperature, seed): a rerun of the same requests is free and
+reproducible, and ``--llm-replay`` answers from it alone. The API key is never written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS llm_responses (
-    model TEXT NOT NULL, messages_sha256 TEXT NOT NULL, temperature REAL NOT NULL, seed INTEGER NOT NULL,
-    text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created REAL NOT NULL,
-    PRIMARY KEY (model, messages_sha256, temperature, seed));
-"""
+from qimeng.llm.store import open_llm_tables
 
 Messages = Sequence[dict[str, str]]
 
@@ -48,19 +37,8 @@ class ResponseCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
         self.lock = threading.Lock()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        with self.db:
-            exists = self.db.execute("SELECT name FROM sqlite_master WHERE name = 'llm_schema_version'").fetchone()
-            row = self.db.execute("SELECT version FROM llm_schema_version").fetchone() if exists else None
-            self.db.executescript(_SCHEMA)
-            if row is None:
-                self.db.execute("INSERT INTO llm_schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: llm_ tables have schema version {row[0]}, "
-                                   f"this qimeng expects {SCHEMA_VERSION}")
+        self.db = open_llm_tables(self.path)
 
     def get(self, model: str, messages: Messages, temperature: float, seed: int) -> CachedResponse | None:
         with self.lock:

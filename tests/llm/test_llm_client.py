@@ -76,7 +76,7 @@ def test_a_second_identical_request_is_answered_by_the_cache(tmp_path: Path) -> 
     assert isinstance(other_seed, LLMError) and other_seed.kind == "server_error"
     assert b"sk-test-secret" not in store.read_bytes()
     tables = {r[0] for r in sqlite3.connect(store).execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"llm_schema_version", "llm_responses"}
+    assert "llm_responses" in tables and all(t.startswith("llm_") for t in tables)
 
 
 def test_replay_answers_from_the_cache_alone_and_a_miss_is_a_clear_error(tmp_path: Path) -> None:

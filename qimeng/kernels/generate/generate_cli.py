@@ -11,13 +11,14 @@ from qimeng.core.verdict import BadInput
 
 def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model: str | None, replay: bool,
                      samples: int, debug_rounds: int, device: str, small: bool, timing_trials: int,
-                     use_store: bool) -> int:
+                     use_store: bool, insights: bool) -> int:
     """0 when a verified sample was written, 1 when none was verified, 2 for bad input or an unusable LLM."""
     from qimeng.kernels.generate.report import write_report
     from qimeng.kernels.generate.run import GenerateOptions, generate
     from qimeng.kernels.result import EvalOptions
     from qimeng.llm.cache import ResponseCache
     from qimeng.llm.client import LLMClient
+    from qimeng.llm.insights import InsightStore
     from qimeng.settings import LLMSettings, Settings
 
     console = Console(stderr=True, soft_wrap=True)
@@ -40,17 +41,19 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
     problem_with_llm = client.check()
     if problem_with_llm is not None:
         return fail(problem_with_llm.message)
-    options = GenerateOptions(samples=samples, debug_rounds=debug_rounds,
+    options = GenerateOptions(samples=samples, debug_rounds=debug_rounds, insights=insights,
                               eval=EvalOptions(device=device, small=small, timing_trials=timing_trials,
                                                warmup=min(10, timing_trials), timeout_s=settings.eval_timeout_s))
+    lessons = InsightStore(settings.store_path) if use_store and insights else None
     try:
         with console.status(f"generating {problem.name} with {llm.model}"):
-            result = generate(problem, client, options)
+            result = generate(problem, client, options, lessons)
     except BadInput as exc:
         return fail(str(exc))
     finally:
-        if cache is not None:
-            cache.close()
+        for tables in (cache, lessons):
+            if tables is not None:
+                tables.close()
     if result.error is not None and not result.attempts:
         return fail(result.error.message)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,9 @@ SYSTEM = ("You write fast, correct GPU kernels for PyTorch programs, in Triton (
           "would not help). Your code is checked against the reference on fresh random inputs, then timed.")
 
 
-def task_messages(problem_source: str, device: str) -> list[Message]:
-    """The first request of a sample: the problem file and the rules of the answer."""
-    return [system(SYSTEM), user(
+def task_messages(problem_source: str, device: str, lessons: str = "") -> list[Message]:
+    """The first request of a sample: the problem file, the rules of the answer, and lessons learnt before."""
+    return [system(SYSTEM + ("\n\n" + lessons if lessons else "")), user(
         "Here is a PyTorch reference program (a KernelBench problem file):\n\n"
         f"```python\n{problem_source.rstrip()}\n```\n\n"
         f"Write `class ModelNew(nn.Module)`, a faster drop-in replacement of `Model` on device `{device}`: the "
@@ -26,3 +26,5 @@ def fix_request(status: str, reason: str) -> str:
 
 
 NO_CODE = "no ```python block in the answer"
+TASK_KIND = "kernel-generate"  # the insights of this task kind
+TASK = "write a faster drop-in ModelNew (PyTorch / Triton) for a PyTorch reference program"

@@ -39,4 +39,10 @@ def write_report(path: Path, problem: Path, result: GenerateResult, options: Gen
         lines.append(f"| {a.sample} | {a.round} | {a.status} | {speed} | {a.llm_s:.1f} | {a.eval_s:.1f} | "
                      f"{a.prompt_tokens} / {a.completion_tokens} | {'yes' if a.cached else 'no'} | {reason} |")
     lines += ["", "Each answer's code is in `samples/sample{S}_round{R}.py`."]
+    if not options.insights:
+        lines += ["", "Insights were off (--no-insights): no lessons were given, none were distilled."]
+    for title, lessons in (("Lessons the prompt carried", result.lessons_used),
+                           ("Lessons distilled in this run", result.lessons_learnt)):
+        if lessons:
+            lines += ["", f"{title}:", *(f"- {lesson}" for lesson in lessons)]
     path.write_text("\n".join(lines) + "\n")

@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qimeng.kernels.generate.prompt import NO_CODE, fix_request, task_messages
+from qimeng.kernels.generate.prompt import NO_CODE, TASK, TASK_KIND, fix_request, task_messages
 from qimeng.kernels.harness.evaluate import evaluate_many
 from qimeng.kernels.result import EvalOptions
 from qimeng.llm.client import Completion, LLMClient, LLMError
+from qimeng.llm.insights import InsightStore, distill, lessons_text
 from qimeng.llm.prompts import Message, feedback, last_code_block
 
 NO_CODE_STATUS = "no_code"  # the answer had no python block: never reached the harness
@@ -21,6 +22,7 @@ LLM_ERROR_STATUS = "llm_error"  # the request failed (timeout, 429 after every r
 class GenerateOptions:
     samples: int = 1
     debug_rounds: int = 2
+    insights: bool = True  # add stored lessons to the prompt, and distil new ones (--no-insights: off)
     eval: EvalOptions = field(default_factory=EvalOptions)
 
 
@@ -51,14 +53,22 @@ class GenerateResult:
     best: Attempt | None
     error: LLMError | None = None  # a fatal client error that stopped the run
     wall_s: float = 0.0
+    lessons_used: list[str] = field(default_factory=list)  # lessons the prompt carried
+    lessons_learnt: list[str] = field(default_factory=list)  # lessons distilled in this run
 
 
-def generate(problem: Path, client: LLMClient, options: GenerateOptions) -> GenerateResult:
+def generate(problem: Path, client: LLMClient, options: GenerateOptions,
+             insights: InsightStore | None = None) -> GenerateResult:
     """Run the loop. BadInput (from the harness) for a malformed problem; every other failure is a value."""
     started = time.monotonic()
-    base = task_messages(Path(problem).read_text(), options.eval.device)
+    target = options.eval.device.split(":")[0]
+    use_insights = options.insights and insights is not None
+    used = insights.lessons(TASK_KIND, target, client.settings.model) if use_insights else []
+    base = task_messages(Path(problem).read_text(), options.eval.device, lessons_text(used))
     conversations: dict[int, list[Message]] = {s: list(base) for s in range(options.samples)}
     attempts: list[Attempt] = []
+    learnt: list[str] = []
+    last_failure: dict[int, str] = {}
     for round_ in range(options.debug_rounds + 1):
         active = sorted(conversations)
         if not active:
@@ -67,7 +77,7 @@ def generate(problem: Path, client: LLMClient, options: GenerateOptions) -> Gene
         answers = client.complete_many([conversations[s] for s in active], seeds)
         fatal = next((a for a in answers if isinstance(a, LLMError) and a.fatal), None)
         if fatal is not None:
-            return GenerateResult(attempts, _best(attempts), fatal, time.monotonic() - started)
+            return GenerateResult(attempts, _best(attempts), fatal, time.monotonic() - started, used, learnt)
         to_verify: list[tuple[int, Attempt, Completion]] = []
         for sample, answer in zip(active, answers):
             if isinstance(answer, LLMError):
@@ -81,15 +91,23 @@ def generate(problem: Path, client: LLMClient, options: GenerateOptions) -> Gene
             if attempt.source is not None:
                 to_verify.append((sample, attempt, answer))
             else:
+                last_failure[sample] = f"{NO_CODE_STATUS}: {NO_CODE}"
                 conversations[sample] = feedback(conversations[sample], answer.text, fix_request(NO_CODE_STATUS, NO_CODE))
         _verify(problem, to_verify, options.eval)
         for sample, attempt, answer in to_verify:
             if attempt.verified:
                 del conversations[sample]
+                if use_insights and sample in last_failure:
+                    lesson = distill(client, TASK, last_failure[sample], attempt.source or "",
+                                     seed=client.settings.seed + sample)
+                    if isinstance(lesson, str) and lesson:
+                        insights.add(TASK_KIND, target, client.settings.model, lesson)
+                        learnt.append(lesson)
             else:
+                last_failure[sample] = f"{attempt.status}: {attempt.reason}"
                 conversations[sample] = feedback(conversations[sample], answer.text,
                                                  fix_request(attempt.status, attempt.reason))
-    return GenerateResult(attempts, _best(attempts), None, time.monotonic() - started)
+    return GenerateResult(attempts, _best(attempts), None, time.monotonic() - started, used, learnt)
 
 
 def _verify(problem: Path, items: list[tuple[int, Attempt, Completion]], options: EvalOptions) -> None:

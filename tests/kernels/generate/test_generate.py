@@ -4,6 +4,7 @@ a correct answer, a failing one fixed with the harness's verdict, an answer with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,21 +74,35 @@ def test_correct_answer_is_verified_written_and_a_rerun_is_served_by_the_cache(t
     assert no_secret_under(out, tmp_path / "store.db")
 
 
-def test_failing_answer_gets_the_harness_reason_back_and_the_fix_is_kept(tmp_path: Path) -> None:
+LESSON = "Return the result from forward; never raise from a kernel path."
+
+
+def test_failing_answer_gets_the_harness_reason_back_the_fix_is_kept_and_a_lesson_learnt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    with FakeOpenAIServer([fenced(LEAKY), fenced(CORRECT)]) as server:
+    with FakeOpenAIServer([fenced(LEAKY), fenced(CORRECT), LESSON]) as server:
         code, output = run(out, "--llm-url", server.url, "--debug-rounds", "1")
     assert code == 0, output
-    assert len(server.requests) == 2
+    assert len(server.requests) == 3  # the sample, its fix, the distillation of the lesson
     follow_up = server.requests[1]["messages"]
     assert follow_up[-2] == {"role": "assistant", "content": fenced(LEAKY)}
     verdict = follow_up[-1]["content"]
     assert "runtime_error" in verdict and "planted-marker" in verdict
     assert "saw=[]" in verdict and "PATH=True" in verdict  # the worker ran, and saw no key
+    assert "planted-marker" in server.requests[2]["messages"][-1]["content"]  # distilled from that failure
     assert (out / "model_new.py").read_text() == CORRECT
     report = (out / "report.md").read_text()
-    assert "| 0 | 0 | runtime_error |" in report and "| 0 | 1 | ok |" in report
+    assert "| 0 | 0 | runtime_error |" in report and "| 0 | 1 | ok |" in report and LESSON in report
     assert no_secret_under(out, tmp_path / "store.db")
+    listing = CliRunner().invoke(app, ["llm", "insights"])
+    assert listing.exit_code == 0 and f"kernel-generate\tcpu\tfake\tseen 1\t{LESSON}" in listing.output
+
+    with FakeOpenAIServer(["no code here", "no code here"]) as server:  # later runs: no harness run needed
+        assert run(tmp_path / "later", "--llm-url", server.url, "--debug-rounds", "0")[0] == 1
+        monkeypatch.setenv("QIMENG_LLM_SEED", "5")  # else the first run's cached answer to the same prompt
+        assert run(tmp_path / "off", "--llm-url", server.url, "--debug-rounds", "0", "--no-insights")[0] == 1
+    assert LESSON in server.requests[0]["messages"][0]["content"]
+    assert LESSON not in json.dumps(server.requests[1]) and len(server.requests) == 2
 
 
 def test_answer_without_code_is_told_so_and_with_no_rounds_left_nothing_is_verified(tmp_path: Path) -> None:
