@@ -43,5 +43,6 @@ def open_llm_tables(path: Path) -> sqlite3.Connection:
             db.execute("INSERT INTO llm_schema_version VALUES (?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
             db.close()
-            raise RuntimeError(f"{path}: llm_ tables have schema version {row[0]}, this qimeng expects {SCHEMA_VERSION}")
+            raise RuntimeError(f"{path}: llm_ tables have schema version {row[0]}, "
+                               f"this qimeng expects {SCHEMA_VERSION}")
     return db

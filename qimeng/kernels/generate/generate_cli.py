@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +31,8 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
 
     if not problem.is_file():
         return fail(f"{problem}: no such problem file")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        return fail(f"unknown device {device!r}: use cpu, cuda or cuda:N")
     if samples < 1 or debug_rounds < 0:
         return fail("--samples must be at least 1 and --debug-rounds at least 0")
     try:
@@ -36,16 +40,19 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
         settings = Settings.from_env()
     except ValueError as exc:
         return fail(str(exc))
-    cache = ResponseCache(settings.store_path) if use_store else None
-    client = LLMClient(llm, cache, replay=replay)
-    problem_with_llm = client.check()
-    if problem_with_llm is not None:
-        return fail(problem_with_llm.message)
-    options = GenerateOptions(samples=samples, debug_rounds=debug_rounds, insights=insights,
-                              eval=EvalOptions(device=device, small=small, timing_trials=timing_trials,
-                                               warmup=min(10, timing_trials), timeout_s=settings.eval_timeout_s))
-    lessons = InsightStore(settings.store_path) if use_store and insights else None
     try:
+        cache = ResponseCache(settings.store_path) if use_store else None
+        lessons = InsightStore(settings.store_path) if use_store and insights else None
+    except (RuntimeError, OSError, sqlite3.Error) as exc:
+        return fail(f"cannot open the store: {exc}")
+    try:
+        client = LLMClient(llm, cache, replay=replay)
+        unusable = client.check()
+        if unusable is not None:
+            return fail(unusable.message)
+        options = GenerateOptions(samples=samples, debug_rounds=debug_rounds, insights=insights,
+                                  eval=EvalOptions(device=device, small=small, timing_trials=timing_trials,
+                                                   warmup=min(10, timing_trials), timeout_s=settings.eval_timeout_s))
         with console.status(f"generating {problem.name} with {llm.model}"):
             result = generate(problem, client, options, lessons)
     except BadInput as exc:

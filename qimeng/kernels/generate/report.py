@@ -13,8 +13,10 @@ def write_report(path: Path, problem: Path, result: GenerateResult, options: Gen
                  llm: LLMSettings, usage: Usage, *, replay: bool) -> None:
     """Write report.md. The API key is not among the things it is given."""
     lines = [f"# qimeng generate: {problem.name}", "",
-             f"- model: `{llm.model}` at `{llm.base_url or '(replay)'}`" + (" (replayed from the cache)" if replay else ""),
-             f"- temperature {llm.temperature:g}, max tokens {llm.max_tokens}, seeds {llm.seed}..{llm.seed + options.samples - 1}",
+             f"- model: `{llm.model}` at `{llm.base_url or '(replay)'}`"
+             + (" (replayed from the cache)" if replay else ""),
+             f"- temperature {llm.temperature:g}, max tokens {llm.max_tokens}, "
+             f"seeds {llm.seed}..{llm.seed + options.samples - 1}",
              f"- samples {options.samples}, debug rounds up to {options.debug_rounds}, device `{options.eval.device}`"
              + (" (SMALL sizes)" if options.eval.small else ""),
              f"- verified samples: {len({a.sample for a in result.attempts if a.verified})} of {options.samples}",

@@ -92,22 +92,28 @@ def generate(problem: Path, client: LLMClient, options: GenerateOptions,
                 to_verify.append((sample, attempt, answer))
             else:
                 last_failure[sample] = f"{NO_CODE_STATUS}: {NO_CODE}"
-                conversations[sample] = feedback(conversations[sample], answer.text, fix_request(NO_CODE_STATUS, NO_CODE))
+                conversations[sample] = feedback(conversations[sample], answer.text,
+                                                 fix_request(NO_CODE_STATUS, NO_CODE))
         _verify(problem, to_verify, options.eval)
         for sample, attempt, answer in to_verify:
             if attempt.verified:
                 del conversations[sample]
                 if use_insights and sample in last_failure:
-                    lesson = distill(client, TASK, last_failure[sample], attempt.source or "",
-                                     seed=client.settings.seed + sample)
-                    if isinstance(lesson, str) and lesson:
-                        insights.add(TASK_KIND, target, client.settings.model, lesson)
-                        learnt.append(lesson)
+                    learnt += _learn(client, insights, target, last_failure[sample], attempt.source or "", sample)
             else:
                 last_failure[sample] = f"{attempt.status}: {attempt.reason}"
                 conversations[sample] = feedback(conversations[sample], answer.text,
                                                  fix_request(attempt.status, attempt.reason))
     return GenerateResult(attempts, _best(attempts), None, time.monotonic() - started, used, learnt)
+
+
+def _learn(client: LLMClient, insights: InsightStore, target: str, failure: str, fix: str, sample: int) -> list[str]:
+    """Distil and keep the lesson of one failed-then-fixed sample (none when the request fails)."""
+    lesson = distill(client, TASK, failure, fix, seed=client.settings.seed + sample)
+    if isinstance(lesson, LLMError) or not lesson:
+        return []
+    insights.add(TASK_KIND, target, client.settings.model, lesson)
+    return [lesson]
 
 
 def _verify(problem: Path, items: list[tuple[int, Attempt, Completion]], options: EvalOptions) -> None:

@@ -114,6 +114,15 @@ def test_answer_without_code_is_told_so_and_with_no_rounds_left_nothing_is_verif
     assert "| 0 | 0 | no_code |" in (out / "report.md").read_text()
 
 
+def test_a_request_that_times_out_is_a_failed_sample_not_a_crash(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QIMENG_LLM_TIMEOUT", "0.5")
+    with FakeOpenAIServer([("sleep", 2.0)]) as server:
+        code, output = run(tmp_path / "o", "--llm-url", server.url)
+    assert code == 1, output
+    assert "| 0 | 0 | llm_error |" in (tmp_path / "o" / "report.md").read_text()
+
+
 def test_replay_runs_from_the_cache_and_fails_clearly_on_a_miss(tmp_path: Path) -> None:
     with FakeOpenAIServer(["no code at all"]) as server:
         assert run(tmp_path / "a", "--llm-url", server.url, "--debug-rounds", "0")[0] == 1
