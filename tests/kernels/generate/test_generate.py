@@ -66,6 +66,8 @@ def test_correct_answer_is_verified_written_and_a_rerun_is_served_by_the_cache(t
         assert code == 0, output
         assert (out / "model_new.py").read_text() == CORRECT  # the last python block, not the draft
         assert server.headers[0]["authorization"] == f"Bearer {SECRET}"
+        prompt, completion = server.sent_tokens  # the server's own counts
+        assert f"tokens {prompt} in / {completion} out" in (out / "report.md").read_text()
         rerun_code, output = run(out, "--llm-url", server.url)
         assert rerun_code == 0, output
         assert len(server.requests) == 1  # the second identical run sent nothing
