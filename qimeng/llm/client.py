@@ -47,7 +47,8 @@ class LLMError:
 
 @dataclass
 class Usage:
-    """What a run cost: requests sent, retries among them, cache hits, tokens, seconds waiting."""
+    """What a run cost: requests sent (retries among them), cache hits, failed requests, tokens as the server
+    counted them, and seconds of requests (summed: concurrent requests overlap)."""
 
     requests: int = 0
     retries: int = 0

@@ -22,7 +22,7 @@ def write_report(path: Path, problem: Path, result: GenerateResult, options: Gen
              f"- verified samples: {len({a.sample for a in result.attempts if a.verified})} of {options.samples}",
              f"- requests {usage.requests} (retries {usage.retries}, failed {usage.failures}), cache hits "
              f"{usage.cache_hits}, tokens {usage.prompt_tokens} in / {usage.completion_tokens} out, "
-             f"{usage.seconds:.1f} s waiting for the model, {result.wall_s:.1f} s in all", ""]
+             f"{usage.seconds:.1f} s of requests (summed over concurrent ones), {result.wall_s:.1f} s in all", ""]
     if result.best is not None:
         b = result.best
         speed = "not timed" if b.speedup is None else f"{b.speedup:.2f}x vs the reference"

@@ -17,6 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from qimeng.kernels.engine.search import Proposer
 from qimeng.kernels.engine.steps import (PRECISIONS, STEP_TYPES, STRATEGIES, BlockConfig, KernelConfig, Schedule,
                                          Step, step_from_json)
 from qimeng.llm.client import LLMClient, LLMError
@@ -31,8 +32,6 @@ _JSON_BLOCK = re.compile(r"```(?:json)?[ \t]*\n(.*?)^```", re.MULTILINE | re.DOT
 SYSTEM = ("You plan optimisations of a PyTorch program lowered to Triton kernels. You choose macro steps only "
           "(which nodes to fuse, reduction strategies, block configurations, precision); qimeng writes, "
           "verifies and times the code.")
-
-Proposer = Callable[[Schedule, str], list[tuple[str, list[Step], Schedule]]]
 
 
 @dataclass
