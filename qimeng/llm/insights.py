@@ -74,8 +74,9 @@ def lessons_text(lessons: list[str]) -> str:
     return "Lessons from earlier attempts:\n" + "\n".join(f"- {lesson}" for lesson in lessons)
 
 
-def distill(client: LLMClient, task: str, failure: str, fix: str, *, seed: int) -> str | LLMError:
-    """Ask the model for the general lesson of one failed-then-fixed trajectory."""
+def distill(client: LLMClient, task: str, failure: str, fix: str, *, seed: int) -> str | LLMError | None:
+    """Ask the model for the general lesson of one failed-then-fixed trajectory. None when the answer came
+    from the response cache: that lesson was kept when it was first answered (a rerun learns nothing new)."""
     answer = client.complete([
         system("You distil short, general lessons from fixed mistakes, for later tasks of the same kind."),
         user(f"Task: {task}\n\nAn attempt failed verification with:\n{failure}\n\nThis fix then passed:\n"
@@ -83,4 +84,6 @@ def distill(client: LLMClient, task: str, failure: str, fix: str, *, seed: int) 
              "naming no detail that only this task has. Answer with the lesson alone.")], seed=seed)
     if isinstance(answer, LLMError):
         return answer
+    if answer.cached:
+        return None
     return " ".join(answer.text.replace("```", " ").split())[:MAX_LESSON_CHARS]

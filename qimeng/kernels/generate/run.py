@@ -108,9 +108,10 @@ def generate(problem: Path, client: LLMClient, options: GenerateOptions,
 
 
 def _learn(client: LLMClient, insights: InsightStore, target: str, failure: str, fix: str, sample: int) -> list[str]:
-    """Distil and keep the lesson of one failed-then-fixed sample (none when the request fails)."""
+    """Distil and keep the lesson of one failed-then-fixed sample (none when the request fails, or when its
+    answer is a cached one, already kept)."""
     lesson = distill(client, TASK, failure, fix, seed=client.settings.seed + sample)
-    if isinstance(lesson, LLMError) or not lesson:
+    if not isinstance(lesson, str) or not lesson:
         return []
     insights.add(TASK_KIND, target, client.settings.model, lesson)
     return [lesson]
