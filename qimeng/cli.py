@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from qimeng.hardware.cli import app as hw_app
+from qimeng.llm.cli import app as llm_app
 
 app = typer.Typer(
     name="qimeng",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
+app.add_typer(llm_app, name="llm", help="The LLM client's memory: insights learnt from fixed failures.")
 
 
 # -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------
@@ -118,6 +120,34 @@ def optimize(
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
                                       use_store=store))
+
+
+# -- generate (qimeng.kernels.generate) --------------------------------------------------------------------
+
+@app.command()
+def generate(
+    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
+    out: Path = typer.Option(..., "--out", help="Directory for model_new.py, report.md and samples/."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", help="OpenAI-compatible base URL, e.g. "
+                                          "http://127.0.0.1:8000/v1 (default: $QIMENG_LLM_BASE_URL)."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name (default: $QIMENG_LLM_MODEL)."),
+    llm_replay: bool = typer.Option(False, "--llm-replay", help="Answer from the store's response cache alone; "
+                                    "a request not in it fails the run."),
+    samples: int = typer.Option(1, help="Independent samples (seeds QIMENG_LLM_SEED + i)."),
+    debug_rounds: int = typer.Option(2, help="Times a failing sample gets the harness's verdict back to fix."),
+    device: str = typer.Option("cuda", help="cuda (or cuda:N), or cpu (Triton interpreter; timing not meaningful)."),
+    small: bool = typer.Option(False, "--small", help="Verify with the problem's SMALL sizes (quick CPU runs)."),
+    timing_trials: int = typer.Option(100, help="Timing trials of each verified sample (0: do not time)."),
+    store: bool = typer.Option(True, "--store/--no-store", help="Cache the model's answers in the store."),
+    insights: bool = typer.Option(True, "--insights/--no-insights", help="Give the model the lessons of earlier "
+                                  "fixed failures, and distil new ones (see `qimeng llm insights`)."),
+) -> None:
+    """Ask an LLM for a complete ModelNew, verify each sample, debug failing ones, keep the best verified."""
+    from qimeng.kernels.generate.generate_cli import generate_command
+
+    raise typer.Exit(generate_command(problem, out, llm_url=llm_url, llm_model=llm_model, replay=llm_replay,
+                                      samples=samples, debug_rounds=debug_rounds, device=device, small=small,
+                                      timing_trials=timing_trials, use_store=store, insights=insights))
 
 
 if __name__ == "__main__":

@@ -83,3 +83,54 @@ class Settings:
             isolation=_env_choice("QIMENG_ISOLATION", cls.isolation, ("auto", "none")),
             yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
         )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from exc
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """How qimeng talks to an OpenAI-compatible model server. Build with :meth:`from_env`.
+
+    The API key is kept out of ``repr`` so that it never lands in a log, a report or a traceback; it is
+    not in the sandbox's env allowlist, so no worker inherits it.
+    """
+
+    base_url: str = ""  # QIMENG_LLM_BASE_URL (--llm-url), e.g. http://127.0.0.1:8000/v1
+    model: str = ""  # QIMENG_LLM_MODEL (--llm-model)
+    api_key: str = field(default="", repr=False)  # QIMENG_LLM_API_KEY, else OPENAI_API_KEY
+    temperature: float = 0.0  # QIMENG_LLM_TEMPERATURE
+    max_tokens: int = 4096  # QIMENG_LLM_MAX_TOKENS: completion tokens per request
+    timeout_s: float = 300.0  # QIMENG_LLM_TIMEOUT: seconds one request may take
+    retries: int = 3  # QIMENG_LLM_RETRIES: further attempts after a 429 or a 5xx answer
+    backoff_s: float = 1.0  # QIMENG_LLM_BACKOFF: first wait before a retry, doubled each time
+    concurrency: int = 4  # QIMENG_LLM_CONCURRENCY: requests in flight at once
+    seed: int = 0  # QIMENG_LLM_SEED: seed of the first sample; sample i asks with seed + i
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+    @classmethod
+    def from_env(cls, *, base_url: str | None = None, model: str | None = None) -> "LLMSettings":
+        """Read the environment; ``base_url`` / ``model`` (the CLI flags) win over it when given."""
+        env = os.environ
+        return cls(
+            base_url=base_url or env.get("QIMENG_LLM_BASE_URL", ""),
+            model=model or env.get("QIMENG_LLM_MODEL", ""),
+            api_key=env.get("QIMENG_LLM_API_KEY") or env.get("OPENAI_API_KEY", ""),
+            temperature=_env_float("QIMENG_LLM_TEMPERATURE", cls.temperature),
+            max_tokens=_env_int("QIMENG_LLM_MAX_TOKENS", cls.max_tokens),
+            timeout_s=_env_float("QIMENG_LLM_TIMEOUT", cls.timeout_s),
+            retries=_env_int("QIMENG_LLM_RETRIES", cls.retries),
+            backoff_s=_env_float("QIMENG_LLM_BACKOFF", cls.backoff_s),
+            concurrency=max(1, _env_int("QIMENG_LLM_CONCURRENCY", cls.concurrency)),
+            seed=_env_int("QIMENG_LLM_SEED", cls.seed),
+        )

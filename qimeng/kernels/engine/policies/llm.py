@@ -1,0 +1,175 @@
+"""The LLM policy (macro thinking): a model proposes the next macro steps as JSON; qimeng validates them.
+
+The model is given the captured graph, the current schedule (with whatever measurements the caller has:
+kernel times, roofline bounds) and the step vocabulary (each kind's fields, from ``steps.STEP_TYPES``).
+It answers ``{"steps": [...]}``. A proposal is rejected, with the reason, when it is not JSON, names an
+unknown kind, field or graph node, has a value of the wrong type, or cannot be applied to the schedule;
+the model is then asked again, once. Accepted steps are only proposals: the search renders, verifies
+and times them like the expert's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from qimeng.kernels.engine.search import Proposer
+from qimeng.kernels.engine.steps import (PRECISIONS, STEP_TYPES, STRATEGIES, BlockConfig, KernelConfig, Schedule,
+                                         Step, step_from_json)
+from qimeng.llm.client import LLMClient, LLMError
+from qimeng.llm.prompts import Message, feedback, system, user
+
+STAGE = "llm"
+# Fields of the step kinds that name graph nodes (one name, or a list of names).
+NODE_FIELDS = frozenset({"nodes", "producer", "consumer", "reduction", "gemm", "chain", "first", "second", "kernel"})
+_CHOICES = {"strategy": STRATEGIES, "policy": PRECISIONS}
+_JSON_BLOCK = re.compile(r"```(?:json)?[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+SYSTEM = ("You plan optimisations of a PyTorch program lowered to Triton kernels. You choose macro steps only "
+          "(which nodes to fuse, reduction strategies, block configurations, precision); qimeng writes, "
+          "verifies and times the code.")
+
+
+@dataclass
+class LLMProposal:
+    """What the model proposed: the steps (empty when rejected), the schedule they make, and the reasons of
+    every rejected answer (at most two answers are asked for)."""
+
+    steps: list[Step]
+    schedule: Schedule | None
+    rejections: list[str] = field(default_factory=list)
+    error: LLMError | None = None  # the request itself failed
+
+    @property
+    def accepted(self) -> bool:
+        return self.schedule is not None
+
+
+def step_vocabulary() -> dict[str, Any]:
+    """Each step kind with its fields and their JSON types: what the model may propose."""
+    vocab: dict[str, Any] = {}
+    for kind, cls in STEP_TYPES.items():
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: _json_type(f.name, hints[f.name]) for f in dataclasses.fields(cls)}
+        vocab[kind] = {"doc": (cls.__doc__ or "").strip(), "fields": fields}
+    return vocab
+
+
+def _json_type(name: str, hint: Any) -> str:
+    if hint is KernelConfig:
+        return "object " + json.dumps({f.name: "string" if f.name == "strategy" else "integer"
+                                       for f in dataclasses.fields(KernelConfig)})
+    if typing.get_origin(hint) is tuple:
+        return "array of node names" if name in NODE_FIELDS else "array"
+    if name in NODE_FIELDS:
+        return "node name"
+    if name in _CHOICES:
+        return "one of " + ", ".join(_CHOICES[name])
+    return getattr(hint, "__name__", str(hint))
+
+
+def request_messages(graph_text: str, schedule: Schedule, measurements: str = "") -> list[Message]:
+    return [system(SYSTEM), user(
+        f"Captured graph (core ATen):\n{graph_text}\n\n"
+        f"Current schedule (kernel groups by node name, their configs, precision):\n"
+        f"{json.dumps(schedule.to_json())}\n\n"
+        + (f"Measurements:\n{measurements}\n\n" if measurements else "")
+        + f"Step vocabulary (kind: fields):\n{json.dumps(step_vocabulary(), indent=1)}\n\n"
+        'Propose the next steps. Answer with one JSON object {"steps": [{"kind": ..., <fields>}, ...]} '
+        "in a fenced ```json block.")]
+
+
+def parse_steps(answer: str, nodes: Sequence[str], schedule: Schedule,
+                order: dict[str, int]) -> tuple[list[Step], Schedule] | str:
+    """The steps of an answer and the schedule they make, or the reason the answer is rejected."""
+    blocks = _JSON_BLOCK.findall(answer)
+    text = blocks[-1] if blocks else answer
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"the answer is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    raw = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        return 'the answer must be an object {"steps": [...]} with at least one step'
+    steps: list[Step] = []
+    for i, item in enumerate(raw):
+        problem = _check_step(item, set(nodes))
+        if problem:
+            return f"step {i}: {problem}"
+        steps.append(step_from_json(item))
+    for i, step in enumerate(steps):
+        try:
+            schedule = step.apply(schedule, order)
+        except (AssertionError, KeyError) as exc:
+            return f"step {i} ({step.kind}) cannot be applied to the schedule: {exc}"
+    return steps, schedule
+
+
+def _check_step(item: Any, nodes: set[str]) -> str:
+    if not isinstance(item, dict) or item.get("kind") not in STEP_TYPES:
+        kind = item.get("kind") if isinstance(item, dict) else item
+        return f"unknown step kind {kind!r} (known: {', '.join(STEP_TYPES)})"
+    cls = STEP_TYPES[item["kind"]]
+    expected = {f.name for f in dataclasses.fields(cls)}
+    given = set(item) - {"kind"}
+    if given != expected:
+        missing, extra = sorted(expected - given), sorted(given - expected)
+        return f"{item['kind']} takes fields {sorted(expected)}" + (f"; missing {missing}" if missing else "") + (
+            f"; unknown {extra}" if extra else "")
+    for name, value in item.items():
+        if name in NODE_FIELDS:
+            names = value if isinstance(value, list) else [value]
+            if not names or not all(isinstance(n, str) for n in names):
+                return f"{name} must name graph nodes"
+            unknown = [n for n in names if n not in nodes]
+            if unknown:
+                return f"{name} names nodes not in the graph: {', '.join(unknown)}"
+        if name in _CHOICES and value not in _CHOICES[name]:
+            return f"{name} must be one of {', '.join(_CHOICES[name])}, not {value!r}"
+    if cls is BlockConfig:
+        config = item["config"]
+        known = {f.name for f in dataclasses.fields(KernelConfig)}
+        if not isinstance(config, dict) or set(config) - known:
+            return f"config must be an object with fields among {sorted(known)}"
+        if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for k, v in config.items() if k != "strategy"):
+            return "config sizes must be non-negative integers"
+        if config.get("strategy", "auto") not in (*STRATEGIES, "auto"):
+            return f"config strategy must be one of auto, {', '.join(STRATEGIES)}"
+    return ""
+
+
+def propose(client: LLMClient, graph_text: str, nodes: Sequence[str], order: dict[str, int], schedule: Schedule,
+            measurements: str = "") -> LLMProposal:
+    """Ask for the next steps; an invalid answer is sent back with its reason, once."""
+    conversation = request_messages(graph_text, schedule, measurements)
+    rejections: list[str] = []
+    for _ in range(2):
+        answer = client.complete(conversation)
+        if isinstance(answer, LLMError):
+            return LLMProposal([], None, rejections, answer)
+        parsed = parse_steps(answer.text, nodes, schedule, order)
+        if not isinstance(parsed, str):
+            return LLMProposal(parsed[0], parsed[1], rejections)
+        rejections.append(parsed)
+        conversation = feedback(conversation, answer.text,
+                                f"Rejected: {parsed}. Answer again with a corrected JSON object in a ```json block.")
+    return LLMProposal([], None, rejections)
+
+
+def llm_proposer(client: LLMClient, graph_text: str, nodes: Sequence[str], order: dict[str, int],
+                 fallback: Proposer, on_proposal: Callable[[LLMProposal], None] | None = None) -> Proposer:
+    """A search Proposer: the ``llm`` stage asks the model, every other stage goes to ``fallback``."""
+
+    def proposer(schedule: Schedule, stage: str) -> list[tuple[str, list[Step], Schedule]]:
+        if stage != STAGE:
+            return fallback(schedule, stage)
+        proposal = propose(client, graph_text, nodes, order, schedule)
+        if on_proposal is not None:
+            on_proposal(proposal)
+        return [(STAGE, proposal.steps, proposal.schedule)] if proposal.accepted else []
+
+    return proposer

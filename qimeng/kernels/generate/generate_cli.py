@@ -1,0 +1,81 @@
+"""The ``qimeng generate`` command: configuration checks, the loop, model_new.py and report.md, exit status."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+from rich.console import Console
+
+from qimeng.core.verdict import BadInput
+
+
+def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model: str | None, replay: bool,
+                     samples: int, debug_rounds: int, device: str, small: bool, timing_trials: int,
+                     use_store: bool, insights: bool) -> int:
+    """0 when a verified sample was written, 1 when none was verified, 2 for bad input or an unusable LLM."""
+    from qimeng.kernels.generate.report import write_report
+    from qimeng.kernels.generate.run import GenerateOptions, generate
+    from qimeng.kernels.result import EvalOptions
+    from qimeng.llm.cache import ResponseCache
+    from qimeng.llm.client import LLMClient
+    from qimeng.llm.insights import InsightStore
+    from qimeng.settings import LLMSettings, Settings
+
+    console = Console(stderr=True, soft_wrap=True)
+
+    def fail(message: str) -> int:
+        console.print(f"error: {message}", markup=False, highlight=False)
+        return 2
+
+    if not problem.is_file():
+        return fail(f"{problem}: no such problem file")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        return fail(f"unknown device {device!r}: use cpu, cuda or cuda:N")
+    if samples < 1 or debug_rounds < 0:
+        return fail("--samples must be at least 1 and --debug-rounds at least 0")
+    try:
+        llm = LLMSettings.from_env(base_url=llm_url, model=llm_model)
+        settings = Settings.from_env()
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        cache = ResponseCache(settings.store_path) if use_store else None
+        lessons = InsightStore(settings.store_path) if use_store and insights else None
+    except (RuntimeError, OSError, sqlite3.Error) as exc:
+        return fail(f"cannot open the store: {exc}")
+    try:
+        client = LLMClient(llm, cache, replay=replay)
+        unusable = client.check()
+        if unusable is not None:
+            return fail(unusable.message)
+        options = GenerateOptions(samples=samples, debug_rounds=debug_rounds, insights=insights,
+                                  eval=EvalOptions(device=device, small=small, timing_trials=timing_trials,
+                                                   warmup=min(10, timing_trials), timeout_s=settings.eval_timeout_s))
+        with console.status(f"generating {problem.name} with {llm.model}"):
+            result = generate(problem, client, options, lessons)
+    except BadInput as exc:
+        return fail(str(exc))
+    finally:
+        for tables in (cache, lessons):
+            if tables is not None:
+                tables.close()
+    if result.error is not None and not result.attempts:
+        return fail(result.error.message)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    for a in result.attempts:
+        if a.source is not None:
+            (out / "samples" / f"sample{a.sample}_round{a.round}.py").write_text(a.source)
+    if result.best is not None:
+        (out / "model_new.py").write_text(result.best.source or "")
+    elif (out / "model_new.py").exists():  # a previous run's: it is not this run's result
+        (out / "model_new.py").unlink()
+    write_report(out / "report.md", problem, result, options, llm, client.usage, replay=replay)
+    if result.error is not None:
+        return fail(result.error.message)
+    verified = result.best is not None
+    console.print(f"wrote {out}/report.md" + (" and model_new.py" if verified else " (no verified sample)"),
+                  markup=False, highlight=False)
+    return 0 if verified else 1
