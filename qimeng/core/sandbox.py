@@ -13,6 +13,7 @@ or an iterator of dicts for a job that streams several messages).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import secrets
@@ -286,6 +287,196 @@ def _kill_live_groups() -> None:
         _kill_group(pid)
 
 
+class Job:
+    """A sandboxed job that takes commands one at a time and answers each on its private channel.
+
+    Started like :func:`run_job` (own session, allowlisted environment, private directories, the
+    payload and the nonce in a first line on stdin); afterwards each :meth:`send` writes one JSON line
+    to its stdin, and :meth:`receive` returns its next message with the right nonce. :meth:`stop` and
+    :meth:`resume` SIGSTOP/SIGCONT its process group, :meth:`close` kills the group and removes the
+    private directory. The job side is :func:`serve`.
+    """
+
+    def __init__(self, module: str, payload: dict, *, settings: Settings | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        settings = settings or Settings.from_env()
+        self.nonce = secrets.token_hex(16)
+        self._tmp = tempfile.TemporaryDirectory(prefix="qimeng-job-")
+        env = sandbox_env(settings, Path(self._tmp.name), extra_env)
+        read_fd, write_fd = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, cwd=self._tmp.name, env=env, start_new_session=True,
+                pass_fds=(write_fd,), close_fds=True)
+        finally:
+            os.close(write_fd)
+        _LIVE_GROUPS.add(self.proc.pid)
+        self._fd = read_fd
+        limit = settings.max_captured_output_bytes
+        self._out, self._err = _TailBuffer(limit), _TailBuffer(limit)
+        self._streams = {self.proc.stdout.fileno(): self._out, self.proc.stderr.fileno(): self._err,  # type: ignore[union-attr]
+                         read_fd: None}
+        self._selector = selectors.DefaultSelector()
+        for fd in self._streams:
+            os.set_blocking(fd, False)
+            self._selector.register(fd, selectors.EVENT_READ)
+        self._channel = bytearray()
+        self._pending: list[dict] = []
+        self.forged_messages = 0
+        self.timed_out = False
+        self.closed = False
+        self.kill_s: float | None = None  # seconds from SIGKILL (on timeout) until the process was reaped
+        envelope = {"nonce": self.nonce, "fd": write_fd, "payload": payload, "supervisor": os.getpid()}
+        self.send(envelope)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: dict) -> bool:
+        """Write one command line; False when the job no longer reads."""
+        try:
+            self.proc.stdin.write(json.dumps(message).encode() + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def receive(self, timeout_s: float) -> dict | None:
+        """The job's next message; None when it died, or sent nothing for ``timeout_s`` (then it is killed)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._pending:
+            if self.closed or self._fd not in self._selector.get_map():
+                self._drain()
+                return None
+            now = time.monotonic()
+            if now >= deadline:
+                self.timed_out = True
+                self.close()
+                return None
+            for key, _ in self._selector.select(timeout=min(0.05, deadline - now)):
+                self._read(key.fd)
+            if self.proc.poll() is not None and not self._pending:
+                self._drain()
+                if not self._pending:
+                    return None
+        return self._pending.pop(0)
+
+    def _read(self, fd: int) -> None:
+        chunk = _read_chunk(fd)
+        if chunk is None:
+            return
+        if not chunk:
+            self._selector.unregister(fd)
+            return
+        sink = self._streams[fd]
+        if sink is not None:
+            sink.add(chunk)
+            return
+        self._channel += chunk
+        if len(self._channel) > _MAX_MESSAGE_BYTES:
+            self.forged_messages += 1
+            self._channel.clear()
+        while b"\n" in self._channel:
+            line, _, rest = bytes(self._channel).partition(b"\n")
+            self._channel[:] = rest
+            message = _open_envelope(line, self.nonce)
+            if message is None:
+                self.forged_messages += 1
+            else:
+                self._pending.append(message)
+
+    def _drain(self) -> None:
+        """Read what the pipes still hold (the job is gone or going)."""
+        until = time.monotonic() + _DRAIN_S
+        while self._selector.get_map() and time.monotonic() < until:
+            ready = self._selector.select(timeout=0.02)
+            if not ready and self.proc.poll() is not None:
+                break
+            for key, _ in ready:
+                self._read(key.fd)
+
+    def output(self) -> JobOutput:
+        """What the job printed so far (bounded)."""
+        for fd, sink in self._streams.items():
+            while sink is not None and fd in self._selector.get_map() and (chunk := _read_chunk(fd)):
+                sink.add(chunk)
+        return JobOutput(self._out.text(), self._err.text())
+
+    def stop(self) -> None:
+        """SIGSTOP the job's process group: nothing in it runs until :meth:`resume`."""
+        _signal_group(self.proc.pid, signal.SIGSTOP)
+
+    def stop_and_wait(self, timeout_s: float) -> bool:
+        """Stop the job and wait until its main process is stopped (or gone); False if it never is."""
+        self.stop()
+        deadline = time.monotonic() + timeout_s
+        while not self.is_stopped():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0002)
+        return True
+
+    def is_stopped(self) -> bool:
+        """True when the job's main process is stopped by a signal, or gone."""
+        state = self._stat()
+        return state is None or state[0] in ("T", "t", "Z", "X")
+
+    def _stat(self) -> list[str] | None:
+        try:
+            return Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+
+    def resume(self) -> None:
+        _signal_group(self.proc.pid, signal.SIGCONT)
+
+    def cpu_ticks(self) -> int | None:
+        """User plus system CPU time of the job's main process in clock ticks (None when it is gone)."""
+        fields = self._stat()
+        return None if fields is None else int(fields[11]) + int(fields[12])
+
+    def describe_exit(self) -> str:
+        if self.timed_out:
+            return "timed out"
+        code = self.proc.poll()
+        if code is None:
+            return "is still running"
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with status {code}"
+
+    def close(self) -> None:
+        """Kill the job's process group (also when stopped) and remove its private directory."""
+        if self.closed:
+            return
+        self.closed = True
+        kill_start = time.monotonic()
+        _kill_group(self.proc.pid)
+        self.proc.wait()
+        if self.timed_out:
+            self.kill_s = time.monotonic() - kill_start
+        self._drain()
+        _LIVE_GROUPS.discard(self.proc.pid)
+        self._selector.close()
+        for closing in (lambda: os.close(self._fd), self.proc.stdout.close, self.proc.stderr.close,  # type: ignore[union-attr]
+                        self.proc.stdin.close):  # type: ignore[union-attr]
+            with contextlib.suppress(OSError, ValueError):
+                closing()
+        self._tmp.cleanup()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 # ----------------------------------------------------------------------------------------- job side
 
 
@@ -329,3 +520,50 @@ def job_main(handler: Callable[[dict], dict | Iterable[dict]]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: after a CUDA error or a candidate's threads it can hang
+
+
+def serve(handler: Callable[[dict, Callable[[], dict | None]], Iterable[dict]]) -> None:
+    """Entry point of a :class:`Job` module: ``handler(payload, next_command)`` yields the messages to
+    send; ``next_command()`` blocks for the next command line (None at end of input)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    commands = os.fdopen(os.dup(0), "rb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    pending = bytearray()
+
+    def next_command() -> dict | None:
+        while b"\n" not in pending:
+            chunk = commands.read(65536)
+            if not chunk:
+                return None
+            pending.extend(chunk)
+        line, _, rest = bytes(pending).partition(b"\n")
+        pending[:] = rest
+        return json.loads(line)
+
+    envelope = next_command()
+    assert envelope is not None
+    _die_with(envelope.get("supervisor"))
+    channel = os.fdopen(envelope["fd"], "wb", buffering=0)
+    nonce = envelope["nonce"]
+    dumps = json.dumps
+    for message in handler(envelope["payload"], next_command):
+        channel.write(dumps({"nonce": nonce, "message": message}).encode() + b"\n")
+    channel.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def set_not_dumpable(flag: bool = True) -> None:
+    """PR_SET_DUMPABLE: while not dumpable, no other process of this user can ptrace this one or open
+    its /proc memory and descriptors (Linux; elsewhere nothing happens)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0 if flag else 1)  # 4 = PR_SET_DUMPABLE

@@ -8,12 +8,21 @@ from typing import Any
 
 from qimeng.core.verdict import Status
 
-# Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose.
+# Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose; fp8 keeps
+# 2-3 mantissa bits (a relative step of 1/8 and 1/4). Complex types take their parts' tolerances, each
+# part compared on its own. Integer and boolean outputs are compared exactly.
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-4, 1e-4),
     "float32": (1e-4, 1e-4),
     "float16": (1e-2, 1e-2),
     "bfloat16": (1e-2, 1e-2),
+    "float8_e4m3fn": (1e-1, 1.25e-1),
+    "float8_e4m3fnuz": (1e-1, 1.25e-1),
+    "float8_e5m2": (1e-1, 2.5e-1),
+    "float8_e5m2fnuz": (1e-1, 2.5e-1),
+    "complex128": (1e-4, 1e-4),
+    "complex64": (1e-4, 1e-4),
+    "complex32": (1e-2, 1e-2),
 }
 
 
