@@ -363,6 +363,18 @@ class Job:
                     return None
         return self._pending.pop(0)
 
+    def unasked(self) -> int:
+        """Messages (and lines without the nonce) the job has written that were not read yet: a job
+        stopped between commands should have none."""
+        if not self.closed:
+            while self._selector.select(timeout=0):
+                before = len(self._channel), len(self._pending), self.forged_messages
+                for key, _ in self._selector.select(timeout=0):
+                    self._read(key.fd)
+                if (len(self._channel), len(self._pending), self.forged_messages) == before:
+                    break
+        return len(self._pending) + self.forged_messages + (1 if self._channel else 0)
+
     def _read(self, fd: int) -> None:
         chunk = _read_chunk(fd)
         if chunk is None:
@@ -399,7 +411,7 @@ class Job:
 
     def output(self) -> JobOutput:
         """What the job printed so far (bounded)."""
-        for fd, sink in self._streams.items():
+        for fd, sink in ([] if self.closed else self._streams.items()):
             while sink is not None and fd in self._selector.get_map() and (chunk := _read_chunk(fd)):
                 sink.add(chunk)
         return JobOutput(self._out.text(), self._err.text())
@@ -429,8 +441,15 @@ class Job:
         except OSError:
             return None
 
-    def resume(self) -> None:
+    def resume(self, timeout_s: float = 1.0) -> None:
+        """SIGCONT the job's process group and wait until its main process runs again (or is gone)."""
         _signal_group(self.proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self._stat()
+            if state is None or state[0] not in ("T", "t"):
+                return
+            time.sleep(0.0001)
 
     def cpu_ticks(self) -> int | None:
         """User plus system CPU time of the job's main process in clock ticks (None when it is gone)."""

@@ -64,6 +64,8 @@ class Referee:
 
     def ask_worker(self, command: dict, expect: str) -> dict:
         """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
+        if self.worker.unasked():
+            raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
         self.worker.resume()
         started = time.perf_counter()
         sent = self.worker.send(command)
@@ -141,7 +143,7 @@ class Referee:
         if name not in self.result.flags:
             self.result.flags.append(name)
 
-    def trial(self, when: str, fingerprint: bool = False) -> None:
+    def trial(self, when: str, fingerprint: bool = False, counted: bool = True) -> None:
         """One correctness trial on a seed drawn now: the judge computes the reference while the
         candidate runs, then compares the candidate's exported outputs with it."""
         seed = draw_seed()
@@ -156,7 +158,7 @@ class Referee:
             self.flag(name)
         if "output_aliases_input" in (evidence.get("flags") or []):
             self.flag("output_aliases_input")
-        self.result.trials += 1
+        self.result.trials += counted
 
     def timing(self) -> None:
         """Interleaved timed rounds, a fresh seed each; some of the candidate's rounds are compared."""
@@ -195,6 +197,8 @@ class Referee:
         res.timing_trials = opts.timing_trials
         res.baselines_ms["eager"] = res.ref_ms
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
+        if outside_clock.unverified(judge, worker):
+            self.flag("timing_unverified")
         if res.speedup is not None and res.speedup > 10:
             self.flag("speedup_over_10x")
         if late > opts.timing_trials // 10:  # more than stray host jitter
@@ -224,7 +228,7 @@ class Referee:
             with _phase(phases, "load"):
                 self.ask_worker({"cmd": "load", "index": index, "path": path}, "loaded")
             with _phase(phases, "first_call"):  # Triton compiles here: in parallel with other evaluations
-                self.trial("first call")
+                self.trial("first call", counted=False)
             self.result.compile_ms = (time.perf_counter() - started) * 1e3
             held = self.ask_judge({"cmd": "lock"}, "locked")["held"]  # the rest has the device to itself
             locked = True

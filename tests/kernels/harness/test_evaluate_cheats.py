@@ -43,12 +43,19 @@ EXPECTED: dict[str, Status] = {
     "hang": Status.TIMEOUT,
     "segfault": Status.CRASHED,
     "os_exit": Status.CRASHED,
+    # forgers that attack the verdict itself (the candidate controls its whole process)
+    "forge_gc": Status.REJECTED,  # an `ok` result written on the channel found through gc
+    "forge_proc_fd": Status.INCORRECT,  # a fake answer in every pipe of /proc/self/fd: points at stale outputs
+    "forge_ctypes": Status.REJECTED,  # fake instant timed rounds written through libc's write()
+    "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
+    "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
 }
 
 
 # Two groups, so that two test processes can evaluate them at the same time. The second group holds
 # candidates that each end their worker (so each needs a fresh one).
-SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit")
+SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit", "forge_gc",
+                "forge_ctypes", "report_early")
 # Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
 EITHER_WAY = ("steal_freed_output",)
 GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
@@ -106,6 +113,11 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
 
 
 @pytest.mark.parametrize("name, words", [
+    ("forge_gc", "answered 'result' where 'outputs' was due"),
+    ("forge_proc_fd", "(first call)"),
+    ("forge_ctypes", "answered 'round' where 'warm' was due"),
+    ("report_early", "by the harness's clock its rounds took"),
+    ("skip_unchecked", "in timed round"),
     ("zeros", "values differ"),
     ("cached", "values differ"),
     ("mutate_inputs", "modified its input 0"),
@@ -136,7 +148,8 @@ def test_honest_candidate_is_timed(results: _Results) -> None:
     assert honest.trials == 6 and honest.timing_trials == 30  # 5 trials + the re-check after timing
     assert honest.baselines_ms["eager"] == honest.ref_ms
     assert honest.ops_called == ["aten.add", "aten.clamp_min", "aten.mul"]
-    assert honest.flags == [] and honest.atol == 1e-4 and honest.rtol == 1e-4
+    # a call of a few microseconds is below what the harness's clock resolves on a loaded CPU
+    assert set(honest.flags) <= {"timing_unverified"} and honest.atol == 1e-4 and honest.rtol == 1e-4
 
 
 def test_correct_but_slow_candidate_has_speedup_below_one(results: _Results) -> None:
