@@ -26,6 +26,18 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 
+# Flags that say how a result passed, not that it needs a look: every other flag is an integrity flag
+# (beyond_roofline, speedup_over_10x, work_left_on_side_stream, timing_unlocked, timing_unverified,
+# output_aliases_input, degenerate_reference, and any flag added later), and a result that carries one
+# counts in no score (bench metrics): it is listed apart.
+BENIGN_FLAGS: frozenset[str] = frozenset({"within_reference_error", "timing_not_meaningful"})
+
+
+def integrity_flags(flags: list[str]) -> list[str]:
+    """The flags of a result that keep it out of the scores."""
+    return [f for f in flags if f not in BENIGN_FLAGS]
+
+
 @dataclass(frozen=True)
 class EvalOptions:
     """How one evaluation runs. ``atol``/``rtol`` of ``None`` mean: by dtype (DEFAULT_TOLERANCES)."""
@@ -76,6 +88,11 @@ class EvalResult:
     @property
     def correct(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def clean(self) -> bool:
+        """Correct, with no integrity flag: the only results that count in a score."""
+        return self.correct and not integrity_flags(self.flags)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
