@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import re
 import tempfile
 import threading
@@ -103,9 +104,16 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     return results
 
 
+SHM_MIN_FREE_BYTES = 16 * 2**30  # /dev/shm is used only with this much room (containers often give it 64 MB)
+
+
 def _shared_memory_dir() -> str | None:
-    """/dev/shm where it exists (outputs handed to the judge stay in memory), else the temporary directory."""
-    return "/dev/shm" if Path("/dev/shm").is_dir() else None
+    """/dev/shm where it has room (outputs handed to the judge stay in memory), else the temporary directory."""
+    try:
+        info = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if info.f_bavail * info.f_frsize >= SHM_MIN_FREE_BYTES else None
 
 
 _DUMPABLE_LOCK = threading.Lock()

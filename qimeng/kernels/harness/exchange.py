@@ -43,7 +43,7 @@ class Writer:
         self.directory = directory
         self._maps: dict[str, tuple[int, mmap.mmap, torch.Tensor]] = {}
 
-    def _buffer(self, name: str, nbytes: int) -> torch.Tensor:
+    def _buffer(self, name: str, nbytes: int, pin: bool) -> torch.Tensor:
         held = self._maps.get(name)
         if held is not None and held[0] == nbytes:
             return held[2]
@@ -56,7 +56,7 @@ class Writer:
         finally:
             os.close(fd)
         buffer = torch.frombuffer(mapped, dtype=torch.uint8)
-        if torch.cuda.is_available():  # page-locked: device-to-host copies at full speed
+        if pin:  # page-locked: device-to-host copies at full speed
             try:
                 torch.cuda.cudart().cudaHostRegister(buffer.data_ptr(), nbytes, 0)
             except Exception:  # noqa: BLE001  (pageable memory works too, only slower)
@@ -76,7 +76,7 @@ class Writer:
             meta = {"path": path, "tensor": True, "dtype": str(leaf.dtype).removeprefix("torch."),
                     "shape": list(leaf.shape), "file": f"{prefix}-{i}.bin"}
             if nbytes:
-                target = self._buffer(meta["file"], nbytes).view(leaf.dtype).view(leaf.shape)
+                target = self._buffer(meta["file"], nbytes, leaf.is_cuda).view(leaf.dtype).view(leaf.shape)
                 target.copy_(leaf)
             described.append(meta)
         if any(leaf.is_cuda for _, leaf in leaves(value) if isinstance(leaf, torch.Tensor)):
