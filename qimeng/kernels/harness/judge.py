@@ -199,12 +199,6 @@ class Judge:
         dtype = next((v.dtype for v in inputs if isinstance(v, torch.Tensor) and v.is_floating_point()), torch.float32)
         return {"kind": "roofline", "ms": roofline.roofline_ms(roofline.tensor_bytes(inputs, out), flops, dtype, ceilings)}
 
-    def unchanged(self) -> dict:
-        """Whether the reference's parameters still equal their copy taken when it was built."""
-        now = self.reference.state_dict()
-        same = now.keys() == self.state.keys() and all(torch.equal(now[k], v) for k, v in self.state.items())
-        return {"kind": "unchanged", "same": same}
-
     def degenerate(self) -> dict:
         reason = checks.degenerate_fingerprints(self.fingerprints)
         self.fingerprints = []
@@ -242,7 +236,6 @@ def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
         "lock": lambda c: judge.take_lock(),
         "unlock": lambda c: judge.release_lock(),
         "roofline": lambda c: judge.roofline_ms(int(c["seed"])),
-        "unchanged": lambda c: judge.unchanged(),
         "degenerate": lambda c: judge.degenerate(),
     }
 

@@ -64,6 +64,8 @@ class Referee:
 
     def ask_worker(self, command: dict, expect: str) -> dict:
         """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
+        if not self.worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
+            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         if self.worker.unasked():
             raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
         self.worker.resume()
@@ -71,7 +73,7 @@ class Referee:
         sent = self.worker.send(command)
         message = self.worker.receive(self.options.timeout_s) if sent else None
         wall_ms = (time.perf_counter() - started) * 1e3
-        stopped = self.worker.stop_and_wait(_STOP_SETTLE_S)
+        self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
         if message is None:
             raise self._death()
         if self.worker.forged_messages:
@@ -87,8 +89,6 @@ class Referee:
         if message.get("kind") != expect:
             raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
                         f"where {expect!r} was due", True)
-        if not stopped:
-            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         return {**message, "wall_ms": wall_ms}
 
     def _death(self) -> Ended:
@@ -120,6 +120,8 @@ class Referee:
 
     def judge_while_stopped(self, command: dict) -> dict:
         """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
+        if not self.worker.stop_and_wait(_STOP_SETTLE_S):
+            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         before = self.worker.cpu_ticks()
         answer = self.ask_judge(command, "checked")
         if not self.worker.is_stopped() or self.worker.cpu_ticks() != before:
