@@ -31,7 +31,7 @@ from qimeng.kernels.harness.guard import Guard, cuda_synchronize, no_grad  # noq
 import torch  # noqa: E402
 
 from qimeng.core import sandbox, verdict  # noqa: E402
-from qimeng.core.sandbox import serve  # noqa: E402
+from qimeng.core.sandbox import drop_privileges, serve  # noqa: E402
 from qimeng.core.verdict import BadInput, Status  # noqa: E402
 from qimeng.kernels.harness import checks, dispatch, exchange, problem as problem_mod, timing  # noqa: E402
 from qimeng.kernels.harness.judge import clone_inputs, describe, options_from  # noqa: E402
@@ -240,6 +240,7 @@ def _answer(run: CandidateRun, command: dict) -> dict:
 
 
 def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[dict]:
+    drop_privileges()  # even as root, no ptrace of the judge or the harness, which are not dumpable
     faulthandler.enable()  # a crashing candidate leaves a Python traceback in its log
     options = options_from(payload)
     try:

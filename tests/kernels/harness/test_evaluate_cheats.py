@@ -49,6 +49,7 @@ EXPECTED: dict[str, Status] = {
     "forge_ctypes": Status.REJECTED,  # fake instant timed rounds written through libc's write()
     "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
     "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
+    "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
 }
 
 
@@ -187,3 +188,11 @@ def test_secret_never_reaches_the_candidate(results: _Results) -> None:
 def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Results, name: str) -> None:
     result = results[name]
     assert not result.correct or (result.speedup is not None and result.speedup < 1.5), result
+
+
+def test_the_candidate_cannot_reach_into_the_judge_or_the_harness(results: _Results) -> None:
+    log = results["read_the_judge"].log
+    for target in ("harness", "judge"):
+        for what in ("mem", "fd"):
+            assert f"PROBE {target} {what}: denied" in log, log
+    assert "opened" not in log
