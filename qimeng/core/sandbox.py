@@ -8,6 +8,10 @@ A job that sends nothing for ``timeout_s`` seconds has its whole process group S
 
 The job side (:func:`job_main`) reads the payload, calls the handler and sends what it returns (a dict,
 or an iterator of dicts for a job that streams several messages).
+
+:class:`Job` is the same sandbox for a job that takes commands one at a time (its side: :func:`serve`),
+which the parent can SIGSTOP and SIGCONT between commands. :func:`set_not_dumpable` and
+:func:`drop_privileges` keep one process out of another's memory.
 """
 
 from __future__ import annotations
