@@ -28,6 +28,7 @@ _TRITON_IMPORT = re.compile(r"^\s*(import|from)\s+triton\b", re.MULTILINE)  # it
 CHECK_FAST_ROUND = 0.25  # chance that a timed round whose claim is at most the median so far is checked
 CHECK_SLOW_ROUND = 0.05  # ... and one whose claim is above it (the last round is always checked)
 _STOP_SETTLE_S = 1.0
+LOCK_WAIT_S = 3600.0  # how long the judge may wait for the GPU's lock
 
 
 class Ended(Exception):
@@ -102,9 +103,9 @@ class Referee:
         self.judge.send(command)
         self.judge_waiting += 1
 
-    def judge_receive(self, expect: str) -> dict:
+    def judge_receive(self, expect: str, timeout_s: float | None = None) -> dict:
         started = time.perf_counter()
-        message = self.judge.receive(self.options.timeout_s + 60.0)
+        message = self.judge.receive(timeout_s or self.options.timeout_s + 60.0)
         self.judge_waiting -= 1
         if message is None:
             raise JudgeLost(f"the judge {self.judge.describe_exit()}")
@@ -114,9 +115,9 @@ class Referee:
             raise JudgeLost(f"the judge answered {message.get('kind')!r} where {expect!r} was due")
         return {**message, "wall_ms": (time.perf_counter() - started) * 1e3}
 
-    def ask_judge(self, command: dict, expect: str) -> dict:
+    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
         self.judge_send(command)
-        return self.judge_receive(expect)
+        return self.judge_receive(expect, timeout_s)
 
     def judge_while_stopped(self, command: dict) -> dict:
         """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
@@ -232,7 +233,8 @@ class Referee:
             with _phase(phases, "first_call"):  # Triton compiles here: in parallel with other evaluations
                 self.trial("first call", counted=False)
             self.result.compile_ms = (time.perf_counter() - started) * 1e3
-            held = self.ask_judge({"cmd": "lock"}, "locked")["held"]  # the rest has the device to itself
+            # the rest has the device to itself; other evaluations of this GPU may hold it a while
+            held = self.ask_judge({"cmd": "lock"}, "locked", LOCK_WAIT_S)["held"]
             locked = True
             if held is False:
                 self.flag("timing_unlocked")
