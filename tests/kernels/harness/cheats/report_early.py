@@ -1,6 +1,6 @@
 """Reports early and keeps computing: it silences the worker's own checks (found through gc), returns an
 empty output at once from each timed call while a thread computes it, and makes the worker wait for
-the thread before it exports the output. Its own clock claims almost nothing; the work (20 ms a call)
+the thread before it exports the output. Its own clock claims almost nothing; the work (50 ms a call)
 happens between the timed call and the answer."""
 
 import gc
@@ -42,7 +42,7 @@ class ModelNew(nn.Module):
         out = torch.empty_like(x)
 
         def work():
-            time.sleep(0.02)  # a heavy kernel
+            time.sleep(0.05)  # a heavy kernel
             torch.clamp_min(x * self.scale + y, 0.0, out=out)
 
         thread = threading.Thread(target=work)
