@@ -424,11 +424,12 @@ class Job:
         """SIGSTOP the job's process group: nothing in it runs until :meth:`resume`."""
         _signal_group(self.proc.pid, signal.SIGSTOP)
 
-    def stop_and_wait(self, timeout_s: float) -> bool:
-        """Stop the job and wait until its main process is stopped (or gone); False if it never is."""
+    def stop_and_wait(self, timeout_s: float, every_thread: bool = False) -> bool:
+        """Stop the job and wait until its main process (``every_thread``: each of its threads) is
+        stopped, or gone; False if it never is."""
         self.stop()
         deadline = time.monotonic() + timeout_s
-        while not self.is_stopped():
+        while not (self.is_stopped() and (not every_thread or self._threads_stopped())):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.0002)
@@ -438,6 +439,20 @@ class Job:
         """True when the job's main process is stopped by a signal, or gone."""
         state = self._stat()
         return state is None or state[0] in ("T", "t", "Z", "X")
+
+    def _threads_stopped(self) -> bool:
+        try:
+            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
+        except OSError:
+            return True
+        for task in tasks:
+            try:
+                state = Path(f"/proc/{self.proc.pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("T", "t", "Z", "X"):
+                return False
+        return True
 
     def _stat(self) -> list[str] | None:
         try:

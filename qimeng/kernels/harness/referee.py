@@ -121,7 +121,7 @@ class Referee:
 
     def judge_while_stopped(self, command: dict) -> dict:
         """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
-        if not self.worker.stop_and_wait(_STOP_SETTLE_S):
+        if not self.worker.stop_and_wait(_STOP_SETTLE_S, every_thread=True):
             raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         before = self.worker.cpu_ticks()
         answer = self.ask_judge(command, "checked")
