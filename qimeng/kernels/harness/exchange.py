@@ -139,7 +139,3 @@ class _Value:
 
     def __repr__(self) -> str:
         return self.text if self.text is not None else repr(self.value)
-
-
-def is_value(leaf: Any) -> bool:
-    return isinstance(leaf, _Value)
