@@ -310,7 +310,9 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
                   f"{metrics.n_samples} samples of {metrics.n_problems} problems; "
                   f"correct {metrics.correctness_rate:.1%}; clean scores: {fast}")
     if metrics.flagged:
-        shown = "; ".join(f"{f.problem} :: {f.candidate} [{', '.join(f.flags)}]" for f in metrics.flagged[:5])
+        from rich.markup import escape
+
+        shown = escape("; ".join(f"{f.problem} :: {f.candidate} [{', '.join(f.flags)}]" for f in metrics.flagged[:5]))
         console.print(f"[yellow]{len(metrics.flagged)} flagged sample(s), correct but counted in no score[/yellow]: "
                       f"{shown}{' ...' if len(metrics.flagged) > 5 else ''}")
     if metrics.timing_unlocked:
