@@ -20,6 +20,7 @@ from qimeng.kernels.harness.stats import quantile
 
 SLACK = 1.1  # the candidate's worker may leave up to this share of its call's time unclaimed ...
 ALLOWANCE_MS = 0.1  # ... plus this, plus four standard errors of the median of the paired differences
+MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ def resolution_ms(judge: Rounds, worker: Rounds) -> float:
 
 def unverified(judge: Rounds, worker: Rounds) -> bool:
     """True when the claimed time is below the clock's resolution: a worker could claim half its real
-    time (a speed-up twice the true one) and pass; such a timing is flagged ``timing_unverified``."""
+    time (a speed-up twice the true one) and pass; such a timing is flagged ``timing_unverified``. So
+    is every timing of fewer than MIN_ROUNDS rounds."""
+    if len(worker.claimed_ms) < MIN_ROUNDS:
+        return True
     return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5)
 
 
@@ -62,6 +66,8 @@ def check(judge: Rounds, worker: Rounds) -> str | None:
     if claimed_total > wall_total * 1.02 + 1.0:
         return (f"the candidate's worker claims {claimed_total:.3f} ms of timed calls in rounds that took "
                 f"{wall_total:.3f} ms by the harness's clock")
+    if len(worker.claimed_ms) < MIN_ROUNDS:
+        return None
     claimed = quantile(worker.claimed_ms, 0.5)
     hidden = hidden_ms(judge, worker)[0]
     allowed = claimed * (SLACK - 1.0) + resolution_ms(judge, worker)

@@ -77,3 +77,9 @@ def test_the_judge_reads_no_link_and_no_file_of_the_wrong_size(tmp_path) -> None
     assert "cannot be opened" in reader.read(meta)
     assert "outside the exchange directory" in reader.read({**meta, "file": "../x.bin"})
     assert "described its output wrongly" in reader.read({**meta, "dtype": "os.system"})
+
+
+def test_a_few_rounds_are_never_rejected_for_noise_but_flagged_unverified() -> None:
+    judge, worker = _rounds(2.0, 0.5, n=5, seed=1), _rounds(1.0, 0.5, n=5, seed=2)
+    lying = Rounds([c / 3 for c in worker.claimed_ms], worker.wall_ms)
+    assert outside_clock.check(judge, lying) is None and outside_clock.unverified(judge, lying)
