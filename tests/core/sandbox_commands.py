@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from qimeng.core.sandbox import serve
+from qimeng.core.command_job import serve
 
 
 def handle(payload: dict, next_command):

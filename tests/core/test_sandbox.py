@@ -127,7 +127,7 @@ def test_streamed_messages_reset_the_timeout():
 
 
 def _commands_job():
-    from qimeng.core.sandbox import Job
+    from qimeng.core.command_job import Job
 
     return Job("sandbox_commands", {"name": "a"}, extra_env={"PYTHONPATH": JOBS_DIR})
 

@@ -21,7 +21,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from qimeng.core.sandbox import Job, set_not_dumpable
+from qimeng.core.command_job import Job
+from qimeng.core.privileges import set_not_dumpable
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash

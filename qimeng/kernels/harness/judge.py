@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator  # noqa: E402
 
 import torch  # noqa: E402
 
-from qimeng.core.sandbox import serve, set_not_dumpable  # noqa: E402
+from qimeng.core.command_job import serve  # noqa: E402
+from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
 from qimeng.kernels.harness import baselines, checks, device_lock, roofline, timing  # noqa: E402
 from qimeng.kernels.harness.exchange import Reader  # noqa: E402

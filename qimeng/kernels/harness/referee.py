@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from qimeng.core.sandbox import Job
+from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import outside_clock
 from qimeng.kernels.harness.stats import quantile

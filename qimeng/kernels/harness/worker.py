@@ -30,8 +30,9 @@ from qimeng.kernels.harness.guard import Guard, cuda_synchronize, no_grad  # noq
 
 import torch  # noqa: E402
 
-from qimeng.core import sandbox, verdict  # noqa: E402
-from qimeng.core.sandbox import drop_privileges, serve  # noqa: E402
+from qimeng.core import command_job, verdict  # noqa: E402
+from qimeng.core.command_job import serve  # noqa: E402
+from qimeng.core.privileges import drop_privileges  # noqa: E402
 from qimeng.core.verdict import BadInput, Status  # noqa: E402
 from qimeng.kernels.harness import checks, dispatch, exchange, problem as problem_mod, timing  # noqa: E402
 from qimeng.kernels.harness.judge import clone_inputs, describe, options_from  # noqa: E402
@@ -213,7 +214,7 @@ class CandidateRun:
 def _watched_namespaces() -> list[tuple[str, Any]]:
     """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks, and what
     turns evidence into the message the harness reads (json, dataclasses, the sandbox)."""
-    ours = [guard, checks, timing, dispatch, exchange, problem_mod, sandbox, verdict, result_mod,
+    ours = [guard, checks, timing, dispatch, exchange, problem_mod, command_job, verdict, result_mod,
             json, dataclasses, sys.modules[__name__]]
     return [("CandidateRun", CandidateRun)] + [(m.__name__, m) for m in ours]
 
