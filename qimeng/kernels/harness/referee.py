@@ -104,7 +104,6 @@ class Referee:
         self.judge_waiting += 1
 
     def judge_receive(self, expect: str, timeout_s: float | None = None) -> dict:
-        started = time.perf_counter()
         message = self.judge.receive(timeout_s or self.options.timeout_s + 60.0)
         self.judge_waiting -= 1
         if message is None:
@@ -113,11 +112,22 @@ class Referee:
             raise BadInput(message["reason"])
         if message.get("kind") != expect:
             raise JudgeLost(f"the judge answered {message.get('kind')!r} where {expect!r} was due")
-        return {**message, "wall_ms": (time.perf_counter() - started) * 1e3}
+        return message
 
     def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
+        """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
+        (from before the command was written, as for the candidate's worker)."""
+        started = time.perf_counter()
         self.judge_send(command)
-        return self.judge_receive(expect, timeout_s)
+        answer = self.judge_receive(expect, timeout_s)
+        return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
+
+    def judge_round(self, seed: int) -> dict:
+        """One of the judge's timed rounds, woken from a stop as the candidate's worker is for its
+        rounds: the harness's clock then sees the same path on both sides."""
+        self.judge.stop_and_wait(_STOP_SETTLE_S)
+        self.judge.resume()
+        return self.ask_judge({"cmd": "round", "seed": seed}, "round")
 
     def judge_while_stopped(self, command: dict) -> dict:
         """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
@@ -177,7 +187,7 @@ class Referee:
             answers = {}
             for side in (("judge", "worker") if k % 2 == 0 else ("worker", "judge")):
                 if side == "judge":
-                    answers[side] = self.ask_judge({"cmd": "round", "seed": seed}, "round")
+                    answers[side] = self.judge_round(seed)
                 else:
                     answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
             for rounds, answer in ((judge, answers["judge"]), (worker, answers["worker"])):
