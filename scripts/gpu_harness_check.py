@@ -1,8 +1,11 @@
 """GPU check of the evaluation harness: planted GPU cheats and faults must get the right status, honest
 Triton candidates must pass, and a hung kernel must be freed quickly. Prints a short table; exits 1 when
-any candidate gets a status other than the expected one.
+any candidate gets a status other than the expected one. With ``--size-gib S`` it then evaluates an
+honest Triton candidate on an elementwise problem whose inputs and output are S GiB each, and prints
+what the trusted path costs: each stage's wall time, the timed rounds' overhead per side, and the
+harness clock's resolution (``outside_clock``).
 
-    python scripts/gpu_harness_check.py [--device cuda:0] [--timeout 20]
+    python scripts/gpu_harness_check.py [--device cuda:0] [--timeout 20] [--size-gib 1]
 
 Run by scripts/gpu_check.sh (stage ``harness``) on the H100.
 """
@@ -159,6 +162,67 @@ class ModelNew(nn.Module):
 }
 
 
+BIG = '''
+import torch
+import torch.nn as nn
+
+N = {numel}
+
+
+class Model(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, y):
+        return torch.relu(x * self.scale + y)
+
+
+def get_inputs():
+    return [torch.randn(N, device="cuda"), torch.randn(N, device="cuda")]  # made on the device
+
+
+def get_init_inputs():
+    return [2.0]
+'''
+
+
+def trusted_path_cost(size_gib: float, options: EvalOptions, workdir: Path) -> int:
+    """Evaluate an honest candidate on a problem of ``size_gib`` per tensor; print what each stage cost."""
+    import time
+
+    from qimeng.kernels.harness import outside_clock
+    from qimeng.kernels.harness.stats import quantile
+
+    seen: dict[str, float] = {}
+    real_check = outside_clock.check
+
+    def spy(judge: outside_clock.Rounds, worker: outside_clock.Rounds) -> str | None:
+        seen.update(judge_overhead_ms=quantile(judge.unclaimed_ms(), 0.5),
+                    worker_overhead_ms=quantile(worker.unclaimed_ms(), 0.5),
+                    resolution_ms=outside_clock.resolution_ms(judge, worker))
+        return real_check(judge, worker)
+
+    outside_clock.check = spy
+    problem = workdir / "big_scale_add_relu.py"
+    problem.write_text(BIG.format(numel=int(size_gib * 2**30 // 4)))
+    started = time.perf_counter()
+    [result] = evaluate_many(problem, [ELEMENTWISE_CANDIDATES["triton_honest"][1]], options)
+    wall = time.perf_counter() - started
+    outside_clock.check = real_check
+    print(f"\ntrusted path on {size_gib:g} GiB per tensor: {result.status.value} {result.reason[:120]}")
+    print(f"  end to end {wall:.1f} s; stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.phases_s.items()))
+    if result.candidate_ms is not None:
+        print(f"  reference {result.ref_ms:.3f} ms, candidate {result.candidate_ms:.3f} ms, speed-up "
+              f"{result.speedup:.2f}, flags {result.flags}")
+    rounds = options.timing_trials
+    if "timing" in result.phases_s:
+        print(f"  timing: {1e3 * result.phases_s['timing'] / rounds:.1f} ms per round (both sides, {rounds} rounds)")
+    for key, value in seen.items():
+        print(f"  {key}: {value:.3f}")
+    return 0 if result.status is Status.OK else 1
+
+
 def run(problem_source: str, candidates: dict[str, tuple[Status, str]], options: EvalOptions,
         workdir: Path, name: str) -> list[tuple[str, Status, EvalResult]]:
     """Evaluate the candidates of one problem in shared workers; (name, expected, result) rows."""
@@ -172,6 +236,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda:0")
     parser.add_argument("--timeout", type=float, default=20.0, help="per-candidate timeout (the hung kernel's)")
+    parser.add_argument("--size-gib", type=float, default=0.0, help="also measure the trusted path on this size")
+    parser.add_argument("--timing-trials", type=int, default=20, help="timed rounds of the --size-gib problem")
     args = parser.parse_args()
     options = EvalOptions(device=args.device, timeout_s=args.timeout)
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,6 +261,11 @@ def main() -> int:
     freed = re.search(r"process gone ([0-9.]+) s after SIGKILL", hung.reason)
     print(f"\nspinning kernel freed {freed.group(1) if freed else '?'} s after SIGKILL (timeout {args.timeout:g} s)")
     print(f"{len(rows) - failures}/{len(rows)} candidates got the expected status")
+    if args.size_gib > 0:
+        big = EvalOptions(device=args.device, timeout_s=max(args.timeout, 300.0), timing_trials=args.timing_trials,
+                          warmup=3, kernel_share=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            failures += trusted_path_cost(args.size_gib, big, Path(tmp))
     return 1 if failures else 0
 
 

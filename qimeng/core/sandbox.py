@@ -8,6 +8,8 @@ A job that sends nothing for ``timeout_s`` seconds has its whole process group S
 
 The job side (:func:`job_main`) reads the payload, calls the handler and sends what it returns (a dict,
 or an iterator of dicts for a job that streams several messages).
+
+``qimeng.core.command_job`` is the same sandbox for a job that takes commands one at a time.
 """
 
 from __future__ import annotations

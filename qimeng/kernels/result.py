@@ -8,13 +8,34 @@ from typing import Any
 
 from qimeng.core.verdict import Status
 
-# Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose.
+# Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose; fp8 keeps
+# 2-3 mantissa bits (a relative step of 1/8 and 1/4). Complex types take their parts' tolerances, each
+# part compared on its own. Integer and boolean outputs are compared exactly.
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-4, 1e-4),
     "float32": (1e-4, 1e-4),
     "float16": (1e-2, 1e-2),
     "bfloat16": (1e-2, 1e-2),
+    "float8_e4m3fn": (1e-1, 1.25e-1),
+    "float8_e4m3fnuz": (1e-1, 1.25e-1),
+    "float8_e5m2": (1e-1, 2.5e-1),
+    "float8_e5m2fnuz": (1e-1, 2.5e-1),
+    "complex128": (1e-4, 1e-4),
+    "complex64": (1e-4, 1e-4),
+    "complex32": (1e-2, 1e-2),
 }
+
+
+# Flags that say how a result passed, not that it needs a look: every other flag is an integrity flag
+# (beyond_roofline, speedup_over_10x, work_left_on_side_stream, timing_unlocked, timing_unverified,
+# output_aliases_input, degenerate_reference, and any flag added later), and a result that carries one
+# counts in no score (bench metrics): it is listed apart.
+BENIGN_FLAGS: frozenset[str] = frozenset({"within_reference_error", "timing_not_meaningful"})
+
+
+def integrity_flags(flags: list[str]) -> list[str]:
+    """The flags of a result that keep it out of the scores."""
+    return [f for f in flags if f not in BENIGN_FLAGS]
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,11 @@ class EvalResult:
     @property
     def correct(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def clean(self) -> bool:
+        """Correct, with no integrity flag: the only results that count in a score."""
+        return self.correct and not integrity_flags(self.flags)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

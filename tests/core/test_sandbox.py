@@ -124,3 +124,64 @@ def test_streamed_messages_reset_the_timeout():
     assert [m["i"] for m in result.messages] == [0, 1, 2, 3] == [m["i"] for m, _ in seen]
     assert [stdout for _, stdout in seen] == ["step 0\n", "step 0\nstep 1\n", "step 0\nstep 1\nstep 2\n",
                                              "step 0\nstep 1\nstep 2\nstep 3\n"]  # output up to each message
+
+
+def _commands_job():
+    from qimeng.core.command_job import Job
+
+    return Job("sandbox_commands", {"name": "a"}, extra_env={"PYTHONPATH": JOBS_DIR})
+
+
+def test_a_job_answers_commands_one_by_one():
+    job = _commands_job()
+    try:
+        assert job.receive(20.0) == {"ready": "a"}
+        for value in (1, "two", [3]):
+            job.send({"cmd": "echo", "value": value})
+            assert job.receive(5.0) == {"echo": value}
+        assert job.unasked() == 0
+    finally:
+        job.close()
+    assert job.proc.poll() is not None
+
+
+def test_a_stopped_job_does_not_run_until_resumed():
+    job = _commands_job()
+    try:
+        assert job.receive(20.0) == {"ready": "a"}
+        job.send({"cmd": "spin", "s": 0.3})
+        time.sleep(0.05)
+        assert job.stop_and_wait(1.0) and job.is_stopped()
+        ticks = job.cpu_ticks()
+        time.sleep(0.3)
+        assert job.cpu_ticks() == ticks  # nothing of it ran while stopped
+        assert job.receive(0.2) is None and job.timed_out  # no answer while stopped: killed as hung
+    finally:
+        job.close()
+
+
+def test_answers_written_before_a_command_and_forged_lines_are_seen():
+    job = _commands_job()
+    try:
+        assert job.receive(20.0) == {"ready": "a"}
+        job.send({"cmd": "answer_twice"})
+        assert job.receive(5.0) == {"echo": 1}
+        time.sleep(0.2)
+        assert job.unasked() == 1  # the second answer came before anything asked for it
+        assert job.receive(1.0) == {"echo": 2}
+        job.send({"cmd": "forge"})
+        assert job.receive(5.0) == {"echo": "real"} and job.forged_messages >= 1
+    finally:
+        job.close()
+
+
+def test_a_job_that_is_silent_too_long_is_killed_with_its_group():
+    job = _commands_job()
+    try:
+        assert job.receive(20.0) == {"ready": "a"}
+        job.send({"cmd": "spin", "s": 30})
+        started = time.monotonic()
+        assert job.receive(0.5) is None and job.timed_out
+        assert time.monotonic() - started < 3 and job.proc.poll() is not None
+    finally:
+        job.close()

@@ -3,17 +3,21 @@
 Definitions (docs/BENCH.md has the long form):
 
 - A *sample* is one evaluated (problem, candidate) pair; a problem may have several samples.
+- A *clean* sample is correct (``ok``) and carries no integrity flag (``EvalResult.clean``; the flags
+  are in ``qimeng.kernels.result``). Only clean samples count in fast_p, the solved rate and the speed-up
+  means; correct samples with integrity flags are listed apart (``BenchMetrics.flagged``): a flag asks
+  for a look, it is not a win.
 - ``speedup_over(result, b)`` = time of baseline ``b`` / time of the candidate, for a correct result with
   a meaningful timing; ``None`` otherwise. Against ``eager`` it is the harness's interleaved
   reference/candidate ratio (``EvalResult.speedup``); against ``compile`` it is
   ``baselines_ms["compile"] / candidate_ms``.
-- A problem's speed-up over ``b`` is the best speed-up over ``b`` among its correct samples.
-- ``fast_p`` over ``b`` = (problems with a correct sample whose speed-up over ``b`` is > p) / (all
+- A problem's speed-up over ``b`` is the best speed-up over ``b`` among its clean samples.
+- ``fast_p`` over ``b`` = (problems with a clean sample whose speed-up over ``b`` is > p) / (all
   problems of the run, those without a candidate included). ``fast_0`` is the share of problems with
-  a correct sample (a speed-up is always > 0), as in KernelBench.
+  a clean sample (a speed-up is always > 0), as in KernelBench.
 - Geometric mean and median speed-up over ``b``: over the problems that have a speed-up over ``b``.
 - Correctness rate: correct samples / samples. Counts per status are over samples.
-- Roofline share of a correct, timed sample: ``roofline_ms / candidate_ms`` (1.0 = as fast as the
+- Roofline share of a clean, timed sample: ``roofline_ms / candidate_ms`` (1.0 = as fast as the
   hardware's memory/compute peak allows); per problem the best sample's; the median over problems.
 """
 
@@ -28,7 +32,7 @@ from typing import Any
 
 from qimeng.core.store import EvalRecord
 from qimeng.core.verdict import Status
-from qimeng.kernels.result import EvalResult
+from qimeng.kernels.result import EvalResult, integrity_flags
 
 FAST_P_THRESHOLDS: tuple[float, ...] = (0.0, 1.0, 1.5, 2.0)
 BASELINES: tuple[str, ...] = ("eager", "compile")
@@ -78,14 +82,27 @@ class ProblemOutcome:
 
     @property
     def solved(self) -> bool:
-        return any(r.result.correct for r in self.samples)
+        """Whether the problem has a clean sample."""
+        return any(r.result.clean for r in self.samples)
 
     @property
     def best(self) -> EvalRecord | None:
-        """The sample shown for the problem: the fastest correct one (over eager), else the first."""
+        """The sample shown for the problem: the fastest clean one (over eager), else the fastest
+        correct one, else the first."""
         if not self.samples:
             return None
-        return max(self.samples, key=lambda r: (r.result.correct, speedup_over(r.result, "eager") or 0.0))
+        return max(self.samples, key=lambda r: (r.result.clean, r.result.correct, speedup_over(r.result, "eager") or 0.0))
+
+
+@dataclass(frozen=True)
+class FlaggedSample:
+    """A correct sample kept out of the scores by its integrity flags."""
+
+    problem: str
+    candidate: str
+    speedup: float | None  # over eager, as measured
+    flags: list[str]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -100,10 +117,12 @@ class BenchMetrics:
     geomean_speedup: dict[str, float | None]
     median_speedup: dict[str, float | None]
     timed_problems: dict[str, int]  # problems with a speed-up over the baseline
-    flagged_samples: int  # samples with flags (suspicious speed-ups, aliasing, degenerate problems, ...)
+    flagged_samples: int  # correct samples with integrity flags, not counted in the scores
+    timing_unlocked: int  # samples timed without the GPU's lock (their clock may have shared the GPU)
     untimed_correct: int  # correct samples whose timing is not meaningful (e.g. Triton interpreter)
     median_roofline_share: float | None  # over problems with a roofline: best roofline_ms / candidate_ms
     problems: list[ProblemOutcome] = field(repr=False)
+    flagged: list[FlaggedSample] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +132,9 @@ class BenchMetrics:
             "fast_p": {b: {str(p): v for p, v in ps.items()} for b, ps in self.fast_p.items()},
             "geomean_speedup": self.geomean_speedup, "median_speedup": self.median_speedup,
             "timed_problems": self.timed_problems, "flagged_samples": self.flagged_samples,
+            "timing_unlocked": self.timing_unlocked,
+            "flagged": [{"problem": f.problem, "candidate": f.candidate, "speedup": f.speedup, "flags": f.flags,
+                         "reason": f.reason} for f in self.flagged],
             "untimed_correct": self.untimed_correct, "median_roofline_share": self.median_roofline_share,
         }
 
@@ -131,8 +153,10 @@ def compute_metrics(records: Sequence[EvalRecord], problems: Sequence[str] | Non
     solved = sum(o.solved for o in outcomes)
     statuses = Counter(r.result.status.value for r in records)
     per_baseline = {b: [o.speedups[b] for o in outcomes if o.speedups[b] is not None] for b in baselines}
-    shares = [max(v) for v in ([s for s in map(roofline_share, (r.result for r in o.samples)) if s is not None]
-                               for o in outcomes) if v]
+    shares = [max(v) for v in ([s for s in map(roofline_share, (r.result for r in o.samples if r.result.clean))
+                                if s is not None] for o in outcomes) if v]
+    flagged = [FlaggedSample(r.problem, r.candidate, speedup_over(r.result, "eager"), integrity_flags(r.result.flags),
+                             r.result.reason) for r in records if r.result.correct and not r.result.clean]
     return BenchMetrics(
         n_problems=n,
         n_samples=len(records),
@@ -144,13 +168,15 @@ def compute_metrics(records: Sequence[EvalRecord], problems: Sequence[str] | Non
         geomean_speedup={b: geometric_mean(per_baseline[b]) for b in baselines},
         median_speedup={b: statistics.median(v) if v else None for b, v in per_baseline.items()},
         timed_problems={b: len(v) for b, v in per_baseline.items()},
-        flagged_samples=sum(1 for r in records if r.result.flags),
+        flagged_samples=len(flagged),
+        timing_unlocked=sum(1 for r in records if "timing_unlocked" in r.result.flags),
         untimed_correct=sum(1 for r in records if r.result.correct and not r.result.timing_meaningful),
         median_roofline_share=statistics.median(shares) if shares else None,
         problems=outcomes,
+        flagged=flagged,
     )
 
 
 def _best(samples: Iterable[EvalRecord], baseline: str) -> float | None:
-    speedups = [s for s in (speedup_over(r.result, baseline) for r in samples) if s is not None]
+    speedups = [s for s in (speedup_over(r.result, baseline) for r in samples if r.result.clean) if s is not None]
     return max(speedups) if speedups else None

@@ -91,7 +91,8 @@ def _tables(m: BenchMetrics) -> list[Table]:
         ["problems without a candidate", str(len(m.missing))],
         ["correctness rate (correct samples / samples)", _pct(m.correctness_rate)],
         ["solved rate (problems with a correct sample)", _pct(m.solved_rate)],
-        ["flagged samples", str(m.flagged_samples)],
+        ["flagged samples (correct, in no score: listed below)", str(m.flagged_samples)],
+        ["samples timed without the GPU lock (timing_unlocked)", str(m.timing_unlocked)],
         ["correct samples without a meaningful timing", str(m.untimed_correct)],
         ["median roofline share (roofline time / candidate time)", _fmt(m.median_roofline_share)],
     ]
@@ -101,6 +102,7 @@ def _tables(m: BenchMetrics) -> list[Table]:
     statuses = [[s, str(n)] for s, n in m.status_counts.items()]
     baselines = list(m.fast_p)
     per_problem = [_problem_row(o, baselines) for o in m.problems]
+    flagged = [[f.problem, f.candidate, _fmt(f.speedup, "x"), ", ".join(f.flags), _short(f.reason)] for f in m.flagged]
     return [
         ("Summary", ["metric", "value"], summary),
         ("Speed-up", ["baseline", *(f"fast_{p:g}" for p in thresholds), "geomean", "median", "timed problems"],
@@ -108,7 +110,13 @@ def _tables(m: BenchMetrics) -> list[Table]:
         ("Counts per status (samples)", ["status", "samples"], statuses),
         ("Problems (best sample)", ["problem", "samples", "best candidate", "status", "ref ms", "candidate ms",
                                     *(f"vs {b}" for b in baselines), "flags", "reason"], per_problem),
+        ("Flagged samples (not counted in any score)", ["problem", "candidate", "measured vs eager", "flags",
+                                                         "reason"], flagged),
     ]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _problem_row(outcome: ProblemOutcome, baselines: list[str]) -> list[str]:
@@ -116,7 +124,7 @@ def _problem_row(outcome: ProblemOutcome, baselines: list[str]) -> list[str]:
     if best is None:
         return [outcome.problem, "0", "–", "missing", "–", "–", *("–" for _ in baselines), "", "no candidate"]
     r = best.result
-    reason = r.reason if len(r.reason) <= 160 else r.reason[:157] + "..."
+    reason = _short(r.reason)
     return [outcome.problem, str(len(outcome.samples)), best.candidate, r.status.value, _fmt(r.ref_ms, digits=4),
             _fmt(r.candidate_ms, digits=4), *(_fmt(speedup_over(r, b), "x") for b in baselines),
             ", ".join(r.flags), reason]
@@ -297,6 +305,7 @@ def export_command(run: str | None, out: Path) -> int:
 
     from rich.console import Console
 
+    from qimeng.kernels.result import integrity_flags
     from qimeng.settings import Settings
 
     console = Console(stderr=True)
@@ -308,7 +317,9 @@ def export_command(run: str | None, out: Path) -> int:
         count = 0
         with out.open("w") as handle:
             for record in store.iter_evaluations(run):
-                handle.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
+                row = {**record.to_json(), "clean": record.result.clean,
+                       "integrity_flags": integrity_flags(record.result.flags)}
+                handle.write(json.dumps(row, sort_keys=True) + "\n")
                 count += 1
     console.print(f"wrote {count} evaluation(s) to {out}")
     return 0

@@ -308,7 +308,16 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
     fast = " ".join(f"fast_{p:g}({b})={v:.2f}" for b, ps in metrics.fast_p.items() for p, v in ps.items())
     console.print(f"run [bold]{run}[/bold]: {summary.evaluated} evaluated, {summary.skipped} already stored, "
                   f"{metrics.n_samples} samples of {metrics.n_problems} problems; "
-                  f"correct {metrics.correctness_rate:.1%}; {fast}")
+                  f"correct {metrics.correctness_rate:.1%}; clean scores: {fast}")
+    if metrics.flagged:
+        from rich.markup import escape
+
+        shown = escape("; ".join(f"{f.problem} :: {f.candidate} [{', '.join(f.flags)}]" for f in metrics.flagged[:5]))
+        console.print(f"[yellow]{len(metrics.flagged)} flagged sample(s), correct but counted in no score[/yellow]: "
+                      f"{shown}{' ...' if len(metrics.flagged) > 5 else ''}")
+    if metrics.timing_unlocked:
+        console.print(f"[yellow]{metrics.timing_unlocked} sample(s) timed without the GPU's lock[/yellow] "
+                      f"(timing_unlocked: another process may have shared the GPU while they were timed)")
     console.print(f"report: qimeng report {run}")
     if summary.bad_problems:
         return 2

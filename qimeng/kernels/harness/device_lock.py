@@ -34,43 +34,48 @@ def _device_id(device: "torch.device") -> str:
 
 
 @contextlib.contextmanager
-def exclusive(device: str) -> Iterator[None]:
-    """Hold ``device``'s lock for the block (a no-op on the CPU or when no lock directory is set)."""
+def exclusive(device: str) -> Iterator[bool | None]:
+    """Hold ``device``'s lock for the block. Yields True when it is held, False when it could not be
+    taken (no lock directory set, or one this user cannot write: the block runs unlocked), None on
+    the CPU, where nothing is locked."""
     import torch
 
     where = os.environ.get(LOCK_DIR_ENV)
     dev = torch.device(device)
-    if not where or dev.type != "cuda":
-        yield
+    if dev.type != "cuda":
+        yield None
+        return
+    if not where:
+        yield False
         return
     if dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in _device_id(dev))
-    with held(Path(where) / f"gpu-{name}.lock"):
-        yield
+    with held(Path(where) / f"gpu-{name}.lock") as taken:
+        yield taken
 
 
 @contextlib.contextmanager
-def held(path: Path) -> Iterator[None]:
+def held(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block;
-    re-entrant within this process."""
+    re-entrant within this process. Yields whether the lock is held (False: it could not be taken)."""
     if _open.get(path):
         _open[path] += 1
         try:
-            yield
+            yield True
         finally:
             _open[path] -= 1
         return
     try:
         fd = _open_lock_file(path)
     except OSError:  # a directory this user cannot write (shared machine) or a broken path: run unlocked
-        yield
+        yield False
         return
     try:
         _flock(fd, fcntl.LOCK_EX)
         _open[path] = 1
         try:
-            yield
+            yield True
         finally:
             _open[path] = 0
             _flock(fd, fcntl.LOCK_UN)

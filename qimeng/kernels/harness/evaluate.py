@@ -1,24 +1,32 @@
 """Evaluate kernel candidates against a problem's reference in sandboxed workers.
 
-This process never imports candidate code (nor torch): it parses the problem, hands the candidates'
-source text to a worker (``qimeng.kernels.harness.worker``) in the sandbox, and turns what comes back, or the
-way the worker died, into one :class:`EvalResult` per candidate. Several candidates share a worker
-until one of them crashes it, hangs it, tampers with it or hits a CUDA error; then a fresh worker
-takes the rest.
+This process never imports candidate code (nor torch). It starts two sandboxed workers: the judge
+(``qimeng.kernels.harness.judge``), which loads the problem and the reference and never any candidate,
+and the candidate's worker (``qimeng.kernels.harness.worker``), which loads the candidates one by one.
+:mod:`referee` drives both for each candidate and makes the verdict from the judge's comparisons and
+this process's own clock; what the candidate's worker reports is evidence, never a verdict. Several
+candidates share a worker until one of them crashes it, hangs it, tampers with it or hits a CUDA error;
+then a fresh worker takes the rest. The judge stays, unless it dies (a candidate may kill it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import os
 import re
+import tempfile
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from qimeng.core.sandbox import JobOutput, SandboxResult, run_job
+from qimeng.core.command_job import Job
+from qimeng.core.privileges import set_not_dumpable
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
+from qimeng.kernels.harness.referee import JudgeLost, Referee
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.settings import Settings
 
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
     from qimeng.core.store import Store
 
 WORKER_MODULE = "qimeng.kernels.harness.worker"
+JUDGE_MODULE = "qimeng.kernels.harness.judge"
 STARTUP_S = 120.0  # importing torch and the problem, before the first candidate's clock starts
 BASELINE_S = 600.0  # extra start-up allowance per torch.compile baseline to measure
 LOG_MARK = "\n\x1eqimeng candidate {index}\n"  # the worker prints it where each candidate's output starts
@@ -75,76 +84,155 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     phash = problem_hash(problem, small=options.small)
     compile_modes = tuple(m for m in options.baselines if m != "eager")
     known = baselines.cached_baselines(store, phash, options.device, compile_modes)
-    results: dict[int, EvalResult] = {}
-    measured: dict[str, float] = {}
     to_measure = [m for m in compile_modes if m not in known]
-
-    def deliver(index: int, result: EvalResult) -> None:
-        results[index] = result
-        if on_result is not None:
-            on_result(index, result)
-
-    if to_measure:  # torch.compile leaves threads and rebound modules behind: never in a candidate's worker
-        _run_worker(problem, items, [], options, settings, to_measure, measured, deliver)
-    while len(results) < len(items):
-        pending = [i for i in range(len(items)) if i not in results]
-        run = _run_worker(problem, items, pending, options, settings, [], measured,
-                          lambda i, r: deliver(i, _finish(r, items[i], phash, {**known, **measured})))
-        missing = [i for i in pending if i not in results]
-        if missing and not run.discarded:
-            log = _log_of(missing[0], run.sandbox.stdout, run.sandbox.stderr)
-            deliver(missing[0], _finish(_death(run.sandbox, options, log), items[missing[0]], phash, {}))
-    ordered = [results[i] for i in range(len(items))]
-    _save_baselines(store, phash, options.device, measured, ordered)
-    return ordered
-
-
-@dataclasses.dataclass
-class _WorkerRun:
-    sandbox: SandboxResult
-    discarded: bool  # the worker stopped on purpose after a candidate that made it untrustworthy
+    results: list[EvalResult] = []
+    measured: dict[str, float] = {}
+    with _not_dumpable(), tempfile.TemporaryDirectory(prefix="qimeng-exchange-", dir=_shared_memory_dir()) as tmp:
+        pool = _Pool(problem, options, settings, Path(tmp))
+        try:
+            measured = pool.start_judge(to_measure)
+            for index, item in enumerate(items):
+                result = pool.evaluate(index, item)
+                result.candidate_hash, result.problem_hash = item.hash, phash
+                if result.status is Status.OK:
+                    result.baselines_ms.update({**known, **measured})
+                results.append(result)
+                if on_result is not None:
+                    on_result(index, result)
+        finally:
+            pool.close()
+    _save_baselines(store, phash, options.device, measured, results)
+    return results
 
 
-def _run_worker(problem: Path, items: list[_Candidate], pending: list[int], options: EvalOptions,
-                settings: Settings, to_measure: list[str], measured: dict[str, float],
-                deliver: Callable[[int, EvalResult], None]) -> _WorkerRun:
-    """One sandboxed worker over the pending candidates; ``deliver`` gets each result as it arrives,
-    ``measured`` the torch.compile baselines the worker measured before them."""
-    payload = {
-        "problem": str(problem.resolve()),
-        "options": dataclasses.asdict(options),
-        "baselines": to_measure,
-        "candidates": [{"index": i, "name": items[i].name, "source": items[i].source} for i in pending],
-    }
-    ready: dict = {}
-    discarded = False
+SHM_MIN_FREE_BYTES = 16 * 2**30  # /dev/shm is used only with this much room (containers often give it 64 MB)
 
-    def on_message(message: dict, output: JobOutput) -> None:
-        nonlocal discarded
-        if message.get("kind") == "ready":
-            ready.update(message)
-            measured.update(message.get("baselines", {}))
-        elif message.get("kind") == "result" and message.get("index") in pending:
-            result = EvalResult.from_json(message["result"])
-            # the worker's first result also waited for its start-up (taken once)
-            result.phases_s = {**ready.pop("startup_s", {}), **result.phases_s}
-            result.log = _log_of(message["index"], output.stdout, output.stderr)
-            discarded = bool(message.get("discard"))
-            deliver(message["index"], result)
 
-    if options.device == "cpu":
-        extra_env = {"TRITON_INTERPRET": "1"}  # Triton kernels run interpreted on CPU tensors
-    else:
-        extra_env = {device_lock.LOCK_DIR_ENV: str(settings.device_lock_dir.resolve())}
-    sandbox = run_job(WORKER_MODULE, payload, timeout_s=options.timeout_s, settings=settings, extra_env=extra_env,
-                      startup_s=STARTUP_S + BASELINE_S * len(to_measure), on_message=on_message)
-    bad = next((m for m in sandbox.messages if m.get("kind") == "bad_input"), None)
-    if bad is not None:
-        raise BadInput(bad["reason"])
-    if not ready:
-        raise BadInput(f"{problem}: the evaluation worker {sandbox.describe_exit()} while loading the problem"
-                       f"{_tail(sandbox.stderr)}")
-    return _WorkerRun(sandbox, discarded)
+def _shared_memory_dir() -> str | None:
+    """/dev/shm where it has room (outputs handed to the judge stay in memory), else the temporary directory."""
+    try:
+        info = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if info.f_bavail * info.f_frsize >= SHM_MIN_FREE_BYTES else None
+
+
+_DUMPABLE_LOCK = threading.Lock()
+_dumpable_holders = 0
+
+
+@contextlib.contextmanager
+def _not_dumpable() -> Iterator[None]:
+    """While candidates run, no process of this user may ptrace this one or read its memory and
+    descriptors (where the seeds are drawn and the verdict is made). Threads share the setting."""
+    global _dumpable_holders
+    with _DUMPABLE_LOCK:
+        _dumpable_holders += 1
+        set_not_dumpable(True)
+    try:
+        yield
+    finally:
+        with _DUMPABLE_LOCK:
+            _dumpable_holders -= 1
+            if not _dumpable_holders:
+                set_not_dumpable(False)
+
+
+class _Pool:
+    """The judge and the candidate's worker of one problem; each started again when it must be."""
+
+    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path) -> None:
+        self.problem, self.options, self.settings, self.exchange = problem, options, settings, exchange
+        self.judge: Job | None = None
+        self.worker: Job | None = None
+        self.startup: dict[str, float] = {}  # start-up phases to report with the next result
+        self.versions: dict[str, str] = {}
+
+    def _payload(self, **extra: object) -> dict:
+        return {"problem": str(self.problem.resolve()), "options": dataclasses.asdict(self.options),
+                "exchange": str(self.exchange), **extra}
+
+    def start_judge(self, to_measure: list[str]) -> dict[str, float]:
+        """Start the judge (and the first worker, whose start-up overlaps it); the baselines it measured."""
+        extra_env = {} if self.options.device == "cpu" else {device_lock.LOCK_DIR_ENV: str(self.settings.device_lock_dir.resolve())}
+        self.judge = Job(JUDGE_MODULE, self._payload(baselines=to_measure), settings=self.settings, extra_env=extra_env)
+        if self.worker is None:
+            self._start_worker()
+        ready = self.judge.receive(STARTUP_S + BASELINE_S * len(to_measure))
+        if ready is None or ready.get("kind") != "ready":
+            reason = ready["reason"] if ready and ready.get("kind") == "bad_input" else (
+                f"{self.problem}: the judge {self.judge.describe_exit()} while loading the problem"
+                f"{_tail(self.judge.output().stderr)}")
+            raise BadInput(reason)
+        self.versions = ready.get("versions", {})
+        self.startup.update(ready.get("startup_s", {}))
+        return dict(ready.get("baselines", {}))
+
+    def _start_worker(self) -> None:
+        extra_env = {"TRITON_INTERPRET": "1"} if self.options.device == "cpu" else {}
+        self.worker = Job(WORKER_MODULE, self._payload(), settings=self.settings, extra_env=extra_env)
+        self._worker_ready = False
+
+    def _ready_worker(self) -> Job | EvalResult:
+        """The candidate's worker, started and ready; a result when it could not start."""
+        if self.worker is None:
+            self._start_worker()
+        assert self.worker is not None
+        if not self._worker_ready:
+            ready = self.worker.receive(STARTUP_S)
+            if ready is None or ready.get("kind") != "ready":
+                if ready is not None and ready.get("kind") == "bad_input":
+                    raise BadInput(ready["reason"])
+                return EvalResult(status=Status.CRASHED, device=self.options.device,
+                                  reason=f"the worker {self.worker.describe_exit()} while starting"
+                                  f"{_tail(self.worker.output().stderr)}")
+            self.startup.update(ready.get("startup_s", {}))
+            self._worker_ready = True
+            self.worker.stop_and_wait(1.0)
+        return self.worker
+
+    def evaluate(self, index: int, item: "_Candidate") -> EvalResult:
+        if self.judge is None:
+            self.start_judge([])
+        worker = self._ready_worker()
+        if isinstance(worker, EvalResult):
+            self._drop_worker()
+            return worker
+        path = Path(worker._tmp.name) / f"candidate_{index}_{item.name}"
+        path.write_text(item.source)
+        referee = Referee(self.judge, worker, self.options, item.source)  # type: ignore[arg-type]
+        try:
+            outcome = referee.run(index, str(path))
+            result, discard = outcome.result, outcome.discard
+        except JudgeLost as lost:
+            result = EvalResult(status=Status.CRASHED, device=self.options.device,
+                                reason=f"{lost} while judging the candidate{_tail(self.judge.output().stderr)}")  # type: ignore[union-attr]
+            discard = True
+            self.judge.close()  # type: ignore[union-attr]
+            self.judge = None
+        output = worker.output()
+        result.log = _log_of(index, output.stdout, output.stderr)
+        if result.status is Status.CRASHED and result.log and "judge" not in result.reason:
+            lines = [line.strip() for line in result.log.splitlines() if line.strip()]
+            cause = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
+            result.reason += f": {cause}" if cause else ""
+        result.versions = dict(self.versions)
+        result.phases_s = {**self.startup, **result.phases_s}
+        self.startup = {}
+        if discard:
+            self._drop_worker()
+        return result
+
+    def _drop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def close(self) -> None:
+        for job in (self.worker, self.judge):
+            if job is not None:
+                job.send({"cmd": "exit"})
+                job.close()
 
 
 def _log_of(index: int, stdout: str, stderr: str) -> str:
@@ -157,29 +245,9 @@ def _log_of(index: int, stdout: str, stderr: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _death(sandbox: SandboxResult, options: EvalOptions, log: str) -> EvalResult:
-    """The result of the candidate that was running when its worker died or was killed."""
-    if sandbox.timed_out:
-        freed = f" (process gone {sandbox.kill_s:.2f} s after SIGKILL)" if sandbox.kill_s is not None else ""
-        reason = f"no result within {options.timeout_s:g} s; the worker was killed{freed}"
-        return EvalResult(status=Status.TIMEOUT, device=options.device, reason=reason, log=log)
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    cause = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
-    reason = f"the worker {sandbox.describe_exit()} while evaluating the candidate" + (f": {cause}" if cause else "")
-    return EvalResult(status=Status.CRASHED, device=options.device, reason=reason, log=log)
-
-
 def _tail(text: str, lines: int = 3) -> str:
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return (": " + " | ".join(kept)) if kept else ""
-
-
-def _finish(result: EvalResult, item: _Candidate, phash: str, compile_baselines: dict[str, float]) -> EvalResult:
-    result.candidate_hash = item.hash
-    result.problem_hash = phash
-    if result.status is Status.OK:
-        result.baselines_ms.update(compile_baselines)
-    return result
 
 
 def _save_baselines(store: "Store | None", phash: str, device: str, measured: dict[str, float],

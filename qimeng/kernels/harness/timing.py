@@ -20,6 +20,7 @@ import torch
 
 from qimeng.kernels.harness.device_lock import exclusive
 from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
+from qimeng.kernels.harness.stats import quantile
 
 _MIN_FLUSH_BYTES = 64 * 1024 * 1024
 _DRAIN_SLACK_MS = 0.05  # a synchronise of an already drained device returns well within this
@@ -50,16 +51,9 @@ class Timings:
         return None
 
 
-def quantile(values: list[float], q: float) -> float:
-    """Linear-interpolated quantile (as numpy's default)."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+class L2Flusher:
+    """Writes twice the L2 cache's size, so no trial finds its data cached by the one before."""
 
-
-class _L2Flusher:
     def __init__(self, device: torch.device) -> None:
         l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0)
         nbytes = max(2 * l2, _MIN_FLUSH_BYTES)
@@ -69,7 +63,9 @@ class _L2Flusher:
         self.buffer.zero_()
 
 
-def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, object, bool]:
+def cuda_trial(fn: Callable[[], object], flush: L2Flusher) -> tuple[float, object, bool]:
+    """(milliseconds, output, whether work was left running after the end event): one call timed by
+    CUDA events on an idle device with a cold L2."""
     start, end, drained = (CudaEvent(enable_timing=True) for _ in range(3))
     flush()
     cuda_synchronize()  # the clock starts on an idle device: no stream can start the callable's work early
@@ -86,7 +82,8 @@ def _cuda_trial(fn: Callable[[], object], flush: _L2Flusher) -> tuple[float, obj
     return start.elapsed_time(end), out, False
 
 
-def _cpu_trial(fn: Callable[[], object]) -> tuple[float, object, bool]:
+def cpu_trial(fn: Callable[[], object]) -> tuple[float, object, bool]:
+    """(milliseconds, output, False): one call timed by ``perf_counter_ns``."""
     t0 = perf_counter_ns()
     out = fn()
     return (perf_counter_ns() - t0) / 1e6, out, False
@@ -108,7 +105,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: 
 def _time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
                       before_round: Callable[[int], None] | None) -> Timings:
     cuda = torch.device(device).type == "cuda"
-    flush = _L2Flusher(torch.device(device)) if cuda else None
+    flush = L2Flusher(torch.device(device)) if cuda else None
     names = list(fns)
     for _ in range(warmup):
         for name in names:
@@ -128,7 +125,7 @@ def _time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup:
                 before_round(round_index)
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:  # outputs stay alive until the round ends
-                ms, outputs[name], was_late = _cuda_trial(fns[name], flush) if flush else _cpu_trial(fns[name])
+                ms, outputs[name], was_late = cuda_trial(fns[name], flush) if flush else cpu_trial(fns[name])
                 times[name].append(ms)
                 late[name] += was_late
         loop_wall_ms = (monotonic_ns() - loop_start) / 1e6

@@ -69,7 +69,8 @@ class FakeEvaluate:
         source = candidate.read_text()
         words = source.lstrip("# ").split()
         speedup = float(words[1]) if len(words) > 1 else None
-        return EvalResult(status=Status(words[0]), device=options.device, speedup=speedup,
+        flags = words[2].split(",") if len(words) > 2 else []
+        return EvalResult(status=Status(words[0]), device=options.device, speedup=speedup, flags=flags,
                           candidate_ms=1.0 if speedup else None, candidate_hash=content_hash(source),
                           problem_hash=problem_hash(problem, small=options.small))
 
@@ -260,3 +261,21 @@ def test_bench_on_every_gpu_reuses_cached_baselines(tmp_path):
         for key, result in second.items():
             if result.correct:
                 assert result.baselines_ms["compile"] == first[key].baselines_ms["compile"]
+
+
+def test_bench_summary_names_flagged_samples_and_unlocked_timing(tree, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import qimeng.kernels.harness.evaluate as harness
+    from qimeng.cli import app
+
+    p, c = tree
+    write(c / "fam/a.py", "# ok 40.0 speedup_over_10x,timing_unlocked\n")  # the only win is flagged
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    monkeypatch.setattr(harness, "evaluate_many", FakeEvaluate())
+    result = CliRunner().invoke(app, ["bench", str(p), str(c), "--run", "flags"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "fast_1(eager)=0.00" in text  # 40x counts in no score
+    assert "1 flagged sample(s), correct but counted in no score: fam/a :: fam/a [speedup_over_10x, timing_unlocked]" in text
+    assert "1 sample(s) timed without the GPU's lock" in text

@@ -49,7 +49,7 @@ def test_metrics_of_a_run():
         rec("b", "b", ok(0.5, compile_ms=0.25)),            # correct but slower
         rec("c", "c", EvalResult(status=Status.INCORRECT, reason="mismatch at [0]")),
         rec("d", "d", EvalResult(status=Status.TIMEOUT)),
-        rec("e", "e", ok(1.6, flags=["suspicious_speedup"])),  # no compile baseline
+        rec("e", "e", ok(1.6, flags=["speedup_over_10x"])),  # flagged: listed apart, in no score
         rec("f", "f", ok(4.0, timing_meaningful=False)),     # correct, timing not meaningful
     ]
     m = compute_metrics(records, problems=["a", "b", "c", "d", "e", "f", "g"])  # g: no candidate
@@ -57,20 +57,38 @@ def test_metrics_of_a_run():
     assert m.status_counts == {"ok": 5, "incorrect": 1, "compile_error": 0, "runtime_error": 0, "timeout": 1,
                                "crashed": 0, "rejected": 0}
     assert m.correctness_rate == pytest.approx(5 / 7)
-    assert m.solved_rate == pytest.approx(4 / 7)  # a, b, e, f
-    # eager speed-ups per problem: a=3.0 (best sample), b=0.5, e=1.6; f untimed
-    assert m.fast_p["eager"] == pytest.approx({0.0: 4 / 7, 1.0: 2 / 7, 1.5: 2 / 7, 2.0: 1 / 7})
-    assert m.geomean_speedup["eager"] == pytest.approx((3.0 * 0.5 * 1.6) ** (1 / 3))
-    assert m.median_speedup["eager"] == pytest.approx(1.6)
-    assert m.timed_problems == {"eager": 3, "compile": 2}
+    assert m.solved_rate == pytest.approx(3 / 7)  # a, b, f (e is correct but flagged)
+    # eager speed-ups per problem: a=3.0 (best sample), b=0.5; e flagged; f untimed
+    assert m.fast_p["eager"] == pytest.approx({0.0: 3 / 7, 1.0: 1 / 7, 1.5: 1 / 7, 2.0: 1 / 7})
+    assert m.geomean_speedup["eager"] == pytest.approx((3.0 * 0.5) ** (1 / 2))
+    assert m.median_speedup["eager"] == pytest.approx(1.75)
+    assert m.timed_problems == {"eager": 2, "compile": 2}
     # compile: a = max(2.0/1.0, 2.0/2.5) = 2.0, b = 0.25/1.0
-    assert m.fast_p["compile"] == pytest.approx({0.0: 4 / 7, 1.0: 1 / 7, 1.5: 1 / 7, 2.0: 0.0})
+    assert m.fast_p["compile"] == pytest.approx({0.0: 3 / 7, 1.0: 1 / 7, 1.5: 1 / 7, 2.0: 0.0})
     assert m.geomean_speedup["compile"] == pytest.approx(math.sqrt(2.0 * 0.25))
-    assert m.flagged_samples == 1 and m.untimed_correct == 1
+    assert m.flagged_samples == 1 and m.untimed_correct == 1 and m.timing_unlocked == 0
+    [flagged] = m.flagged
+    assert (flagged.problem, flagged.candidate, flagged.speedup, flagged.flags) == ("e", "e", 1.6, ["speedup_over_10x"])
     assert m.median_roofline_share is None  # no result has a roofline
     outcome_a = m.problems[0]
     assert outcome_a.problem == "a" and outcome_a.best.candidate == "a/s0"
-    assert m.to_json()["fast_p"]["eager"]["1.5"] == pytest.approx(2 / 7)
+    assert m.to_json()["fast_p"]["eager"]["1.5"] == pytest.approx(1 / 7)
+    assert m.to_json()["flagged"][0]["flags"] == ["speedup_over_10x"]
+
+
+@pytest.mark.parametrize("flag", ["beyond_roofline", "speedup_over_10x", "work_left_on_side_stream",
+                                  "timing_unlocked", "timing_unverified", "output_aliases_input",
+                                  "degenerate_reference", "a_flag_added_later"])
+def test_an_integrity_flag_keeps_a_sample_out_of_every_score(flag):
+    m = compute_metrics([rec("a", "fast", ok(50.0, flags=[flag])), rec("a", "slow", ok(1.2))])
+    assert m.fast_p["eager"][2.0] == 0.0 and m.geomean_speedup["eager"] == pytest.approx(1.2)
+    assert m.problems[0].best.candidate == "slow" and [f.candidate for f in m.flagged] == ["fast"]
+    assert m.timing_unlocked == (flag == "timing_unlocked")
+
+
+def test_flags_that_say_how_a_result_passed_keep_it_in_the_scores():
+    m = compute_metrics([rec("a", "a", ok(2.0, flags=["within_reference_error"]))])
+    assert m.fast_p["eager"][1.5] == 1.0 and m.flagged == []
 
 
 def test_problems_default_to_those_with_records_and_empty_runs():

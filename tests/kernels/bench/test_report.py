@@ -93,3 +93,21 @@ def test_report_and_export_commands(tmp_path, monkeypatch):
     assert runner.invoke(app, ["export", "--out", str(tmp_path / "all.jsonl")]).exit_code == 0
     assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 4
     assert runner.invoke(app, ["export", "nope", "--out", str(tmp_path / "x.jsonl")]).exit_code == 2
+
+
+def test_flagged_samples_are_listed_apart_in_report_and_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    with Store(tmp_path / "q.db") as s:
+        s.put_run("r3", {"device": "cuda", "baselines": ["eager"], "problems": ["a"]})
+        s.record_eval("r3", "a", "a/fast", EvalResult(status=Status.OK, ref_ms=5.0, candidate_ms=0.1, speedup=50.0,
+                                                      flags=["speedup_over_10x", "timing_unlocked"]))
+        s.record_eval("r3", "a", "a/honest", EvalResult(status=Status.OK, ref_ms=1.0, candidate_ms=0.8, speedup=1.25))
+        md = write_report(s, "r3", tmp_path / "rep").markdown.read_text()
+    assert "## Flagged samples (not counted in any score)" in md
+    assert "| a | a/fast | 50x | speedup_over_10x, timing_unlocked |" in md
+    assert "| a | 2 | a/honest | ok |" in md  # the problem's best sample is the clean one
+    assert "| samples timed without the GPU lock (timing_unlocked) | 1 |" in md
+    assert CliRunner().invoke(app, ["export", "r3", "--out", str(tmp_path / "r3.jsonl")]).exit_code == 0
+    rows = [json.loads(line) for line in (tmp_path / "r3.jsonl").read_text().splitlines()]
+    assert [(r["candidate"], r["clean"], r["integrity_flags"]) for r in rows] == [
+        ("a/fast", False, ["speedup_over_10x", "timing_unlocked"]), ("a/honest", True, [])]

@@ -25,8 +25,8 @@ def _other_process_can_lock(path) -> bool:
 
 def test_held_excludes_other_processes_until_released(tmp_path):
     path = tmp_path / "locks" / "gpu-x.lock"
-    with device_lock.held(path):
-        assert path.exists()
+    with device_lock.held(path) as taken:
+        assert taken and path.exists()
         assert not _other_process_can_lock(path)
     assert _other_process_can_lock(path)
 
@@ -43,8 +43,8 @@ def test_held_is_reentrant_within_a_process(tmp_path):
 def test_an_unusable_lock_directory_runs_unlocked_instead_of_failing(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    with device_lock.held(blocker / "gpu-x.lock"):  # the evaluation goes on, without a lock
-        pass
+    with device_lock.held(blocker / "gpu-x.lock") as taken:  # the evaluation goes on, without a lock
+        assert taken is False  # ... and says so: its result is flagged timing_unlocked
 
 
 def test_lock_files_are_usable_by_every_user_of_the_machine(tmp_path):
@@ -56,11 +56,11 @@ def test_lock_files_are_usable_by_every_user_of_the_machine(tmp_path):
 
 def test_cpu_and_unset_directory_lock_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
-    with device_lock.exclusive("cpu"):
-        pass
+    with device_lock.exclusive("cpu") as taken:
+        assert taken is None  # nothing to lock on the CPU: no flag
     monkeypatch.delenv(device_lock.LOCK_DIR_ENV)
-    with device_lock.exclusive("cuda"):  # no directory: no lock, and no CUDA call is needed
-        pass
+    with device_lock.exclusive("cuda") as taken:  # no directory: no lock, and no CUDA call is needed
+        assert taken is False
     assert list(tmp_path.iterdir()) == []
 
 

@@ -144,3 +144,17 @@ def test_triton_candidate_on_cuda_is_ok_and_runs_its_own_kernel() -> None:
     assert result.timing_meaningful and result.speedup is not None
     assert result.own_kernel_share is not None and result.own_kernel_share > 0.5
     assert result.versions.get("gpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU")
+def test_the_trusted_path_on_cuda_keeps_honest_speed_and_stops_forgers() -> None:
+    names = ["triton_honest", "forge_gc", "report_early", "skip_unchecked", "honest"]
+    results = evaluate_many(PROBLEM, [CHEATS / f"{n}.py" for n in names],
+                            EvalOptions(device="cuda", timeout_s=120.0, timing_trials=50))
+    by_name = dict(zip(names, results))
+    for name in ("triton_honest", "honest"):
+        assert by_name[name].status is Status.OK and by_name[name].speedup is not None, by_name[name].reason
+        assert "timing_unlocked" not in by_name[name].flags
+    for name in ("forge_gc", "report_early", "skip_unchecked"):
+        assert by_name[name].status is not Status.OK, name

@@ -43,12 +43,20 @@ EXPECTED: dict[str, Status] = {
     "hang": Status.TIMEOUT,
     "segfault": Status.CRASHED,
     "os_exit": Status.CRASHED,
+    # forgers that attack the verdict itself (the candidate controls its whole process)
+    "forge_gc": Status.REJECTED,  # an `ok` result written on the channel found through gc
+    "forge_proc_fd": Status.INCORRECT,  # a fake answer in every pipe of /proc/self/fd: points at stale outputs
+    "forge_ctypes": Status.REJECTED,  # fake instant timed rounds written through libc's write()
+    "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
+    "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
+    "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
 }
 
 
 # Two groups, so that two test processes can evaluate them at the same time. The second group holds
 # candidates that each end their worker (so each needs a fresh one).
-SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit")
+SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit", "forge_gc",
+                "forge_ctypes", "report_early")
 # Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
 EITHER_WAY = ("steal_freed_output",)
 GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
@@ -106,6 +114,11 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
 
 
 @pytest.mark.parametrize("name, words", [
+    ("forge_gc", "answered 'result' where 'outputs' was due"),
+    ("forge_proc_fd", "(first call)"),
+    ("forge_ctypes", "answered 'round' where 'warm' was due"),
+    ("report_early", "by the harness's clock its rounds took"),
+    ("skip_unchecked", "in timed round"),
     ("zeros", "values differ"),
     ("cached", "values differ"),
     ("mutate_inputs", "modified its input 0"),
@@ -136,7 +149,8 @@ def test_honest_candidate_is_timed(results: _Results) -> None:
     assert honest.trials == 6 and honest.timing_trials == 30  # 5 trials + the re-check after timing
     assert honest.baselines_ms["eager"] == honest.ref_ms
     assert honest.ops_called == ["aten.add", "aten.clamp_min", "aten.mul"]
-    assert honest.flags == [] and honest.atol == 1e-4 and honest.rtol == 1e-4
+    # a call of a few microseconds is below what the harness's clock resolves on a loaded CPU
+    assert set(honest.flags) <= {"timing_unverified"} and honest.atol == 1e-4 and honest.rtol == 1e-4
 
 
 def test_correct_but_slow_candidate_has_speedup_below_one(results: _Results) -> None:
@@ -150,21 +164,35 @@ def test_failed_candidates_are_not_timed(results: _Results) -> None:
 
 
 def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None:
-    # Between timed rounds freed memory is poisoned, so this candidate either computes honestly (and is
-    # no faster than the honest one) or returns garbage that the last-round check catches.
+    # Before each timed round freed memory is poisoned, so this candidate either computes honestly (and
+    # is no faster than the honest one) or returns garbage that a checked round catches.
     result = results["steal_freed_output"]
     if result.status is Status.OK:
         # A cheat that got away would return empty_like instead of computing: several times faster.
         # 1.5 leaves room for timing noise of tiny CPU shapes on a loaded 2-core machine.
         assert result.speedup < 1.5, result
     else:
-        # caught by the last timed round's check or by the re-check with new inputs after timing,
-        # depending on which block the allocator hands out
+        # caught by a timed round's check or by the re-check with new inputs after timing, depending on
+        # which block the allocator hands out
         assert result.status is Status.INCORRECT
-        assert "in the last timed round" in result.reason or "(after timing)" in result.reason, result.reason
+        assert "in timed round" in result.reason or "(after timing)" in result.reason, result.reason
 
 
 def test_secret_never_reaches_the_candidate(results: _Results) -> None:
     log = results["secrets_print"].log
     assert "ENV:" in log and "PATH" in log  # the candidate did print its environment
     assert SECRET not in log and "FAKE_API_KEY" not in log
+
+
+@pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked"])
+def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Results, name: str) -> None:
+    result = results[name]
+    assert not result.correct or (result.speedup is not None and result.speedup < 1.5), result
+
+
+def test_the_candidate_cannot_reach_into_the_judge_or_the_harness(results: _Results) -> None:
+    log = results["read_the_judge"].log
+    for target in ("harness", "judge"):
+        for what in ("mem", "fd"):
+            assert f"PROBE {target} {what}: denied" in log, log
+    assert "opened" not in log

@@ -49,9 +49,11 @@ def test_input_mutation_aliasing_and_degenerate_references() -> None:
     assert checks.inputs_changed([x.clone()], [x]) is None
     assert "modified its input 0" in checks.inputs_changed([x.clone()], [x.mul_(2)])
     assert checks.aliases_input(x[1:], [x]) and not checks.aliases_input(x.clone(), [x])
-    assert "same output" in checks.degenerate([torch.ones(3), torch.ones(3)])
-    assert "constant" in checks.degenerate([torch.full((3,), 2.0), torch.full((3,), 5.0)])
-    assert checks.degenerate([torch.randn(3), torch.randn(3)]) is None
+    same = [checks.fingerprint(torch.ones(3)), checks.fingerprint(torch.ones(3))]
+    assert "same output" in checks.degenerate_fingerprints(same)
+    constant = [checks.fingerprint(torch.full((3,), 2.0)), checks.fingerprint(torch.full((3,), 5.0))]
+    assert "constant" in checks.degenerate_fingerprints(constant)
+    assert checks.degenerate_fingerprints([checks.fingerprint(torch.randn(3)), checks.fingerprint(torch.randn(3))]) is None
 
 
 def test_guard_names_patched_objects_and_changed_settings() -> None:
@@ -82,6 +84,42 @@ def test_guard_accepts_torchs_own_dynamo_wrapper_but_not_a_substitute() -> None:
         assert guard.violations() == ["torch.manual_seed"]
     finally:
         torch.manual_seed = real
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_complex_outputs_are_compared_by_real_and_imaginary_parts(dtype) -> None:
+    ref = torch.randn(4, 5, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    assert checks.compare(ref + 1e-6, ref, 1e-4, 1e-4) is None
+    wrong_imaginary = ref.clone()
+    wrong_imaginary[2, 3] += 0.5j  # the real part is untouched: `.to(float64)` alone would not see it
+    assert "first at index [2, 3]" in checks.compare(wrong_imaginary, ref, 1e-4, 1e-4)
+    assert checks.tolerances(ref, None, None) == (1e-4, 1e-4)
+    nan_imaginary = ref.clone()
+    nan_imaginary[0, 0] = complex(ref[0, 0].real.item(), float("nan"))
+    assert "NaN pattern" in checks.compare(nan_imaginary, ref, 1e-4, 1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int32, torch.int64, torch.uint8, torch.bool])
+def test_integer_and_boolean_outputs_are_compared_exactly_whatever_the_tolerances(dtype) -> None:
+    ref = torch.tensor([0, 1, 1, 0, 1], dtype=dtype)
+    assert checks.compare(ref.clone(), ref, 1e9, 1e9) is None
+    off = ref.clone()
+    off[3] = 1
+    assert "1 of 5 elements mismatch, first at index [3]" in checks.compare(off, ref, 1e9, 1e9)
+
+
+@pytest.mark.parametrize("dtype, atol, rtol", [
+    (torch.float16, 1e-2, 1e-2), (torch.bfloat16, 1e-2, 1e-2),
+    (torch.float8_e4m3fn, 1e-1, 1.25e-1), (torch.float8_e5m2, 1e-1, 2.5e-1),
+])
+def test_low_precision_floats_use_their_tolerance_table(dtype, atol, rtol) -> None:
+    ref = torch.linspace(1.0, 4.0, 8).to(dtype)
+    assert checks.tolerances(ref, None, None) == (atol, rtol)
+    one_step = (ref.to(torch.float32) * (1 + rtol / 2)).to(dtype)  # within rtol: passes
+    assert checks.compare(one_step, ref, atol, rtol) is None
+    far = ref.clone()
+    far[5] = (far[5].to(torch.float32) * 2).to(dtype)
+    assert "first at index [5]" in checks.compare(far, ref, atol, rtol)
 
 
 def test_timer_cross_check_rejects_trials_longer_than_the_loop() -> None:

@@ -1,0 +1,271 @@
+"""The judge (``python -m qimeng.kernels.harness.judge``): the trusted worker that never loads candidate code.
+
+It loads the problem, builds the reference, and answers the harness's commands one by one: the
+reference's outputs for the seeds the harness sends when a trial starts, the comparison of the outputs
+the candidate's worker exported (read from shared memory while that worker is stopped), the reference's
+own timed rounds, the roofline, and the torch.compile baselines. Its answers go to the harness on its
+own channel; the candidate's process can neither read its memory (it is not dumpable) nor write to it.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.perf_counter()
+
+import contextlib  # noqa: E402
+import faulthandler  # noqa: E402
+import platform  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
+
+import torch  # noqa: E402
+
+from qimeng.core.command_job import serve  # noqa: E402
+from qimeng.core.privileges import set_not_dumpable  # noqa: E402
+from qimeng.core.verdict import BadInput  # noqa: E402
+from qimeng.kernels.harness import baselines, checks, device_lock, roofline, timing  # noqa: E402
+from qimeng.kernels.harness.exchange import Reader  # noqa: E402
+from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
+from qimeng.kernels.result import EvalOptions  # noqa: E402
+
+
+def options_from(payload: dict) -> EvalOptions:
+    return EvalOptions(**{k: tuple(v) if k == "baselines" else v for k, v in payload["options"].items()})
+
+
+def versions(device: str) -> dict[str, str]:
+    found = {"python": platform.python_version(), "torch": torch.__version__}
+    try:
+        import importlib.metadata
+
+        found["triton"] = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    if torch.device(device).type == "cuda":
+        found["cuda"] = str(torch.version.cuda)
+        found["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return found
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def clone_inputs(values: list) -> list:
+    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def build_reference(problem: Problem, options: EvalOptions) -> Any:
+    try:
+        return problem.build(problem.model_cls, options.seed, options.device)
+    except BadInput:
+        raise
+    except Exception as exc:
+        raise BadInput(f"{problem.path}: Model(*get_init_inputs()) raised {describe(exc)}") from exc
+
+
+class Judge:
+    """The reference side of every trial, and the comparisons."""
+
+    def __init__(self, problem: Problem, options: EvalOptions, exchange: Path) -> None:
+        self.problem, self.options, self.device = problem, options, options.device
+        self.reference = build_reference(problem, options)
+        self.state = {k: v.detach().clone() for k, v in self.reference.state_dict().items()}
+        self.reference64: Any = None
+        self.reader = Reader(exchange)
+        self.kept: dict[str, tuple[list, Any]] = {}  # tag -> (inputs, reference output)
+        self.fingerprints: list[tuple] = []
+        self.flusher: timing.L2Flusher | None = None
+        self.lock = contextlib.ExitStack()
+        self.spare: dict[int, torch.Tensor] = {}
+        self.output_bytes: list[int] = []  # host buffers the timed rounds copy their outputs into
+
+    def run_reference(self, inputs: list) -> Any:
+        try:
+            with torch.no_grad():
+                out = self.reference(*clone_inputs(inputs))
+            sync(self.device)
+        except Exception as exc:
+            raise BadInput(f"{self.problem.path}: the reference's forward raised {describe(exc)}") from exc
+        return out
+
+    def reference_for(self, seed: int, tag: str, fingerprint: bool) -> dict:
+        inputs = self.problem.inputs(seed, self.device)
+        out = self.run_reference(inputs)
+        self.kept[tag] = (inputs, out)
+        self.output_bytes = [v.numel() * v.element_size() for _, v in checks.leaves(out) if isinstance(v, torch.Tensor)]
+        if fingerprint:
+            self.fingerprints.append(checks.fingerprint(out))
+        return {"kind": "reference"}
+
+    def check(self, tag: str, described: Any, keep: bool) -> dict:
+        """Compare the candidate's exported outputs with the reference kept under ``tag``."""
+        inputs, out_r = self.kept[tag] if keep else self.kept.pop(tag)
+        atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
+        reply: dict[str, Any] = {"kind": "checked", "atol": atol, "rtol": rtol, "flags": []}
+        if not isinstance(described, list) or not described:
+            return {**reply, "reason": "the candidate's worker described no outputs"}
+        read = [self.reader.read(meta) for meta in described]
+        unreadable = next((r for r in read if isinstance(r, str)), None)
+        if unreadable:
+            return {**reply, "reason": unreadable}
+        candidate = read[0] if len(read) == 1 and not isinstance(out_r, (tuple, list)) else read
+        reason = checks.compare(candidate, out_r, atol, rtol)
+        if reason is not None and checks.VALUES_DIFFER in reason:
+            truth = self.float64_reference(inputs)
+            if truth is not None:
+                reason = checks.within_reference_error(candidate, out_r, truth, atol, rtol)
+                if reason is None:
+                    reply["flags"].append("within_reference_error")
+        return {**reply, "reason": reason}
+
+    def float64_reference(self, inputs: list) -> Any:
+        """The reference's output in float64 on ``inputs`` (None when the model cannot run in float64)."""
+        try:
+            if self.reference64 is None:
+                model = build_reference(self.problem, self.options)
+                model.load_state_dict(self.state)
+                self.reference64 = model.to(torch.float64)
+            args = [x.detach().to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+                    for x in inputs]
+            with torch.no_grad():
+                out = self.reference64(*args)
+            sync(self.device)
+            return out
+        except Exception:  # noqa: BLE001  (an operator without float64 support: keep the fp32 verdict)
+            return None
+
+    def warmup(self, seed: int, calls: int) -> dict:
+        inputs = self.problem.inputs(seed, self.device)
+        for _ in range(calls):
+            self.run_reference(inputs)
+        return {"kind": "warm"}
+
+    def timed_round(self, seed: int) -> dict:
+        """One timed call of the reference on fresh inputs, with the same untimed work around it as the
+        candidate's worker does (its output copied to host memory), so that the harness's clock sees
+        the same overhead on both sides."""
+        self.kept.pop("round", None)
+        inputs = self.problem.inputs(seed, self.device)
+        ref_inputs = clone_inputs(inputs)
+        self.poison()
+        if torch.device(self.device).type == "cuda":
+            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+            with torch.no_grad():
+                ms, out, late = timing.cuda_trial(lambda: self.reference(*ref_inputs), self.flusher)
+        else:
+            with torch.no_grad():
+                ms, out, late = timing.cpu_trial(lambda: self.reference(*ref_inputs))
+        for i, (_, leaf) in enumerate(checks.leaves(out)):
+            if isinstance(leaf, torch.Tensor) and leaf.numel():
+                nbytes = leaf.numel() * leaf.element_size()
+                if self.spare.get(i) is None or self.spare[i].numel() != nbytes:
+                    self.spare[i] = torch.empty(nbytes, dtype=torch.uint8, pin_memory=leaf.is_cuda)
+                self.spare[i].view(leaf.dtype).view(leaf.shape).copy_(leaf.detach())
+        sync(self.device)
+        self.kept["round"] = (inputs, out)
+        return {"kind": "round", "ms": ms, "late": late}
+
+    def poison(self) -> None:
+        """The candidate's worker fills freed memory with NaN before each timed call: the same work here."""
+        sizes = [n for n in self.output_bytes] + ([64 * 1024 * 1024] if torch.device(self.device).type == "cuda" else [])
+        for nbytes in sizes:
+            torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device).fill_(float("nan"))
+
+    def take_lock(self) -> dict:
+        held = self.lock.enter_context(device_lock.exclusive(self.device))
+        return {"kind": "locked", "held": held}
+
+    def release_lock(self) -> dict:
+        self.lock.close()
+        return {"kind": "unlocked"}
+
+    def roofline_ms(self, seed: int) -> dict:
+        if torch.device(self.device).type != "cuda":
+            return {"kind": "roofline", "ms": None}
+        ceilings = roofline.ceilings_for(torch.cuda.get_device_name(torch.device(self.device)))
+        if ceilings is None:
+            return {"kind": "roofline", "ms": None}
+        inputs = self.problem.inputs(seed, self.device)
+        with torch.no_grad():
+            out = self.reference(*inputs)
+            flops = roofline.count_flops(lambda: self.reference(*inputs))
+        dtype = next((v.dtype for v in inputs if isinstance(v, torch.Tensor) and v.is_floating_point()), torch.float32)
+        return {"kind": "roofline", "ms": roofline.roofline_ms(roofline.tensor_bytes(inputs, out), flops, dtype, ceilings)}
+
+    def degenerate(self) -> dict:
+        reason = checks.degenerate_fingerprints(self.fingerprints)
+        self.fingerprints = []
+        return {"kind": "degenerate", "reason": reason}
+
+
+def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) -> tuple[dict, dict]:
+    """Time torch.compile of the reference against eager, interleaved, for each requested mode.
+
+    Returns (milliseconds by mode, error by mode): a baseline that cannot be built is reported, not fatal.
+    """
+    found, errors = {}, {}
+    for mode in modes:
+        reference = build_reference(problem, options)
+        inputs = problem.inputs(options.seed + 10_007, options.device)
+        try:
+            compiled = baselines.compile_model(reference, mode)
+            with torch.no_grad():
+                compiled(*inputs)  # compiles here, outside the device lock that the timing holds
+                measured = timing.time_interleaved(
+                    {"eager": lambda: reference(*inputs), mode: lambda: compiled(*inputs)},
+                    options.timing_trials, max(options.warmup, 3), options.device)
+            found[mode] = measured.median(mode)
+        except Exception as exc:
+            errors[mode] = describe(exc)
+    return found, errors
+
+
+def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
+    return {
+        "reference": lambda c: judge.reference_for(int(c["seed"]), c["tag"], bool(c.get("fingerprint"))),
+        "check": lambda c: judge.check(c["tag"], c.get("leaves"), bool(c.get("keep"))),
+        "warmup": lambda c: judge.warmup(int(c["seed"]), int(c["calls"])),
+        "round": lambda c: judge.timed_round(int(c["seed"])),
+        "lock": lambda c: judge.take_lock(),
+        "unlock": lambda c: judge.release_lock(),
+        "roofline": lambda c: judge.roofline_ms(int(c["seed"])),
+        "degenerate": lambda c: judge.degenerate(),
+    }
+
+
+def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[dict]:
+    set_not_dumpable()  # no other process of this user may read this one's memory or descriptors
+    faulthandler.enable()
+    options = options_from(payload)
+    try:
+        if torch.device(options.device).type == "cuda":
+            if not torch.cuda.is_available():
+                raise BadInput(f"device {options.device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
+            if torch.device(options.device).index is not None:
+                torch.cuda.set_device(torch.device(options.device))
+        startup = {"judge_import": round(time.perf_counter() - _STARTED, 4)}
+        t0 = time.perf_counter()
+        problem = load_problem(payload["problem"], small=options.small)
+        judge = Judge(problem, options, Path(payload["exchange"]))
+        judge.run_reference(problem.inputs(options.seed, options.device))
+        startup["judge_problem"] = round(time.perf_counter() - t0, 4)
+        found, errors = measure_baselines(problem, options, payload.get("baselines", []))
+        yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
+               "baselines": found, "baseline_errors": errors, "startup_s": startup}
+        commands = _commands(judge)
+        while (command := next_command()) is not None and command.get("cmd") != "exit":
+            yield commands[command["cmd"]](command)
+    except BadInput as exc:
+        yield {"kind": "bad_input", "reason": str(exc)}
+
+
+if __name__ == "__main__":
+    serve(handle)

@@ -1,0 +1,77 @@
+"""The harness's own clock around the timed rounds bounds what the candidate's worker may claim.
+
+The harness times every round from its command to the answer, on the judge's side and on the
+candidate's, in the same round, on the same seed. On each side the difference between that wall time
+and the worker's own timing of its call is the round's overhead (making inputs, poisoning freed memory,
+launching, synchronising, copying the output to shared memory, the messages): the same work on both
+sides, so the two differ only by noise, unless the candidate's worker did work its own clock does not
+claim (a patched timer, work finished after the end event, outside the timed call, or in a round it
+answered early). The median over rounds of that paired difference must stay within the noise (four
+standard errors of the median) plus a tenth of the claimed time; a worker that claims more time than
+its rounds took is rejected too (a timer that lies). Below the noise of the harness's clock (about a
+millisecond on a loaded CPU, far less on a quiet GPU host) nothing can be told apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qimeng.kernels.harness.stats import quantile
+
+SLACK = 1.1  # the candidate's worker may leave up to this share of its call's time unclaimed ...
+ALLOWANCE_MS = 0.1  # ... plus this, plus four standard errors of the median of the paired differences
+MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """The timed rounds of one side: each call's time by its worker's own clock, and each round's
+    wall time by the harness's clock (command sent to answer received)."""
+
+    claimed_ms: list[float]
+    wall_ms: list[float]
+
+    def unclaimed_ms(self) -> list[float]:
+        """Per round, the harness's wall time that the worker's own clock does not account for."""
+        return [w - c for w, c in zip(self.wall_ms, self.claimed_ms)]
+
+
+def hidden_ms(judge: Rounds, worker: Rounds) -> tuple[float, float]:
+    """(median, its noise) of the candidate's unclaimed time beyond the judge's in the same round: what
+    the candidate's worker spent outside its claimed calls that the judge's identical rounds did not.
+    The noise is four standard errors of that median (about IQR / sqrt(n) each)."""
+    paired = [c - j for c, j in zip(worker.unclaimed_ms(), judge.unclaimed_ms())]
+    spread = quantile(paired, 0.75) - quantile(paired, 0.25)
+    return quantile(paired, 0.5), 4.0 * spread / max(len(paired), 1) ** 0.5
+
+
+def resolution_ms(judge: Rounds, worker: Rounds) -> float:
+    """The largest per-call time the candidate's worker could leave unclaimed without being caught,
+    beyond the tenth of its claim: what the harness's clock cannot tell from noise."""
+    return ALLOWANCE_MS + hidden_ms(judge, worker)[1]
+
+
+def unverified(judge: Rounds, worker: Rounds) -> bool:
+    """True when the claimed time is below the clock's resolution: a worker could claim half its real
+    time (a speed-up twice the true one) and pass; such a timing is flagged ``timing_unverified``. So
+    is every timing of fewer than MIN_ROUNDS rounds."""
+    if len(worker.claimed_ms) < MIN_ROUNDS:
+        return True
+    return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5)
+
+
+def check(judge: Rounds, worker: Rounds) -> str | None:
+    """Why the candidate's own timings cannot be right, if they cannot."""
+    claimed_total, wall_total = sum(worker.claimed_ms), sum(worker.wall_ms)
+    if claimed_total > wall_total * 1.02 + 1.0:
+        return (f"the candidate's worker claims {claimed_total:.3f} ms of timed calls in rounds that took "
+                f"{wall_total:.3f} ms by the harness's clock")
+    if len(worker.claimed_ms) < MIN_ROUNDS:
+        return None
+    claimed = quantile(worker.claimed_ms, 0.5)
+    hidden = hidden_ms(judge, worker)[0]
+    allowed = claimed * (SLACK - 1.0) + resolution_ms(judge, worker)
+    if hidden > allowed:
+        return (f"the candidate's worker claims {claimed:.4f} ms per call, but by the harness's clock its rounds "
+                f"took {hidden:.4f} ms more than the judge's identical rounds (at most {allowed:.4f} ms allowed)")
+    return None

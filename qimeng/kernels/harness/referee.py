@@ -1,0 +1,307 @@
+"""The trusted side of one candidate's evaluation: it drives the judge and the candidate's worker, and
+makes the verdict from what they return.
+
+The harness draws every trial's seed when the trial starts and sends it to both. The candidate's
+worker runs only between a command and its answer: it is SIGSTOPped otherwise, so while the judge reads
+its outputs from shared memory, or times the reference, nothing of it runs (the harness checks that its
+CPU time did not move meanwhile). What the worker answers is evidence (where its outputs are, its own
+timings); a failure it reports is believed, an answer of the wrong kind, or anything else it writes on
+its channel, is tampering. ``ok`` needs the judge's comparisons of every correctness trial, of the timed
+rounds the harness picks after seeing them, and timings the harness's own clock allows (outside_clock).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from qimeng.core.command_job import Job
+from qimeng.core.verdict import BadInput, Status
+from qimeng.kernels.harness import outside_clock
+from qimeng.kernels.harness.stats import quantile
+from qimeng.kernels.result import EvalOptions, EvalResult
+
+_TRITON_IMPORT = re.compile(r"^\s*(import|from)\s+triton\b", re.MULTILINE)  # its kernels run interpreted on CPU
+CHECK_FAST_ROUND = 0.25  # chance that a timed round whose claim is at most the median so far is checked
+CHECK_SLOW_ROUND = 0.05  # ... and one whose claim is above it (the last round is always checked)
+_STOP_SETTLE_S = 1.0
+LOCK_WAIT_S = 3600.0  # how long the judge may wait for the GPU's lock
+
+
+class Ended(Exception):
+    """The candidate's evaluation ends with this status (``discard``: its worker is not reused)."""
+
+    def __init__(self, status: Status, reason: str, discard: bool = False) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.discard = status, reason, discard
+
+
+class JudgeLost(Exception):
+    """The judge died or stopped answering (a candidate can kill it: the candidate's result says so)."""
+
+
+def draw_seed() -> int:
+    return secrets.randbelow(2**62)
+
+
+@dataclass
+class Outcome:
+    result: EvalResult
+    discard: bool  # the candidate's worker must not evaluate another candidate
+
+
+class Referee:
+    """Evaluates one candidate with a judge and a candidate worker that are both ready."""
+
+    def __init__(self, judge: Job, worker: Job, options: EvalOptions, source: str) -> None:
+        self.judge, self.worker, self.options, self.source = judge, worker, options, source
+        self.result = EvalResult(status=Status.OK, device=options.device)
+        self.judge_waiting = 0  # commands sent to the judge whose answer is still to be read
+
+    # -- talking to the two processes -------------------------------------------------------------
+
+    def ask_worker(self, command: dict, expect: str) -> dict:
+        """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
+        if not self.worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
+            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
+        if self.worker.unasked():
+            raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
+        self.worker.resume()
+        started = time.perf_counter()
+        sent = self.worker.send(command)
+        message = self.worker.receive(self.options.timeout_s) if sent else None
+        wall_ms = (time.perf_counter() - started) * 1e3
+        self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
+        if message is None:
+            raise self._death()
+        if self.worker.forged_messages:
+            raise Ended(Status.REJECTED, "the candidate wrote on the harness's channel "
+                        f"({self.worker.forged_messages} line(s) without the channel's nonce)", True)
+        if message.get("kind") == "failed":
+            try:
+                status = Status(message.get("status"))
+            except ValueError:
+                status = Status.REJECTED
+            status = Status.REJECTED if status is Status.OK else status
+            raise Ended(status, str(message.get("reason", "")), bool(message.get("discard", True)))
+        if message.get("kind") != expect:
+            raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
+                        f"where {expect!r} was due", True)
+        return {**message, "wall_ms": wall_ms}
+
+    def _death(self) -> Ended:
+        if self.worker.timed_out:
+            freed = f" (process gone {self.worker.kill_s:.2f} s after SIGKILL)" if self.worker.kill_s is not None else ""
+            return Ended(Status.TIMEOUT, f"no result within {self.options.timeout_s:g} s; the worker was killed{freed}", True)
+        self.worker.close()
+        return Ended(Status.CRASHED, f"the worker {self.worker.describe_exit()} while evaluating the candidate", True)
+
+    def judge_send(self, command: dict) -> None:
+        self.judge.send(command)
+        self.judge_waiting += 1
+
+    def judge_receive(self, expect: str, timeout_s: float | None = None) -> dict:
+        message = self.judge.receive(timeout_s or self.options.timeout_s + 60.0)
+        self.judge_waiting -= 1
+        if message is None:
+            raise JudgeLost(f"the judge {self.judge.describe_exit()}")
+        if message.get("kind") == "bad_input":
+            raise BadInput(message["reason"])
+        if message.get("kind") != expect:
+            raise JudgeLost(f"the judge answered {message.get('kind')!r} where {expect!r} was due")
+        return message
+
+    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
+        """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
+        (from before the command was written, as for the candidate's worker)."""
+        started = time.perf_counter()
+        self.judge_send(command)
+        answer = self.judge_receive(expect, timeout_s)
+        return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
+
+    def judge_round(self, seed: int) -> dict:
+        """One of the judge's timed rounds, woken from a stop as the candidate's worker is for its
+        rounds: the harness's clock then sees the same path on both sides."""
+        self.judge.stop_and_wait(_STOP_SETTLE_S)
+        self.judge.resume()
+        return self.ask_judge({"cmd": "round", "seed": seed}, "round")
+
+    def judge_while_stopped(self, command: dict) -> dict:
+        """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
+        if not self.worker.stop_and_wait(_STOP_SETTLE_S, every_thread=True):
+            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
+        before = self.worker.cpu_ticks()
+        answer = self.ask_judge(command, "checked")
+        if not self.worker.is_stopped() or self.worker.cpu_ticks() != before:
+            raise Ended(Status.REJECTED, "the candidate's worker ran while the judge read its outputs", True)
+        return answer
+
+    def settle_judge(self) -> None:
+        """Read the answers still due from the judge (after the candidate's evaluation ended early)."""
+        while self.judge_waiting:
+            self.judge_receive_any()
+
+    def judge_receive_any(self) -> None:
+        message = self.judge.receive(self.options.timeout_s + 60.0)
+        self.judge_waiting -= 1
+        if message is None:
+            raise JudgeLost(f"the judge {self.judge.describe_exit()}")
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    def flag(self, name: str) -> None:
+        if name not in self.result.flags:
+            self.result.flags.append(name)
+
+    def trial(self, when: str, fingerprint: bool = False, counted: bool = True) -> None:
+        """One correctness trial on a seed drawn now: the judge computes the reference while the
+        candidate runs, then compares the candidate's exported outputs with it."""
+        seed = draw_seed()
+        self.judge_send({"cmd": "reference", "seed": seed, "tag": "trial", "fingerprint": fingerprint})
+        evidence = self.ask_worker({"cmd": "trial", "seed": seed, "when": when}, "outputs")
+        self.judge_receive("reference")
+        verdict = self.judge_while_stopped({"cmd": "check", "tag": "trial", "leaves": evidence.get("leaves")})
+        self.result.atol, self.result.rtol = verdict["atol"], verdict["rtol"]
+        if verdict["reason"]:
+            raise Ended(Status.INCORRECT, f"{verdict['reason']} ({when})")
+        for name in verdict["flags"]:
+            self.flag(name)
+        if "output_aliases_input" in (evidence.get("flags") or []):
+            self.flag("output_aliases_input")
+        self.result.trials += counted
+
+    def timing(self) -> None:
+        """Interleaved timed rounds, a fresh seed each; some of the candidate's rounds are compared."""
+        opts = self.options
+        seed = draw_seed()
+        self.ask_judge({"cmd": "warmup", "seed": seed, "calls": opts.warmup}, "warm")
+        self.ask_worker({"cmd": "warmup", "seed": seed, "calls": opts.warmup}, "warm")
+        judge = outside_clock.Rounds([], [])
+        worker = outside_clock.Rounds([], [])
+        late = 0
+        for k in range(opts.timing_trials):
+            seed = draw_seed()
+            answers = {}
+            for side in (("judge", "worker") if k % 2 == 0 else ("worker", "judge")):
+                if side == "judge":
+                    answers[side] = self.judge_round(seed)
+                else:
+                    answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
+            for rounds, answer in ((judge, answers["judge"]), (worker, answers["worker"])):
+                rounds.claimed_ms.append(_milliseconds(answer.get("ms")))
+                rounds.wall_ms.append(answer["wall_ms"])
+            late += bool(answers["worker"].get("late"))
+            if self._check_round(k, worker.claimed_ms):
+                verdict = self.judge_while_stopped({"cmd": "check", "tag": "round", "keep": True,
+                                                    "leaves": answers["worker"].get("leaves")})
+                if verdict["reason"]:
+                    raise Ended(Status.INCORRECT, f"{verdict['reason']} (in timed round {k + 1})")
+        self.ask_worker({"cmd": "end_timing"}, "timed")
+        reason = outside_clock.check(judge, worker)
+        if reason:
+            raise Ended(Status.REJECTED, f"{reason} (while timing)", True)
+        res = self.result
+        res.ref_ms, res.candidate_ms = quantile(judge.claimed_ms, 0.5), quantile(worker.claimed_ms, 0.5)
+        res.ref_iqr_ms = quantile(judge.claimed_ms, 0.75) - quantile(judge.claimed_ms, 0.25)
+        res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)
+        res.timing_trials = opts.timing_trials
+        res.baselines_ms["eager"] = res.ref_ms
+        res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
+        if outside_clock.unverified(judge, worker):
+            self.flag("timing_unverified")
+        if res.speedup is not None and res.speedup > 10:
+            self.flag("speedup_over_10x")
+        if late > opts.timing_trials // 10:  # more than stray host jitter
+            self.flag("work_left_on_side_stream")
+        if opts.device == "cpu" and _TRITON_IMPORT.search(self.source):
+            res.timing_meaningful = False
+            self.flag("timing_not_meaningful")
+        roofline = self.ask_judge({"cmd": "roofline", "seed": draw_seed()}, "roofline")["ms"]
+        res.roofline_ms = roofline
+        if roofline is not None and res.candidate_ms is not None and res.candidate_ms < roofline:
+            self.flag("beyond_roofline")
+
+    def _check_round(self, k: int, claimed: list[float]) -> bool:
+        """Whether to compare round ``k``, decided after its answer: the last one always; the others by
+        chance, likelier when the claim is fast (a round whose work was skipped claims a fast time)."""
+        if k == self.options.timing_trials - 1:
+            return True
+        chance = CHECK_FAST_ROUND if claimed[-1] <= quantile(claimed, 0.5) else CHECK_SLOW_ROUND
+        return secrets.randbelow(10_000) < chance * 10_000
+
+    def run(self, index: int, path: str) -> Outcome:
+        """Evaluate the candidate; JudgeLost and BadInput propagate."""
+        opts, phases = self.options, self.result.phases_s
+        started = time.perf_counter()
+        locked = False
+        try:
+            with _phase(phases, "load"):
+                self.ask_worker({"cmd": "load", "index": index, "path": path}, "loaded")
+            with _phase(phases, "first_call"):  # Triton compiles here: in parallel with other evaluations
+                self.trial("first call", counted=False)
+            self.result.compile_ms = (time.perf_counter() - started) * 1e3
+            # the rest has the device to itself; other evaluations of this GPU may hold it a while
+            held = self.ask_judge({"cmd": "lock"}, "locked", LOCK_WAIT_S)["held"]
+            locked = True
+            if held is False:
+                self.flag("timing_unlocked")
+            with _phase(phases, "correctness"):
+                for t in range(opts.correctness_trials):
+                    self.trial(f"trial {t + 1}", fingerprint=True)
+            with _phase(phases, "inspect"):
+                found = self.ask_worker({"cmd": "inspect", "seed": draw_seed()}, "inspected")
+                self.result.ops_called = [str(op) for op in found.get("ops_called") or []]
+                share = found.get("own_kernel_share")
+                self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
+            if opts.time_candidate and opts.timing_trials > 0:
+                with _phase(phases, "timing"):
+                    self.timing()
+            with _phase(phases, "recheck"):
+                self.trial("after timing")
+            degenerate = self.ask_judge({"cmd": "degenerate"}, "degenerate")["reason"]
+            if degenerate:
+                self.flag("degenerate_reference")
+                self.result.reason = degenerate
+            discard = bool(self.ask_worker({"cmd": "unload"}, "unloaded").get("discard"))
+        except Ended as end:
+            self.result.status, self.result.reason = end.status, end.reason
+            self._clear_timings()
+            discard = end.discard
+        finally:
+            self.settle_judge()
+            if locked:
+                self.ask_judge({"cmd": "unlock"}, "unlocked")
+        if not discard and self.result.status is not Status.OK:
+            try:
+                discard = bool(self.ask_worker({"cmd": "unload"}, "unloaded").get("discard"))
+            except Ended:
+                discard = True
+        return Outcome(self.result, discard)
+
+    def _clear_timings(self) -> None:
+        res = self.result
+        res.ref_ms = res.candidate_ms = res.ref_iqr_ms = res.candidate_iqr_ms = res.speedup = None
+        res.baselines_ms.pop("eager", None)
+
+
+def _milliseconds(value: Any) -> float:
+    """A time the candidate's worker claimed, as a float (anything else is tampering)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value or value < 0:
+        raise Ended(Status.REJECTED, f"the candidate's worker claimed a time of {str(value)[:40]!r}", True)
+    return float(value)
+
+
+class _phase:
+    """Record the harness's wall seconds of one stage in ``phases[name]`` (also when it fails)."""
+
+    def __init__(self, phases: dict[str, float], name: str) -> None:
+        self.phases, self.name = phases, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.phases[self.name] = round(time.perf_counter() - self.t0, 4)
