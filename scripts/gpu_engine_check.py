@@ -51,7 +51,7 @@ def error_row(problem: str, cause: str, wall_s: float, device: str) -> dict:
 def problem_row(path: Path, device: str, budget: float, compare_compile: bool, out_root: Path,
                 store_path: Path) -> dict:
     """``qimeng optimize`` on one problem, as a table row (an exception is a row too)."""
-    from qimeng.core.store import Store
+    from qimeng.kernels.store import Store
     from qimeng.kernels.engine.optimize import optimize
 
     name = f"{path.parent.name}/{path.stem}"

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qimeng.core.store import EvalRecord
+from qimeng.kernels.store import EvalRecord
 from qimeng.core.verdict import Status
 from qimeng.kernels.result import EvalResult, integrity_flags
 

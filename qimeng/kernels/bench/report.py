@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from qimeng.core.store import Store
+from qimeng.kernels.store import Store
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.bench.metrics import BASELINES, BenchMetrics, ProblemOutcome, compute_metrics, speedup_over
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from qimeng.core.executor import Executor, device_slots
-from qimeng.core.store import Store, content_hash
+from qimeng.kernels.store import Store, content_hash
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.harness.problem import problem_hash
 from qimeng.kernels.result import EvalOptions, EvalResult

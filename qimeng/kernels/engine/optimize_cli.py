@@ -11,7 +11,7 @@ from qimeng.core.verdict import BadInput
 
 def optimize_command(problem: Path, out: Path, *, device: str, budget: float, precision: str,
                      small: bool | None, use_store: bool) -> int:
-    from qimeng.core.store import Store
+    from qimeng.kernels.store import Store
     from qimeng.kernels.engine.optimize import optimize
     from qimeng.kernels.engine.steps import PRECISIONS
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from qimeng.core.store import Store
+    from qimeng.kernels.store import Store
 
 COMPILE_MODES: dict[str, str] = {"compile": "default", "compile-max-autotune": "max-autotune"}
 

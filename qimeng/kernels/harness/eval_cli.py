@@ -35,7 +35,7 @@ def eval_command(problem: Path, candidate: Path, options: EvalOptions, *, as_jso
     store = None
     try:
         if use_store:
-            from qimeng.core.store import Store
+            from qimeng.kernels.store import Store
 
             store = Store.open(settings)
         result = evaluate(problem, candidate, options, settings=settings, store=store)

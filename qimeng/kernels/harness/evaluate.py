@@ -31,7 +31,7 @@ from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.settings import Settings
 
 if TYPE_CHECKING:
-    from qimeng.core.store import Store
+    from qimeng.kernels.store import Store
 
 WORKER_MODULE = "qimeng.kernels.harness.worker"
 JUDGE_MODULE = "qimeng.kernels.harness.judge"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qimeng.core.store import Store, content_hash
+from qimeng.kernels.store import Store, content_hash
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.bench.run import match, parse_baselines, run_bench
 from qimeng.kernels.result import EvalOptions, EvalResult

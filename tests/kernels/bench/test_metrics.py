@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qimeng.core.store import EvalRecord
+from qimeng.kernels.store import EvalRecord
 from qimeng.core.verdict import Status
 from qimeng.kernels.bench.metrics import compute_metrics, fast_p, geometric_mean, speedup_over
 from qimeng.kernels.result import EvalResult

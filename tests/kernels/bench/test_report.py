@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qimeng.cli import app
-from qimeng.core.store import Store
+from qimeng.kernels.store import Store
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.bench.report import PLOT_NAMES, write_report
 from qimeng.kernels.result import EvalResult

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from qimeng.core.store import Store
+from qimeng.kernels.store import Store
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.optimize import optimize
 

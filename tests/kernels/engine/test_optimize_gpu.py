@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from qimeng.core.store import Store
+from qimeng.kernels.store import Store
 from qimeng.kernels.engine.optimize import optimize
 
 ROOT = Path(__file__).resolve().parents[3]

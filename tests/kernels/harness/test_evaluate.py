@@ -91,7 +91,7 @@ def _cli(*args: str, store: bool = False) -> tuple[int, str]:
 
 
 def test_cli_json_ok_exits_zero_and_records_the_result(tmp_path: Path, monkeypatch) -> None:
-    from qimeng.core.store import Store
+    from qimeng.kernels.store import Store
 
     monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
     code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--small", "--json", "--timing-trials", "10",

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from qimeng.core.store import SCHEMA_VERSION, Store, StoreError, content_hash
+from qimeng.kernels.store import SCHEMA_VERSION, Store, StoreError, content_hash
 from qimeng.core.verdict import Status
 from qimeng.kernels.result import EvalResult
 
@@ -191,7 +191,7 @@ def test_two_processes_write_the_same_store(tmp_path):
     """A second process writing concurrently (WAL + busy timeout) loses nothing."""
     script = (
         "import sys\n"
-        "from qimeng.core.store import Store\n"
+        "from qimeng.kernels.store import Store\n"
         "from qimeng.core.verdict import Status\n"
         "from qimeng.kernels.result import EvalResult\n"
         "with Store(sys.argv[1]) as s:\n"
@@ -204,7 +204,7 @@ def test_two_processes_write_the_same_store(tmp_path):
 
 
 def test_result_columns_do_not_collide_with_row_keys():
-    from qimeng.core.store import RESULT_COLUMNS
+    from qimeng.kernels.store import RESULT_COLUMNS
 
     own = {"id", "run", "problem", "candidate", "created", "step", "step_problem_hash", "step_candidate_hash"}
     assert not own & {c.name for c in RESULT_COLUMNS}
