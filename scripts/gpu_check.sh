@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one GPU check: runs the GPU tests and the benchmarks on a CUDA machine and prints short tables last.
 #
-#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | meter | harness | engine | all (default: all)
+#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | meter | harness | gemm | engine | all (default: all)
 #
 # Runs from source (PYTHONPATH=$PWD); installs nothing. Logs and JSON go under $OUT when it is set
 # (the device tool's output folder), else under ./out.
@@ -26,8 +26,15 @@ if want meter; then
   summary+=("meter check: exit ${PIPESTATUS[0]}")
 fi
 if want harness; then
-  python3 scripts/gpu_harness_check.py 2>&1 | tee "$OUT/harness.log" | tail -n 40
+  # the planted cheats on the GPU, then the trusted path's cost on a 1 GiB-per-tensor problem
+  python3 scripts/gpu_harness_check.py --size-gib "${HARNESS_GIB:-1}" 2>&1 | tee "$OUT/harness.log" | tail -n 40
   summary+=("harness check: exit ${PIPESTATUS[0]}")
+fi
+if want gemm; then
+  # the GEMM and attention templates against cuBLAS, SDPA and torch.compile, within GEMM_BUDGET seconds
+  python3 scripts/gpu_gemm_bench.py --budget "${GEMM_BUDGET:-150}" --max-configs "${GEMM_CONFIGS:-4}" 2>&1 \
+    | tee "$OUT/gemm.log" | tail -n 40
+  summary+=("gemm bench: exit ${PIPESTATUS[0]}")
 fi
 # Two or three problems per family (the set of docs/PERFORMANCE.md), four at a time (the harness's device
 # lock keeps each timing alone on the GPU); `ENGINE_ARGS= bash scripts/gpu_check.sh engine` runs all 83.
