@@ -56,7 +56,7 @@ def learn(
         from qimeng.hardware.bsd.report import learn_to_verilog
 
         report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
-                                  sim_vectors, seed, progress=not as_json)
+                                  sim_vectors, seed)
         if as_json:
             out.print_json(json.dumps(report.to_json()))
         else:

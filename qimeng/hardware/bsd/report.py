@@ -52,7 +52,7 @@ class LearnReport:
 def learn_to_verilog(
     oracle_spec: str, n: int, m: int, out: Path, name: str = "learned", target: float | None = None,
     samples: int = 1024, max_rounds: int = 4, check_count: int = 100_000, sim_vectors: int | None = None,
-    seed: int = 0, progress: bool = False,
+    seed: int = 0,
 ) -> LearnReport:
     """Learn the oracle, write ``out`` and check it; raises BadInput for unusable arguments.
 
@@ -65,9 +65,9 @@ def learn_to_verilog(
     start = time.perf_counter()
     oracle = load_oracle(oracle_spec, n, m)
     plan = SamplingPlan(samples=samples, min_samples=min(128, samples))
-    result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed, progress)
+    result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(emit_verilog(result.diagrams, n, name))
+    out.write_text(emit_verilog(result.diagram, n, name))
     if sim_vectors is None:  # Icarus evaluates about 4e8 node updates a minute: keep the check to seconds
         sim_vectors = int(np.clip(SIMULATION_NODE_BUDGET // max(result.n_nodes, 1), 4096, 131_072))
     if (1 << min(n, 62)) <= sim_vectors:
