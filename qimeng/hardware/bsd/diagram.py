@@ -47,14 +47,18 @@ class Diagram:
         return nodes[np.argsort(self.node_layers()[nodes], kind="stable")]
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """Every output bit on each row of a (B, N) 0/1 matrix: (B, M) uint8, vectorised over rows."""
-        cur = np.repeat(self.roots[None, :], x.shape[0], axis=0)
+        """Every output bit on each row of a (B, N) 0/1 matrix: (B, M) uint8, vectorised over rows.
+
+        One gather per layer: a table per layer maps (node, input bit) to the next node, and
+        every node not on that layer (leaves included) to itself."""
+        index = np.int32 if len(self.var) < 2**30 else np.int64
+        cur = np.repeat(self.roots.astype(index)[None, :], x.shape[0], axis=0)
         layer_of_node = self.node_layers()
         for depth, v in enumerate(self.order):
-            rows, cols = np.nonzero(layer_of_node[cur] == depth)
-            if rows.size:
-                node = cur[rows, cols]
-                cur[rows, cols] = np.where(x[rows, v] != 0, self.hi[node], self.lo[node])
+            step = np.repeat(np.arange(len(self.var), dtype=index), 2)
+            here = np.flatnonzero(layer_of_node == depth)
+            step[2 * here], step[2 * here + 1] = self.lo[here], self.hi[here]
+            cur = step[2 * cur + x[:, v : v + 1]]
         return cur.astype(np.uint8)
 
 

@@ -15,7 +15,7 @@ from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 MAX_GROWTH = 1.2  # a variable stops moving one way once the diagram grows past this factor of the best
 
 
-class _Manager:
+class Manager:
     """A reduced ordered diagram with a unique table per variable and reference counts."""
 
     def __init__(self, d: Diagram) -> None:
@@ -24,7 +24,7 @@ class _Manager:
         self.unique: dict[int, dict[tuple[int, int], int]] = {v: {} for v in self.level}
         mapped = {0: 0, 1: 1}
         for k in d.reachable()[::-1].tolist():
-            mapped[k] = self._make(int(d.var[k]), mapped[int(d.lo[k])], mapped[int(d.hi[k])])
+            mapped[k] = self.make(int(d.var[k]), mapped[int(d.lo[k])], mapped[int(d.hi[k])])
         self.roots = [self._take(mapped[int(r)]) for r in d.roots]
 
     @property
@@ -35,14 +35,17 @@ class _Manager:
         self.ref[k] += 1
         return k
 
-    def _make(self, v: int, lo: int, hi: int) -> int:
+    def make(self, v: int, lo: int, hi: int) -> int:
         if lo == hi:
             return lo
         table = self.unique[v]
         k = table.get((lo, hi))
         if k is None:
             k = table[(lo, hi)] = len(self.var)
-            self.var.append(v), self.lo.append(self._take(lo)), self.hi.append(self._take(hi)), self.ref.append(0)
+            self.var.append(v)
+            self.lo.append(self._take(lo))
+            self.hi.append(self._take(hi))
+            self.ref.append(0)
         return k
 
     def _drop(self, k: int) -> None:
@@ -64,7 +67,7 @@ class _Manager:
             f00, f01 = (self.lo[f0], self.hi[f0]) if self.var[f0] == y else (f0, f0)
             f10, f11 = (self.lo[f1], self.hi[f1]) if self.var[f1] == y else (f1, f1)
             del table_x[(f0, f1)]
-            g0, g1 = self._take(self._make(x, f00, f10)), self._take(self._make(x, f01, f11))
+            g0, g1 = self._take(self.make(x, f00, f10)), self._take(self.make(x, f01, f11))
             self.var[f], self.lo[f], self.hi[f] = y, g0, g1
             self.unique[y][(g0, g1)] = f
             self._drop(f0)
@@ -96,7 +99,7 @@ def sift(d: Diagram) -> Diagram:
     """The same functions as ``d`` under the variable order sifting finds (never larger than ``d``)."""
     if len(d.order) < 2:
         return d
-    manager = _Manager(d)
+    manager = Manager(d)
     manager.sift()
     out = manager.diagram()
     return out if out.n_nodes <= d.n_nodes else d

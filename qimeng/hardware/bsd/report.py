@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from qimeng.hardware.bsd.sampling import SamplingPlan
 from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
 from qimeng.hardware.ports import Interface, Port, is_valid_identifier
 
-SIMULATION_NODE_BUDGET = 100_000_000  # vectors x diagram nodes simulated when --sim-vectors is not given
+SIMULATION_NODE_BUDGET = 5_000_000  # vectors x diagram nodes simulated when --sim-vectors is not given
+SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS = 4096, 131_072
 
 
 @dataclass
@@ -39,7 +41,7 @@ class LearnReport:
     simulation_mismatches: int
     simulation_accuracy: float
     nodes: int
-    cells: int
+    cells: int | None  # None: synthesis skipped (--no-cells)
     rounds: int
     oracle_queries: int
     learn_seconds: float
@@ -52,11 +54,12 @@ class LearnReport:
 def learn_to_verilog(
     oracle_spec: str, n: int, m: int, out: Path, name: str = "learned", target: float | None = None,
     samples: int = 1024, max_rounds: int = 4, check_count: int = 100_000, sim_vectors: int | None = None,
-    seed: int = 0,
+    seed: int = 0, count_cells: bool = True,
 ) -> LearnReport:
     """Learn the oracle, write ``out`` and check it; raises BadInput for unusable arguments.
 
-    ``sim_vectors`` None: up to 131,072 vectors, fewer for large circuits (SIMULATION_NODE_BUDGET).
+    ``sim_vectors`` None: vectors x nodes <= SIMULATION_NODE_BUDGET, between 4,096 and 131,072 (all
+    of them when 2**N is fewer). Simulation and Yosys synthesis run at the same time.
     """
     if n < 1 or m < 1:
         raise BadInput("--inputs and --outputs must be at least 1")
@@ -68,15 +71,18 @@ def learn_to_verilog(
     result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(emit_verilog(result.diagram, n, name))
-    if sim_vectors is None:  # Icarus evaluates about 4e8 node updates a minute: keep the check to seconds
-        sim_vectors = int(np.clip(SIMULATION_NODE_BUDGET // max(result.n_nodes, 1), 4096, 131_072))
+    if sim_vectors is None:  # Icarus needs about 40 ns per node update: keep the check well under a second
+        budget = SIMULATION_NODE_BUDGET // max(result.n_nodes, 1)
+        sim_vectors = int(np.clip(budget, SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS))
     if (1 << min(n, 62)) <= sim_vectors:
         x = all_vectors(n)
     else:
         x = np.random.default_rng(seed + 3_000_017).integers(0, 2, size=(sim_vectors, n), dtype=np.uint8)
     iface = Interface(name, (Port("x", "input", n), Port("y", "output", m)))
-    sim = simulate_against_oracle(out, name, oracle, x, iface)
-    cells = yosys_cell_count(out, name)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both are subprocesses: they run in parallel
+        synthesis = pool.submit(yosys_cell_count, out, name) if count_cells else None
+        sim = simulate_against_oracle(out, name, oracle, x, iface)
+        cells = synthesis.result() if synthesis else None
     target = (1.0 if result.exhaustive else 0.9999) if target is None else target
     return LearnReport(
         oracle=oracle_spec, inputs=n, outputs=m, out=str(out), module=name,
