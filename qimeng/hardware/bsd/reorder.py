@@ -3,7 +3,8 @@
 Reordering keeps every node's Boolean function, so the reordered diagram computes exactly what the
 learned one does; only its layer order and size change. Sifting moves each variable in turn (the
 widest layers first) through every layer by swaps of adjacent layers and leaves it where the
-diagram was smallest.
+diagram was smallest; then every window of three adjacent layers takes the best of its six orders.
+Passes repeat while they shrink the diagram.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 
 MAX_GROWTH = 1.2  # a variable stops moving one way once the diagram grows past this factor of the best
+MAX_PASSES = 4  # passes of sifting and window permutation, while a pass still shrinks the diagram
 
 
 class Manager:
@@ -90,16 +92,54 @@ class Manager:
                 self.swap(min(at, at + step))
                 at += step
 
+    def permute_windows(self) -> None:
+        """For each window of three adjacent layers, keep the best of its six orders (swap cycle)."""
+        for i in range(len(self.level) - 2):
+            swaps = [i, i + 1] * 3  # visits all six orders and returns to the first
+            sizes = [self.size]
+            for s in swaps[:-1]:
+                self.swap(s)
+                sizes.append(self.size)
+            self.swap(swaps[-1])
+            for s in swaps[: int(np.argmin(sizes))]:
+                self.swap(s)
+
+    def move_to(self, order: list[int]) -> None:
+        """Reorder the layers to ``order`` (a permutation of the current one) by adjacent swaps."""
+        for target, v in enumerate(order):
+            for i in range(self.level.index(v) - 1, target - 1, -1):
+                self.swap(i)
+
     def diagram(self) -> Diagram:
         arr = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
         return reduce_diagram(Diagram(list(self.level), arr(self.var), arr(self.lo), arr(self.hi), arr(self.roots)))
 
 
+def support_order(d: Diagram) -> list[int]:
+    """The layer variables by how many outputs depend on them (most first), ties in ``d``'s order:
+    for arithmetic, the low bits that every output depends on come first."""
+    counts = dict.fromkeys(d.order, 0)
+    for root in d.roots.tolist():
+        for v in set(d.var[Diagram(d.order, d.var, d.lo, d.hi, np.array([root])).reachable()].tolist()):
+            counts[v] += 1
+    return sorted(d.order, key=lambda v: -counts[v])
+
+
 def sift(d: Diagram) -> Diagram:
-    """The same functions as ``d`` under the variable order sifting finds (never larger than ``d``)."""
+    """The same functions as ``d`` under the best order found (never larger than ``d``): sifting and
+    window passes from ``d``'s own order and from :func:`support_order`."""
     if len(d.order) < 2:
         return d
-    manager = Manager(d)
-    manager.sift()
-    out = manager.diagram()
-    return out if out.n_nodes <= d.n_nodes else d
+    best = d
+    for start in (list(d.order), support_order(d)):
+        manager = Manager(d)
+        manager.move_to(start)
+        for _ in range(MAX_PASSES):
+            before = manager.size
+            manager.sift()
+            manager.permute_windows()
+            if manager.size >= before:
+                break
+        if manager.size < best.n_nodes:
+            best = manager.diagram()
+    return best
