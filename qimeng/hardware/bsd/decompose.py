@@ -6,7 +6,10 @@ the cut with ``u`` replaced by 0 and ``w`` by 1, a function of the upper variabl
 and ``w`` are decomposed again; equal functions are one node of the shared unique table, so they
 become one wire. For an adder this finds the carry chain: every sum bit is ``carry ? w : u`` and
 the carries, shared by all sum bits, are ``carry ? (a | b) : (a & b)``: a ripple-carry adder instead
-of a diagram of quadratic size. Nodes without such a cut stay one multiplexer on their input.
+of a diagram of quadratic size. A cut crossed into both constants and one node ``v`` gives
+``k = r ? v : g1`` (``r``: the path reaches ``v``; ``g1``: it reaches 1), as in a comparator:
+``a < b`` is ``(high bits equal) ? (low bits a < b) : (high bits a < b)``. Nodes without such a
+cut stay one multiplexer on their input.
 """
 
 from __future__ import annotations
@@ -49,16 +52,22 @@ class Network:
         return self._wire[k]
 
     def _split(self, k: int) -> tuple[int | str, int, int]:
-        """(select, hi, lo) of node ``k``: a decomposition ``g ? w : u`` or its own input multiplexer."""
-        cut = self._lowest_cut(k)
+        """(select, hi, lo) of node ``k``: a decomposition at its lowest cut, or its own input multiplexer."""
         m = self.manager
+        cut = self._lowest_cut(k)
         if cut is None:
             return f"x[{m.var[k]}]", m.hi[k], m.lo[k]
-        c, u, w = cut
-        return self._upper(k, c, u, w, {}), w, u
+        crossing = sorted(cut)
+        if len(crossing) == 2:  # k = g ? w : u
+            u, w = crossing
+            return self._upper(k, {u: CONST0, w: CONST1}, {}), w, u
+        below = crossing[2]  # {0, 1, below}: k = (reaches below) ? below : (reaches 1)
+        reaches_below = self._upper(k, {CONST0: CONST0, CONST1: CONST0, below: CONST1}, {})
+        return reaches_below, below, self._upper(k, {CONST0: CONST0, CONST1: CONST1, below: CONST0}, {})
 
-    def _lowest_cut(self, k: int) -> tuple[int, int, int] | None:
-        """(cut layer, u, w): the lowest cut, at least two layers below ``k``, crossed into two nodes."""
+    def _lowest_cut(self, k: int) -> set[int] | None:
+        """The nodes crossed at the lowest cut, at least two layers below ``k``, that is crossed into
+        two nodes (not both constants); else at the lowest one crossed into both constants and a node."""
         m, top = self.manager, self._layer(k)
         edges, seen, stack = [], {k}, [k]
         while stack:
@@ -68,20 +77,16 @@ class Network:
                 if b >= 2 and b not in seen:
                     seen.add(b)
                     stack.append(b)
-        for c in range(self.depth, top + 1, -1):
-            crossing = {b for la, lb, b in edges if la < c <= lb}
-            if len(crossing) == 2 and not crossing <= {CONST0, CONST1}:
-                u, w = sorted(crossing)
-                return c, u, w
-        return None
+        cuts = [{b for la, lb, b in edges if la < c <= lb} for c in range(self.depth, top + 1, -1)]
+        two = [s for s in cuts if len(s) == 2 and not s <= {CONST0, CONST1}]
+        three = [s for s in cuts if len(s) == 3 and {CONST0, CONST1} < s]
+        return (two or three or [None])[0]
 
-    def _upper(self, k: int, c: int, u: int, w: int, memo: dict[int, int]) -> int:
-        """Node of the part of ``k`` above layer ``c`` with ``u`` -> 0 and ``w`` -> 1."""
-        if k == u:
-            return CONST0
-        if k == w:
-            return CONST1
+    def _upper(self, k: int, leaf: dict[int, int], memo: dict[int, int]) -> int:
+        """Node of the part of ``k`` above the cut, each crossed node replaced by its constant in ``leaf``."""
+        if k in leaf:
+            return leaf[k]
         if k not in memo:
             m = self.manager
-            memo[k] = m.make(m.var[k], self._upper(m.lo[k], c, u, w, memo), self._upper(m.hi[k], c, u, w, memo))
+            memo[k] = m.make(m.var[k], self._upper(m.lo[k], leaf, memo), self._upper(m.hi[k], leaf, memo))
         return memo[k]
