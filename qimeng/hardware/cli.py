@@ -46,7 +46,7 @@ def learn(
     samples: int = typer.Option(1024, "--samples", help="signature length at the root"),
     rounds: int = typer.Option(4, "--rounds", help="learning rounds (refinement of wrong bits)"),
     check: int = typer.Option(100_000, "--check", help="random check vectors when N > 20"),
-    sim_vectors: Optional[int] = typer.Option(None, "--sim-vectors", help="vectors simulated with Icarus (all when 2**N is fewer; default vectors x nodes <= 5e6, 4096 to 131072)"),
+    sim_vectors: Optional[int] = typer.Option(None, "--sim-vectors", help="vectors simulated with Icarus (all when 2**N is fewer; default vectors x nodes <= 2e6, 4096 to 131072)"),
     seed: int = typer.Option(0, "--seed"),
     no_cells: bool = typer.Option(False, "--no-cells", help="skip the Yosys synthesis that counts cells (slow on huge circuits)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CONST0, CONST1 = 0, 1
+BITWISE_MAX_BITS = 1 << 28  # nodes x rows evaluated bit-parallel (32 MiB of node values), else walked
 
 
 @dataclass
@@ -49,8 +50,21 @@ class Diagram:
     def evaluate(self, x: np.ndarray) -> np.ndarray:
         """Every output bit on each row of a (B, N) 0/1 matrix: (B, M) uint8, vectorised over rows.
 
-        One gather per layer: a table per layer maps (node, input bit) to the next node, and
-        every node not on that layer (leaves included) to itself."""
+        Small diagrams compute every node's value on all rows at once, 64 rows per machine word,
+        bottom layer first; large ones walk each row from its roots down (:meth:`_walk`)."""
+        if len(self.var) * x.shape[0] > BITWISE_MAX_BITS:
+            return self._walk(x)
+        words = np.packbits(x, axis=0, bitorder="little")  # (ceil(B/8), N): column v holds input v of every row
+        value = np.zeros((len(self.var), words.shape[0]), np.uint8)
+        value[CONST1] = 0xFF
+        for k in self.reachable()[::-1].tolist():  # children first
+            sel = words[:, self.var[k]]
+            value[k] = (sel & value[self.hi[k]]) | (~sel & value[self.lo[k]])
+        return np.unpackbits(value[self.roots], axis=1, count=x.shape[0], bitorder="little").T.copy()
+
+    def _walk(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`evaluate` with one gather per layer: a table per layer maps (node, input bit) to the
+        next node, and every node not on that layer (leaves included) to itself."""
         index = np.int32 if len(self.var) < 2**30 else np.int64
         cur = np.repeat(self.roots.astype(index)[None, :], x.shape[0], axis=0)
         layer_of_node = self.node_layers()

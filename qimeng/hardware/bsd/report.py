@@ -18,7 +18,7 @@ from qimeng.hardware.bsd.sampling import SamplingPlan
 from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
 from qimeng.hardware.ports import Interface, Port, is_valid_identifier
 
-SIMULATION_NODE_BUDGET = 5_000_000  # vectors x diagram nodes simulated when --sim-vectors is not given
+SIMULATION_NODE_BUDGET = 2_000_000  # vectors x diagram nodes simulated when --sim-vectors is not given
 SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS = 4096, 131_072
 
 

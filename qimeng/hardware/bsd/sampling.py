@@ -32,7 +32,7 @@ class SamplingPlan:
 
     samples: int = 1024  # signature length while the whole input space is unresolved
     min_samples: int = 128  # signature length never drops below this
-    influence_queries: int = 1 << 15  # oracle queries per layer to choose its variable
+    influence_queries: int = 1 << 13  # oracle queries per layer to choose its variable
     influence_nodes: int = 64  # at most this many (heaviest) frontier nodes estimate influence
 
 
