@@ -2,7 +2,8 @@
 
 After learning, accuracy is measured on check vectors (every input vector when N <= 20, else
 fresh random ones); while some output bit is wrong, the diagram is learned again with twice the
-samples and the counterexamples as hints, until the target accuracy is met or the rounds run out. The reported
+samples, the counterexamples as hints and the previous round's (sifted) variable order, until the
+target accuracy is met or the rounds run out. The reported
 accuracy is measured on vectors no round learned from (exhaustive, or a fresh random draw).
 """
 
@@ -68,9 +69,10 @@ def learn_circuit(
     start = time.perf_counter()
     queries_before = getattr(oracle, "queries", 0)
     hints = np.zeros((0, n), np.uint8)
+    order: list[int] = []  # a later round learns under the (sifted) order of the one before
     history: list[dict] = []
     for round_ in range(1, max_rounds + 1):
-        diagram = learn_diagram(oracle, n, m, plan, rng, hints)
+        diagram = learn_diagram(oracle, n, m, plan, rng, hints, order)
         if diagram.n_nodes <= sift_max_nodes:
             diagram = sift(diagram)
         x, _ = check_vectors(n, check_count, check_rng)
@@ -83,6 +85,7 @@ def learn_circuit(
         cex = cex[rng.permutation(len(cex))[: MAX_HINTS // 2]]
         hints = np.concatenate([cex, hints])[:MAX_HINTS]
         plan = replace(plan, samples=plan.samples * 2, min_samples=plan.min_samples * 2)
+        order = diagram.order
     learn_seconds = time.perf_counter() - start
     if not exhaustive:  # report on vectors no refinement saw
         x, _ = check_vectors(n, check_count, np.random.default_rng(seed + 2_000_003))

@@ -8,8 +8,9 @@ that output on completions of the remaining variables taken from one suffix matr
 whole layer. An all-0 or all-1 signature becomes a constant leaf (the speculation); equal signatures
 merge into one node (Boolean distance 0), whichever output they come from, so output bits share
 nodes. Queries are made once per distinct prefix and serve every output bit at that prefix. The
-signature length shrinks with the unresolved share of the input space, and becomes exhaustive
-(exact) once few variables remain.
+signature length shrinks with the unresolved share of the input space of the output with the most
+left (a merged node counts for the output it was first found in), and becomes exhaustive (exact)
+once few variables remain.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class SamplingPlan:
 
     samples: int = 1024  # signature length while the whole input space is unresolved
     min_samples: int = 128  # signature length never drops below this
-    influence_queries: int = 1 << 13  # oracle queries per layer to choose its variable
+    influence_queries: int = 1 << 15  # oracle queries per layer to choose its variable
     influence_nodes: int = 64  # at most this many (heaviest) frontier nodes estimate influence
 
 
@@ -48,10 +49,14 @@ class _Frontier:
 
 
 def learn_diagram(
-    oracle: MultiOracle, n: int, m: int, plan: SamplingPlan, rng: np.random.Generator, hints: np.ndarray | None = None
+    oracle: MultiOracle, n: int, m: int, plan: SamplingPlan, rng: np.random.Generator, hints: np.ndarray | None = None,
+    order_hint: list[int] | None = None,
 ) -> Diagram:
     """Learn all ``m`` output bits over ``n`` inputs as one diagram. ``hints`` are input vectors
-    (for instance earlier counterexamples) whose completions join every layer's suffix matrix."""
+    (for instance earlier counterexamples) whose completions join every layer's suffix matrix.
+    ``order_hint`` fixes the variables of the top layers (for instance a sifted earlier order);
+    the layers below it take the most influential variable."""
+    order_hint = order_hint or []
     hints = np.zeros((0, n), np.uint8) if hints is None else hints
     remaining = np.ones(n, dtype=bool)
     order: list[int] = []
@@ -66,10 +71,12 @@ def learn_diagram(
     next_id = 2 + len(frontier.ids)
 
     while len(frontier.ids):
-        v = _most_influential(oracle, frontier, remaining, plan, rng)
+        depth = len(order)
+        v = order_hint[depth] if depth < len(order_hint) else _most_influential(oracle, frontier, remaining, plan, rng)
         order.append(v)
         remaining[v] = False
-        length = int(np.clip(plan.samples * frontier.weight.sum() / m, plan.min_samples, plan.samples))
+        hardest = np.bincount(frontier.column, weights=frontier.weight).max()  # unresolved share of one output
+        length = int(np.clip(plan.samples * hardest, plan.min_samples, plan.samples))
         suffix = _suffixes(remaining, length, rng, hints)
         children = np.repeat(frontier.prefixes, 2, axis=0)  # child prefix 2p + b sets x[v] = b
         children[1::2, v] = 1
