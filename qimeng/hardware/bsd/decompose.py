@@ -9,7 +9,7 @@ the carries, shared by all sum bits, are ``carry ? (a | b) : (a & b)``: a ripple
 of a diagram of quadratic size. A cut crossed into both constants and one node ``v`` gives
 ``k = r ? v : g1`` (``r``: the path reaches ``v``; ``g1``: it reaches 1), as in a comparator:
 ``a < b`` is ``(high bits equal) ? (low bits a < b) : (high bits a < b)``. Nodes without such a
-cut stay one multiplexer on their input.
+cut, and every node of a diagram larger than DECOMPOSE_MAX_NODES, stay one multiplexer on their input.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from __future__ import annotations
 from qimeng.hardware.bsd.diagram import CONST0, CONST1, Diagram
 from qimeng.hardware.bsd.reorder import Manager
 
+DECOMPOSE_MAX_NODES = 5_000  # cut search walks each node's sub-diagram: larger diagrams keep one mux per node
+
 
 class Network:
     """Wires ``w{k} = select ? hi : lo`` in an order where every wire is defined before use."""
 
     def __init__(self, d: Diagram) -> None:
+        self.decompose = d.n_nodes <= DECOMPOSE_MAX_NODES
         self.manager = Manager(d)
         self.layer = {v: i for i, v in enumerate(self.manager.level)}
         self.depth = len(self.manager.level)
@@ -54,7 +57,7 @@ class Network:
     def _split(self, k: int) -> tuple[int | str, int, int]:
         """(select, hi, lo) of node ``k``: a decomposition at its lowest cut, or its own input multiplexer."""
         m = self.manager
-        cut = self._lowest_cut(k)
+        cut = self._lowest_cut(k) if self.decompose else None
         if cut is None:
             return f"x[{m.var[k]}]", m.hi[k], m.lo[k]
         crossing = sorted(cut)
