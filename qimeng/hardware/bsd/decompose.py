@@ -9,7 +9,8 @@ the carries, shared by all sum bits, are ``carry ? (a | b) : (a & b)``: a ripple
 of a diagram of quadratic size. A cut crossed into both constants and one node ``v`` gives
 ``k = r ? v : g1`` (``r``: the path reaches ``v``; ``g1``: it reaches 1), as in a comparator:
 ``a < b`` is ``(high bits equal) ? (low bits a < b) : (high bits a < b)``. Nodes without such a
-cut, and every node of a diagram larger than DECOMPOSE_MAX_NODES, stay one multiplexer on their input.
+cut, and every node of a diagram larger than DECOMPOSE_MAX_NODES (or with ``decompose=False``), stay
+one multiplexer on their input.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ DECOMPOSE_MAX_NODES = 5_000  # cut search walks each node's sub-diagram: larger 
 class Network:
     """Wires ``w{k} = select ? hi : lo`` in an order where every wire is defined before use."""
 
-    def __init__(self, d: Diagram) -> None:
-        self.decompose = d.n_nodes <= DECOMPOSE_MAX_NODES
+    def __init__(self, d: Diagram, decompose: bool = True) -> None:
+        self.decompose = decompose and d.n_nodes <= DECOMPOSE_MAX_NODES
         self.manager = Manager(d)
         self.layer = {v: i for i, v in enumerate(self.manager.level)}
         self.depth = len(self.manager.level)

@@ -29,12 +29,14 @@ def _expression(x: str, lo: str, hi: str) -> str:
     return f"{x} ? {hi} : {lo}"
 
 
-def emit_verilog(d: Diagram, n_inputs: int, name: str = "learned") -> str:
-    """``module NAME(input [N-1:0] x, output [M-1:0] y)`` computing every output bit of ``d``."""
-    net = Network(d)
+def emit_verilog(d: Diagram, n_inputs: int, name: str = "learned", decompose: bool = True) -> str:
+    """``module NAME(input [N-1:0] x, output [M-1:0] y)`` computing every output bit of ``d``
+    (``decompose=False``: one multiplexer per node)."""
+    net = Network(d, decompose)
     lines = [
         f"// Learned by qimeng (Binary Speculation Diagrams): {len(d.roots)} output bits, "
-        f"{d.n_nodes} shared decision nodes, {len(net.assigns)} multiplexers after cut decomposition.",
+        f"{d.n_nodes} shared decision nodes, {len(net.assigns)} multiplexers"
+        f"{' after cut decomposition' if net.decompose else ''}.",
         f"module {name}(input [{n_inputs - 1}:0] x, output [{len(d.roots) - 1}:0] y);",
     ]
     if net.assigns:
