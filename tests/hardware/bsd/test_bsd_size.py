@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_circuit, learn_diagram
+from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_circuit, learn_diagram, load_oracle
 from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 from qimeng.hardware.bsd.reorder import sift
@@ -125,3 +125,23 @@ def test_decomposed_network_of_random_functions_simulates_exactly(tmp_path, seed
     path = tmp_path / "r.v"
     path.write_text(emit_verilog(result.diagram, 8, "r"))
     assert simulate_against_oracle(path, "r", oracle, all_vectors(8)).mismatches == 0
+
+
+def test_hw_learn_keeps_the_emission_yosys_makes_smaller(tmp_path):
+    from qimeng.hardware.bsd.report import learn_to_verilog
+
+    src = tmp_path / "shift.py"  # an 8-bit barrel shifter: decomposition does not suit it
+    src.write_text("import numpy as np\n"
+                   "def shift(x):\n"
+                   "    a = x[:, :8].astype(np.int64) @ (1 << np.arange(8)); s = x[:, 8:11].astype(np.int64) @ (1 << np.arange(3))\n"
+                   "    return (((a << s) & 255)[:, None] >> np.arange(8)) & 1\n")
+    out = tmp_path / "shift.v"
+    report = learn_to_verilog(f"{src}:shift", 11, 8, out, "shift")
+    assert report.success and report.simulated_vectors == 2048 and report.simulation_mismatches == 0
+    learned = learn_circuit(load_oracle(f"{src}:shift", 11, 8)).diagram
+    counts = []
+    for decompose in (True, False):
+        path = tmp_path / f"{decompose}.v"
+        path.write_text(emit_verilog(learned, 11, "shift", decompose))
+        counts.append(yosys_cell_count(path, "shift"))
+    assert report.cells == yosys_cell_count(out, "shift") == min(counts)
