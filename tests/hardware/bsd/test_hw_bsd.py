@@ -152,3 +152,12 @@ def test_wide_verilog_oracle_runs_on_verilator(tmp_path):
     x = np.random.default_rng(0).integers(0, 2, size=(5000, 22), dtype=np.uint8)
     total = x[:, :11] @ (1 << np.arange(11)) + x[:, 11:] @ (1 << np.arange(11))
     assert (o(x) == (total[:, None] >> np.arange(12)) & 1).all()
+
+
+def test_cli_learn_no_cells_skips_synthesis(tmp_path):
+    out = tmp_path / "maj.v"
+    result = CliRunner().invoke(app, ["hw", "learn", f"{ORACLES}:majority5", "--inputs", "5", "--outputs", "1",
+                                      "--out", str(out), "--no-cells", "--json"])
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["cells"] is None and report["simulation_mismatches"] == 0
+    assert report["simulated_vectors"] == 32
