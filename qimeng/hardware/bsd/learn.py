@@ -1,8 +1,9 @@
-"""Learning a multi-output combinational circuit: one diagram per output bit, checked and refined.
+"""Learning a multi-output combinational circuit: one shared diagram of all output bits, checked and refined.
 
 After learning, accuracy is measured on check vectors (every input vector when N <= 20, else
-fresh random ones); output bits with errors are learned again with twice the samples and the
-counterexamples as hints, until the target accuracy is met or the rounds run out. The reported
+fresh random ones); while some output bit is wrong, the diagram is learned again with twice the
+samples, the counterexamples as hints and the previous round's (sifted) variable order, until the
+target accuracy is met or the rounds run out. The reported
 accuracy is measured on vectors no round learned from (exhaustive, or a fresh random draw).
 """
 
@@ -12,20 +13,21 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from rich.progress import Progress
 
 from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import Diagram
 from qimeng.hardware.bsd.oracle import Oracle
-from qimeng.hardware.bsd.sampling import SamplingPlan, learn_bit
+from qimeng.hardware.bsd.reorder import sift
+from qimeng.hardware.bsd.sampling import SamplingPlan, learn_diagram
 
 EXHAUSTIVE_CHECK_MAX_INPUTS = 20
 MAX_HINTS = 512
+SIFT_MAX_NODES = 5_000  # larger diagrams keep the learned order (sifting is Python, per node)
 
 
 @dataclass
 class LearnResult:
-    diagrams: list[Diagram]
+    diagram: Diagram
     accuracy: float  # fraction of check vectors on which every output bit is right
     bit_accuracy: list[float]
     check_vectors: int
@@ -37,7 +39,7 @@ class LearnResult:
 
     @property
     def n_nodes(self) -> int:
-        return sum(d.n_nodes for d in self.diagrams)
+        return self.diagram.n_nodes
 
 
 def check_vectors(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
@@ -47,10 +49,6 @@ def check_vectors(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndar
     return rng.integers(0, 2, size=(count, n), dtype=np.uint8), False
 
 
-def evaluate(diagrams: list[Diagram], x: np.ndarray) -> np.ndarray:
-    return np.stack([d.evaluate(x) for d in diagrams], axis=1)
-
-
 def learn_circuit(
     oracle: Oracle,
     plan: SamplingPlan = SamplingPlan(),
@@ -58,9 +56,11 @@ def learn_circuit(
     max_rounds: int = 4,
     check_count: int = 100_000,
     seed: int = 0,
-    progress: bool = False,
+    sift_max_nodes: int = SIFT_MAX_NODES,
 ) -> LearnResult:
-    """Learn every output bit of ``oracle``; ``target`` defaults to 1.0 (exhaustive) or 0.9999."""
+    """Learn every output bit of ``oracle``; ``target`` defaults to 1.0 (exhaustive) or 0.9999.
+
+    Diagrams of at most ``sift_max_nodes`` nodes are reordered by sifting (same functions, fewer nodes)."""
     n, m = oracle.n_inputs, oracle.n_outputs
     rng = np.random.default_rng(seed)
     check_rng = np.random.default_rng(seed + 1_000_003)
@@ -68,38 +68,31 @@ def learn_circuit(
     target = (1.0 if exhaustive else 0.9999) if target is None else target
     start = time.perf_counter()
     queries_before = getattr(oracle, "queries", 0)
-    hints = [np.zeros((0, n), np.uint8) for _ in range(m)]
-    plans = [plan] * m
-    diagrams: list[Diagram | None] = [None] * m
-    todo = list(range(m))
+    hints = np.zeros((0, n), np.uint8)
+    order: list[int] = []  # a later round learns under the (sifted) order of the one before
     history: list[dict] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("learning output bits", total=m)
-        for round_ in range(1, max_rounds + 1):
-            for j in todo:
-                bit_oracle = lambda x, j=j: oracle(x)[:, j]  # noqa: E731
-                diagrams[j] = learn_bit(bit_oracle, n, plans[j], rng, hints[j])
-                bar.advance(task)
-            x, _ = check_vectors(n, check_count, check_rng)
-            wrong = evaluate(diagrams, x) != oracle(x)
-            accuracy = 1.0 - wrong.any(axis=1).mean()
-            history.append({"round": round_, "relearned": list(todo), "accuracy": float(accuracy)})
-            todo = [j for j in range(m) if wrong[:, j].any()]
-            if accuracy >= target or not todo or round_ == max_rounds:
-                break
-            for j in todo:
-                cex = x[wrong[:, j]]
-                cex = cex[rng.permutation(len(cex))[: MAX_HINTS // 2]]
-                hints[j] = np.concatenate([cex, hints[j]])[:MAX_HINTS]
-                plans[j] = replace(plans[j], samples=plans[j].samples * 2, min_samples=plans[j].min_samples * 2)
-            bar.update(task, total=m + sum(len(h["relearned"]) for h in history[1:]) + len(todo))
+    for round_ in range(1, max_rounds + 1):
+        diagram = learn_diagram(oracle, n, m, plan, rng, hints, order)
+        if diagram.n_nodes <= sift_max_nodes:
+            diagram = sift(diagram)
+        x, _ = check_vectors(n, check_count, check_rng)
+        wrong = diagram.evaluate(x) != oracle(x)
+        accuracy = 1.0 - wrong.any(axis=1).mean()
+        history.append({"round": round_, "nodes": diagram.n_nodes, "accuracy": float(accuracy)})
+        if accuracy >= target or round_ == max_rounds:
+            break
+        cex = x[wrong.any(axis=1)]
+        cex = cex[rng.permutation(len(cex))[: MAX_HINTS // 2]]
+        hints = np.concatenate([cex, hints])[:MAX_HINTS]
+        plan = replace(plan, samples=plan.samples * 2, min_samples=plan.min_samples * 2)
+        order = diagram.order
     learn_seconds = time.perf_counter() - start
     if not exhaustive:  # report on vectors no refinement saw
         x, _ = check_vectors(n, check_count, np.random.default_rng(seed + 2_000_003))
-        wrong = evaluate(diagrams, x) != oracle(x)
+        wrong = diagram.evaluate(x) != oracle(x)
         accuracy = 1.0 - wrong.any(axis=1).mean()
     return LearnResult(
-        diagrams=diagrams,
+        diagram=diagram,
         accuracy=float(accuracy),
         bit_accuracy=[float(a) for a in 1.0 - wrong.mean(axis=0)],
         check_vectors=len(x),

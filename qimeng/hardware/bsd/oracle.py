@@ -103,16 +103,20 @@ class VerilogOracle:
         return y
 
 
+def port_connections(iface: Interface) -> list[str]:
+    """Named connections of the module's inputs to slices of ``x`` and its outputs to slices of ``y``."""
+    conns = []
+    for ports, bus in ((iface.inputs, "x"), (iface.outputs, "y")):
+        lo = 0
+        for p in ports:
+            conns.append(f".{p.name}({bus}[{lo + p.width - 1}:{lo}])")
+            lo += p.width
+    return conns
+
+
 def batch_testbench(iface: Interface, n: int, m: int) -> str:
     """A testbench reading input vectors (hex lines) from in.hex and writing outputs to out.hex."""
-    conns, lo = [], 0
-    for p in iface.inputs:
-        conns.append(f".{p.name}(x[{lo + p.width - 1}:{lo}])")
-        lo += p.width
-    lo = 0
-    for p in iface.outputs:
-        conns.append(f".{p.name}(y[{lo + p.width - 1}:{lo}])")
-        lo += p.width
+    conns = port_connections(iface)
     return f"""module qimeng_oracle_tb;
   reg [{n - 1}:0] x, x_read;
   wire [{m - 1}:0] y;

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from qimeng.cli import app
 from qimeng.core.verdict import BadInput
-from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_bit, learn_circuit, load_oracle
+from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_circuit, learn_diagram, load_oracle
 from qimeng.hardware.bsd.bits import all_vectors, from_hex_lines, to_hex_lines
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
@@ -30,18 +30,19 @@ def test_hex_round_trip_and_all_vectors():
 
 def test_diagram_evaluate_and_reduce():
     # x0 ? (x1 ? 1 : 0) : (x1 ? 1 : 0)  == x1, after reduction one node
-    d = Diagram([0, 1], np.array([-1, -1, 0, 1, 1]), np.array([0, 1, 3, 0, 0]), np.array([0, 1, 4, 1, 1]), 2)
+    d = Diagram([0, 1], np.array([-1, -1, 0, 1, 1]), np.array([0, 1, 3, 0, 0]), np.array([0, 1, 4, 1, 1]), np.array([2, 4]))
     x = all_vectors(2)
-    assert d.evaluate(x).tolist() == x[:, 1].tolist()
+    assert d.evaluate(x).tolist() == np.stack([x[:, 1], x[:, 1]], axis=1).tolist()
     r = reduce_diagram(d)
-    assert r.n_nodes == 1 and r.evaluate(x).tolist() == x[:, 1].tolist()
+    assert r.n_nodes == 1 and r.roots[0] == r.roots[1]  # both outputs share the one node x1
+    assert r.evaluate(x).tolist() == d.evaluate(x).tolist()
 
 
 def test_learn_bit_constant_and_xor():
     rng = np.random.default_rng(0)
-    assert learn_bit(lambda x: np.zeros(len(x), np.uint8), 6, SamplingPlan(), rng).root == 0
-    parity = learn_bit(lambda x: x.sum(axis=1).astype(np.uint8) & 1, 6, SamplingPlan(), rng)
-    assert (parity.evaluate(all_vectors(6)) == all_vectors(6).sum(axis=1) % 2).all()
+    assert learn_diagram(lambda x: np.zeros((len(x), 1), np.uint8), 6, 1, SamplingPlan(), rng).roots.tolist() == [0]
+    parity = learn_diagram(lambda x: x.sum(axis=1, keepdims=True).astype(np.uint8) & 1, 6, 1, SamplingPlan(), rng)
+    assert (parity.evaluate(all_vectors(6))[:, 0] == all_vectors(6).sum(axis=1) % 2).all()
     assert parity.n_nodes == 11  # 1 + 2 * 5 nodes: the minimal parity diagram
 
 
@@ -79,7 +80,7 @@ def test_emitted_verilog_simulates_like_the_oracle(tmp_path):
     o = oracle("adder8", 17, 9)
     result = learn_circuit(o)
     path = tmp_path / "adder.v"
-    path.write_text(emit_verilog(result.diagrams, 17, "adder_learned"))
+    path.write_text(emit_verilog(result.diagram, 17, "adder_learned"))
     sim = simulate_against_oracle(path, "adder_learned", o, all_vectors(17)[::7])
     assert sim.mismatches == 0 and sim.vectors == len(range(0, 1 << 17, 7))
     assert 0 < yosys_cell_count(path, "adder_learned") < 2000
@@ -151,3 +152,12 @@ def test_wide_verilog_oracle_runs_on_verilator(tmp_path):
     x = np.random.default_rng(0).integers(0, 2, size=(5000, 22), dtype=np.uint8)
     total = x[:, :11] @ (1 << np.arange(11)) + x[:, 11:] @ (1 << np.arange(11))
     assert (o(x) == (total[:, None] >> np.arange(12)) & 1).all()
+
+
+def test_cli_learn_no_cells_skips_synthesis(tmp_path):
+    out = tmp_path / "maj.v"
+    result = CliRunner().invoke(app, ["hw", "learn", f"{ORACLES}:majority5", "--inputs", "5", "--outputs", "1",
+                                      "--out", str(out), "--no-cells", "--json"])
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["cells"] is None and report["simulation_mismatches"] == 0
+    assert report["simulated_vectors"] == 32
