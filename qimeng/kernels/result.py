@@ -9,6 +9,9 @@ from typing import Any
 from qimeng.core.verdict import Status
 
 # Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose.
+MODES = ("train", "eval")
+PROTOCOLS = ("qimeng", "kernelbench")
+
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-4, 1e-4),
     "float32": (1e-4, 1e-4),
@@ -33,6 +36,8 @@ class EvalOptions:
     time_candidate: bool = True
     small: bool = False  # apply the problem's SMALL size overrides (CPU tests)
     kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` (~5 s per worker, ~0.5 s each)
+    mode: str = "train"  # "train": the modules as Model(*get_init_inputs()) builds them; "eval": .eval() first
+    protocol: str = "qimeng"  # "qimeng" (strict) or "kernelbench" (that evaluator's timing: harness/kernelbench.py)
 
 
 @dataclass
@@ -60,6 +65,11 @@ class EvalResult:
     roofline_ms: float | None = None  # fastest possible time on this GPU (bytes or FLOPs at peak)
     versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
     phases_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each stage of the evaluation
+    mode: str = "train"  # the module mode the evaluation ran in (EvalOptions.mode)
+    protocol: str = "qimeng"  # the timing protocol (EvalOptions.protocol)
+    backend_flags: dict[str, Any] = field(default_factory=dict)  # TF32, cuDNN, matmul precision during the run
+    peak_device_bytes: int | None = None  # torch.cuda.max_memory_allocated over the evaluation (None on CPU)
+    peak_rss_bytes: int | None = None  # the worker's peak resident set over the evaluation
     problem_hash: str = ""
     candidate_hash: str = ""
     log: str = ""  # bounded captured stdout/stderr of the worker

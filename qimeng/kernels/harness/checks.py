@@ -1,7 +1,9 @@
 """Correctness checks: compare a candidate's outputs with the reference's, find aliasing and mutation.
 
 Every function returns a human reason (``None`` when the check passes). Comparison uses the torch
-functions bound in ``guard.TRUSTED`` before candidate code was imported.
+functions bound in ``guard.TRUSTED`` before candidate code was imported; floating values are compared
+chunk by chunk in float64 (``values.py``), so a check needs a few chunks of memory, not copies of the
+output.
 """
 
 from __future__ import annotations
@@ -10,15 +12,14 @@ from typing import Any
 
 import torch
 
+from qimeng.kernels.harness import values
 from qimeng.kernels.harness.guard import TRUSTED
 from qimeng.kernels.result import DEFAULT_TOLERANCES
 
-_isclose = TRUSTED["torch.isclose"]
 _isnan = TRUSTED["torch.isnan"]
-_isinf = TRUSTED["torch.isinf"]
 _equal = TRUSTED["torch.equal"]
 
-VALUES_DIFFER = "values differ"  # in the reason of outputs that match in all but their finite values
+VALUES_DIFFER = values.VALUES_DIFFER  # in the reason of outputs that match in all but their finite values
 
 
 def leaves(value: Any, path: str = "output") -> list[tuple[str, Any]]:
@@ -61,19 +62,7 @@ def _compare_leaf(path: str, c: Any, r: Any, atol: float, rtol: float) -> str | 
         return f"{path}: on {c.device}, reference on {r.device}"
     if not (r.is_floating_point() or r.is_complex()):
         return None if _equal(c, r) else _first_mismatch(path, c, r, c != r, "values differ")
-    c64, r64 = c.detach().to(torch.float64), r.detach().to(torch.float64)
-    nan_c, nan_r = _isnan(c64), _isnan(r64)
-    if not _equal(nan_c, nan_r):
-        return _first_mismatch(path, c, r, nan_c != nan_r, "NaN pattern differs")
-    inf_c, inf_r = _isinf(c64), _isinf(r64)
-    if not _equal(inf_c, inf_r) or not _equal(c64[inf_c], r64[inf_r]):
-        return _first_mismatch(path, c, r, (inf_c != inf_r) | (inf_c & (c64 != r64)), "Inf pattern differs")
-    finite = ~(nan_r | inf_r)
-    close = _isclose(c64, r64, rtol=rtol, atol=atol) | ~finite
-    if bool(close.all()):
-        return None
-    diff = (c64 - r64).abs()[finite].max().item()
-    return _first_mismatch(path, c, r, ~close, f"{VALUES_DIFFER} (max abs diff {diff:.3g}, atol={atol}, rtol={rtol})")
+    return values.compare_floating(path, c, r, atol, rtol)
 
 
 def within_reference_error(candidate: Any, reference: Any, truth: Any, atol: float, rtol: float) -> str | None:
@@ -93,26 +82,15 @@ def within_reference_error(candidate: Any, reference: Any, truth: Any, atol: flo
             continue
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(r.shape):
             return f"{path}: the float64 reference has another structure"
-        c64, r64, t64 = (v.detach().to(torch.float64) for v in (c, r, t))
-        finite = ~(_isnan(r64) | _isinf(r64) | _isnan(t64) | _isinf(t64))
-        if not bool(finite.any()):
-            continue
-        ref_error = (r64 - t64).abs()[finite].max().item()
-        allowed = atol + rtol * t64.abs() + 2.0 * ref_error
-        bad = ((c64 - t64).abs() > allowed) & finite
-        if bool(bad.any()):
-            worst = (c64 - t64).abs()[finite].max().item()
-            return _first_mismatch(path, c, r, bad, f"{VALUES_DIFFER}, also against the float64 reference (candidate "
-                                   f"error up to {worst:.3g}, the reference's own {ref_error:.3g})")
+        reason = values.within_error(path, c, r, t, atol, rtol)
+        if reason:
+            return reason
     return None
 
 
 def _first_mismatch(path: str, c: torch.Tensor, r: torch.Tensor, bad: torch.Tensor, what: str) -> str:
-    count = int(bad.sum().item())
-    flat = int(bad.flatten().nonzero()[0].item())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(c.shape))) if c.dim() else ()
-    return (f"{path}: {what}; {count} of {c.numel()} elements mismatch, first at index {list(index)}: "
-            f"candidate {c.flatten()[flat].item()!r}, reference {r.flatten()[flat].item()!r}")
+    flat = int(bad.reshape(-1).nonzero()[0].item())
+    return values.first_mismatch(path, c, r, int(bad.sum().item()), flat, what)
 
 
 def inputs_changed(before: list, after: list) -> str | None:
@@ -127,6 +105,19 @@ def _same_with_nan(a: torch.Tensor, b: torch.Tensor) -> bool:
     if not b.is_floating_point():
         return False
     return bool(((a == b) | (_isnan(a) & _isnan(b))).all())
+
+
+def buffers_differ(candidate: torch.nn.Module, reference: torch.nn.Module, names: list[str]) -> str | None:
+    """Why the candidate's buffers (batch norm's running statistics, ...) differ after a call from the
+    reference's, among the state entries both have (``names``), if they do."""
+    ref_buffers = dict(reference.named_buffers())
+    cand_buffers = dict(candidate.named_buffers())
+    for name in names:
+        if name in ref_buffers and name in cand_buffers:
+            reason = compare(cand_buffers[name], ref_buffers[name], *tolerances(ref_buffers[name], None, None))
+            if reason:
+                return f"buffer `{name}` after the call: " + reason.removeprefix("output: ")
+    return None
 
 
 def aliases_input(output: Any, inputs: list) -> bool:

@@ -15,7 +15,6 @@ _STARTED = time.perf_counter()  # before torch is imported: the worker's start-u
 import contextlib
 import dataclasses
 import faulthandler
-import gc
 import json
 import os
 import platform
@@ -33,7 +32,8 @@ import torch
 from qimeng.core import sandbox, verdict
 from qimeng.core.sandbox import job_main
 from qimeng.core.verdict import BadInput, Status
-from qimeng.kernels.harness import baselines, checks, device_lock, dispatch, problem as problem_mod, roofline, timing
+from qimeng.kernels.harness import (baselines, checks, device_lock, dispatch, inputs as inputs_mod, kernelbench, memory,
+                                    problem as problem_mod, roofline, timing, values)
 from qimeng.kernels.harness.evaluate import LOG_MARK
 from qimeng.kernels.harness.problem import Problem, import_file, load_problem
 from qimeng.kernels import result as result_mod
@@ -66,8 +66,22 @@ def versions(device: str) -> dict[str, str]:
     return found
 
 
-def clone_inputs(values: list) -> list:
-    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+def clone_inputs(items: list) -> list:
+    return [v.clone() if isinstance(v, torch.Tensor) else v for v in items]
+
+
+def _copy_into(targets: list, sources: list) -> None:
+    for dst, src in zip(targets, sources):
+        if isinstance(dst, torch.Tensor):
+            dst.copy_(src)
+
+
+def _seeded(fn: Any, seed: int) -> Any:
+    """``fn`` preceded by seeding the generator: calls that draw random numbers draw the same ones."""
+    def call() -> Any:
+        torch.manual_seed(seed)
+        return fn()
+    return call
 
 
 def _is_cuda(device: str) -> bool:
@@ -105,7 +119,7 @@ class Evaluation:
         self.module: Any = None
         self.threads: set[threading.Thread] = set()
         self.output_bytes: list[int] = []
-        self.reference64: Any = None  # the reference model in float64, built on first need
+        self.reference_state: dict[str, Any] = {}  # the models' state at build: every trial starts from it
 
     # -- guarded calls -------------------------------------------------------------------------
 
@@ -124,9 +138,10 @@ class Evaluation:
         if started:
             raise CandidateFailed(Status.REJECTED, f"the candidate left a thread running ({when}): {started[0].name}", True)
 
-    def call_candidate(self, model: Any, inputs: list, when: str) -> Any:
+    def call_candidate(self, model: Any, inputs: list, when: str, rng_seed: int = 0) -> Any:
         self.poison()
         self._sync()  # the candidate starts on an idle device: side streams cannot race the input copies
+        torch.manual_seed(rng_seed)  # the reference's call draws the same random numbers (dropout)
         try:
             with no_grad():
                 out = model(*inputs)
@@ -137,7 +152,8 @@ class Evaluation:
         self.check_untouched(when)
         return out
 
-    def call_reference(self, model: Any, inputs: list) -> Any:
+    def call_reference(self, model: Any, inputs: list, rng_seed: int = 0) -> Any:
+        torch.manual_seed(rng_seed)
         try:
             with no_grad():
                 out = model(*inputs)
@@ -176,66 +192,81 @@ class Evaluation:
 
     def build(self, model_cls: type) -> tuple[Any, Any]:
         try:
-            reference = self.problem.build(self.problem.model_cls, self.options.seed, self.device)
+            reference = self.problem.build(self.problem.model_cls, self.options.seed, self.device, self.options.mode)
         except BadInput:
             raise
         except Exception as exc:
             raise BadInput(f"{self.problem.path}: Model(*get_init_inputs()) raised {_describe(exc)}") from exc
         try:
-            candidate = self.problem.build(model_cls, self.options.seed, self.device)
+            candidate = self.problem.build(model_cls, self.options.seed, self.device, self.options.mode)
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"ModelNew(*get_init_inputs()) raised {_describe(exc)}",
                                   _cuda_broken(self.device, exc)) from None
         ref_state, cand_state = reference.state_dict(), candidate.state_dict()
-        shared = {k: v for k, v in ref_state.items() if k in cand_state and cand_state[k].shape == v.shape}
-        candidate.load_state_dict(shared, strict=False)
+        self.shared_names = [k for k, v in ref_state.items() if k in cand_state and cand_state[k].shape == v.shape]
+        candidate.load_state_dict({k: ref_state[k] for k in self.shared_names}, strict=False)
         self.check_untouched("in the constructor")
         self.reference_state = {k: v.detach().clone() for k, v in ref_state.items()}
         return reference, candidate
 
+    def restore_state(self, reference: Any, candidate: Any) -> None:
+        """Both models back to their state at build (in place), so that every trial starts from the same
+        fresh state: in training mode batch norm updates its running statistics on every call."""
+        reference.load_state_dict(self.reference_state)
+        candidate.load_state_dict({k: self.reference_state[k] for k in self.shared_names}, strict=False)
+
     def trial(self, reference: Any, candidate: Any, seed: int, when: str) -> Any:
-        """One correctness trial: candidate first on its own clones, then the reference; returns its output."""
+        """One correctness trial from the models' fresh state: candidate first on its own clone of the
+        inputs, then the reference on the inputs; their outputs, their inputs afterwards and their
+        buffers (running statistics) must match. Two input sets are alive, and the outputs are dropped
+        before the next trial: returns a small fingerprint of the reference's first output."""
+        self.restore_state(reference, candidate)
         inputs = self.problem.inputs(seed, self.device)
-        cand_inputs, ref_inputs = clone_inputs(inputs), clone_inputs(inputs)
-        out_c = self.call_candidate(candidate, cand_inputs, when)
-        out_r = self.call_reference(reference, ref_inputs)
+        cand_inputs = clone_inputs(inputs)
+        out_c = self.call_candidate(candidate, cand_inputs, when, rng_seed=seed)
+        out_r = self.call_reference(reference, inputs, rng_seed=seed)
         self.output_bytes = [v.numel() * v.element_size() for _, v in checks.leaves(out_r) if isinstance(v, torch.Tensor)]
         atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
         self.result.atol, self.result.rtol = atol, rtol
-        reason = self.check_outputs(out_c, out_r, inputs, atol, rtol) or checks.inputs_changed(ref_inputs, cand_inputs)
+        reason = (self.check_outputs(out_c, out_r, seed, atol, rtol) or checks.inputs_changed(inputs, cand_inputs)
+                  or checks.buffers_differ(candidate, reference, self.shared_names))
         if reason:
             raise CandidateFailed(Status.INCORRECT, f"{reason} ({when})")
-        if checks.aliases_input(out_c, cand_inputs) and not checks.aliases_input(out_r, ref_inputs):
+        if checks.aliases_input(out_c, cand_inputs) and not checks.aliases_input(out_r, inputs):
             self._flag("output_aliases_input")
-        return out_r
+        first = checks.leaves(out_r)[0][1]
+        return values.fingerprint(first) if isinstance(first, torch.Tensor) else first
 
-    def check_outputs(self, out_c: Any, out_r: Any, inputs: list, atol: float, rtol: float) -> str | None:
+    def check_outputs(self, out_c: Any, out_r: Any, seed: int, atol: float, rtol: float) -> str | None:
         """Why the candidate's outputs are wrong, if they are. Values that differ from the fp32
         reference beyond the tolerances get a second look against the reference computed in float64:
         a candidate that is as accurate as the reference (it only sums in another order) passes,
-        flagged ``within_reference_error``."""
+        flagged ``within_reference_error``. The float64 reference runs only then, on the inputs of
+        ``seed`` made again, and is dropped after."""
         reason = checks.compare(out_c, out_r, atol, rtol)
         if reason is None or checks.VALUES_DIFFER not in reason:
             return reason
-        truth = self.float64_reference(inputs)
+        truth = self.float64_reference(seed)
         if truth is None:
             return reason
         second = checks.within_reference_error(out_c, out_r, truth, atol, rtol)
+        del truth
         if second is None:
             self._flag("within_reference_error")
         return second
 
-    def float64_reference(self, inputs: list) -> Any:
-        """The reference's output in float64 on ``inputs`` (None when the model cannot run in float64)."""
+    def float64_reference(self, seed: int) -> Any:
+        """The reference's output in float64 on the inputs of ``seed``, from the models' state at build
+        (None when the model cannot run in float64)."""
         try:
-            if self.reference64 is None:
-                model = self.problem.build(self.problem.model_cls, self.options.seed, self.device)
-                model.load_state_dict(self.reference_state)
-                self.reference64 = model.to(torch.float64)
-            args = [x.detach().to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
-                    for x in inputs]
+            model = self.problem.build(self.problem.model_cls, self.options.seed, self.device, self.options.mode)
+            model.load_state_dict(self.reference_state)
+            model = model.to(torch.float64)
+            args = [x.to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+                    for x in self.problem.inputs(seed, self.device)]
+            torch.manual_seed(seed)
             with no_grad():
-                out = self.reference64(*args)
+                out = model(*args)
             self._sync()
             return out
         except Exception:  # noqa: BLE001  (an operator without float64 support: keep the fp32 verdict)
@@ -245,13 +276,30 @@ class Evaluation:
         """The first, checked call (where JIT compilers compile); learns the output sizes to poison."""
         self.trial(reference, candidate, self.options.seed + 1_000, "first call")
         self.result.compile_ms = (perf_counter_ns() - started_ns) / 1e6
+        if self.draws_random_numbers(reference, self.options.seed + 1_000):
+            self._flag("random_reference")
+
+    def draws_random_numbers(self, reference: Any, seed: int) -> bool:
+        """Whether the reference's output depends on the random number generator (dropout with p > 0 in
+        training mode, sampling): two calls on the same inputs and state, under different generator
+        seeds. Such outputs can only be compared when the candidate draws the same random numbers in
+        the same order as the reference (both calls of a trial start from the same generator seed)."""
+        inputs = self.problem.inputs(seed, self.device)
+        prints = []
+        for rng_seed in (1, 2):
+            reference.load_state_dict(self.reference_state)
+            first = checks.leaves(self.call_reference(reference, inputs, rng_seed))[0][1]
+            if not isinstance(first, torch.Tensor):
+                return False
+            prints.append(values.fingerprint(first))
+        reference.load_state_dict(self.reference_state)
+        return not guard.TRUSTED["torch.equal"](prints[0], prints[1])
 
     def correctness(self, reference: Any, candidate: Any) -> None:
         opts = self.options
         firsts = []
         for t in range(opts.correctness_trials):
-            out_r = self.trial(reference, candidate, opts.seed + 1 + t, f"trial {t + 1}")
-            firsts.append(checks.leaves(out_r)[0][1])
+            firsts.append(self.trial(reference, candidate, opts.seed + 1 + t, f"trial {t + 1}"))
             self.result.trials = t + 1
         reason = checks.degenerate(firsts)
         if reason:
@@ -275,20 +323,29 @@ class Evaluation:
     def time(self, reference: Any, candidate: Any) -> None:
         """Interleaved timing; between rounds freed memory is poisoned and the inputs' values switch
         between two seeds, and the last round's outputs must still match, so an output cached across
-        calls, or memory left uninitialised, is caught."""
+        calls, or memory left uninitialised, is caught. Three input sets are alive: the reference's and
+        the candidate's copies of the current values, and the other seed's values (``spare``)."""
         opts = self.options
-        sources = [self.problem.inputs(opts.seed + _TIMING_SEED + k, self.device) for k in (0, 1)]
-        inputs = sources[0]
-        ref_inputs, cand_inputs = clone_inputs(inputs), clone_inputs(inputs)
+        if opts.protocol == "kernelbench":
+            return self.time_kernelbench(reference, candidate)
+        seeds = [opts.seed + _TIMING_SEED + k for k in (0, 1)]
+        ref_inputs = self.problem.inputs(seeds[0], self.device)
+        cand_inputs, spare = clone_inputs(ref_inputs), self.problem.inputs(seeds[1], self.device)
+        holding = [0]  # which seed's values ref_inputs and cand_inputs hold
 
         def refill(round_index: int) -> None:
             self.poison()  # the last round's freed outputs hold no usable values
-            for target in (ref_inputs, cand_inputs):
-                for dst, src in zip(target, sources[round_index % 2]):
-                    if isinstance(dst, torch.Tensor):
-                        dst.copy_(src)
+            if round_index % 2 == holding[0]:
+                _copy_into(cand_inputs, ref_inputs)  # undo whatever the candidate did to its copy
+                return
+            _copy_into(cand_inputs, spare)  # rotate: the spare's values in, the current ones kept as spare
+            _copy_into(spare, ref_inputs)
+            _copy_into(ref_inputs, cand_inputs)
+            holding[0] = round_index % 2
 
         fns = {"reference": lambda: reference(*ref_inputs), "candidate": lambda: candidate(*cand_inputs)}
+        if "random_reference" in self.result.flags:  # the same random numbers for both, every call
+            fns = {name: _seeded(fn, seeds[0]) for name, fn in fns.items()}
         try:
             with no_grad():
                 measured = timing.time_interleaved(fns, opts.timing_trials, opts.warmup, self.device, refill)
@@ -300,8 +357,7 @@ class Evaluation:
         if reason:
             raise CandidateFailed(Status.REJECTED, f"{reason} (while timing)", True)
         atol, rtol = checks.tolerances(measured.last["reference"], opts.atol, opts.rtol)
-        last_inputs = sources[(opts.timing_trials - 1) % 2]
-        reason = (self.check_outputs(measured.last["candidate"], measured.last["reference"], last_inputs, atol, rtol)
+        reason = (self.check_outputs(measured.last["candidate"], measured.last["reference"], seeds[holding[0]], atol, rtol)
                   or checks.inputs_changed(ref_inputs, cand_inputs))
         if reason:
             raise CandidateFailed(Status.INCORRECT, f"{reason} (in the last timed round)")
@@ -318,7 +374,30 @@ class Evaluation:
         if os.environ.get("TRITON_INTERPRET") == "1" and _TRITON_IMPORT.search(self.source):
             res.timing_meaningful = False
             self._flag("timing_not_meaningful")
-        self.check_roofline(reference, inputs)
+        del measured  # its last round's outputs
+        self.check_roofline(reference, ref_inputs)
+
+    def time_kernelbench(self, reference: Any, candidate: Any) -> None:
+        """KernelBench's clock (harness/kernelbench.py): the reference's trials under no_grad, then the
+        candidate's with autograd on, each trial on its own, the mean of each."""
+        opts = self.options
+        inputs = self.problem.inputs(opts.seed + _TIMING_SEED, self.device)
+        try:
+            ref_times = kernelbench.time_calls(lambda: reference(*inputs), opts.timing_trials, opts.warmup,
+                                               self.device, grad=False)
+            cand_times = kernelbench.time_calls(lambda: candidate(*inputs), opts.timing_trials, opts.warmup,
+                                                self.device, grad=True)
+        except BaseException as exc:  # noqa: BLE001
+            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {_describe(exc)} (while timing)",
+                                  _cuda_broken(self.device, exc)) from None
+        self.check_untouched("while timing")
+        res = self.result
+        res.ref_ms, res.candidate_ms = kernelbench.mean(ref_times), kernelbench.mean(cand_times)
+        res.ref_iqr_ms = timing.quantile(ref_times, 0.75) - timing.quantile(ref_times, 0.25)
+        res.candidate_iqr_ms = timing.quantile(cand_times, 0.75) - timing.quantile(cand_times, 0.25)
+        res.timing_trials = opts.timing_trials
+        res.baselines_ms["eager"] = res.ref_ms
+        res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
 
     def check_roofline(self, reference: Any, inputs: list) -> None:
         if not _is_cuda(self.device):
@@ -335,9 +414,12 @@ class Evaluation:
             self._flag("beyond_roofline")
 
     def recheck(self, reference: Any, candidate: Any) -> None:
+        """One more trial with new inputs; the reference's parameters (and in eval mode its buffers too:
+        in training mode its forward updates them) must still be those it was built with."""
         self.trial(reference, candidate, self.options.seed + _RECHECK_SEED, "after timing")
         self.result.trials += 1
-        for name, value in reference.state_dict().items():
+        kept = dict(reference.named_parameters()) if self.options.mode == "train" else reference.state_dict()
+        for name, value in kept.items():
             if name not in self.reference_state or not guard.TRUSTED["torch.equal"](value, self.reference_state[name]):
                 raise CandidateFailed(Status.REJECTED, f"the reference model's `{name}` changed during the run", True)
 
@@ -352,6 +434,10 @@ class Evaluation:
     def run(self) -> tuple[EvalResult, bool]:
         """Evaluate; returns the result and whether the worker must be discarded."""
         started = perf_counter_ns()
+        memory.start(self.device)
+        res = self.result
+        res.mode, res.protocol, res.backend_flags = self.options.mode, self.options.protocol, memory.backend_flags()
+        reference = candidate = None
         try:
             with self.phase("load"):
                 model_cls = self.load_candidate()
@@ -373,6 +459,8 @@ class Evaluation:
             self.result.status, self.result.reason = failure.status, failure.reason
             return self.result, failure.discard
         finally:
+            res.peak_device_bytes, res.peak_rss_bytes = memory.peak_device_bytes(self.device), memory.peak_rss_bytes()
+            reference = candidate = None  # noqa: F841  (freed before the next candidate)
             self.unload()
         return self.result, _cuda_broken(self.device)
 
@@ -381,7 +469,7 @@ class Evaluation:
         if self.module is not None:
             sys.modules.pop(self.module.__name__, None)
             self.module = None
-        gc.collect()
+        memory.release(self.device)
 
 
 @contextlib.contextmanager
@@ -397,8 +485,8 @@ def _timed(into: dict[str, float], name: str) -> Iterator[None]:
 def _watched_namespaces() -> list[tuple[str, Any]]:
     """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks, and what
     turns a result into the message the harness reads (json, dataclasses, the sandbox)."""
-    ours = [guard, checks, device_lock, timing, dispatch, roofline, problem_mod, baselines, sandbox, verdict, result_mod,
-            json, dataclasses, sys.modules[__name__]]
+    ours = [guard, checks, values, inputs_mod, memory, kernelbench, device_lock, timing, dispatch, roofline, problem_mod,
+            baselines, sandbox, verdict, result_mod, json, dataclasses, sys.modules[__name__]]
     return [("EvalResult", EvalResult), ("Evaluation", Evaluation)] + [(m.__name__, m) for m in ours]
 
 
@@ -409,7 +497,7 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
     """
     found, errors = {}, {}
     for mode in modes:
-        reference = problem.build(problem.model_cls, options.seed, options.device)
+        reference = problem.build(problem.model_cls, options.seed, options.device, options.mode)
         inputs = problem.inputs(options.seed + _TIMING_SEED, options.device)
         try:
             compiled = baselines.compile_model(reference, mode)
@@ -427,7 +515,7 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
 def _check_problem(problem: Problem, options: EvalOptions) -> None:
     """Build the reference and run it once, so a broken problem is BadInput before any candidate runs."""
     try:
-        reference = problem.build(problem.model_cls, options.seed, options.device)
+        reference = problem.build(problem.model_cls, options.seed, options.device, options.mode)
     except BadInput:
         raise
     except Exception as exc:
@@ -438,6 +526,8 @@ def _check_problem(problem: Problem, options: EvalOptions) -> None:
             reference(*inputs)
     except Exception as exc:
         raise BadInput(f"{problem.path}: the reference's forward raised {_describe(exc)}") from exc
+    del reference, inputs
+    memory.release(options.device)
 
 
 def _warm_up_instruments(device: str, profiler: bool) -> None:

@@ -1,0 +1,59 @@
+"""``--protocol kernelbench``: the timing protocol of KernelBench's public evaluator, so that our numbers
+can stand next to published ones.
+
+As its ``src/eval.py`` (``eval_kernel_against_ref``, ``time_execution_with_cuda_event``) and its baseline
+script (``measure_program_time``) do:
+
+- models in training mode as ``Model(*get_init_inputs())`` builds them, PyTorch's default backend flags;
+- 5 correctness trials and 100 timed trials (the counts its scripts pass), 3 warm-up calls, each followed
+  by a device synchronisation;
+- each timed trial: a CUDA event, the call, a CUDA event, a device synchronisation; no L2 flush, no
+  interleaving: the reference's trials, then the candidate's; the figure is the **mean**;
+- the reference (its eager baseline) timed under ``torch.no_grad()``, the candidate without it (autograd
+  records the candidate's graph, as it does there).
+
+Newer KernelBench versions flush L2 before each trial and drop the first; the published v0 / v0.1
+numbers were taken without. Correctness stays our own (stricter) check; only the clock follows theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+
+from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, no_grad, perf_counter_ns
+
+CORRECTNESS_TRIALS = 5
+TIMING_TRIALS = 100
+WARMUP = 3
+
+
+def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, grad: bool) -> list[float]:
+    """Milliseconds of ``trials`` calls of ``fn`` after ``warmup`` calls, each timed on its own."""
+    cuda = torch.device(device).type == "cuda"
+    context = contextlib.nullcontext if grad else no_grad
+    times = []
+    with context():
+        for _ in range(warmup):
+            fn()
+            if cuda:
+                cuda_synchronize()
+        for _ in range(trials):
+            if cuda:
+                start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                cuda_synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                t0 = perf_counter_ns()
+                fn()
+                times.append((perf_counter_ns() - t0) / 1e6)
+    return times
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)

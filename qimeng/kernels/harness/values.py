@@ -1,0 +1,140 @@
+"""Value comparison of floating outputs in bounded memory: chunk by chunk, in float64.
+
+A whole-tensor comparison in float64 holds several copies of the output (two float64 casts, masks,
+``isclose``'s temporaries): about 10x the output's size. Here each chunk of at most ``CHUNK_ELEMENTS``
+elements is cast and compared on its own, so the extra memory is a few chunks, whatever the output's
+size. Chunks are taken in row-major order (slices of the leading dimensions: views, never a copy of the
+whole tensor), so the first mismatch found is the first in the tensor. Uses the torch functions bound in
+``guard.TRUSTED`` before candidate code was imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from qimeng.kernels.harness.guard import TRUSTED
+
+CHUNK_ELEMENTS = 1 << 22  # 4M elements: 32 MiB per float64 temporary
+
+_isclose = TRUSTED["torch.isclose"]
+_isnan = TRUSTED["torch.isnan"]
+_isinf = TRUSTED["torch.isinf"]
+
+VALUES_DIFFER = "values differ"  # in the reason of outputs that match in all but their finite values
+
+
+def pieces(shape: tuple[int, ...], budget: int = CHUNK_ELEMENTS) -> Iterator[tuple]:
+    """Indices (ints and slices of the leading dimensions) that cover ``shape`` in row-major order,
+    each selecting at most ``budget`` elements (or one innermost row, when a row alone is larger)."""
+    if not shape:
+        yield ()
+        return
+    inner = math.prod(shape[1:])
+    if inner <= budget or len(shape) == 1:
+        step = max(1, budget // max(inner, 1))
+        for start in range(0, shape[0], step):
+            yield (slice(start, min(start + step, shape[0])),)
+        return
+    for i in range(shape[0]):
+        for rest in pieces(shape[1:], budget):
+            yield (i, *rest)
+
+
+def _chunks(*tensors: torch.Tensor) -> Iterator[tuple[int, list[torch.Tensor]]]:
+    """(flat offset, the same chunk of each tensor in float64, flattened)."""
+    offset = 0
+    wide = torch.complex128 if tensors[0].is_complex() else torch.float64
+    for index in pieces(tuple(tensors[0].shape), CHUNK_ELEMENTS):
+        parts = [t.detach()[index].reshape(-1).to(wide) for t in tensors]
+        yield offset, parts
+        offset += parts[0].numel()
+
+
+@dataclass
+class _Tally:
+    """Mismatching elements of one kind: how many, and the flat index of the first."""
+
+    count: int = 0
+    first: int | None = None
+
+    def add(self, offset: int, bad: torch.Tensor) -> None:
+        found = int(bad.sum().item())
+        if found and self.first is None:
+            self.first = offset + int(bad.nonzero()[0].item())
+        self.count += found
+
+
+def first_mismatch(path: str, c: torch.Tensor, r: torch.Tensor, count: int, flat: int, what: str) -> str:
+    """The reason naming the first mismatching element (its index, both values)."""
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(c.shape))) if c.dim() else ()
+    return (f"{path}: {what}; {count} of {c.numel()} elements mismatch, first at index {list(index)}: "
+            f"candidate {c[index].item()!r}, reference {r[index].item()!r}")
+
+
+def compare_floating(path: str, c: torch.Tensor, r: torch.Tensor, atol: float, rtol: float) -> str | None:
+    """Why floating ``c`` does not match ``r`` (same shape, dtype, device): the NaN pattern, then the
+    Inf pattern (positions and signs), then ``isclose`` of the finite values."""
+    nan, inf, far = _Tally(), _Tally(), _Tally()
+    worst = 0.0
+    for offset, (c64, r64) in _chunks(c, r):
+        nan_c, nan_r = _isnan(c64), _isnan(r64)
+        nan.add(offset, nan_c != nan_r)
+        inf_c, inf_r = _isinf(c64), _isinf(r64)
+        inf.add(offset, (inf_c != inf_r) | (inf_c & (c64 != r64)))
+        finite = ~(nan_r | inf_r)
+        bad = ~_isclose(c64, r64, rtol=rtol, atol=atol) & finite
+        far.add(offset, bad)
+        if bool(finite.any()):
+            worst = max(worst, float((c64 - r64).abs()[finite].max().item()))
+    if nan.count:
+        return first_mismatch(path, c, r, nan.count, nan.first, "NaN pattern differs")  # type: ignore[arg-type]
+    if inf.count:
+        return first_mismatch(path, c, r, inf.count, inf.first, "Inf pattern differs")  # type: ignore[arg-type]
+    if far.count:
+        return first_mismatch(path, c, r, far.count, far.first,  # type: ignore[arg-type]
+                              f"{VALUES_DIFFER} (max abs diff {worst:.3g}, atol={atol}, rtol={rtol})")
+    return None
+
+
+def within_error(path: str, c: torch.Tensor, r: torch.Tensor, t: torch.Tensor, atol: float, rtol: float) -> str | None:
+    """Why ``c`` is less accurate than ``r`` against the float64 truth ``t``: some element lies beyond
+    ``atol + rtol*|t| + 2*e`` of it, ``e`` the reference's own largest error (two passes over chunks)."""
+    ref_error, any_finite = 0.0, False
+    for _, (r64, t64) in _chunks(r, t):
+        finite = ~(_isnan(r64) | _isinf(r64) | _isnan(t64) | _isinf(t64))
+        if bool(finite.any()):
+            any_finite = True
+            ref_error = max(ref_error, float((r64 - t64).abs()[finite].max().item()))
+    if not any_finite:
+        return None
+    bad, worst = _Tally(), 0.0
+    for offset, (c64, r64, t64) in _chunks(c, r, t):
+        finite = ~(_isnan(r64) | _isinf(r64) | _isnan(t64) | _isinf(t64))
+        error = (c64 - t64).abs()
+        bad.add(offset, (error > atol + rtol * t64.abs() + 2.0 * ref_error) & finite)
+        if bool(finite.any()):
+            worst = max(worst, float(error[finite].max().item()))
+    if bad.count:
+        return first_mismatch(path, c, r, bad.count, bad.first,  # type: ignore[arg-type]
+                              f"{VALUES_DIFFER}, also against the float64 reference (candidate error up to "
+                              f"{worst:.3g}, the reference's own {ref_error:.3g})")
+    return None
+
+
+def fingerprint(value: torch.Tensor, samples: int = 4096) -> torch.Tensor:
+    """A small summary of an output for the degenerate-reference check, so that the outputs of earlier
+    trials need not stay alive: its minimum and maximum (equal only for a constant tensor) and
+    ``samples`` elements at evenly spread positions, in float64 on the host. A one-element output is
+    its own fingerprint."""
+    v = value.detach()
+    if v.is_complex():
+        v = torch.view_as_real(v)
+    if v.numel() <= 1:
+        return v.reshape(-1).to(torch.float64).cpu()
+    positions = torch.linspace(0, v.numel() - 1, min(samples, v.numel()), device=v.device).long()
+    sample = v[torch.unravel_index(positions, tuple(v.shape))]
+    return torch.cat([torch.stack([v.min(), v.max()]), sample]).to(torch.float64).cpu()
