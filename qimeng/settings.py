@@ -55,6 +55,9 @@ class Settings:
     # QIMENG_DEVICE_LOCKS: lock files that let one process at a time time work on a GPU, so that
     # evaluations started side by side (several `qimeng optimize`, `--jobs`) never disturb each other's clocks
     device_lock_dir: Path = Path(tempfile.gettempdir()) / "qimeng-device-locks"
+    # QIMENG_GPU_MEMORY_FRACTION: share of a GPU's free memory that jobs sharing it may reserve together
+    # (core/admission.py); the rest is slack for what footprint estimates miss
+    gpu_memory_fraction: float = 0.9
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -67,4 +70,5 @@ class Settings:
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
             device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
+            gpu_memory_fraction=_env_float("QIMENG_GPU_MEMORY_FRACTION", cls.gpu_memory_fraction),
         )

@@ -300,6 +300,15 @@ class Store:
         for r in rows:
             yield EvalRecord(r["run"], r["problem"], r["candidate"], r["created"], _decode(r))
 
+    def peak_device_bytes(self, problem_hash: str) -> int | None:
+        """The largest device memory peak measured for a problem (evaluations and optimiser steps)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(peak) FROM (SELECT MAX(peak_device_bytes) AS peak FROM evaluations WHERE problem_hash = ? "
+                "UNION ALL SELECT MAX(peak_device_bytes) FROM steps WHERE problem_hash = ?)",
+                (problem_hash, problem_hash)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     # -- problems and candidates ------------------------------------------------------------------
 
     def put_problem(self, problem_hash: str, name: str, source: str, path: str | None = None) -> None:

@@ -6,11 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from qimeng.core.verdict import Status
+from qimeng.core.verdict import BadInput, Status
 
 # Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose.
 MODES = ("train", "eval")
 PROTOCOLS = ("qimeng", "kernelbench")
+# What ``--protocol kernelbench`` fixes (harness/kernelbench.py): its trial counts, its warm-up, every timed
+# trial (no time budget), training mode.
+KERNELBENCH_OPTIONS: dict[str, Any] = {"correctness_trials": 5, "timing_trials": 100, "warmup": 3,
+                                       "timing_budget_s": None, "mode": "train"}
 
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-4, 1e-4),
@@ -28,6 +32,7 @@ class EvalOptions:
     correctness_trials: int = 5
     timing_trials: int = 100
     warmup: int = 10
+    timing_budget_s: float | None = 20.0  # slow calls: fewer timed rounds (at least 5) once it is spent; None: all
     timeout_s: float = 180.0
     atol: float | None = None
     rtol: float | None = None
@@ -90,3 +95,27 @@ class EvalResult:
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["status"] = Status(kwargs["status"])
         return cls(**kwargs)
+
+
+def protocol_options(protocol: str = "qimeng", **given: Any) -> EvalOptions:
+    """EvalOptions for ``protocol`` from the given fields; a field given as None takes the protocol's
+    value (``KERNELBENCH_OPTIONS``) or EvalOptions' default. BadInput for an unknown protocol or mode, or
+    a mode the protocol does not allow."""
+    if protocol not in PROTOCOLS:
+        raise BadInput(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    fixed = KERNELBENCH_OPTIONS if protocol == "kernelbench" else {}
+    if protocol == "kernelbench" and given.get("mode") not in (None, "train"):
+        raise BadInput("--protocol kernelbench evaluates in training mode, as KernelBench does (drop --mode eval)")
+    fields = {k: v for k, v in given.items() if v is not None}
+    options = EvalOptions(**{**{k: v for k, v in fixed.items() if given.get(k) is None}, **fields,
+                             "protocol": protocol})
+    check_options(options)
+    return options
+
+
+def check_options(options: EvalOptions) -> None:
+    """BadInput unless the mode and protocol are known."""
+    if options.mode not in MODES:
+        raise BadInput(f"unknown mode {options.mode!r}: use one of {', '.join(MODES)}")
+    if options.protocol not in PROTOCOLS:
+        raise BadInput(f"unknown protocol {options.protocol!r}: use one of {', '.join(PROTOCOLS)}")

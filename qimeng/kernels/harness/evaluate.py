@@ -19,7 +19,7 @@ from qimeng.core.sandbox import JobOutput, SandboxResult, run_job
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
-from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.result import EvalOptions, EvalResult, check_options
 from qimeng.settings import Settings
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     settings = settings or Settings.from_env()
     if not re.fullmatch(r"cpu|cuda(:\d+)?", options.device):
         raise BadInput(f"unknown device {options.device!r}: use cpu, cuda or cuda:N")
+    check_options(options)
     check_problem_source(problem)
     items = [_read_candidate(c) for c in candidates]
     phash = problem_hash(problem, small=options.small)

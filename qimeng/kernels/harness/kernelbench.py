@@ -12,7 +12,7 @@ script (``measure_program_time``) do:
 - the reference (its eager baseline) timed under ``torch.no_grad()``, the candidate without it (autograd
   records the candidate's graph, as it does there).
 
-Newer KernelBench versions flush L2 before each trial and drop the first; the published v0 / v0.1
+The counts are ``result.KERNELBENCH_OPTIONS``. Newer KernelBench versions flush L2 before each trial and drop the first; the published v0 / v0.1
 numbers were taken without. Correctness stays our own (stricter) check; only the clock follows theirs.
 """
 
@@ -24,10 +24,6 @@ from typing import Callable
 import torch
 
 from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, no_grad, perf_counter_ns
-
-CORRECTNESS_TRIALS = 5
-TIMING_TRIALS = 100
-WARMUP = 3
 
 
 def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, grad: bool) -> list[float]:

@@ -42,6 +42,7 @@ from qimeng.kernels.result import EvalOptions, EvalResult
 _TIMING_SEED = 10_007
 _RECHECK_SEED = 20_011
 _POISON_BYTES = 64 * 1024 * 1024
+_HOST_MMAP_BYTES = 32 * 1024 * 1024  # glibc's largest mmap threshold: bigger host blocks go back to the system
 
 
 class CandidateFailed(Exception):
@@ -74,6 +75,14 @@ def _copy_into(targets: list, sources: list) -> None:
     for dst, src in zip(targets, sources):
         if isinstance(dst, torch.Tensor):
             dst.copy_(src)
+
+
+def _generator_states(device: str) -> list:
+    """The states of the random generators a call on ``device`` may draw from (host, and the GPU's)."""
+    states = [torch.random.get_rng_state()]
+    if _is_cuda(device):
+        states.append(torch.cuda.get_rng_state(torch.device(device)))
+    return states
 
 
 def _seeded(fn: Any, seed: int) -> Any:
@@ -153,18 +162,28 @@ class Evaluation:
         return out
 
     def call_reference(self, model: Any, inputs: list, rng_seed: int = 0) -> Any:
+        """The reference's call; flags ``random_reference`` when it drew random numbers (dropout with
+        p > 0 in training mode, sampling): its outputs then match a candidate's only when the candidate
+        draws the same numbers in the same order (both calls of a trial start from one generator seed)."""
         torch.manual_seed(rng_seed)
+        before = _generator_states(self.device)
         try:
             with no_grad():
                 out = model(*inputs)
             self._sync()
         except Exception as exc:
             raise BadInput(f"{self.problem.path}: the reference's forward raised {_describe(exc)}") from exc
+        if any(not guard.TRUSTED["torch.equal"](a, b) for a, b in zip(before, _generator_states(self.device))):
+            self._flag("random_reference")
         return out
 
     def poison(self) -> None:
-        """Fill freed memory with NaN, so an uninitialised output cannot hold an earlier result."""
+        """Fill freed memory with NaN, so an uninitialised output cannot hold an earlier result. On the
+        CPU only blocks the allocator reuses: larger ones (``_HOST_MMAP_BYTES``) are given back to the
+        system when freed and come back zeroed, so poisoning them would only cost time and memory."""
         sizes = list(self.output_bytes) + ([_POISON_BYTES] if _is_cuda(self.device) else [])
+        if not _is_cuda(self.device):
+            sizes = [n for n in sizes if n <= _HOST_MMAP_BYTES]
         for nbytes in sizes:
             block = torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device)
             block.fill_(float("nan"))
@@ -276,24 +295,6 @@ class Evaluation:
         """The first, checked call (where JIT compilers compile); learns the output sizes to poison."""
         self.trial(reference, candidate, self.options.seed + 1_000, "first call")
         self.result.compile_ms = (perf_counter_ns() - started_ns) / 1e6
-        if self.draws_random_numbers(reference, self.options.seed + 1_000):
-            self._flag("random_reference")
-
-    def draws_random_numbers(self, reference: Any, seed: int) -> bool:
-        """Whether the reference's output depends on the random number generator (dropout with p > 0 in
-        training mode, sampling): two calls on the same inputs and state, under different generator
-        seeds. Such outputs can only be compared when the candidate draws the same random numbers in
-        the same order as the reference (both calls of a trial start from the same generator seed)."""
-        inputs = self.problem.inputs(seed, self.device)
-        prints = []
-        for rng_seed in (1, 2):
-            reference.load_state_dict(self.reference_state)
-            first = checks.leaves(self.call_reference(reference, inputs, rng_seed))[0][1]
-            if not isinstance(first, torch.Tensor):
-                return False
-            prints.append(values.fingerprint(first))
-        reference.load_state_dict(self.reference_state)
-        return not guard.TRUSTED["torch.equal"](prints[0], prints[1])
 
     def correctness(self, reference: Any, candidate: Any) -> None:
         opts = self.options
@@ -348,7 +349,8 @@ class Evaluation:
             fns = {name: _seeded(fn, seeds[0]) for name, fn in fns.items()}
         try:
             with no_grad():
-                measured = timing.time_interleaved(fns, opts.timing_trials, opts.warmup, self.device, refill)
+                measured = timing.time_interleaved(fns, opts.timing_trials, opts.warmup, self.device, refill,
+                                                   budget_s=opts.timing_budget_s)
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {_describe(exc)} (while timing)",
                                   _cuda_broken(self.device, exc)) from None
@@ -364,12 +366,12 @@ class Evaluation:
         res = self.result
         res.ref_ms, res.candidate_ms = measured.median("reference"), measured.median("candidate")
         res.ref_iqr_ms, res.candidate_iqr_ms = measured.iqr("reference"), measured.iqr("candidate")
-        res.timing_trials = opts.timing_trials
+        res.timing_trials = len(measured.trials_ms["reference"])
         res.baselines_ms["eager"] = res.ref_ms
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
         if res.speedup is not None and res.speedup > 10:
             self._flag("speedup_over_10x")
-        if measured.late["candidate"] > opts.timing_trials // 10:  # more than stray host jitter
+        if measured.late["candidate"] > res.timing_trials // 10:  # more than stray host jitter
             self._flag("work_left_on_side_stream")
         if os.environ.get("TRITON_INTERPRET") == "1" and _TRITON_IMPORT.search(self.source):
             res.timing_meaningful = False
@@ -505,7 +507,7 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
                 compiled(*inputs)  # compiles here, outside the device lock that the timing holds
                 measured = timing.time_interleaved(
                     {"eager": lambda: reference(*inputs), mode: lambda: compiled(*inputs)},
-                    options.timing_trials, max(options.warmup, 3), options.device)
+                    options.timing_trials, max(options.warmup, 3), options.device, budget_s=options.timing_budget_s)
             found[mode] = measured.median(mode)
         except Exception as exc:
             errors[mode] = _describe(exc)
