@@ -35,7 +35,7 @@ def eval_(
     timing_trials: Optional[int] = typer.Option(None, help="Timing trials (default 100; 0: do not time)."),
     warmup: Optional[int] = typer.Option(None, help="Warm-up calls before timing (default 10; kernelbench 3)."),
     timing_budget: Optional[float] = typer.Option(None, help="Seconds after which slow timing stops (at least 5 "
-                                                  "rounds; default 20; kernelbench: none)."),
+                                                  "rounds; default 10; kernelbench: none)."),
     mode: Optional[str] = typer.Option(None, help="train (default: the modules as the problem builds them) or eval."),
     protocol: str = typer.Option("qimeng", help="qimeng (strict, default) or kernelbench (its trial counts, "
                                  "clock and mean)."),

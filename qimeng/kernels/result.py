@@ -32,7 +32,7 @@ class EvalOptions:
     correctness_trials: int = 5
     timing_trials: int = 100
     warmup: int = 10
-    timing_budget_s: float | None = 20.0  # slow calls: fewer timed rounds (at least 5) once it is spent; None: all
+    timing_budget_s: float | None = 10.0  # slow calls: fewer timed rounds (at least 5) once it is spent; None: all
     timeout_s: float = 180.0
     atol: float | None = None
     rtol: float | None = None

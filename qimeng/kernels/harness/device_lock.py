@@ -1,9 +1,10 @@
 """One evaluation at a time on a GPU: an exclusive file lock held while a worker runs work there.
 
 Evaluations may run side by side on one GPU (several ``qimeng optimize`` processes, ``--jobs``): they
-import and compile candidates in parallel (a candidate's first call, where Triton compiles), but its
-checks and its clock only run while the worker holds the device's lock, so no measurement shares the
-GPU with another process's work. A killed worker's lock is released with its process. The lock
+import and compile candidates in parallel (a candidate's first call, where Triton compiles, holds the
+lock *shared*: many at once), but its checks and its clock only run while the worker holds the device's
+lock *exclusively*, so no measurement shares the GPU, or the host's cores, with another process's
+first call or compilation. A killed worker's lock is released with its process. The lock
 directory comes from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS``
 variable; without it (or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
 the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
@@ -34,8 +35,9 @@ def _device_id(device: "torch.device") -> str:
 
 
 @contextlib.contextmanager
-def exclusive(device: str) -> Iterator[None]:
-    """Hold ``device``'s lock for the block (a no-op on the CPU or when no lock directory is set)."""
+def exclusive(device: str, shared: bool = False) -> Iterator[None]:
+    """Hold ``device``'s lock for the block (a no-op on the CPU or when no lock directory is set);
+    ``shared``: beside other shared holders, but never beside an exclusive one."""
     import torch
 
     where = os.environ.get(LOCK_DIR_ENV)
@@ -46,14 +48,19 @@ def exclusive(device: str) -> Iterator[None]:
     if dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in _device_id(dev))
-    with held(Path(where) / f"gpu-{name}.lock"):
+    with held(Path(where) / f"gpu-{name}.lock", shared):
         yield
 
 
+def shared(device: str) -> contextlib.AbstractContextManager[None]:
+    """Hold ``device``'s lock shared: work that may run beside other such work, but not beside a clock."""
+    return exclusive(device, shared=True)
+
+
 @contextlib.contextmanager
-def held(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block;
-    re-entrant within this process."""
+def held(path: Path, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on ``path`` (created with its directory if missing) for the block, exclusive or
+    ``shared``; re-entrant within this process (a nested block keeps the outer block's mode)."""
     if _open.get(path):
         _open[path] += 1
         try:
@@ -67,7 +74,7 @@ def held(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        _flock(fd, fcntl.LOCK_EX)
+        _flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         _open[path] = 1
         try:
             yield

@@ -247,11 +247,14 @@ class Evaluation:
         self.output_bytes = [v.numel() * v.element_size() for _, v in checks.leaves(out_r) if isinstance(v, torch.Tensor)]
         atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
         self.result.atol, self.result.rtol = atol, rtol
-        reason = (self.check_outputs(out_c, out_r, seed, atol, rtol) or checks.inputs_changed(inputs, cand_inputs)
+        aliased = checks.aliases_input(out_c, cand_inputs) and not checks.aliases_input(out_r, inputs)
+        changed = checks.inputs_changed(inputs, cand_inputs)
+        del inputs, cand_inputs  # before a float64 second look needs the room
+        reason = (self.check_outputs(out_c, out_r, seed, atol, rtol) or changed
                   or checks.buffers_differ(candidate, reference, self.shared_names))
         if reason:
             raise CandidateFailed(Status.INCORRECT, f"{reason} ({when})")
-        if checks.aliases_input(out_c, cand_inputs) and not checks.aliases_input(out_r, inputs):
+        if aliased:
             self._flag("output_aliases_input")
         first = checks.leaves(out_r)[0][1]
         return values.fingerprint(first) if isinstance(first, torch.Tensor) else first
@@ -445,7 +448,8 @@ class Evaluation:
                 model_cls = self.load_candidate()
             with self.phase("build"):
                 reference, candidate = self.build(model_cls)
-            with self.phase("first_call"):  # Triton compiles here: in parallel with other evaluations
+            # Triton compiles here: in parallel with other evaluations' first calls, never beside a clock
+            with self.phase("first_call"), device_lock.shared(self.device):
                 self.first_call(reference, candidate, started)
             with device_lock.exclusive(self.device):  # the rest has the device to itself
                 with self.phase("correctness"):
@@ -503,8 +507,9 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
         inputs = problem.inputs(options.seed + _TIMING_SEED, options.device)
         try:
             compiled = baselines.compile_model(reference, mode)
+            with no_grad(), device_lock.shared(options.device):
+                compiled(*inputs)  # compiles here, beside other compilations but not beside a clock
             with no_grad():
-                compiled(*inputs)  # compiles here, outside the device lock that the timing holds
                 measured = timing.time_interleaved(
                     {"eager": lambda: reference(*inputs), mode: lambda: compiled(*inputs)},
                     options.timing_trials, max(options.warmup, 3), options.device, budget_s=options.timing_budget_s)

