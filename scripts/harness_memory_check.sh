@@ -8,13 +8,17 @@ cd "$(dirname "$0")/.."
 data=tests/kernels/harness/data
 candidate=${1:-$data/gelu_kept.py}
 log=$(mktemp)
+out=$(mktemp)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} /usr/bin/time -v python -m qimeng.cli eval "$data/gelu_512mib.py" \
-    "$candidate" --json --no-store --timeout 900 2> "$log" | python -c '
+    "$candidate" --json --no-store --timeout 900 > "$out" 2> "$log" || true
+python - "$out" <<'PY'
 import json, sys
-r = json.load(sys.stdin)
-print(f"status {r[\"status\"]}  timed rounds {r[\"timing_trials\"]}  worker peak RSS {r[\"peak_rss_bytes\"] / 2**30:.2f} GiB")
-print("phases (s):", ", ".join(f"{k} {v:.1f}" for k, v in r["phases_s"].items()))' || true
-grep -E "Elapsed \(wall clock\)|Maximum resident set size" "$log"
+r = json.load(open(sys.argv[1]))
+rss = r["peak_rss_bytes"] / 2**30 if r["peak_rss_bytes"] else float("nan")
+print(f"status {r['status']}, {r['timing_trials']} timed rounds, worker peak RSS during the evaluation {rss:.2f} GiB")
+print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases_s"].items()))
+PY
+grep -E "Elapsed \(wall clock\)|Maximum resident set size|User time|System time" "$log"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -f "$log"
+rm -f "$log" "$out"
