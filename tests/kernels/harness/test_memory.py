@@ -144,3 +144,29 @@ def test_a_measured_peak_in_the_store_replaces_the_estimate(tmp_path: Path) -> N
         store.record_eval("r", "p", "c", EvalResult(status=Status.OK, problem_hash=problem_hash(problem),
                                                     peak_device_bytes=3 * 2**30))
         assert problem_footprint(problem, small=False, store=store) == from_measured(3 * 2**30)
+
+
+def test_a_whole_evaluation_holds_a_few_copies_of_a_64_mib_problem() -> None:
+    """Inputs and outputs of 64 MiB: the worker's peak stays within torch's own footprint plus about
+    six copies (three input sets while timing, two outputs, chunks); whole-tensor float64 comparisons
+    and four input sets, as before, needed over a GiB more."""
+    from qimeng.core.verdict import Status
+    from qimeng.kernels.harness.evaluate import evaluate
+    from qimeng.kernels.result import EvalOptions
+
+    result = evaluate(DATA / "problem_affine_64mib.py", DATA / "affine_reordered.py",
+                      EvalOptions(timeout_s=120.0, correctness_trials=2, timing_trials=3, warmup=1))
+    assert result.status is Status.OK, result.reason
+    assert result.peak_rss_bytes < 600 * 2**20 + 6 * 64 * 2**20, f"{result.peak_rss_bytes / 2**20:.0f} MiB"
+
+
+def test_gpu_capacity_asks_nvidia_smi_for_the_physical_gpu(tmp_path: Path, monkeypatch) -> None:
+    from qimeng.core.admission import gpu_capacity_bytes
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho \"$1\" > " + str(tmp_path / "asked") + "\necho '81559, 1559'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert gpu_capacity_bytes(1, 0.5) == int((81559 - 1559) * 2**20 * 0.5)
+    assert (tmp_path / "asked").read_text().strip() == "--id=5"
