@@ -163,6 +163,7 @@ def fingerprint(value: torch.Tensor, samples: int = 4096) -> torch.Tensor:
         v = torch.view_as_real(v)
     if v.numel() <= 1:
         return v.reshape(-1).to(torch.float64).cpu()
-    positions = torch.linspace(0, v.numel() - 1, min(samples, v.numel()), device=v.device).long()
+    positions = torch.linspace(0, v.numel() - 1, min(samples, v.numel()), dtype=torch.float64,
+                               device=v.device).long().clamp_(max=v.numel() - 1)
     sample = v[torch.unravel_index(positions, tuple(v.shape))]
     return torch.cat([torch.stack([v.min(), v.max()]), sample]).to(torch.float64).cpu()
