@@ -560,7 +560,7 @@ def handle(payload: dict) -> Iterator[dict]:
         if _is_cuda(options.device) and torch.device(options.device).index is not None:
             torch.cuda.set_device(torch.device(options.device))
         startup = {"worker_import": round(time.perf_counter() - _STARTED, 4)}
-        with _timed(startup, "worker_problem"):
+        with _timed(startup, "worker_problem"), device_lock.shared(options.device):  # a full-size forward
             problem = load_problem(payload["problem"], small=options.small)
             _check_problem(problem, options)
         with _timed(startup, "worker_instruments"):
