@@ -1,16 +1,15 @@
 """How much GPU memory evaluating a problem takes: measured by an earlier evaluation (the store's
-``peak_device_bytes``), else estimated from the sizes of its inputs, parameters and outputs.
+``peak_device_bytes`` of the candidate's worker plus the judge's), else estimated from the sizes of its inputs, parameters and outputs.
 
 For admission of jobs by memory (``qimeng.core.admission.MemoryGate``): ``qimeng bench`` with several
 jobs per GPU, and ``qimeng optimize --jobs`` (``problem_footprint`` is what it calls). The harness
 process imports no torch: the sizes come from a sandboxed job on the meta device
 (``footprint_job.py``).
 
-The estimate follows what a worker holds at its peak (the timed rounds): three input sets (the
-reference's and the candidate's copies, the other seed's values), the outputs of both plus a poisoned
-block of their size and room for the same again in intermediates, three copies of the parameters
-(reference, candidate, the state each trial starts from), plus ``OVERHEAD_BYTES`` for the CUDA context,
-the L2 flush buffer and the allocator's slack. A measured peak is counted with the same overhead and
+The estimate follows what the two processes on the GPU hold at their peaks: in each, two input sets
+(the inputs and a clone), its model's output plus a poisoned block of its size and room for the same
+again in intermediates, two copies of its model's parameters (the model, the state each trial starts
+from), plus ``OVERHEAD_BYTES`` for two CUDA contexts, the L2 flush buffers and the allocator's slack. A measured peak is counted with the same overhead and
 ``MEASURED_SLACK`` more, for the allocator's fragmentation.
 """
 
@@ -27,9 +26,9 @@ if TYPE_CHECKING:
     from qimeng.core.store import Store
 
 JOB_MODULE = "qimeng.kernels.harness.footprint_job"
-OVERHEAD_BYTES = 1 << 30
+OVERHEAD_BYTES = 2 << 30
 MEASURED_SLACK = 1.2
-INPUT_COPIES, OUTPUT_COPIES, PARAM_COPIES = 3, 4, 3
+INPUT_COPIES, OUTPUT_COPIES, PARAM_COPIES = 4, 6, 4  # the judge's and the candidate's worker's together
 JOB_TIMEOUT_S = 120.0
 
 

@@ -103,3 +103,16 @@ def test_a_time_budget_ends_slow_timing_after_the_minimum_rounds() -> None:
     assert len(calls) < 2 * (10 + 10)  # the warm-up stopped early too
     unbounded = timing.time_interleaved(fns, trials=8, warmup=0, device="cpu")
     assert len(unbounded.trials_ms["a"]) == 8
+
+
+def test_the_referee_ends_the_timed_rounds_on_the_budget_and_checks_the_last() -> None:
+    """30 ms calls, a 0.3 s budget: the referee stops after at least MIN_BUDGET_ROUNDS rounds, far
+    before the 100 asked (each round costs 30 ms or more, so the budget ends it by about the tenth)."""
+    from qimeng.kernels.harness.referee import MIN_BUDGET_ROUNDS
+
+    options = EvalOptions(timeout_s=60.0, correctness_trials=1, warmup=2, timing_trials=100, timing_budget_s=0.3,
+                          small=True)
+    [result] = evaluate_many(DATA.parent / "cheats" / "problem_scale_relu.py", [DATA / "relu_slow.py"], options)
+    assert result.status is Status.OK, result.reason
+    assert MIN_BUDGET_ROUNDS <= result.timing_trials <= 12
+    assert result.candidate_ms >= 30.0  # each claimed call includes its sleep
