@@ -13,7 +13,9 @@ script (``measure_program_time``) do:
   records the candidate's graph, as it does there).
 
 The counts are ``result.KERNELBENCH_OPTIONS``. Newer KernelBench versions flush L2 before each trial and drop the first; the published v0 / v0.1
-numbers were taken without. Correctness stays our own (stricter) check; only the clock follows theirs.
+numbers were taken without. Correctness stays our own (stricter) check; only the clock follows theirs:
+the referee (``Referee.timing``) runs the warm-up and the trials as rounds, one command each, with its
+outside clock and its round checks, and each side times its call with :func:`time_call`.
 """
 
 from __future__ import annotations
@@ -40,18 +42,3 @@ def time_call(fn: Callable[[], object], device: str, grad: bool) -> tuple[float,
         t0 = perf_counter_ns()
         out = fn()
         return (perf_counter_ns() - t0) / 1e6, out
-
-
-def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, grad: bool) -> list[float]:
-    """Milliseconds of ``trials`` calls of ``fn`` after ``warmup`` calls (each followed by a device
-    synchronisation), each timed on its own."""
-    with contextlib.nullcontext() if grad else no_grad():
-        for _ in range(warmup):
-            fn()
-            if torch.device(device).type == "cuda":
-                cuda_synchronize()
-    return [time_call(fn, device, grad)[0] for _ in range(trials)]
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)

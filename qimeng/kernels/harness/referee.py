@@ -20,8 +20,8 @@ from typing import Any
 
 from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
-from qimeng.kernels.harness import kernelbench, outside_clock
-from qimeng.kernels.harness.stats import quantile
+from qimeng.kernels.harness import outside_clock
+from qimeng.kernels.harness.stats import mean, quantile
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 _TRITON_IMPORT = re.compile(r"^\s*(import|from)\s+triton\b", re.MULTILINE)  # its kernels run interpreted on CPU
@@ -229,7 +229,7 @@ class Referee:
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while timing)", True)
         res = self.result
-        centre = kernelbench.mean if kb else (lambda v: quantile(v, 0.5))
+        centre = mean if kb else (lambda v: quantile(v, 0.5))
         res.ref_ms, res.candidate_ms = centre(judge.claimed_ms), centre(worker.claimed_ms)
         res.ref_iqr_ms = quantile(judge.claimed_ms, 0.75) - quantile(judge.claimed_ms, 0.25)
         res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)

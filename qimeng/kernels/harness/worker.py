@@ -149,7 +149,11 @@ class CandidateRun:
     def restore_state(self) -> None:
         """The candidate back to its state after load (in place): in training mode batch norm updates its
         running statistics on every call, and every trial starts from the same state as the judge's."""
-        self.model.load_state_dict(self.state)
+        try:
+            self.model.load_state_dict(self.state)
+        except BaseException as exc:  # noqa: BLE001  (a model whose state the candidate's calls reshaped)
+            raise CandidateFailed(Status.RUNTIME_ERROR, f"restoring the candidate's state raised {describe(exc)}",
+                                  _cuda_broken(self.device, exc)) from None
 
     def call(self, inputs: list, when: str, rng_seed: int = 0) -> Any:
         self.poison()

@@ -106,6 +106,17 @@ def test_inputs_are_made_under_the_device_context_with_a_host_fallback() -> None
     assert torch.equal(on_device(lambda: torch.randn(5), 7, "cpu"), torch.manual_seed(7) and torch.randn(5))
 
 
+def test_inputs_of_a_seed_do_not_depend_on_what_ran_before() -> None:
+    """The judge and the candidate's worker each make the inputs of a seed in their own process: the
+    values may depend only on the seed (and device), never on what drew random numbers before."""
+    problem = load_problem(DATA / "problem_dropout.py")
+    first = problem.inputs(12345, "cpu")
+    torch.randn(1000)  # another trial, a dropout mask, a candidate's own draws
+    again = problem.inputs(12345, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(problem.inputs(12346, "cpu")[0], first[0])
+
+
 def test_build_leaves_training_mode_unless_eval_is_asked() -> None:
     problem = load_problem(DATA / "problem_batchnorm_train.py")
     assert problem.build(problem.model_cls, 0, "cpu", "train").training

@@ -14,6 +14,7 @@ from qimeng.cli import app
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import kernelbench, timing
 from qimeng.kernels.harness.evaluate import evaluate_many
+from qimeng.kernels.harness.stats import mean
 from qimeng.kernels.result import EvalOptions, protocol_options
 
 DATA = Path(__file__).parent / "data"
@@ -69,20 +70,19 @@ def test_kernelbench_protocol_options() -> None:
         protocol_options("qimeng", mode="inference")
 
 
-def test_kernelbench_clock_times_every_trial_after_the_warm_up_with_autograd_as_asked() -> None:
+def test_kernelbench_clock_times_one_call_with_autograd_as_asked() -> None:
     grad_seen: list[bool] = []
-    durations = iter([0.0] * 3 + [0.001, 0.001, 0.001, 0.013])  # three warm-up calls, then four timed ones
 
-    def fn() -> None:
+    def fn() -> str:
         grad_seen.append(torch.is_grad_enabled())
-        time.sleep(next(durations))
+        time.sleep(0.013)
+        return "out"
 
-    times = kernelbench.time_calls(fn, trials=4, warmup=3, device="cpu", grad=False)
-    assert len(times) == 4 and all(t >= d for t, d in zip(times, [1.0, 1.0, 1.0, 13.0]))  # a sleep lasts at least d
-    assert kernelbench.mean([1.0, 1.0, 1.0, 13.0]) == 4.0  # the mean, as KernelBench reports (the median is 1)
-    assert grad_seen == [False] * 7
-    kernelbench.time_calls(lambda: grad_seen.append(torch.is_grad_enabled()), 1, 0, "cpu", grad=True)
-    assert grad_seen[-1] is True
+    ms, out = kernelbench.time_call(fn, "cpu", grad=False)
+    assert ms >= 13.0 and out == "out"  # a sleep lasts at least its time
+    assert mean([1.0, 1.0, 1.0, 13.0]) == 4.0  # the mean, as KernelBench reports (the median is 1)
+    kernelbench.time_call(fn, "cpu", grad=True)
+    assert grad_seen == [False, True]
 
 
 def test_kernelbench_protocol_end_to_end_and_its_cli_refuses_eval_mode() -> None:
