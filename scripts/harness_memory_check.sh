@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The harness's CPU memory and time target (issue 10): `qimeng eval` of a GELU problem on one 512 MiB fp32
-# input, with default trials, under /usr/bin/time -v. Prints the wall time, the peak RSS (the worker is
-# counted: time -v reports the largest of the process tree) and the machine's load.
+# input, with default trials, under /usr/bin/time -v. Prints the wall time, the peak RSS of the candidate's
+# worker and of the judge (each from the result), the largest of the process tree (time -v) and the load.
 # Usage: scripts/harness_memory_check.sh [CANDIDATE]   (default: the reference kept as it is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +15,9 @@ PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} /usr/bin/time -v python -m qimeng.cli
 python - "$out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-rss = r["peak_rss_bytes"] / 2**30 if r["peak_rss_bytes"] else float("nan")
-print(f"status {r['status']}, {r['timing_trials']} timed rounds, worker peak RSS during the evaluation {rss:.2f} GiB")
+gib = lambda v: v / 2**30 if v else float("nan")
+print(f"status {r['status']}, {r['timing_trials']} timed rounds, peak RSS during the evaluation: "
+      f"candidate's worker {gib(r['peak_rss_bytes']):.2f} GiB, judge {gib(r['judge_peak_rss_bytes']):.2f} GiB")
 print("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases_s"].items()))
 PY
 grep -E "Elapsed \(wall clock\)|Maximum resident set size|User time|System time" "$log"
