@@ -62,7 +62,7 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-_HOST_MMAP_BYTES = 32 * 1024 * 1024  # as the candidate's worker: larger host blocks come back zeroed, unpoisoned
+HOST_MMAP_BYTES = 32 * 1024 * 1024  # glibc's largest mmap threshold: bigger host blocks go back to the system
 
 
 def generator_states(device: str) -> list:
@@ -223,7 +223,7 @@ class Judge:
     def poison(self) -> None:
         """The candidate's worker fills freed memory with NaN before each timed call: the same work here."""
         cuda = torch.device(self.device).type == "cuda"
-        sizes = [n for n in self.output_bytes if cuda or n <= _HOST_MMAP_BYTES] + ([64 * 1024 * 1024] if cuda else [])
+        sizes = [n for n in self.output_bytes if cuda or n <= HOST_MMAP_BYTES] + ([64 * 1024 * 1024] if cuda else [])
         for nbytes in sizes:
             torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device).fill_(float("nan"))
 

@@ -35,13 +35,12 @@ from qimeng.core.privileges import drop_privileges  # noqa: E402
 from qimeng.core.verdict import BadInput, Status  # noqa: E402
 from qimeng.kernels.harness import (checks, dispatch, exchange, inputs as inputs_mod, kernelbench, memory,  # noqa: E402
                                     problem as problem_mod, timing, values)
-from qimeng.kernels.harness.judge import clone_inputs, describe, options_from  # noqa: E402
+from qimeng.kernels.harness.judge import HOST_MMAP_BYTES, clone_inputs, describe, options_from  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, import_file, load_problem  # noqa: E402
 from qimeng.kernels import result as result_mod  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
 
 _POISON_BYTES = 64 * 1024 * 1024
-_HOST_MMAP_BYTES = 32 * 1024 * 1024  # glibc's largest mmap threshold: bigger host blocks go back to the system
 from qimeng.kernels.harness.evaluate import LOG_MARK  # noqa: E402
 
 
@@ -105,11 +104,11 @@ class CandidateRun:
 
     def poison(self) -> None:
         """Fill freed memory with NaN, so an uninitialised output cannot hold an earlier result. On the
-        CPU only blocks the allocator reuses: larger ones (``_HOST_MMAP_BYTES``) are given back to the
+        CPU only blocks the allocator reuses: larger ones (``HOST_MMAP_BYTES``) are given back to the
         system when freed and come back zeroed, so poisoning them would only cost time and memory."""
         sizes = list(self.output_bytes) + ([_POISON_BYTES] if _is_cuda(self.device) else [])
         if not _is_cuda(self.device):
-            sizes = [n for n in sizes if n <= _HOST_MMAP_BYTES]
+            sizes = [n for n in sizes if n <= HOST_MMAP_BYTES]
         for nbytes in sizes:
             block = torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device)
             block.fill_(float("nan"))
