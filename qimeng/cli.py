@@ -33,9 +33,14 @@ def eval_(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the EvalResult)."),
     timeout: float = typer.Option(180.0, help="Seconds before a hung candidate's worker is killed."),
-    trials: int = typer.Option(5, help="Correctness trials, each with fresh inputs."),
-    timing_trials: int = typer.Option(100, help="Timing trials (0: do not time)."),
-    warmup: int = typer.Option(10, help="Warm-up calls before timing."),
+    trials: Optional[int] = typer.Option(None, help="Correctness trials, each with fresh inputs (default 5)."),
+    timing_trials: Optional[int] = typer.Option(None, help="Timing trials (default 100; 0: do not time)."),
+    warmup: Optional[int] = typer.Option(None, help="Warm-up calls before timing (default 10; kernelbench 3)."),
+    timing_budget: Optional[float] = typer.Option(None, help="Seconds after which slow timing stops (at least 5 "
+                                                  "rounds; default 10; kernelbench: none)."),
+    mode: Optional[str] = typer.Option(None, help="train (default: the modules as the problem builds them) or eval."),
+    protocol: str = typer.Option("qimeng", help="qimeng (strict, default) or kernelbench (its trial counts, "
+                                 "clock and mean)."),
     atol: Optional[float] = typer.Option(None, help="Absolute tolerance (default by dtype: fp32 1e-4, fp16/bf16 1e-2)."),
     rtol: Optional[float] = typer.Option(None, help="Relative tolerance (default by dtype)."),
     baselines: str = typer.Option("eager", help="Comma list of eager, compile, compile-max-autotune."),
@@ -46,12 +51,12 @@ def eval_(
     """Check one candidate against its problem's reference in a sandbox, then time both."""
     from qimeng.core.verdict import BadInput
     from qimeng.kernels.harness.eval_cli import eval_command, parse_baselines
-    from qimeng.kernels.result import EvalOptions
+    from qimeng.kernels.result import protocol_options
 
     try:
-        options = EvalOptions(device=device, correctness_trials=trials, timing_trials=timing_trials, warmup=warmup,
-                              timeout_s=timeout, atol=atol, rtol=rtol, baselines=parse_baselines(baselines),
-                              seed=seed, small=small)
+        options = protocol_options(protocol, device=device, correctness_trials=trials, timing_trials=timing_trials,
+                                   warmup=warmup, timing_budget_s=timing_budget, mode=mode, timeout_s=timeout,
+                                   atol=atol, rtol=rtol, baselines=parse_baselines(baselines), seed=seed, small=small)
     except BadInput as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
@@ -73,12 +78,16 @@ def bench(
     trials: int = typer.Option(5, help="Correctness trials per pair."),
     timing_trials: int = typer.Option(100, help="Timing trials per pair."),
     small: bool = typer.Option(False, "--small", help="Use the problems' SMALL sizes (quick CPU runs)."),
+    mode: str = typer.Option("train", help="train (the modules as the problems build them) or eval."),
+    protocol: str = typer.Option("qimeng", help="qimeng (strict) or kernelbench (its trial counts, clock and mean)."),
+    jobs_per_gpu: int = typer.Option(1, help="Problems evaluated side by side on each GPU, admitted by memory."),
 ) -> None:
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
-                                   baselines=baselines, trials=trials, timing_trials=timing_trials, small=small))
+                                   baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
+                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu))
 
 
 @app.command()

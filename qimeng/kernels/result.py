@@ -6,7 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from qimeng.core.verdict import Status
+from qimeng.core.verdict import BadInput, Status
+
+MODES = ("train", "eval")
+PROTOCOLS = ("qimeng", "kernelbench")
+# What ``--protocol kernelbench`` fixes (harness/kernelbench.py): its trial counts, its warm-up, every timed
+# trial (no time budget), training mode.
+KERNELBENCH_OPTIONS: dict[str, Any] = {"correctness_trials": 5, "timing_trials": 100, "warmup": 3,
+                                       "timing_budget_s": None, "mode": "train"}
 
 # Default tolerances by output dtype name (atol, rtol). fp32 is strict; half types are loose; fp8 keeps
 # 2-3 mantissa bits (a relative step of 1/8 and 1/4). Complex types take their parts' tolerances, each
@@ -26,11 +33,12 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 
-# Flags that say how a result passed, not that it needs a look: every other flag is an integrity flag
+# Flags that say how a result passed, not that it needs a look (random_reference: the reference draws
+# random numbers, its outputs were matched under one generator seed): every other flag is an integrity flag
 # (beyond_roofline, speedup_over_10x, work_left_on_side_stream, timing_unlocked, timing_unverified,
 # output_aliases_input, degenerate_reference, and any flag added later), and a result that carries one
 # counts in no score (bench metrics): it is listed apart.
-BENIGN_FLAGS: frozenset[str] = frozenset({"within_reference_error", "timing_not_meaningful"})
+BENIGN_FLAGS: frozenset[str] = frozenset({"within_reference_error", "timing_not_meaningful", "random_reference"})
 
 
 def integrity_flags(flags: list[str]) -> list[str]:
@@ -46,6 +54,7 @@ class EvalOptions:
     correctness_trials: int = 5
     timing_trials: int = 100
     warmup: int = 10
+    timing_budget_s: float | None = 10.0  # slow calls: fewer timed rounds (at least 5) once it is spent; None: all
     timeout_s: float = 180.0
     atol: float | None = None
     rtol: float | None = None
@@ -54,6 +63,8 @@ class EvalOptions:
     time_candidate: bool = True
     small: bool = False  # apply the problem's SMALL size overrides (CPU tests)
     kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` (~5 s per worker, ~0.5 s each)
+    mode: str = "train"  # "train": the modules as Model(*get_init_inputs()) builds them; "eval": .eval() first
+    protocol: str = "qimeng"  # "qimeng" (strict) or "kernelbench" (that evaluator's timing: harness/kernelbench.py)
 
 
 @dataclass
@@ -81,6 +92,13 @@ class EvalResult:
     roofline_ms: float | None = None  # fastest possible time on this GPU (bytes or FLOPs at peak)
     versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
     phases_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each stage of the evaluation
+    mode: str = "train"  # the module mode the evaluation ran in (EvalOptions.mode)
+    protocol: str = "qimeng"  # the timing protocol (EvalOptions.protocol)
+    backend_flags: dict[str, Any] = field(default_factory=dict)  # TF32, cuDNN, matmul precision during the run
+    peak_device_bytes: int | None = None  # the candidate's worker: torch.cuda.max_memory_allocated (None on CPU)
+    peak_rss_bytes: int | None = None  # the candidate's worker's peak resident set over the evaluation
+    judge_peak_device_bytes: int | None = None  # the same for the judge (reference, its outputs, comparisons)
+    judge_peak_rss_bytes: int | None = None
     problem_hash: str = ""
     candidate_hash: str = ""
     log: str = ""  # bounded captured stdout/stderr of the worker
@@ -106,3 +124,27 @@ class EvalResult:
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["status"] = Status(kwargs["status"])
         return cls(**kwargs)
+
+
+def protocol_options(protocol: str = "qimeng", **given: Any) -> EvalOptions:
+    """EvalOptions for ``protocol`` from the given fields; a field given as None takes the protocol's
+    value (``KERNELBENCH_OPTIONS``) or EvalOptions' default. BadInput for an unknown protocol or mode, or
+    a mode the protocol does not allow."""
+    if protocol not in PROTOCOLS:
+        raise BadInput(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    fixed = KERNELBENCH_OPTIONS if protocol == "kernelbench" else {}
+    if protocol == "kernelbench" and given.get("mode") not in (None, "train"):
+        raise BadInput("--protocol kernelbench evaluates in training mode, as KernelBench does (drop --mode eval)")
+    fields = {k: v for k, v in given.items() if v is not None}
+    options = EvalOptions(**{**{k: v for k, v in fixed.items() if given.get(k) is None}, **fields,
+                             "protocol": protocol})
+    check_options(options)
+    return options
+
+
+def check_options(options: EvalOptions) -> None:
+    """BadInput unless the mode and protocol are known."""
+    if options.mode not in MODES:
+        raise BadInput(f"unknown mode {options.mode!r}: use one of {', '.join(MODES)}")
+    if options.protocol not in PROTOCOLS:
+        raise BadInput(f"unknown protocol {options.protocol!r}: use one of {', '.join(PROTOCOLS)}")

@@ -300,6 +300,19 @@ class Store:
         for r in rows:
             yield EvalRecord(r["run"], r["problem"], r["candidate"], r["created"], _decode(r))
 
+    def peak_device_bytes(self, problem_hash: str) -> int | None:
+        """The largest device memory peak measured for a problem (evaluations and optimiser steps): the
+        candidate's worker's and the judge's together, both processes being on the device."""
+        both = "COALESCE(peak_device_bytes, 0) + COALESCE(judge_peak_device_bytes, 0)"
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT MAX(peak) FROM (SELECT MAX({both}) AS peak FROM evaluations WHERE problem_hash = ? "
+                f"AND (peak_device_bytes IS NOT NULL OR judge_peak_device_bytes IS NOT NULL) "
+                f"UNION ALL SELECT MAX({both}) FROM steps WHERE problem_hash = ? "
+                f"AND (peak_device_bytes IS NOT NULL OR judge_peak_device_bytes IS NOT NULL))",
+                (problem_hash, problem_hash)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     # -- problems and candidates ------------------------------------------------------------------
 
     def put_problem(self, problem_hash: str, name: str, source: str, path: str | None = None) -> None:

@@ -92,6 +92,30 @@ def test_missing_result_columns_are_added(tmp_path):
         assert store.evaluations("r")[0].result == full_result()
 
 
+def test_rows_from_before_the_memory_and_mode_columns_are_kept(tmp_path):
+    """A store written before peak memory (the worker's and the judge's), mode, protocol and backend flags were recorded: its rows stay
+    and read back with the defaults; new rows carry the values; the largest measured peak is found."""
+    with Store(tmp_path / "q.db") as store:
+        store.record_eval("r", "p", "old", full_result())
+    conn = sqlite3.connect(tmp_path / "q.db")
+    for column in ("peak_device_bytes", "peak_rss_bytes", "judge_peak_device_bytes", "judge_peak_rss_bytes", "mode",
+                   "protocol", "backend_flags"):
+        conn.execute(f"ALTER TABLE evaluations DROP COLUMN {column}")
+    conn.commit()
+    conn.close()
+    with Store(tmp_path / "q.db") as store:
+        [old] = store.evaluations("r")
+        assert old.candidate == "old" and old.result.peak_device_bytes is None
+        assert old.result.mode == "train" and old.result.protocol == "qimeng" and old.result.backend_flags == {}
+        phash = old.result.problem_hash
+        assert store.peak_device_bytes(phash) is None
+        store.record_eval("r", "p", "new", full_result(peak_device_bytes=5 << 30, judge_peak_device_bytes=None))
+        store.record_eval("r", "p", "newer", full_result(peak_device_bytes=3 << 30, judge_peak_device_bytes=None))
+        assert store.peak_device_bytes(phash) == 5 << 30 and store.peak_device_bytes("other") is None
+        store.record_eval("r", "p", "both", full_result(peak_device_bytes=3 << 30, judge_peak_device_bytes=4 << 30))
+        assert store.peak_device_bytes(phash) == 7 << 30  # the candidate's worker and the judge share the GPU
+
+
 def test_record_eval_replaces_same_names_and_stores_sources(tmp_path):
     with Store(tmp_path / "q.db") as store:
         store.record_eval("r", "p", "c", full_result(status=Status.TIMEOUT, speedup=None),

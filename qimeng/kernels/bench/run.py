@@ -17,24 +17,28 @@ import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qimeng.core.admission import MemoryGate, gpu_capacity_bytes
 from qimeng.core.executor import Executor, device_slots
 from qimeng.kernels.store import Store, content_hash
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.harness.problem import problem_hash
-from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.result import EvalOptions, EvalResult, protocol_options
 from qimeng.settings import Settings
 
 BASELINE_MODES = ("eager", "compile", "compile-max-autotune")
 
 # The options that define what a run measures: resuming a run with other values would mix results
 # that are not comparable, so it is refused.
-RUN_IDENTITY = ("device", "baselines", "correctness_trials", "timing_trials", "small", "atol", "rtol", "seed")
+RUN_IDENTITY = ("device", "baselines", "correctness_trials", "timing_trials", "small", "atol", "rtol", "seed", "mode",
+                "protocol")
 
 EvaluateMany = Callable[..., list[EvalResult]]
+Footprint = Callable[[Path], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -152,18 +156,23 @@ def _is_current(result: EvalResult, pair: Pair, problem_hashes: dict[Path, str])
 
 def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: EvalOptions,
               store: Store, workers: int | None = None, settings: Settings | None = None,
-              evaluate_many: EvaluateMany | None = None, progress: bool = True) -> BenchSummary:
+              evaluate_many: EvaluateMany | None = None, progress: bool = True, jobs_per_gpu: int = 1,
+              gate: MemoryGate | None = None, footprint: Footprint | None = None) -> BenchSummary:
     """Evaluate every pair not yet stored in ``run``; store each result as soon as it is known.
 
     The samples of one problem share a sandboxed worker (``evaluate_many``, by default
     :func:`qimeng.kernels.harness.evaluate.evaluate_many`); problems run on the device slots in parallel.
+    With ``jobs_per_gpu`` > 1 several problems share a GPU, each admitted by memory (``gate``, by
+    default each GPU's free memory; ``footprint(problem_path)``, by default measured or estimated by
+    ``harness/footprint.py``): one that does not fit beside the running ones waits.
     Raises ``BadInput`` for missing directories or a run resumed with other options; a malformed
     problem is reported in the summary (its pairs are not stored) and the other problems go on.
     """
     matching = match(problems_dir, candidates_dir)
     config = run_config(options, problems_dir, candidates_dir, matching)
     _check_resume(run, store.run_config(run) or {}, config)
-    slots = device_slots(options.device, workers)
+    settings = settings or Settings.from_env()
+    slots = device_slots(options.device, workers, jobs_per_gpu)
     if evaluate_many is None:
         from qimeng.kernels.harness.evaluate import evaluate_many
     store.put_run(run, config)
@@ -197,7 +206,8 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
                           dataclasses.replace(options, device=slot), settings=settings, store=store,
                           on_result=lambda index, result: record(group[index], result))
 
-        for outcome in Executor(slots).map(job, list(groups.values())):
+        admit = _admission(slots, options, store, settings, gate, footprint) if len(set(slots)) < len(slots) else None
+        for outcome in Executor(slots, admit).map(job, list(groups.values())):
             if outcome.error is None:
                 continue
             with lock:
@@ -210,6 +220,36 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
                         summary.errors[f"{pair.problem} :: {pair.candidate}"] = repr(outcome.error)
                     advance(summary.statuses, len(summary.bad_problems) + len(summary.errors))
     return summary
+
+
+def _admission(slots: list[str], options: EvalOptions, store: Store, settings: Settings, gate: MemoryGate | None,
+               footprint: Footprint | None) -> Callable[[list[Pair], str], AbstractContextManager[None]] | None:
+    """What a job holds while it runs on a shared GPU: its problem's footprint in the GPU's gate (a
+    problem of unknown footprint reserves the whole GPU: it runs alone)."""
+    if not options.device.startswith("cuda"):
+        return None
+    if gate is None:
+        gate = MemoryGate({slot: capacity for slot in set(slots)
+                           if (capacity := gpu_capacity_bytes(int(slot.split(":")[1]), settings.gpu_memory_fraction))})
+    if footprint is None:
+        from qimeng.kernels.harness.footprint import problem_footprint
+
+        footprint = lambda path: problem_footprint(path, small=options.small, store=store, settings=settings)  # noqa: E731
+    known: dict[Path, int | None] = {}
+    lock = threading.Lock()
+
+    def admit(group: list[Pair], slot: str) -> AbstractContextManager[None]:
+        path = group[0].problem_path
+        with lock:
+            cached = path in known
+        if not cached:
+            value = footprint(path)
+            with lock:
+                known[path] = value
+        need = known[path]
+        return gate.admit(slot, gate.capacity.get(slot, 0) if need is None else need)
+
+    return admit
 
 
 def _problem_hashes(paths: Iterable[Path], small: bool) -> dict[Path, str]:
@@ -270,7 +310,8 @@ def default_run_name(candidates_dir: Path, device: str) -> str:
 
 
 def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, device: str,
-                  workers: int | None, baselines: str, trials: int, timing_trials: int, small: bool) -> int:
+                  workers: int | None, baselines: str, trials: int, timing_trials: int, small: bool,
+                  mode: str = "train", protocol: str = "qimeng", jobs_per_gpu: int = 1) -> int:
     """``qimeng bench``: returns the exit status (0 done, 1 harness errors, 2 bad input, 130 interrupted)."""
     from rich.console import Console
 
@@ -280,13 +321,13 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
     settings = Settings.from_env()
     run = run or default_run_name(candidates_dir, device)
     try:
-        options = EvalOptions(device=device, correctness_trials=trials, timing_trials=timing_trials,
-                              baselines=parse_baselines(baselines), small=small,
-                              timeout_s=settings.eval_timeout_s)
-        device_slots(device, workers)  # fail early on a bad --device/--workers
+        options = protocol_options(protocol, device=device, correctness_trials=trials, timing_trials=timing_trials,
+                                   baselines=parse_baselines(baselines), small=small, mode=mode,
+                                   timeout_s=settings.eval_timeout_s)
+        device_slots(device, workers, jobs_per_gpu)  # fail early on a bad --device/--workers/--jobs-per-gpu
         with Store.open(settings) as store:
             summary = run_bench(problems_dir, candidates_dir, run=run, options=options, store=store,
-                                workers=workers, settings=settings)
+                                workers=workers, settings=settings, jobs_per_gpu=jobs_per_gpu)
             metrics = compute_metrics(store.evaluations(run), (store.run_config(run) or {}).get("problems"),
                                       baselines=options.baselines)
     except (BadInput, ValueError) as exc:

@@ -1,7 +1,8 @@
 """Correctness checks: compare a candidate's outputs with the reference's, find aliasing and mutation.
 
 Every function returns a human reason (``None`` when the check passes). Comparison uses the torch
-functions bound in ``guard.TRUSTED`` before candidate code was imported.
+functions bound in ``guard.TRUSTED`` before candidate code was imported; values are compared chunk
+by chunk (``values.py``), so a check needs a few chunks of memory, not copies of the output.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from typing import Any
 
 import torch
 
+from qimeng.kernels.harness import values
 from qimeng.kernels.harness.guard import TRUSTED
 from qimeng.kernels.result import DEFAULT_TOLERANCES
 
-_isclose = TRUSTED["torch.isclose"]
 _isnan = TRUSTED["torch.isnan"]
-_isinf = TRUSTED["torch.isinf"]
 _equal = TRUSTED["torch.equal"]
 
-VALUES_DIFFER = "values differ"  # in the reason of outputs that match in all but their finite values
+VALUES_DIFFER = values.VALUES_DIFFER  # in the reason of outputs that match in all but their finite values
 
 
 def leaves(value: Any, path: str = "output") -> list[tuple[str, Any]]:
@@ -54,9 +54,6 @@ def compare(candidate: Any, reference: Any, atol: float, rtol: float) -> str | N
     return None
 
 
-CHUNK_ELEMENTS = 1 << 24  # elements compared at a time: bounded extra memory for any output size
-
-
 def _compare_leaf(path: str, c: Any, r: Any, atol: float, rtol: float) -> str | None:
     if not isinstance(r, torch.Tensor):
         same = c.matches(r) if hasattr(c, "matches") else (type(c) is type(r) and c == r)
@@ -67,57 +64,9 @@ def _compare_leaf(path: str, c: Any, r: Any, atol: float, rtol: float) -> str | 
         return f"{path}: shape {tuple(c.shape)}, reference {tuple(r.shape)}"
     if c.dtype != r.dtype:
         return f"{path}: dtype {c.dtype}, reference {r.dtype}"
-    c_flat, r_flat = c.detach().reshape(-1), r.detach().reshape(-1)
-    found = _Mismatches()
-    for start in range(0, r_flat.numel(), CHUNK_ELEMENTS):
-        cc = c_flat[start:start + CHUNK_ELEMENTS].to(r.device)
-        rr = r_flat[start:start + CHUNK_ELEMENTS]
-        if not (r.is_floating_point() or r.is_complex()):
-            found.add("values", start, cc != rr)
-            continue
-        if r.is_complex():  # real and imaginary parts side by side; an element is bad if either part is
-            cc, rr = torch.view_as_real(cc), torch.view_as_real(rr)
-        c64, r64 = cc.to(torch.float64), rr.to(torch.float64)
-        nan_c, nan_r, inf_c, inf_r = _isnan(c64), _isnan(r64), _isinf(c64), _isinf(r64)
-        close = _isclose(c64, r64, rtol=rtol, atol=atol) | nan_r | inf_r
-        parts = (nan_c != nan_r, (inf_c != inf_r) | (inf_r & (c64 != r64)), ~close & ~nan_c & ~inf_c)
-        if r.is_complex():
-            parts = tuple(p.any(-1) for p in parts)
-        found.add("nan", start, parts[0])
-        found.add("inf", start, parts[1])
-        finite = ~(nan_r | inf_r | nan_c | inf_c)
-        found.add("values", start, parts[2], (c64 - r64).abs()[finite].max().item() if bool(finite.any()) else 0.0)
-    if found.count["values"] and not (r.is_floating_point() or r.is_complex()):
-        return found.reason(path, c_flat, r_flat, "values", "values differ", tuple(c.shape))
-    for kind, what in (("nan", "NaN pattern differs"), ("inf", "Inf pattern differs")):
-        if found.count[kind]:
-            return found.reason(path, c_flat, r_flat, kind, what, tuple(c.shape))
-    if found.count["values"]:
-        what = f"{VALUES_DIFFER} (max abs diff {found.max_diff:.3g}, atol={atol}, rtol={rtol})"
-        return found.reason(path, c_flat, r_flat, "values", what, tuple(c.shape))
-    return None
-
-
-class _Mismatches:
-    """Counts and first flat index of each kind of mismatch, over the chunks of one output."""
-
-    def __init__(self) -> None:
-        self.count = {"nan": 0, "inf": 0, "values": 0}
-        self.first: dict[str, int] = {}
-        self.max_diff = 0.0
-
-    def add(self, kind: str, start: int, bad: torch.Tensor, max_diff: float = 0.0) -> None:
-        self.max_diff = max(self.max_diff, max_diff)
-        n = int(bad.sum().item())
-        if n:
-            self.count[kind] += n
-            self.first.setdefault(kind, start + int(bad.nonzero()[0].item()))
-
-    def reason(self, path: str, c: torch.Tensor, r: torch.Tensor, kind: str, what: str, shape: tuple) -> str:
-        flat = self.first[kind]
-        index = [int(i) for i in torch.unravel_index(torch.tensor(flat), shape)] if shape else []
-        return (f"{path}: {what}; {self.count[kind]} of {r.numel()} elements mismatch, first at index {index}: "
-                f"candidate {c[flat].item()!r}, reference {r[flat].item()!r}")
+    if not (r.is_floating_point() or r.is_complex()):
+        return values.compare_exact(path, c, r)
+    return values.compare_floating(path, c, r, atol, rtol)
 
 
 def within_reference_error(candidate: Any, reference: Any, truth: Any, atol: float, rtol: float) -> str | None:
@@ -137,28 +86,10 @@ def within_reference_error(candidate: Any, reference: Any, truth: Any, atol: flo
             continue
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(r.shape):
             return f"{path}: the float64 reference has another structure"
-        if r.is_complex():
-            c, r, t = (torch.view_as_real(v.detach().to(r.device).to(torch.complex128)) for v in (c, r, t))
-        c64, r64, t64 = (v.detach().to(r.device).to(torch.float64) for v in (c, r, t))
-        finite = ~(_isnan(r64) | _isinf(r64) | _isnan(t64) | _isinf(t64))
-        if not bool(finite.any()):
-            continue
-        ref_error = (r64 - t64).abs()[finite].max().item()
-        allowed = atol + rtol * t64.abs() + 2.0 * ref_error
-        bad = ((c64 - t64).abs() > allowed) & finite
-        if bool(bad.any()):
-            worst = (c64 - t64).abs()[finite].max().item()
-            return _first_mismatch(path, c, r, bad, f"{VALUES_DIFFER}, also against the float64 reference (candidate "
-                                   f"error up to {worst:.3g}, the reference's own {ref_error:.3g})")
+        reason = values.within_error(path, c, r, t, atol, rtol)
+        if reason:
+            return reason
     return None
-
-
-def _first_mismatch(path: str, c: torch.Tensor, r: torch.Tensor, bad: torch.Tensor, what: str) -> str:
-    count = int(bad.sum().item())
-    flat = int(bad.flatten().nonzero()[0].item())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(c.shape))) if c.dim() else ()
-    return (f"{path}: {what}; {count} of {c.numel()} elements mismatch, first at index {list(index)}: "
-            f"candidate {c.flatten()[flat].item()!r}, reference {r.flatten()[flat].item()!r}")
 
 
 def inputs_changed(before: list, after: list) -> str | None:
@@ -173,6 +104,18 @@ def _same_with_nan(a: torch.Tensor, b: torch.Tensor) -> bool:
     if not b.is_floating_point():
         return False
     return bool(((a == b) | (_isnan(a) & _isnan(b))).all())
+
+
+def buffers_differ(candidate: dict[str, Any], reference: dict[str, torch.Tensor]) -> str | None:
+    """Why the candidate's buffers after a call (batch norm's running statistics, ...) differ from the
+    reference's, for every buffer name the candidate's model shares with the reference's, if they do."""
+    for name, value in candidate.items():
+        if name in reference:
+            ref = reference[name]
+            reason = compare(value, ref, *tolerances(ref, None, None))
+            if reason:
+                return f"buffer `{name}` after the call: " + reason.removeprefix("output: ")
+    return None
 
 
 def aliases_input(output: Any, inputs: list) -> bool:
@@ -194,8 +137,8 @@ def fingerprint(output: Any) -> tuple | None:
     total = squares = 0.0
     constant = True
     head = flat[:1].to(torch.float64)
-    for start in range(0, flat.numel(), CHUNK_ELEMENTS):
-        chunk = flat[start:start + CHUNK_ELEMENTS].to(torch.float64)
+    for start in range(0, flat.numel(), values.CHUNK_ELEMENTS):
+        chunk = flat[start:start + values.CHUNK_ELEMENTS].to(torch.float64)
         total += chunk.sum().item()
         squares += (chunk * chunk).sum().item()
         constant = constant and bool(_equal(chunk, head.expand_as(chunk)))

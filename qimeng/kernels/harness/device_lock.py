@@ -1,10 +1,11 @@
 """One evaluation at a time on a GPU: an exclusive file lock held while a worker runs work there.
 
 Evaluations may run side by side on one GPU (several ``qimeng optimize`` processes, ``--jobs``): they
-import and compile candidates in parallel (a candidate's first call, where Triton compiles), but its
-checks and its clock only run while the worker holds the device's lock, so no measurement shares the
-GPU with another process's work. A killed worker's lock is released with its process. The lock
-directory comes from ``Settings.device_lock_dir`` through the worker's ``QIMENG_DEVICE_LOCKS``
+import and compile candidates in parallel (a candidate's first call, where Triton compiles, holds the
+lock *shared*: many at once), but its checks and its clock only run while the worker holds the device's
+lock *exclusively*, so no measurement shares the GPU, or the host's cores, with another process's
+first call or compilation. A killed worker's lock is released with its process. The lock
+directory comes from ``Settings.device_lock_dir`` through the judge's ``QIMENG_DEVICE_LOCKS``
 variable; without it (or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
 the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
 """
@@ -34,10 +35,11 @@ def _device_id(device: "torch.device") -> str:
 
 
 @contextlib.contextmanager
-def exclusive(device: str) -> Iterator[bool | None]:
-    """Hold ``device``'s lock for the block. Yields True when it is held, False when it could not be
-    taken (no lock directory set, or one this user cannot write: the block runs unlocked), None on
-    the CPU, where nothing is locked."""
+def exclusive(device: str, shared: bool = False) -> Iterator[bool | None]:
+    """Hold ``device``'s lock for the block (``shared``: beside other shared holders, but never beside an
+    exclusive one). Yields True when it is held, False when it could not be taken (no lock directory
+    set, or one this user cannot write: the block runs unlocked), None on the CPU, where nothing is
+    locked."""
     import torch
 
     where = os.environ.get(LOCK_DIR_ENV)
@@ -51,14 +53,20 @@ def exclusive(device: str) -> Iterator[bool | None]:
     if dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in _device_id(dev))
-    with held(Path(where) / f"gpu-{name}.lock") as taken:
+    with held(Path(where) / f"gpu-{name}.lock", shared) as taken:
         yield taken
 
 
+def shared(device: str) -> contextlib.AbstractContextManager[bool | None]:
+    """Hold ``device``'s lock shared: work that may run beside other such work, but not beside a clock."""
+    return exclusive(device, shared=True)
+
+
 @contextlib.contextmanager
-def held(path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path`` (created with its directory if missing) for the block;
-    re-entrant within this process. Yields whether the lock is held (False: it could not be taken)."""
+def held(path: Path, shared: bool = False) -> Iterator[bool]:
+    """Hold a lock on ``path`` (created with its directory if missing) for the block, exclusive or
+    ``shared``; re-entrant within this process (a nested block keeps the outer block's mode). Yields
+    whether the lock is held (False: it could not be taken)."""
     if _open.get(path):
         _open[path] += 1
         try:
@@ -72,7 +80,7 @@ def held(path: Path) -> Iterator[bool]:
         yield False
         return
     try:
-        _flock(fd, fcntl.LOCK_EX)
+        _flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         _open[path] = 1
         try:
             yield True

@@ -74,6 +74,7 @@ def print_summary(result: EvalResult, problem: Path, candidate: Path) -> None:
     if result.reason:
         table.add_row("reason", result.reason)
     table.add_row("device", result.device)
+    table.add_row("mode, protocol", f"{result.mode}, {result.protocol}")
     table.add_row("trials", f"{result.trials} correctness, {result.timing_trials} timing")
     if result.atol is not None:
         table.add_row("tolerance", f"atol={result.atol:g} rtol={result.rtol:g}")
@@ -90,6 +91,12 @@ def print_summary(result: EvalResult, problem: Path, candidate: Path) -> None:
         table.add_row("ATen ops", ", ".join(result.ops_called))
     if result.own_kernel_share is not None:
         table.add_row("own kernels", f"{result.own_kernel_share:.0%} of GPU time")
+    for side, device_bytes, rss_bytes in (("candidate", result.peak_device_bytes, result.peak_rss_bytes),
+                                          ("judge", result.judge_peak_device_bytes, result.judge_peak_rss_bytes)):
+        memory = [f"{label} {value / 2**30:.2f} GiB" for label, value in
+                  (("device", device_bytes), ("host RSS", rss_bytes)) if value is not None]
+        if memory:
+            table.add_row(f"peak memory ({side})", ", ".join(memory))
     if result.flags:
         table.add_row("flags", f"[yellow]{', '.join(result.flags)}[/yellow]")
     Console().print(table)

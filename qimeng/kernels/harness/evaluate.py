@@ -27,7 +27,7 @@ from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
 from qimeng.kernels.harness.referee import JudgeLost, Referee
-from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.result import EvalOptions, EvalResult, check_options
 from qimeng.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     settings = settings or Settings.from_env()
     if not re.fullmatch(r"cpu|cuda(:\d+)?", options.device):
         raise BadInput(f"unknown device {options.device!r}: use cpu, cuda or cuda:N")
+    check_options(options)
     check_problem_source(problem)
     items = [_read_candidate(c) for c in candidates]
     phash = problem_hash(problem, small=options.small)
@@ -147,6 +148,7 @@ class _Pool:
         self.worker: Job | None = None
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
         self.versions: dict[str, str] = {}
+        self.backend_flags: dict[str, object] = {}  # the judge's: the numerics the reference ran under
 
     def _payload(self, **extra: object) -> dict:
         return {"problem": str(self.problem.resolve()), "options": dataclasses.asdict(self.options),
@@ -165,6 +167,7 @@ class _Pool:
                 f"{_tail(self.judge.output().stderr)}")
             raise BadInput(reason)
         self.versions = ready.get("versions", {})
+        self.backend_flags = ready.get("backend_flags", {})
         self.startup.update(ready.get("startup_s", {}))
         return dict(ready.get("baselines", {}))
 
@@ -200,7 +203,7 @@ class _Pool:
             return worker
         path = Path(worker._tmp.name) / f"candidate_{index}_{item.name}"
         path.write_text(item.source)
-        referee = Referee(self.judge, worker, self.options, item.source)  # type: ignore[arg-type]
+        referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags)  # type: ignore[arg-type]
         try:
             outcome = referee.run(index, str(path))
             result, discard = outcome.result, outcome.discard

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from qimeng.core.command_job import serve  # noqa: E402
 from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
-from qimeng.kernels.harness import baselines, checks, device_lock, roofline, timing  # noqa: E402
+from qimeng.kernels.harness import baselines, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
 from qimeng.kernels.harness.exchange import Reader  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
@@ -62,9 +62,20 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+HOST_MMAP_BYTES = 32 * 1024 * 1024  # glibc's largest mmap threshold: bigger host blocks go back to the system
+
+
+def generator_states(device: str) -> list:
+    """The states of the random generators a call on ``device`` may draw from (host, and the GPU's)."""
+    states = [torch.random.get_rng_state()]
+    if torch.device(device).type == "cuda":
+        states.append(torch.cuda.get_rng_state(torch.device(device)))
+    return states
+
+
 def build_reference(problem: Problem, options: EvalOptions) -> Any:
     try:
-        return problem.build(problem.model_cls, options.seed, options.device)
+        return problem.build(problem.model_cls, options.seed, options.device, options.mode)
     except BadInput:
         raise
     except Exception as exc:
@@ -78,36 +89,49 @@ class Judge:
         self.problem, self.options, self.device = problem, options, options.device
         self.reference = build_reference(problem, options)
         self.state = {k: v.detach().clone() for k, v in self.reference.state_dict().items()}
-        self.reference64: Any = None
         self.reader = Reader(exchange)
-        self.kept: dict[str, tuple[list, Any]] = {}  # tag -> (inputs, reference output)
+        self.kept: dict[str, tuple[int, Any]] = {}  # tag -> (seed, reference output): no inputs kept
         self.fingerprints: list[tuple] = []
         self.flusher: timing.L2Flusher | None = None
         self.lock = contextlib.ExitStack()
         self.spare: dict[int, torch.Tensor] = {}
         self.output_bytes: list[int] = []  # host buffers the timed rounds copy their outputs into
 
-    def run_reference(self, inputs: list) -> Any:
+    def run_reference(self, inputs: list, rng_seed: int | None = 0) -> Any:
+        """The reference's call, from generator seed ``rng_seed`` (the candidate's worker seeds its call
+        alike; None: seeded already); inputs are not cloned: each caller makes its own."""
+        if rng_seed is not None:
+            torch.manual_seed(rng_seed)
         try:
             with torch.no_grad():
-                out = self.reference(*clone_inputs(inputs))
+                out = self.reference(*inputs)
             sync(self.device)
         except Exception as exc:
             raise BadInput(f"{self.problem.path}: the reference's forward raised {describe(exc)}") from exc
         return out
 
     def reference_for(self, seed: int, tag: str, fingerprint: bool) -> dict:
+        """The reference's outputs for ``seed``, from the model's state at build (in training mode batch
+        norm updates its running statistics on every call). ``random``: the call drew random numbers
+        (dropout in training mode): a candidate matches only when it draws the same, from one seed."""
+        self.kept.pop(tag, None)  # the last trial's outputs are freed before this one's
+        self.reference.load_state_dict(self.state)
         inputs = self.problem.inputs(seed, self.device)
-        out = self.run_reference(inputs)
-        self.kept[tag] = (inputs, out)
+        torch.manual_seed(seed)
+        before = generator_states(self.device)
+        out = self.run_reference(inputs, None)
+        random = any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device)))
+        del inputs
+        self.kept[tag] = (seed, out)
         self.output_bytes = [v.numel() * v.element_size() for _, v in checks.leaves(out) if isinstance(v, torch.Tensor)]
         if fingerprint:
             self.fingerprints.append(checks.fingerprint(out))
-        return {"kind": "reference"}
+        return {"kind": "reference", "random": random}
 
-    def check(self, tag: str, described: Any, keep: bool) -> dict:
-        """Compare the candidate's exported outputs with the reference kept under ``tag``."""
-        inputs, out_r = self.kept[tag] if keep else self.kept.pop(tag)
+    def check(self, tag: str, described: Any, keep: bool, buffers: Any = None, buffer_names: Any = None) -> dict:
+        """Compare the candidate's exported outputs with the reference kept under ``tag`` (and, after a
+        trial, its exported buffers with the reference's after its call)."""
+        seed, out_r = self.kept[tag] if keep else self.kept.pop(tag)
         atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
         reply: dict[str, Any] = {"kind": "checked", "atol": atol, "rtol": rtol, "flags": []}
         if not isinstance(described, list) or not described:
@@ -119,33 +143,52 @@ class Judge:
         candidate = read[0] if len(read) == 1 and not isinstance(out_r, (tuple, list)) else read
         reason = checks.compare(candidate, out_r, atol, rtol)
         if reason is not None and checks.VALUES_DIFFER in reason:
-            truth = self.float64_reference(inputs)
+            truth = self.float64_reference(seed)
             if truth is not None:
                 reason = checks.within_reference_error(candidate, out_r, truth, atol, rtol)
                 if reason is None:
                     reply["flags"].append("within_reference_error")
+            del truth
+        if reason is None and buffers is not None:
+            reason = self.check_buffers(buffers, buffer_names)
         return {**reply, "reason": reason}
 
-    def float64_reference(self, inputs: list) -> Any:
-        """The reference's output in float64 on ``inputs`` (None when the model cannot run in float64)."""
+    def check_buffers(self, described: Any, names: Any) -> str | None:
+        """Why the candidate's exported buffers differ from the reference's after its call, if they do."""
+        if not isinstance(described, list) or not isinstance(names, list) or len(names) != len(described):
+            return "the candidate's worker described its buffers wrongly"
+        read = [self.reader.read(meta) for meta in described]
+        unreadable = next((r for r in read if isinstance(r, str)), None)
+        if unreadable:
+            return unreadable
+        return checks.buffers_differ(dict(zip(map(str, names), read)), dict(self.reference.named_buffers()))
+
+    def float64_reference(self, seed: int) -> Any:
+        """The reference's output in float64 on the inputs of ``seed`` made again, from the model's state
+        at build; built only when an fp32 comparison failed, and dropped after (None when the model
+        cannot run in float64)."""
         try:
-            if self.reference64 is None:
-                model = build_reference(self.problem, self.options)
-                model.load_state_dict(self.state)
-                self.reference64 = model.to(torch.float64)
-            args = [x.detach().to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
-                    for x in inputs]
+            model = build_reference(self.problem, self.options)
+            model.load_state_dict(self.state)
+            model = model.to(torch.float64)
+            args = [x.to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+                    for x in self.problem.inputs(seed, self.device)]
+            torch.manual_seed(seed)
             with torch.no_grad():
-                out = self.reference64(*args)
+                out = model(*args)
             sync(self.device)
             return out
         except Exception:  # noqa: BLE001  (an operator without float64 support: keep the fp32 verdict)
             return None
 
-    def warmup(self, seed: int, calls: int) -> dict:
+    def warmup(self, seed: int, calls: int, budget_s: float | None) -> dict:
+        """``calls`` calls, fewer once ``budget_s`` is spent, as the candidate's worker warms up."""
         inputs = self.problem.inputs(seed, self.device)
+        started = time.perf_counter()
         for _ in range(calls):
-            self.run_reference(inputs)
+            self.run_reference(clone_inputs(inputs), seed)
+            if budget_s is not None and time.perf_counter() - started > budget_s:
+                break
         return {"kind": "warm"}
 
     def timed_round(self, seed: int) -> dict:
@@ -156,7 +199,10 @@ class Judge:
         inputs = self.problem.inputs(seed, self.device)
         ref_inputs = clone_inputs(inputs)
         self.poison()
-        if torch.device(self.device).type == "cuda":
+        torch.manual_seed(seed)
+        if self.options.protocol == "kernelbench":
+            (ms, out), late = kernelbench.time_call(lambda: self.reference(*ref_inputs), self.device, grad=False), False
+        elif torch.device(self.device).type == "cuda":
             self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
             with torch.no_grad():
                 ms, out, late = timing.cuda_trial(lambda: self.reference(*ref_inputs), self.flusher)
@@ -170,18 +216,33 @@ class Judge:
                     self.spare[i] = torch.empty(nbytes, dtype=torch.uint8, pin_memory=leaf.is_cuda)
                 self.spare[i].view(leaf.dtype).view(leaf.shape).copy_(leaf.detach())
         sync(self.device)
-        self.kept["round"] = (inputs, out)
+        del inputs, ref_inputs
+        self.kept["round"] = (seed, out)
         return {"kind": "round", "ms": ms, "late": late}
 
     def poison(self) -> None:
         """The candidate's worker fills freed memory with NaN before each timed call: the same work here."""
-        sizes = [n for n in self.output_bytes] + ([64 * 1024 * 1024] if torch.device(self.device).type == "cuda" else [])
+        cuda = torch.device(self.device).type == "cuda"
+        sizes = [n for n in self.output_bytes if cuda or n <= HOST_MMAP_BYTES] + ([64 * 1024 * 1024] if cuda else [])
         for nbytes in sizes:
             torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device).fill_(float("nan"))
 
-    def take_lock(self) -> dict:
-        held = self.lock.enter_context(device_lock.exclusive(self.device))
+    def take_lock(self, shared: bool) -> dict:
+        """Hold the device's lock until ``unlock``: shared while the candidate's first call compiles
+        (beside other evaluations' first calls, never beside a clock), exclusive for the rest."""
+        held = self.lock.enter_context(device_lock.exclusive(self.device, shared=shared))
         return {"kind": "locked", "held": held}
+
+    def memory_start(self) -> dict:
+        memory.start(self.device)
+        return {"kind": "memory"}
+
+    def memory_peaks(self) -> dict:
+        """The judge's peaks since ``memory_start``; what it still holds of the last candidate is freed."""
+        self.kept.clear()
+        peaks = {"peak_device_bytes": memory.peak_device_bytes(self.device), "peak_rss_bytes": memory.peak_rss_bytes()}
+        memory.release(self.device)
+        return {"kind": "memory", **peaks}
 
     def release_lock(self) -> dict:
         self.lock.close()
@@ -217,11 +278,12 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
         inputs = problem.inputs(options.seed + 10_007, options.device)
         try:
             compiled = baselines.compile_model(reference, mode)
+            with torch.no_grad(), device_lock.shared(options.device):
+                compiled(*inputs)  # compiles here, beside other compilations but not beside a clock
             with torch.no_grad():
-                compiled(*inputs)  # compiles here, outside the device lock that the timing holds
                 measured = timing.time_interleaved(
                     {"eager": lambda: reference(*inputs), mode: lambda: compiled(*inputs)},
-                    options.timing_trials, max(options.warmup, 3), options.device)
+                    options.timing_trials, max(options.warmup, 3), options.device, budget_s=options.timing_budget_s)
             found[mode] = measured.median(mode)
         except Exception as exc:
             errors[mode] = describe(exc)
@@ -231,10 +293,13 @@ def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) 
 def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
     return {
         "reference": lambda c: judge.reference_for(int(c["seed"]), c["tag"], bool(c.get("fingerprint"))),
-        "check": lambda c: judge.check(c["tag"], c.get("leaves"), bool(c.get("keep"))),
-        "warmup": lambda c: judge.warmup(int(c["seed"]), int(c["calls"])),
+        "check": lambda c: judge.check(c["tag"], c.get("leaves"), bool(c.get("keep")), c.get("buffers"),
+                                       c.get("buffer_names")),
+        "warmup": lambda c: judge.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
         "round": lambda c: judge.timed_round(int(c["seed"])),
-        "lock": lambda c: judge.take_lock(),
+        "lock": lambda c: judge.take_lock(bool(c.get("shared"))),
+        "memory_start": lambda c: judge.memory_start(),
+        "memory": lambda c: judge.memory_peaks(),
         "unlock": lambda c: judge.release_lock(),
         "roofline": lambda c: judge.roofline_ms(int(c["seed"])),
         "degenerate": lambda c: judge.degenerate(),
@@ -253,13 +318,15 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
                 torch.cuda.set_device(torch.device(options.device))
         startup = {"judge_import": round(time.perf_counter() - _STARTED, 4)}
         t0 = time.perf_counter()
-        problem = load_problem(payload["problem"], small=options.small)
-        judge = Judge(problem, options, Path(payload["exchange"]))
-        judge.run_reference(problem.inputs(options.seed, options.device))
+        with device_lock.shared(options.device):  # a full-size forward: not beside another evaluation's clock
+            problem = load_problem(payload["problem"], small=options.small)
+            judge = Judge(problem, options, Path(payload["exchange"]))
+            judge.run_reference(problem.inputs(options.seed, options.device))
         startup["judge_problem"] = round(time.perf_counter() - t0, 4)
         found, errors = measure_baselines(problem, options, payload.get("baselines", []))
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
-               "baselines": found, "baseline_errors": errors, "startup_s": startup}
+               "baselines": found, "baseline_errors": errors, "startup_s": startup,
+               "backend_flags": memory.backend_flags()}
         commands = _commands(judge)
         while (command := next_command()) is not None and command.get("cmd") != "exit":
             yield commands[command["cmd"]](command)

@@ -90,9 +90,10 @@ class Problem:
         """Fresh inputs from ``seed`` on ``device``; BadInput unless they are tensors (and scalars)."""
         import torch
 
-        torch.manual_seed(seed)
+        from qimeng.kernels.harness.inputs import moved, on_device
+
         try:
-            values = self.get_inputs()
+            values = on_device(self.get_inputs, seed, device)
         except Exception as exc:
             raise BadInput(f"{self.path}: get_inputs() raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(values, (list, tuple)):
@@ -102,15 +103,18 @@ class Problem:
                 raise BadInput(f"{self.path}: get_inputs()[{i}] is a {type(value).__name__}, not a tensor")
         if not any(isinstance(v, torch.Tensor) for v in values):
             raise BadInput(f"{self.path}: get_inputs() returned no tensor")
-        return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+        return moved(list(values), device)
 
-    def build(self, cls: type, seed: int, device: str) -> Any:
-        """``cls(*init_inputs)`` built from ``seed`` (the same seed gives the same parameters)."""
-        import torch
+    def build(self, cls: type, seed: int, device: str, mode: str = "eval") -> Any:
+        """``cls(*init_inputs)`` built on ``device`` from ``seed`` (the same seed gives the same parameters).
 
-        args = self.init_inputs()
-        torch.manual_seed(seed)
-        return cls(*args).to(device).eval()
+        ``mode``: ``"train"`` leaves the module as its constructor made it (training mode, as benchmark
+        suites call it); ``"eval"`` calls ``.eval()``."""
+        from qimeng.kernels.harness.inputs import moved, on_device
+
+        args = moved(self.init_inputs(), device)
+        model = on_device(lambda: cls(*args), seed, device).to(device)
+        return model.eval() if mode == "eval" else model
 
 
 def import_file(path: Path, prefix: str) -> ModuleType:

@@ -21,7 +21,7 @@ from typing import Any
 from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import outside_clock
-from qimeng.kernels.harness.stats import quantile
+from qimeng.kernels.harness.stats import mean, quantile
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 _TRITON_IMPORT = re.compile(r"^\s*(import|from)\s+triton\b", re.MULTILINE)  # its kernels run interpreted on CPU
@@ -29,6 +29,7 @@ CHECK_FAST_ROUND = 0.25  # chance that a timed round whose claim is at most the 
 CHECK_SLOW_ROUND = 0.05  # ... and one whose claim is above it (the last round is always checked)
 _STOP_SETTLE_S = 1.0
 LOCK_WAIT_S = 3600.0  # how long the judge may wait for the GPU's lock
+MIN_BUDGET_ROUNDS = 5  # timed rounds that run even when the time budget (EvalOptions.timing_budget_s) is spent
 
 
 class Ended(Exception):
@@ -56,9 +57,11 @@ class Outcome:
 class Referee:
     """Evaluates one candidate with a judge and a candidate worker that are both ready."""
 
-    def __init__(self, judge: Job, worker: Job, options: EvalOptions, source: str) -> None:
+    def __init__(self, judge: Job, worker: Job, options: EvalOptions, source: str,
+                 backend_flags: dict | None = None) -> None:
         self.judge, self.worker, self.options, self.source = judge, worker, options, source
-        self.result = EvalResult(status=Status.OK, device=options.device)
+        self.result = EvalResult(status=Status.OK, device=options.device, mode=options.mode,
+                                 protocol=options.protocol, backend_flags=dict(backend_flags or {}))
         self.judge_waiting = 0  # commands sent to the judge whose answer is still to be read
 
     # -- talking to the two processes -------------------------------------------------------------
@@ -162,8 +165,11 @@ class Referee:
         seed = draw_seed()
         self.judge_send({"cmd": "reference", "seed": seed, "tag": "trial", "fingerprint": fingerprint})
         evidence = self.ask_worker({"cmd": "trial", "seed": seed, "when": when}, "outputs")
-        self.judge_receive("reference")
-        verdict = self.judge_while_stopped({"cmd": "check", "tag": "trial", "leaves": evidence.get("leaves")})
+        if self.judge_receive("reference").get("random"):
+            self.flag("random_reference")
+        verdict = self.judge_while_stopped({"cmd": "check", "tag": "trial", "leaves": evidence.get("leaves"),
+                                            "buffers": evidence.get("buffers"),
+                                            "buffer_names": evidence.get("buffer_names")})
         self.result.atol, self.result.rtol = verdict["atol"], verdict["rtol"]
         if verdict["reason"]:
             raise Ended(Status.INCORRECT, f"{verdict['reason']} ({when})")
@@ -174,47 +180,67 @@ class Referee:
         self.result.trials += counted
 
     def timing(self) -> None:
-        """Interleaved timed rounds, a fresh seed each; some of the candidate's rounds are compared."""
+        """Timed rounds, a fresh seed each; some of the candidate's rounds are compared. Our protocol
+        interleaves the two sides round by round; ``--protocol kernelbench`` runs the reference's rounds,
+        then the candidate's, by that evaluator's clock (kernelbench.py), and reports the means. After
+        ``timing_budget_s`` (slow calls) the rounds end, once ``MIN_BUDGET_ROUNDS`` ran."""
         opts = self.options
+        kb = opts.protocol == "kernelbench"
         seed = draw_seed()
-        self.ask_judge({"cmd": "warmup", "seed": seed, "calls": opts.warmup}, "warm")
-        self.ask_worker({"cmd": "warmup", "seed": seed, "calls": opts.warmup}, "warm")
+        warm_budget = None if opts.timing_budget_s is None else opts.timing_budget_s / 5
+        warm = {"cmd": "warmup", "seed": seed, "calls": opts.warmup, "budget_s": warm_budget}
+        self.ask_judge(warm, "warm")
+        self.ask_worker(warm, "warm")
         judge = outside_clock.Rounds([], [])
         worker = outside_clock.Rounds([], [])
         late = 0
+        seeds = [draw_seed() for _ in range(opts.timing_trials)] if kb else []
+        if kb:
+            started = time.perf_counter()
+            for k in range(opts.timing_trials):
+                self._record(judge, self.judge_round(seeds[k]))
+                if self._last_round(k, started):
+                    break
+        started = time.perf_counter()
         for k in range(opts.timing_trials):
-            seed = draw_seed()
+            seed = seeds[k] if kb else draw_seed()
             answers = {}
-            for side in (("judge", "worker") if k % 2 == 0 else ("worker", "judge")):
+            for side in ("worker",) if kb else (("judge", "worker") if k % 2 == 0 else ("worker", "judge")):
                 if side == "judge":
                     answers[side] = self.judge_round(seed)
                 else:
                     answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
-            for rounds, answer in ((judge, answers["judge"]), (worker, answers["worker"])):
-                rounds.claimed_ms.append(_milliseconds(answer.get("ms")))
-                rounds.wall_ms.append(answer["wall_ms"])
+            if not kb:
+                self._record(judge, answers["judge"])
+            self._record(worker, answers["worker"])
             late += bool(answers["worker"].get("late"))
-            if self._check_round(k, worker.claimed_ms):
+            last = self._last_round(k, started) or (kb and k == len(judge.claimed_ms) - 1)
+            if self._check_round(last, worker.claimed_ms):
+                if kb:  # the judge's own round of this seed is long gone: its reference for it, now
+                    self.ask_judge({"cmd": "reference", "seed": seed, "tag": "round", "fingerprint": False}, "reference")
                 verdict = self.judge_while_stopped({"cmd": "check", "tag": "round", "keep": True,
                                                     "leaves": answers["worker"].get("leaves")})
                 if verdict["reason"]:
                     raise Ended(Status.INCORRECT, f"{verdict['reason']} (in timed round {k + 1})")
+            if last:
+                break
         self.ask_worker({"cmd": "end_timing"}, "timed")
         reason = outside_clock.check(judge, worker)
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while timing)", True)
         res = self.result
-        res.ref_ms, res.candidate_ms = quantile(judge.claimed_ms, 0.5), quantile(worker.claimed_ms, 0.5)
+        centre = mean if kb else (lambda v: quantile(v, 0.5))
+        res.ref_ms, res.candidate_ms = centre(judge.claimed_ms), centre(worker.claimed_ms)
         res.ref_iqr_ms = quantile(judge.claimed_ms, 0.75) - quantile(judge.claimed_ms, 0.25)
         res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)
-        res.timing_trials = opts.timing_trials
+        res.timing_trials = len(worker.claimed_ms)
         res.baselines_ms["eager"] = res.ref_ms
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
         if outside_clock.unverified(judge, worker):
             self.flag("timing_unverified")
         if res.speedup is not None and res.speedup > 10:
             self.flag("speedup_over_10x")
-        if late > opts.timing_trials // 10:  # more than stray host jitter
+        if late > res.timing_trials // 10:  # more than stray host jitter
             self.flag("work_left_on_side_stream")
         if opts.device == "cpu" and _TRITON_IMPORT.search(self.source):
             res.timing_meaningful = False
@@ -224,10 +250,22 @@ class Referee:
         if roofline is not None and res.candidate_ms is not None and res.candidate_ms < roofline:
             self.flag("beyond_roofline")
 
-    def _check_round(self, k: int, claimed: list[float]) -> bool:
-        """Whether to compare round ``k``, decided after its answer: the last one always; the others by
+    def _last_round(self, k: int, started: float) -> bool:
+        """Whether round ``k``, just answered, is the last: the ``timing_trials``-th, or one after
+        ``MIN_BUDGET_ROUNDS`` once the time budget (from ``started``) is spent. Known only now."""
+        opts = self.options
+        spent = opts.timing_budget_s is not None and time.perf_counter() - started > opts.timing_budget_s
+        return k == opts.timing_trials - 1 or (spent and k + 1 >= MIN_BUDGET_ROUNDS)
+
+    @staticmethod
+    def _record(rounds: outside_clock.Rounds, answer: dict) -> None:
+        rounds.claimed_ms.append(_milliseconds(answer.get("ms")))
+        rounds.wall_ms.append(answer["wall_ms"])
+
+    def _check_round(self, last: bool, claimed: list[float]) -> bool:
+        """Whether to compare a round, decided after its answer: the last one always; the others by
         chance, likelier when the claim is fast (a round whose work was skipped claims a fast time)."""
-        if k == self.options.timing_trials - 1:
+        if last:
             return True
         chance = CHECK_FAST_ROUND if claimed[-1] <= quantile(claimed, 0.5) else CHECK_SLOW_ROUND
         return secrets.randbelow(10_000) < chance * 10_000
@@ -237,11 +275,17 @@ class Referee:
         opts, phases = self.options, self.result.phases_s
         started = time.perf_counter()
         locked = False
+        self.ask_judge({"cmd": "memory_start"}, "memory")
         try:
             with _phase(phases, "load"):
                 self.ask_worker({"cmd": "load", "index": index, "path": path}, "loaded")
-            with _phase(phases, "first_call"):  # Triton compiles here: in parallel with other evaluations
+            # Triton compiles here: beside other evaluations' first calls (the lock shared), never beside a clock
+            self.ask_judge({"cmd": "lock", "shared": True}, "locked", LOCK_WAIT_S)
+            locked = True
+            with _phase(phases, "first_call"):
                 self.trial("first call", counted=False)
+            self.ask_judge({"cmd": "unlock"}, "unlocked")
+            locked = False
             self.result.compile_ms = (time.perf_counter() - started) * 1e3
             # the rest has the device to itself; other evaluations of this GPU may hold it a while
             held = self.ask_judge({"cmd": "lock"}, "locked", LOCK_WAIT_S)["held"]
@@ -265,7 +309,7 @@ class Referee:
             if degenerate:
                 self.flag("degenerate_reference")
                 self.result.reason = degenerate
-            discard = bool(self.ask_worker({"cmd": "unload"}, "unloaded").get("discard"))
+            discard = self.unload()
         except Ended as end:
             self.result.status, self.result.reason = end.status, end.reason
             self._clear_timings()
@@ -274,12 +318,26 @@ class Referee:
             self.settle_judge()
             if locked:
                 self.ask_judge({"cmd": "unlock"}, "unlocked")
+            judge_peaks = self.ask_judge({"cmd": "memory"}, "memory")
+            self.result.judge_peak_device_bytes = _bytes(judge_peaks.get("peak_device_bytes"))
+            self.result.judge_peak_rss_bytes = _bytes(judge_peaks.get("peak_rss_bytes"))
         if not discard and self.result.status is not Status.OK:
             try:
-                discard = bool(self.ask_worker({"cmd": "unload"}, "unloaded").get("discard"))
+                discard = self.unload()
             except Ended:
                 discard = True
         return Outcome(self.result, discard)
+
+    def unload(self) -> bool:
+        """Unload the candidate; its worker's memory peaks and backend flags are evidence (its own
+        figures), recorded as such. Returns whether the worker must be discarded."""
+        answer = self.ask_worker({"cmd": "unload"}, "unloaded")
+        res = self.result
+        res.peak_device_bytes = _bytes(answer.get("peak_device_bytes"))
+        res.peak_rss_bytes = _bytes(answer.get("peak_rss_bytes"))
+        if res.backend_flags and answer.get("backend_flags") != res.backend_flags:
+            self.flag("backend_flags_changed")  # the candidate's process computed under other numerics
+        return bool(answer.get("discard"))
 
     def _clear_timings(self) -> None:
         res = self.result
@@ -292,6 +350,11 @@ def _milliseconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value or value < 0:
         raise Ended(Status.REJECTED, f"the candidate's worker claimed a time of {str(value)[:40]!r}", True)
     return float(value)
+
+
+def _bytes(value: Any) -> int | None:
+    """A memory figure from a worker's answer, if it is one."""
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class _phase:

@@ -1,4 +1,4 @@
-"""Order statistics of timings (no torch: the harness process uses them too)."""
+"""Statistics of timings (no torch: the harness process uses them)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,8 @@ def quantile(values: list[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def mean(values: list[float]) -> float:
+    """The arithmetic mean (``--protocol kernelbench`` reports it, as KernelBench does)."""
+    return sum(values) / len(values)

@@ -24,6 +24,7 @@ from qimeng.kernels.harness.stats import quantile
 
 _MIN_FLUSH_BYTES = 64 * 1024 * 1024
 _DRAIN_SLACK_MS = 0.05  # a synchronise of an already drained device returns well within this
+MIN_BUDGET_TRIALS = 5  # timed rounds that run even when the time budget is spent
 
 
 @dataclass
@@ -90,26 +91,33 @@ def cpu_trial(fn: Callable[[], object]) -> tuple[float, object, bool]:
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
-                     before_round: Callable[[int], None] | None = None) -> Timings:
+                     before_round: Callable[[int], None] | None = None, budget_s: float | None = None) -> Timings:
     """Time each callable ``trials`` times after ``warmup`` calls, interleaving them round by round.
 
     Every output of a round stays alive until the round ends, so no callable can be handed another's
     freed output buffer within a round. ``before_round(i)`` runs untimed before round ``i``, after the
     previous round's outputs were freed (e.g. to poison freed memory and change the inputs' values in
     place, so that an output cached or left uninitialised shows up as wrong in ``Timings.last``).
-    The device's lock (``device_lock``) is held throughout: no other evaluation runs its clock meanwhile."""
+    ``budget_s``: slow calls (large problems on the CPU) end the warm-up after a fifth of it and the
+    timed rounds once it is spent, after at least ``MIN_BUDGET_TRIALS`` rounds (``Timings.trials_ms``
+    says how many ran). The device's lock (``device_lock``) is held throughout: no other evaluation
+    runs its clock meanwhile."""
     with exclusive(device):
-        return _time_interleaved(fns, trials, warmup, device, before_round)
+        return _time_interleaved(fns, trials, warmup, device, before_round, budget_s)
 
 
 def _time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup: int, device: str,
-                      before_round: Callable[[int], None] | None) -> Timings:
+                      before_round: Callable[[int], None] | None, budget_s: float | None) -> Timings:
     cuda = torch.device(device).type == "cuda"
     flush = L2Flusher(torch.device(device)) if cuda else None
     names = list(fns)
+    budget_ns = None if budget_s is None else budget_s * 1e9
+    warm_start = monotonic_ns()
     for _ in range(warmup):
         for name in names:
             fns[name]()
+        if budget_ns is not None and monotonic_ns() - warm_start > budget_ns / 5:
+            break
     if cuda:
         cuda_synchronize()
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -120,6 +128,9 @@ def _time_interleaved(fns: dict[str, Callable[[], object]], trials: int, warmup:
         loop_start = monotonic_ns()
         outputs: dict[str, object] = {}
         for round_index in range(trials):
+            if (budget_ns is not None and round_index >= MIN_BUDGET_TRIALS
+                    and monotonic_ns() - loop_start > budget_ns):
+                break
             outputs = {}  # the last round's outputs are freed here, before ``before_round``
             if before_round is not None:
                 before_round(round_index)

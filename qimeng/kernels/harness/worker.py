@@ -17,7 +17,6 @@ import time
 _STARTED = time.perf_counter()  # before torch is imported: the worker's start-up is reported in phases
 
 import faulthandler  # noqa: E402
-import gc  # noqa: E402
 import json  # noqa: E402
 import dataclasses  # noqa: E402
 import sys  # noqa: E402
@@ -34,8 +33,9 @@ from qimeng.core import command_job, verdict  # noqa: E402
 from qimeng.core.command_job import serve  # noqa: E402
 from qimeng.core.privileges import drop_privileges  # noqa: E402
 from qimeng.core.verdict import BadInput, Status  # noqa: E402
-from qimeng.kernels.harness import checks, dispatch, exchange, problem as problem_mod, timing  # noqa: E402
-from qimeng.kernels.harness.judge import clone_inputs, describe, options_from  # noqa: E402
+from qimeng.kernels.harness import (checks, dispatch, exchange, inputs as inputs_mod, kernelbench, memory,  # noqa: E402
+                                    problem as problem_mod, timing, values)
+from qimeng.kernels.harness.judge import HOST_MMAP_BYTES, clone_inputs, describe, options_from  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, import_file, load_problem  # noqa: E402
 from qimeng.kernels import result as result_mod  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
@@ -85,6 +85,8 @@ class CandidateRun:
         self.model: Any = None
         self.output_bytes: list[int] = []
         self.flusher: timing.L2Flusher | None = None
+        self.state: dict[str, Any] = {}  # the candidate's state after load: every trial starts from it
+        self.buffer_names: list[str] = []  # its buffers that the reference's model has too
 
     def _sync(self) -> None:
         if _is_cuda(self.device):
@@ -101,14 +103,19 @@ class CandidateRun:
             raise CandidateFailed(Status.REJECTED, f"the candidate left a thread running ({when}): {started[0].name}", True)
 
     def poison(self) -> None:
-        """Fill freed memory with NaN, so an uninitialised output cannot hold an earlier result."""
+        """Fill freed memory with NaN, so an uninitialised output cannot hold an earlier result. On the
+        CPU only blocks the allocator reuses: larger ones (``HOST_MMAP_BYTES``) are given back to the
+        system when freed and come back zeroed, so poisoning them would only cost time and memory."""
         sizes = list(self.output_bytes) + ([_POISON_BYTES] if _is_cuda(self.device) else [])
+        if not _is_cuda(self.device):
+            sizes = [n for n in sizes if n <= HOST_MMAP_BYTES]
         for nbytes in sizes:
             block = torch.empty(max(nbytes // 4, 1), dtype=torch.float32, device=self.device)
             block.fill_(float("nan"))
             del block
 
     def load(self) -> dict:
+        memory.start(self.device)
         try:
             module = import_file(self.path, "qimeng_candidate")
         except SyntaxError as exc:
@@ -121,22 +128,36 @@ class CandidateRun:
         model_cls = getattr(module, "ModelNew", None)
         if not isinstance(model_cls, type) or not issubclass(model_cls, torch.nn.Module):
             raise CandidateFailed(Status.COMPILE_ERROR, "the candidate defines no `ModelNew` (a torch.nn.Module subclass)")
-        reference = self.problem.build(self.problem.model_cls, self.options.seed, self.device)
+        mode = self.options.mode
+        reference = self.problem.build(self.problem.model_cls, self.options.seed, self.device, mode)
         try:
-            model = self.problem.build(model_cls, self.options.seed, self.device)
+            model = self.problem.build(model_cls, self.options.seed, self.device, mode)
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"ModelNew(*get_init_inputs()) raised {describe(exc)}",
                                   _cuda_broken(self.device, exc)) from None
         ref_state, cand_state = reference.state_dict(), model.state_dict()
         shared = {k: v for k, v in ref_state.items() if k in cand_state and cand_state[k].shape == v.shape}
         model.load_state_dict(shared, strict=False)
+        del reference
         self.check_untouched("in the constructor")
         self.model = model
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.buffer_names = [name for name, _ in model.named_buffers() if name in shared]
         return {"kind": "loaded"}
 
-    def call(self, inputs: list, when: str) -> Any:
+    def restore_state(self) -> None:
+        """The candidate back to its state after load (in place): in training mode batch norm updates its
+        running statistics on every call, and every trial starts from the same state as the judge's."""
+        try:
+            self.model.load_state_dict(self.state)
+        except BaseException as exc:  # noqa: BLE001  (a model whose state the candidate's calls reshaped)
+            raise CandidateFailed(Status.RUNTIME_ERROR, f"restoring the candidate's state raised {describe(exc)}",
+                                  _cuda_broken(self.device, exc)) from None
+
+    def call(self, inputs: list, when: str, rng_seed: int = 0) -> Any:
         self.poison()
         self._sync()  # the candidate starts on an idle device: side streams cannot race the input copies
+        torch.manual_seed(rng_seed)  # the judge's reference draws the same random numbers (dropout)
         try:
             with no_grad():
                 out = self.model(*inputs)
@@ -148,16 +169,22 @@ class CandidateRun:
         return out
 
     def trial(self, seed: int, when: str) -> dict:
-        """Call the candidate on the inputs of ``seed``; write its outputs for the judge."""
+        """Call the candidate, from its fresh state, on the inputs of ``seed`` (two input sets alive);
+        write its outputs and its shared buffers (running statistics) for the judge."""
+        self.restore_state()
         inputs = self.problem.inputs(seed, self.device)
         cand_inputs = clone_inputs(inputs)
-        out = self.call(cand_inputs, when)
+        out = self.call(cand_inputs, when, rng_seed=seed)
         self.output_bytes = [v.numel() * v.element_size() for _, v in checks.leaves(out) if isinstance(v, torch.Tensor)]
         reason = checks.inputs_changed(inputs, cand_inputs)
         if reason:
             raise CandidateFailed(Status.INCORRECT, f"{reason} ({when})")
         flags = ["output_aliases_input"] if checks.aliases_input(out, cand_inputs) else []
-        return {"kind": "outputs", "leaves": self.writer.write(out, "out"), "flags": flags}
+        del inputs, cand_inputs
+        buffers = dict(self.model.named_buffers())
+        named = [name for name in self.buffer_names if isinstance(buffers.get(name), torch.Tensor)]
+        return {"kind": "outputs", "leaves": self.writer.write(out, "out"), "flags": flags,
+                "buffer_names": named, "buffers": self.writer.write([buffers[n] for n in named], "buf")}
 
     def inspect(self, seed: int) -> dict:
         inputs = self.problem.inputs(seed, self.device)
@@ -174,25 +201,35 @@ class CandidateRun:
         self.check_untouched("while recording its operators")
         return {"kind": "inspected", "ops_called": ops, "own_kernel_share": share}
 
-    def warmup(self, seed: int, calls: int) -> dict:
+    def warmup(self, seed: int, calls: int, budget_s: float | None) -> dict:
+        """``calls`` calls, fewer once ``budget_s`` is spent (slow calls: large problems on the CPU)."""
         inputs = self.problem.inputs(seed, self.device)
+        started = time.perf_counter()
         for _ in range(calls):
-            self.call(inputs, "while warming up")
+            self.call(inputs, "while warming up", rng_seed=seed)
+            if budget_s is not None and time.perf_counter() - started > budget_s:
+                break
         return {"kind": "warm"}
 
     def timed_round(self, seed: int) -> dict:
-        """One timed call on fresh inputs; its output is written for the judge before the answer."""
+        """One timed call on fresh inputs; its output is written for the judge before the answer. Under
+        ``--protocol kernelbench`` by that evaluator's clock (kernelbench.py): no flush, autograd on."""
         inputs = self.problem.inputs(seed, self.device)
         cand_inputs = clone_inputs(inputs)
         self.poison()
         fn = lambda: self.model(*cand_inputs)  # noqa: E731
+        torch.manual_seed(seed)
         try:
-            with no_grad():
-                if _is_cuda(self.device):
-                    self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-                    ms, out, late = timing.cuda_trial(fn, self.flusher)
-                else:
-                    ms, out, late = timing.cpu_trial(fn)
+            if self.options.protocol == "kernelbench":
+                ms, out = kernelbench.time_call(fn, self.device, grad=True)
+                late = False
+            else:
+                with no_grad():
+                    if _is_cuda(self.device):
+                        self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+                        ms, out, late = timing.cuda_trial(fn, self.flusher)
+                    else:
+                        ms, out, late = timing.cpu_trial(fn)
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (while timing)",
                                   _cuda_broken(self.device, exc)) from None
@@ -207,15 +244,17 @@ class CandidateRun:
         if self.module is not None:
             sys.modules.pop(self.module.__name__, None)
         self.module = self.model = None
-        gc.collect()
-        return {"kind": "unloaded", "discard": _cuda_broken(self.device)}
+        self.state = {}
+        peaks = {"peak_device_bytes": memory.peak_device_bytes(self.device), "peak_rss_bytes": memory.peak_rss_bytes()}
+        memory.release(self.device)
+        return {"kind": "unloaded", "discard": _cuda_broken(self.device), "backend_flags": memory.backend_flags(), **peaks}
 
 
 def _watched_namespaces() -> list[tuple[str, Any]]:
     """Namespaces beyond torch and time that a candidate must not patch: qimeng's own checks, and what
     turns evidence into the message the harness reads (json, dataclasses, the sandbox)."""
-    ours = [guard, checks, timing, dispatch, exchange, problem_mod, command_job, verdict, result_mod,
-            json, dataclasses, sys.modules[__name__]]
+    ours = [guard, checks, values, timing, kernelbench, memory, inputs_mod, dispatch, exchange, problem_mod,
+            command_job, verdict, result_mod, json, dataclasses, sys.modules[__name__]]
     return [("CandidateRun", CandidateRun)] + [(m.__name__, m) for m in ours]
 
 
@@ -232,7 +271,7 @@ def _answer(run: CandidateRun, command: dict) -> dict:
     actions: dict[str, Callable[[dict], dict]] = {
         "trial": lambda c: run.trial(int(c["seed"]), str(c["when"])),
         "inspect": lambda c: run.inspect(int(c["seed"])),
-        "warmup": lambda c: run.warmup(int(c["seed"]), int(c["calls"])),
+        "warmup": lambda c: run.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
         "round": lambda c: run.timed_round(int(c["seed"])),
         "end_timing": lambda c: run.end_timing(),
         "unload": lambda c: run.unload(),

@@ -151,6 +151,45 @@ def test_several_workers(tree, tmp_path):
         assert len(store.finished("r")) == 4
 
 
+def test_problems_share_a_gpu_only_while_their_footprints_fit(tree, tmp_path, monkeypatch):
+    """Three jobs per GPU, a 10-byte gate: fam/a and fam/b (6 bytes each) never run together; the
+    small ones (c2: 3 bytes) may run beside either; the footprints are asked once per problem."""
+    import time
+
+    from qimeng.core.admission import MemoryGate
+    from qimeng.kernels.bench import run as run_mod
+
+    monkeypatch.setattr(run_mod, "device_slots", lambda device, workers, jobs: ["cuda:0"] * jobs)
+    sizes = {"a": 6, "b": 6, "c2": 3}
+    asked: list[str] = []
+    running: dict[str, int] = {}
+    seen: list[dict[str, int]] = []
+    lock = threading.Lock()
+
+    class Slow(FakeEvaluate):
+        def one(self, problem, candidate, options):
+            with lock:
+                running[problem.stem] = sizes[problem.stem]
+                seen.append(dict(running))
+            time.sleep(0.05)
+            with lock:
+                running.pop(problem.stem)
+            return FakeEvaluate.one(problem, candidate, options)
+
+    def footprint(path: Path) -> int:
+        with lock:
+            asked.append(path.stem)
+        return sizes[path.stem]
+
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, Slow(), options=EvalOptions(device="cuda", timing_trials=3), jobs_per_gpu=3,
+                        gate=MemoryGate({"cuda:0": 10}), footprint=footprint)
+    assert summary.evaluated == 4
+    assert all(sum(moment.values()) <= 10 for moment in seen)
+    assert not any({"a", "b"} <= set(moment) for moment in seen)
+    assert sorted(asked) == ["a", "b", "c2"]
+
+
 def test_parse_baselines():
     assert parse_baselines("eager, compile,eager") == ("eager", "compile")
     with pytest.raises(BadInput, match="--baselines"):

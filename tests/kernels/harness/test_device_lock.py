@@ -13,14 +13,25 @@ _TRY_LOCK = """
 import fcntl, sys
 with open(sys.argv[1], "a") as f:
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f.fileno(), (fcntl.LOCK_SH if sys.argv[2] == "shared" else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         sys.exit(3)
 """
 
 
-def _other_process_can_lock(path) -> bool:
-    return subprocess.run([sys.executable, "-c", _TRY_LOCK, str(path)]).returncode == 0
+def _other_process_can_lock(path, mode: str = "exclusive") -> bool:
+    return subprocess.run([sys.executable, "-c", _TRY_LOCK, str(path), mode]).returncode == 0
+
+
+def test_shared_holders_coexist_but_never_beside_an_exclusive_one(tmp_path):
+    """First calls (shared) run side by side; a clock (exclusive) waits for them, and they for it."""
+    path = tmp_path / "gpu-x.lock"
+    with device_lock.held(path, shared=True):
+        assert _other_process_can_lock(path, "shared")
+        assert not _other_process_can_lock(path, "exclusive")
+    with device_lock.held(path):
+        assert not _other_process_can_lock(path, "shared")
+    assert _other_process_can_lock(path, "exclusive")
 
 
 def test_held_excludes_other_processes_until_released(tmp_path):

@@ -113,6 +113,7 @@ def test_cli_incorrect_exits_one_with_a_summary() -> None:
     code, output = _cli(str(PROBLEM), str(CHEATS / "zeros.py"), "--small", "--atol", "0.5", "--rtol", "0")
     assert code == 1
     assert "incorrect" in output and "atol=0.5" in output
+    assert "train, qimeng" in output and "host RSS" in output
 
 
 def test_cli_bad_problem_exits_two_naming_the_file() -> None:
