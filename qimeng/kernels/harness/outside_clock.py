@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from qimeng.kernels.harness.stats import quantile
 
 SLACK = 1.1  # the candidate's worker may leave up to this share of its call's time unclaimed ...
-ALLOWANCE_MS = 0.1  # ... plus this, plus four standard errors of the median of the paired differences
+# ... plus this, plus four standard errors of the median of the paired differences. On the H200 the
+# candidate's worker spent a steady 0.3 ms per round more than the judge for honest Triton kernels (the
+# two processes' rounds are alike but not identical): a smaller allowance rejected honest candidates.
+ALLOWANCE_MS = 0.5
 MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
 
 
