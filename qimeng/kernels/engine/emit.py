@@ -2,8 +2,9 @@
 
 The file embeds the problem's source (so ``ModelNew`` subclasses ``Model``: same constructor, same
 parameters under the same ``state_dict`` names, same seeded initialisation) and overrides ``forward``.
-The generated path is specialised to the captured shapes, strides, dtypes and device type; any other
-call runs ``Model.forward`` itself (the plain PyTorch path), so the module is correct everywhere.
+The generated path is specialised to the captured shapes, strides, dtypes, device type and (when the
+modes differ) training mode; any other call runs ``Model.forward`` itself (the plain PyTorch path), so
+the module is correct everywhere. Buffers the forward updates (running statistics) are written back.
 It imports only torch, triton, triton.language and the standard library.
 """
 
@@ -84,9 +85,9 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
             f"        _qm_args = {arg_list}",
-            # captured in eval mode: training mode (batch statistics, dropout) is PyTorch's
-            "        if self.training or not _qm_guard(_qm_args):" if graph.eval_only else
-            "        if not _qm_guard(_qm_args):",
+            # the kernels are the captured mode's: the other one (batch statistics, dropout) is PyTorch's
+            f"        if self.training is not {graph.training} or not _qm_guard(_qm_args):" if graph.mode_specific
+            else "        if not _qm_guard(_qm_args):",
             "            return super().forward(*_qm_args)"]
     if precision == "tf32":
         out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
@@ -192,6 +193,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
                 lines.append(f"        {b.name} = torch.empty({b.shape!r}, dtype=torch.{b.dtype}, device=_qm_dev)")
             params_ = ", ".join(b.name for b in k.inputs + k.outputs)
             lines.append(f"        {unit.rendered.launcher}({params_})")
+    for value, target in graph.mutations:  # buffers the forward updates (running statistics)
+        lines.append(f"        {_attr_path(target)}.copy_({_py(value)})")
     outs = [o.name if isinstance(o, Ref) else _py(o) for o in graph.outputs]
     if graph.single_output and len(outs) == 1:
         lines.append(f"        return {outs[0]}")

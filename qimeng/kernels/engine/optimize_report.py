@@ -21,9 +21,12 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
     lines = [f"# qimeng optimize: {problem.name}", ""]
     lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
                  f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
-    if graph is not None and graph.eval_only:
-        lines.append("- captured in eval mode; in training mode this model computes something else (batch "
-                     "statistics, dropout), so ModelNew runs Model.forward while `self.training` is set")
+    if graph is not None and graph.mode_specific:
+        mode, other = ("training", "eval") if graph.training else ("eval", "training")
+        lines.append(f"- captured in {mode} mode; in {other} mode this model computes something else (batch "
+                     f"statistics, dropout), so ModelNew runs Model.forward in {other} mode")
+    if graph is not None and graph.mutations:
+        lines.append("- buffers updated as PyTorch does: " + ", ".join(f"`{t}`" for _, t in graph.mutations))
     if PRECISION_TOLERANCES.get(precision):
         atol, rtol = PRECISION_TOLERANCES[precision]
         lines.append(f"- precision {precision}: GEMMs and convolutions in {precision.upper()}; candidates verified "
