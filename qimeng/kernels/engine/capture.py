@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from qimeng.kernels.engine.capture_rewrites import exportable
+
 aten = torch.ops.aten
 
 # Decomposed beyond core ATen so that the pieces (reductions, pointwise) can be fused.
@@ -59,8 +61,9 @@ class Ref:
 @dataclass
 class GraphInput:
     name: str
-    kind: str  # "user", "parameter", "buffer" or "constant" (a plain tensor attribute of the module)
-    target: str  # attribute path (state_dict key) of parameters/buffers/constants, the argument index of user inputs
+    kind: str  # "user", "parameter", "buffer", "constant" (a plain tensor attribute) or "literal" (made in forward)
+    target: str  # attribute path (state_dict key) of parameters/buffers/constants, the argument index of user
+    # inputs, the values (a flat tuple literal) of a literal
     meta: TensorMeta
 
 
@@ -95,6 +98,17 @@ class Graph:
             self._index = cache
         return cache
 
+    def position(self, name: str) -> int:
+        """The index of node ``name`` in graph (topological) order."""
+        cache = getattr(self, "_positions", None)
+        if cache is None:
+            cache = self._positions = {n.name: i for i, n in enumerate(self.nodes)}
+        return cache[name]
+
+    def node_names(self) -> dict[str, Node]:
+        """The nodes by name (graph inputs are not nodes)."""
+        return self._by_name()
+
     def meta(self, name: str) -> TensorMeta:
         for i in self.inputs:
             if i.name == name:
@@ -104,6 +118,13 @@ class Graph:
         return meta
 
     def users(self) -> dict[str, list[str]]:
+        """Who reads each value (node names, "<output>" for outputs and buffer updates); computed once."""
+        cache = getattr(self, "_users", None)
+        if cache is None:
+            cache = self._users = self._compute_users()
+        return cache
+
+    def _compute_users(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {i.name: [] for i in self.inputs}
         for n in self.nodes:
             out.setdefault(n.name, [])
@@ -176,16 +197,15 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
     args = tuple(args)
     saved = [(b, b.clone()) for b in model.buffers()]
     try:
-        with torch.no_grad():
-            example_out = model(*args)
-        exported = _export(model, args)
-        operators = _operators(exported)  # before decomposition: compared with the other mode's below
-        exported = exported.run_decompositions(decomposition_table())
-        mode_specific = differs_in_other_mode(model, args, operators)
-    except CaptureError:
-        raise
-    except Exception as exc:  # torch raises many types here; the reason goes to the report
-        raise CaptureError(f"torch.export failed: {_first_line(exc)}") from exc
+        with torch.no_grad(), exportable(model):
+            example_out = model(*args)  # its errors propagate as they are (e.g. no meta kernel for an op)
+        try:
+            exported = _export(model, args)
+            operators = _operators(exported)  # before decomposition: compared with the other mode's below
+            exported = exported.run_decompositions(decomposition_table())
+            mode_specific = differs_in_other_mode(model, args, operators)
+        except Exception as exc:  # torch raises many types here; the reason goes to the report
+            raise CaptureError(f"torch.export failed: {_first_line(exc)}") from exc
     finally:
         with torch.no_grad():
             for buffer, value in saved:
@@ -199,7 +219,8 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         if kind not in ("USER_INPUT", "PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
             raise CaptureError(f"unsupported graph input kind {kind}")
         if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.startswith("lifted_tensor")):
-            raise CaptureError("a tensor created inside forward (lifted constant) is not supported yet")
+            kinds[spec.arg.name] = ("literal", _literal(exported.constants.get(spec.target)))
+            continue
         kinds[spec.arg.name] = ({"USER_INPUT": "user", "CONSTANT_TENSOR": "constant"}.get(kind, kind.lower()),
                                 spec.target)
     inputs, nodes, outputs = [], [], []
@@ -218,10 +239,14 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
                 continue  # specialised into the graph (the generated guard checks its value)
             inputs.append(GraphInput(fx_node.name, kind, str(target), meta))
         elif fx_node.op == "call_function":
-            fn = fx_node.target
+            fn, node_args = fx_node.target, _convert_arg(tuple(fx_node.args))
+            if fn is torch.ops.qimeng.recurrent.default:  # back to the ATen recurrent op (a PyTorch call)
+                kind, state = node_args[0], node_args[2]
+                fn = getattr(aten, kind).input
+                node_args = (node_args[1], state if kind == "lstm" else state[0]) + node_args[3:]
             target = "getitem" if fn is operator.getitem else str(fn)
-            nodes.append(Node(fx_node.name, target, _convert_arg(tuple(fx_node.args)),
-                              {k: _convert_arg(v) for k, v in fx_node.kwargs.items()}, _meta_of(val), fn))
+            nodes.append(Node(fx_node.name, target, node_args, {k: _convert_arg(v) for k, v in fx_node.kwargs.items()},
+                              _meta_of(val), fn))
         elif fx_node.op == "output":
             values = list(_convert_arg(fx_node.args[0]))
             mutations = [(values[i], spec.target) for i, spec in enumerate(signature.output_specs)
@@ -234,14 +259,24 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
                  training=model.training, mode_specific=mode_specific, mutations=mutations)
 
 
+LITERAL_LIMIT = 64  # elements of a tensor made inside forward that the generated code may embed
+
+
+def _literal(value: Any) -> str:
+    """The values of a small tensor made inside forward (a lifted constant), as a Python tuple literal."""
+    if not isinstance(value, torch.Tensor) or value.numel() > LITERAL_LIMIT:
+        raise CaptureError(f"a tensor of more than {LITERAL_LIMIT} elements is created inside forward")
+    if value.is_meta:  # its values are not known here: capture_problem captures again on real tensors
+        raise ValueError("a tensor created inside forward has no values on the meta device")
+    return repr(tuple(value.flatten().tolist()))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _export(model: torch.nn.Module, args: tuple[Any, ...]) -> torch.export.ExportedProgram:
-    from qimeng.kernels.engine.capture_rewrites import exportable
-
     with warnings.catch_warnings(), exportable(model):
         warnings.simplefilter("ignore")
         return torch.export.export(model, args, strict=False)

@@ -78,9 +78,11 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os", "",
                       "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
                       LAUNCH_RUNTIME.strip(), ""]
-    for unit in plan.kernels:
-        out += ["", unit.rendered.source.rstrip(), ""]
+    for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels):  # identical kernels share one
+        out += ["", source.rstrip(), ""]
     out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
+    if any(i.kind == "literal" for i in graph.inputs):
+        out += ["", _literal_source(), ""]
     out += ["", "class ModelNew(Model):",
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
@@ -141,6 +143,20 @@ def _restride_source() -> str:
     ])
 
 
+def _literal_source() -> str:
+    return "\n".join([
+        "_QM_LITERALS = {}",
+        "",
+        "",
+        "def _qm_literal(values, dtype, shape, device):",
+        '    """A tensor the forward makes from constants, made once per device."""',
+        "    key = (values, dtype, shape, device)",
+        "    if key not in _QM_LITERALS:",
+        "        _QM_LITERALS[key] = torch.tensor(values, dtype=dtype, device=device).reshape(shape)",
+        "    return _QM_LITERALS[key]",
+    ])
+
+
 def _extern_call(node, precision: str) -> str:
     """The PyTorch call of an extern node; under the bf16 policy a GEMM/convolution's float32 tensor
     operands go in as bfloat16 and its result comes back as float32."""
@@ -156,7 +172,8 @@ def _extern_call(node, precision: str) -> str:
 
 def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[str]:
     user = sorted((i for i in graph.inputs if i.kind == "user"), key=lambda i: int(i.target))
-    params = [i for i in graph.inputs if i.kind != "user"]
+    params = [i for i in graph.inputs if i.kind not in ("user", "literal")]
+    literals = [i for i in graph.inputs if i.kind == "literal"]
     n_args = len(graph.user_args)
     arg_names = [f"_qm_a{k}" for k in range(n_args)]
     by_pos = {int(i.target): i.name for i in user}
@@ -171,6 +188,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
     if dev_src is None and params:
         dev_src = params[0].name
     lines.append(f"        _qm_dev = {dev_src}.device" if dev_src else "        _qm_dev = torch.device('cuda')")
+    for lit in literals:
+        lines.append(f"        {lit.name} = _qm_literal({lit.target}, torch.{lit.meta.dtype}, {lit.meta.shape!r}, _qm_dev)")
     if param_checks:
         cond = " or ".join(
             f"{p.name}.device != _qm_dev or {p.name}.dtype != torch.{p.meta.dtype} or "
