@@ -218,7 +218,7 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         kind = spec.kind.name
         if kind not in ("USER_INPUT", "PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
             raise CaptureError(f"unsupported graph input kind {kind}")
-        if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.startswith("lifted_tensor")):
+        if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.split(".")[-1].startswith("lifted_tensor")):
             kinds[spec.arg.name] = ("literal", _literal(exported.constants.get(spec.target)))
             continue
         kinds[spec.arg.name] = ({"USER_INPUT": "user", "CONSTANT_TENSOR": "constant"}.get(kind, kind.lower()),

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 
 UNROLL_LIMIT = 64  # cell steps (sequence x layers x directions) above which a recurrent module stays one call
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+# The ATen ops these become. Their outputs' strides differ by backend (batch-first outputs come back
+# transposed), so the generated code lays their outputs out as traced (contiguous).
+RECURRENT_TARGETS = frozenset(f"aten.{kind}.input" for kind in RECURRENT_OPS.values())
 
 
 @torch.library.custom_op("qimeng::recurrent", mutates_args=())
@@ -55,7 +58,8 @@ def _recurrent_call(module: torch.nn.RNNBase):
         if hx is None:
             hx = (x.new_zeros(shape), x.new_zeros(shape)) if kind == "lstm" else x.new_zeros(shape)
         states = list(hx) if kind == "lstm" else [hx]
-        out = recurrent(kind, x, states, list(module._flat_weights), module.bias, module.num_layers,
+        weights = [getattr(module, name) for name in module._flat_weights_names]  # as traced, not as cached
+        out = recurrent(kind, x, states, weights, module.bias, module.num_layers,
                         float(module.dropout), module.training, module.bidirectional, module.batch_first)
         return (out[0], (out[1], out[2])) if kind == "lstm" else (out[0], out[1])
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
+from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
@@ -204,7 +205,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
                 lines.append(f"        {node.name} = {node.args[0].name}[{node.args[1]!r}]")
             else:
                 lines.append(f"        {node.name} = {_extern_call(node, precision)}")
-            if node.name in kernel_inputs and isinstance(node.meta, TensorMeta):
+            recurrent = node.target == "getitem" and graph.node(node.args[0].name).target in RECURRENT_TARGETS
+            if (node.name in kernel_inputs or recurrent) and isinstance(node.meta, TensorMeta):
                 lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {node.meta.stride!r})")
         else:
             k = unit.kernel
