@@ -7,7 +7,7 @@ batch_size = 16
 seq_len = 512
 input_size = 128
 hidden = 256
-SMALL = {"batch_size": 2, "seq_len": 4, "input_size": 8, "hidden": 8}
+SMALL = {"batch_size": 2, "seq_len": 3, "input_size": 8, "hidden": 8}
 
 
 class Model(nn.Module):
