@@ -5,7 +5,11 @@ Prints one row per problem (status, kernels, speed-up vs eager and vs torch.comp
 achieved GB/s of memory-bound problems with bytes = inputs + parameters + outputs once, optimize wall
 time) and the geometric means; writes engine.json under $OUT when it is set.
 
-    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N] [PROBLEM.py ...]
+    python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
+                                        [--benchmark-subset] [PROBLEM.py ...]
+
+``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
+(1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block).
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
@@ -29,6 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+BENCHMARK_SUBSET = (
+    "activation/02_gelu_exact", "norm/02_rms_norm", "softmax/01_softmax_last_dim", "reduction/12_sum_all",
+    "training/01_batch_norm_train_2d", "training/04_conv_bn_relu_train", "cnn/01_resnet_basic_stack",
+    "cnn/02_dense_cnn_200", "recurrent/04_lstm_6layer_bidirectional", "recurrent/05_gru_hidden_returned",
+    "transformer/02_minigpt_block", "conv_epilogue/06_conv_transpose_add_min_gelu_mul",
+)
 
 
 def _geomean(values: list[float]) -> float | None:
@@ -64,7 +75,8 @@ def problem_row(path: Path, device: str, budget: float, compare_compile: bool, o
         return {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
                 "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
                 "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
-                "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device}
+                "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device,
+                "selection_speedup": r.selection_speedup}
     except Exception as exc:  # one broken problem must not end the table
         return error_row(name, f"{type(exc).__name__}: {exc}", time.monotonic() - t0, device)
     finally:
@@ -105,6 +117,8 @@ def main() -> int:
                         help="problems optimised at once, spread over the visible GPUs (timing is serialised "
                              "per GPU by the harness's device lock)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    parser.add_argument("--benchmark-subset", action="store_true",
+                        help="the problems of BENCHMARK_SUBSET (benchmark scale, about 8 minutes with --jobs 4)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
@@ -119,7 +133,8 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
         return 2
-    problems = args.problems or sorted((ROOT / "problems").glob("*/*.py"))
+    subset = [ROOT / "problems" / f"{name}.py" for name in BENCHMARK_SUBSET] if args.benchmark_subset else []
+    problems = args.problems or subset or sorted((ROOT / "problems").glob("*/*.py"))
     if args.family:
         problems = [p for p in problems if p.parent.name in args.family]
     if args.limit:

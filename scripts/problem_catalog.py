@@ -17,9 +17,12 @@ HEADER = """# The problem set
 
 {count} problems of our own in KernelBench format (`class Model`, `get_inputs()`, `get_init_inputs()`), one file each
 under `problems/<family>/<NN>_<name>.py`. Each file also has `SMALL`, a dict of overrides of its size constants for
-CPU tests (every input at most 64K elements). The full size is a realistic GPU size: memory-bound families
-(elementwise, activation, reduction, norm, softmax, loss) move at least 256 MiB of inputs and outputs.
-Float32 unless the name says otherwise. Tests: `tests/kernels/test_problem_set.py`. Hand-written candidates
+CPU tests (every input at most 64K elements); the constants as written are the full size, the size of today's
+public benchmark suites: in the memory-bound families (elementwise, activation, reduction, norm, softmax, loss,
+fused, scan) the largest input is 1 to 8 GiB, CNNs take batch 16-128, attention sequences are 512-4096 long.
+Families `training` (batch norm with batch statistics, dropout 0), `cnn` (ResNet, DenseNet, Inception style),
+`recurrent` (LSTM/GRU/RNN cells and stacks) and `transformer` (ViT, MiniGPT blocks) are meant to be run as
+built, in training mode. Float32 unless the name says otherwise. Tests: `tests/kernels/test_problem_set.py`. Hand-written candidates
 (`class ModelNew`) for six problems are in `examples/candidates/<stem>.py`.
 
 Bytes = inputs + outputs + parameters/buffers at full size; GFLOP = what `torch.utils.flop_counter` counts
@@ -56,7 +59,7 @@ def human(count: float) -> str:
 def row(path: Path) -> str:
     module = load(path)
     with torch.device("meta"), torch.no_grad():
-        model = module.Model(*module.get_init_inputs())
+        model = module.Model(*module.get_init_inputs()).eval()  # same sizes; no running-stat update on meta
         inputs = module.get_inputs()
         counter = FlopCounterMode(display=False)
         with counter:

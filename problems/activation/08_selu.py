@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 32
+batch_size = 128
 seq_len = 2048
 hidden = 1024
 SMALL = {"batch_size": 2, "seq_len": 64, "hidden": 128}

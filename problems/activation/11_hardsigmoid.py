@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 16384
+batch_size = 65536
 dim = 4096
 SMALL = {"batch_size": 64, "dim": 256}
 

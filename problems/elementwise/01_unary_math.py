@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 8192
+batch_size = 32768
 dim = 8192
 SMALL = {"batch_size": 64, "dim": 256}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 4096
+batch_size = 32768
 dim = 8192
 SMALL = {"batch_size": 32, "dim": 512}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 32
+batch_size = 256
 seq_len = 2048
 dim = 1024
 SMALL = {"batch_size": 2, "seq_len": 32, "dim": 256}

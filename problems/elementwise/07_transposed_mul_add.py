@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-rows = 8192
+rows = 65536
 cols = 4096
 SMALL = {"rows": 128, "cols": 64}
 

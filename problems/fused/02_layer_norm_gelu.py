@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-tokens = 16384
+tokens = 131072
 hidden = 2048
 SMALL = {"tokens": 64, "hidden": 256}
 

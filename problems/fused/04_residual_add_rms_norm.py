@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 16
+batch_size = 32
 seq_len = 2048
 hidden = 4096
 SMALL = {"batch_size": 2, "seq_len": 32, "hidden": 256}

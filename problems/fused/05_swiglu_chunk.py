@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-tokens = 8192
+tokens = 16384
 hidden = 8192
 SMALL = {"tokens": 64, "hidden": 256}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 64
+batch_size = 256
 channels = 256
 length = 4096
 SMALL = {"batch_size": 4, "channels": 16, "length": 128}

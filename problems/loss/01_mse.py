@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 8192
+batch_size = 32768
 dim = 8192
 SMALL = {"batch_size": 64, "dim": 256}
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 4096
+batch_size = 16384
 dim = 16384
 SMALL = {"batch_size": 64, "dim": 256}
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 65536
+batch_size = 262144
 num_classes = 1024
 SMALL = {"batch_size": 64, "num_classes": 100}
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 32768
+batch_size = 131072
 num_classes = 2048
 SMALL = {"batch_size": 64, "num_classes": 128}
 

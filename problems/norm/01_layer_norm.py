@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-tokens = 16384
+tokens = 65536
 hidden = 4096
 SMALL = {"tokens": 64, "hidden": 256}
 

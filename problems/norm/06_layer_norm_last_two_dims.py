@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 32
+batch_size = 128
 channels = 64
 height = 256
 width = 128

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-batch_size = 64
+batch_size = 256
 features = 256
 length = 4096
 SMALL = {"batch_size": 4, "features": 32, "length": 64}

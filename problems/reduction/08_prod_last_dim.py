@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-rows = 1048576
+rows = 2097152
 cols = 128
 SMALL = {"rows": 256, "cols": 128}
 

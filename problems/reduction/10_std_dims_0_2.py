@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 64
+batch_size = 128
 channels = 512
 length = 4096
 SMALL = {"batch_size": 8, "channels": 16, "length": 128}

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-rows = 16384
+rows = 32768
 cols = 8192
 SMALL = {"rows": 64, "cols": 256}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 32
+batch_size = 256
 rows = 4096
 cols = 1024
 SMALL = {"batch_size": 4, "rows": 64, "cols": 64}

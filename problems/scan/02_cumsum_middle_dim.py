@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 32
+batch_size = 128
 seq_len = 4096
 features = 512
 SMALL = {"batch_size": 2, "seq_len": 128, "features": 64}

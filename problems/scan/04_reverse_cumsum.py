@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-rows = 8192
+rows = 32768
 length = 8192
 SMALL = {"rows": 64, "length": 256}
 

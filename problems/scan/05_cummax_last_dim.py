@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-rows = 4096
+rows = 16384
 length = 16384
 SMALL = {"rows": 64, "length": 256}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 64
+batch_size = 256
 classes = 256
 length = 4096
 SMALL = {"batch_size": 4, "classes": 32, "length": 64}

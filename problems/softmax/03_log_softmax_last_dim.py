@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-tokens = 4096
+tokens = 8192
 vocab = 32768
 SMALL = {"tokens": 32, "vocab": 1024}
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn as nn
 
-batch_size = 8
+batch_size = 16
 heads = 16
 seq_len = 1024
 SMALL = {"batch_size": 1, "heads": 2, "seq_len": 64}

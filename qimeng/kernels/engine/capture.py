@@ -3,7 +3,10 @@
 ``torch.export`` traces the forward; ``run_decompositions`` lowers it to core ATen, with softmax,
 log-softmax, the norms, var/std and logsumexp decomposed further into reductions and pointwise ops
 (the kernel lowering fuses those back together). Parameters and buffers become graph inputs named by
-their ``state_dict`` keys.
+their ``state_dict`` keys. A forward that updates buffers (batch norm's running statistics in training
+mode) keeps the new values as graph values with the buffer they go to (``Graph.mutations``); the
+module is captured in the mode it is in (``Graph.training``), and ``Graph.mode_specific`` says whether
+the other mode computes something else.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 import torch
 
+from qimeng.kernels.engine.capture_rewrites import exportable
+
 aten = torch.ops.aten
 
 # Decomposed beyond core ATen so that the pieces (reductions, pointwise) can be fused.
@@ -24,6 +29,7 @@ EXTRA_DECOMPOSITIONS = (
     aten.smooth_l1_loss, aten.softplus, aten.hardswish, aten.hardsigmoid, aten.mish, aten.silu,
     aten.elu, aten.hardtanh, aten.leaky_relu, aten.nll_loss_forward, aten.cosine_similarity,
     aten.norm.ScalarOpt_dim, aten.linalg_vector_norm, aten._native_batch_norm_legit,
+    aten._native_batch_norm_legit_functional,
 )
 
 
@@ -55,8 +61,9 @@ class Ref:
 @dataclass
 class GraphInput:
     name: str
-    kind: str  # "user", "parameter", "buffer" or "constant" (a plain tensor attribute of the module)
-    target: str  # attribute path (state_dict key) of parameters/buffers/constants, the argument index of user inputs
+    kind: str  # "user", "parameter", "buffer", "constant" (a plain tensor attribute) or "literal" (made in forward)
+    target: str  # attribute path (state_dict key) of parameters/buffers/constants, the argument index of user
+    # inputs, the values (a flat tuple literal) of a literal
     meta: TensorMeta
 
 
@@ -77,7 +84,9 @@ class Graph:
     outputs: list[Any]  # Refs (or constants) in forward-output order
     single_output: bool  # forward returns one tensor rather than a tuple
     user_args: list[Any]  # forward arguments: TensorMeta for tensors, the value otherwise
-    eval_only: bool = False  # captured in eval mode, and training mode computes something else (BN, dropout)
+    training: bool = False  # the mode the module was captured in
+    mode_specific: bool = False  # the other mode computes something else (batch norm, dropout)
+    mutations: list[tuple[Ref, str]] = field(default_factory=list)  # (new value, buffer's state_dict key)
 
     def node(self, name: str) -> Node:
         return self._by_name()[name]
@@ -89,6 +98,17 @@ class Graph:
             self._index = cache
         return cache
 
+    def position(self, name: str) -> int:
+        """The index of node ``name`` in graph (topological) order."""
+        cache = getattr(self, "_positions", None)
+        if cache is None:
+            cache = self._positions = {n.name: i for i, n in enumerate(self.nodes)}
+        return cache[name]
+
+    def node_names(self) -> dict[str, Node]:
+        """The nodes by name (graph inputs are not nodes)."""
+        return self._by_name()
+
     def meta(self, name: str) -> TensorMeta:
         for i in self.inputs:
             if i.name == name:
@@ -98,12 +118,19 @@ class Graph:
         return meta
 
     def users(self) -> dict[str, list[str]]:
+        """Who reads each value (node names, "<output>" for outputs and buffer updates); computed once."""
+        cache = getattr(self, "_users", None)
+        if cache is None:
+            cache = self._users = self._compute_users()
+        return cache
+
+    def _compute_users(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {i.name: [] for i in self.inputs}
         for n in self.nodes:
             out.setdefault(n.name, [])
             for r in refs_in(n.args) + refs_in(list(n.kwargs.values())):
                 out.setdefault(r.name, []).append(n.name)
-        for r in refs_in(self.outputs):
+        for r in refs_in(self.outputs) + refs_in([value for value, _ in self.mutations]):
             out.setdefault(r.name, []).append("<output>")
         return out
 
@@ -164,28 +191,36 @@ def decomposition_table() -> dict:
 
 
 def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
-    """Trace ``model(*args)`` to a core-ATen graph. Raises CaptureError when it is not a static graph."""
+    """Trace ``model(*args)`` in its current mode to a core-ATen graph. Raises CaptureError when it is
+    not a static graph. The module's buffers are left as they were (the example call and the export
+    run on a copy of its state)."""
     args = tuple(args)
-    with torch.no_grad():
-        example_out = model(*args)
+    saved = [(b, b.clone()) for b in model.buffers()]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            exported = torch.export.export(model, args, strict=False)
-            operators = _operators(exported)  # before decomposition: compared with training mode's below
+        with torch.no_grad(), exportable(model):
+            example_out = model(*args)  # its errors propagate as they are (e.g. no meta kernel for an op)
+        try:
+            exported = _export(model, args)
+            operators = _operators(exported)  # before decomposition: compared with the other mode's below
             exported = exported.run_decompositions(decomposition_table())
-    except Exception as exc:  # torch raises many types here; the reason goes to the report
-        raise CaptureError(f"torch.export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            mode_specific = differs_in_other_mode(model, args, operators)
+        except Exception as exc:  # torch raises many types here; the reason goes to the report
+            raise CaptureError(f"torch.export failed: {_first_line(exc)}") from exc
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
     signature = exported.graph_signature
-    if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
-        raise CaptureError("the forward mutates buffers or inputs (e.g. BatchNorm in training mode)")
+    if signature.user_inputs_to_mutate:
+        raise CaptureError("the forward mutates its inputs")
     kinds = {}
     for spec in signature.input_specs:
         kind = spec.kind.name
         if kind not in ("USER_INPUT", "PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
             raise CaptureError(f"unsupported graph input kind {kind}")
-        if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.startswith("lifted_tensor")):
-            raise CaptureError("a tensor created inside forward (lifted constant) is not supported yet")
+        if kind == "CONSTANT_TENSOR" and (not spec.target or spec.target.split(".")[-1].startswith("lifted_tensor")):
+            kinds[spec.arg.name] = ("literal", _literal(exported.constants.get(spec.target)))
+            continue
         kinds[spec.arg.name] = ({"USER_INPUT": "user", "CONSTANT_TENSOR": "constant"}.get(kind, kind.lower()),
                                 spec.target)
     inputs, nodes, outputs = [], [], []
@@ -204,17 +239,47 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
                 continue  # specialised into the graph (the generated guard checks its value)
             inputs.append(GraphInput(fx_node.name, kind, str(target), meta))
         elif fx_node.op == "call_function":
-            fn = fx_node.target
+            fn, node_args = fx_node.target, _convert_arg(tuple(fx_node.args))
+            if fn is torch.ops.qimeng.recurrent.default:  # back to the ATen recurrent op (a PyTorch call)
+                kind, state = node_args[0], node_args[2]
+                fn = getattr(aten, kind).input
+                node_args = (node_args[1], state if kind == "lstm" else state[0]) + node_args[3:]
             target = "getitem" if fn is operator.getitem else str(fn)
-            nodes.append(Node(fx_node.name, target, _convert_arg(tuple(fx_node.args)),
-                              {k: _convert_arg(v) for k, v in fx_node.kwargs.items()}, _meta_of(val), fn))
+            nodes.append(Node(fx_node.name, target, node_args, {k: _convert_arg(v) for k, v in fx_node.kwargs.items()},
+                              _meta_of(val), fn))
         elif fx_node.op == "output":
-            outputs = list(_convert_arg(fx_node.args[0]))
+            values = list(_convert_arg(fx_node.args[0]))
+            mutations = [(values[i], spec.target) for i, spec in enumerate(signature.output_specs)
+                         if spec.kind.name == "BUFFER_MUTATION"]
+            outputs = [values[i] for i, spec in enumerate(signature.output_specs) if spec.kind.name != "BUFFER_MUTATION"]
         else:
             raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
     user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
     return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
-                 eval_only=not model.training and trains_differently(model, args, operators))
+                 training=model.training, mode_specific=mode_specific, mutations=mutations)
+
+
+LITERAL_LIMIT = 64  # elements of a tensor made inside forward that the generated code may embed
+
+
+def _literal(value: Any) -> str:
+    """The values of a small tensor made inside forward (a lifted constant), as a Python tuple literal."""
+    if not isinstance(value, torch.Tensor) or value.numel() > LITERAL_LIMIT:
+        raise CaptureError(f"a tensor of more than {LITERAL_LIMIT} elements is created inside forward")
+    if value.is_meta:  # its values are not known here: capture_problem captures again on real tensors
+        raise ValueError("a tensor created inside forward has no values on the meta device")
+    return repr(tuple(value.flatten().tolist()))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _export(model: torch.nn.Module, args: tuple[Any, ...]) -> torch.export.ExportedProgram:
+    with warnings.catch_warnings(), exportable(model):
+        warnings.simplefilter("ignore")
+        return torch.export.export(model, args, strict=False)
 
 
 def _operators(exported: torch.export.ExportedProgram) -> tuple[list[str], bool]:
@@ -224,16 +289,15 @@ def _operators(exported: torch.export.ExportedProgram) -> tuple[list[str], bool]
     return targets, bool(exported.graph_signature.buffers_to_mutate)
 
 
-def trains_differently(model: torch.nn.Module, args: tuple[Any, ...],
-                       eval_operators: tuple[list[str], bool]) -> bool:
-    """Does ``model`` (in eval mode, whose export gave ``eval_operators``) compute something else in
-    training mode (batch statistics, dropout, running-stat updates)? True when that export fails."""
-    model.train(True)
+def differs_in_other_mode(model: torch.nn.Module, args: tuple[Any, ...],
+                          operators: tuple[list[str], bool]) -> bool:
+    """Does ``model`` compute something else in the other mode (training vs eval) than in the one whose
+    export gave ``operators``? True when the other mode's export fails."""
+    mode = model.training
+    model.train(not mode)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _operators(torch.export.export(model, args, strict=False)) != eval_operators
-    except Exception:  # noqa: BLE001  (an export that fails in training mode: assume the modes differ)
+        return _operators(_export(model, args)) != operators
+    except Exception:  # noqa: BLE001  (an export that fails in the other mode: assume the modes differ)
         return True
     finally:
-        model.train(False)
+        model.train(mode)

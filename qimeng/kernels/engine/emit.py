@@ -2,8 +2,9 @@
 
 The file embeds the problem's source (so ``ModelNew`` subclasses ``Model``: same constructor, same
 parameters under the same ``state_dict`` names, same seeded initialisation) and overrides ``forward``.
-The generated path is specialised to the captured shapes, strides, dtypes and device type; any other
-call runs ``Model.forward`` itself (the plain PyTorch path), so the module is correct everywhere.
+The generated path is specialised to the captured shapes, strides, dtypes, device type and (when the
+modes differ) training mode; any other call runs ``Model.forward`` itself (the plain PyTorch path), so
+the module is correct everywhere. Buffers the forward updates (running statistics) are written back.
 It imports only torch, triton, triton.language and the standard library.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
+from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
@@ -77,16 +79,18 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os", "",
                       "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
                       LAUNCH_RUNTIME.strip(), ""]
-    for unit in plan.kernels:
-        out += ["", unit.rendered.source.rstrip(), ""]
+    for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels):  # identical kernels share one
+        out += ["", source.rstrip(), ""]
     out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
+    if any(i.kind == "literal" for i in graph.inputs):
+        out += ["", _literal_source(), ""]
     out += ["", "class ModelNew(Model):",
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
             f"        _qm_args = {arg_list}",
-            # captured in eval mode: training mode (batch statistics, dropout) is PyTorch's
-            "        if self.training or not _qm_guard(_qm_args):" if graph.eval_only else
-            "        if not _qm_guard(_qm_args):",
+            # the kernels are the captured mode's: the other one (batch statistics, dropout) is PyTorch's
+            f"        if self.training is not {graph.training} or not _qm_guard(_qm_args):" if graph.mode_specific
+            else "        if not _qm_guard(_qm_args):",
             "            return super().forward(*_qm_args)"]
     if precision == "tf32":
         out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
@@ -140,6 +144,20 @@ def _restride_source() -> str:
     ])
 
 
+def _literal_source() -> str:
+    return "\n".join([
+        "_QM_LITERALS = {}",
+        "",
+        "",
+        "def _qm_literal(values, dtype, shape, device):",
+        '    """A tensor the forward makes from constants, made once per device."""',
+        "    key = (values, dtype, shape, device)",
+        "    if key not in _QM_LITERALS:",
+        "        _QM_LITERALS[key] = torch.tensor(values, dtype=dtype, device=device).reshape(shape)",
+        "    return _QM_LITERALS[key]",
+    ])
+
+
 def _extern_call(node, precision: str) -> str:
     """The PyTorch call of an extern node; under the bf16 policy a GEMM/convolution's float32 tensor
     operands go in as bfloat16 and its result comes back as float32."""
@@ -155,7 +173,8 @@ def _extern_call(node, precision: str) -> str:
 
 def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[str]:
     user = sorted((i for i in graph.inputs if i.kind == "user"), key=lambda i: int(i.target))
-    params = [i for i in graph.inputs if i.kind != "user"]
+    params = [i for i in graph.inputs if i.kind not in ("user", "literal")]
+    literals = [i for i in graph.inputs if i.kind == "literal"]
     n_args = len(graph.user_args)
     arg_names = [f"_qm_a{k}" for k in range(n_args)]
     by_pos = {int(i.target): i.name for i in user}
@@ -170,6 +189,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
     if dev_src is None and params:
         dev_src = params[0].name
     lines.append(f"        _qm_dev = {dev_src}.device" if dev_src else "        _qm_dev = torch.device('cuda')")
+    for lit in literals:
+        lines.append(f"        {lit.name} = _qm_literal({lit.target}, torch.{lit.meta.dtype}, {lit.meta.shape!r}, _qm_dev)")
     if param_checks:
         cond = " or ".join(
             f"{p.name}.device != _qm_dev or {p.name}.dtype != torch.{p.meta.dtype} or "
@@ -184,7 +205,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
                 lines.append(f"        {node.name} = {node.args[0].name}[{node.args[1]!r}]")
             else:
                 lines.append(f"        {node.name} = {_extern_call(node, precision)}")
-            if node.name in kernel_inputs and isinstance(node.meta, TensorMeta):
+            recurrent = node.target == "getitem" and graph.node(node.args[0].name).target in RECURRENT_TARGETS
+            if (node.name in kernel_inputs or recurrent) and isinstance(node.meta, TensorMeta):
                 lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {node.meta.stride!r})")
         else:
             k = unit.kernel
@@ -192,6 +214,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
                 lines.append(f"        {b.name} = torch.empty({b.shape!r}, dtype=torch.{b.dtype}, device=_qm_dev)")
             params_ = ", ".join(b.name for b in k.inputs + k.outputs)
             lines.append(f"        {unit.rendered.launcher}({params_})")
+    for value, target in graph.mutations:  # buffers the forward updates (running statistics)
+        lines.append(f"        {_attr_path(target)}.copy_({_py(value)})")
     outs = [o.name if isinstance(o, Ref) else _py(o) for o in graph.outputs]
     if graph.single_output and len(outs) == 1:
         lines.append(f"        return {outs[0]}")

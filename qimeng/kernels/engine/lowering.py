@@ -263,8 +263,8 @@ def group_outputs(graph: Graph, group: set[str]) -> list[str]:
     """Nodes of the group read outside it (or returned), in graph order; getitems stand for their source."""
     users = graph.users()
     out = []
-    for n in graph.nodes:
-        if n.name not in group or not isinstance(n.meta, TensorMeta):
+    for n in sorted((graph.node(name) for name in group), key=lambda n: graph.position(n.name)):
+        if not isinstance(n.meta, TensorMeta):
             continue
         if any(u not in group for u in users.get(n.name, [])):
             out.append(n.name)

@@ -136,6 +136,10 @@ def extern_reason(node: Node) -> str:
         return "a view: stays a PyTorch view (no copy); kernels read it through its strides"
     if t == "aten._assert_tensor_metadata.default":
         return "a metadata assertion (no data)"
+    if t in ("aten.lstm.input", "aten.gru.input", "aten.rnn_tanh.input", "aten.rnn_relu.input"):
+        return "a whole recurrence: one PyTorch call (the vendor's fused recurrent kernel)"
+    if t in ("aten.native_dropout.default", "aten.bernoulli.p", "aten.rand.default", "aten.randn.default"):
+        return "random numbers: a PyTorch call, so it draws the same stream as the reference"
     return f"no lowering for {t} yet"
 
 

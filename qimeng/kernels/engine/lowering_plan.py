@@ -2,11 +2,16 @@
 
 Groups that cannot be lowered (or rendered) fall back to PyTorch calls for their nodes; the reason is
 kept for the report. The plan is what ``emit`` writes out as ``ModelNew``.
+
+Lowering and rendering happen once per group (its members, the strides of its inputs, its config) for
+the life of a graph, and kernels of identical structure (same ops, shapes, strides and dtypes:
+``Kernel.structural_hash``) share one name and one rendered Triton function: a network of repeated
+layers compiles each distinct kernel once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qimeng.kernels.engine.capture import Graph, Node, refs_in
 from qimeng.kernels.engine.codegen.triton import CodegenError, Rendered, render
@@ -14,7 +19,7 @@ from qimeng.kernels.engine.ir.kernel import Kernel
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering import LoweringError, group_outputs, lower_group
 from qimeng.kernels.engine.lowering_ops import extern_reason, op_class
-from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.engine.steps import KernelConfig, Schedule
 
 
 @dataclass
@@ -43,35 +48,57 @@ def build_plan(graph: Graph, schedule: Schedule) -> Plan:
     """Lower every group of ``schedule``; what cannot be lowered stays as PyTorch calls."""
     fallbacks: dict[str, str] = {}
     kernel_units: list[KernelUnit] = []
-    lowered: set[str] = set()
+    in_kernels: set[str] = set()
     memberships = [with_getitems(graph, group) for group in schedule.groups]
     strides = {name: contiguous_strides(graph.meta(name).shape)  # kernel outputs are contiguous
                for members in memberships for name in group_outputs(graph, members)}
     for i, (group, members) in enumerate(zip(schedule.groups, memberships)):
         try:
-            kernel = lower_group(graph, members, f"qm_kernel_{i}", strides)
-            rendered = render(kernel, schedule.config(group))
+            kernel, rendered = lowered(graph, members, strides, schedule.config(group))
         except (LoweringError, CodegenError) as exc:
             for n in group:
                 fallbacks[n] = f"kernel {i} not generated: {exc}"
             continue
         kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=_order(graph).__getitem__))))
-        lowered |= members
-    units = _order_units(graph, kernel_units, lowered)
+        in_kernels |= members
+    units = _order_units(graph, kernel_units, in_kernels)
     if units is None:  # a group that is not convex: keep everything in PyTorch rather than guess
         return Plan([ExternUnit(n) for n in graph.nodes], {n.name: "kernel groups form a cycle" for n in graph.nodes})
     for n in graph.nodes:
-        if n.name not in lowered and n.name not in fallbacks and op_class(n) == "extern":
+        if n.name not in in_kernels and n.name not in fallbacks and op_class(n) == "extern":
             fallbacks[n.name] = extern_reason(n)
     return Plan(units, fallbacks)
+
+
+def lowered(graph: Graph, members: set[str], strides: dict[str, tuple[int, ...]],
+            config: KernelConfig) -> tuple[Kernel, Rendered]:
+    """The kernel of a group and its rendering, cached on the graph; raises LoweringError/CodegenError."""
+    cache = graph.__dict__.setdefault("_lowered", {})
+    renders = graph.__dict__.setdefault("_rendered", {})
+    read = {r.name for n in members for r in refs_in(graph.node(n).args) + refs_in(list(graph.node(n).kwargs.values()))}
+    key = (frozenset(members), tuple(sorted((r, strides[r]) for r in read - members if r in strides)), config)
+    if key not in cache:
+        try:
+            kernel = lower_group(graph, members, "qm_kernel", strides)
+            shape_key = kernel.structural_hash()
+            kernel = replace(kernel, name=f"qm_kernel_{shape_key[:12]}")
+            if (shape_key, config) not in renders:
+                renders[(shape_key, config)] = render(kernel, config)
+            cache[key] = (kernel, renders[(shape_key, config)])
+        except (LoweringError, CodegenError) as exc:
+            cache[key] = exc
+    value = cache[key]
+    if isinstance(value, Exception):
+        raise value
+    return value
 
 
 def with_getitems(graph: Graph, group: tuple[str, ...]) -> set[str]:
     """The group's nodes plus the getitems of its multi-output nodes (they travel together)."""
     members = set(group)
-    for n in graph.nodes:
-        if n.target == "getitem" and n.args[0].name in members:
-            members.add(n.name)
+    nodes, users = graph.node_names(), graph.users()
+    for m in group:
+        members.update(u for u in users.get(m, []) if u in nodes and nodes[u].target == "getitem")
     return members
 
 

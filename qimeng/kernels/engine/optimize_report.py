@@ -17,13 +17,17 @@ def _ms(value: float | None) -> str:
 
 def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None,
-                  on_cpu: bool, precision: str, small: bool) -> str:
+                  on_cpu: bool, precision: str, small: bool, selection: EvalResult | None = None) -> str:
+    """``selection``: the winner's result in the search that chose it, when ``final`` is a re-timing."""
     lines = [f"# qimeng optimize: {problem.name}", ""]
     lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
                  f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
-    if graph is not None and graph.eval_only:
-        lines.append("- captured in eval mode; in training mode this model computes something else (batch "
-                     "statistics, dropout), so ModelNew runs Model.forward while `self.training` is set")
+    if graph is not None and graph.mode_specific:
+        mode, other = ("training", "eval") if graph.training else ("eval", "training")
+        lines.append(f"- captured in {mode} mode; in {other} mode this model computes something else (batch "
+                     f"statistics, dropout), so ModelNew runs Model.forward in {other} mode")
+    if graph is not None and graph.mutations:
+        lines.append("- buffers updated as PyTorch does: " + ", ".join(f"`{t}`" for _, t in graph.mutations))
     if PRECISION_TOLERANCES.get(precision):
         atol, rtol = PRECISION_TOLERANCES[precision]
         lines.append(f"- precision {precision}: GEMMs and convolutions in {precision.upper()}; candidates verified "
@@ -45,6 +49,9 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
         if final.timing_meaningful and ours:
             lines.append(f"- eager {_ms(eager)} ms, torch.compile {_ms(comp)} ms, ours {_ms(ours)} ms: "
                          f"{eager / ours:.2f}x vs eager" + (f", {comp / ours:.2f}x vs torch.compile" if comp else ""))
+        if selection is not None and selection is not final and selection.speedup:
+            lines.append(f"- timed again in a fresh worker on fresh inputs (above); the measurement that chose "
+                         f"it among the candidates said {selection.speedup:.2f}x vs eager")
     lines += ["", "## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
     lines += ["## Kernels", ""]
     if plan is None or not plan.kernels:

@@ -9,6 +9,7 @@ of applied steps is the trajectory reported and stored.
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -56,10 +57,11 @@ class Schedule:
         return replace(self, configs=tuple(sorted(configs.items())))
 
     def group_of(self, node: str) -> tuple[str, ...] | None:
-        for g in self.groups:
-            if node in g:
-                return g
-        return None
+        return self._group_index.get(node)
+
+    @cached_property
+    def _group_index(self) -> dict[str, tuple[str, ...]]:
+        return {n: g for g in self.groups for n in g}
 
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],

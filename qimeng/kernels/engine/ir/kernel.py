@@ -84,9 +84,14 @@ class Kernel:
         return _prod(v.size for v in self.reduce)
 
     def structural_hash(self) -> str:
-        """Content hash of everything but the kernel's name: the key of the tuning cache."""
+        """Content hash of everything but the names (the kernel's, and its buffers', replaced by their
+        positions): kernels of identical layers hash alike. The key of the tuning cache, and of the one
+        Triton function that identical kernels share."""
         text = repr((self.parallel, self.reduce, self.inputs, self.outputs, self.reductions, self.scans,
                      self.stores))
+        names = [b.name for b in self.inputs + self.outputs] + [r.name for r in self.reductions + self.scans]
+        for position, name in enumerate(dict.fromkeys(names)):
+            text = text.replace(f"'{name}'", f"'${position}'")
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def bytes_moved(self) -> int:

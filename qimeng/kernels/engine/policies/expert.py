@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from qimeng.kernels.engine.capture import Graph, refs_in
 from qimeng.kernels.engine.codegen.triton import (CodegenError, is_inner_reduction, online_applicable,
                                                   split_applicable)
-from qimeng.kernels.engine.lowering import LoweringError, lower_group
+from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
-from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.ir.index import contiguous_strides
+from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
 from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
                                   ReductionStrategy, Schedule, Step)
 
@@ -35,7 +36,8 @@ class Proposal:
 
 
 def node_order(graph: Graph) -> dict[str, int]:
-    return {n.name: i for i, n in enumerate(graph.nodes)}
+    graph.position(graph.nodes[0].name) if graph.nodes else None  # builds the cached index
+    return getattr(graph, "_positions", {})
 
 
 def lowerable(graph: Graph) -> list[str]:
@@ -62,17 +64,55 @@ def _edges(graph: Graph) -> list[tuple[str, str]]:
 
 
 def _legal(graph: Graph, schedule: Schedule, group: tuple[str, ...]) -> bool:
-    members = set(group)
-    for n in graph.nodes:
-        if n.target == "getitem" and n.args[0].name in members:
-            members.add(n.name)
+    """Does ``group`` of ``schedule`` lower and render as one kernel (cached), without a PyTorch call or
+    another kernel between its parts (the kernels and calls still have an order)?"""
+    members = with_getitems(graph, group)
     try:
-        lower_group(graph, members, "probe", {})
+        lowered(graph, members, _input_strides(graph, schedule, members), schedule.config(group))
     except (LoweringError, CodegenError, AssertionError):
         return False
-    plan = build_plan(graph, schedule)
-    return not any("cycle" in why for why in plan.fallbacks.values()) and not any(
-        n in plan.fallbacks for n in group)
+    return _convex(graph, schedule, members)
+
+
+def _input_strides(graph: Graph, schedule: Schedule, members: set[str]) -> dict[str, tuple[int, ...]]:
+    """Strides of the values ``members`` read that other kernels write (contiguous), as ``build_plan``
+    gives them."""
+    out = {}
+    for n in members:
+        for r in refs_in(graph.node(n).args) + refs_in(list(graph.node(n).kwargs.values())):
+            if r.name in members or r.name not in graph.node_names():
+                continue
+            node = graph.node(r.name)
+            source = node.args[0].name if node.target == "getitem" else r.name
+            if schedule.group_of(source) is not None:
+                out[r.name] = contiguous_strides(graph.meta(r.name).shape)
+    return out
+
+
+def _convex(graph: Graph, schedule: Schedule, members: set[str]) -> bool:
+    """No path leaves ``members`` and comes back (through PyTorch calls or other kernels, each of which
+    runs as a whole). Only nodes up to the group's last one can lie on such a path."""
+    order = node_order(graph)
+    last = max(order[n] for n in members)
+    users = graph.users()
+    stack = [u for m in members for u in users.get(m, []) if u not in members and u in order]
+    seen: set[str] = set()
+    while stack:
+        n = stack.pop()
+        if n in seen or order[n] > last:
+            continue
+        seen.add(n)
+        node = graph.node(n)
+        source = node.args[0].name if node.target == "getitem" else n
+        unit = with_getitems(graph, schedule.group_of(source)) if schedule.group_of(source) else {n}
+        for peer in unit:
+            seen.add(peer)
+            for u in users.get(peer, []):
+                if u in members:
+                    return False
+                if u in order and u not in seen:
+                    stack.append(u)
+    return True
 
 
 def greedy_fuse(graph: Graph, schedule: Schedule, allow: callable) -> tuple[Schedule, list[Step]]:

@@ -24,6 +24,20 @@ def test_structural_hash_ignores_the_name_but_not_the_shape():
     assert _copy_kernel("k0").structural_hash() != _copy_kernel("k0", (4, 8, 32)).structural_hash()
 
 
+def test_structural_hash_ignores_buffer_names_but_not_which_buffer_is_read():
+    def kernel(a: str, b: str, read: str) -> Kernel:
+        shape = (4, 8)
+        flat = linearize(tuple(Index.of(Var(f"x{i}", s)) for i, s in enumerate(shape)), contiguous_strides(shape))
+        value = op("add", Load(read, flat, "float32"), Load(read, flat, "float32"))
+        args = tuple(BufferArg(n, shape, contiguous_strides(shape), "float32") for n in (a, b))
+        return Kernel("k", tuple(Var(f"x{i}", s) for i, s in enumerate(shape)), (), args,
+                      (BufferArg("out", shape, contiguous_strides(shape), "float32"),),
+                      stores=(Store("out", flat, value, False),))
+
+    assert kernel("p", "q", "p").structural_hash() == kernel("add_1", "add_12", "add_1").structural_hash()
+    assert kernel("p", "q", "p").structural_hash() != kernel("p", "q", "q").structural_hash()
+
+
 def test_coalesce_merges_contiguous_dims_into_one():
     k = coalesce(_copy_kernel("k"))
     assert len(k.parallel) == 1 and k.parallel[0].size == 4 * 8 * 16

@@ -1,0 +1,42 @@
+"""The winner is timed again in a fresh worker on fresh inputs; a winner that fails there is dropped."""
+
+from pathlib import Path
+
+from qimeng.core.verdict import Status
+from qimeng.kernels.engine import optimize as optimize_module
+from qimeng.kernels.engine.search import Candidate, SearchOutcome
+from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.result import EvalOptions, EvalResult
+
+
+def _outcome() -> SearchOutcome:
+    chosen = EvalResult(Status.OK, ref_ms=2.0, candidate_ms=1.0, speedup=2.0)
+    return SearchOutcome(Candidate("lower", [], Schedule(), "source"), chosen)
+
+
+def _run(monkeypatch, fresh: EvalResult) -> tuple[SearchOutcome, list[EvalOptions]]:
+    import qimeng.kernels.harness.evaluate as harness
+
+    calls: list[EvalOptions] = []
+
+    def fake_evaluate(problem, candidate, options, store=None):
+        calls.append(options)
+        assert candidate == "source"
+        return fresh
+
+    monkeypatch.setattr(harness, "evaluate", fake_evaluate)
+    outcome = _outcome()
+    optimize_module._retime(Path("p.py"), outcome, EvalOptions(device="cuda", seed=0), None, lambda m: None)
+    return outcome, calls
+
+
+def test_the_reported_figure_is_the_fresh_measurement(monkeypatch):
+    fresh = EvalResult(Status.OK, ref_ms=2.0, candidate_ms=1.6, speedup=1.25)
+    outcome, calls = _run(monkeypatch, fresh)
+    assert outcome.best_result is fresh and outcome.best is not None
+    assert len(calls) == 1 and calls[0].seed != 0  # other inputs than the search's
+
+
+def test_a_winner_that_fails_on_fresh_inputs_gives_way_to_the_reference(monkeypatch):
+    outcome, _ = _run(monkeypatch, EvalResult(Status.INCORRECT, reason="max abs error 3"))
+    assert outcome.best is None and outcome.best_result is None
