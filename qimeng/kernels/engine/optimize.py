@@ -70,7 +70,8 @@ def _load(problem: Path, small: bool):
     from qimeng.kernels.harness.problem import load_problem
 
     prob = load_problem(problem, small=small)
-    model = prob.build(prob.model_cls, 0, "cpu")
+    # the mode the harness verifies in (EvalOptions.mode): as Model(*get_init_inputs()) builds it, training
+    model = prob.build(prob.model_cls, 0, "cpu", mode=EvalOptions().mode)
     inputs = prob.inputs(0, "cpu")
     return prob, model, inputs
 
