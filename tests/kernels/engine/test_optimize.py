@@ -184,21 +184,23 @@ torch.manual_seed(0); ref = mod.Model()
 torch.manual_seed(0); new = mod.ModelNew()
 x = torch.randn(8, 16) * 3 + 1
 with torch.no_grad():  # training mode, as a module is built: batch statistics, running stats updated
-    assert torch.allclose(ref(x), new(x), atol=1e-5) and torch.allclose(ref.bn.running_mean, new.bn.running_mean)
-    ref.eval(); new.eval()  # eval mode: the generated kernels, with the running statistics
+    assert torch.allclose(ref(x), new(x), atol=1e-4, rtol=1e-4)  # the generated kernels: batch statistics
+    assert torch.allclose(ref.bn.running_mean, new.bn.running_mean, atol=1e-6)  # running stats updated as PyTorch does
+    assert torch.allclose(ref.bn.running_var, new.bn.running_var, atol=1e-6)
+    ref.eval(); new.eval()  # eval mode: PyTorch's path, with the running statistics
     assert torch.allclose(ref(x), new(x), atol=1e-4, rtol=1e-4)
 print("train and eval match")
 '''
 
 
-def test_a_model_that_trains_differently_runs_pytorch_in_training_mode(tmp_path):
+def test_a_model_that_trains_differently_runs_pytorch_in_the_mode_it_was_not_captured_in(tmp_path):
     problem = tmp_path / "bn_relu.py"
     problem.write_text(BN_PROBLEM)
     result = optimize(problem, tmp_path / "out", device="cpu", budget_s=60, log=lambda m: None)
     assert result.status == "optimized", result.first_failure
     source = (tmp_path / "out" / "model_new.py").read_text()
-    assert "if self.training is not False or not _qm_guard(_qm_args):" in source
-    assert "in training mode this model computes something else" in (tmp_path / "out" / "report.md").read_text()
+    assert "if self.training is not True or not _qm_guard(_qm_args):" in source  # captured as built: training
+    assert "in eval mode this model computes something else" in (tmp_path / "out" / "report.md").read_text()
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, "-c", TRAIN_USE, str(tmp_path / "out" / "model_new.py")],
                           capture_output=True, text=True, env=env, timeout=300)

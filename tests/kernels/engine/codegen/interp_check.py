@@ -44,8 +44,9 @@ def check(path: str, strategy: str, index: int) -> dict:
     spec = importlib.util.spec_from_file_location(f"cand_{index}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    ref = prob.build(prob.model_cls, 0, "cpu")
-    new = prob.build(module.ModelNew, 0, "cpu")
+    mode = "train" if graph.training else "eval"  # the mode capture_problem captured in
+    ref = prob.build(prob.model_cls, 0, "cpu", mode=mode)
+    new = prob.build(module.ModelNew, 0, "cpu", mode=mode)
     new.load_state_dict(ref.state_dict())
     ok = True
     for seed in (1, 2):
