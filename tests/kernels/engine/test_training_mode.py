@@ -3,19 +3,13 @@ and the running statistics updated as PyTorch does (momentum, cumulative average
 identity and dropout(p > 0) as a PyTorch call on the same random stream. Checked against the PyTorch
 model in training mode after several calls (outputs against a float64 copy, buffers, step counters)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn as nn
 
 from qimeng.kernels.engine.capture import capture
+from training_check import run_cases  # noqa: E402  (this directory's subprocess checker)
 
-HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 CASES = {
     "bn2d_relu": '''
 class Model(nn.Module):
@@ -68,18 +62,7 @@ def get_inputs():
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    root = tmp_path_factory.mktemp("training")
-    paths = []
-    for name, body in CASES.items():
-        path = root / f"{name}.py"
-        path.write_text(HEADER + body.strip() + "\n\ndef get_init_inputs():\n    return []\n")
-        paths.append(str(path))
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[3])}
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("training_check.py")), json.dumps(paths)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == len(CASES), proc.stderr[-3000:]
-    return {Path(r["path"]).stem: r for r in lines}
+    return run_cases(tmp_path_factory.mktemp("training"), CASES)
 
 
 @pytest.mark.parametrize("name", ["bn2d_relu", "bn1d_cumulative", "conv_bn_dropout0"])

@@ -209,7 +209,7 @@ class _Emitter:
     """Emits SSA lines for expressions, with common-subexpression reuse inside one scope."""
 
     def __init__(self, var_code: dict[Var, str], mask: str, indent: str, axes: list[tuple[set[Var], str, str]],
-                 refs: dict[str, str]):
+                 refs: dict[str, str], prefix: str = "t"):
         self.var_code = var_code
         self.axes = axes  # (variables, flat index name) of each tile axis: addresses span the whole tile
         self.mask = mask
@@ -218,6 +218,9 @@ class _Emitter:
         self.memo: dict[Expr, str] = {}
         self.counter = 0
         self.refs = refs  # ReduceRef/ScanRef name -> code
+        # temporaries are named prefix0, prefix1, ...: scopes of one kernel take distinct prefixes, since
+        # Triton rejects a name a loop re-assigns with another shape than it had before the loop
+        self.prefix = prefix
 
     def index(self, index: Index) -> str:
         parts = []
@@ -248,7 +251,7 @@ class _Emitter:
         return f"(({self.index(atom.inner)}) % {atom.modulus})"
 
     def _tmp(self, code: str) -> str:
-        name = f"t{self.counter}"
+        name = f"{self.prefix}{self.counter}"
         self.counter += 1
         self.lines.append(f"{self.indent}{name} = {code}")
         return name
@@ -548,7 +551,7 @@ def _render_reduction(kernel: Kernel, config: KernelConfig) -> list[str]:
         todo = todo[2:]
     for r in todo:
         lines += _looped_reduction(kernel, r, pcodes, refs)
-    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs)
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs, prefix="s")
     for s in kernel.stores:
         if s.row:
             value = row_em.expr(s.value)
@@ -582,13 +585,14 @@ def _finish_reduction(r, val: str, name: str, indent: str, mask: str, rindex: st
             f"{indent}{name} = {_reduce_call(r.op, name + '_v')}"]
 
 
-def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, stop: int | None = None,
+def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, name: str, stop: int | None = None,
                 start: str = "roff") -> tuple[list[str], str]:
     """The ``for roff`` header of a loop over the reduce axis in BLOCK_R chunks, the chunk's index
-    lines and the lines computing ``value`` on the chunk; and the code of that value."""
+    lines and the lines computing ``value`` on the chunk; and the code of that value. The loop's
+    temporaries are named after ``name`` (the reduction it computes), so no two loops share one."""
     lines = [f"    for roff in range(0, {stop or kernel.reduce_size}, BLOCK_R):"]
     chunk, rcodes = _chunk_vars(kernel, "        ", start)
-    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
+    em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs, prefix=f"{name}_t")
     code = em.expr(value)
     return lines + chunk + em.lines, code
 
@@ -605,7 +609,7 @@ def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | None = None, 
                   f"    {name}_idx = tl.full([BLOCK_P, BLOCK_R], {2**31 - 1}, tl.int32)"]
     else:
         lines.append(f"    {name}_acc = tl.full([BLOCK_P, BLOCK_R], {_neutral(r.op, r.dtype)}, {dt})")
-    loop, val = _chunk_loop(kernel, r.value, pcodes, refs, stop, start)
+    loop, val = _chunk_loop(kernel, r.value, pcodes, refs, name, stop, start)
     lines += loop
     if r.op in ("argmax", "argmin"):
         base = "max" if r.op == "argmax" else "min"
@@ -631,7 +635,7 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
     mn, sn = f"red_{m.name}", f"red_{s.name}"
     lines = [f"    {mn}_acc = tl.full([BLOCK_P, BLOCK_R], -float(\"inf\"), tl.float32)",
              f"    {sn}_acc = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
-    loop, x = _chunk_loop(kernel, m.value, pcodes, refs)
+    loop, x = _chunk_loop(kernel, m.value, pcodes, refs, mn)
     lines += loop
     lines += [f"        {mn}_x = tl.where(pmask & rmask, {x}, -float(\"inf\"))",
               f"        {mn}_new = tl.maximum({mn}_acc, {mn}_x)",
@@ -654,7 +658,7 @@ def _welford_loop(kernel: Kernel, total, squares, pcodes, refs) -> list[str]:
     lines = [f"    {tn}_mean = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_m2 = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
-    loop, x = _chunk_loop(kernel, total.value, pcodes, refs)
+    loop, x = _chunk_loop(kernel, total.value, pcodes, refs, tn)
     lines += loop
     lines += [f"        {tn}_x = {x}",
               f"        {tn}_w = {tn}_w + tl.where(pmask & rmask, 1.0, 0.0)",
@@ -743,7 +747,7 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
                      f"mask=pmask & (seg < {segments}), other={neutral})")
         final.append(f"    red_{r.name} = {_reduce_call(r.op, f'red_{r.name}_p')}")
         final_refs[r.name] = f"red_{r.name}"
-    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], final_refs)
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], final_refs, prefix="s")
     for s in kernel.stores:
         value = row_em.expr(s.value)
         out = next(b for b in kernel.outputs if b.name == s.buffer)

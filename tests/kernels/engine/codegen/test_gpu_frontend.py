@@ -1,0 +1,85 @@
+"""Generated kernels pass Triton's compiler front end for a Hopper target, on the CPU.
+
+The interpreter (every other codegen test) runs kernels as Python and never type-checks them; a GPU
+compiles them first. This compiles each rendered kernel of a training-mode batch norm (looped, online and
+split reductions with row stores between the loops) for sm_90 with ``triton.compile``: it caught, on the
+H200, a loop re-assigning a temporary with another shape than it had before the loop.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import triton
+
+from qimeng.kernels.engine.codegen.triton import HELPERS
+from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.optimize import capture_problem
+from qimeng.kernels.engine.policies.expert import ExpertPolicy
+from qimeng.kernels.engine.steps import KernelConfig, Schedule
+
+GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
+ASTSource = triton.compiler.ASTSource
+
+PROBLEM = '''
+import torch
+import torch.nn as nn
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(16)
+    def forward(self, x):
+        return torch.relu(self.bn(x))
+
+def get_inputs():
+    return [torch.randn(32, 16, 64, 64)]
+
+def get_init_inputs():
+    return []
+'''
+POINTER = {"float32": "*fp32", "float16": "*fp16", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
+           "bool": "*i1"}
+STRATEGIES = {"default": None, "looped": KernelConfig("looped", 0, 16, 4), "online": KernelConfig("online"),
+              "split": KernelConfig("split")}
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_training_batch_norm_kernels_compile_for_sm90(tmp_path, strategy):
+    problem = tmp_path / "bn_train.py"
+    problem.write_text(PROBLEM)
+    _, graph = capture_problem(problem, small=False)  # on the meta device: the full size costs nothing
+    assert graph.training
+    policy, schedule = ExpertPolicy(), Schedule()
+    for stage in ("lower", "reduce", "siblings"):
+        proposals = policy.propose(graph, schedule, stage)
+        if proposals:
+            schedule = proposals[0].schedule
+    if STRATEGIES[strategy] is not None:
+        for group in schedule.groups:
+            schedule = schedule.with_config(group[0], STRATEGIES[strategy])
+    plan = build_plan(graph, schedule)
+    assert plan.kernels, "nothing was lowered"
+    for unit in plan.kernels:
+        source = unit.rendered.source
+        module = tmp_path / f"{unit.rendered.name}.py"
+        module.write_text(f"import triton\nimport triton.language as tl\n{HELPERS}\n\n{source}")
+        fn = _load(module, unit.rendered.name)
+        constants = {k: int(v) for k, v in re.findall(r"\b(BLOCK_\w+)=(\d+)", source)}
+        buffers = {f"{b.name}_ptr": POINTER[b.dtype] for b in unit.kernel.inputs + unit.kernel.outputs}
+        signature = {a: "constexpr" if a in constants else buffers[a] for a in fn.arg_names}
+        try:
+            triton.compile(ASTSource(fn, signature, constants), target=GPUTarget("cuda", 90, 32))
+        except Exception as exc:  # noqa: BLE001  (the compiler's message is the finding)
+            pytest.fail(f"{unit.rendered.name} ({strategy}) does not compile: {exc}"[:3000])
+
+
+def _load(path: Path, name: str):
+    """The @triton.jit function ``name`` of the file (Triton's JIT reads its functions' source files)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
