@@ -33,14 +33,19 @@ DEFAULT_ENV_ALLOWLIST: tuple[str, ...] = (
 )
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_parsed(name: str, default, parse, what: str):
+    """``parse`` of variable ``name``, ``default`` when unset or empty; ValueError naming it otherwise."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+        raise ValueError(f"environment variable {name}={raw!r} is not {what}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_parsed(name, default, float, "a number")
 
 
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -90,13 +95,7 @@ class Settings:
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from exc
+    return _env_parsed(name, default, int, "an integer")
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,22 @@ def _close(a, b) -> bool:
     return bool(torch.allclose(a.float(), b.float(), atol=tol, rtol=tol, equal_nan=True))
 
 
-def check(path: str, strategy: str, index: int) -> dict:
-    prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
+def main_line(graph, config: KernelConfig | None) -> Schedule:
+    """The expert policy's first proposal at each stage, every kernel under ``config`` when given."""
     policy, schedule = ExpertPolicy(), Schedule()
     for stage in ("lower", "reduce", "siblings"):
         proposals = policy.propose(graph, schedule, stage)
         if proposals:
             schedule = proposals[0].schedule
-    if STRATEGIES[strategy] is not None:
+    if config is not None:
         for group in schedule.groups:
-            schedule = schedule.with_config(group[0], STRATEGIES[strategy])
-    plan = build_plan(graph, schedule)
+            schedule = schedule.with_config(group[0], config)
+    return schedule
+
+
+def check(path: str, strategy: str, index: int) -> dict:
+    prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
+    plan = build_plan(graph, main_line(graph, STRATEGIES[strategy]))
     source = emit_model_new(open(path).read(), prob.model_cls, graph, plan, "cpu")
     file = f"{path}.{strategy}.model_new.py"
     with open(file, "w") as f:

@@ -19,9 +19,8 @@ import triton
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.optimize import capture_problem
-from qimeng.kernels.engine.policies.expert import ExpertPolicy
-from qimeng.kernels.engine.steps import KernelConfig, Schedule
-from interp_check import STRATEGIES as CODEGEN_STRATEGIES  # noqa: E402  (this directory's modules)
+from qimeng.kernels.engine.steps import KernelConfig
+from interp_check import STRATEGIES as CODEGEN_STRATEGIES, main_line  # noqa: E402  (this directory's modules)
 from test_triton_codegen import CASES, HEADER, RUNS  # noqa: E402
 
 GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
@@ -54,15 +53,7 @@ def _compiled(problem: Path, strategies: dict[str, KernelConfig | None], strateg
     """Capture ``problem`` at its full size (meta device), take the expert policy's main line under
     ``strategy``, and compile every kernel of the plan for sm_90; fail naming the kernel that does not."""
     _, graph = capture_problem(problem, small=False)
-    policy, schedule = ExpertPolicy(), Schedule()
-    for stage in ("lower", "reduce", "siblings"):
-        proposals = policy.propose(graph, schedule, stage)
-        if proposals:
-            schedule = proposals[0].schedule
-    if strategies[strategy] is not None:
-        for group in schedule.groups:
-            schedule = schedule.with_config(group[0], strategies[strategy])
-    plan = build_plan(graph, schedule)
+    plan = build_plan(graph, main_line(graph, strategies[strategy]))
     assert plan.kernels, "nothing was lowered"
     for unit in plan.kernels:
         source = unit.rendered.source
