@@ -81,13 +81,18 @@ def bench(
     mode: str = typer.Option("train", help="train (the modules as the problems build them) or eval."),
     protocol: str = typer.Option("qimeng", help="qimeng (strict) or kernelbench (its trial counts, clock and mean)."),
     jobs_per_gpu: int = typer.Option(1, help="Problems evaluated side by side on each GPU, admitted by memory."),
+    executor: str = typer.Option("local", help="local (this machine's GPUs or CPU slots) or ray (a Ray cluster: "
+                                 "one GPU or CPU per problem; needs qimeng[ray])."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local (start "
+                                    "one here), or HOST:PORT / ray://HOST:PORT."),
 ) -> None:
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
-                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu))
+                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu, executor=executor,
+                                   ray_address=ray_address))
 
 
 @app.command()

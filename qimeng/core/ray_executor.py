@@ -69,7 +69,7 @@ class RayExecutor:
         self.device, self.retries = device, retries
         if not ray.is_initialized():
             try:
-                where = {"address": None, "num_cpus": num_cpus} if address == "local" else {"address": address}
+                where = {"address": "local", "num_cpus": num_cpus} if address == "local" else {"address": address}
                 ray.init(**where, include_dashboard=False, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
                 raise RayUnavailable(f"no Ray cluster at --ray-address {address}: {exc} (start one with "
@@ -127,3 +127,20 @@ class RayExecutor:
         finally:
             for generator in running:  # the consumer stopped early: run nothing more
                 ray.cancel(generator, force=True)
+
+
+def cluster_executor(kind: str, device: str, address: str, retries: int, workers: int | None = None,
+                     jobs_per_gpu: int = 1) -> RayExecutor | None:
+    """The executor that ``--executor KIND`` asks for: None for ``local`` (the caller's pool of this
+    machine), a :class:`RayExecutor` for ``ray``. ValueError for options that do not go together;
+    RayUnavailable when Ray is missing or unreachable."""
+    if kind == "local":
+        return None
+    if kind != "ray":
+        raise ValueError(f"--executor {kind!r}: expected local or ray")
+    if workers is not None or jobs_per_gpu != 1:
+        raise ValueError("--workers and --jobs-per-gpu apply to --executor local; under Ray each problem "
+                         "holds one GPU (or one CPU) of the cluster, all of them at once")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device!r} with --executor ray: use cpu or cuda (Ray assigns the GPUs)")
+    return RayExecutor(device, address, retries)
