@@ -76,11 +76,13 @@ class BenchSummary:
     orphans: list[str] = field(default_factory=list)  # candidates without a problem
 
 
-def _name(path: Path, root: Path) -> str:
+def relative_name(path: Path, root: Path) -> str:
+    """A file's name under ``root``: its relative path without ``.py``."""
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-def _python_files(root: Path) -> list[Path]:
+def python_files(root: Path) -> list[Path]:
+    """The ``*.py`` files under ``root``, recursively, without those in or named ``_*`` or ``.*``."""
     return sorted(p for p in root.rglob("*.py")
                   if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts))
 
@@ -100,7 +102,7 @@ def match(problems_dir: Path, candidates_dir: Path) -> Matching:
     for label, directory in (("problems", problems_dir), ("candidates", candidates_dir)):
         if not directory.is_dir():
             raise BadInput(f"{directory}: the {label} directory does not exist")
-    problem_files = _python_files(problems_dir)
+    problem_files = python_files(problems_dir)
     if not problem_files:
         raise BadInput(f"{problems_dir}: no problem files (*.py) found")
     stems = Counter(p.stem for p in problem_files)
@@ -108,7 +110,7 @@ def match(problems_dir: Path, candidates_dir: Path) -> Matching:
     missing: list[str] = []
     used: set[Path] = set()
     for path in problem_files:
-        name = _name(path, problems_dir)
+        name = relative_name(path, problems_dir)
         found = _candidates_at(candidates_dir / name)
         if not found and stems[path.stem] == 1:
             found = _candidates_at(candidates_dir / path.stem)
@@ -116,9 +118,9 @@ def match(problems_dir: Path, candidates_dir: Path) -> Matching:
             missing.append(name)
         for candidate in found:
             used.add(candidate.resolve())
-            pairs.append(Pair(name, path, _name(candidate, candidates_dir), candidate))
-    orphans = [_name(p, candidates_dir) for p in _python_files(candidates_dir) if p.resolve() not in used]
-    return Matching(pairs, [_name(p, problems_dir) for p in problem_files], missing, orphans)
+            pairs.append(Pair(name, path, relative_name(candidate, candidates_dir), candidate))
+    orphans = [relative_name(p, candidates_dir) for p in python_files(candidates_dir) if p.resolve() not in used]
+    return Matching(pairs, [relative_name(p, problems_dir) for p in problem_files], missing, orphans)
 
 
 def run_config(options: EvalOptions, problems_dir: Path, candidates_dir: Path,
@@ -212,7 +214,9 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
     settings = settings or Settings.from_env()
     if executor is None:
         slots = device_slots(options.device, workers, jobs_per_gpu)
-        admit = _admission(slots, options, store, settings, gate, footprint) if len(set(slots)) < len(slots) else None
+        admit = (memory_admission(slots, options.device, options.small, store, settings, gate, footprint,
+                                  lambda group: group.pairs[0].problem_path)
+                 if len(set(slots)) < len(slots) else None)
         executor = Executor(slots, admit)
     if evaluate_many is None:
         from qimeng.kernels.harness.evaluate import evaluate_many
@@ -252,7 +256,7 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
                           on_result=lambda index, result: emit(("result", group.pairs[index], result)))
 
     recorded: set[Pair] = set()
-    with _progress(progress, len(todo), run, executor.workers) as advance:
+    with progress_bar(progress, len(todo), run, executor.workers) as advance:
         def record(pair: Pair, result: EvalResult) -> None:
             store.record_eval(run, pair.problem, pair.candidate, result,
                               problem_source=_source(pair.problem_path), problem_path=str(pair.problem_path),
@@ -292,11 +296,12 @@ def _crashed(pair: Pair, options: EvalOptions, cause: str, problem_hashes: dict[
                       problem_hash=problem_hashes.get(pair.problem_path, ""))
 
 
-def _admission(slots: list[str], options: EvalOptions, store: Store, settings: Settings, gate: MemoryGate | None,
-               footprint: Footprint | None) -> Callable[[_Group, str], AbstractContextManager[None]] | None:
-    """What a job holds while it runs on a shared GPU: its problem's footprint in the GPU's gate (a
-    problem of unknown footprint reserves the whole GPU: it runs alone)."""
-    if not options.device.startswith("cuda"):
+def memory_admission(slots: list[str], device: str, small: bool, store: Store | None, settings: Settings,
+                     gate: MemoryGate | None, footprint: Footprint | None,
+                     problem_of: Callable[[Any], Path]) -> Callable[[Any, str], AbstractContextManager[None]] | None:
+    """What a job holds while it runs on a shared GPU: the footprint of its problem (``problem_of(item)``)
+    in the GPU's gate (a problem of unknown footprint reserves the whole GPU: it runs alone)."""
+    if not device.startswith("cuda"):
         return None
     if gate is None:
         gate = MemoryGate({slot: capacity for slot in set(slots)
@@ -304,12 +309,12 @@ def _admission(slots: list[str], options: EvalOptions, store: Store, settings: S
     if footprint is None:
         from qimeng.kernels.harness.footprint import problem_footprint
 
-        footprint = lambda path: problem_footprint(path, small=options.small, store=store, settings=settings)  # noqa: E731
+        footprint = lambda path: problem_footprint(path, small=small, store=store, settings=settings)  # noqa: E731
     known: dict[Path, int | None] = {}
     lock = threading.Lock()
 
-    def admit(group: _Group, slot: str) -> AbstractContextManager[None]:
-        path = group.pairs[0].problem_path
+    def admit(item: Any, slot: str) -> AbstractContextManager[None]:
+        path = problem_of(item)
         with lock:
             cached = path in known
         if not cached:
@@ -333,8 +338,9 @@ def _problem_hashes(paths: Iterable[Path], small: bool) -> dict[Path, str]:
     return hashes
 
 
-class _progress:
-    """A rich progress bar with a tally of statuses (or nothing when ``enabled`` is false)."""
+class progress_bar:
+    """A rich progress bar with a tally of statuses (or nothing when ``enabled`` is false); entering it
+    gives ``advance(statuses, failures)``."""
 
     def __init__(self, enabled: bool, total: int, run: str, slots: int) -> None:
         self.enabled, self.total, self.run, self.slots = enabled, total, run, slots
