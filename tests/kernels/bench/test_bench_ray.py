@@ -28,11 +28,26 @@ def _proc(pid: str, name: str) -> str:
         return ""
 
 
+def _parent(pid: str) -> str:
+    stat = _proc(pid, "stat")
+    return stat.rsplit(")", 1)[-1].split()[1] if stat else "0"
+
+
+def _descends_from_us(pid: str) -> bool:
+    while pid not in ("0", "1"):
+        pid = _parent(pid)
+        if pid == str(os.getpid()):
+            return True
+    return False
+
+
 def busy_ray_workers() -> list[int]:
-    """Ray worker processes (``ray::...``) that have a child: a sandboxed evaluation is running in them."""
+    """Workers (``ray::...``) of the Ray cluster this test started that have a child: a sandboxed
+    evaluation is running in them."""
     pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    parents = {_proc(p, "stat").rsplit(")", 1)[-1].split()[1:2][0] for p in pids if _proc(p, "stat")}
-    return [int(p) for p in pids if _proc(p, "cmdline").startswith("ray::") and p in parents]
+    parents = {_parent(p) for p in pids}
+    return [int(p) for p in pids
+            if p in parents and _proc(p, "cmdline").startswith("ray::") and _descends_from_us(p)]
 
 
 @pytest.mark.slow
