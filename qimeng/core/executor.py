@@ -51,16 +51,6 @@ def device_slots(device: str, workers: int | None = None, jobs_per_gpu: int = 1)
 
 
 @dataclass(frozen=True)
-class Outcome(Generic[T, R]):
-    """What one job gave: its value, or the exception it raised."""
-
-    item: T
-    slot: str
-    value: R | None = None
-    error: BaseException | None = None
-
-
-@dataclass(frozen=True)
 class Event(Generic[T, R]):
     """What a streaming job reported: one value it emitted (``done`` false), or its end (``done`` true,
     with the exception that ended it, if any)."""
@@ -87,6 +77,24 @@ class StreamingExecutor(Protocol):
 
     workers: int  # jobs that may run at once (for progress displays)
     remote: bool  # jobs run in other processes or machines: they share no object or file with the caller
+
+    def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]: ...
+
+
+class Executor:
+    """Runs jobs over ``slots`` in threads of this process, one item per slot at a time. With ``admit``,
+    a job runs inside ``admit(item, slot)`` (e.g. a :class:`~qimeng.core.admission.MemoryGate`
+    reservation, which may wait)."""
+
+    remote = False
+
+    def __init__(self, slots: Sequence[str],
+                 admit: Callable[[T, str], AbstractContextManager[object]] | None = None) -> None:
+        if not slots:
+            raise ValueError("an executor needs at least one slot")
+        self.slots = list(slots)
+        self.admit = admit
+        self.workers = len(self.slots)
 
     def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]: ...
 

@@ -69,7 +69,8 @@ class RayExecutor:
         self.device, self.retries = device, retries
         if not ray.is_initialized():
             try:
-                where = {"address": "local", "num_cpus": num_cpus} if address == "local" else {"address": address}
+                where = ({"address": "local", "num_cpus": num_cpus, "_node_ip_address": "127.0.0.1"}
+                         if address == "local" else {"address": address})
                 ray.init(**where, include_dashboard=False, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
                 raise RayUnavailable(f"no Ray cluster at --ray-address {address}: {exc} (start one with "
