@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,21 @@ import pytest
 from qimeng.core.executor import Event, WorkerLost
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.engine.batch import BatchOptions, optimize_dir
-from qimeng.kernels.engine.optimize import OptimizeResult
 from qimeng.kernels.store import Store
 
 DATA = Path(__file__).parents[1] / "bench" / "data" / "problems" / "tiny"
 
 
-def fake_optimize(problem: Path, out: Path, *, device, budget_s, precision, small, store, log) -> OptimizeResult:
+@dataclass
+class FakeResult:
+    """Some of OptimizeResult's fields (without importing the engine, and torch, in Ray's workers)."""
+
+    out_dir: Path
+    status: str
+    speedup: float
+
+
+def fake_optimize(problem: Path, out: Path, *, device, budget_s, precision, small, store, log) -> FakeResult:
     """Writes the problem's text as model_new.py; 'bad' problems are malformed; records one tuning."""
     if "bad" in problem.name:
         raise BadInput(f"{problem}: no get_inputs()")
@@ -27,7 +36,7 @@ def fake_optimize(problem: Path, out: Path, *, device, budget_s, precision, smal
     log("done")
     if store is not None:
         store.put_tuning(problem.stem, device, {"BLOCK": 64}, 0.5)
-    return OptimizeResult(out, "optimized", 2.0, None, 1.0, None, 0.5, 1, 0.1, False, 3)
+    return FakeResult(out, "optimized", 2.0)
 
 
 class InProcessRemote:
@@ -115,6 +124,45 @@ def test_cli_bad_input_exits_2(tmp_path, monkeypatch, args, message):
     result = CliRunner().invoke(app, ["optimize", *(a.format(p=root) for a in args), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_ray_without_ray_exits_2_with_the_install_command(tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from qimeng.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
+    root = problems(tmp_path, "a.py")
+    result = CliRunner().invoke(app, ["optimize", str(root), "--out", str(tmp_path / "o"), "--executor", "ray"])
+    assert result.exit_code == 2 and "pip install 'qimeng[ray]'" in " ".join(result.output.split())
+
+
+def test_batch_on_a_local_ray_cluster(tmp_path):
+    """The real Ray executor (two CPUs): the job pickles without the driver's store, the problems' bytes
+    reach the tasks, and their outputs and store writes come back."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'qimeng[ray]')")
+    import sys
+
+    from qimeng.core.ray_executor import RayExecutor
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # fake_optimize runs in Ray's workers
+    try:
+        executor = RayExecutor("cpu", "local", retries=0, num_cpus=2)
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"Ray cannot start here: {exc}")
+    root = problems(tmp_path, "a.py", "fam/b.py")
+    try:
+        with Store(tmp_path / "q.db") as store:
+            summary = optimize_dir(root, tmp_path / "out", BatchOptions(device="cpu"), store=store,
+                                   executor=executor, progress=False, optimize=fake_optimize)
+            assert store.tuning("b", "cpu") is not None and store.tuning("a", "cpu") is not None
+    finally:
+        ray.shutdown()
+    assert summary.statuses == {"optimized": 2}
+    assert (tmp_path / "out/fam/b/model_new.py").read_text() == "# fam/b.py\n"
+    assert (tmp_path / "out/a/report.md").read_text() == "# a.py on cpu\n"
 
 
 @pytest.mark.slow
