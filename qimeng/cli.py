@@ -131,7 +131,8 @@ def optimize(
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
     executor: str = typer.Option("local", help="For a directory: local (this machine) or ray (a Ray cluster, one "
                                  "GPU per problem; needs qimeng[ray])."),
-    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local, or HOST:PORT."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local, or "
+                                    "HOST:PORT."),
     workers: Optional[int] = typer.Option(None, help="For a directory: CPU slots (default 1), or GPUs to use (default "
                                           "all)."),
     jobs_per_gpu: int = typer.Option(1, help="For a directory: problems optimised side by side on each GPU, "

@@ -2,10 +2,11 @@
 configurable number of CPU slots.
 
 Each slot runs one job at a time in a thread; the job itself (for kernels: ``qimeng.kernels.harness.evaluate``)
-does its work in a sandboxed worker process, so a thread only waits. A job may emit values while it runs
+does its work in a sandboxed worker process, so a thread only waits. A job emits values while it runs
 (``stream``): the consumer gets each at once, in its own thread, so it alone writes the results down.
-A job's exception is returned as a value, never raised, so one failing job cannot end a pool. Threads are daemons: when the consumer
-stops (Ctrl-C, a kill), no new job starts and the process can exit without waiting for running ones.
+A job's exception is returned as a value, never raised, so one failing job cannot end a pool. Threads
+are daemons: when the consumer stops (Ctrl-C, a kill), no new job starts and the process can exit
+without waiting for running ones.
 """
 
 from __future__ import annotations
@@ -96,32 +97,6 @@ class Executor:
         self.admit = admit
         self.workers = len(self.slots)
 
-    def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]: ...
-
-
-class Executor:
-    """Runs jobs over ``slots`` in threads of this process, one item per slot at a time. With ``admit``,
-    a job runs inside ``admit(item, slot)`` (e.g. a :class:`~qimeng.core.admission.MemoryGate`
-    reservation, which may wait)."""
-
-    remote = False
-
-    def __init__(self, slots: Sequence[str],
-                 admit: Callable[[T, str], AbstractContextManager[object]] | None = None) -> None:
-        if not slots:
-            raise ValueError("an executor needs at least one slot")
-        self.slots = list(slots)
-        self.admit = admit
-        self.workers = len(self.slots)
-
-    def map(self, fn: Callable[[T, str], R], items: Iterable[T]) -> Iterator[Outcome[T, R]]:
-        """``fn(item, slot)`` for every item, yielding outcomes as they finish (not in submission order)."""
-        for event in self.stream(lambda item, slot, emit: emit(fn(item, slot)), items):
-            if not event.done:
-                yield Outcome(event.item, event.slot, value=event.value)
-            elif event.error is not None:
-                yield Outcome(event.item, event.slot, error=event.error)
-
     def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]:
         """``fn(item, slot, emit)`` for every item, yielding each emitted value as it comes and then the
         item's end. ``rest`` is for executors that retry lost workers; threads are never lost."""
@@ -140,7 +115,7 @@ class Executor:
                     return
                 try:
                     with self.admit(item, slot) if self.admit else nullcontext():
-                        fn(item, slot, lambda value: events.put(Event(item, slot, value=value)))
+                        fn(item, slot, lambda value, item=item: events.put(Event(item, slot, value=value)))
                     events.put(Event(item, slot, done=True))
                 except BaseException as exc:  # noqa: BLE001 - errors are values
                     events.put(Event(item, slot, done=True, error=exc))

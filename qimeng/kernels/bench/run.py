@@ -1,5 +1,5 @@
-"""``qimeng bench``: evaluate many (problem, candidate) pairs, one sandboxed worker per device slot,
-storing each result as soon as it is known.
+"""``qimeng bench``: evaluate many (problem, candidate) pairs, one sandboxed worker per device slot (or one
+Ray task per problem, ``--executor ray``), storing each result as soon as it is known.
 
 Matching by name: the problem ``PROBLEMS/<family>/<name>.py`` (name ``<family>/<name>``) gets the
 candidate ``CANDIDATES/<family>/<name>.py``, or every ``CANDIDATES/<family>/<name>/*.py`` (several
