@@ -1,9 +1,10 @@
 """The store of a job that runs on another machine (a Ray worker): the driver alone writes the SQLite
 store, so the job's store sends every write back to it and reads nothing.
 
-A read answers "not stored" (the caches of baselines, tunings and footprints start empty: their values
-are measured again); a write becomes a message ``("store", method, args, kwargs)`` through ``emit``,
-which the driver applies to its store with :func:`apply_write`, in the order the job made them.
+A read answers from what the driver sent with the job (the cached baselines of its problem), else "not
+stored" (tunings and footprints are measured again); a write becomes a message ``("store", method,
+args, kwargs)`` through ``emit``, which the driver applies to its store with :func:`apply_write`, in the
+order the job made them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ Write = tuple[str, str, tuple[Any, ...], dict[str, Any]]
 class ForwardingStore:
     """Stands in for :class:`~qimeng.kernels.store.Store` where the harness and the engine use it."""
 
-    def __init__(self, emit: Callable[[Write], None]) -> None:
+    def __init__(self, emit: Callable[[Write], None],
+                 baselines: dict[tuple[str, str, str, str], float] | None = None) -> None:
         self._emit = emit
+        self._baselines = dict(baselines or {})  # Store.baselines_of
 
-    def baseline_ms(self, *args: Any) -> None:
-        return None
+    def baseline_ms(self, problem_hash: str, device: str, torch_version: str, mode: str) -> float | None:
+        return self._baselines.get((problem_hash, device, torch_version, mode))
 
     def tuning(self, *args: Any) -> None:
         return None

@@ -161,16 +161,18 @@ def _is_current(result: EvalResult, pair: Pair, problem_hashes: dict[Path, str])
 @dataclass(frozen=True)
 class _Group:
     """The pairs of one problem, evaluated by one job. ``files`` (file name -> bytes: the problem, then
-    each candidate) travel with a job that runs on another machine, which may not see these paths."""
+    each candidate) and the problem's cached ``baselines`` travel with a job that runs on another
+    machine, which may not see these paths or the store."""
 
     pairs: tuple[Pair, ...]
     files: tuple[tuple[str, bytes], ...] | None = None
+    baselines: tuple[tuple[tuple[str, str, str, str], float], ...] = ()  # Store.baselines_of, as items
 
 
-def _ship(pairs: list[Pair]) -> _Group:
+def _ship(pairs: list[Pair], baselines: dict[tuple[str, str, str, str], float]) -> _Group:
     paths = [pairs[0].problem_path, *(p.candidate_path for p in pairs)]
     return _Group(tuple(pairs), tuple((f"{f'c{i}' if i else 'problem'}/{path.name}", _bytes(path))
-                                      for i, path in enumerate(paths)))
+                                      for i, path in enumerate(paths)), tuple(baselines.items()))
 
 
 def _bytes(path: Path) -> bytes:
@@ -187,7 +189,7 @@ def _rest(group: _Group, values: list[tuple]) -> _Group | None:
     if not left:
         return None
     files = None if group.files is None else (group.files[0], *(group.files[i + 1] for i in left))
-    return _Group(tuple(group.pairs[i] for i in left), files)
+    return _Group(tuple(group.pairs[i] for i in left), files, group.baselines)
 
 
 def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: EvalOptions,
@@ -233,7 +235,8 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
     for pair in todo:
         by_problem.setdefault(pair.problem, []).append(pair)
     remote = executor.remote
-    groups = [_ship(pairs) if remote else _Group(tuple(pairs)) for pairs in by_problem.values()]
+    groups = [_ship(pairs, store.baselines_of(problem_hashes.get(pairs[0].problem_path, ""))) if remote
+              else _Group(tuple(pairs)) for pairs in by_problem.values()]
     local_store = None if remote else store
 
     def job(group: _Group, slot: str, emit: Callable[[tuple], None]) -> None:
@@ -252,7 +255,8 @@ def run_bench(problems_dir: Path, candidates_dir: Path, *, run: str, options: Ev
             for path, (_, data) in zip(paths, group.files):
                 path.parent.mkdir(exist_ok=True)
                 path.write_bytes(data)
-            evaluate_many(paths[0], paths[1:], device_options, settings=settings, store=ForwardingStore(emit),
+            evaluate_many(paths[0], paths[1:], device_options, settings=settings,
+                          store=ForwardingStore(emit, dict(group.baselines)),
                           on_result=lambda index, result: emit(("result", group.pairs[index], result)))
 
     recorded: set[Pair] = set()

@@ -174,21 +174,33 @@ class InProcessRemote:
 
 
 class StoresBaselines(FakeEvaluate):
+    """Notes the cached eager baseline the job's store gives for its problem, then stores one."""
+
     def __call__(self, problem, candidates, options, *, settings=None, store=None, on_result=None):
-        assert store.baseline_ms(problem.stem, "cpu", "t", "eager") is None  # a remote job reads nothing
-        store.put_baseline(problem.stem, "cpu", "t", "eager", 1.5)
+        from qimeng.kernels.harness.problem import problem_hash
+
+        phash = problem_hash(problem, small=options.small)
+        self.seen[problem.stem] = store.baseline_ms(phash, "cpu", "t", "eager")
+        store.put_baseline(phash, "cpu", "t", "eager", 1.5)
         return super().__call__(problem, candidates, options, settings=settings, store=store, on_result=on_result)
 
 
 def test_remote_jobs_get_the_files_and_send_results_and_writes_back(tree, tmp_path):
+    from qimeng.kernels.harness.problem import problem_hash
+
     fake = StoresBaselines()
+    fake.seen = {}
     with Store(tmp_path / "q.db") as store:
         summary = bench(tree, store, fake, executor=InProcessRemote())
         assert summary.statuses == {"ok": 2, "incorrect": 1, "timeout": 1}
         assert {r.candidate: r.result.status.value for r in store.evaluations("r")} == {
             "fam/a": "ok", "fam/b/s0": "incorrect", "fam/b/s1": "ok", "c2": "timeout"}
-        assert store.baseline_ms("a", "cpu", "t", "eager") == 1.5  # written by the driver, from the job's message
+        assert fake.seen == {"a": None, "b": None, "c2": None}  # nothing cached yet
+        phash = problem_hash(tree[0] / "fam/a.py")
+        assert store.baseline_ms(phash, "cpu", "t", "eager") == 1.5  # written by the driver, from the job's message
         assert bench(tree, store, fake, executor=InProcessRemote()).skipped == 4  # shipped hashes match the files
+        bench(tree, store, fake, run="r2", executor=InProcessRemote())
+        assert fake.seen == {"a": 1.5, "b": 1.5, "c2": 1.5}  # a new run's jobs took the cached baselines along
 
 
 def test_pairs_of_a_lost_worker_are_stored_as_crashed_with_the_cause(tree, tmp_path):
