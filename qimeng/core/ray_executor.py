@@ -66,13 +66,13 @@ class RayExecutor:
         if retries < 0:
             raise ValueError(f"retries must be at least 0, got {retries}")
         self._ray = ray
-        self.device, self.retries = device, retries
+        self.retries = retries
         if not ray.is_initialized():
             try:
                 where = ({"address": "local", "num_cpus": num_cpus, "_node_ip_address": "127.0.0.1"}
                          if address == "local" else {"address": address})
                 ray.init(**where, include_dashboard=False, log_to_driver=False, configure_logging=False)
-            except ConnectionError as exc:
+            except Exception as exc:  # noqa: BLE001 - ConnectionError, a bad address, a version mismatch, ...
                 raise RayUnavailable(f"no Ray cluster at --ray-address {address}: {exc} (start one with "
                                      f"`ray start --head`, or pass --ray-address local)") from None
         resource = "GPU" if device.startswith("cuda") else "CPU"
