@@ -81,13 +81,18 @@ def bench(
     mode: str = typer.Option("train", help="train (the modules as the problems build them) or eval."),
     protocol: str = typer.Option("qimeng", help="qimeng (strict) or kernelbench (its trial counts, clock and mean)."),
     jobs_per_gpu: int = typer.Option(1, help="Problems evaluated side by side on each GPU, admitted by memory."),
+    executor: str = typer.Option("local", help="local (this machine's GPUs or CPU slots) or ray (a Ray cluster: "
+                                 "one GPU or CPU per problem; needs qimeng[ray])."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local (start "
+                                    "one here), or HOST:PORT / ray://HOST:PORT."),
 ) -> None:
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
-                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu))
+                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu, executor=executor,
+                                   ray_address=ray_address))
 
 
 @app.command()
@@ -116,15 +121,33 @@ def export(
 
 @app.command()
 def optimize(
-    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
+    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs), "
+                                   "or a directory: every problem in it, each into OUT/<name>/."),
     out: Path = typer.Option(..., "--out", help="Directory for model_new.py and report.md."),
     device: str = typer.Option("cuda", help="cuda (or cuda:N), or cpu (Triton interpreter; timing not meaningful)."),
     budget: float = typer.Option(60.0, help="Seconds of search before the last stages are skipped."),
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
+    executor: str = typer.Option("local", help="For a directory: local (this machine) or ray (a Ray cluster, one "
+                                 "GPU per problem; needs qimeng[ray])."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local, or "
+                                    "HOST:PORT."),
+    workers: Optional[int] = typer.Option(None, help="For a directory: CPU slots (default 1), or GPUs to use (default "
+                                          "all)."),
+    jobs_per_gpu: int = typer.Option(1, help="For a directory: problems optimised side by side on each GPU, "
+                                     "admitted by memory."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
+    if problem.is_dir():
+        from qimeng.kernels.engine.batch_cli import optimize_dir_command
+
+        raise typer.Exit(optimize_dir_command(problem, out, device=device, budget=budget, precision=precision,
+                                              small=small, use_store=store, executor=executor,
+                                              ray_address=ray_address, workers=workers, jobs_per_gpu=jobs_per_gpu))
+    if (executor, workers, jobs_per_gpu) != ("local", None, 1):
+        typer.echo("error: --executor, --workers and --jobs-per-gpu apply to a directory of problems", err=True)
+        raise typer.Exit(2)
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,

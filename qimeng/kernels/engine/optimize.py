@@ -10,6 +10,7 @@ Everything tried goes into the store.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,9 @@ from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedul
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
+# torch.export is not thread-safe: problems optimised side by side in one process (batch optimize) capture
+# one at a time (verification and timing run in sandboxed workers, in parallel)
+_CAPTURE_LOCK = threading.Lock()
 GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
             "_scaled_dot_product_efficient_attention")
 _DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
@@ -109,7 +113,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     source = problem.read_text()
     run = f"optimize-{uuid.uuid4().hex[:8]}"
     try:
-        prob, graph = capture_problem(problem, small)
+        with _CAPTURE_LOCK:
+            prob, graph = capture_problem(problem, small)
     except CaptureError as exc:
         log(f"capture failed: {exc}; writing the reference")
         (out_dir / "model_new.py").write_text(reference_source(source))
