@@ -123,12 +123,20 @@ def optimize(
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", help="OpenAI-compatible base URL: a model proposes "
+                                          "steps too (default: $QIMENG_LLM_BASE_URL; none: the expert alone)."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name (default: $QIMENG_LLM_MODEL)."),
+    llm_replay: bool = typer.Option(False, "--llm-replay", help="Answer from the store's response cache alone."),
+    llm_rounds: int = typer.Option(2, help="Model proposals, each verified before the next (with a model)."),
+    insights: bool = typer.Option(True, "--insights/--no-insights", help="Lessons of earlier fixed failures in "
+                                  "the model's prompts (see `qimeng llm insights`)."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
-                                      use_store=store))
+                                      use_store=store, llm_url=llm_url, llm_model=llm_model, llm_replay=llm_replay,
+                                      insights=insights, llm_rounds=llm_rounds))
 
 
 # -- generate (qimeng.kernels.generate) --------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The LLM policy (macro thinking): a model proposes the next macro steps as JSON; qimeng validates them.
 
 The model is given the captured graph, the current schedule (with whatever measurements the caller has:
-kernel times, roofline bounds) and the step vocabulary (each kind's fields, from ``steps.STEP_TYPES``).
+kernel times, roofline bounds) and the step vocabulary as a JSON Schema (from ``steps.STEP_TYPES``).
 It answers ``{"steps": [...]}``. A proposal is rejected, with the reason, when it is not JSON, names an
 unknown kind, field or graph node, has a value of the wrong type, or cannot be applied to the schedule;
 the model is then asked again, once. Accepted steps are only proposals: the search renders, verifies
@@ -15,15 +15,16 @@ import json
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from qimeng.kernels.engine.search import Proposer
 from qimeng.kernels.engine.steps import (PRECISIONS, STEP_TYPES, STRATEGIES, BlockConfig, KernelConfig, Schedule,
                                          Step, step_from_json)
 from qimeng.llm.client import LLMClient, LLMError
 from qimeng.llm.prompts import Message, feedback, system, user
 
 STAGE = "llm"
+TASK_KIND = "kernel-plan"  # the insights of this task kind
+TASK = "choose macro optimisation steps (fusion, reduction strategy, block configs) for a PyTorch graph"
 # Fields of the step kinds that name graph nodes (one name, or a list of names).
 NODE_FIELDS = frozenset({"nodes", "producer", "consumer", "reduction", "gemm", "chain", "first", "second", "kernel"})
 _CHOICES = {"strategy": STRATEGIES, "policy": PRECISIONS}
@@ -43,43 +44,54 @@ class LLMProposal:
     schedule: Schedule | None
     rejections: list[str] = field(default_factory=list)
     error: LLMError | None = None  # the request itself failed
+    answer_text: str = ""  # the accepted answer
+    cached: bool = False  # the accepted answer came from the response cache
 
     @property
     def accepted(self) -> bool:
         return self.schedule is not None
 
 
-def step_vocabulary() -> dict[str, Any]:
-    """Each step kind with its fields and their JSON types: what the model may propose."""
-    vocab: dict[str, Any] = {}
+def step_schema(nodes: Sequence[str]) -> dict[str, Any]:
+    """The JSON Schema of an answer: ``{"steps": [...]}``, one subschema per step kind of ``steps.STEP_TYPES``,
+    with node fields limited to the graph's ``nodes``."""
+    kinds = []
     for kind, cls in STEP_TYPES.items():
         hints = typing.get_type_hints(cls)
-        fields = {f.name: _json_type(f.name, hints[f.name]) for f in dataclasses.fields(cls)}
-        vocab[kind] = {"doc": (cls.__doc__ or "").strip(), "fields": fields}
-    return vocab
+        fields = {f.name: _field_schema(f.name, hints[f.name], list(nodes)) for f in dataclasses.fields(cls)}
+        kinds.append({"title": kind, "description": " ".join((cls.__doc__ or "").split()), "type": "object",
+                      "properties": {"kind": {"const": kind}, **fields}, "required": ["kind", *fields],
+                      "additionalProperties": False})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "required": ["steps"],
+            "properties": {"steps": {"type": "array", "minItems": 1, "items": {"oneOf": kinds}}},
+            "additionalProperties": False}
 
 
-def _json_type(name: str, hint: Any) -> str:
+def _field_schema(name: str, hint: Any, nodes: list[str]) -> dict[str, Any]:
     if hint is KernelConfig:
-        return "object " + json.dumps({f.name: "string" if f.name == "strategy" else "integer"
-                                       for f in dataclasses.fields(KernelConfig)})
-    if typing.get_origin(hint) is tuple:
-        return "array of node names" if name in NODE_FIELDS else "array"
+        sizes = {f.name: {"type": "integer", "minimum": 0} for f in dataclasses.fields(KernelConfig)
+                 if f.name != "strategy"}
+        return {"type": "object", "properties": {"strategy": {"enum": ["auto", *STRATEGIES]}, **sizes},
+                "additionalProperties": False}
     if name in NODE_FIELDS:
-        return "node name"
+        node = {"type": "string", "enum": nodes}
+        return {"type": "array", "items": node, "minItems": 1} if typing.get_origin(hint) is tuple else node
     if name in _CHOICES:
-        return "one of " + ", ".join(_CHOICES[name])
-    return getattr(hint, "__name__", str(hint))
+        return {"enum": list(_CHOICES[name])}
+    return {"type": {int: "integer", float: "number", str: "string", bool: "boolean"}.get(hint, "string")}
 
 
-def request_messages(graph_text: str, schedule: Schedule, measurements: str = "") -> list[Message]:
-    return [system(SYSTEM), user(
+def request_messages(graph_text: str, nodes: Sequence[str], schedule: Schedule, measurements: str = "",
+                     lessons: str = "") -> list[Message]:
+    """The request: the graph, the current schedule and what was measured of it, the steps' JSON Schema."""
+    return [system(SYSTEM + ("\n\n" + lessons if lessons else "")), user(
         f"Captured graph (core ATen):\n{graph_text}\n\n"
         f"Current schedule (kernel groups by node name, their configs, precision):\n"
         f"{json.dumps(schedule.to_json())}\n\n"
-        + (f"Measurements:\n{measurements}\n\n" if measurements else "")
-        + f"Step vocabulary (kind: fields):\n{json.dumps(step_vocabulary(), indent=1)}\n\n"
-        'Propose the next steps. Answer with one JSON object {"steps": [{"kind": ..., <fields>}, ...]} '
+        + (f"Measurements of the current plan:\n{measurements}\n\n" if measurements else "")
+        + f"JSON Schema of the answer (the step vocabulary):\n{json.dumps(step_schema(nodes), indent=1)}\n\n"
+        "Propose the next steps, applied in order to the current schedule. Answer with one JSON object "
+        '{"steps": [{"kind": ..., <fields>}, ...]} '
         "in a fenced ```json block.")]
 
 
@@ -143,33 +155,18 @@ def _check_step(item: Any, nodes: set[str]) -> str:
 
 
 def propose(client: LLMClient, graph_text: str, nodes: Sequence[str], order: dict[str, int], schedule: Schedule,
-            measurements: str = "") -> LLMProposal:
+            measurements: str = "", lessons: str = "", seed: int | None = None) -> LLMProposal:
     """Ask for the next steps; an invalid answer is sent back with its reason, once."""
-    conversation = request_messages(graph_text, schedule, measurements)
+    conversation = request_messages(graph_text, nodes, schedule, measurements, lessons)
     rejections: list[str] = []
     for _ in range(2):
-        answer = client.complete(conversation)
+        answer = client.complete(conversation, seed=seed)
         if isinstance(answer, LLMError):
             return LLMProposal([], None, rejections, answer)
         parsed = parse_steps(answer.text, nodes, schedule, order)
         if not isinstance(parsed, str):
-            return LLMProposal(parsed[0], parsed[1], rejections)
+            return LLMProposal(parsed[0], parsed[1], rejections, answer_text=answer.text, cached=answer.cached)
         rejections.append(parsed)
         conversation = feedback(conversation, answer.text,
                                 f"Rejected: {parsed}. Answer again with a corrected JSON object in a ```json block.")
     return LLMProposal([], None, rejections)
-
-
-def llm_proposer(client: LLMClient, graph_text: str, nodes: Sequence[str], order: dict[str, int],
-                 fallback: Proposer, on_proposal: Callable[[LLMProposal], None] | None = None) -> Proposer:
-    """A search Proposer: the ``llm`` stage asks the model, every other stage goes to ``fallback``."""
-
-    def proposer(schedule: Schedule, stage: str) -> list[tuple[str, list[Step], Schedule]]:
-        if stage != STAGE:
-            return fallback(schedule, stage)
-        proposal = propose(client, graph_text, nodes, order, schedule)
-        if on_proposal is not None:
-            on_proposal(proposal)
-        return [(STAGE, proposal.steps, proposal.schedule)] if proposal.accepted else []
-
-    return proposer

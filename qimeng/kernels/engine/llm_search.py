@@ -1,0 +1,178 @@
+"""The LLM rounds of ``qimeng optimize`` (macro thinking by a model, mixed with the expert's search).
+
+After the expert's candidates are verified, the model is asked, round by round, for steps on top of the
+best verified candidate (the reference when none verified). It is given the captured graph, that plan
+with each kernel's measured time and roofline bound, and the steps' JSON Schema. Each proposal is
+validated (``policies.llm``), rendered, verified and timed in the sandboxed harness before the next one
+is asked for, and kept only when it beats the incumbent: the best verified candidate stays the answer,
+the reference included. With no model configured none of this runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from qimeng.core.verdict import BadInput
+from qimeng.kernels.engine.capture import Graph
+from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.policies import llm as policy
+from qimeng.kernels.engine.policies.expert import node_order
+from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, select
+from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.harness.roofline import ceilings_for
+from qimeng.kernels.result import EvalResult
+from qimeng.llm.client import LLMClient
+from qimeng.llm.insights import InsightStore, distill, lessons_text
+
+DEFAULT_ROUNDS = 2
+
+
+@dataclass
+class LLMOptimize:
+    """The model side of one optimize run; ``optimize(llm=None)`` (no model configured) runs the expert alone."""
+
+    client: LLMClient
+    insights: InsightStore | None = None  # None: --no-insights or --no-store
+    rounds: int = DEFAULT_ROUNDS  # proposals asked for, each verified before the next
+
+
+@dataclass
+class ProposalRecord:
+    """One round: what the model proposed, and what became of it."""
+
+    round: int
+    steps: list[str]  # described steps ([] when the proposal was rejected)
+    rejections: list[str]
+    outcome: str  # "verified (accepted)", "rejected: <status>: <reason>", "duplicate", ...
+
+
+@dataclass
+class LLMRecord:
+    """What the report says about the model's part in the run."""
+
+    proposals: list[ProposalRecord] = field(default_factory=list)
+    lessons_used: list[str] = field(default_factory=list)
+    lessons_learnt: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the rounds ended early (a failed request), "" otherwise
+
+
+def plan_measurements(plan: Plan | None, result: EvalResult | None, reference_ms: float | None,
+                      device_name: str) -> str:
+    """The current plan as the model sees it: the program's measured time, and per kernel its nodes, its
+    bytes, its roofline bound on ``device_name`` and its share of the time by its bytes (the harness times
+    the whole program, not each kernel: the share is an estimate, and says so)."""
+    lines = []
+    if result is None:
+        lines.append("The current plan is the reference: every node a PyTorch call"
+                     + (f", {reference_ms:.4f} ms measured." if reference_ms else "."))
+    elif result.timing_meaningful and result.candidate_ms:
+        lines.append(f"The current plan runs in {result.candidate_ms:.4f} ms measured (the eager reference "
+                     f"{result.ref_ms:.4f} ms)." if result.ref_ms else
+                     f"The current plan runs in {result.candidate_ms:.4f} ms measured.")
+    else:
+        lines.append("The current plan is verified but not timed (Triton's interpreter on a CPU: no timings).")
+    ceilings = ceilings_for(device_name)
+    units = plan.kernels if plan is not None else []
+    total = sum(u.kernel.bytes_moved() for u in units) or 1
+    timed = result.candidate_ms if result is not None and result.timing_meaningful else None
+    for unit in units:
+        nbytes = unit.kernel.bytes_moved()
+        bound = (f"roofline bound {nbytes / ceilings.bandwidth * 1e3:.4f} ms at {ceilings.bandwidth / 1e12:g} TB/s"
+                 if ceilings else f"no roofline known for {device_name}")
+        measured = (f"about {timed * nbytes / total:.4f} ms of the measured time by its share of the bytes"
+                    if timed else "not timed")
+        lines.append(f"- kernel {unit.kernel.name} (nodes {', '.join(unit.group)}; ops {', '.join(unit.kernel.ops)}): "
+                     f"{nbytes} bytes moved, {bound}, {measured}")
+    for node, why in sorted((plan.fallbacks if plan is not None else {}).items()):
+        lines.append(f"- {node}: kept as a PyTorch call ({why})")
+    return "\n".join(lines)
+
+
+def llm_rounds(graph: Graph, initial: Schedule, outcome: SearchOutcome, render: Callable[[Schedule], tuple[str, str]],
+               verify: Callable[[list[Candidate]], list[EvalResult]], plans: dict[str, Plan], llm: LLMOptimize,
+               device_name: str, on_trial: Callable[[Trial], None], log: Callable[[str], None]) -> LLMRecord:
+    """Ask, validate, render, verify, keep the best: ``llm.rounds`` times. A fatal client error (server
+    unreachable, key refused, replay miss) raises BadInput; any other failed request ends the rounds."""
+    record = LLMRecord()
+    client, order = llm.client, node_order(graph)
+    nodes = [n.name for n in graph.nodes]
+    target = "cpu" if device_name == "cpu" else "cuda"
+    if llm.insights is not None:
+        record.lessons_used = llm.insights.lessons(policy.TASK_KIND, target, client.settings.model)
+    reference_ms = next((t.result.ref_ms for t in outcome.trials if t.result.ref_ms), None)
+    tried = {t.candidate.source for t in outcome.trials}
+    history: list[str] = []
+    for round_ in range(llm.rounds):
+        schedule = outcome.best.schedule if outcome.best is not None else initial
+        plan = plans.get(outcome.best.source) if outcome.best is not None else None
+        measured = plan_measurements(plan, outcome.best_result, reference_ms, device_name)
+        if history:
+            measured += "\n\nEarlier proposals in this run:\n" + "\n".join(history)
+        log(f"[llm] round {round_ + 1}/{llm.rounds}: asking {client.settings.model} for steps")
+        proposal = policy.propose(client, str(graph), nodes, order, schedule, measured,
+                                  lessons_text(record.lessons_used), seed=client.settings.seed + round_)
+        if proposal.error is not None:
+            if proposal.error.fatal:
+                raise BadInput(proposal.error.message)
+            record.stopped = f"{proposal.error.kind}: {proposal.error.message}"
+            log(f"[llm] request failed ({record.stopped}); no more rounds")
+            break
+        described = [s.describe() for s in proposal.steps]
+        if not proposal.accepted:
+            record.proposals.append(ProposalRecord(round_, [], proposal.rejections, "rejected twice: no steps"))
+            log(f"[llm] proposal rejected: {proposal.rejections[-1][:160]}")
+            history.append(f"- round {round_ + 1}: invalid ({proposal.rejections[-1][:200]})")
+            continue
+        source, note = render(proposal.schedule)
+        if not source or source in tried:
+            why = "no kernels" if not source else "the same program as a candidate already tried"
+            record.proposals.append(ProposalRecord(round_, described, proposal.rejections, why))
+            history.append(f"- round {round_ + 1}: {'; '.join(described)} -> {why}")
+            continue
+        tried.add(source)
+        candidate = Candidate(policy.STAGE, proposal.steps, proposal.schedule, source, note)
+        select(outcome, [candidate], verify([candidate]))
+        trial = outcome.trials[-1]
+        on_trial(trial)
+        verdict = _verdict(trial)
+        record.proposals.append(ProposalRecord(round_, described, proposal.rejections, verdict))
+        history.append(f"- round {round_ + 1}: {'; '.join(described)} -> {verdict}")
+        if trial.result.correct and proposal.rejections and llm.insights is not None and not proposal.cached:
+            lesson = distill(client, policy.TASK, proposal.rejections[-1], proposal.answer_text,
+                             seed=client.settings.seed + round_)
+            if isinstance(lesson, str) and lesson:
+                llm.insights.add(policy.TASK_KIND, target, client.settings.model, lesson)
+                record.lessons_learnt.append(lesson)
+    return record
+
+
+def _verdict(trial: Trial) -> str:
+    r = trial.result
+    if not r.correct:
+        return f"rejected by the harness: {r.status.value}: {r.reason[:200]}"
+    timing = f"{r.candidate_ms:.4f} ms" if r.timing_meaningful and r.candidate_ms else "not timed"
+    return f"verified, {timing}, " + ("kept (the best so far)" if trial.accepted else "not better than the best")
+
+
+def report_lines(record: LLMRecord, client: LLMClient) -> list[str]:
+    """The report's LLM section: the model, what the rounds cost, and each proposal with its fate."""
+    s, u = client.settings, client.usage
+    lines = ["## LLM proposals", "",
+             f"- model: `{s.model}` at `{s.base_url or '(replay)'}`" + (" (replayed from the cache)" if client.replay
+                                                                          else ""),
+             f"- requests {u.requests} (retries {u.retries}, failed {u.failures}), cache hits {u.cache_hits}, "
+             f"tokens {u.prompt_tokens} in / {u.completion_tokens} out, {u.seconds:.1f} s of requests",
+             "- per-kernel times are estimates (the harness times the whole program); the roofline bounds are exact"]
+    if record.stopped:
+        lines.append(f"- stopped early: {record.stopped}")
+    lines += ["", "| round | steps | rejected answers | outcome |", "| --- | --- | --- | --- |"]
+    for p in record.proposals:
+        steps = "; ".join(p.steps) or "-"
+        rejected = " / ".join(r[:120] for r in p.rejections) or "-"
+        lines.append(f"| {p.round + 1} | {steps[:300]} | {rejected} | {p.outcome} |".replace("\n", " "))
+    for title, lessons in (("Lessons the prompt carried", record.lessons_used),
+                           ("Lessons distilled in this run", record.lessons_learnt)):
+        if lessons:
+            lines += ["", f"{title}:", *(f"- {lesson}" for lesson in lessons)]
+    return lines

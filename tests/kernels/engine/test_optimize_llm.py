@@ -1,0 +1,121 @@
+"""``qimeng optimize`` with and without a model, end to end on the CPU against a real local OpenAI-protocol server.
+
+With --llm-url/--llm-model the model gets the graph, the plan with its measurements and the steps' JSON
+Schema; an invalid answer goes back with its reason; a valid one is rendered and verified by the harness
+like the expert's, and the report says what became of it. With no model configured optimize is unchanged:
+no request, no LLM stage, the same expert candidates. The key reaches no file and no store row.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "llm"))
+from fake_openai_server import FakeOpenAIServer  # noqa: E402
+
+from qimeng.kernels.engine.optimize_cli import optimize_command  # noqa: E402
+
+PROBLEM = '''
+import torch
+import torch.nn as nn
+
+rows, cols = 4096, 4096
+SMALL = {"rows": 8, "cols": 48}
+
+
+class Model(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x * 2.0 + y)
+
+
+def get_inputs():
+    return [torch.randn(rows, cols), torch.randn(rows, cols)]
+
+
+def get_init_inputs():
+    return []
+'''
+KEY = "sk-qimeng-planted-4711"
+MALFORMED = '```json\n{"steps": [{"kind": "block_config", kernel: "relu"}]}\n```'
+VALID = '```json\n{"steps": [{"kind": "block_config", "kernel": "relu", "config": {"block_p": 64}}]}\n```'
+LESSON = "Quote every JSON key."
+UNKNOWN_NODE = '{"steps": [{"kind": "fuse_pointwise", "producer": "relu", "consumer": "tanh"}]}'
+
+
+def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, configured: bool) -> tuple:
+    for var in ("QIMENG_LLM_BASE_URL", "QIMENG_LLM_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QIMENG_LLM_API_KEY", KEY)
+    monkeypatch.setenv("QIMENG_LLM_BACKOFF", "0.01")
+    monkeypatch.setenv("QIMENG_STORE", str(root / f"{name}.db"))
+    problem = root / "scale_add_relu.py"
+    problem.write_text(PROBLEM)
+    with FakeOpenAIServer(script) as server:
+        flags = {"llm_url": server.url, "llm_model": "fake-coder"} if configured else {}
+        status = optimize_command(problem, root / name, device="cpu", budget=120, precision="strict", small=True,
+                                  use_store=True, **flags)
+    return status, server, (root / name / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("optimize_llm")
+    with pytest.MonkeyPatch.context() as mp:
+        with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, UNKNOWN_NODE], configured=True)
+        without = _run(root, "without", mp, [VALID], configured=False)
+    return root, with_llm, without
+
+
+def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verified(runs) -> None:
+    _, (status, server, report), _ = runs
+    # round 1: invalid, fixed, the lesson of the fix; round 2: invalid twice
+    assert status == 0 and len(server.requests) == 5
+    first = server.requests[0]["messages"][-1]["content"]
+    assert "aten.relu" in first and "Measurements of the current plan" in first
+    schema = json.loads(first.split("JSON Schema of the answer (the step vocabulary):\n")[1].split("\n\nPropose")[0])
+    assert {k["title"] for k in schema["properties"]["steps"]["items"]["oneOf"]} >= {"block_config", "lower_ops"}
+    assert "verified but not timed" in first  # on the CPU the plan has no timings, and says so
+    second = server.requests[1]["messages"][-1]["content"]
+    assert second.startswith("Rejected: the answer is not valid JSON")
+    assert "not valid JSON" in server.requests[2]["messages"][-1]["content"]  # the lesson's request
+    fourth = server.requests[3]["messages"][-1]["content"]
+    assert "Earlier proposals in this run:\n- round 1: block_config(kernel=relu" in fourth
+    assert "## LLM proposals" in report and "requests 5" in report
+    assert "Lessons distilled in this run:\n- Quote every JSON key." in report
+    row = next(line for line in report.splitlines() if line.startswith("| 1 | block_config"))
+    assert "verified, not timed, kept" in row
+    assert "| 2 | - |" in report and "nodes not in the graph: tanh" in report
+
+
+def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None:
+    root, (_, _, report), _ = runs
+    trajectory = [line for line in report.splitlines() if line.startswith("| ") and "| llm |" in line]
+    assert len(trajectory) == 1 and "| ok |" in trajectory[0] and trajectory[0].endswith("| yes |")
+    written = (root / "with" / "model_new.py").read_text()
+    assert "BLOCK_P=64" in written and "[(6,)]" in written  # 8 x 48 elements in blocks of 64: 6 programs
+    assert "[(6,)]" not in (root / "without" / "model_new.py").read_text()
+
+
+def test_without_a_model_optimize_sends_nothing_and_tries_the_same_expert_candidates(runs) -> None:
+    root, (_, _, with_report), (status, server, report) = runs
+    assert status == 0 and server.requests == []
+    assert "LLM" not in report and "| llm |" not in report
+
+    def expert_rows(text: str) -> list[list[str]]:  # stage and steps of the trajectory's expert trials
+        trajectory = text.split("## Step trajectory")[1].split("## Kept as PyTorch calls")[0]
+        return [line.split("|")[2:4] for line in trajectory.splitlines()
+                if line.startswith("| ") and line.split("|")[1].strip().isdigit() and "| llm |" not in line]
+
+    assert expert_rows(report) and expert_rows(report) == expert_rows(with_report)
+
+
+def test_the_key_is_sent_to_the_server_only(runs) -> None:
+    root, (_, server, _), _ = runs
+    assert all(h["authorization"] == f"Bearer {KEY}" for h in server.headers)
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
