@@ -15,13 +15,15 @@ from typing import Callable
 
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import Graph
-from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.lowering_plan import Plan, build_plan
+from qimeng.kernels.engine.micro_coder import (DEFAULT_DEBUG_ROUNDS, MAX_REGIONS, RegionResult, code_region,
+                                               coder_regions, region_of)
 from qimeng.kernels.engine.policies import llm as policy
 from qimeng.kernels.engine.policies.expert import node_order
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, select
 from qimeng.kernels.engine.steps import Schedule
 from qimeng.kernels.harness.roofline import ceilings_for
-from qimeng.kernels.result import EvalResult
+from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.llm.client import LLMClient
 from qimeng.llm.insights import InsightStore, distill, lessons_text
 
@@ -35,6 +37,7 @@ class LLMOptimize:
     client: LLMClient
     insights: InsightStore | None = None  # None: --no-insights or --no-store
     rounds: int = DEFAULT_ROUNDS  # proposals asked for, each verified before the next
+    debug_rounds: int = DEFAULT_DEBUG_ROUNDS  # the micro coder's fixes after a failed region (K)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class LLMRecord:
     lessons_used: list[str] = field(default_factory=list)
     lessons_learnt: list[str] = field(default_factory=list)
     stopped: str = ""  # why the rounds ended early (a failed request), "" otherwise
+    regions: list[RegionResult] = field(default_factory=list)  # the micro coder's, one per region
 
 
 def plan_measurements(plan: Plan | None, result: EvalResult | None, reference_ms: float | None,
@@ -147,6 +151,41 @@ def llm_rounds(graph: Graph, initial: Schedule, outcome: SearchOutcome, render: 
     return record
 
 
+def llm_regions(graph: Graph, initial: Schedule, outcome: SearchOutcome,
+                render: Callable[[Schedule, dict[str, tuple[str, str]] | None], tuple[str, str]],
+                verify: Callable[[list[Candidate]], list[EvalResult]], plans: dict[str, Plan], llm: LLMOptimize,
+                options: EvalOptions, record: LLMRecord, on_trial: Callable[[Trial], None],
+                log: Callable[[str], None]) -> dict[str, tuple[str, str]]:
+    """The micro coder on the best candidate's PyTorch-call regions: each region's code verified as a
+    sub-problem, then the candidate with every verified region verified as a whole (stage ``coder``).
+    Returns the regions (node -> (code, function)) when that candidate became the best, else {}."""
+    schedule = outcome.best.schedule if outcome.best is not None else initial
+    plan = plans.get(outcome.best.source) if outcome.best is not None else None
+    plan = plan or build_plan(graph, schedule)
+    regions = [r for r in (region_of(graph, n) for n in coder_regions(plan)) if r is not None][:MAX_REGIONS]
+    target = "cpu" if options.device == "cpu" else "cuda"
+    for region in regions:
+        log(f"[coder] asking {llm.client.settings.model} for a Triton kernel of {region.node.name} "
+            f"({region.node.target}), verified as a sub-problem")
+        result = code_region(llm.client, graph, region, options, debug_rounds=llm.debug_rounds,
+                             insights=llm.insights, target=target, seed=llm.client.settings.seed)
+        record.regions.append(result)
+        if result.error is not None and result.error.fatal:
+            raise BadInput(result.error.message)
+        if result.lesson:
+            record.lessons_learnt.append(result.lesson)
+        log(f"[coder] {region.node.name}: " + ", ".join(f"{a.status}" for a in result.attempts)
+            + (f" (request failed: {result.error.message})" if result.error else ""))
+    coded = {r.region.node.name: (r.code, r.region.function) for r in record.regions if r.code is not None}
+    if not coded:
+        return {}
+    source, note = render(schedule, coded)
+    candidate = Candidate("coder", [], schedule, source, f"{note}, {len(coded)} region(s) coded by the LLM")
+    select(outcome, [candidate], verify([candidate]))
+    on_trial(outcome.trials[-1])
+    return coded if outcome.trials[-1].accepted else {}
+
+
 def _verdict(trial: Trial) -> str:
     r = trial.result
     if not r.correct:
@@ -171,6 +210,15 @@ def report_lines(record: LLMRecord, client: LLMClient) -> list[str]:
         steps = "; ".join(p.steps) or "-"
         rejected = " / ".join(r[:120] for r in p.rejections) or "-"
         lines.append(f"| {p.round + 1} | {steps[:300]} | {rejected} | {p.outcome} |".replace("\n", " "))
+    if record.regions:
+        lines += ["", "Micro coder (regions kept as PyTorch calls, each verified alone as a sub-problem):", "",
+                  "| region | operator | rounds (verdicts) | entered model_new.py candidate |", "| --- | --- | --- | --- |"]
+        for r in record.regions:
+            verdicts = ", ".join(f"{a.status}" + (f" ({a.reason[:80]})" if a.reason else "") for a in r.attempts)
+            if r.error is not None:
+                verdicts += f"; request failed: {r.error.message[:80]}"
+            lines.append(f"| {r.region.node.name} | {r.region.node.target} | {verdicts.replace('|', '/')} | "
+                         f"{'yes' if r.code is not None else 'no'} |".replace("\n", " "))
     for title, lessons in (("Lessons the prompt carried", record.lessons_used),
                            ("Lessons distilled in this run", record.lessons_learnt)):
         if lessons:

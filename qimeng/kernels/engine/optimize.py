@@ -19,7 +19,7 @@ from typing import Callable
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.emit import emit_model_new
-from qimeng.kernels.engine.llm_search import LLMOptimize, llm_rounds, report_lines
+from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -128,11 +128,17 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
 
-    def render(schedule: Schedule) -> tuple[str, str]:
+    kept_regions: dict[str, tuple[str, str]] = {}  # LLM-coded regions of the best candidate (tuning keeps them)
+
+    def render(schedule: Schedule, regions: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+        regions = kept_regions if regions is None else regions
         plan = build_plan(graph, schedule)
-        if not plan.kernels:
+        if regions:
+            plan = replace(plan, fallbacks={n: why for n, why in plan.fallbacks.items() if n not in regions})
+        if not plan.kernels and not regions:
             return "", "no kernels"
-        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
+        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision,
+                             regions)
         plans[src] = plan
         kept = sorted(plan.fallbacks)
         return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
@@ -163,6 +169,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     llm_lines: list[str] = []
     if llm is not None:
         record = llm_rounds(graph, initial, outcome, render, verify, plans, llm, _device_name(device), on_trial, log)
+        kept_regions.update(llm_regions(graph, initial, outcome, render, verify, plans, llm, options, record,
+                                        on_trial, log))
         llm_lines = report_lines(record, llm.client)
     per_candidate_s = (time.monotonic() - search_started) / max(1, len(outcome.trials))
     if outcome.best is not None and not on_cpu:
