@@ -2,8 +2,10 @@
 
 With --llm-url/--llm-model the model gets the graph, the plan with its measurements and the steps' JSON
 Schema; an invalid answer goes back with its reason; a valid one is rendered and verified by the harness
-like the expert's, and the report says what became of it. With no model configured optimize is unchanged:
-no request, no LLM stage, the same expert candidates. The key reaches no file and no store row.
+like the expert's, and the report says what became of it. The micro coder then writes the region the
+symbolic coder cannot render (scatter_add), verified alone and then in the whole candidate. With no model
+configured optimize is unchanged: no request, no LLM stage, the same expert candidates. The key reaches no
+file and no store row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "llm"))
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
 
 from qimeng.kernels.engine.optimize_cli import optimize_command  # noqa: E402
+from test_micro_coder import CORRECT as REGION_CODE  # noqa: E402
 
 PROBLEM = '''
 import torch
@@ -28,12 +31,12 @@ SMALL = {"rows": 8, "cols": 48}
 
 
 class Model(nn.Module):
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x * 2.0 + y)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x * 2.0 + y).scatter_add(1, idx, y)
 
 
 def get_inputs():
-    return [torch.randn(rows, cols), torch.randn(rows, cols)]
+    return [torch.randn(rows, cols), torch.randn(rows, cols), torch.randint(0, cols, (rows, cols))]
 
 
 def get_init_inputs():
@@ -65,15 +68,15 @@ def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, c
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("optimize_llm")
     with pytest.MonkeyPatch.context() as mp:
-        with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, UNKNOWN_NODE], configured=True)
+        with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, UNKNOWN_NODE, REGION_CODE], configured=True)
         without = _run(root, "without", mp, [VALID], configured=False)
     return root, with_llm, without
 
 
 def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verified(runs) -> None:
     _, (status, server, report), _ = runs
-    # round 1: invalid, fixed, the lesson of the fix; round 2: invalid twice
-    assert status == 0 and len(server.requests) == 5
+    # round 1: invalid, fixed, the lesson of the fix; round 2: invalid twice; the micro coder's region
+    assert status == 0 and len(server.requests) == 6
     first = server.requests[0]["messages"][-1]["content"]
     assert "aten.relu" in first and "Measurements of the current plan" in first
     schema = json.loads(first.split("JSON Schema of the answer (the step vocabulary):\n")[1].split("\n\nPropose")[0])
@@ -84,7 +87,7 @@ def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verif
     assert "not valid JSON" in server.requests[2]["messages"][-1]["content"]  # the lesson's request
     fourth = server.requests[3]["messages"][-1]["content"]
     assert "Earlier proposals in this run:\n- round 1: block_config(kernel=relu" in fourth
-    assert "## LLM proposals" in report and "requests 5" in report
+    assert "## LLM proposals" in report and "requests 6" in report
     assert "Lessons distilled in this run:\n- Quote every JSON key." in report
     row = next(line for line in report.splitlines() if line.startswith("| 1 | block_config"))
     assert "verified, not timed, kept" in row
@@ -100,6 +103,19 @@ def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None
     assert "[(6,)]" not in (root / "without" / "model_new.py").read_text()
 
 
+def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole_program(runs) -> None:
+    root, (_, server, report), _ = runs
+    asked = server.requests[5]["messages"][-1]["content"]
+    assert "torch.ops.aten.scatter_add.default(relu, 1, idx, y)" in asked
+    assert "def qm_region_scatter_add(relu, idx, y):" in asked
+    coder = [line for line in report.split("## Step trajectory")[1].splitlines() if "| coder |" in line]
+    assert len(coder) == 1 and "| ok |" in coder[0] and coder[0].endswith("| yes |")
+    assert "| scatter_add | aten.scatter_add.default | ok | yes |" in report
+    written = (root / "with" / "model_new.py").read_text()
+    assert "scatter_add = qm_region_scatter_add(relu, idx, y)" in written and "BLOCK_P=64" in written
+    assert "torch.ops.aten.scatter_add" not in written.split("class ModelNew")[1]
+
+
 def test_without_a_model_optimize_sends_nothing_and_tries_the_same_expert_candidates(runs) -> None:
     root, (_, _, with_report), (status, server, report) = runs
     assert status == 0 and server.requests == []
@@ -108,7 +124,8 @@ def test_without_a_model_optimize_sends_nothing_and_tries_the_same_expert_candid
     def expert_rows(text: str) -> list[list[str]]:  # stage and steps of the trajectory's expert trials
         trajectory = text.split("## Step trajectory")[1].split("## Kept as PyTorch calls")[0]
         return [line.split("|")[2:4] for line in trajectory.splitlines()
-                if line.startswith("| ") and line.split("|")[1].strip().isdigit() and "| llm |" not in line]
+                if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+                and line.split("|")[2].strip() not in ("llm", "coder")]
 
     assert expert_rows(report) and expert_rows(report) == expert_rows(with_report)
 
