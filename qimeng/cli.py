@@ -158,13 +158,15 @@ def generate(
     store: bool = typer.Option(True, "--store/--no-store", help="Cache the model's answers in the store."),
     insights: bool = typer.Option(True, "--insights/--no-insights", help="Give the model the lessons of earlier "
                                   "fixed failures, and distil new ones (see `qimeng llm insights`)."),
+    run: Optional[str] = typer.Option(None, help="Store run of the samples, for `qimeng report RUN` (pass@k, "
+                                      "fast_p); default generate-MODEL-DEVICE."),
 ) -> None:
     """Ask an LLM for a complete ModelNew, verify each sample, debug failing ones, keep the best verified."""
     from qimeng.kernels.generate.generate_cli import generate_command
 
     raise typer.Exit(generate_command(problem, out, llm_url=llm_url, llm_model=llm_model, replay=llm_replay,
                                       samples=samples, debug_rounds=debug_rounds, device=device, small=small,
-                                      timing_trials=timing_trials, use_store=store, insights=insights))
+                                      timing_trials=timing_trials, use_store=store, insights=insights, run=run))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from qimeng.core.verdict import BadInput
 
 def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model: str | None, replay: bool,
                      samples: int, debug_rounds: int, device: str, small: bool, timing_trials: int,
-                     use_store: bool, insights: bool) -> int:
+                     use_store: bool, insights: bool, run: str | None = None) -> int:
     """0 when a verified sample was written, 1 when none was verified, 2 for bad input or an unusable LLM."""
     from qimeng.kernels.generate.report import write_report
     from qimeng.kernels.generate.run import GenerateOptions, generate
+    from qimeng.kernels.generate.store import default_run, record_samples
+    from qimeng.kernels.store import Store
     from qimeng.kernels.result import EvalOptions
     from qimeng.llm.session import LLMSession, open_session
     from qimeng.settings import Settings
@@ -59,7 +61,12 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
         (out / "model_new.py").write_text(result.best.source or "")
     elif (out / "model_new.py").exists():  # a previous run's: it is not this run's result
         (out / "model_new.py").unlink()
-    write_report(out / "report.md", problem, result, options, llm, client.usage, replay=replay)
+    stored_as = None
+    if use_store and result.attempts:
+        stored_as = run or default_run(llm.model, device)
+        with Store.open() as store:
+            record_samples(store, stored_as, problem, result, options, llm.model)
+    write_report(out / "report.md", problem, result, options, llm, client.usage, replay=replay, run=stored_as)
     if result.error is not None:
         return fail(result.error.message)
     verified = result.best is not None
