@@ -115,3 +115,15 @@ def test_a_coded_region_replaces_the_pytorch_call_in_model_new(graph) -> None:
                             regions={r.node.name: (KERNEL, r.function)})
     assert "scatter_add = qm_region_scatter_add(x, idx, src)" in source and "def _scatter_add_rows" in source
     assert "torch.ops.aten.scatter_add" not in source
+
+
+def test_the_region_code_runs_in_a_worker_that_sees_no_llm_key(graph, monkeypatch) -> None:
+    monkeypatch.setenv("QIMENG_LLM_API_KEY", "sk-region-planted")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-planted")
+    leaky = ("```python\nimport os\n\n\ndef qm_region_scatter_add(x, idx, src):\n"
+             "    seen = sorted(k for k, v in os.environ.items() if 'KEY' in k or 'sk-' in v)\n"
+             "    raise RuntimeError(f'planted-marker saw={seen} PATH={\"PATH\" in os.environ}')\n```\n")
+    with FakeOpenAIServer([leaky]) as server:
+        result = code_region(client(server.url), graph, region(graph), OPTIONS, debug_rounds=0, target="cpu")
+    reason = result.attempts[0].reason
+    assert result.code is None and "planted-marker saw=[] PATH=True" in reason, reason
