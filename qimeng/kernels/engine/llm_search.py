@@ -16,8 +16,8 @@ from typing import Callable
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
-from qimeng.kernels.engine.micro_coder import (DEFAULT_DEBUG_ROUNDS, MAX_REGIONS, RegionResult, code_region,
-                                               coder_regions, region_of)
+from qimeng.kernels.engine.micro_coder import (DEFAULT_DEBUG_ROUNDS, MAX_REGIONS, RegionResult, codable_nodes,
+                                               code_region, coder_regions, region_of)
 from qimeng.kernels.engine.policies import llm as policy
 from qimeng.kernels.engine.policies.expert import node_order
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, select
@@ -59,6 +59,7 @@ class LLMRecord:
     lessons_learnt: list[str] = field(default_factory=list)
     stopped: str = ""  # why the rounds ended early (a failed request), "" otherwise
     regions: list[RegionResult] = field(default_factory=list)  # the micro coder's, one per region
+    requested: list[str] = field(default_factory=list)  # nodes the model's code_region steps asked for
 
 
 def plan_measurements(plan: Plan | None, result: EvalResult | None, reference_ms: float | None,
@@ -113,16 +114,25 @@ def llm_rounds(graph: Graph, initial: Schedule, outcome: SearchOutcome, render: 
         measured = plan_measurements(plan, outcome.best_result, reference_ms, device_name)
         if history:
             measured += "\n\nEarlier proposals in this run:\n" + "\n".join(history)
+        codable = codable_nodes(plan or build_plan(graph, schedule))
         log(f"[llm] round {round_ + 1}/{llm.rounds}: asking {client.settings.model} for steps")
         proposal = policy.propose(client, str(graph), nodes, order, schedule, measured,
-                                  lessons_text(record.lessons_used), seed=client.settings.seed + round_)
+                                  lessons_text(record.lessons_used), seed=client.settings.seed + round_,
+                                  codable=codable)
         if proposal.error is not None:
             if proposal.error.fatal:
                 raise BadInput(proposal.error.message)
             record.stopped = f"{proposal.error.kind}: {proposal.error.message}"
             log(f"[llm] request failed ({record.stopped}); no more rounds")
             break
-        described = [s.describe() for s in proposal.steps]
+        described = [s.describe() for s in proposal.steps] + [f"code_region({n})" for n in proposal.regions]
+        record.requested += [n for n in proposal.regions if n not in record.requested]
+        if proposal.accepted and not proposal.steps:
+            asked = "asks the micro coder for " + ", ".join(proposal.regions)
+            record.proposals.append(ProposalRecord(round_, described, proposal.rejections, asked))
+            history.append(f"- round {round_ + 1}: {'; '.join(described)} -> noted: the micro coder runs after "
+                           "the rounds")
+            continue
         if not proposal.accepted:
             record.proposals.append(ProposalRecord(round_, [], proposal.rejections, "rejected twice: no steps"))
             log(f"[llm] proposal rejected: {proposal.rejections[-1][:160]}")
@@ -162,7 +172,13 @@ def llm_regions(graph: Graph, initial: Schedule, outcome: SearchOutcome,
     schedule = outcome.best.schedule if outcome.best is not None else initial
     plan = plans.get(outcome.best.source) if outcome.best is not None else None
     plan = plan or build_plan(graph, schedule)
-    regions = [r for r in (region_of(graph, n) for n in coder_regions(plan)) if r is not None][:MAX_REGIONS]
+    calls = set(codable_nodes(plan))
+    for name in record.requested:
+        if name not in calls:
+            log(f"[coder] {name} is no longer a PyTorch call in the best candidate: not coded")
+    wanted = [graph.node(n) for n in record.requested if n in calls]
+    wanted += [n for n in coder_regions(plan) if n.name not in record.requested]
+    regions = [r for r in (region_of(graph, n) for n in wanted) if r is not None][:MAX_REGIONS]
     target = "cpu" if options.device == "cpu" else "cuda"
     for region in regions:
         log(f"[coder] asking {llm.client.settings.model} for a Triton kernel of {region.node.name} "

@@ -67,6 +67,13 @@ def coder_regions(plan: Plan) -> list[Node]:
             and extern_reason(u.node).startswith("no lowering for")]
 
 
+def codable_nodes(plan: Plan) -> list[str]:
+    """The PyTorch calls of a plan that a step may ask the micro coder for: every extern node but views,
+    metadata assertions and random numbers (a kernel cannot draw PyTorch's stream)."""
+    return [u.node.name for u in plan.units if isinstance(u, ExternUnit) and op_class(u.node) == "extern"
+            and not extern_reason(u.node).startswith(("a view", "a metadata", "random"))]
+
+
 def region_of(graph: Graph, node: Node) -> Region | None:
     """The region of ``node``, or None when it reads something other than single tensors."""
     params = region_params(node)

@@ -47,6 +47,7 @@ MALFORMED = '```json\n{"steps": [{"kind": "block_config", kernel: "relu"}]}\n```
 VALID = '```json\n{"steps": [{"kind": "block_config", "kernel": "relu", "config": {"block_p": 64}}]}\n```'
 LESSON = "Quote every JSON key."
 UNKNOWN_NODE = '{"steps": [{"kind": "fuse_pointwise", "producer": "relu", "consumer": "tanh"}]}'
+ASK_CODER = '{"steps": [{"kind": "code_region", "node": "scatter_add"}]}'
 
 
 def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, configured: bool) -> tuple:
@@ -68,19 +69,22 @@ def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, c
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("optimize_llm")
     with pytest.MonkeyPatch.context() as mp:
-        with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, UNKNOWN_NODE, REGION_CODE], configured=True)
+        with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, ASK_CODER, REGION_CODE], configured=True)
         without = _run(root, "without", mp, [VALID], configured=False)
     return root, with_llm, without
 
 
 def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verified(runs) -> None:
     _, (status, server, report), _ = runs
-    # round 1: invalid, fixed, the lesson of the fix; round 2: invalid twice; the micro coder's region
+    # round 1: invalid, fixed, the lesson of the fix; round 2: invalid, then a request for the micro coder;
+    # the micro coder's region
     assert status == 0 and len(server.requests) == 6
     first = server.requests[0]["messages"][-1]["content"]
     assert "aten.relu" in first and "Measurements of the current plan" in first
     schema = json.loads(first.split("JSON Schema of the answer (the step vocabulary):\n")[1].split("\n\nPropose")[0])
-    assert {k["title"] for k in schema["properties"]["steps"]["items"]["oneOf"]} >= {"block_config", "lower_ops"}
+    kinds = {k["title"]: k for k in schema["properties"]["steps"]["items"]["oneOf"]}
+    assert {"block_config", "lower_ops"} <= set(kinds)
+    assert kinds["code_region"]["properties"]["node"]["enum"] == ["scatter_add"]  # the plan's one PyTorch call
     assert "verified but not timed" in first  # on the CPU the plan has no timings, and says so
     second = server.requests[1]["messages"][-1]["content"]
     assert second.startswith("Rejected: the answer is not valid JSON")
@@ -91,7 +95,8 @@ def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verif
     assert "Lessons distilled in this run:\n- Quote every JSON key." in report
     row = next(line for line in report.splitlines() if line.startswith("| 1 | block_config"))
     assert "verified, not timed, kept" in row
-    assert "| 2 | - |" in report and "nodes not in the graph: tanh" in report
+    row = next(line for line in report.splitlines() if line.startswith("| 2 | code_region(scatter_add)"))
+    assert "nodes not in the graph: tanh" in row and row.endswith("| asks the micro coder for scatter_add |")
 
 
 def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None:

@@ -72,3 +72,14 @@ def test_the_schema_names_every_step_kind_and_limits_node_fields_to_the_graph() 
     assert fuse["required"] == ["kind", "producer", "consumer"] and fuse["properties"]["producer"]["enum"] == NODES
     lower = next(k for k in kinds if k["title"] == "lower_ops")
     assert lower["properties"]["nodes"] == {"type": "array", "items": {"type": "string", "enum": NODES}, "minItems": 1}
+
+
+def test_a_code_region_request_is_accepted_only_on_a_pytorch_call_of_the_plan() -> None:
+    ask = json.dumps({"steps": [{"kind": "code_region", "node": "sum_1"}]})
+    wrong = json.dumps({"steps": [{"kind": "code_region", "node": "relu"}]})
+    with FakeOpenAIServer([wrong, ask]) as server:
+        proposal = propose(client(server.url), GRAPH, NODES, ORDER, Schedule(), codable=["sum_1"])
+    assert proposal.accepted and proposal.steps == [] and proposal.regions == ["sum_1"]
+    assert "naming a PyTorch call of the current plan (sum_1)" in proposal.rejections[0]
+    assert '"code_region"' in server.requests[0]["messages"][-1]["content"]
+    assert "code_region" not in json.dumps(step_schema(NODES))  # offered only when the plan has such calls
