@@ -141,3 +141,16 @@ def test_the_key_is_sent_to_the_server_only(runs) -> None:
     for path in root.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_half_a_configuration_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    for var in ("QIMENG_LLM_BASE_URL", "QIMENG_LLM_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "store.db"))
+    problem = tmp_path / "p.py"
+    problem.write_text(PROBLEM)
+    status = optimize_command(problem, tmp_path / "out", device="cpu", budget=10, precision="strict", small=True,
+                              use_store=True, llm_model="fake-coder")  # a model but no server URL
+    assert status == 2 and not (tmp_path / "out").exists()
+    assert "no LLM is configured: pass --llm-url URL --llm-model NAME" in capsys.readouterr().err
