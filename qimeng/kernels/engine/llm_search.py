@@ -10,7 +10,7 @@ the reference included. With no model configured none of this runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from qimeng.core.verdict import BadInput
@@ -180,10 +180,11 @@ def llm_regions(graph: Graph, initial: Schedule, outcome: SearchOutcome,
     wanted += [n for n in coder_regions(plan) if n.name not in record.requested]
     regions = [r for r in (region_of(graph, n) for n in wanted) if r is not None][:MAX_REGIONS]
     target = "cpu" if options.device == "cpu" else "cuda"
+    checking = replace(options, timing_trials=0, warmup=0, baselines=("eager",))  # a region is checked, not timed
     for region in regions:
         log(f"[coder] asking {llm.client.settings.model} for a Triton kernel of {region.node.name} "
             f"({region.node.target}), verified as a sub-problem")
-        result = code_region(llm.client, graph, region, options, debug_rounds=llm.debug_rounds,
+        result = code_region(llm.client, graph, region, checking, debug_rounds=llm.debug_rounds,
                              insights=llm.insights, target=target, seed=llm.client.settings.seed)
         record.regions.append(result)
         if result.error is not None and result.error.fatal:

@@ -50,16 +50,18 @@ UNKNOWN_NODE = '{"steps": [{"kind": "fuse_pointwise", "producer": "relu", "consu
 ASK_CODER = '{"steps": [{"kind": "code_region", "node": "scatter_add"}]}'
 
 
-def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, configured: bool) -> tuple:
+def _run(root: Path, name: str, monkeypatch: pytest.MonkeyPatch, script: list, configured: bool,
+         store: str = "", **flags) -> tuple:
     for var in ("QIMENG_LLM_BASE_URL", "QIMENG_LLM_MODEL", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("QIMENG_LLM_API_KEY", KEY)
     monkeypatch.setenv("QIMENG_LLM_BACKOFF", "0.01")
-    monkeypatch.setenv("QIMENG_STORE", str(root / f"{name}.db"))
+    monkeypatch.setenv("QIMENG_STORE", str(root / f"{store or name}.db"))
     problem = root / "scale_add_relu.py"
     problem.write_text(PROBLEM)
     with FakeOpenAIServer(script) as server:
-        flags = {"llm_url": server.url, "llm_model": "fake-coder"} if configured else {}
+        if configured:
+            flags = {"llm_url": server.url, "llm_model": "fake-coder", **flags}
         status = optimize_command(problem, root / name, device="cpu", budget=120, precision="strict", small=True,
                                   use_store=True, **flags)
     return status, server, (root / name / "report.md").read_text()
@@ -71,11 +73,12 @@ def runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         with_llm = _run(root, "with", mp, [MALFORMED, VALID, LESSON, UNKNOWN_NODE, ASK_CODER, REGION_CODE], configured=True)
         without = _run(root, "without", mp, [VALID], configured=False)
-    return root, with_llm, without
+        replayed = _run(root, "replay", mp, [], configured=True, store="with", llm_replay=True, insights=False)
+    return root, with_llm, without, replayed
 
 
 def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verified(runs) -> None:
-    _, (status, server, report), _ = runs
+    _, (status, server, report), _, _ = runs
     # round 1: invalid, fixed, the lesson of the fix; round 2: invalid, then a request for the micro coder;
     # the micro coder's region
     assert status == 0 and len(server.requests) == 6
@@ -100,7 +103,7 @@ def test_the_model_gets_graph_plan_measurements_and_schema_and_its_step_is_verif
 
 
 def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None:
-    root, (_, _, report), _ = runs
+    root, (_, _, report), _, _ = runs
     trajectory = [line for line in report.splitlines() if line.startswith("| ") and "| llm |" in line]
     assert len(trajectory) == 1 and "| ok |" in trajectory[0] and trajectory[0].endswith("| yes |")
     written = (root / "with" / "model_new.py").read_text()
@@ -109,7 +112,7 @@ def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None
 
 
 def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole_program(runs) -> None:
-    root, (_, server, report), _ = runs
+    root, (_, server, report), _, _ = runs
     asked = server.requests[5]["messages"][-1]["content"]
     assert "torch.ops.aten.scatter_add.default(relu, 1, idx, y)" in asked
     assert "def qm_region_scatter_add(relu, idx, y):" in asked
@@ -122,7 +125,7 @@ def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole
 
 
 def test_without_a_model_optimize_sends_nothing_and_tries_the_same_expert_candidates(runs) -> None:
-    root, (_, _, with_report), (status, server, report) = runs
+    root, (_, _, with_report), (status, server, report), _ = runs
     assert status == 0 and server.requests == []
     assert "LLM" not in report and "| llm |" not in report
 
@@ -136,11 +139,18 @@ def test_without_a_model_optimize_sends_nothing_and_tries_the_same_expert_candid
 
 
 def test_the_key_is_sent_to_the_server_only(runs) -> None:
-    root, (_, server, _), _ = runs
+    root, (_, server, _), _, _ = runs
     assert all(h["authorization"] == f"Bearer {KEY}" for h in server.headers)
     for path in root.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_replay_without_insights_sends_nothing_and_writes_the_same_program(runs) -> None:
+    root, _, _, (status, server, report) = runs
+    assert status == 0 and server.requests == []  # every request of the first run, from the cache
+    assert "requests 0" in report and "cache hits 5" in report  # the lesson's request is not made
+    assert (root / "replay" / "model_new.py").read_text() == (root / "with" / "model_new.py").read_text()
 
 
 def test_half_a_configuration_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
