@@ -38,6 +38,7 @@ class LLMOptimize:
     insights: InsightStore | None = None  # None: --no-insights or --no-store
     rounds: int = DEFAULT_ROUNDS  # proposals asked for, each verified before the next
     debug_rounds: int = DEFAULT_DEBUG_ROUNDS  # the micro coder's fixes after a failed region (K)
+    max_regions: int = MAX_REGIONS  # regions the micro coder is given per run
 
 
 @dataclass
@@ -178,7 +179,7 @@ def llm_regions(graph: Graph, initial: Schedule, outcome: SearchOutcome,
             log(f"[coder] {name} is no longer a PyTorch call in the best candidate: not coded")
     wanted = [graph.node(n) for n in record.requested if n in calls]
     wanted += [n for n in coder_regions(plan) if n.name not in record.requested]
-    regions = [r for r in (region_of(graph, n) for n in wanted) if r is not None][:MAX_REGIONS]
+    regions = [r for r in (region_of(graph, n) for n in wanted) if r is not None][:llm.max_regions]
     target = "cpu" if options.device == "cpu" else "cuda"
     checking = replace(options, timing_trials=0, warmup=0, baselines=("eager",))  # a region is checked, not timed
     for region in regions:

@@ -24,7 +24,7 @@ from qimeng.llm.insights import InsightStore, distill, lessons_text
 from qimeng.llm.prompts import Message, feedback, last_code_block, system, user
 
 DEFAULT_DEBUG_ROUNDS = 2
-MAX_REGIONS = 2  # regions coded per optimize run (each costs up to K + 1 requests and sandboxed verifications)
+MAX_REGIONS = 2  # default regions per optimize run (each costs up to K + 1 requests and sandboxed verifications)
 TASK_KIND = "kernel-region"  # the insights of this task kind
 TASK = "write a Triton kernel and its launcher for one ATen operator, verified against PyTorch"
 NO_CODE = "no ```python block in the answer"
