@@ -137,6 +137,13 @@ def optimize(
                                           "all)."),
     jobs_per_gpu: int = typer.Option(1, help="For a directory: problems optimised side by side on each GPU, "
                                      "admitted by memory."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", help="OpenAI-compatible base URL: a model proposes "
+                                          "steps too (default: $QIMENG_LLM_BASE_URL; none: the expert alone)."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name (default: $QIMENG_LLM_MODEL)."),
+    llm_replay: bool = typer.Option(False, "--llm-replay", help="Answer from the store's response cache alone."),
+    llm_rounds: int = typer.Option(2, help="Model proposals, each verified before the next (with a model)."),
+    insights: bool = typer.Option(True, "--insights/--no-insights", help="Lessons of earlier fixed failures in "
+                                  "the model's prompts (see `qimeng llm insights`)."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
     if problem.is_dir():
@@ -151,7 +158,8 @@ def optimize(
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
-                                      use_store=store))
+                                      use_store=store, llm_url=llm_url, llm_model=llm_model, llm_replay=llm_replay,
+                                      insights=insights, llm_rounds=llm_rounds))
 
 
 # -- generate (qimeng.kernels.generate) --------------------------------------------------------------------
@@ -173,13 +181,15 @@ def generate(
     store: bool = typer.Option(True, "--store/--no-store", help="Cache the model's answers in the store."),
     insights: bool = typer.Option(True, "--insights/--no-insights", help="Give the model the lessons of earlier "
                                   "fixed failures, and distil new ones (see `qimeng llm insights`)."),
+    run: Optional[str] = typer.Option(None, help="Store run of the samples, for `qimeng report RUN` (pass@k, "
+                                      "fast_p); default generate-MODEL-DEVICE."),
 ) -> None:
     """Ask an LLM for a complete ModelNew, verify each sample, debug failing ones, keep the best verified."""
     from qimeng.kernels.generate.generate_cli import generate_command
 
     raise typer.Exit(generate_command(problem, out, llm_url=llm_url, llm_model=llm_model, replay=llm_replay,
                                       samples=samples, debug_rounds=debug_rounds, device=device, small=small,
-                                      timing_trials=timing_trials, use_store=store, insights=insights))
+                                      timing_trials=timing_trials, use_store=store, insights=insights, run=run))
 
 
 if __name__ == "__main__":
