@@ -29,6 +29,7 @@ class SampleResult:
     seconds: float
     compiled: bool = False
     code: str | None = None  # the protocol's own verdict: VerilogEval's letter, RTLLM's pass/syntax/function
+    simulator: str = "icarus"  # which simulator decided: "icarus", or "verilator" where Icarus could not compile
 
 
 @dataclass
