@@ -24,6 +24,7 @@ from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 from qimeng.hardware.bsd.reorder import support_order
 
 EXACT_MAX_INPUTS = 24  # 2**24 oracle queries: a 12x12 multiplier's table in about 30 CPU seconds
+EXACT_MAX_TABLE_BYTES = 1 << 30  # M * 2**N: wider tables are learned by sampling
 QUERY_ROWS = 1 << 20  # oracle queries per call
 ORDERS_MAX_INPUTS = 20  # up to here the table is also tried in two more orders
 DENSE_PAIRS = 1 << 16  # up to this many (or table entries of) (lo, hi) combinations: a lookup table

@@ -21,7 +21,7 @@ import numpy as np
 
 from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import Diagram
-from qimeng.hardware.bsd.exact import EXACT_MAX_INPUTS, exact_diagram
+from qimeng.hardware.bsd.exact import EXACT_MAX_INPUTS, EXACT_MAX_TABLE_BYTES, exact_diagram
 from qimeng.hardware.bsd.oracle import Oracle
 from qimeng.hardware.bsd.reorder import sift
 from qimeng.hardware.bsd.sampling import SamplingPlan, learn_diagram
@@ -68,11 +68,13 @@ def learn_circuit(
     """Learn every output bit of ``oracle``; ``target`` defaults to 1.0 (exhaustive) or 0.9999.
 
     Diagrams of at most ``sift_max_nodes`` nodes are reordered by sifting (same functions, fewer nodes).
-    With at most ``exact_max_inputs`` inputs the diagram is exact (one round, from the truth table)."""
+    With at most ``exact_max_inputs`` inputs (and a table of at most EXACT_MAX_TABLE_BYTES) the diagram
+    is exact (one round, from the truth table)."""
     n, m = oracle.n_inputs, oracle.n_outputs
     rng = np.random.default_rng(seed)
     check_rng = np.random.default_rng(seed + 1_000_003)
     exhaustive = n <= EXHAUSTIVE_CHECK_MAX_INPUTS
+    exact = n <= exact_max_inputs and m << n <= EXACT_MAX_TABLE_BYTES
     target = (1.0 if exhaustive else 0.9999) if target is None else target
     start = time.perf_counter()
     queries_before = getattr(oracle, "queries", 0)
@@ -80,7 +82,7 @@ def learn_circuit(
     order: list[int] = []  # a later round learns under the (sifted) order of the one before
     history: list[dict] = []
     for round_ in range(1, max_rounds + 1):
-        if n <= exact_max_inputs:
+        if exact:
             diagram = exact_diagram(oracle, n, m)
         else:
             diagram = learn_diagram(oracle, n, m, plan, rng, hints, order)
@@ -90,7 +92,7 @@ def learn_circuit(
         wrong = diagram.evaluate(x) != oracle(x)
         accuracy = 1.0 - wrong.any(axis=1).mean()
         history.append({"round": round_, "nodes": diagram.n_nodes, "accuracy": float(accuracy)})
-        if accuracy >= target or round_ == max_rounds or n <= exact_max_inputs:
+        if accuracy >= target or round_ == max_rounds or exact:
             break
         cex = x[wrong.any(axis=1)]
         cex = cex[rng.permutation(len(cex))[: MAX_HINTS // 2]]

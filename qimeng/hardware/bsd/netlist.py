@@ -10,7 +10,7 @@ else is rejected. Two evaluators, both vectorised over input vectors:
   inputs are tested in one order on every path (an ordered branching program), the state of each output (the wire still to be evaluated) is computed once per
   assignment of the inputs fixed so far, doubling the assignments one input at a time, so the work is
   about twice the number of vectors times the outputs, however many wires there are; otherwise
-  :meth:`Netlist.evaluate` on blocks of 2**20 vectors.
+  :meth:`Netlist.evaluate` on blocks of 2**16 vectors.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from qimeng.hardware.bsd.bits import all_vectors
 
 EXHAUSTIVE_BLOCK_INPUTS = 20  # the last doubling steps run on blocks of 2**20 assignments
+BITWISE_BLOCK_INPUTS = 16  # wire-by-wire evaluation on blocks of 2**16 vectors (8 KiB per wire)
 _ASSIGN = re.compile(r"\s*assign\s+(w\d+)\s*=\s*([^;]+);\s*$")
 _OUTPUT = re.compile(r"\s*assign\s+y\s*=\s*\{([^}]*)\};\s*$")
 _OPERAND = r"([^\s~?:&|]+)"  # x[i], w{k}, 1'b0 or 1'b1
@@ -80,9 +81,9 @@ class Netlist:
         return wrong
 
     def _blockwise(self, oracle: Callable[[np.ndarray], np.ndarray]) -> int:
-        """:meth:`exhaustive_mismatches` by :meth:`evaluate` on blocks of at most 2**20 vectors."""
+        """:meth:`exhaustive_mismatches` by :meth:`evaluate` on blocks of at most 2**16 vectors."""
         n = self.n_inputs
-        low_bits = min(n, EXHAUSTIVE_BLOCK_INPUTS)
+        low_bits = min(n, BITWISE_BLOCK_INPUTS)
         low, wrong = all_vectors(low_bits), 0
         for p in range(1 << (n - low_bits)):
             high = np.broadcast_to((p >> np.arange(n - low_bits)) & 1, (len(low), n - low_bits)).astype(np.uint8)
