@@ -161,7 +161,7 @@ def evaluate_sample(design: Design, sample: Path, timeout_s: float, protocol: Rt
     if compiled.timed_out:
         return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s")
     if ran is None:
-        return done(Status.COMPILE_ERROR, runs.built.icarus_output or compiled.output)
+        return done(Status.COMPILE_ERROR, compiled.output)
     if ran.timed_out:
         return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s")
     lines = verdict_lines(ran.stdout)

@@ -3,7 +3,7 @@
 Icarus 11 (Debian) rejects some SystemVerilog that the benchmarks' Icarus 12 reads (casts, the
 streaming operator ``{<<{...}}``). Where Icarus fails to compile, the same sources are built by
 ``verilator --binary --timing`` before the sample is given up; the result records which simulator
-decided. Verilator is two-state: X and Z become 0 or 1, so an output that is X where the reference is
+decided (Icarus, with its error, when neither builds them). Verilator is two-state: X and Z become 0 or 1, so an output that is X where the reference is
 known can pass a ``!==`` comparison that Icarus would fail. Both run through
 :func:`qimeng.hardware.tools.run_tool` (sandboxed, hard timeouts).
 """
@@ -32,19 +32,21 @@ class Build:
     """A compiled testbench, and which simulator compiled it."""
 
     simulator: Simulator
-    compiled: ToolRun  # the build that decided: Icarus', or Verilator's after Icarus failed
+    compiled: ToolRun  # the build that decided: Icarus', or Verilator's where only Verilator built it
     icarus_output: str = ""  # Icarus' failed compile, when Verilator built
+    verilator_output: str = ""  # Verilator's failed build, when neither compiled
 
     @property
     def ok(self) -> bool:
         return self.compiled.ok
 
     def note(self) -> str:
-        """One line for the result when Verilator decided, else empty."""
-        if self.simulator is Simulator.ICARUS:
-            return ""
-        return (f"Icarus could not compile it ({_first_error(self.icarus_output)}); "
-                f"Verilator 5 {'built' if self.ok else 'failed to build'} it: {TWO_STATE}")
+        """One line for the result when Verilator was tried, else empty."""
+        if self.simulator is Simulator.VERILATOR:
+            return f"Icarus could not compile it ({_first_error(self.icarus_output)}); Verilator 5 built it: {TWO_STATE}"
+        if self.verilator_output:
+            return f"Verilator 5 could not build it either ({_first_error(self.verilator_output)})"
+        return ""
 
 
 def build(sources: list[str], top: str | None, work: Path, timeout_s: float, icarus_flags: tuple[str, ...] = (),
@@ -58,6 +60,8 @@ def build(sources: list[str], top: str | None, work: Path, timeout_s: float, ica
     top_flag = ["--top-module", top] if top else []
     verilator = run_tool(["verilator", "--binary", "-j", "1", *VERILATOR_FLAGS, *top_flag, "--Mdir", "vobj",
                           "-o", "sim", *sources], work, max(timeout_s, VERILATOR_MIN_BUILD_S))
+    if not verilator.ok:
+        return Build(Simulator.ICARUS, icarus, verilator_output=verilator.output or "timed out")
     return Build(Simulator.VERILATOR, verilator, icarus.output)
 
 

@@ -186,7 +186,7 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
         if built.compiled.timed_out:
             return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s", note=note)
         if not built.ok:
-            return done(Status.COMPILE_ERROR, (built.icarus_output or built.compiled.output).replace(str(work) + "/", ""),
+            return done(Status.COMPILE_ERROR, built.compiled.output.replace(str(work) + "/", ""),
                         note=note)
         compiled_ok = True
         alone = simulators.elaborates_alone(built, "sample.sv", "TopModule", work, timeout_s)

@@ -44,9 +44,10 @@ def test_verilator_decides_where_icarus_cannot_compile(tmp_path: Path):
     report = run_verilog_eval(problems, tmp_path / "samples", timeout_s=60.0, workers=1)
     results = {Path(s.sample).name: s for s in report.problems[0].samples}
     assert {name: (r.status, r.simulator) for name, r in results.items()} == {
-        "broken.sv": ("compile_error", Simulator.VERILATOR.value),
+        "broken.sv": ("compile_error", Simulator.ICARUS.value),  # neither compiles it: Icarus' error is reported
         "right.sv": ("ok", Simulator.VERILATOR.value),
         "wrong.sv": ("incorrect", Simulator.VERILATOR.value),
     }
     assert results["wrong.sv"].mismatches > 0 and results["right.sv"].total == 16
     assert "Icarus could not compile it" in results["right.sv"].reason and "two-state" in results["right.sv"].reason
+    assert "Verilator 5 could not build it either" in results["broken.sv"].reason
