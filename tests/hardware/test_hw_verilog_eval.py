@@ -186,8 +186,9 @@ def test_store_migrates_version_1_and_keeps_its_rows(tmp_path):
     assert store.save_eval_run(report) == 2
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("SELECT version FROM hw_schema_version").fetchall() == [(2,)]
+    assert db.execute("SELECT version FROM hw_schema_version").fetchall() == [(3,)]
     assert db.execute("SELECT COUNT(*) FROM hw_eval_samples").fetchone()[0] == 11
+    assert db.execute("SELECT DISTINCT simulator FROM hw_eval_samples WHERE run_id = 2").fetchall() == [("icarus",)]
     assert db.execute("SELECT syntax_c FROM hw_eval_problems WHERE run_id = 2 AND problem = 'Prob002_mux2to1'").fetchone() == (4,)
 
 

@@ -127,11 +127,13 @@ def support_order(d: Diagram) -> list[int]:
 
 def sift(d: Diagram) -> Diagram:
     """The same functions as ``d`` under the best order found (never larger than ``d``): sifting and
-    window passes from ``d``'s own order and from :func:`support_order`."""
+    window passes from ``d``'s own order, from :func:`support_order` and from its reverse (for an
+    adder, high bits first: every carry is one function shared by all the sum bits above it)."""
     if len(d.order) < 2:
         return d
     best = d
-    for start in (list(d.order), support_order(d)):
+    support = support_order(d)
+    for start in (list(d.order), support, support[::-1]):
         manager = Manager(d)
         manager.move_to(start)
         for _ in range(MAX_PASSES):

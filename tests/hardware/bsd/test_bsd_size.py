@@ -9,6 +9,7 @@ import pytest
 from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_circuit, learn_diagram, load_oracle
 from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
+from qimeng.hardware.bsd.exact import exact_diagram, table_diagram, truth_table
 from qimeng.hardware.bsd.reorder import sift
 from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
 
@@ -79,6 +80,21 @@ def test_adder_diagram_is_the_minimal_shared_diagram(width):
     assert d.n_nodes <= (3 * width**2 + 13 * width) // 2
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_diagram_of_a_truth_table(seed):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 2, size=(1 << 9, 4), dtype=np.uint8)
+    table[:, 3] = table[:, 0] & table[:, 1]
+    fn = lambda x: table[x.astype(np.int64) @ (1 << np.arange(9))]  # noqa: E731
+    order = [int(v) for v in rng.permutation(9)]
+    d = table_diagram(truth_table(fn, 9, 4), order)
+    assert d.order == order and (d.evaluate(all_vectors(9)) == fn(all_vectors(9))).all()
+    assert d.n_nodes == exact_shared_size(fn, 9, order)
+    best = exact_diagram(fn, 9, 4)
+    assert (best.evaluate(all_vectors(9)) == fn(all_vectors(9))).all()
+    assert best.n_nodes <= exact_shared_size(fn, 9, list(range(9)))
+
+
 def test_outputs_share_nodes():
     # y0 = x0 & x1, y1 = x0 & x1 (same function), y2 = ~(x0 & x1) shares nothing without complement edges
     fn = lambda x: np.stack([x[:, 0] & x[:, 1], x[:, 0] & x[:, 1], 1 - (x[:, 0] & x[:, 1])], axis=1)  # noqa: E731
@@ -98,7 +114,9 @@ def test_sifting_finds_the_linear_order():
 def test_adder8_under_reference_node_and_cell_counts(tmp_path):
     fn = adder(8)
     result = learn_circuit(FunctionOracle(fn, 17, 9))
-    assert result.accuracy == 1.0 and result.n_nodes == 148  # the minimum (3 * 64 + 104) / 2 of the interleaved order
+    assert result.accuracy == 1.0 and result.n_nodes <= 127  # the reference learner's 127 nodes
+    assert result.n_nodes == exact_shared_size(fn, 17, result.diagram.order)  # reduced under its order
+    assert result.n_nodes < (3 * 64 + 104) // 2  # the minimum of the interleaved order, low bits first
     path = tmp_path / "adder.v"
     path.write_text(emit_verilog(result.diagram, 17, "adder"))
     assert simulate_against_oracle(path, "adder", FunctionOracle(fn, 17, 9), all_vectors(17)).mismatches == 0

@@ -72,7 +72,7 @@ def test_refinement_rounds_fix_a_needle():
         y[(x[:, 1:] == np.arange(15) % 2).all(axis=1)] ^= 1
         return y
 
-    result = learn_circuit(FunctionOracle(needle, 16, 1), SamplingPlan(samples=64, min_samples=64))
+    result = learn_circuit(FunctionOracle(needle, 16, 1), SamplingPlan(samples=64, min_samples=64), exact_max_inputs=0)
     assert result.accuracy == 1.0 and result.rounds >= 2 and result.history[0]["accuracy"] < 1.0
 
 
@@ -130,11 +130,12 @@ def test_cli_learn_json(tmp_path):
 
 def test_cli_learn_target_missed_exits_1(tmp_path):
     result = CliRunner().invoke(app, ["hw", "learn", f"{ORACLES}:alu8", "--inputs", "19", "--outputs", "8",
-                                      "--out", str(tmp_path / "a.v"), "--samples", "16", "--rounds", "1",
-                                      "--sim-vectors", "4096", "--json"])
+                                      "--out", str(tmp_path / "a.v"), "--samples", "16", "--rounds", "1", "--exact-max-inputs", "0",
+                                      "--json"])
     report = json.loads(result.output)
     assert result.exit_code == 1 and not report["success"] and report["accuracy"] < 1.0
-    assert report["simulated_vectors"] == 4096 and report["simulation_mismatches"] > 0
+    assert report["simulated_vectors"] == 1 << 19 and report["simulation"] == "exhaustive"
+    assert report["simulation_mismatches"] > 0
 
 
 def test_cli_learn_bad_input_exit_2(tmp_path):
