@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -61,17 +62,21 @@ def _read_candidate(candidate: Path | str) -> _Candidate:
 
 
 def evaluate(problem: Path, candidate: Path | str, options: EvalOptions, *, settings: Settings | None = None,
-             store: "Store | None" = None) -> EvalResult:
+             store: "Store | None" = None, on_progress: Callable[[str], None] | None = None) -> EvalResult:
     """Evaluate one candidate (a file, or source text) on ``problem``. BadInput for a malformed problem."""
-    return evaluate_many(problem, [candidate], options, settings=settings, store=store)[0]
+    return evaluate_many(problem, [candidate], options, settings=settings, store=store, on_progress=on_progress)[0]
 
 
 def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: EvalOptions, *,
                   settings: Settings | None = None, store: "Store | None" = None,
-                  on_result: Callable[[int, EvalResult], None] | None = None) -> list[EvalResult]:
+                  on_result: Callable[[int, EvalResult], None] | None = None,
+                  on_progress: Callable[[str], None] | None = None,
+                  stop: Callable[[], bool] | None = None) -> list[EvalResult]:
     """Evaluate several candidates of one problem in as few sandboxed workers as is safe.
 
-    ``on_result(index, result)`` is called as each result arrives. A broken candidate is a result
+    ``on_result(index, result)`` is called as each result arrives; ``on_progress(line)`` with each phase
+    (start-up, trial n of N, timing rounds), the seconds since the start leading. When ``stop()`` is
+    true before a candidate starts, it and the rest are left out: the results are those of a prefix. A broken candidate is a result
     (compile_error, runtime_error, timeout, crashed, rejected, ...); BadInput is raised only for a
     malformed problem or an unreadable candidate file, before anything is stored.
     """
@@ -88,11 +93,22 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     to_measure = [m for m in compile_modes if m not in known]
     results: list[EvalResult] = []
     measured: dict[str, float] = {}
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        if on_progress is not None:
+            on_progress(f"[{time.monotonic() - started:7.1f} s] {message}")
+
     with _not_dumpable(), tempfile.TemporaryDirectory(prefix="qimeng-exchange-", dir=_shared_memory_dir()) as tmp:
-        pool = _Pool(problem, options, settings, Path(tmp))
+        pool = _Pool(problem, options, settings, Path(tmp), say)
         try:
+            say(f"starting the judge and the candidate's worker on {options.device} (loading {problem.name})")
             measured = pool.start_judge(to_measure)
             for index, item in enumerate(items):
+                if stop is not None and stop():
+                    break
+                if len(items) > 1:
+                    say(f"candidate {index + 1} of {len(items)}")
                 result = pool.evaluate(index, item)
                 result.candidate_hash, result.problem_hash = item.hash, phash
                 if result.status is Status.OK:
@@ -142,8 +158,10 @@ def _not_dumpable() -> Iterator[None]:
 class _Pool:
     """The judge and the candidate's worker of one problem; each started again when it must be."""
 
-    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path) -> None:
+    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path,
+                 say: Callable[[str], None]) -> None:
         self.problem, self.options, self.settings, self.exchange = problem, options, settings, exchange
+        self.say = say
         self.judge: Job | None = None
         self.worker: Job | None = None
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
@@ -203,7 +221,8 @@ class _Pool:
             return worker
         path = Path(worker._tmp.name) / f"candidate_{index}_{item.name}"
         path.write_text(item.source)
-        referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags)  # type: ignore[arg-type]
+        referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags,  # type: ignore[arg-type]
+                          self.say)
         try:
             outcome = referee.run(index, str(path))
             result, discard = outcome.result, outcome.discard
