@@ -1,7 +1,9 @@
-"""The ``qimeng optimize`` command: progress with rich, exit status 2 for a malformed problem."""
+"""The ``qimeng optimize`` command: progress on stderr (rich), the result's line on stdout, exit status 2
+for a malformed problem (no ``--out`` directory and no store file left behind)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rich.console import Console
@@ -11,7 +13,7 @@ from qimeng.core.verdict import BadInput
 
 def optimize_command(problem: Path, out: Path, *, device: str, budget: float, precision: str,
                      small: bool | None, use_store: bool) -> int:
-    from qimeng.kernels.store import Store
+    from qimeng.kernels.store import command_store
     from qimeng.kernels.engine.optimize import optimize
     from qimeng.kernels.engine.steps import PRECISIONS
 
@@ -22,9 +24,9 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     if not problem.is_file():
         console.print(f"error: {problem}: no such problem file")
         return 2
-    store = Store.open() if use_store else None
     try:
-        with console.status(f"optimizing {problem.name} on {device}") as status:
+        with (command_store() if use_store else contextlib.nullcontext()) as store, \
+                console.status(f"optimizing {problem.name} on {device}") as status:
             def log(message: str) -> None:
                 console.print(message, markup=False, highlight=False)
                 status.update(message[:100])
@@ -34,13 +36,10 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     except BadInput as exc:
         console.print(f"error: {exc}", markup=False)
         return 2
-    finally:
-        if store is not None:
-            store.close()
     summary = f"wrote {result.out_dir}/model_new.py and report.md ({result.status}, {result.kernels} kernels"
     if result.speedup is not None:
         summary += f", {result.speedup:.2f}x vs eager"
     if result.speedup_compile is not None:
         summary += f", {result.speedup_compile:.2f}x vs torch.compile"
-    console.print(summary + f", {result.wall_s:.1f} s)", markup=False)
+    print(summary + f", {result.wall_s:.1f} s)")
     return 0
