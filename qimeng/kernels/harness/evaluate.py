@@ -46,6 +46,7 @@ class _Candidate:
     name: str
     source: str
     hash: str
+    label: str  # how messages name it: the user's file (the worker loads a copy in its sandbox)
 
 
 def _read_candidate(candidate: Path | str) -> _Candidate:
@@ -56,9 +57,11 @@ def _read_candidate(candidate: Path | str) -> _Candidate:
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{candidate}: cannot read the candidate file ({exc})") from exc
         name = candidate.name if candidate.suffix == ".py" else candidate.name + ".py"
+        label = str(candidate)
     else:
         source, name = candidate, "candidate.py"
-    return _Candidate(name, source, hashlib.sha256(source.encode()).hexdigest())
+        label = name
+    return _Candidate(name, source, hashlib.sha256(source.encode()).hexdigest(), label)
 
 
 def evaluate(problem: Path, candidate: Path | str, options: EvalOptions, *, settings: Settings | None = None,
@@ -87,6 +90,8 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     check_options(options)
     check_problem_source(problem)
     items = [_read_candidate(c) for c in candidates]
+    if stop is not None and stop():
+        return []
     phash = problem_hash(problem, small=options.small)
     compile_modes = tuple(m for m in options.baselines if m != "eager")
     known = baselines.cached_baselines(store, phash, options.device, compile_modes)
@@ -233,7 +238,8 @@ class _Pool:
             self.judge.close()  # type: ignore[union-attr]
             self.judge = None
         output = worker.output()
-        result.log = _log_of(index, output.stdout, output.stderr)
+        result.log = _users_name(_log_of(index, output.stdout, output.stderr), path, item.label)
+        result.reason = _users_name(result.reason, path, item.label)
         if result.status is Status.CRASHED and result.log and "judge" not in result.reason:
             lines = [line.strip() for line in result.log.splitlines() if line.strip()]
             cause = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
@@ -265,6 +271,11 @@ def _log_of(index: int, stdout: str, stderr: str) -> str:
         section = text.split(mark, 1)[1] if mark in text else ""
         parts.append(section.split(LOG_MARK.split("{")[0], 1)[0].strip())  # up to the next candidate
     return "\n".join(p for p in parts if p)
+
+
+def _users_name(text: str, copy: Path, label: str) -> str:
+    """``text`` with the sandbox's copy of a candidate named as the user's file."""
+    return text.replace(str(copy), label).replace(copy.name, label)
 
 
 def _tail(text: str, lines: int = 3) -> str:
