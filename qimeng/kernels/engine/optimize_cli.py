@@ -17,7 +17,7 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     from qimeng.kernels.engine.optimize import optimize
     from qimeng.kernels.engine.steps import PRECISIONS
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the terminal's width
     if precision not in PRECISIONS:
         console.print(f"error: --precision must be one of {', '.join(PRECISIONS)}")
         return 2
