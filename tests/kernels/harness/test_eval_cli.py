@@ -103,3 +103,15 @@ def test_the_estimate_counts_every_call_of_both_sides():
     assert abs(cost.call_s - 1.0) < 1e-9
     assert abs(cost.total_s - calls * (1.0 + 10**7 / EAGER_BYTES_PER_S)) < 1e-9
     assert estimate(10**7, 0, options, interpreted=False).call_s == 10**7 / EAGER_BYTES_PER_S
+
+
+def test_eval_bench_and_optimize_share_the_auto_default(tmp_path, monkeypatch):
+    for command in ("eval", "bench", "optimize"):
+        text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "--device <str>" in text and "[default: auto]" in " ".join(text.split()), command
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    problem = _write(tmp_path / "broken.py", "import torch\nclass Model(:\n")
+    result = CliRunner().invoke(app, ["eval", str(problem), str(problem)])  # no --device: auto, said first
+    assert result.exit_code == 2
+    first, last = result.stderr.strip().splitlines()[0], result.stderr.strip().splitlines()[-1]
+    assert first.startswith("device: ") and "(auto: " in first and last.startswith(f"error: {problem}")
