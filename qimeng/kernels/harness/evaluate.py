@@ -79,9 +79,10 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
 
     ``on_result(index, result)`` is called as each result arrives; ``on_progress(line)`` with each phase
     (start-up, trial n of N, timing rounds), the seconds since the start leading. When ``stop()`` is
-    true before a candidate starts, it and the rest are left out: the results are those of a prefix. A broken candidate is a result
-    (compile_error, runtime_error, timeout, crashed, rejected, ...); BadInput is raised only for a
-    malformed problem or an unreadable candidate file, before anything is stored.
+    true before a candidate starts, it and the rest are left out: the results are those of a prefix.
+    A broken candidate is a result (compile_error, runtime_error, timeout, crashed, rejected, ...);
+    BadInput is raised only for a malformed problem or an unreadable candidate file, before anything
+    is stored.
     """
     problem = Path(problem)
     settings = settings or Settings.from_env()
