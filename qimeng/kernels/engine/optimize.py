@@ -165,7 +165,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         log(_describe_trial(trial))
 
     search_started = time.monotonic()
-    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial)
+    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial, timed=not on_cpu)
     per_candidate_s = (time.monotonic() - search_started) / max(1, len(outcome.trials))
     if outcome.best is not None and not on_cpu:
         affordable = int((budget_s - (time.monotonic() - start)) / per_candidate_s)
