@@ -19,9 +19,35 @@ app = typer.Typer(
     help="Design fast, verified low-level code: kernels for PyTorch programs and Verilog hardware.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
 )
 app.add_typer(hw_app, name="hw", help="Hardware: Verilog equivalence, VerilogEval harness, circuit learning.")
 app.add_typer(llm_app, name="llm", help="The LLM client's memory: insights learnt from fixed failures.")
+
+DEVICE_HELP = "auto (cuda when a CUDA device is visible, else cpu), cpu, cuda or cuda:N."
+
+
+def bad_input(message: str, as_json: bool = False) -> typer.Exit:
+    """Say what is wrong in one line (on stderr; also as a JSON object on stdout with ``--json``): exit 2."""
+    import json
+
+    if as_json:
+        typer.echo(json.dumps({"status": "bad_input", "error": message}))
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def chosen_device(device: str, as_json: bool = False) -> str:
+    """``--device`` resolved (``auto``: cuda when visible, else cpu), printed on stderr before any work."""
+    from qimeng.core.devices import resolve_device
+    from qimeng.core.verdict import BadInput
+
+    try:
+        resolved, line = resolve_device(device)
+    except BadInput as exc:
+        raise bad_input(str(exc), as_json) from None
+    typer.echo(line, err=True)
+    return resolved
 
 
 # -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------
@@ -30,7 +56,7 @@ app.add_typer(llm_app, name="llm", help="The LLM client's memory: insights learn
 def eval_(
     problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
     candidate: Path = typer.Argument(..., help="Candidate file defining ModelNew."),
-    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the EvalResult)."),
     timeout: float = typer.Option(180.0, help="Seconds before a hung candidate's worker is killed."),
     trials: Optional[int] = typer.Option(None, help="Correctness trials, each with fresh inputs (default 5)."),
@@ -53,13 +79,13 @@ def eval_(
     from qimeng.kernels.harness.eval_cli import eval_command, parse_baselines
     from qimeng.kernels.result import protocol_options
 
+    device = chosen_device(device, as_json)
     try:
         options = protocol_options(protocol, device=device, correctness_trials=trials, timing_trials=timing_trials,
                                    warmup=warmup, timing_budget_s=timing_budget, mode=mode, timeout_s=timeout,
                                    atol=atol, rtol=rtol, baselines=parse_baselines(baselines), seed=seed, small=small)
     except BadInput as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+        raise bad_input(str(exc), as_json) from None
     raise typer.Exit(eval_command(problem, candidate, options, as_json=as_json, use_store=store))
 
 
@@ -71,7 +97,8 @@ def bench(
     candidates_dir: Path = typer.Argument(..., help="Candidates named like the problems: NAME.py or NAME/*.py."),
     run: Optional[str] = typer.Option(None, help="Run name in the store; the same name resumes a run. "
                                       "Default: CANDIDATES_DIR's name and the device."),
-    device: str = typer.Option("cpu", help="cpu, cuda (every visible GPU) or cuda:N."),
+    device: str = typer.Option("auto", help="auto (every visible GPU, else cpu), cpu, cuda (every visible GPU) "
+                               "or cuda:N."),
     workers: Optional[int] = typer.Option(None, help="Parallel workers: CPU slots (default 1), or the number "
                                           "of GPUs to use (default all)."),
     baselines: str = typer.Option("eager,compile", help="Comma list of eager, compile, compile-max-autotune."),
@@ -89,6 +116,7 @@ def bench(
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
+    device = chosen_device(device)
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
                                    mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu, executor=executor,
@@ -124,8 +152,10 @@ def optimize(
     problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs), "
                                    "or a directory: every problem in it, each into OUT/<name>/."),
     out: Path = typer.Option(..., "--out", help="Directory for model_new.py and report.md."),
-    device: str = typer.Option("cuda", help="cuda (or cuda:N), or cpu (Triton interpreter; timing not meaningful)."),
-    budget: float = typer.Option(60.0, help="Seconds of search before the last stages are skipped."),
+    device: str = typer.Option("auto", help=DEVICE_HELP + " On cpu the kernels run under the Triton "
+                               "interpreter and are verified, not timed."),
+    budget: float = typer.Option(60.0, help="Wall-time cap in seconds: no candidate starts after it (the best "
+                                 "verified so far is written)."),
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
@@ -157,6 +187,7 @@ def optimize(
         raise typer.Exit(2)
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
+    device = chosen_device(device)
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
                                       use_store=store, llm_url=llm_url, llm_model=llm_model, llm_replay=llm_replay,
                                       insights=insights, llm_rounds=llm_rounds))

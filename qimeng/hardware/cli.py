@@ -48,6 +48,21 @@ def _guard(body: Callable[[], int], warn_isolation: bool = True) -> None:
     raise typer.Exit(code)
 
 
+def _oracle_error(spec: str, exc: Exception) -> Exception | None:
+    """BadInput naming the oracle when ``exc`` was raised inside a Python oracle's file, else None."""
+    import traceback
+
+    from qimeng.core.verdict import BadInput
+
+    path = Path(spec.partition(":")[0]).resolve()
+    if path.suffix != ".py" or isinstance(exc, BadInput):
+        return None
+    if not any(Path(frame.filename).resolve() == path for frame in traceback.extract_tb(exc.__traceback__)):
+        return None
+    lines = str(exc).strip().splitlines()
+    return BadInput(f"oracle {spec} raised {type(exc).__name__}: {lines[0] if lines else ''}")
+
+
 @app.command()
 def learn(
     oracle: str = typer.Argument(..., help="path/to/file.py:function (numpy (B,N) uint8 -> (B,M)) or a Verilog file[:module]"),
@@ -70,8 +85,15 @@ def learn(
     def body() -> int:
         from qimeng.hardware.bsd.report import learn_to_verilog
 
-        report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
-                                  sim_vectors, seed, count_cells=not no_cells, exact_max_inputs=exact_max_inputs)
+        try:
+            report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
+                                      sim_vectors, seed, count_cells=not no_cells,
+                                      exact_max_inputs=exact_max_inputs)
+        except Exception as exc:
+            error = _oracle_error(oracle, exc)
+            if error is None:
+                raise
+            raise error from exc
         if as_json:
             out.print_json(json.dumps(report.to_json()))
         else:

@@ -9,6 +9,7 @@ same file (SQLite's locking plus a busy timeout serialise their writes).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qimeng.core.verdict import Status
+from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.result import EvalResult
 
 if TYPE_CHECKING:
@@ -202,6 +203,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def is_empty(self) -> bool:
+        """Whether no table but the schema versions holds a row (any agent's tables in this file)."""
+        with self._lock:
+            tables = [r[0] for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '%schema_version'")]
+            return not any(self._conn.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in tables)
 
     def __enter__(self) -> "Store":
         return self
@@ -413,6 +421,31 @@ class Store:
     def schema_version(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT version FROM schema_version").fetchone()[0]
+
+
+@contextlib.contextmanager
+def command_store(settings: "Settings | None" = None) -> Iterator[Store]:
+    """The store for one command. When BadInput ends the command and this open created the file, the
+    file (and a directory made for it) is removed again while it is still empty: bad input stores nothing."""
+    from qimeng.settings import Settings
+
+    path = (settings or Settings.from_env()).store_path
+    made_dir, made_file = not path.parent.exists(), not path.exists()
+    store = Store(path)
+    try:
+        yield store
+    except BadInput:
+        empty = made_file and store.is_empty()
+        store.close()
+        if empty:
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            if made_dir:
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()
+        raise
+    finally:
+        store.close()
 
 
 class _Transaction:

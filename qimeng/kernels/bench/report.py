@@ -35,8 +35,11 @@ def load_metrics(store: Store, run: str) -> tuple[BenchMetrics, dict[str, Any]]:
     if config is None:
         known = ", ".join(r.name for r in store.runs()) or "none"
         raise BadInput(f"{store.path}: no run named {run!r} (runs: {known})")
-    baselines = tuple(dict.fromkeys((*BASELINES, *config.get("baselines", ()))))
-    return compute_metrics(store.evaluations(run), config.get("problems"), baselines), config
+    records = store.evaluations(run)
+    named = dict.fromkeys((*BASELINES, *config.get("baselines", ())))
+    # eager is the reference, always run; another baseline only where a sample has its time
+    baselines = tuple(b for b in named if b == "eager" or any(speedup_over(r.result, b) is not None for r in records))
+    return compute_metrics(records, config.get("problems"), baselines), config
 
 
 def write_report(store: Store, run: str, out_dir: Path) -> ReportFiles:
@@ -166,8 +169,9 @@ def render_html(header: list[tuple[str, str]], tables: list[Table], pngs: dict[s
         parts.append(f"<h2>{esc(title)}</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>")
         for row in rows:
             cells = []
+            none = "samples" in columns and row[columns.index("samples")] == "0"  # a zero count is no alarm
             for column, cell in zip(columns, row):
-                css = ("ok" if cell == "ok" else "bad") if column == "status" else ""
+                css = ("ok" if cell == "ok" else "bad") if column == "status" and not none else ""
                 cells.append(f"<td class='{css}'>{esc(cell)}</td>" if css else f"<td>{esc(cell)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
@@ -198,6 +202,24 @@ def plot_figures(m: BenchMetrics) -> dict[str, Figure]:
             "per_problem": _per_problem(m)}
 
 
+def readable_log_ticks(axis: Any) -> None:
+    """Ticks of a log axis at 1, 2 and 5 times the powers of ten, labelled like ``0.5x``; no minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend(ax: Any, **where: Any) -> None:
+    """A legend where there are series to tell apart; one series is named in the title instead."""
+    _, labels = ax.get_legend_handles_labels()
+    if len(labels) > 1:
+        ax.legend(**where)
+    elif labels:
+        ax.set_title(f"{ax.get_title()}, {labels[0]}")
+
+
 def _no_data(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666")
 
@@ -217,17 +239,14 @@ def _distribution(m: BenchMetrics) -> Figure:
                 ax.hist(vs, bins=bins, alpha=0.6, label=f"vs {baseline} ({len(vs)})",
                         color=_COLOURS.get(baseline))
         ax.set_xscale("log")
-        from matplotlib.ticker import FuncFormatter
-
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
+        readable_log_ticks(ax.xaxis)
         ax.axvline(1.0, color="k", lw=1, ls="--")
-        ax.legend()
     else:
         _no_data(ax, "no correct, timed samples")
     ax.set_xlabel("speed-up (baseline time / candidate time), log scale")
     ax.set_ylabel("samples")
     ax.set_title("Speed-up distribution (correct samples)")
+    _legend(ax)
     return fig
 
 
@@ -251,7 +270,7 @@ def _fast_p_curve(m: BenchMetrics) -> Figure:
     ax.set_ylabel("fast_p (share of problems)")
     ax.set_ylim(0, 1.05)
     ax.set_title("fast_p: correct and faster than p times the baseline")
-    ax.legend()
+    _legend(ax)
     return fig
 
 
@@ -278,7 +297,7 @@ def _per_problem(m: BenchMetrics) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("best speed-up of a correct sample (0: none)")
     ax.set_title("Per-problem speed-up")
-    ax.legend(loc="lower right")
+    _legend(ax, loc="lower right")
     return fig
 
 

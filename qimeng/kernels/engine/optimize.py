@@ -93,7 +93,13 @@ def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
         raise
     except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
         prob, model, inputs = _load(problem, small)
+    try:
         return prob, capture(model, inputs)
+    except CaptureError:
+        raise
+    except Exception as exc:  # capture's example call is the forward itself: it raised on real inputs
+        lines = str(exc).strip().splitlines()
+        raise BadInput(f"{problem}: the forward raised {type(exc).__name__}: {lines[0] if lines else ''}") from exc
 
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
@@ -110,7 +116,6 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     start = time.monotonic()
     if precision not in PRECISION_TOLERANCES:
         raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     on_cpu = device == "cpu"
     small = on_cpu if small is None else small
     source = problem.read_text()
@@ -120,6 +125,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
             prob, graph = capture_problem(problem, small)
     except CaptureError as exc:
         log(f"capture failed: {exc}; writing the reference")
+        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model_new.py").write_text(reference_source(source))
         _write_report(out_dir, problem, None, None, [], None, {}, str(exc), on_cpu, precision, small)
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
@@ -158,7 +164,10 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
             log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s"
                 + (f" ({phases} s)" if phases else ""))
 
-        results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived)
+        results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived,
+                                stop=lambda: time.monotonic() - start > budget_s)
+        if len(results) < len(cands):
+            log(f"the budget of {budget_s:g} s is spent: {len(cands) - len(results)} candidate(s) not tried")
         for c, r in zip(cands, results):
             _store_trial(store, run, prob.hash, c, r)
         return results
@@ -170,7 +179,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         log(_describe_trial(trial))
 
     search_started = time.monotonic()
-    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial)
+    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial,
+                         timed=not on_cpu)
     llm_lines: list[str] = []
     if llm is not None:
         record = llm_rounds(graph, initial, outcome, render, verify, plans, llm, _device_name(device), on_trial, log)
@@ -190,6 +200,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad input found on the way leaves no directory
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
@@ -215,8 +226,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
     atol, rtol = PRECISION_TOLERANCES[precision] or (None, None)
-    if device == "cpu":
-        return EvalOptions(device="cpu", correctness_trials=2, timing_trials=2, warmup=1, small=small,
+    if device == "cpu":  # verified, not timed: under the Triton interpreter a time means nothing
+        return EvalOptions(device="cpu", correctness_trials=2, timing_trials=0, warmup=0, small=small,
                            baselines=("eager",), timeout_s=600.0, atol=atol, rtol=rtol)
     # no profiler pass (own_kernel_share): the candidates are our own kernels, and it costs ~5 s per worker
     return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
@@ -287,7 +298,7 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
         if better(res, outcome.best_result) and (head not in winners or better(res, _result_of(outcome, winners[head]))):
             winners[head] = cand
     select(outcome, cands, results)
-    for trial in outcome.trials[-len(cands):]:
+    for trial in outcome.trials[len(outcome.trials) - len(results):]:
         log(_describe_trial(trial))
     if len(winners) > 1:  # combine the per-kernel winners into one candidate
         sched, steps = base, []
@@ -296,8 +307,10 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
             steps.append(cand.steps[0])
         src, note = render(sched)
         combined = Candidate("tune", steps, sched, src, note)
-        select(outcome, [combined], verify([combined]))
-        log(_describe_trial(outcome.trials[-1]))
+        checked = verify([combined])
+        select(outcome, [combined], checked)
+        if checked:
+            log(_describe_trial(outcome.trials[-1]))
 
 
 def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, log) -> None:

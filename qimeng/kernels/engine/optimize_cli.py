@@ -1,7 +1,9 @@
-"""The ``qimeng optimize`` command: progress with rich, exit status 2 for a malformed problem."""
+"""The ``qimeng optimize`` command: progress on stderr (rich), the result's line on stdout, exit status 2
+for a malformed problem (no ``--out`` directory and no store file left behind)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rich.console import Console
@@ -14,13 +16,13 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
                      small: bool | None, use_store: bool, llm_url: str | None = None, llm_model: str | None = None,
                      llm_replay: bool = False, insights: bool = True, llm_rounds: int = DEFAULT_ROUNDS) -> int:
     """With no model configured (flags or QIMENG_LLM_* variables) the expert searches alone."""
-    from qimeng.kernels.store import Store
+    from qimeng.kernels.store import command_store
     from qimeng.kernels.engine.llm_search import LLMOptimize
     from qimeng.kernels.engine.optimize import optimize
     from qimeng.kernels.engine.steps import PRECISIONS
     from qimeng.llm.session import LLMSession, open_session
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the terminal's width
     if precision not in PRECISIONS:
         console.print(f"error: --precision must be one of {', '.join(PRECISIONS)}")
         return 2
@@ -35,12 +37,10 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     if isinstance(session, str):
         console.print(f"error: {session}", markup=False, highlight=False)
         return 2
-    llm = None
-    if isinstance(session, LLMSession):
-        llm = LLMOptimize(session.client, session.insights, llm_rounds)
-    store = Store.open() if use_store else None
+    llm = LLMOptimize(session.client, session.insights, llm_rounds) if isinstance(session, LLMSession) else None
     try:
-        with console.status(f"optimizing {problem.name} on {device}") as status:
+        with (command_store() if use_store else contextlib.nullcontext()) as store, \
+                console.status(f"optimizing {problem.name} on {device}") as status:
             def log(message: str) -> None:
                 console.print(message, markup=False, highlight=False)
                 status.update(message[:100])
@@ -51,8 +51,6 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
         console.print(f"error: {exc}", markup=False)
         return 2
     finally:
-        if store is not None:
-            store.close()
         if llm is not None:
             session.close()
     summary = f"wrote {result.out_dir}/model_new.py and report.md ({result.status}, {result.kernels} kernels"
@@ -60,5 +58,5 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
         summary += f", {result.speedup:.2f}x vs eager"
     if result.speedup_compile is not None:
         summary += f", {result.speedup_compile:.2f}x vs torch.compile"
-    console.print(summary + f", {result.wall_s:.1f} s)", markup=False)
+    print(summary + f", {result.wall_s:.1f} s)")
     return 0

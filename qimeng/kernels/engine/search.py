@@ -110,10 +110,13 @@ def select(outcome: SearchOutcome, candidates: list[Candidate], results: list[Ev
 def run_search(initial: Schedule, stages: list[str], propose: Proposer,
                render: Callable[[Schedule], tuple[str, str]],
                verify: Callable[[list[Candidate]], list[EvalResult]],
-               on_trial: Callable[[Trial], None] | None = None) -> SearchOutcome:
-    """Expand the stages, verify every candidate in one batch, keep the best verified."""
+               on_trial: Callable[[Trial], None] | None = None, timed: bool = True) -> SearchOutcome:
+    """Expand the stages, verify every candidate in one batch, keep the best verified. Untimed
+    (``timed`` False: the interpreter) only the main line is verified: no alternative could be chosen."""
     outcome = SearchOutcome(None, None)
     candidates = expand(initial, stages, propose, render)
+    if not timed:
+        candidates = [c for c in candidates if c.main_line]
     if not candidates:
         return outcome
     select(outcome, candidates, verify(candidates))

@@ -6,12 +6,14 @@ candidate file, bad options), 1 otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.result import EvalOptions, EvalResult
+from qimeng.kernels.store import command_store
 from qimeng.settings import Settings
 
 EVAL_RUN = "eval"  # the store run that `qimeng eval` results are recorded under
@@ -32,28 +34,53 @@ def eval_command(problem: Path, candidate: Path, options: EvalOptions, *, as_jso
     from qimeng.kernels.harness.evaluate import evaluate
 
     settings = Settings.from_env()
-    store = None
     try:
-        if use_store:
-            from qimeng.kernels.store import Store
-
-            store = Store.open(settings)
-        result = evaluate(problem, candidate, options, settings=settings, store=store)
-        if store is not None:
-            store.record_eval(EVAL_RUN, problem.stem, candidate.name, result,
-                              problem_source=problem.read_text(), problem_path=str(problem),
-                              candidate_source=candidate.read_text())
+        if options.device == "cpu" and not options.small:
+            warn_if_too_slow(problem, candidate, options, settings)
+        with (command_store(settings) if use_store else contextlib.nullcontext()) as store:
+            result = evaluate(problem, candidate, options, settings=settings, store=store, on_progress=progress)
+            if store is not None:
+                store.record_eval(EVAL_RUN, content_key(problem.stem, result.problem_hash),
+                                  content_key(candidate.name, result.candidate_hash), result,
+                                  problem_source=problem.read_text(), problem_path=str(problem),
+                                  candidate_source=candidate.read_text())
     except BadInput as exc:
+        if as_json:
+            print(json.dumps({"status": "bad_input", "error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         print(json.dumps(result.to_json()))
     else:
         print_summary(result, problem, candidate)
     return 0 if result.status is Status.OK else 1
+
+
+def content_key(name: str, content_hash: str) -> str:
+    """The store's key of a problem or candidate of ``qimeng eval``: its name and content hash, so that
+    another file of the same name is a row of its own, and the same content under the same name one row."""
+    return f"{name}@{content_hash[:16]}"
+
+
+def warn_if_too_slow(problem: Path, candidate: Path, options: EvalOptions, settings: Settings) -> None:
+    """Propose ``--small`` on stderr, before anything runs, when the estimated cost passes the timeout."""
+    from qimeng.kernels.harness.cpu_cost import advice, cpu_cost
+    from qimeng.kernels.harness.problem import check_problem_source
+
+    check_problem_source(problem)
+    try:
+        source = candidate.read_text()
+    except (OSError, UnicodeDecodeError):
+        return  # the evaluation says so, as bad input
+    cost = cpu_cost(problem, source, options, settings)
+    line = advice(cost, options) if cost is not None else None
+    if line:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+def progress(message: str) -> None:
+    """Progress of an evaluation, on stderr (results go to stdout)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _ms(value: float | None, iqr: float | None = None) -> str:

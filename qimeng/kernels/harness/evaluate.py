@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -45,6 +46,7 @@ class _Candidate:
     name: str
     source: str
     hash: str
+    label: str  # how messages name it: the user's file (the worker loads a copy in its sandbox)
 
 
 def _read_candidate(candidate: Path | str) -> _Candidate:
@@ -55,25 +57,32 @@ def _read_candidate(candidate: Path | str) -> _Candidate:
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{candidate}: cannot read the candidate file ({exc})") from exc
         name = candidate.name if candidate.suffix == ".py" else candidate.name + ".py"
+        label = str(candidate)
     else:
         source, name = candidate, "candidate.py"
-    return _Candidate(name, source, hashlib.sha256(source.encode()).hexdigest())
+        label = name
+    return _Candidate(name, source, hashlib.sha256(source.encode()).hexdigest(), label)
 
 
 def evaluate(problem: Path, candidate: Path | str, options: EvalOptions, *, settings: Settings | None = None,
-             store: "Store | None" = None) -> EvalResult:
+             store: "Store | None" = None, on_progress: Callable[[str], None] | None = None) -> EvalResult:
     """Evaluate one candidate (a file, or source text) on ``problem``. BadInput for a malformed problem."""
-    return evaluate_many(problem, [candidate], options, settings=settings, store=store)[0]
+    return evaluate_many(problem, [candidate], options, settings=settings, store=store, on_progress=on_progress)[0]
 
 
 def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: EvalOptions, *,
                   settings: Settings | None = None, store: "Store | None" = None,
-                  on_result: Callable[[int, EvalResult], None] | None = None) -> list[EvalResult]:
+                  on_result: Callable[[int, EvalResult], None] | None = None,
+                  on_progress: Callable[[str], None] | None = None,
+                  stop: Callable[[], bool] | None = None) -> list[EvalResult]:
     """Evaluate several candidates of one problem in as few sandboxed workers as is safe.
 
-    ``on_result(index, result)`` is called as each result arrives. A broken candidate is a result
-    (compile_error, runtime_error, timeout, crashed, rejected, ...); BadInput is raised only for a
-    malformed problem or an unreadable candidate file, before anything is stored.
+    ``on_result(index, result)`` is called as each result arrives; ``on_progress(line)`` with each phase
+    (start-up, trial n of N, timing rounds), the seconds since the start leading. When ``stop()`` is
+    true before a candidate starts, it and the rest are left out: the results are those of a prefix.
+    A broken candidate is a result (compile_error, runtime_error, timeout, crashed, rejected, ...);
+    BadInput is raised only for a malformed problem or an unreadable candidate file, before anything
+    is stored.
     """
     problem = Path(problem)
     settings = settings or Settings.from_env()
@@ -82,17 +91,30 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     check_options(options)
     check_problem_source(problem)
     items = [_read_candidate(c) for c in candidates]
+    if stop is not None and stop():
+        return []
     phash = problem_hash(problem, small=options.small)
     compile_modes = tuple(m for m in options.baselines if m != "eager")
     known = baselines.cached_baselines(store, phash, options.device, compile_modes)
     to_measure = [m for m in compile_modes if m not in known]
     results: list[EvalResult] = []
     measured: dict[str, float] = {}
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        if on_progress is not None:
+            on_progress(f"[{time.monotonic() - started:7.1f} s] {message}")
+
     with _not_dumpable(), tempfile.TemporaryDirectory(prefix="qimeng-exchange-", dir=_shared_memory_dir()) as tmp:
-        pool = _Pool(problem, options, settings, Path(tmp))
+        pool = _Pool(problem, options, settings, Path(tmp), say)
         try:
+            say(f"starting the judge and the candidate's worker on {options.device} (loading {problem.name})")
             measured = pool.start_judge(to_measure)
             for index, item in enumerate(items):
+                if stop is not None and stop():
+                    break
+                if len(items) > 1:
+                    say(f"candidate {index + 1} of {len(items)}")
                 result = pool.evaluate(index, item)
                 result.candidate_hash, result.problem_hash = item.hash, phash
                 if result.status is Status.OK:
@@ -142,8 +164,10 @@ def _not_dumpable() -> Iterator[None]:
 class _Pool:
     """The judge and the candidate's worker of one problem; each started again when it must be."""
 
-    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path) -> None:
+    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path,
+                 say: Callable[[str], None]) -> None:
         self.problem, self.options, self.settings, self.exchange = problem, options, settings, exchange
+        self.say = say
         self.judge: Job | None = None
         self.worker: Job | None = None
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
@@ -203,7 +227,8 @@ class _Pool:
             return worker
         path = Path(worker._tmp.name) / f"candidate_{index}_{item.name}"
         path.write_text(item.source)
-        referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags)  # type: ignore[arg-type]
+        referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags,  # type: ignore[arg-type]
+                          self.say)
         try:
             outcome = referee.run(index, str(path))
             result, discard = outcome.result, outcome.discard
@@ -214,7 +239,8 @@ class _Pool:
             self.judge.close()  # type: ignore[union-attr]
             self.judge = None
         output = worker.output()
-        result.log = _log_of(index, output.stdout, output.stderr)
+        result.log = _users_name(_log_of(index, output.stdout, output.stderr), path, item.label)
+        result.reason = _users_name(result.reason, path, item.label)
         if result.status is Status.CRASHED and result.log and "judge" not in result.reason:
             lines = [line.strip() for line in result.log.splitlines() if line.strip()]
             cause = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
@@ -246,6 +272,11 @@ def _log_of(index: int, stdout: str, stderr: str) -> str:
         section = text.split(mark, 1)[1] if mark in text else ""
         parts.append(section.split(LOG_MARK.split("{")[0], 1)[0].strip())  # up to the next candidate
     return "\n".join(p for p in parts if p)
+
+
+def _users_name(text: str, copy: Path, label: str) -> str:
+    """``text`` with the sandbox's copy of a candidate named as the user's file."""
+    return text.replace(str(copy), label).replace(copy.name, label)
 
 
 def _tail(text: str, lines: int = 3) -> str:

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
@@ -29,6 +29,7 @@ CHECK_FAST_ROUND = 0.25  # chance that a timed round whose claim is at most the 
 CHECK_SLOW_ROUND = 0.05  # ... and one whose claim is above it (the last round is always checked)
 _STOP_SETTLE_S = 1.0
 LOCK_WAIT_S = 3600.0  # how long the judge may wait for the GPU's lock
+PROGRESS_EVERY_S = 5.0  # timing rounds are reported at most this often
 MIN_BUDGET_ROUNDS = 5  # timed rounds that run even when the time budget (EvalOptions.timing_budget_s) is spent
 
 
@@ -58,8 +59,9 @@ class Referee:
     """Evaluates one candidate with a judge and a candidate worker that are both ready."""
 
     def __init__(self, judge: Job, worker: Job, options: EvalOptions, source: str,
-                 backend_flags: dict | None = None) -> None:
+                 backend_flags: dict | None = None, say: Callable[[str], None] | None = None) -> None:
         self.judge, self.worker, self.options, self.source = judge, worker, options, source
+        self.say = say or (lambda message: None)  # progress: each phase as it starts
         self.result = EvalResult(status=Status.OK, device=options.device, mode=options.mode,
                                  protocol=options.protocol, backend_flags=dict(backend_flags or {}))
         self.judge_waiting = 0  # commands sent to the judge whose answer is still to be read
@@ -189,6 +191,7 @@ class Referee:
         seed = draw_seed()
         warm_budget = None if opts.timing_budget_s is None else opts.timing_budget_s / 5
         warm = {"cmd": "warmup", "seed": seed, "calls": opts.warmup, "budget_s": warm_budget}
+        self.say(f"timing: {opts.warmup} warm-up calls, then up to {opts.timing_trials} rounds")
         self.ask_judge(warm, "warm")
         self.ask_worker(warm, "warm")
         judge = outside_clock.Rounds([], [])
@@ -201,7 +204,7 @@ class Referee:
                 self._record(judge, self.judge_round(seeds[k]))
                 if self._last_round(k, started):
                     break
-        started = time.perf_counter()
+        started = said = time.perf_counter()
         for k in range(opts.timing_trials):
             seed = seeds[k] if kb else draw_seed()
             answers = {}
@@ -224,6 +227,9 @@ class Referee:
                     raise Ended(Status.INCORRECT, f"{verdict['reason']} (in timed round {k + 1})")
             if last:
                 break
+            if time.perf_counter() - said > PROGRESS_EVERY_S:
+                self.say(f"timing round {k + 1} of {opts.timing_trials}")
+                said = time.perf_counter()
         self.ask_worker({"cmd": "end_timing"}, "timed")
         reason = outside_clock.check(judge, worker)
         if reason:
@@ -283,6 +289,7 @@ class Referee:
             self.ask_judge({"cmd": "lock", "shared": True}, "locked", LOCK_WAIT_S)
             locked = True
             with _phase(phases, "first_call"):
+                self.say("first call (load and compile)")
                 self.trial("first call", counted=False)
             self.ask_judge({"cmd": "unlock"}, "unlocked")
             locked = False
@@ -294,6 +301,7 @@ class Referee:
                 self.flag("timing_unlocked")
             with _phase(phases, "correctness"):
                 for t in range(opts.correctness_trials):
+                    self.say(f"correctness trial {t + 1} of {opts.correctness_trials}")
                     self.trial(f"trial {t + 1}", fingerprint=True)
             with _phase(phases, "inspect"):
                 found = self.ask_worker({"cmd": "inspect", "seed": draw_seed()}, "inspected")
@@ -304,6 +312,7 @@ class Referee:
                 with _phase(phases, "timing"):
                     self.timing()
             with _phase(phases, "recheck"):
+                self.say("check after timing")
                 self.trial("after timing")
             degenerate = self.ask_judge({"cmd": "degenerate"}, "degenerate")["reason"]
             if degenerate:

@@ -2,7 +2,7 @@
 
 from qimeng.core.verdict import Status
 from qimeng.kernels.result import EvalResult
-from qimeng.kernels.engine.search import Candidate, SearchOutcome, better, expand, select
+from qimeng.kernels.engine.search import Candidate, SearchOutcome, better, expand, run_search, select
 from qimeng.kernels.engine.steps import FusePointwise, Schedule
 
 
@@ -50,3 +50,22 @@ def test_expand_follows_the_main_line_and_skips_duplicates_and_empty_plans():
     assert [c.stage for c in cands] == ["one", "one", "strategy"]
     assert [c.main_line for c in cands] == [True, False, False]
     assert calls == [("strict", "one"), ("one", "empty"), ("one", "strategy")]
+
+
+def test_an_untimed_search_verifies_the_main_line_only():
+    def propose(state, stage):  # a main-line proposal and an alternative per stage
+        return [(stage, [], Schedule(precision=stage)), (stage, [], Schedule(precision=f"{stage} alt"))]
+
+    def render(schedule):
+        return f"src {schedule.precision}", ""
+
+    asked: list[list[str]] = []
+
+    def verify(cands):
+        asked.append([c.source for c in cands])
+        return [_ok(1, timed=False) for _ in cands]
+
+    outcome = run_search(Schedule(), ["one", "two"], propose, render, verify, timed=False)
+    assert asked == [["src one", "src two"]] and outcome.best.source == "src two"
+    run_search(Schedule(), ["one", "two"], propose, render, verify)
+    assert asked[1] == ["src one", "src one alt", "src two", "src two alt"]  # timed: every alternative

@@ -94,8 +94,9 @@ def test_cli_json_ok_exits_zero_and_records_the_result(tmp_path: Path, monkeypat
     from qimeng.kernels.store import Store
 
     monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
-    code, output = _cli(str(PROBLEM), str(CHEATS / "honest.py"), "--small", "--json", "--timing-trials", "10",
-                        store=True)
+    result = CliRunner().invoke(app, ["eval", str(PROBLEM), str(CHEATS / "honest.py"), "--small", "--json",
+                                      "--timing-trials", "10"])
+    code, output = result.exit_code, result.stdout  # progress goes to stderr
     data = json.loads(output)
     assert code == 0, output
     for key in ("status", "correct", "reason", "ref_ms", "candidate_ms", "speedup", "compile_ms", "trials",
