@@ -19,6 +19,7 @@ from typing import Callable
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.emit import emit_model_new
+from qimeng.kernels.engine.losses import CandidateOutcome, candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -59,6 +60,7 @@ class OptimizeResult:
     memory_bound: bool = False  # no GEMM/convolution in the graph
     first_failure: str = ""  # status and reason of the first candidate that did not verify ("" if none)
     selection_speedup: float | None = None  # vs eager, in the measurement that chose the winner (leans optimistic)
+    candidates: list[dict] = field(default_factory=list)  # CandidateOutcome.to_json of each trial: why it lost
 
 
 def reference_source(problem_source: str) -> str:
@@ -113,7 +115,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     except CaptureError as exc:
         log(f"capture failed: {exc}; writing the reference")
         (out_dir / "model_new.py").write_text(reference_source(source))
-        _write_report(out_dir, problem, None, None, [], None, {}, str(exc), on_cpu, precision, small)
+        _write_report(out_dir, problem, None, None, [], [], None, {}, str(exc), on_cpu, precision, small)
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
                               time.monotonic() - start, not on_cpu, 0)
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
@@ -170,10 +172,11 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
+    outcomes = candidate_outcomes(outcome.trials, outcome.best)
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
-    _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
-                  selection)
+    _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
+                  precision, small, selection)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = None
     for t in outcome.trials:
@@ -190,7 +193,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                                                                if n.target.startswith("aten.")),
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
-                          selection.speedup if selection is not None and final is not selection else None)
+                          selection.speedup if selection is not None and final is not selection else None,
+                          [o.to_json() for o in outcomes])
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
@@ -310,10 +314,10 @@ def _device_name(device: str) -> str:
     return device
 
 
-def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
-                  final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
+def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None,
+                  outcomes: list[CandidateOutcome], trials: list[Trial], final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
                   precision: str, small: bool, selection: EvalResult | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
-    (out_dir / "report.md").write_text(render_report(problem, graph, plan, trials, final, fallbacks, capture_error,
+    (out_dir / "report.md").write_text(render_report(problem, graph, plan, outcomes, trials, final, fallbacks, capture_error,
                                                      on_cpu, precision, small, selection))

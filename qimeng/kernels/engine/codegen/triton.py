@@ -110,7 +110,9 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         strategy = "looped" if strategy in ("auto", "split", "online") and length > 4096 else (
             strategy if strategy in ("one_pass", "looped") else "one_pass")
     elif strategy == "auto":
-        if split_applicable(kernel) and rows < 64 and length >= 32768:
+        if welford_split_applicable(kernel) and rows < SPLIT_PROGRAMS // 4 and length >= 8192:
+            strategy = "split"
+        elif split_applicable(kernel) and rows < 64 and length >= 32768:
             strategy = "split"
         elif not is_inner_reduction(kernel):  # one pass only while a tile still spans 32 contiguous rows
             strategy = "one_pass" if _next_pow2(length) * min(32, _next_pow2(rows)) <= 8192 else "looped"
@@ -123,7 +125,8 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     inner = is_inner_reduction(kernel)
     if strategy == "split":
         block_r = _next_pow2(config.block_r or 2048)
-        segments = config.block_p or max(1, min(1024, 1056 // max(rows, 1), -(-length // (block_r * 2))))
+        programs = SPLIT_PROGRAMS if welford_split_applicable(kernel) else 1056
+        segments = config.block_p or max(1, min(1024, programs // max(rows, 1), -(-length // (block_r * 2))))
         return replace(config, strategy="split", block_p=segments, block_r=block_r,
                        num_warps=config.num_warps or 8, num_stages=config.num_stages or 1)
     if strategy == "one_pass":
@@ -146,6 +149,10 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
                    num_stages=config.num_stages or 1)
 
 
+# Programs a split reduction aims at: 16 per SM of an H100/H200 (132 SMs), enough to keep memory busy.
+SPLIT_PROGRAMS = 2112
+
+
 def outer_block_rows(rows: int) -> int:
     """Rows per program of a reduction over a strided axis: 16 to 128 contiguous rows (whole 32-byte
     sectors), fewer when that leaves under about four programs per SM of an H100 (132 SMs)."""
@@ -156,7 +163,10 @@ def outer_block_rows(rows: int) -> int:
 
 
 def split_applicable(kernel: Kernel) -> bool:
-    """Independent sum/max/min/prod reductions with per-row outputs only: partials then a final pass."""
+    """Independent sum/max/min/prod reductions with per-row outputs only, or one mean and variance pair
+    (Welford) with any stores: partials then a final pass."""
+    if welford_split_applicable(kernel):
+        return True
     if kernel.kind != "reduction" or any(not s.row for s in kernel.stores):
         return False
     for r in kernel.reductions:
@@ -165,6 +175,12 @@ def split_applicable(kernel: Kernel) -> bool:
         if any(isinstance(e, ReduceRef) for e in walk(r.value)):
             return False
     return True
+
+
+def welford_split_applicable(kernel: Kernel) -> bool:
+    """Exactly a mean and variance pair (batch norm's statistics): per-segment Welford partials, then
+    one pass per segment that merges its row's partials and writes the element-wise and row outputs."""
+    return kernel.kind == "reduction" and len(kernel.reductions) == 2 and _welford_split(kernel) is not None
 
 
 def online_applicable(kernel: Kernel) -> bool:
@@ -377,7 +393,7 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     kernel = coalesce(kernel)
     config = resolve_config(kernel, config)
     if config.strategy == "split":
-        return _render_split(kernel, config)
+        return _render_welford_split(kernel, config) if welford_split_applicable(kernel) else _render_split(kernel, config)
     if config.strategy == "tiled":
         body = _render_tiled(kernel, config)
     elif kernel.kind == "pointwise":
@@ -651,14 +667,15 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
     return lines
 
 
-def _welford_loop(kernel: Kernel, total, squares, pcodes, refs) -> list[str]:
+def _welford_loop(kernel: Kernel, total, squares, pcodes, refs, stop: int | None = None,
+                  start: str = "roff") -> list[str]:
     """sum(e) and sum((e - mean)^2) in one pass: per-lane running mean and squared deviations
-    (Welford), merged across lanes at the end (Chan et al.)."""
+    (Welford), merged across lanes at the end (Chan et al.); ``tn_w`` is the count of elements."""
     tn, qn = f"red_{total.name}", f"red_{squares.name}"
     lines = [f"    {tn}_mean = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_m2 = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
-    loop, x = _chunk_loop(kernel, total.value, pcodes, refs, tn)
+    loop, x = _chunk_loop(kernel, total.value, pcodes, refs, tn, stop, start)
     lines += loop
     lines += [f"        {tn}_x = {x}",
               f"        {tn}_w = {tn}_w + tl.where(pmask & rmask, 1.0, 0.0)",
@@ -766,5 +783,75 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
                            {"BLOCK_P": 1, "BLOCK_R": config.block_r}, config.num_warps, config.num_stages)
     launch += launch_lines(kernel.name, str(-(-rows // block_rows)), in_names + parts + [b.name for b in kernel.outputs],
                            {"BLOCK_P": block_rows, "BLOCK_R": 1}, 4, 1)
+    source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
+    return Rendered(kernel.name, source, launcher, config)
+
+
+def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
+    """A mean and variance pair split across ``block_p`` segments per row, in two kernels and three passes
+    over the data: ``_partial`` reads each segment once into (mean, M2, count) by Welford's method; the
+    main kernel, one program per (row, segment) again, merges its row's partials (Chan et al.: tiny),
+    writes the row outputs once (segment 0: running statistics, say) and its segment's element-wise
+    outputs (the normalised tensor and its epilogue): one more read and one write."""
+    segments, rows = config.block_p, max(kernel.parallel_size, 1)
+    chunk = -(-kernel.reduce_size // segments)
+    chunk = -(-chunk // config.block_r) * config.block_r
+    total, squares = _welford_split(kernel)
+    tn, qn = f"red_{total.name}", f"red_{squares.name}"
+    parts = ["part_mean", "part_m2", "part_w"]
+    ins = [f"{b.name}_ptr" for b in kernel.inputs]
+    outs = [f"{b.name}_ptr" for b in kernel.outputs]
+    part_ptrs = [f"{p}_ptr" for p in parts]
+    dec, pcodes = _decompose("pindex", kernel.parallel)
+    prelude = [f"    seg = tl.program_id(0) % {segments}",
+               f"    pindex = tl.program_id(0) // {segments} + tl.arange(0, BLOCK_P)[:, None]",
+               f"    pmask = pindex < {rows}"] + dec
+    lines = ["@triton.jit",
+             f"def {kernel.name}_partial({', '.join(ins + part_ptrs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
+    lines += prelude + _welford_loop(kernel, total, squares, pcodes, {}, stop=chunk, start=f"seg * {chunk} + roff")
+    for part, value in zip(parts, (f"{tn}_mean", qn, f"{tn}_w")):
+        lines.append(f"    tl.store({part}_ptr + tl.program_id(0) + 0 * pindex, {value})")
+    width = _next_pow2(segments)
+    final = ["", "", "@triton.jit",
+             f"def {kernel.name}({', '.join(ins + part_ptrs + outs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
+    final += prelude + [f"    pseg = pindex * {segments} + tl.arange(0, {width})[None, :]",
+                        f"    pseg_mask = pmask & (tl.arange(0, {width})[None, :] < {segments})"]
+    final += [f"    {tn}_{p} = tl.load({p}_ptr + pseg, mask=pseg_mask, other=0.0)" for p in parts]
+    final += [f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_part_mean, {tn}_part_m2, {tn}_part_w), 1, "
+              "_qm_welford_combine, keep_dims=True)",
+              f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+    refs = {total.name: tn, squares.name: qn}
+    final.append("    first = pmask & ((seg + 0 * pindex) == 0)  # the row outputs: segment 0 writes them")
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs, prefix="s")
+    for s in kernel.stores:
+        if s.row:
+            value = row_em.expr(s.value)
+            out = next(b for b in kernel.outputs if b.name == s.buffer)
+            row_em.lines.append(f"    tl.store({s.buffer}_ptr + ({row_em.address(s.index, row=True)}), "
+                                f"{_to(value, out.dtype)}, mask=first)")
+    final += row_em.lines
+    elem = [s for s in kernel.stores if not s.row]
+    if elem:
+        final.append(f"    for roff in range(0, {chunk}, BLOCK_R):")
+        body, rcodes = _chunk_vars(kernel, "        ", f"seg * {chunk} + roff")
+        final += body
+        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
+        for s in elem:
+            value = em.expr(s.value)
+            out = next(b for b in kernel.outputs if b.name == s.buffer)
+            em.lines.append(f"        tl.store({s.buffer}_ptr + ({em.address(s.index)}), {_to(value, out.dtype)}, "
+                            "mask=pmask & rmask)")
+        final += em.lines
+    launcher = f"_launch_{kernel.name}"
+    params = [b.name for b in kernel.inputs + kernel.outputs]
+    dev = kernel.outputs[0].name
+    launch = [f"def {launcher}({', '.join(params)}):"]
+    launch += [f"    {p} = torch.empty(({rows * segments},), dtype=torch.float32, device={dev}.device)" for p in parts]
+    in_names = [b.name for b in kernel.inputs]
+    consts = {"BLOCK_P": 1, "BLOCK_R": config.block_r}
+    launch += launch_lines(f"{kernel.name}_partial", str(rows * segments), in_names + parts, consts,
+                           config.num_warps, config.num_stages)
+    launch += launch_lines(kernel.name, str(rows * segments), in_names + parts + [b.name for b in kernel.outputs],
+                           consts, config.num_warps, config.num_stages)
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)
