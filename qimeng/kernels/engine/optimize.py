@@ -61,6 +61,7 @@ class OptimizeResult:
     first_failure: str = ""  # status and reason of the first candidate that did not verify ("" if none)
     selection_speedup: float | None = None  # vs eager, in the measurement that chose the winner (leans optimistic)
     candidates: list[dict] = field(default_factory=list)  # CandidateOutcome.to_json of each trial: why it lost
+    capture_error: str = ""  # why capture failed (status "capture_failed"), else ""
 
 
 def reference_source(problem_source: str) -> str:
@@ -117,7 +118,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         (out_dir / "model_new.py").write_text(reference_source(source))
         _write_report(out_dir, problem, None, None, [], [], None, {}, str(exc), on_cpu, precision, small)
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
-                              time.monotonic() - start, not on_cpu, 0)
+                              time.monotonic() - start, not on_cpu, 0, capture_error=str(exc))
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
     options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
