@@ -110,7 +110,7 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         strategy = "looped" if strategy in ("auto", "split", "online") and length > 4096 else (
             strategy if strategy in ("one_pass", "looped") else "one_pass")
     elif strategy == "auto":
-        if welford_split_applicable(kernel) and rows < SPLIT_PROGRAMS // 4 and length >= 8192:
+        if welford_split_applicable(kernel) and -(-rows // split_rows(kernel)) < SPLIT_PROGRAMS // 4 and length >= 8192:
             strategy = "split"
         elif split_applicable(kernel) and rows < 64 and length >= 32768:
             strategy = "split"
@@ -123,10 +123,15 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     if strategy == "split" and not split_applicable(kernel):
         strategy = "looped"
     inner = is_inner_reduction(kernel)
+    if strategy == "split" and welford_split_applicable(kernel):
+        block_r = _next_pow2(config.block_r or (2048 if inner else 4096 // split_rows(kernel)))
+        row_blocks = -(-max(rows, 1) // split_rows(kernel))
+        segments = config.block_p or max(1, min(1024, SPLIT_PROGRAMS // row_blocks, -(-length // (block_r * 2))))
+        return replace(config, strategy="split", block_p=segments, block_r=block_r,
+                       num_warps=config.num_warps or 8, num_stages=config.num_stages or 1)
     if strategy == "split":
         block_r = _next_pow2(config.block_r or 2048)
-        programs = SPLIT_PROGRAMS if welford_split_applicable(kernel) else 1056
-        segments = config.block_p or max(1, min(1024, programs // max(rows, 1), -(-length // (block_r * 2))))
+        segments = config.block_p or max(1, min(1024, 1056 // max(rows, 1), -(-length // (block_r * 2))))
         return replace(config, strategy="split", block_p=segments, block_r=block_r,
                        num_warps=config.num_warps or 8, num_stages=config.num_stages or 1)
     if strategy == "one_pass":
@@ -151,6 +156,12 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
 
 # Programs a split reduction aims at: 16 per SM of an H100/H200 (132 SMs), enough to keep memory busy.
 SPLIT_PROGRAMS = 2112
+
+
+def split_rows(kernel: Kernel) -> int:
+    """Rows per program of a split mean/variance: one when the reduce axis is contiguous, else up to 32
+    contiguous rows side by side (whole sectors per load)."""
+    return 1 if is_inner_reduction(kernel) else min(32, _next_pow2(max(kernel.parallel_size, 1)))
 
 
 def outer_block_rows(rows: int) -> int:
@@ -178,9 +189,9 @@ def split_applicable(kernel: Kernel) -> bool:
 
 
 def welford_split_applicable(kernel: Kernel) -> bool:
-    """Exactly a mean and variance pair (batch norm's statistics): per-segment Welford partials, then
+    """Mean and variance pairs of one value (batch norm's statistics): per-segment Welford partials, then
     one pass per segment that merges its row's partials and writes the element-wise and row outputs."""
-    return kernel.kind == "reduction" and len(kernel.reductions) == 2 and _welford_split(kernel) is not None
+    return kernel.kind == "reduction" and _welford_pairs(kernel) is not None
 
 
 def online_applicable(kernel: Kernel) -> bool:
@@ -192,20 +203,39 @@ def online_applicable(kernel: Kernel) -> bool:
 def _welford_split(kernel: Kernel):
     """(sum of e, sum of (e - sum/n)^2) as the first two reductions, n the whole reduce size, or None."""
     reds = kernel.reductions
-    if len(reds) < 2 or reds[0].op != "sum" or reds[1].op != "sum" or reds[0].dtype != "float32":
+    if len(reds) < 2 or not _is_welford_pair(reds[0], reds[1], kernel.reduce_size):
         return None
-    total, squares = reds[0], reds[1]
+    return reds[0], reds[1]
+
+
+def _is_welford_pair(total, squares, n: int) -> bool:
+    if total.op != "sum" or squares.op != "sum" or total.dtype != "float32":
+        return False
     v = squares.value
     if not (isinstance(v, Op) and v.name == "mul" and v.args[0] == v.args[1]):
-        return None
+        return False
     dev = v.args[0]
     if not (isinstance(dev, Op) and dev.name == "sub" and dev.args[0] == total.value):
-        return None
+        return False
     mean = dev.args[1]
-    if not (isinstance(mean, Op) and mean.name == "truediv" and mean.args[0] == ReduceRef(total.name, total.dtype)
-            and isinstance(mean.args[1], Const) and mean.args[1].value == kernel.reduce_size):
+    return (isinstance(mean, Op) and mean.name == "truediv" and mean.args[0] == ReduceRef(total.name, total.dtype)
+            and isinstance(mean.args[1], Const) and mean.args[1].value == n)
+
+
+def _welford_pairs(kernel: Kernel):
+    """The reductions as mean/variance pairs (batch norm's statistics; sibling batch norms side by side),
+    grouped by the value they reduce: a value the graph asks the statistics of twice is read once. A
+    list of (pair that computes, names that read it), or None."""
+    reds = kernel.reductions
+    if not reds or len(reds) % 2:
         return None
-    return total, squares
+    groups: dict = {}
+    for i in range(0, len(reds), 2):
+        total, squares = reds[i], reds[i + 1]
+        if not _is_welford_pair(total, squares, kernel.reduce_size):
+            return None
+        groups.setdefault(total.value, []).append((total, squares))
+    return [(pairs[0], pairs) for pairs in groups.values()]
 
 
 def _online_split(kernel: Kernel):
@@ -788,39 +818,46 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
 
 
 def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
-    """A mean and variance pair split across ``block_p`` segments per row, in two kernels and three passes
-    over the data: ``_partial`` reads each segment once into (mean, M2, count) by Welford's method; the
-    main kernel, one program per (row, segment) again, merges its row's partials (Chan et al.: tiny),
+    """Mean and variance pairs split across ``block_p`` segments per row, in two kernels and three passes
+    over the data: ``_partial`` reads each segment once into (mean, M2, count) per value by Welford's method; the
+    main kernel, one program per (rows, segment) again (``split_rows`` rows side by side), merges its row's partials (Chan et al.: tiny),
     writes the row outputs once (segment 0: running statistics, say) and its segment's element-wise
     outputs (the normalised tensor and its epilogue): one more read and one write."""
-    segments, rows = config.block_p, max(kernel.parallel_size, 1)
+    segments, rows, tile_rows = config.block_p, max(kernel.parallel_size, 1), split_rows(kernel)
+    programs = -(-rows // tile_rows) * segments
     chunk = -(-kernel.reduce_size // segments)
     chunk = -(-chunk // config.block_r) * config.block_r
-    total, squares = _welford_split(kernel)
-    tn, qn = f"red_{total.name}", f"red_{squares.name}"
-    parts = ["part_mean", "part_m2", "part_w"]
+    groups = _welford_pairs(kernel)
+    parts = [f"part{i}_{k}" for i in range(len(groups)) for k in ("mean", "m2", "w")]
     ins = [f"{b.name}_ptr" for b in kernel.inputs]
     outs = [f"{b.name}_ptr" for b in kernel.outputs]
     part_ptrs = [f"{p}_ptr" for p in parts]
     dec, pcodes = _decompose("pindex", kernel.parallel)
-    prelude = [f"    seg = tl.program_id(0) % {segments}",
-               f"    pindex = tl.program_id(0) // {segments} + tl.arange(0, BLOCK_P)[:, None]",
+    pid = "tl.program_id(0).to(tl.int64)" if _needs_int64(kernel) else "tl.program_id(0)"
+    prelude = [f"    seg = {pid} % {segments}",
+               f"    pindex = ({pid} // {segments}) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]",
                f"    pmask = pindex < {rows}"] + dec
     lines = ["@triton.jit",
              f"def {kernel.name}_partial({', '.join(ins + part_ptrs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
-    lines += prelude + _welford_loop(kernel, total, squares, pcodes, {}, stop=chunk, start=f"seg * {chunk} + roff")
-    for part, value in zip(parts, (f"{tn}_mean", qn, f"{tn}_w")):
-        lines.append(f"    tl.store({part}_ptr + tl.program_id(0) + 0 * pindex, {value})")
+    lines += prelude
     width = _next_pow2(segments)
     final = ["", "", "@triton.jit",
              f"def {kernel.name}({', '.join(ins + part_ptrs + outs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
     final += prelude + [f"    pseg = pindex * {segments} + tl.arange(0, {width})[None, :]",
                         f"    pseg_mask = pmask & (tl.arange(0, {width})[None, :] < {segments})"]
-    final += [f"    {tn}_{p} = tl.load({p}_ptr + pseg, mask=pseg_mask, other=0.0)" for p in parts]
-    final += [f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_part_mean, {tn}_part_m2, {tn}_part_w), 1, "
-              "_qm_welford_combine, keep_dims=True)",
-              f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
-    refs = {total.name: tn, squares.name: qn}
+    refs: dict[str, str] = {}
+    for i, ((total, squares), pairs) in enumerate(groups):
+        tn, qn = f"red_{total.name}", f"red_{squares.name}"
+        mine = parts[3 * i: 3 * i + 3]
+        lines += _welford_loop(kernel, total, squares, pcodes, {}, stop=chunk, start=f"seg * {chunk} + roff")
+        for part, value in zip(mine, (f"{tn}_mean", qn, f"{tn}_w")):
+            lines.append(f"    tl.store({part}_ptr + pindex * {segments} + seg, {value}, mask=pmask)")
+        final += [f"    {tn}_{p} = tl.load({part}_ptr + pseg, mask=pseg_mask, other=0.0)"
+                  for p, part in zip(("pmean", "pm2", "pw"), mine)]
+        final += [f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_pmean, {tn}_pm2, {tn}_pw), 1, "
+                  "_qm_welford_combine, keep_dims=True)",
+                  f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+        refs.update({name: ref for t, q in pairs for name, ref in ((t.name, tn), (q.name, qn))})
     final.append("    first = pmask & ((seg + 0 * pindex) == 0)  # the row outputs: segment 0 writes them")
     row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs, prefix="s")
     for s in kernel.stores:
@@ -848,10 +885,10 @@ def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     launch = [f"def {launcher}({', '.join(params)}):"]
     launch += [f"    {p} = torch.empty(({rows * segments},), dtype=torch.float32, device={dev}.device)" for p in parts]
     in_names = [b.name for b in kernel.inputs]
-    consts = {"BLOCK_P": 1, "BLOCK_R": config.block_r}
-    launch += launch_lines(f"{kernel.name}_partial", str(rows * segments), in_names + parts, consts,
+    consts = {"BLOCK_P": tile_rows, "BLOCK_R": config.block_r}
+    launch += launch_lines(f"{kernel.name}_partial", str(programs), in_names + parts, consts,
                            config.num_warps, config.num_stages)
-    launch += launch_lines(kernel.name, str(rows * segments), in_names + parts + [b.name for b in kernel.outputs],
+    launch += launch_lines(kernel.name, str(programs), in_names + parts + [b.name for b in kernel.outputs],
                            consts, config.num_warps, config.num_stages)
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)
