@@ -16,6 +16,7 @@ import pytest
 from qimeng.kernels.engine.codegen.triton import resolve_config, welford_split_applicable
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.optimize import capture_problem
+from qimeng.kernels.engine.steps import KernelConfig
 from interp_check import main_line  # noqa: E402  (this directory's modules)
 
 PROBLEM = '''
@@ -118,3 +119,12 @@ def test_benchmark_scale_batch_norm_defaults_to_many_programs_per_channel(tmp_pa
     assert welford_split_applicable(unit.kernel)
     config = resolve_config(unit.kernel, unit.rendered.config)
     assert config.strategy == "split" and 64 * config.block_p >= 1024  # >= 1024 programs, not 64
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_strided_and_sibling_splits_compile_for_sm90(tmp_path, name):
+    from test_gpu_frontend import _compiled  # noqa: E402  (this directory's modules; skips without the backend)
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(OTHERS[name])
+    _compiled(path, {"split": KernelConfig("split")}, "split")
