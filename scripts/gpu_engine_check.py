@@ -3,7 +3,9 @@
 
 Prints one row per problem (status, kernels, speed-up vs eager and vs torch.compile, the three times,
 achieved GB/s of memory-bound problems with bytes = inputs + parameters + outputs once, optimize wall
-time) and the geometric means; writes engine.json under $OUT when it is set.
+time) and the geometric means; under a problem that kept the reference, why each candidate lost (failed,
+flagged, or slower: its ms against the reference's); writes engine.json (rows carry every candidate's
+outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
                                         [--benchmark-subset] [PROBLEM.py ...]
@@ -76,7 +78,8 @@ def problem_row(path: Path, device: str, budget: float, compare_compile: bool, o
                 "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
                 "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
                 "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device,
-                "selection_speedup": r.selection_speedup}
+                "selection_speedup": r.selection_speedup, "candidates": r.candidates,
+                "capture_error": r.capture_error}
     except Exception as exc:  # one broken problem must not end the table
         return error_row(name, f"{type(exc).__name__}: {exc}", time.monotonic() - t0, device)
     finally:
@@ -99,8 +102,11 @@ def _print_row(row: dict) -> None:
     print(f"{row['problem'][:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
           f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
           f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
-    if row.get("first_failure") and (row["status"] == "reference" or row["kernels"] == 0):  # why no kernel was kept
-        print(f"    first failure: {row['first_failure'][:160]}", flush=True)
+    if row.get("capture_error"):
+        print(f"    capture failed: {row['capture_error'][:200]}", flush=True)
+    if row["status"] != "optimized":  # why no candidate was kept: each one's loss
+        for c in row.get("candidates", []):
+            print(f"    #{c['index']} [{c['stage']}] {c['note'][:40]}: {c['why'][:150]}", flush=True)
 
 
 def main() -> int:

@@ -21,6 +21,7 @@ from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
+from qimeng.kernels.engine.losses import CandidateOutcome, candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -64,6 +65,8 @@ class OptimizeResult:
     memory_bound: bool = False  # no GEMM/convolution in the graph
     first_failure: str = ""  # status and reason of the first candidate that did not verify ("" if none)
     selection_speedup: float | None = None  # vs eager, in the measurement that chose the winner (leans optimistic)
+    candidates: list[dict] = field(default_factory=list)  # CandidateOutcome.to_json of each trial: why it lost
+    capture_error: str = ""  # why capture failed (status "capture_failed"), else ""
 
 
 def reference_source(problem_source: str) -> str:
@@ -127,9 +130,9 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         log(f"capture failed: {exc}; writing the reference")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model_new.py").write_text(reference_source(source))
-        _write_report(out_dir, problem, None, None, [], None, {}, str(exc), on_cpu, precision, small)
+        _write_report(out_dir, problem, None, None, [], [], None, {}, str(exc), on_cpu, precision, small)
         return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
-                              time.monotonic() - start, not on_cpu, 0)
+                              time.monotonic() - start, not on_cpu, 0, capture_error=str(exc))
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
     options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
@@ -200,13 +203,14 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
+    outcomes = candidate_outcomes(outcome.trials, outcome.best)
     out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad input found on the way leaves no directory
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
-    _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
-                  selection, llm_lines)
+    _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
+                  precision, small, selection, llm_lines)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
-    compile_ms = None
+    compile_ms = final.baselines_ms.get("compile") if final else None  # the re-time's own, when it ran
     for t in outcome.trials:
         compile_ms = compile_ms or t.result.baselines_ms.get("compile")
     ours = speed(final) if final else eager
@@ -221,7 +225,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                                                                if n.target.startswith("aten.")),
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
-                          selection.speedup if selection is not None and final is not selection else None)
+                          selection.speedup if selection is not None and final is not selection else None,
+                          [o.to_json() for o in outcomes])
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
@@ -314,20 +319,24 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
 
 
 def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, log) -> None:
-    """Verify and time the winner again in a fresh worker on fresh inputs, interleaved with eager (the
-    torch.compile baseline is the run's own, measured apart from every candidate): the figure reported,
-    free of the selection among candidates. A winner that fails this check is dropped for the reference."""
+    """Verify and time the winner again in a fresh judge and worker on fresh inputs, interleaved with
+    eager; torch.compile (when asked for) is compiled and timed again in that same fresh evaluation,
+    interleaved with eager, not read from the store's cache. That result is the figure reported, free of
+    the selection among candidates. A winner that fails this check is dropped for the reference."""
     from qimeng.kernels.harness.evaluate import evaluate
 
     seed = secrets.randbelow(2**31 - 1) + 1
-    result = evaluate(problem, outcome.best.source, replace(options, seed=seed), store=store)
+    result = evaluate(problem, outcome.best.source, replace(options, seed=seed), store=None)  # no cached baseline
     if not result.correct:
         log(f"the winner failed on fresh inputs (seed {seed}): {result.status.value}: {result.reason[:160]}; "
             "keeping the reference")
         outcome.best, outcome.best_result = None, None
         return
-    log(f"timed again on fresh inputs (seed {seed}): {result.candidate_ms:.4f} ms, "
-        f"{result.speedup:.2f}x vs eager" if result.candidate_ms and result.speedup else "timed again")
+    if result.candidate_ms and result.speedup:
+        comp = result.baselines_ms.get("compile")
+        log(f"timed again on fresh inputs (seed {seed}): {result.candidate_ms:.4f} ms, {result.speedup:.2f}x vs eager"
+            + (f", {comp / result.candidate_ms:.2f}x vs torch.compile ({comp:.4f} ms, timed in the same run)"
+               if comp else ""))
     outcome.best_result = result
 
 
@@ -343,12 +352,12 @@ def _device_name(device: str) -> str:
     return device
 
 
-def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
-                  final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
-                  precision: str, small: bool, selection: EvalResult | None = None,
-                  extra: list[str] | None = None) -> None:
+def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None,
+                  outcomes: list[CandidateOutcome], trials: list[Trial], final: EvalResult | None,
+                  fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool, precision: str, small: bool,
+                  selection: EvalResult | None = None, extra: list[str] | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
-    text = render_report(problem, graph, plan, trials, final, fallbacks, capture_error, on_cpu, precision, small,
-                         selection)
+    text = render_report(problem, graph, plan, outcomes, trials, final, fallbacks, capture_error, on_cpu, precision,
+                         small, selection)
     (out_dir / "report.md").write_text(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qimeng.kernels.engine.capture import Graph
+from qimeng.kernels.engine.losses import CandidateOutcome
 from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES
 from qimeng.kernels.result import EvalResult
@@ -15,7 +16,8 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
+def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcomes: list[CandidateOutcome],
+                  trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None,
                   on_cpu: bool, precision: str, small: bool, selection: EvalResult | None = None) -> str:
     """``selection``: the winner's result in the search that chose it, when ``final`` is a re-timing."""
@@ -40,6 +42,7 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
         return "\n".join(lines) + "\n"
     if final is None:
         lines.append("- result: no candidate beat (or verified against) the reference; model_new.py is the reference")
+        lines += [f"  - #{o.index} [{o.stage}] {o.note}: {o.why}" for o in outcomes]
     else:
         eager = final.ref_ms
         comp = final.baselines_ms.get("compile")
@@ -50,7 +53,8 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
             lines.append(f"- eager {_ms(eager)} ms, torch.compile {_ms(comp)} ms, ours {_ms(ours)} ms: "
                          f"{eager / ours:.2f}x vs eager" + (f", {comp / ours:.2f}x vs torch.compile" if comp else ""))
         if selection is not None and selection is not final and selection.speedup:
-            lines.append(f"- timed again in a fresh worker on fresh inputs (above); the measurement that chose "
+            lines.append(f"- timed again in a fresh worker on fresh inputs, torch.compile compiled and timed again in "
+                         f"the same run (above); the measurement that chose "
                          f"it among the candidates said {selection.speedup:.2f}x vs eager")
     lines += ["", "## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
     lines += ["## Kernels", ""]
@@ -63,9 +67,9 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
             block = f"{c.block_p}" if c.strategy == "pointwise" else f"{c.block_p}x{c.block_r}"
             lines.append(f"| {u.kernel.name} | {u.kernel.kind} | {', '.join(u.kernel.ops)} | {c.strategy} | "
                          f"{block} | {c.num_warps} |")
-    lines += ["", "## Step trajectory", "", "| # | stage | steps | verdict | ms | vs eager | accepted |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for i, t in enumerate(trials):
+    lines += ["", "## Step trajectory", "", "| # | stage | steps | verdict | ms | vs eager | accepted | why not kept |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for i, (t, o) in enumerate(zip(trials, outcomes)):
         r = t.result
         steps = "; ".join(s.describe() for s in t.candidate.steps)
         if len(steps) > 300:
@@ -73,7 +77,8 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
         verdict = r.status.value + ("" if r.correct else f": {r.reason[:120]}")
         sp = f"{r.speedup:.2f}x" if r.correct and r.speedup and r.timing_meaningful else "-"
         lines.append(f"| {i} | {t.candidate.stage} | {steps.replace('|', '/')} | {verdict.replace('|', '/')} | "
-                     f"{_ms(r.candidate_ms) if r.timing_meaningful else '-'} | {sp} | {'yes' if t.accepted else ''} |")
+                     f"{_ms(r.candidate_ms) if r.timing_meaningful else '-'} | {sp} | {'yes' if t.accepted else ''} | "
+                     f"{'written' if o.kept else o.why.replace('|', '/')} |")
     lines += ["", "## Kept as PyTorch calls", ""]
     if not fallbacks:
         lines.append("(none)")

@@ -118,6 +118,7 @@ def test_capture_failure_writes_the_reference(tmp_path):
                                        "return x if x.sum() > 0 else self.norm(y)"))
     result = optimize(problem, tmp_path / "out", device="cpu", budget_s=10, log=lambda m: None)
     assert result.status == "capture_failed"
+    assert result.capture_error and result.capture_error in (tmp_path / "out" / "report.md").read_text()
     assert "class ModelNew(Model)" in (tmp_path / "out" / "model_new.py").read_text()
     assert "Capture failed" in (tmp_path / "out" / "report.md").read_text()
 

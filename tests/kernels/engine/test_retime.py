@@ -1,4 +1,5 @@
-"""The winner is timed again in a fresh worker on fresh inputs; a winner that fails there is dropped."""
+"""The winner is timed again in a fresh worker on fresh inputs, with torch.compile measured again in that
+run (not read from the store's cache); a winner that fails there is dropped."""
 
 from pathlib import Path
 
@@ -20,13 +21,15 @@ def _run(monkeypatch, fresh: EvalResult) -> tuple[SearchOutcome, list[EvalOption
     calls: list[EvalOptions] = []
 
     def fake_evaluate(problem, candidate, options, store=None):
+        assert store is None  # a store would hand the judge its cached torch.compile figure
         calls.append(options)
         assert candidate == "source"
         return fresh
 
     monkeypatch.setattr(harness, "evaluate", fake_evaluate)
     outcome = _outcome()
-    optimize_module._retime(Path("p.py"), outcome, EvalOptions(device="cuda", seed=0), None, lambda m: None)
+    options = EvalOptions(device="cuda", seed=0, baselines=("eager", "compile"))
+    optimize_module._retime(Path("p.py"), outcome, options, object(), lambda m: None)
     return outcome, calls
 
 
@@ -35,6 +38,7 @@ def test_the_reported_figure_is_the_fresh_measurement(monkeypatch):
     outcome, calls = _run(monkeypatch, fresh)
     assert outcome.best_result is fresh and outcome.best is not None
     assert len(calls) == 1 and calls[0].seed != 0  # other inputs than the search's
+    assert calls[0].baselines == ("eager", "compile")  # torch.compile timed in the same fresh run
 
 
 def test_a_winner_that_fails_on_fresh_inputs_gives_way_to_the_reference(monkeypatch):

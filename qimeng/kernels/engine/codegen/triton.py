@@ -110,7 +110,9 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
         strategy = "looped" if strategy in ("auto", "split", "online") and length > 4096 else (
             strategy if strategy in ("one_pass", "looped") else "one_pass")
     elif strategy == "auto":
-        if split_applicable(kernel) and rows < 64 and length >= 32768:
+        if welford_split_applicable(kernel) and -(-rows // split_rows(kernel)) < SPLIT_PROGRAMS // 4 and length >= 8192:
+            strategy = "split"
+        elif split_applicable(kernel) and rows < 64 and length >= 32768:
             strategy = "split"
         elif not is_inner_reduction(kernel):  # one pass only while a tile still spans 32 contiguous rows
             strategy = "one_pass" if _next_pow2(length) * min(32, _next_pow2(rows)) <= 8192 else "looped"
@@ -121,6 +123,12 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
     if strategy == "split" and not split_applicable(kernel):
         strategy = "looped"
     inner = is_inner_reduction(kernel)
+    if strategy == "split" and welford_split_applicable(kernel):
+        block_r = _next_pow2(config.block_r or (2048 if inner else 4096 // split_rows(kernel)))
+        row_blocks = -(-max(rows, 1) // split_rows(kernel))
+        segments = config.block_p or max(1, min(1024, SPLIT_PROGRAMS // row_blocks, -(-length // (block_r * 2))))
+        return replace(config, strategy="split", block_p=segments, block_r=block_r,
+                       num_warps=config.num_warps or 8, num_stages=config.num_stages or 1)
     if strategy == "split":
         block_r = _next_pow2(config.block_r or 2048)
         segments = config.block_p or max(1, min(1024, 1056 // max(rows, 1), -(-length // (block_r * 2))))
@@ -146,6 +154,16 @@ def resolve_config(kernel: Kernel, config: KernelConfig) -> KernelConfig:
                    num_stages=config.num_stages or 1)
 
 
+# Programs a split reduction aims at: 16 per SM of an H100/H200 (132 SMs), enough to keep memory busy.
+SPLIT_PROGRAMS = 2112
+
+
+def split_rows(kernel: Kernel) -> int:
+    """Rows per program of a split mean/variance: one when the reduce axis is contiguous, else up to 32
+    contiguous rows side by side (whole sectors per load)."""
+    return 1 if is_inner_reduction(kernel) else min(32, _next_pow2(max(kernel.parallel_size, 1)))
+
+
 def outer_block_rows(rows: int) -> int:
     """Rows per program of a reduction over a strided axis: 16 to 128 contiguous rows (whole 32-byte
     sectors), fewer when that leaves under about four programs per SM of an H100 (132 SMs)."""
@@ -156,7 +174,10 @@ def outer_block_rows(rows: int) -> int:
 
 
 def split_applicable(kernel: Kernel) -> bool:
-    """Independent sum/max/min/prod reductions with per-row outputs only: partials then a final pass."""
+    """Independent sum/max/min/prod reductions with per-row outputs only, or one mean and variance pair
+    (Welford) with any stores: partials then a final pass."""
+    if welford_split_applicable(kernel):
+        return True
     if kernel.kind != "reduction" or any(not s.row for s in kernel.stores):
         return False
     for r in kernel.reductions:
@@ -165,6 +186,12 @@ def split_applicable(kernel: Kernel) -> bool:
         if any(isinstance(e, ReduceRef) for e in walk(r.value)):
             return False
     return True
+
+
+def welford_split_applicable(kernel: Kernel) -> bool:
+    """Mean and variance pairs of one value (batch norm's statistics): per-segment Welford partials, then
+    one pass per segment that merges its row's partials and writes the element-wise and row outputs."""
+    return kernel.kind == "reduction" and _welford_pairs(kernel) is not None
 
 
 def online_applicable(kernel: Kernel) -> bool:
@@ -176,20 +203,39 @@ def online_applicable(kernel: Kernel) -> bool:
 def _welford_split(kernel: Kernel):
     """(sum of e, sum of (e - sum/n)^2) as the first two reductions, n the whole reduce size, or None."""
     reds = kernel.reductions
-    if len(reds) < 2 or reds[0].op != "sum" or reds[1].op != "sum" or reds[0].dtype != "float32":
+    if len(reds) < 2 or not _is_welford_pair(reds[0], reds[1], kernel.reduce_size):
         return None
-    total, squares = reds[0], reds[1]
+    return reds[0], reds[1]
+
+
+def _is_welford_pair(total, squares, n: int) -> bool:
+    if total.op != "sum" or squares.op != "sum" or total.dtype != "float32":
+        return False
     v = squares.value
     if not (isinstance(v, Op) and v.name == "mul" and v.args[0] == v.args[1]):
-        return None
+        return False
     dev = v.args[0]
     if not (isinstance(dev, Op) and dev.name == "sub" and dev.args[0] == total.value):
-        return None
+        return False
     mean = dev.args[1]
-    if not (isinstance(mean, Op) and mean.name == "truediv" and mean.args[0] == ReduceRef(total.name, total.dtype)
-            and isinstance(mean.args[1], Const) and mean.args[1].value == kernel.reduce_size):
+    return (isinstance(mean, Op) and mean.name == "truediv" and mean.args[0] == ReduceRef(total.name, total.dtype)
+            and isinstance(mean.args[1], Const) and mean.args[1].value == n)
+
+
+def _welford_pairs(kernel: Kernel):
+    """The reductions as mean/variance pairs (batch norm's statistics; sibling batch norms side by side),
+    grouped by the value they reduce: a value the graph asks the statistics of twice is read once. A
+    list of (pair that computes, names that read it), or None."""
+    reds = kernel.reductions
+    if not reds or len(reds) % 2:
         return None
-    return total, squares
+    groups: dict = {}
+    for i in range(0, len(reds), 2):
+        total, squares = reds[i], reds[i + 1]
+        if not _is_welford_pair(total, squares, kernel.reduce_size):
+            return None
+        groups.setdefault(total.value, []).append((total, squares))
+    return [(pairs[0], pairs) for pairs in groups.values()]
 
 
 def _online_split(kernel: Kernel):
@@ -377,7 +423,7 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     kernel = coalesce(kernel)
     config = resolve_config(kernel, config)
     if config.strategy == "split":
-        return _render_split(kernel, config)
+        return _render_welford_split(kernel, config) if welford_split_applicable(kernel) else _render_split(kernel, config)
     if config.strategy == "tiled":
         body = _render_tiled(kernel, config)
     elif kernel.kind == "pointwise":
@@ -651,14 +697,15 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
     return lines
 
 
-def _welford_loop(kernel: Kernel, total, squares, pcodes, refs) -> list[str]:
+def _welford_loop(kernel: Kernel, total, squares, pcodes, refs, stop: int | None = None,
+                  start: str = "roff") -> list[str]:
     """sum(e) and sum((e - mean)^2) in one pass: per-lane running mean and squared deviations
-    (Welford), merged across lanes at the end (Chan et al.)."""
+    (Welford), merged across lanes at the end (Chan et al.); ``tn_w`` is the count of elements."""
     tn, qn = f"red_{total.name}", f"red_{squares.name}"
     lines = [f"    {tn}_mean = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_m2 = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)",
              f"    {tn}_w = tl.zeros([BLOCK_P, BLOCK_R], tl.float32)"]
-    loop, x = _chunk_loop(kernel, total.value, pcodes, refs, tn)
+    loop, x = _chunk_loop(kernel, total.value, pcodes, refs, tn, stop, start)
     lines += loop
     lines += [f"        {tn}_x = {x}",
               f"        {tn}_w = {tn}_w + tl.where(pmask & rmask, 1.0, 0.0)",
@@ -766,5 +813,82 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
                            {"BLOCK_P": 1, "BLOCK_R": config.block_r}, config.num_warps, config.num_stages)
     launch += launch_lines(kernel.name, str(-(-rows // block_rows)), in_names + parts + [b.name for b in kernel.outputs],
                            {"BLOCK_P": block_rows, "BLOCK_R": 1}, 4, 1)
+    source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
+    return Rendered(kernel.name, source, launcher, config)
+
+
+def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
+    """Mean and variance pairs split across ``block_p`` segments per row, in two kernels and three passes
+    over the data: ``_partial`` reads each segment once into (mean, M2, count) per value by Welford's method; the
+    main kernel, one program per (rows, segment) again (``split_rows`` rows side by side), merges its row's partials (Chan et al.: tiny),
+    writes the row outputs once (segment 0: running statistics, say) and its segment's element-wise
+    outputs (the normalised tensor and its epilogue): one more read and one write."""
+    segments, rows, tile_rows = config.block_p, max(kernel.parallel_size, 1), split_rows(kernel)
+    programs = -(-rows // tile_rows) * segments
+    chunk = -(-kernel.reduce_size // segments)
+    chunk = -(-chunk // config.block_r) * config.block_r
+    groups = _welford_pairs(kernel)
+    parts = [f"part{i}_{k}" for i in range(len(groups)) for k in ("mean", "m2", "w")]
+    ins = [f"{b.name}_ptr" for b in kernel.inputs]
+    outs = [f"{b.name}_ptr" for b in kernel.outputs]
+    part_ptrs = [f"{p}_ptr" for p in parts]
+    dec, pcodes = _decompose("pindex", kernel.parallel)
+    pid = "tl.program_id(0).to(tl.int64)" if _needs_int64(kernel) else "tl.program_id(0)"
+    prelude = [f"    seg = {pid} % {segments}",
+               f"    pindex = ({pid} // {segments}) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]",
+               f"    pmask = pindex < {rows}"] + dec
+    lines = ["@triton.jit",
+             f"def {kernel.name}_partial({', '.join(ins + part_ptrs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
+    lines += prelude
+    width = _next_pow2(segments)
+    final = ["", "", "@triton.jit",
+             f"def {kernel.name}({', '.join(ins + part_ptrs + outs)}, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):"]
+    final += prelude + [f"    pseg = pindex * {segments} + tl.arange(0, {width})[None, :]",
+                        f"    pseg_mask = pmask & (tl.arange(0, {width})[None, :] < {segments})"]
+    refs: dict[str, str] = {}
+    for i, ((total, squares), pairs) in enumerate(groups):
+        tn, qn = f"red_{total.name}", f"red_{squares.name}"
+        mine = parts[3 * i: 3 * i + 3]
+        lines += _welford_loop(kernel, total, squares, pcodes, {}, stop=chunk, start=f"seg * {chunk} + roff")
+        for part, value in zip(mine, (f"{tn}_mean", qn, f"{tn}_w")):
+            lines.append(f"    tl.store({part}_ptr + pindex * {segments} + seg, {value}, mask=pmask)")
+        final += [f"    {tn}_{p} = tl.load({part}_ptr + pseg, mask=pseg_mask, other=0.0)"
+                  for p, part in zip(("pmean", "pm2", "pw"), mine)]
+        final += [f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_pmean, {tn}_pm2, {tn}_pw), 1, "
+                  "_qm_welford_combine, keep_dims=True)",
+                  f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+        refs.update({name: ref for t, q in pairs for name, ref in ((t.name, tn), (q.name, qn))})
+    final.append("    first = pmask & ((seg + 0 * pindex) == 0)  # the row outputs: segment 0 writes them")
+    row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs, prefix="s")
+    for s in kernel.stores:
+        if s.row:
+            value = row_em.expr(s.value)
+            out = next(b for b in kernel.outputs if b.name == s.buffer)
+            row_em.lines.append(f"    tl.store({s.buffer}_ptr + ({row_em.address(s.index, row=True)}), "
+                                f"{_to(value, out.dtype)}, mask=first)")
+    final += row_em.lines
+    elem = [s for s in kernel.stores if not s.row]
+    if elem:
+        final.append(f"    for roff in range(0, {chunk}, BLOCK_R):")
+        body, rcodes = _chunk_vars(kernel, "        ", f"seg * {chunk} + roff")
+        final += body
+        em = _Emitter({**pcodes, **rcodes}, "pmask & rmask", "        ", _tile_axes(kernel), refs)
+        for s in elem:
+            value = em.expr(s.value)
+            out = next(b for b in kernel.outputs if b.name == s.buffer)
+            em.lines.append(f"        tl.store({s.buffer}_ptr + ({em.address(s.index)}), {_to(value, out.dtype)}, "
+                            "mask=pmask & rmask)")
+        final += em.lines
+    launcher = f"_launch_{kernel.name}"
+    params = [b.name for b in kernel.inputs + kernel.outputs]
+    dev = kernel.outputs[0].name
+    launch = [f"def {launcher}({', '.join(params)}):"]
+    launch += [f"    {p} = torch.empty(({rows * segments},), dtype=torch.float32, device={dev}.device)" for p in parts]
+    in_names = [b.name for b in kernel.inputs]
+    consts = {"BLOCK_P": tile_rows, "BLOCK_R": config.block_r}
+    launch += launch_lines(f"{kernel.name}_partial", str(programs), in_names + parts, consts,
+                           config.num_warps, config.num_stages)
+    launch += launch_lines(kernel.name, str(programs), in_names + parts + [b.name for b in kernel.outputs],
+                           consts, config.num_warps, config.num_stages)
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)
