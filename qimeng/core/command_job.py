@@ -203,6 +203,14 @@ class Job:
                 return
             time.sleep(0.0001)
 
+    def queued_ns(self) -> int:
+        """Nanoseconds the job's main thread has waited on a run queue, ready but not running (Linux
+        schedstat, kept by the kernel); 0 where that is not known."""
+        try:
+            return int(Path(f"/proc/{self.proc.pid}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
+
     def cpu_ticks(self) -> int | None:
         """User plus system CPU time of the job's main process in clock ticks (None when it is gone)."""
         fields = self._stat()

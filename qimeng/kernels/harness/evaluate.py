@@ -243,7 +243,8 @@ def _log_of(index: int, stdout: str, stderr: str) -> str:
     parts = []
     for text in (stdout, stderr):
         mark = LOG_MARK.format(index=index)
-        section = text.split(mark, 1)[1] if mark in text else ""
+        dropped = text.startswith("[... ")  # the bounded tail lost its start: the mark too, when it is not here
+        section = text.split(mark, 1)[1] if mark in text else (text if dropped else "")
         parts.append(section.split(LOG_MARK.split("{")[0], 1)[0].strip())  # up to the next candidate
     return "\n".join(p for p in parts if p)
 

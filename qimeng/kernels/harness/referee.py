@@ -67,17 +67,20 @@ class Referee:
     # -- talking to the two processes -------------------------------------------------------------
 
     def ask_worker(self, command: dict, expect: str) -> dict:
-        """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
+        """Run the candidate's worker for one command; its answer, with the harness's wall time in
+        ``wall_ms`` and the time its main thread waited meanwhile for a core in ``queued_ms``."""
         if not self.worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
             raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         if self.worker.unasked():
             raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
         self.worker.resume()
+        queued = self.worker.queued_ns()
         started = time.perf_counter()
         sent = self.worker.send(command)
         message = self.worker.receive(self.options.timeout_s) if sent else None
         wall_ms = (time.perf_counter() - started) * 1e3
-        self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
+        self.worker.stop()
+        queued_ms = (self.worker.queued_ns() - queued) / 1e6  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
         if message is None:
             raise self._death()
         if self.worker.forged_messages:
@@ -93,7 +96,7 @@ class Referee:
         if message.get("kind") != expect:
             raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
                         f"where {expect!r} was due", True)
-        return {**message, "wall_ms": wall_ms}
+        return {**message, "wall_ms": wall_ms, "queued_ms": queued_ms}
 
     def _death(self) -> Ended:
         if self.worker.timed_out:
@@ -120,10 +123,12 @@ class Referee:
     def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
         """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
         (from before the command was written, as for the candidate's worker)."""
+        queued = self.judge.queued_ns()
         started = time.perf_counter()
         self.judge_send(command)
         answer = self.judge_receive(expect, timeout_s)
-        return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
+        wall_ms = (time.perf_counter() - started) * 1e3
+        return {**answer, "wall_ms": wall_ms, "queued_ms": (self.judge.queued_ns() - queued) / 1e6}
 
     def judge_round(self, seed: int) -> dict:
         """One of the judge's timed rounds, woken from a stop as the candidate's worker is for its
@@ -194,6 +199,7 @@ class Referee:
         judge = outside_clock.Rounds([], [])
         worker = outside_clock.Rounds([], [])
         late = 0
+        last_reference: dict = {}  # the judge's answer of the last round: its output's size
         seeds = [draw_seed() for _ in range(opts.timing_trials)] if kb else []
         if kb:
             started = time.perf_counter()
@@ -212,6 +218,7 @@ class Referee:
                     answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
             if not kb:
                 self._record(judge, answers["judge"])
+                last_reference = answers["judge"]
             self._record(worker, answers["worker"])
             late += bool(answers["worker"].get("late"))
             last = self._last_round(k, started) or (kb and k == len(judge.claimed_ms) - 1)
@@ -224,31 +231,77 @@ class Referee:
                     raise Ended(Status.INCORRECT, f"{verdict['reason']} (in timed round {k + 1})")
             if last:
                 break
-        self.ask_worker({"cmd": "end_timing"}, "timed")
         reason = outside_clock.check(judge, worker)
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while timing)", True)
         res = self.result
         centre = mean if kb else (lambda v: quantile(v, 0.5))
         res.ref_ms, res.candidate_ms = centre(judge.claimed_ms), centre(worker.claimed_ms)
+        meaningful = not (opts.device == "cpu" and _TRITON_IMPORT.search(self.source))
+        verified = not outside_clock.unverified(judge, worker)
+        if not verified and not kb and meaningful and last_reference.get("tensors_only"):
+            verified = self.bursts(res.candidate_ms, res.ref_ms, int(last_reference.get("output_bytes") or 0))
+        self.ask_worker({"cmd": "end_timing"}, "timed")
         res.ref_iqr_ms = quantile(judge.claimed_ms, 0.75) - quantile(judge.claimed_ms, 0.25)
         res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)
         res.timing_trials = len(worker.claimed_ms)
         res.baselines_ms["eager"] = res.ref_ms
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
-        if outside_clock.unverified(judge, worker):
+        if not verified:
             self.flag("timing_unverified")
         if res.speedup is not None and res.speedup > 10:
             self.flag("speedup_over_10x")
         if late > res.timing_trials // 10:  # more than stray host jitter
             self.flag("work_left_on_side_stream")
-        if opts.device == "cpu" and _TRITON_IMPORT.search(self.source):
+        if not meaningful:
             res.timing_meaningful = False
             self.flag("timing_not_meaningful")
         roofline = self.ask_judge({"cmd": "roofline", "seed": draw_seed()}, "roofline")["ms"]
         res.roofline_ms = roofline
         if roofline is not None and res.candidate_ms is not None and res.candidate_ms < roofline:
             self.flag("beyond_roofline")
+
+    def bursts(self, claimed_ms: float, reference_ms: float, output_bytes: int) -> bool:
+        """Verification bursts (burst.py, outside_clock.Bursts) for a claim shorter than the rounds'
+        clock resolves: whether they verify it (a claim they refute ends the evaluation, rejected)."""
+        calls = outside_clock.burst_calls(claimed_ms, reference_ms, output_bytes, self.options.device)
+        reseed = "random_reference" in self.result.flags
+        judge_wall: list[float] = []
+        worker_wall: list[float] = []
+        judge_call: list[float] = []
+        for b in range(outside_clock.BURSTS):
+            command = {"cmd": "burst", "seed": draw_seed(), "calls": calls, "reseed": reseed}
+            committed: dict = {}
+            for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
+                if side == "judge":
+                    self.judge.stop_and_wait(_STOP_SETTLE_S)  # woken from a stop, as the candidate's worker is
+                    self.judge.resume()
+                    answer = self.ask_judge(command, "burst")
+                    judge_wall.append(answer["wall_ms"] - answer["queued_ms"])
+                    judge_call.append(_milliseconds(answer.get("call_ms")))
+                else:
+                    committed = self.ask_worker(command, "burst")
+                    worker_wall.append(committed["wall_ms"] - committed["queued_ms"])
+            self._check_burst(calls, committed.get("digests"))
+        reason, verified = outside_clock.check_bursts(outside_clock.Bursts(calls, judge_wall, worker_wall, judge_call),
+                                                      claimed_ms)
+        if reason:
+            raise Ended(Status.REJECTED, f"{reason} (while verifying its timing)", True)
+        return verified
+
+    def _check_burst(self, calls: int, digests: Any) -> None:
+        """Compare a few calls of the last burst, picked now (after its answer committed to every call)."""
+        if not (isinstance(digests, list) and digests and all(isinstance(d, list) and len(d) == calls for d in digests)):
+            raise Ended(Status.REJECTED, "the candidate's worker committed to its burst's outputs wrongly", True)
+        picked = sorted({secrets.randbelow(calls) for _ in range(outside_clock.BURST_CHECKED_CALLS)})
+        exported = self.ask_worker({"cmd": "burst_export", "calls": picked}, "burst_outputs")
+        verdict = self.judge_while_stopped({"cmd": "burst_check", "calls": picked, "leaves": exported.get("leaves"),
+                                            "digests": [[leaf[c] for leaf in digests] for c in picked]})
+        if verdict["reason"]:
+            tampered = bool(verdict.get("tampered"))
+            raise Ended(Status.REJECTED if tampered else Status.INCORRECT, verdict["reason"], tampered)
+        for name in verdict["flags"]:
+            self.flag(name)
 
     def _last_round(self, k: int, started: float) -> bool:
         """Whether round ``k``, just answered, is the last: the ``timing_trials``-th, or one after
