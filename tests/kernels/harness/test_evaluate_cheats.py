@@ -50,13 +50,17 @@ EXPECTED: dict[str, Status] = {
     "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
     "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
     "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
+    # timers that lie on calls shorter than the rounds' clock resolves: the verification bursts
+    "timer_short": Status.REJECTED,  # claims a fifth of each call: the bursts' clock refutes it
+    "burst_late": Status.REJECTED,  # skips the burst, computes the calls asked for at export: not what it committed to
+    "burst_skipper": Status.INCORRECT,  # skips most calls of each burst: a checked call is wrong
 }
 
 
 # Two groups, so that two test processes can evaluate them at the same time. The second group holds
 # candidates that each end their worker (so each needs a fresh one).
 SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit", "forge_gc",
-                "forge_ctypes", "report_early")
+                "forge_ctypes", "report_early", "timer_short", "burst_late", "burst_skipper")  # last: leaves patches
 # Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
 EITHER_WAY = ("steal_freed_output",)
 GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
@@ -119,6 +123,9 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
     ("forge_ctypes", "answered 'round' where 'warm' was due"),
     ("report_early", "by the harness's clock its rounds took"),
     ("skip_unchecked", "in timed round"),
+    ("timer_short", "calls back to back it takes"),
+    ("burst_late", "not those the candidate's worker committed to"),
+    ("burst_skipper", "of a verification burst"),
     ("zeros", "values differ"),
     ("cached", "values differ"),
     ("mutate_inputs", "modified its input 0"),
@@ -185,7 +192,8 @@ def test_secret_never_reaches_the_candidate(results: _Results) -> None:
     assert SECRET not in log and "FAKE_API_KEY" not in log
 
 
-@pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked"])
+@pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked",
+                                  "timer_short", "burst_late", "burst_skipper"])
 def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Results, name: str) -> None:
     result = results[name]
     assert not result.correct or (result.speedup is not None and result.speedup < 1.5), result
