@@ -241,6 +241,8 @@ class Job:
         code = self.proc.poll()
         if code is None:
             return "is still running"
+        if self.isolation.mode == "bwrap" and code > 128:  # bwrap exits with 128 + the signal that ended its child
+            code = 128 - code
         if code < 0:
             try:
                 return f"killed by signal {signal.Signals(-code).name}"

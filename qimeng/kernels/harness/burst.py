@@ -26,6 +26,7 @@ from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, perf_count
 
 PERTURB_ELEMENTS = 4096  # elements of each floating input overwritten before each call (at most half of it)
 DIGEST_WEIGHTS = 1 << 20  # the digest's weights repeat with this period over large outputs
+_DIGEST_CHUNK_BYTES = 256 * 2**20  # float64 widened at once while digesting
 _DIGEST_SALT = 0x5EED_D16E
 
 
@@ -153,7 +154,7 @@ class Burst:
 
     def digests(self, seed: int) -> list[list[float]]:
         """Per output leaf, per call: the seeded weighted sum of its elements (``digest``)."""
-        return [[digest(slot[k], seed) for k in range(slot.shape[0])] for slot in self.slots]
+        return [slot_digests(slot, seed) for slot in self.slots]
 
 
 def _weights(numel: int, seed: int, device: torch.device | str) -> torch.Tensor:
@@ -161,33 +162,46 @@ def _weights(numel: int, seed: int, device: torch.device | str) -> torch.Tensor:
     return torch.rand(min(numel, DIGEST_WEIGHTS), generator=generator, dtype=torch.float64).mul_(2).sub_(1).to(device)
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """Every element as float64 (complex as its real and imaginary parts; NaN and infinities as numbers,
-    so that the digest depends on every other element still)."""
-    x = x.detach()
-    if x.is_complex():
-        x = torch.view_as_real(x)
-    return torch.nan_to_num(x.reshape(-1).to(torch.float64), nan=0.5, posinf=2.0, neginf=-2.0)
+def _flat_rows(rows: torch.Tensor) -> torch.Tensor:
+    """One row of elements per leading index, as stored (complex as real and imaginary parts)."""
+    rows = rows.detach()
+    if rows.is_complex():
+        rows = torch.view_as_real(rows)
+    return rows.reshape(rows.shape[0], -1)
+
+
+def _wide(part: torch.Tensor) -> torch.Tensor:
+    """As float64, NaN and infinities as numbers (the digest still depends on every other element)."""
+    return torch.nan_to_num(part.to(torch.float64), nan=0.5, posinf=2.0, neginf=-2.0)
+
+
+def slot_digests(slot: torch.Tensor, seed: int) -> list[float]:
+    """The digest of each ``slot[k]``: a weighted sum over every element, weights in [-1, 1) drawn from
+    ``seed`` (repeating every ``DIGEST_WEIGHTS`` elements), which cannot be known without every element.
+    Widened to float64 a block of ``DIGEST_WEIGHTS`` columns of a few rows at a time."""
+    flat = _flat_rows(slot)
+    calls, width = flat.shape
+    if calls == 0 or width == 0:
+        return [0.0] * calls
+    weights = _weights(width, seed, slot.device)
+    rows_at_once = max(1, _DIGEST_CHUNK_BYTES // (8 * min(width, DIGEST_WEIGHTS)))
+    total = torch.zeros(calls, dtype=torch.float64, device=slot.device)
+    for first in range(0, calls, rows_at_once):
+        rows = flat[first:first + rows_at_once]
+        for begin in range(0, width, DIGEST_WEIGHTS):
+            part = _wide(rows[:, begin:begin + DIGEST_WEIGHTS])
+            total[first:first + rows.shape[0]] += part @ weights[:part.shape[1]]
+    return total.tolist()
 
 
 def digest(x: torch.Tensor, seed: int) -> float:
-    """A weighted sum over every element of ``x``, weights in [-1, 1) drawn from ``seed`` (repeating
-    every ``DIGEST_WEIGHTS`` elements): it cannot be known without every element."""
-    flat = _wide(x)
-    if flat.numel() == 0:
-        return 0.0
-    weights = _weights(flat.numel(), seed, flat.device)
-    total = torch.zeros((), dtype=torch.float64, device=flat.device)
-    for begin in range(0, flat.numel(), DIGEST_WEIGHTS):
-        part = flat[begin:begin + DIGEST_WEIGHTS]
-        total += (part * weights[:part.numel()]).sum()
-    return float(total)
+    """The digest of one output leaf (``slot_digests``)."""
+    return slot_digests(x.unsqueeze(0), seed)[0]
 
 
 def digest_matches(x: torch.Tensor, seed: int, committed: Any) -> bool:
     """Whether ``x`` (as exported) has the digest its side committed to, up to float64 summation order."""
     if isinstance(committed, bool) or not isinstance(committed, (int, float)):
         return False
-    flat = _wide(x)
-    scale = float(flat.abs().sum()) if flat.numel() else 0.0
+    scale = float(sum(_wide(part).abs().sum() for part in _flat_rows(x.unsqueeze(0)).split(DIGEST_WEIGHTS, dim=1)))
     return abs(digest(x, seed) - float(committed)) <= 1e-9 * scale + 1e-12

@@ -100,6 +100,12 @@ def burst_calls(claimed_ms: float, reference_ms: float, output_bytes: int, devic
     return max(1, min(int(BURST_TARGET_MS / per_call) + 1, BURST_MAX_CALLS, budget))
 
 
+def bursts_could_verify(calls: int, claimed_ms: float) -> bool:
+    """Whether bursts of ``calls`` calls could verify the claim even without noise (the allowance alone,
+    over the calls, must be at most ``VERIFIED_SHARE`` of it): large outputs leave too few calls."""
+    return ALLOWANCE_MS / calls <= VERIFIED_SHARE * claimed_ms
+
+
 @dataclass(frozen=True)
 class Bursts:
     """The verification bursts of both sides: ``calls`` calls each; per burst the harness's wall time of

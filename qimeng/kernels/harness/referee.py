@@ -265,6 +265,8 @@ class Referee:
         """Verification bursts (burst.py, outside_clock.Bursts) for a claim shorter than the rounds'
         clock resolves: whether they verify it (a claim they refute ends the evaluation, rejected)."""
         calls = outside_clock.burst_calls(claimed_ms, reference_ms, output_bytes, self.options.device)
+        if not outside_clock.bursts_could_verify(calls, claimed_ms):
+            return False
         reseed = "random_reference" in self.result.flags
         judge_wall: list[float] = []
         worker_wall: list[float] = []

@@ -111,3 +111,16 @@ def test_the_number_of_calls_is_bounded_by_the_outputs_memory_and_a_plausible_sp
     assert outside_clock.burst_calls(1e-6, 0.2, output_bytes=4, device="cuda") == 2001  # counted as 20x: 0.01 ms
     assert outside_clock.burst_calls(1e-6, 1e-5, output_bytes=4, device="cuda") == 4096
     assert outside_clock.burst_calls(50.0, 0.2, output_bytes=4, device="cpu") == 1
+
+
+def test_bursts_too_short_to_verify_are_not_run() -> None:
+    assert outside_clock.bursts_could_verify(2001, 0.01)  # 0.5 ms / 2001 calls <= 2.5 us
+    assert not outside_clock.bursts_could_verify(2, 0.9)  # a 1 GiB output: 0.25 ms > 0.225 ms
+
+
+def test_a_footprint_counts_both_sides_burst_slots() -> None:
+    from qimeng.kernels.harness.footprint import burst_slot_bytes
+
+    assert burst_slot_bytes(1024) == 4096 * 1024  # 4096 calls of a 1 KiB output
+    assert burst_slot_bytes(2**30) == 2 * 2**30  # two calls fill the 2 GiB
+    assert burst_slot_bytes(3 * 2**30) == 3 * 2**30  # one call, whatever its size

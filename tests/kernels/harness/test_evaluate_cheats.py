@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from qimeng.core.isolation import probe
 from qimeng.core.verdict import Status
 from qimeng.kernels.harness.evaluate import evaluate_many
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -123,7 +124,7 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
     ("forge_ctypes", "answered 'round' where 'warm' was due"),
     ("report_early", "by the harness's clock its rounds took"),
     ("skip_unchecked", "in timed round"),
-    ("timer_short", "calls back to back it takes"),
+    ("timer_short", "by the harness's clock"),  # over its rounds, or (mostly) over the bursts
     ("burst_late", "not those the candidate's worker committed to"),
     ("burst_skipper", "of a verification burst"),
     ("zeros", "values differ"),
@@ -201,7 +202,9 @@ def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Result
 
 def test_the_candidate_cannot_reach_into_the_judge_or_the_harness(results: _Results) -> None:
     log = results["read_the_judge"].log
+    isolated = probe().mode == "bwrap"  # in its own PID namespace the judge is not even to be seen
     for target in ("harness", "judge"):
         for what in ("mem", "fd"):
-            assert f"PROBE {target} {what}: denied" in log, log
+            assert f"PROBE {target} {what}: denied" in log or (isolated and target == "judge"
+                                                               and f"PROBE {target}" not in log), log
     assert "opened" not in log
