@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from qimeng.core.isolation import Binds, Isolation, isolate
+from qimeng.core.isolation import Binds, Isolation, isolate, probe
 from qimeng.core.sandbox import (_DRAIN_S, _LIVE_GROUPS, _MAX_MESSAGE_BYTES, JobOutput, _die_with, _kill_group,
                                  _open_envelope, _read_chunk, _TailBuffer, sandbox_env)
 from qimeng.settings import Settings
@@ -45,26 +45,26 @@ class Job:
         self._tmp = tempfile.TemporaryDirectory(prefix="qimeng-job-")
         env = sandbox_env(settings, Path(self._tmp.name), extra_env)
         read_fd, write_fd = os.pipe()
-        info_read, info_write = os.pipe() if binds is not None else (-1, -1)
         cmd = [sys.executable, "-m", module]
-        self.isolation = Isolation("none", "no filesystem isolation asked for")
-        if binds is not None:
-            wrapped = isolate(cmd, Path(self._tmp.name), settings=settings,
-                              binds=dataclasses.replace(binds, info_fd=info_write))
-            cmd, self.isolation = wrapped.argv, wrapped.isolation
+        self.isolation = probe(settings) if binds is not None else Isolation("none", "no filesystem isolation asked for")
+        kept = [write_fd]
+        if self.isolation.mode == "bwrap":
+            info_read, info_write = os.pipe()  # bubblewrap writes the job's pid (outside its namespace) here
+            kept.append(info_write)
+            cmd = isolate(cmd, Path(self._tmp.name), settings=settings,
+                          binds=dataclasses.replace(binds, info_fd=info_write)).argv
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, cwd=self._tmp.name, env=env, start_new_session=True,
-                pass_fds=(write_fd, info_write) if binds is not None else (write_fd,), close_fds=True)
+                pass_fds=tuple(kept), close_fds=True)
         finally:
-            os.close(write_fd)
-            if binds is not None:
-                os.close(info_write)
+            for fd in kept:
+                os.close(fd)
         _LIVE_GROUPS.add(self.proc.pid)
-        self.target_pid = self.proc.pid  # the job's own process (under bubblewrap: bwrap's child)
-        if binds is not None:
-            self.target_pid = _sandboxed_pid(info_read, self.proc) if self.isolation.mode == "bwrap" else self.proc.pid
+        self.target_pid = self.proc.pid  # the job's own process, whose state and clocks are read
+        if self.isolation.mode == "bwrap":
+            self.target_pid = _sandboxed_pid(info_read, self.proc)
             os.close(info_read)
         self._fd = read_fd
         limit = settings.max_captured_output_bytes

@@ -79,8 +79,8 @@ class Referee:
         sent = self.worker.send(command)
         message = self.worker.receive(self.options.timeout_s) if sent else None
         wall_ms = (time.perf_counter() - started) * 1e3
-        self.worker.stop()
-        queued_ms = (self.worker.queued_ns() - queued) / 1e6  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
+        self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
+        queued_ms = (self.worker.queued_ns() - queued) / 1e6
         if message is None:
             raise self._death()
         if self.worker.forged_messages:
