@@ -30,7 +30,7 @@ ALLOWANCE_MS = 0.5
 MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
 VERIFIED_SHARE = 0.25  # a burst verifies a claim when its resolution is at most this share of the claim
 BURSTS = 4  # verification bursts per side (a fresh seed each)
-BURST_TARGET_MS = 20.0  # a burst makes this many claimed milliseconds of calls ...
+BURST_TARGET_MS = {"cuda": 20.0, "cpu": 10.0}  # a burst makes this many claimed milliseconds of calls ...
 BURST_MAX_CALLS = 4096  # ... in at most this many calls ...
 BURST_BYTES = {"cuda": 2 * 2**30, "cpu": 256 * 2**20}  # ... whose outputs fit in this (each side keeps them all)
 BURST_MAX_SPEEDUP = 20.0  # the calls are counted from a claim of at most this speed-up over the reference
@@ -92,12 +92,13 @@ def check(judge: Rounds, worker: Rounds) -> str | None:
 
 
 def burst_calls(claimed_ms: float, reference_ms: float, output_bytes: int, device: str) -> int:
-    """How many calls a burst makes: enough for ``BURST_TARGET_MS`` of the candidate's claimed calls
+    """How many calls a burst makes: enough for ``BURST_TARGET_MS`` of the candidate's claimed calls (by device)
     (a claim of more than ``BURST_MAX_SPEEDUP`` over the reference counts as that), as many as the
     budget for every call's outputs allows."""
     per_call = max(claimed_ms, reference_ms / BURST_MAX_SPEEDUP, 1e-3)
-    budget = BURST_BYTES["cuda" if device.startswith("cuda") else "cpu"] // max(output_bytes, 1)
-    return max(1, min(int(BURST_TARGET_MS / per_call) + 1, BURST_MAX_CALLS, budget))
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    budget = BURST_BYTES[kind] // max(output_bytes, 1)
+    return max(1, min(int(BURST_TARGET_MS[kind] / per_call) + 1, BURST_MAX_CALLS, budget))
 
 
 def bursts_could_verify(calls: int, claimed_ms: float) -> bool:

@@ -111,6 +111,7 @@ def test_the_number_of_calls_is_bounded_by_the_outputs_memory_and_a_plausible_sp
     assert outside_clock.burst_calls(1e-6, 0.2, output_bytes=4, device="cuda") == 2001  # counted as 20x: 0.01 ms
     assert outside_clock.burst_calls(1e-6, 1e-5, output_bytes=4, device="cuda") == 4096
     assert outside_clock.burst_calls(50.0, 0.2, output_bytes=4, device="cpu") == 1
+    assert outside_clock.burst_calls(0.01, 0.2, output_bytes=4, device="cpu") == 1001  # 10 ms on the CPU
 
 
 def test_bursts_too_short_to_verify_are_not_run() -> None:
