@@ -66,9 +66,9 @@ def resolution_ms(judge: Rounds, worker: Rounds) -> float:
 
 
 def unverified(judge: Rounds, worker: Rounds) -> bool:
-    """True when the claimed time is below the clock's resolution: a worker could claim half its real
-    time (a speed-up twice the true one) and pass; such a timing is flagged ``timing_unverified``. So
-    is every timing of fewer than MIN_ROUNDS rounds."""
+    """True when the claimed time is below the rounds' resolution (a worker could claim half its real
+    time, a speed-up twice the true one, and pass), or fewer than MIN_ROUNDS rounds ran: the rounds do
+    not verify it, and verification bursts are tried (else the timing is flagged ``timing_unverified``)."""
     if len(worker.claimed_ms) < MIN_ROUNDS:
         return True
     return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5)
