@@ -67,20 +67,17 @@ class Referee:
     # -- talking to the two processes -------------------------------------------------------------
 
     def ask_worker(self, command: dict, expect: str) -> dict:
-        """Run the candidate's worker for one command; its answer, with the harness's wall time in
-        ``wall_ms`` and the time its main thread waited meanwhile for a core in ``queued_ms``."""
+        """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
         if not self.worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
             raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
         if self.worker.unasked():
             raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
         self.worker.resume()
-        queued = self.worker.queued_ns()
         started = time.perf_counter()
         sent = self.worker.send(command)
         message = self.worker.receive(self.options.timeout_s) if sent else None
         wall_ms = (time.perf_counter() - started) * 1e3
         self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
-        queued_ms = (self.worker.queued_ns() - queued) / 1e6
         if message is None:
             raise self._death()
         if self.worker.forged_messages:
@@ -96,7 +93,7 @@ class Referee:
         if message.get("kind") != expect:
             raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
                         f"where {expect!r} was due", True)
-        return {**message, "wall_ms": wall_ms, "queued_ms": queued_ms}
+        return {**message, "wall_ms": wall_ms}
 
     def _death(self) -> Ended:
         if self.worker.timed_out:
@@ -123,12 +120,10 @@ class Referee:
     def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
         """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
         (from before the command was written, as for the candidate's worker)."""
-        queued = self.judge.queued_ns()
         started = time.perf_counter()
         self.judge_send(command)
         answer = self.judge_receive(expect, timeout_s)
-        wall_ms = (time.perf_counter() - started) * 1e3
-        return {**answer, "wall_ms": wall_ms, "queued_ms": (self.judge.queued_ns() - queued) / 1e6}
+        return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
 
     def judge_round(self, seed: int) -> dict:
         """One of the judge's timed rounds, woken from a stop as the candidate's worker is for its
@@ -271,22 +266,29 @@ class Referee:
         judge_wall: list[float] = []
         worker_wall: list[float] = []
         judge_call: list[float] = []
-        for b in range(outside_clock.BURSTS):
+        queued: dict[str, list[float]] = {"judge": [], "worker": []}  # each side's main thread waiting for a core
+        for b in range(outside_clock.BURSTS + 1):  # the first pair warms both sides up: not counted
             command = {"cmd": "burst", "seed": draw_seed(), "calls": calls, "reseed": reseed}
             committed: dict = {}
             for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
                 if side == "judge":
                     self.judge.stop_and_wait(_STOP_SETTLE_S)  # woken from a stop, as the candidate's worker is
                     self.judge.resume()
+                    before = self.judge.queued_ns()
                     answer = self.ask_judge(command, "burst")
-                    judge_wall.append(answer["wall_ms"] - answer["queued_ms"])
+                    queued["judge"].append((self.judge.queued_ns() - before) / 1e6)
+                    judge_wall.append(answer["wall_ms"])
                     judge_call.append(_milliseconds(answer.get("call_ms")))
                 else:
+                    before = self.worker.queued_ns()
                     committed = self.ask_worker(command, "burst")
-                    worker_wall.append(committed["wall_ms"] - committed["queued_ms"])
+                    queued["worker"].append((self.worker.queued_ns() - before) / 1e6)
+                    worker_wall.append(committed["wall_ms"])
             self._check_burst(calls, committed.get("digests"))
-        reason, verified = outside_clock.check_bursts(outside_clock.Bursts(calls, judge_wall, worker_wall, judge_call),
-                                                      claimed_ms)
+        raw = outside_clock.Bursts(calls, judge_wall[1:], worker_wall[1:], judge_call[1:])
+        discounted = outside_clock.Bursts(calls, [w - q for w, q in zip(judge_wall, queued["judge"])][1:],
+                                          [w - q for w, q in zip(worker_wall, queued["worker"])][1:], judge_call[1:])
+        reason, verified = outside_clock.check_bursts(raw, discounted, claimed_ms)
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while verifying its timing)", True)
         return verified

@@ -254,8 +254,7 @@ class CandidateRun:
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
                                   _cuda_broken(self.device, exc)) from None
-        self.check_untouched("in a verification burst")
-        self.burst = run
+        self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
         return {"kind": "burst", "digests": run.digests(seed)}
 
     def export_burst(self, calls: list) -> dict:

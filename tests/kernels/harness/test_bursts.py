@@ -82,26 +82,41 @@ def _bursts(call_ms: float, claimed_ms: float, calls: int, jitter_ms: float = 0.
     return Bursts(calls, judge_wall, worker_wall, [0.2] * 4)
 
 
+def _check(bursts: Bursts, claimed_ms: float) -> tuple[str | None, bool]:
+    return outside_clock.check_bursts(bursts, bursts, claimed_ms)  # nothing to discount
+
+
 def test_bursts_verify_an_honest_short_call() -> None:
     calls = outside_clock.burst_calls(0.01, 0.2, output_bytes=4096, device="cuda")
     assert calls == 2001  # 20 ms of 10 us calls
-    reason, verified = outside_clock.check_bursts(_bursts(0.01, 0.01, calls), 0.01)
+    reason, verified = _check(_bursts(0.01, 0.01, calls), 0.01)
     assert reason is None and verified
 
 
 def test_bursts_refute_a_timer_that_claims_a_fifth() -> None:
     calls = outside_clock.burst_calls(0.002, 0.2, output_bytes=4096, device="cuda")
-    reason, verified = outside_clock.check_bursts(_bursts(0.01, 0.002, calls), 0.002)
+    reason, verified = _check(_bursts(0.01, 0.002, calls), 0.002)
     assert reason is not None and "calls back to back it takes 0.01" in reason and not verified
 
 
 def test_a_claim_somewhat_below_the_bursts_is_unverified_not_rejected() -> None:
-    reason, verified = outside_clock.check_bursts(_bursts(0.015, 0.01, 2001), 0.01)  # 1.5x: noise or a lie
+    reason, verified = _check(_bursts(0.015, 0.01, 2001), 0.01)  # 1.5x: noise or a lie
     assert reason is None and not verified
 
 
+def test_a_loaded_host_is_discounted_for_rejection_but_never_verifies() -> None:
+    """The candidate's burst stretched threefold by other processes: its main thread waited 2/3 of the
+    time for a core. Discounted, the claim is not refuted; the raw walls do not verify it."""
+    raw = _bursts(0.03, 0.01, 2001)
+    waited = [(w - 5.0) * 2 / 3 for w in raw.worker_wall_ms]
+    discounted = Bursts(raw.calls, raw.judge_wall_ms, [w - q for w, q in zip(raw.worker_wall_ms, waited)], raw.judge_call_ms)
+    reason, verified = outside_clock.check_bursts(raw, discounted, 0.01)
+    assert reason is None and not verified
+    assert outside_clock.check_bursts(raw, raw, 0.01)[0] is not None  # not discounted: refuted
+
+
 def test_noisy_bursts_leave_a_short_call_unverified() -> None:
-    reason, verified = outside_clock.check_bursts(_bursts(0.01, 0.01, 2001, jitter_ms=40.0, seed=2), 0.01)
+    reason, verified = _check(_bursts(0.01, 0.01, 2001, jitter_ms=40.0, seed=2), 0.01)
     assert reason is None and not verified
 
 
