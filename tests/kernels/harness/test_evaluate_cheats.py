@@ -51,10 +51,17 @@ EXPECTED: dict[str, Status] = {
     "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
     "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
     "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
-    # timers that lie on calls shorter than the rounds' clock resolves: the verification bursts
-    "timer_short": Status.REJECTED,  # claims a fifth of each call: the bursts' clock refutes it
-    "burst_late": Status.REJECTED,  # skips the burst, computes the calls asked for at export: not what it committed to
-    "burst_skipper": Status.INCORRECT,  # skips most calls of each burst: a checked call is wrong
+}
+# Timers that lie on calls shorter than the rounds' clock resolves, caught by the verification bursts
+# (or, on a loaded machine, by the rounds' clock already): the outcomes each may get.
+BURST_CHEATS: dict[str, tuple[tuple[Status, str], ...]] = {
+    # claims a fifth of each call: the bursts' clock refutes it, or at least does not verify it
+    "timer_short": ((Status.REJECTED, "by the harness's clock"), (Status.OK, "")),
+    # skips the burst, computes the calls asked for at export: not what it committed to
+    "burst_late": ((Status.REJECTED, "not those the candidate's worker committed to"),
+                   (Status.REJECTED, "by the harness's clock")),
+    # skips most calls of each burst: a checked call is wrong
+    "burst_skipper": ((Status.INCORRECT, "of a verification burst"), (Status.REJECTED, "by the harness's clock")),
 }
 
 
@@ -124,9 +131,6 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
     ("forge_ctypes", "answered 'round' where 'warm' was due"),
     ("report_early", "by the harness's clock its rounds took"),
     ("skip_unchecked", "in timed round"),
-    ("timer_short", "by the harness's clock"),  # over its rounds, or (mostly) over the bursts
-    ("burst_late", "not those the candidate's worker committed to"),
-    ("burst_skipper", "of a verification burst"),
     ("zeros", "values differ"),
     ("cached", "values differ"),
     ("mutate_inputs", "modified its input 0"),
@@ -187,6 +191,13 @@ def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None
             result.reason
 
 
+@pytest.mark.parametrize("name", list(BURST_CHEATS))
+def test_a_timer_that_lies_on_short_calls_never_gets_a_clean_result(results: _Results, name: str) -> None:
+    result = results[name]
+    assert any(result.status is status and words in result.reason for status, words in BURST_CHEATS[name]), result
+    assert not result.clean
+
+
 def test_secret_never_reaches_the_candidate(results: _Results) -> None:
     log = results["secrets_print"].log
     assert "ENV:" in log and "PATH" in log  # the candidate did print its environment
@@ -194,7 +205,7 @@ def test_secret_never_reaches_the_candidate(results: _Results) -> None:
 
 
 @pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked",
-                                  "timer_short", "burst_late", "burst_skipper"])
+                                  "burst_late", "burst_skipper"])
 def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Results, name: str) -> None:
     result = results[name]
     assert not result.correct or (result.speedup is not None and result.speedup < 1.5), result
