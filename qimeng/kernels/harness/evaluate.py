@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from qimeng.core.command_job import Job
+from qimeng.core.isolation import Binds, gpu_device_nodes
 from qimeng.core.privileges import set_not_dumpable
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
@@ -178,10 +180,25 @@ class _Pool:
         return {"problem": str(self.problem.resolve()), "options": dataclasses.asdict(self.options),
                 "exchange": str(self.exchange), **extra}
 
+    def _binds(self, *writable: Path) -> Binds:
+        """What a worker reaches in its private mount namespace: the exchange (and ``writable``), the
+        problem file, the GPU's device nodes."""
+        devices = gpu_device_nodes() if self.options.device.startswith("cuda") else ()
+        return Binds(writable=(self.exchange, *writable), read_only=(self.problem.resolve(),), devices=devices)
+
     def start_judge(self, to_measure: list[str]) -> dict[str, float]:
         """Start the judge (and the first worker, whose start-up overlaps it); the baselines it measured."""
-        extra_env = {} if self.options.device == "cpu" else {device_lock.LOCK_DIR_ENV: str(self.settings.device_lock_dir.resolve())}
-        self.judge = Job(JUDGE_MODULE, self._payload(baselines=to_measure), settings=self.settings, extra_env=extra_env)
+        extra_env: dict[str, str] = {}
+        locks: tuple[Path, ...] = ()
+        if self.options.device != "cpu":
+            lock_dir = self.settings.device_lock_dir.resolve()
+            extra_env[device_lock.LOCK_DIR_ENV] = str(lock_dir)
+            with contextlib.suppress(OSError):  # a lock that cannot be taken is flagged, not fatal (device_lock)
+                lock_dir.mkdir(parents=True, exist_ok=True)
+                locks = (lock_dir,)
+        self.judge = Job(JUDGE_MODULE, self._payload(baselines=to_measure), settings=self.settings, extra_env=extra_env,
+                         binds=self._binds(*locks))
+        _warn_once(self.judge.isolation.warning)
         if self.worker is None:
             self._start_worker()
         ready = self.judge.receive(STARTUP_S + BASELINE_S * len(to_measure))
@@ -197,7 +214,7 @@ class _Pool:
 
     def _start_worker(self) -> None:
         extra_env = {"TRITON_INTERPRET": "1"} if self.options.device == "cpu" else {}
-        self.worker = Job(WORKER_MODULE, self._payload(), settings=self.settings, extra_env=extra_env)
+        self.worker = Job(WORKER_MODULE, self._payload(), settings=self.settings, extra_env=extra_env, binds=self._binds())
         self._worker_ready = False
 
     def _ready_worker(self) -> Job | EvalResult:
@@ -264,12 +281,23 @@ class _Pool:
                 job.close()
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(warning: str) -> None:
+    """Say once per process that the kernel workers run without filesystem isolation, and why."""
+    if warning and warning not in _WARNED:
+        _WARNED.add(warning)
+        print(f"qimeng: kernel workers: {warning}", file=sys.stderr)
+
+
 def _log_of(index: int, stdout: str, stderr: str) -> str:
     """The part of the worker's output printed while candidate ``index`` ran."""
     parts = []
     for text in (stdout, stderr):
         mark = LOG_MARK.format(index=index)
-        section = text.split(mark, 1)[1] if mark in text else ""
+        dropped = text.startswith("[... ")  # the bounded tail lost its start: the mark too, when it is not here
+        section = text.split(mark, 1)[1] if mark in text else (text if dropped else "")
         parts.append(section.split(LOG_MARK.split("{")[0], 1)[0].strip())  # up to the next candidate
     return "\n".join(p for p in parts if p)
 

@@ -9,7 +9,8 @@ process imports no torch: the sizes come from a sandboxed job on the meta device
 The estimate follows what the two processes on the GPU hold at their peaks: in each, two input sets
 (the inputs and a clone), its model's output plus a poisoned block of its size and room for the same
 again in intermediates, two copies of its model's parameters (the model, the state each trial starts
-from), plus ``OVERHEAD_BYTES`` for two CUDA contexts, the L2 flush buffers and the allocator's slack. A measured peak is counted with the same overhead and
+from), the slots of a verification burst (every call's outputs, ``burst_slot_bytes``), plus
+``OVERHEAD_BYTES`` for two CUDA contexts, the L2 flush buffers and the allocator's slack. A measured peak is counted with the same overhead and
 ``MEASURED_SLACK`` more, for the allocator's fragmentation.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qimeng.core.sandbox import run_job
+from qimeng.kernels.harness.outside_clock import BURST_BYTES, BURST_MAX_CALLS
 from qimeng.kernels.harness.problem import problem_hash
 from qimeng.settings import Settings
 
@@ -32,10 +34,16 @@ INPUT_COPIES, OUTPUT_COPIES, PARAM_COPIES = 4, 6, 4  # the judge's and the candi
 JOB_TIMEOUT_S = 120.0
 
 
+def burst_slot_bytes(outputs: int) -> int:
+    """What one side's verification burst holds at most: every call's outputs (outside_clock.burst_calls)."""
+    return max(min(BURST_BYTES["cuda"], BURST_MAX_CALLS * outputs), outputs)
+
+
 def estimate_bytes(inputs: int, params: int, outputs: int | None) -> int:
     """The estimated peak of an evaluation from the problem's sizes (outputs unknown: as the inputs)."""
     outputs = inputs if outputs is None else outputs
-    return INPUT_COPIES * inputs + OUTPUT_COPIES * outputs + PARAM_COPIES * params + OVERHEAD_BYTES
+    return (INPUT_COPIES * inputs + OUTPUT_COPIES * outputs + PARAM_COPIES * params + 2 * burst_slot_bytes(outputs)
+            + OVERHEAD_BYTES)
 
 
 def from_measured(peak_device_bytes: int) -> int:

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from qimeng.core.command_job import serve  # noqa: E402
 from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
-from qimeng.kernels.harness import baselines, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
+from qimeng.kernels.harness import baselines, burst, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
 from qimeng.kernels.harness.exchange import Reader  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
@@ -96,6 +96,8 @@ class Judge:
         self.lock = contextlib.ExitStack()
         self.spare: dict[int, torch.Tensor] = {}
         self.output_bytes: list[int] = []  # host buffers the timed rounds copy their outputs into
+        self.burst: burst.Burst | None = None  # the last verification burst: every call's reference outputs
+        self.burst_seed = (0, 0)  # its seed and number of calls
 
     def run_reference(self, inputs: list, rng_seed: int | None = 0) -> Any:
         """The reference's call, from generator seed ``rng_seed`` (the candidate's worker seeds its call
@@ -163,16 +165,16 @@ class Judge:
             return unreadable
         return checks.buffers_differ(dict(zip(map(str, names), read)), dict(self.reference.named_buffers()))
 
-    def float64_reference(self, seed: int) -> Any:
-        """The reference's output in float64 on the inputs of ``seed`` made again, from the model's state
-        at build; built only when an fp32 comparison failed, and dropped after (None when the model
-        cannot run in float64)."""
+    def float64_reference(self, seed: int, inputs: list | None = None) -> Any:
+        """The reference's output in float64 on the inputs of ``seed`` made again (or on ``inputs``), from
+        the model's state at build; built only when an fp32 comparison failed, and dropped after (None
+        when the model cannot run in float64)."""
         try:
             model = build_reference(self.problem, self.options)
             model.load_state_dict(self.state)
             model = model.to(torch.float64)
             args = [x.to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
-                    for x in self.problem.inputs(seed, self.device)]
+                    for x in (self.problem.inputs(seed, self.device) if inputs is None else inputs)]
             torch.manual_seed(seed)
             with torch.no_grad():
                 out = model(*args)
@@ -218,7 +220,63 @@ class Judge:
         sync(self.device)
         del inputs, ref_inputs
         self.kept["round"] = (seed, out)
-        return {"kind": "round", "ms": ms, "late": late}
+        found = checks.leaves(out)
+        return {"kind": "round", "ms": ms, "late": late,
+                "output_bytes": sum(v.numel() * v.element_size() for _, v in found if isinstance(v, torch.Tensor)),
+                "tensors_only": bool(found) and all(isinstance(v, torch.Tensor) for _, v in found)}
+
+    def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
+        """The reference's verification burst (burst.py), the same work as the candidate's worker does for
+        its burst on this seed; its calls' outputs are kept here, never where the candidate could read them."""
+        self.burst = None
+        inputs = self.problem.inputs(seed, self.device)
+        run = burst.Burst(self.device)
+        cuda = torch.device(self.device).type == "cuda"
+        if cuda:
+            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+        self.reference.load_state_dict(self.state)
+        with torch.no_grad():
+            times = run.run(lambda xs: self.reference(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
+        run.digests(seed)  # as the candidate's worker commits to its outputs: the same work on both sides
+        self.burst, self.burst_seed = run, (seed, calls)
+        return {"kind": "burst", "call_ms": sum(times) / max(len(times), 1)}
+
+    def check_burst(self, calls: Any, described: Any, committed: Any) -> dict:
+        """Compare the outputs of the burst's ``calls`` that the candidate's worker exported with the
+        digests it committed to in its answer, and with the reference's outputs of the same calls."""
+        reply: dict[str, Any] = {"kind": "checked", "tampered": False, "flags": []}
+        if self.burst is None or not (isinstance(calls, list) and isinstance(described, list)
+                                      and isinstance(committed, list) and len(calls) == len(described) == len(committed)):
+            return {**reply, "reason": "the candidate's worker described its burst outputs wrongly", "tampered": True}
+        seed, count = self.burst_seed
+        for call, metas, digests in zip(calls, described, committed):
+            reference = self.burst.outputs(int(call))
+            if not isinstance(metas, list) or not isinstance(digests, list) or len(metas) != len(reference) \
+                    or len(digests) != len(reference):
+                return {**reply, "reason": "the candidate's worker described its burst outputs wrongly", "tampered": True}
+            read = [self.reader.read(meta) for meta in metas]
+            unreadable = next((r for r in read if isinstance(r, str)), None)
+            if unreadable:
+                return {**reply, "reason": unreadable}
+            for leaf, value in zip(read, digests):
+                if not isinstance(leaf, torch.Tensor) or not burst.digest_matches(leaf, seed, value):
+                    return {**reply, "tampered": True, "reason": f"the outputs of call {int(call) + 1} of a verification "
+                            "burst are not those the candidate's worker committed to in its answer"}
+            out_r = reference[0] if self.burst.single else reference
+            candidate = read[0] if self.burst.single else read
+            atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
+            reason = checks.compare(candidate, out_r, atol, rtol)
+            if reason is not None and checks.VALUES_DIFFER in reason:
+                replayed = burst.inputs_at(self.problem.inputs(seed, self.device), count, seed, int(call))
+                truth = self.float64_reference(seed + int(call), replayed)
+                if truth is not None:
+                    reason = checks.within_reference_error(candidate, out_r, truth, atol, rtol)
+                    if reason is None:
+                        reply["flags"].append("within_reference_error")
+                del truth
+            if reason:
+                return {**reply, "reason": f"{reason} (call {int(call) + 1} of {count} of a verification burst)"}
+        return {**reply, "reason": None}
 
     def poison(self) -> None:
         """The candidate's worker fills freed memory with NaN before each timed call: the same work here."""
@@ -240,6 +298,7 @@ class Judge:
     def memory_peaks(self) -> dict:
         """The judge's peaks since ``memory_start``; what it still holds of the last candidate is freed."""
         self.kept.clear()
+        self.burst = None
         peaks = {"peak_device_bytes": memory.peak_device_bytes(self.device), "peak_rss_bytes": memory.peak_rss_bytes()}
         memory.release(self.device)
         return {"kind": "memory", **peaks}
@@ -297,6 +356,8 @@ def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
                                        c.get("buffer_names")),
         "warmup": lambda c: judge.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
         "round": lambda c: judge.timed_round(int(c["seed"])),
+        "burst": lambda c: judge.run_burst(int(c["seed"]), int(c["calls"]), bool(c.get("reseed"))),
+        "burst_check": lambda c: judge.check_burst(c.get("calls"), c.get("leaves"), c.get("digests")),
         "lock": lambda c: judge.take_lock(bool(c.get("shared"))),
         "memory_start": lambda c: judge.memory_start(),
         "memory": lambda c: judge.memory_peaks(),

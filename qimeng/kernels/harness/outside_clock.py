@@ -10,6 +10,10 @@ answered early). The median over rounds of that paired difference must stay with
 standard errors of the median) plus a tenth of the claimed time; a worker that claims more time than
 its rounds took is rejected too (a timer that lies). Below the noise of the harness's clock (about a
 millisecond on a loaded CPU, far less on a quiet GPU host) nothing can be told apart.
+
+Calls shorter than that are verified by bursts (``burst.py``): in each, both sides make ``calls``
+calls back to back in one command, and the harness's clock around the two commands, divided by the
+number of calls, resolves the candidate's per-call time to its noise over ``calls`` (``Bursts``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ SLACK = 1.1  # the candidate's worker may leave up to this share of its call's t
 # two processes' rounds are alike but not identical): a smaller allowance rejected honest candidates.
 ALLOWANCE_MS = 0.5
 MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
+VERIFIED_SHARE = 0.25  # a burst verifies a claim when its resolution is at most this share of the claim
+BURSTS = 4  # verification bursts per side (a fresh seed each)
+BURST_TARGET_MS = {"cuda": 20.0, "cpu": 10.0}  # a burst makes this many claimed milliseconds of calls ...
+BURST_MAX_CALLS = 4096  # ... in at most this many calls ...
+BURST_BYTES = {"cuda": 2 * 2**30, "cpu": 256 * 2**20}  # ... whose outputs fit in this (each side keeps them all)
+BURST_MAX_SPEEDUP = 20.0  # the calls are counted from a claim of at most this speed-up over the reference
+BURST_CHECKED_CALLS = 2  # calls per burst whose outputs the judge compares, picked after the answer
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,9 @@ def resolution_ms(judge: Rounds, worker: Rounds) -> float:
 
 
 def unverified(judge: Rounds, worker: Rounds) -> bool:
-    """True when the claimed time is below the clock's resolution: a worker could claim half its real
-    time (a speed-up twice the true one) and pass; such a timing is flagged ``timing_unverified``. So
-    is every timing of fewer than MIN_ROUNDS rounds."""
+    """True when the claimed time is below the rounds' resolution (a worker could claim half its real
+    time, a speed-up twice the true one, and pass), or fewer than MIN_ROUNDS rounds ran: the rounds do
+    not verify it, and verification bursts are tried (else the timing is flagged ``timing_unverified``)."""
     if len(worker.claimed_ms) < MIN_ROUNDS:
         return True
     return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5)
@@ -78,3 +89,65 @@ def check(judge: Rounds, worker: Rounds) -> str | None:
         return (f"the candidate's worker claims {claimed:.4f} ms per call, but by the harness's clock its rounds "
                 f"took {hidden:.4f} ms more than the judge's identical rounds (at most {allowed:.4f} ms allowed)")
     return None
+
+
+def burst_calls(claimed_ms: float, reference_ms: float, output_bytes: int, device: str) -> int:
+    """How many calls a burst makes: enough for ``BURST_TARGET_MS`` of the candidate's claimed calls (by device)
+    (a claim of more than ``BURST_MAX_SPEEDUP`` over the reference counts as that), as many as the
+    budget for every call's outputs allows."""
+    per_call = max(claimed_ms, reference_ms / BURST_MAX_SPEEDUP, 1e-3)
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    budget = BURST_BYTES[kind] // max(output_bytes, 1)
+    return max(1, min(int(BURST_TARGET_MS[kind] / per_call) + 1, BURST_MAX_CALLS, budget))
+
+
+def bursts_could_verify(calls: int, claimed_ms: float) -> bool:
+    """Whether bursts of ``calls`` calls could verify the claim even without noise (the allowance alone,
+    over the calls, must be at most ``VERIFIED_SHARE`` of it): large outputs leave too few calls."""
+    return ALLOWANCE_MS / calls <= VERIFIED_SHARE * claimed_ms
+
+
+@dataclass(frozen=True)
+class Bursts:
+    """The verification bursts of both sides: ``calls`` calls each; per burst the harness's wall time of
+    each side's command, and the judge's own mean time per call (a trusted clock)."""
+
+    calls: int
+    judge_wall_ms: list[float]
+    worker_wall_ms: list[float]
+    judge_call_ms: list[float]
+
+    def per_call_ms(self) -> list[float]:
+        """Per burst, the candidate's time per call by the harness's clock: the judge's per call plus the
+        difference of the two commands' wall times per call (the work around each call is the same)."""
+        return [j + (w - jw) / self.calls
+                for j, w, jw in zip(self.judge_call_ms, self.worker_wall_ms, self.judge_wall_ms)]
+
+    def resolution_ms(self) -> float:
+        """What the bursts cannot tell from noise, per call: the allowance plus four standard errors of
+        the median paired difference, over the number of calls."""
+        paired = [w - j for w, j in zip(self.worker_wall_ms, self.judge_wall_ms)]
+        spread = quantile(paired, 0.75) - quantile(paired, 0.25)
+        return (ALLOWANCE_MS + 4.0 * spread / max(len(paired), 1) ** 0.5) / self.calls
+
+
+def _bound(bursts: Bursts, claimed_ms: float) -> tuple[float, float, float]:
+    """(measured per call, allowed per call, resolution) of a set of bursts against a claim."""
+    resolution = bursts.resolution_ms()
+    return quantile(bursts.per_call_ms(), 0.5), claimed_ms * SLACK + resolution, resolution
+
+
+def check_bursts(raw: Bursts, discounted: Bursts, claimed_ms: float) -> tuple[str | None, bool]:
+    """(why the claim cannot be right, whether the bursts verify it). ``raw``: the commands' wall times;
+    ``discounted``: less the time each side's main thread waited for a core (a loaded host stretches a
+    long burst more than a short one). By the bursts the candidate's call takes ``measured``: up to a
+    tenth more than the claim plus the resolution is noise. The raw walls verify the claim (nothing can
+    make them shorter) when they are within that and the resolution is at most ``VERIFIED_SHARE`` of
+    the claim; the discounted ones (which a candidate whose own threads crowd out its main thread could
+    shorten, never lengthen) refute it when they exceed twice that bound. In between: unverified."""
+    measured, allowed, resolution = _bound(discounted, claimed_ms)
+    if measured > allowed + claimed_ms:
+        return (f"the candidate's worker claims {claimed_ms:.4f} ms per call, but by the harness's clock over "
+                f"{raw.calls} calls back to back it takes {measured:.4f} ms (at most {allowed:.4f} ms allowed)"), False
+    measured, allowed, resolution = _bound(raw, claimed_ms)
+    return None, measured <= allowed and resolution <= VERIFIED_SHARE * claimed_ms

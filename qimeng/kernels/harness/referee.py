@@ -197,6 +197,7 @@ class Referee:
         judge = outside_clock.Rounds([], [])
         worker = outside_clock.Rounds([], [])
         late = 0
+        last_reference: dict = {}  # the judge's answer of the last round: its output's size
         seeds = [draw_seed() for _ in range(opts.timing_trials)] if kb else []
         if kb:
             started = time.perf_counter()
@@ -215,6 +216,7 @@ class Referee:
                     answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
             if not kb:
                 self._record(judge, answers["judge"])
+                last_reference = answers["judge"]
             self._record(worker, answers["worker"])
             late += bool(answers["worker"].get("late"))
             last = self._last_round(k, started) or (kb and k == len(judge.claimed_ms) - 1)
@@ -230,31 +232,86 @@ class Referee:
             if time.perf_counter() - said > PROGRESS_EVERY_S:
                 self.say(f"timing round {k + 1} of {opts.timing_trials}")
                 said = time.perf_counter()
-        self.ask_worker({"cmd": "end_timing"}, "timed")
         reason = outside_clock.check(judge, worker)
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while timing)", True)
         res = self.result
         centre = mean if kb else (lambda v: quantile(v, 0.5))
         res.ref_ms, res.candidate_ms = centre(judge.claimed_ms), centre(worker.claimed_ms)
+        meaningful = not (opts.device == "cpu" and _TRITON_IMPORT.search(self.source))
+        verified = not outside_clock.unverified(judge, worker)
+        if not verified and not kb and meaningful and last_reference.get("tensors_only"):
+            verified = self.bursts(res.candidate_ms, res.ref_ms, int(last_reference.get("output_bytes") or 0))
+        self.ask_worker({"cmd": "end_timing"}, "timed")
         res.ref_iqr_ms = quantile(judge.claimed_ms, 0.75) - quantile(judge.claimed_ms, 0.25)
         res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)
         res.timing_trials = len(worker.claimed_ms)
         res.baselines_ms["eager"] = res.ref_ms
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
-        if outside_clock.unverified(judge, worker):
+        if not verified:
             self.flag("timing_unverified")
         if res.speedup is not None and res.speedup > 10:
             self.flag("speedup_over_10x")
         if late > res.timing_trials // 10:  # more than stray host jitter
             self.flag("work_left_on_side_stream")
-        if opts.device == "cpu" and _TRITON_IMPORT.search(self.source):
+        if not meaningful:
             res.timing_meaningful = False
             self.flag("timing_not_meaningful")
         roofline = self.ask_judge({"cmd": "roofline", "seed": draw_seed()}, "roofline")["ms"]
         res.roofline_ms = roofline
         if roofline is not None and res.candidate_ms is not None and res.candidate_ms < roofline:
             self.flag("beyond_roofline")
+
+    def bursts(self, claimed_ms: float, reference_ms: float, output_bytes: int) -> bool:
+        """Verification bursts (burst.py, outside_clock.Bursts) for a claim shorter than the rounds'
+        clock resolves: whether they verify it (a claim they refute ends the evaluation, rejected)."""
+        calls = outside_clock.burst_calls(claimed_ms, reference_ms, output_bytes, self.options.device)
+        if not outside_clock.bursts_could_verify(calls, claimed_ms):
+            return False
+        reseed = "random_reference" in self.result.flags
+        judge_wall: list[float] = []
+        worker_wall: list[float] = []
+        judge_call: list[float] = []
+        queued: dict[str, list[float]] = {"judge": [], "worker": []}  # each side's main thread waiting for a core
+        for b in range(outside_clock.BURSTS + 1):  # the first pair warms both sides up: not counted
+            command = {"cmd": "burst", "seed": draw_seed(), "calls": calls, "reseed": reseed}
+            committed: dict = {}
+            for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
+                if side == "judge":
+                    self.judge.stop_and_wait(_STOP_SETTLE_S)  # woken from a stop, as the candidate's worker is
+                    self.judge.resume()
+                    before = self.judge.queued_ns()
+                    answer = self.ask_judge(command, "burst")
+                    queued["judge"].append((self.judge.queued_ns() - before) / 1e6)
+                    judge_wall.append(answer["wall_ms"])
+                    judge_call.append(_milliseconds(answer.get("call_ms")))
+                else:
+                    before = self.worker.queued_ns()
+                    committed = self.ask_worker(command, "burst")
+                    queued["worker"].append((self.worker.queued_ns() - before) / 1e6)
+                    worker_wall.append(committed["wall_ms"])
+            self._check_burst(calls, committed.get("digests"))
+        raw = outside_clock.Bursts(calls, judge_wall[1:], worker_wall[1:], judge_call[1:])
+        discounted = outside_clock.Bursts(calls, [w - q for w, q in zip(judge_wall, queued["judge"])][1:],
+                                          [w - q for w, q in zip(worker_wall, queued["worker"])][1:], judge_call[1:])
+        reason, verified = outside_clock.check_bursts(raw, discounted, claimed_ms)
+        if reason:
+            raise Ended(Status.REJECTED, f"{reason} (while verifying its timing)", True)
+        return verified
+
+    def _check_burst(self, calls: int, digests: Any) -> None:
+        """Compare a few calls of the last burst, picked now (after its answer committed to every call)."""
+        if not (isinstance(digests, list) and digests and all(isinstance(d, list) and len(d) == calls for d in digests)):
+            raise Ended(Status.REJECTED, "the candidate's worker committed to its burst's outputs wrongly", True)
+        picked = sorted({secrets.randbelow(calls) for _ in range(outside_clock.BURST_CHECKED_CALLS)})
+        exported = self.ask_worker({"cmd": "burst_export", "calls": picked}, "burst_outputs")
+        verdict = self.judge_while_stopped({"cmd": "burst_check", "calls": picked, "leaves": exported.get("leaves"),
+                                            "digests": [[leaf[c] for leaf in digests] for c in picked]})
+        if verdict["reason"]:
+            tampered = bool(verdict.get("tampered"))
+            raise Ended(Status.REJECTED if tampered else Status.INCORRECT, verdict["reason"], tampered)
+        for name in verdict["flags"]:
+            self.flag(name)
 
     def _last_round(self, k: int, started: float) -> bool:
         """Whether round ``k``, just answered, is the last: the ``timing_trials``-th, or one after

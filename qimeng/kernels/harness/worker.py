@@ -33,7 +33,7 @@ from qimeng.core import command_job, verdict  # noqa: E402
 from qimeng.core.command_job import serve  # noqa: E402
 from qimeng.core.privileges import drop_privileges  # noqa: E402
 from qimeng.core.verdict import BadInput, Status  # noqa: E402
-from qimeng.kernels.harness import (checks, dispatch, exchange, inputs as inputs_mod, kernelbench, memory,  # noqa: E402
+from qimeng.kernels.harness import (burst, checks, dispatch, exchange, inputs as inputs_mod, kernelbench, memory,  # noqa: E402
                                     problem as problem_mod, timing, values)
 from qimeng.kernels.harness.judge import HOST_MMAP_BYTES, clone_inputs, describe, options_from  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, import_file, load_problem  # noqa: E402
@@ -87,6 +87,7 @@ class CandidateRun:
         self.flusher: timing.L2Flusher | None = None
         self.state: dict[str, Any] = {}  # the candidate's state after load: every trial starts from it
         self.buffer_names: list[str] = []  # its buffers that the reference's model has too
+        self.burst: burst.Burst | None = None  # the last verification burst: every call's outputs
 
     def _sync(self) -> None:
         if _is_cuda(self.device):
@@ -235,8 +236,37 @@ class CandidateRun:
                                   _cuda_broken(self.device, exc)) from None
         return {"kind": "round", "ms": ms, "late": late, "leaves": self.writer.write(out, "out")}
 
+    def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
+        """A verification burst (burst.py): ``calls`` calls back to back on perturbed inputs of ``seed``;
+        the answer commits to every call's outputs with their digests."""
+        self.burst = None
+        self.restore_state()
+        inputs = self.problem.inputs(seed, self.device)
+        run = burst.Burst(self.device)
+        cuda = _is_cuda(self.device)
+        if cuda:
+            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+        try:
+            with no_grad():
+                run.run(lambda xs: self.model(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
+        except burst.BurstMismatch as exc:
+            raise CandidateFailed(Status.INCORRECT, f"{exc} (in a verification burst)") from None
+        except BaseException as exc:  # noqa: BLE001
+            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
+                                  _cuda_broken(self.device, exc)) from None
+        self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
+        return {"kind": "burst", "digests": run.digests(seed)}
+
+    def export_burst(self, calls: list) -> dict:
+        """Write the outputs of the burst's ``calls`` for the judge."""
+        if self.burst is None:
+            raise CandidateFailed(Status.REJECTED, "no verification burst to export", True)
+        leaves = [self.writer.write(self.burst.outputs(int(c)), f"burst{k}") for k, c in enumerate(calls)]
+        return {"kind": "burst_outputs", "leaves": leaves}
+
     def end_timing(self) -> dict:
         self.check_untouched("while timing")
+        self.burst = None
         return {"kind": "timed"}
 
     def unload(self) -> dict:
@@ -273,6 +303,8 @@ def _answer(run: CandidateRun, command: dict) -> dict:
         "inspect": lambda c: run.inspect(int(c["seed"])),
         "warmup": lambda c: run.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
         "round": lambda c: run.timed_round(int(c["seed"])),
+        "burst": lambda c: run.run_burst(int(c["seed"]), int(c["calls"]), bool(c.get("reseed"))),
+        "burst_export": lambda c: run.export_burst(list(c["calls"])),
         "end_timing": lambda c: run.end_timing(),
         "unload": lambda c: run.unload(),
     }

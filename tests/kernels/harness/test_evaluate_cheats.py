@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from qimeng.core.isolation import probe
 from qimeng.core.verdict import Status
 from qimeng.kernels.harness.evaluate import evaluate_many
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -51,12 +52,23 @@ EXPECTED: dict[str, Status] = {
     "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
     "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
 }
+# Timers that lie on calls shorter than the rounds' clock resolves, caught by the verification bursts
+# (or, on a loaded machine, by the rounds' clock already): the outcomes each may get.
+BURST_CHEATS: dict[str, tuple[tuple[Status, str], ...]] = {
+    # claims a fifth of each call: the bursts' clock refutes it, or at least does not verify it
+    "timer_short": ((Status.REJECTED, "by the harness's clock"), (Status.OK, "")),
+    # skips the burst, computes the calls asked for at export: not what it committed to
+    "burst_late": ((Status.REJECTED, "not those the candidate's worker committed to"),
+                   (Status.REJECTED, "by the harness's clock")),
+    # skips most calls of each burst: a checked call is wrong
+    "burst_skipper": ((Status.INCORRECT, "of a verification burst"), (Status.REJECTED, "by the harness's clock")),
+}
 
 
 # Two groups, so that two test processes can evaluate them at the same time. The second group holds
 # candidates that each end their worker (so each needs a fresh one).
 SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "segfault", "os_exit", "forge_gc",
-                "forge_ctypes", "report_early")
+                "forge_ctypes", "report_early", "timer_short", "burst_late", "burst_skipper")  # last: leaves patches
 # Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
 EITHER_WAY = ("steal_freed_output",)
 GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
@@ -172,10 +184,18 @@ def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None
         # 1.5 leaves room for timing noise of tiny CPU shapes on a loaded 2-core machine.
         assert result.speedup < 1.5, result
     else:
-        # caught by a timed round's check or by the re-check with new inputs after timing, depending on
-        # which block the allocator hands out
+        # caught by a timed round's check, a verification burst's or the re-check with new inputs after
+        # timing, depending on which block the allocator hands out
         assert result.status is Status.INCORRECT
-        assert "in timed round" in result.reason or "(after timing)" in result.reason, result.reason
+        assert any(where in result.reason for where in ("in timed round", "(after timing)", "verification burst")), \
+            result.reason
+
+
+@pytest.mark.parametrize("name", list(BURST_CHEATS))
+def test_a_timer_that_lies_on_short_calls_never_gets_a_clean_result(results: _Results, name: str) -> None:
+    result = results[name]
+    assert any(result.status is status and words in result.reason for status, words in BURST_CHEATS[name]), result
+    assert not result.clean
 
 
 def test_secret_never_reaches_the_candidate(results: _Results) -> None:
@@ -184,7 +204,8 @@ def test_secret_never_reaches_the_candidate(results: _Results) -> None:
     assert SECRET not in log and "FAKE_API_KEY" not in log
 
 
-@pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked"])
+@pytest.mark.parametrize("name", ["forge_gc", "forge_proc_fd", "forge_ctypes", "report_early", "skip_unchecked",
+                                  "burst_late", "burst_skipper"])
 def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Results, name: str) -> None:
     result = results[name]
     assert not result.correct or (result.speedup is not None and result.speedup < 1.5), result
@@ -192,7 +213,9 @@ def test_a_forger_never_gets_ok_with_a_speedup_it_does_not_have(results: _Result
 
 def test_the_candidate_cannot_reach_into_the_judge_or_the_harness(results: _Results) -> None:
     log = results["read_the_judge"].log
+    isolated = probe().mode == "bwrap"  # in its own PID namespace the judge is not even to be seen
     for target in ("harness", "judge"):
         for what in ("mem", "fd"):
-            assert f"PROBE {target} {what}: denied" in log, log
+            assert f"PROBE {target} {what}: denied" in log or (isolated and target == "judge"
+                                                               and f"PROBE {target}" not in log), log
     assert "opened" not in log
