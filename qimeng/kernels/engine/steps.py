@@ -47,6 +47,7 @@ class Schedule:
     groups: tuple[tuple[str, ...], ...] = ()
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
+    templates: tuple[tuple[str, str], ...] = ()  # (GEMM node, template precision variant), by node name
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -65,7 +66,8 @@ class Schedule:
 
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
-                "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision}
+                "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
+                "templates": [list(t) for t in self.templates]}
 
 
 class Step:
@@ -208,9 +210,25 @@ class Precision(Step):
         return replace(schedule, precision=self.policy)
 
 
+@dataclass(frozen=True)
+class GemmTemplate(Step):
+    """Compute a GEMM (``mm``/``addmm``/``bmm``) with our GEMM template instead of the vendor call, in
+    ``variant`` (a template precision: ``tf32x3``/``ieee`` under strict, ``tf32``, ``bf16``), with the
+    pointwise epilogue kernel that reads it folded into the template where it applies."""
+
+    gemm: str
+    variant: str
+    kind: ClassVar[str] = "gemm_template"
+
+    def apply(self, schedule, order):
+        templates = dict(schedule.templates)
+        templates[self.gemm] = self.variant
+        return replace(schedule, templates=tuple(sorted(templates.items())))
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision)}
+    Precision, GemmTemplate)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

@@ -1,0 +1,195 @@
+"""The GEMM template in a plan: a vendor GEMM call (and the epilogue kernel after it) as a template unit.
+
+``with_templates`` takes the plan ``build_plan`` made and, for each ``(node, variant)`` of
+``Schedule.templates``, replaces the node's PyTorch call by a :class:`TemplateUnit`: the template's
+kernels rendered as source (inlined into ``model_new.py`` by ``emit``) and the forward lines that launch
+them through ``gemm_runtime``'s ``_qm_mm_run``. When the product's only reader is one pointwise kernel
+that ``epilogue_from_kernel`` turns into an epilogue, that kernel is folded into the template (the
+product is never written). Under the strict policy the generated forward follows PyTorch's matmul
+TF32 flag at run time: with ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs
+in TF32, and so does the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from qimeng.kernels.engine.capture import Graph, Node, Ref
+from qimeng.kernels.engine.ir.expr import Const, Expr, Op, ReduceRef, op
+from qimeng.kernels.engine.lowering_plan import ExternUnit, KernelUnit, Plan
+from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Epilogue, Operand, operand_load
+from qimeng.kernels.engine.templates.epilogue_from_kernel import epilogue_from_kernel
+from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
+                                                  strict_variant)
+from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
+
+GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
+FLAG_VARIANT = "tf32"  # what strict runs while PyTorch's matmul TF32 flag is set
+
+
+@dataclass
+class TemplateUnit:
+    """One GEMM computed by the template: ``output`` = epilogue(product) written by ``lines``."""
+
+    node: Node  # the GEMM
+    group: tuple[str, ...]  # the GEMM and the nodes of the epilogue kernel folded into it
+    output: str  # the forward value it defines
+    source: str  # the kernels, module level
+    lines: list[str]  # forward lines, indented for ``_qm_forward``
+    strided_inputs: tuple[str, ...]  # values read at their captured strides (the epilogue's tensors)
+    note: str = ""
+    variants: tuple[str, ...] = field(default=())
+
+
+def template_problem(graph: Graph, node: Node) -> Problem | str:
+    """The product's sizes when the template can compute ``node``, else why not."""
+    if node.target not in GEMM_TARGETS:
+        return f"{node.target} is not mm/addmm/bmm"
+    refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
+    if not all(isinstance(r, Ref) for r in (*refs, *node.args[:1])):
+        return "an operand is not a tensor value"
+    a, b = (graph.meta(r.name) for r in refs)
+    if a.dtype != "float32" or b.dtype != "float32" or getattr(node.meta, "dtype", None) != "float32":
+        return "not a float32 product"
+    if set(node.kwargs) - {"beta", "alpha"}:
+        return f"unsupported arguments {sorted(node.kwargs)}"
+    for t in (a, b):
+        if (t.shape[-2] - 1) * abs(t.stride[-2]) + (t.shape[-1] - 1) * abs(t.stride[-1]) >= 2**31:
+            return "a matrix spans more than 2**31 elements"
+    if node.target == "aten.addmm.default" and graph.meta(node.args[0].name).dtype != "float32":
+        return "the bias is not float32"
+    batch = a.shape[0] if node.target == "aten.bmm.default" else 1
+    problem = Problem(a.shape[-2], b.shape[-1], a.shape[-1], batch)
+    if problem.m * problem.n * problem.batch == 0:
+        return "an empty product"
+    return problem
+
+
+def variants(policy: str, problem: Problem) -> list[str]:
+    """The template precisions a policy allows, the expert's choice first: under strict, 3xTF32 where it
+    pays (``strict_variant``) with plain fp32 (``ieee``) as its fallback; TF32 or bf16 under those."""
+    if policy == "strict":
+        first = strict_variant(problem)
+        return [first] + (["ieee"] if first != "ieee" else [])
+    return [{"tf32": "tf32", "bf16": "bf16"}[policy]]
+
+
+def _base(graph: Graph, node: Node, m: int, n: int) -> tuple[Expr, tuple[Operand, ...]]:
+    """The product as the reference computes it: ``ACC``, or ``beta * bias + alpha * ACC`` for addmm."""
+    if node.target != "aten.addmm.default":
+        return ACC, ()
+    bias = graph.meta(node.args[0].name)
+    stride = torch.empty_strided(bias.shape, bias.stride, device="meta").expand(m, n).stride()
+    alpha, beta = float(node.kwargs.get("alpha", 1)), float(node.kwargs.get("beta", 1))
+    acc: Expr = ACC if alpha == 1 else op("mul", ACC, Const(alpha, "float32"))
+    b: Expr = operand_load(node.args[0].name, "float32", 0, stride[0], stride[1])
+    b = b if beta == 1 else op("mul", b, Const(beta, "float32"))
+    return op("add", b, acc), (Operand(node.args[0].name, "float32"),)
+
+
+def _with_acc(e: Expr, base: Expr) -> Expr:
+    """``e`` with every ``ACC`` replaced by ``base``."""
+    if isinstance(e, ReduceRef) and e == ACC:
+        return base
+    if isinstance(e, Op):
+        return Op(e.name, tuple(_with_acc(a, base) for a in e.args), e.dtype)
+    return e
+
+
+def _reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
+    """The one kernel that reads ``name``, when nothing else does (no call, no output, no mutation)."""
+    if any(isinstance(o, Ref) and o.name == name for o in graph.outputs) or any(
+            v.name == name for v, _ in graph.mutations):
+        return None
+    users = set(graph.users().get(name, []))
+    readers = [u for u in units if isinstance(u, KernelUnit) and name in {b.name for b in u.kernel.inputs}]
+    if len(readers) != 1 or not users <= set(readers[0].group):
+        return None
+    return readers[0]
+
+
+def sm_count(device_type: str) -> int:
+    """Multiprocessors of the target the split-K choice is made for (1 under the interpreter)."""
+    if device_type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).multi_processor_count
+    return 1
+
+
+def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str], config: GemmConfig,
+            indent: str) -> list[str]:
+    k_major = variant in TENSOR_CORE_FP32
+    a_code, b_code = (f"_qm_mm_k_major({a}, -1)", f"_qm_mm_k_major({b}, -2)") if k_major else (a, b)
+    return [f"{indent}_qm_ta, _qm_tb = {a_code}, {b_code}",
+            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None), _qm_ta, _qm_tb, _qm_ta, _qm_tb, {out}, "
+            f"({''.join(e + ', ' for e in extra)}), {config.launch()!r})"]
+
+
+def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str
+                  ) -> tuple[TemplateUnit, KernelUnit | None] | str:
+    """The template unit of ``node`` in ``variant`` (and the kernel it folds in), or why it does not apply."""
+    problem = template_problem(graph, node)
+    if isinstance(problem, str):
+        return problem
+    value, operands = _base(graph, node, problem.m, problem.n)
+    if {o.name for o in operands} & RESERVED:
+        return f"the bias is named {operands[0].name}, a name the template reserves"
+    reader = _reader(graph, units, node.name)
+    fused = None if reader is None else epilogue_from_kernel(reader.kernel, node.name, problem.batch, problem.m,
+                                                             problem.n)
+    note = "epilogue folded in" if fused is not None and not isinstance(fused, str) else (
+        f"epilogue kept apart: {fused}" if fused else "no epilogue kernel")
+    if fused is not None and not isinstance(fused, str):
+        value = _with_acc(fused.epilogue.value, value)
+        operands += tuple(o for o in fused.epilogue.operands if o not in operands)
+        out, out_dtype = fused.output, fused.out_dtype
+        shape = next(b.shape for b in reader.kernel.outputs if b.name == fused.output)
+    else:
+        reader, out, out_dtype, shape = None, node.name, "float32", node.meta.shape
+    epilogue = Epilogue(value, operands)
+    interpreted = device_type == "cpu"
+    sms = sm_count(device_type)
+    run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
+    sources, calls = [], []
+    refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
+    for v in run:
+        digest = source_hash(kernels_source(v, epilogue, out_dtype, interpreted))[:12]
+        prefix = f"_qm_mm_{digest}"
+        sources.append(kernels_source(v, epilogue, out_dtype, interpreted, prefix=prefix))
+        config = default_config(problem, v, False, sms)
+        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, out, [o.name for o in operands], config,
+                             "            " if len(run) > 1 else "        "))
+    lines = [f"        {out} = torch.empty({tuple(shape)!r}, dtype=torch.{out_dtype}, device=_qm_dev)"]
+    if len(run) > 1:  # the strict variant, or TF32 where PyTorch's own matmuls run in TF32 too
+        lines += ["        if torch.backends.cuda.matmul.allow_tf32:", *calls[1], "        else:", *calls[0]]
+    else:
+        lines += calls[0]
+    group = (node.name,) + (reader.group if reader is not None else ())
+    unit = TemplateUnit(node, group, out, "\n\n".join(sources), lines, tuple(o.name for o in operands),
+                        f"{variant}; {note}", tuple(run))
+    return unit, reader
+
+
+def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
+    """``plan`` with each GEMM of ``schedule.templates`` computed by the template (where it applies; a
+    node where it does not stays a PyTorch call, with the reason among the plan's fallbacks)."""
+    units = list(plan.units)
+    fallbacks = dict(plan.fallbacks)
+    for name, variant in schedule.templates:
+        at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
+        if at is None:
+            continue
+        made = template_unit(graph, units[at].node, variant, schedule.precision, units, device_type)
+        if isinstance(made, str):
+            fallbacks[name] = f"GEMM template not used: {made}"
+            continue
+        unit, folded = made
+        fallbacks.pop(name, None)
+        if folded is None:
+            units[at] = unit
+        else:  # at the folded kernel's place: its other inputs are ready there
+            units[units.index(folded)] = unit
+            del units[at]
+    return Plan(units, fallbacks)
