@@ -24,6 +24,8 @@ from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
+from qimeng.kernels.engine.templates.gemm_plan import TemplateUnit, template_problem, with_templates
+from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
@@ -120,19 +122,21 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
 
-    policy = ExpertPolicy()
+    policy = ExpertPolicy(_strict_measured(graph, precision, device, on_cpu, log))
     order = node_order(graph)
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
 
     def render(schedule: Schedule) -> tuple[str, str]:
-        plan = build_plan(graph, schedule)
-        if not plan.kernels:
+        plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu" if on_cpu else "cuda")
+        templates = [f"{u.node.name}: {u.note}" for u in plan.units if isinstance(u, TemplateUnit)]
+        if not plan.kernels and not templates:
             return "", "no kernels"
         src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
         plans[src] = plan
         kept = sorted(plan.fallbacks)
-        return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+        return src, (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+                     + (f", GEMM template ({'; '.join(templates)})" if templates else ""))
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         t0 = time.monotonic()
@@ -191,6 +195,20 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
                           selection.speedup if selection is not None and final is not selection else None)
+
+
+def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, log) -> dict[int, str]:
+    """Under strict on the GPU: 3xTF32's error against float64 at each K the GEMM template would take,
+    measured in a sandboxed job (the variant per K). Under the interpreter TF32 is not emulated: nothing."""
+    problems = [p for p in (template_problem(graph, n) for n in graph.nodes) if not isinstance(p, str)]
+    if precision != "strict" or on_cpu or not problems:
+        return {}
+    measured, error = measure_strict([p.k for p in problems], device)
+    if error:
+        log(f"{error}; the harness's verification decides between 3xTF32 and ieee")
+    for k, choice in sorted(measured.items()):
+        log(f"strict fp32 GEMM template, {choice.describe(k)}")
+    return {k: c.variant for k, c in measured.items()}
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:

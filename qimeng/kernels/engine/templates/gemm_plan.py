@@ -68,12 +68,15 @@ def template_problem(graph: Graph, node: Node) -> Problem | str:
     return problem
 
 
-def variants(policy: str, problem: Problem) -> list[str]:
+def variants(policy: str, problem: Problem, measured: dict[int, str] | None = None) -> list[str]:
     """The template precisions a policy allows, the expert's choice first: under strict, 3xTF32 where it
-    pays (``strict_variant``) with plain fp32 (``ieee``) as its fallback; TF32 or bf16 under those."""
+    pays (``strict_variant``) and where the measurement at this K (``measured``: K -> variant, from
+    ``strict_check``) did not rule it out, with plain fp32 (``ieee``) as its fallback; TF32 or bf16 under
+    those policies."""
     if policy == "strict":
-        first = strict_variant(problem)
-        return [first] + (["ieee"] if first != "ieee" else [])
+        if strict_variant(problem) == "ieee" or (measured or {}).get(problem.k) == "ieee":
+            return ["ieee"]
+        return ["tf32x3", "ieee"]
     return [{"tf32": "tf32", "bf16": "bf16"}[policy]]
 
 
