@@ -1,0 +1,148 @@
+"""Run in a subprocess with TRITON_INTERPRET=1: problems with GEMMs taken through the expert policy's main
+line (up to the ``gemm_template`` stage), emitted as model_new.py, and run against a float64 oracle (the
+problem's own Model in float64). Prints one JSON line per case: name, ok, template calls, the worst
+|err| / (atol + rtol |ref|), the template units' notes."""
+
+import importlib.util
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.emit import emit_model_new
+from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.policies.expert import ExpertPolicy
+from qimeng.kernels.engine.steps import Precision, Schedule
+from qimeng.kernels.engine.templates.gemm_plan import TemplateUnit, with_templates
+
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+CASES = {
+    "linear_relu_folded": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(37, 23)
+    def forward(self, x):
+        return torch.relu(self.fc(x)) * 2.0
+""", [(19, 37)], "strict"),
+    "mm_transposed_a": ("""
+class Model(nn.Module):
+    def forward(self, x, y):
+        return torch.mm(x.t(), y)
+""", [(37, 19), (37, 23)], "strict"),
+    "bmm_gelu": ("""
+class Model(nn.Module):
+    def forward(self, a, b):
+        return F.gelu(torch.bmm(a, b))
+""", [(3, 17, 29), (3, 29, 21)], "strict"),
+    "addmm_alpha_beta": ("""
+class Model(nn.Module):
+    def forward(self, bias, x, w):
+        return torch.addmm(bias, x, w, beta=0.5, alpha=2.0)
+""", [(21,), (19, 45), (45, 21)], "strict"),
+    "product_read_twice": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        y = x @ w
+        return y, torch.sigmoid(y) + y
+""", [(19, 29), (29, 23)], "strict"),
+    "narrow_n_ieee": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.tanh(x @ w)
+""", [(33, 40), (40, 7)], "strict"),
+    "linear_3d_residual": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(37, 37)
+    def forward(self, x):
+        return self.fc(x) + x
+""", [(2, 9, 37)], "strict"),
+    "linear_bf16": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(37, 23)
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x))
+""", [(19, 37)], "bf16"),
+}
+STRICT = 1e-4
+
+
+def main_line(graph, precision: str):
+    policy = ExpertPolicy()
+    state = Precision(precision).apply(Schedule(), {})
+    for stage in policy.stages[: policy.stages.index("gemm_template") + 1]:
+        proposals = policy.propose(graph, state, stage)
+        if proposals:
+            state = proposals[0].schedule
+    return state
+
+
+def worst(outs, refs, precision: str) -> float:
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    refs = refs if isinstance(refs, tuple) else (refs,)
+    ratios = []
+    for out, ref in zip(outs, refs):
+        if out.shape != ref.shape:
+            return math.inf
+        if precision == "bf16":  # operands rounded to 8 bits: ||out - ref|| / ||ref|| against 1e-2
+            ratios.append(float((out.double() - ref).norm() / ref.norm()) / 1e-2)
+        else:
+            ratios.append(float(((out.double() - ref).abs() / (STRICT + STRICT * ref.abs())).max()))
+    return max(ratios)
+
+
+def run(name: str, folder: Path) -> dict:
+    body, shapes, precision = CASES[name]
+    source = HEADER + body
+    namespace: dict = {}
+    exec(compile(source, name, "exec"), namespace)
+    torch.manual_seed(0)
+    inputs = [torch.randn(*s) for s in shapes]
+    graph = capture(namespace["Model"](), inputs)
+    schedule = main_line(graph, precision)
+    plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
+    units = [u for u in plan.units if isinstance(u, TemplateUnit)]
+    path = folder / f"{name}.py"
+    path.write_text(emit_model_new(source, namespace["Model"], graph, plan, "cpu", precision))
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    calls = []
+    run_template = mod._qm_mm_run
+    mod._qm_mm_run = lambda *a: calls.append(1) or run_template(*a)
+    torch.manual_seed(1)
+    model = mod.ModelNew()
+    ref_model = mod.Model()
+    ref_model.load_state_dict(model.state_dict())
+    ref_model = ref_model.double()
+    ratio = 0.0
+    with torch.no_grad():
+        for tf32 in (False, True):  # both branches of the generated forward (PyTorch's matmul TF32 flag)
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            out = model(*inputs)
+            ratio = max(ratio, worst(out, ref_model(*[x.double() for x in inputs]), precision))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return {"name": name, "ok": ratio <= 1.0 and len(calls) == 2 * len(units) > 0, "calls": len(calls),
+            "ratio": ratio, "notes": [u.note for u in units], "kernels": len(plan.kernels)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in json.loads(sys.argv[1]):
+            try:
+                result = run(name, Path(tmp))
+            except Exception as exc:  # reported as a failed case, the others still run
+                result = {"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The GEMM template wired into the engine: the policy's proposals, the plan's template units, and the
+emitted model_new.py run under the Triton interpreter against a float64 oracle (one subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.policies.expert import ExpertPolicy
+from qimeng.kernels.engine.steps import GemmTemplate, Schedule, step_from_json
+from qimeng.kernels.engine.templates.gemm import Problem
+from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
+from qimeng.kernels.engine.templates.strict_check import measure_strict
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gemm_plan_interp_check import CASES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gemm_plan")
+    script = Path(__file__).with_name("gemm_plan_interp_check.py")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
+           "QIMENG_WORK_DIR": str(root / "work")}
+    proc = subprocess.run([sys.executable, str(script), json.dumps(list(CASES))], capture_output=True, text=True,
+                          env=env, timeout=400, cwd=root)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(CASES), proc.stderr[-3000:]
+    return root, {r["name"]: r for r in lines}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_model_new_with_the_template_matches_float64(outcomes, name):
+    assert outcomes[1][name]["ok"], outcomes[1][name]
+
+
+def test_epilogue_kernels_are_folded_where_the_product_has_one_reader(outcomes):
+    results = outcomes[1]
+    assert results["linear_relu_folded"]["notes"] == ["tf32x3; epilogue folded in"]
+    assert results["linear_relu_folded"]["kernels"] == 0
+    assert results["product_read_twice"]["kernels"] == 1  # the product is also an output: written, then read
+    assert results["narrow_n_ieee"]["notes"][0].startswith("ieee")  # N = 7: memory-bound, plain fp32
+    assert results["linear_bf16"]["notes"][0].startswith("bf16")
+
+
+def test_model_new_is_self_contained(outcomes):
+    root, _ = outcomes
+    assert not (root / "work" / "templates").exists()  # no module written beside model_new.py
+
+
+def test_variants_follow_the_policy_and_the_measurement():
+    square = Problem(64, 64, 512)
+    assert variants("strict", square) == ["tf32x3", "ieee"]
+    assert variants("strict", square, {512: "ieee"}) == ["ieee"]
+    assert variants("strict", square, {256: "ieee"}) == ["tf32x3", "ieee"]
+    assert variants("strict", Problem(64, 8, 512)) == ["ieee"]
+    assert variants("tf32", square) == ["tf32"] and variants("bf16", square) == ["bf16"]
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, dtype=torch.float32):
+        super().__init__()
+        self.fc = torch.nn.Linear(24, 40).to(dtype)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+def test_policy_proposes_the_template_per_variant_rank():
+    graph = capture(_Linear(), [torch.randn(32, 24)])
+    proposals = ExpertPolicy().propose(graph, Schedule(), "gemm_template")
+    assert [p.steps for p in proposals] == [[GemmTemplate("addmm", "tf32x3")], [GemmTemplate("addmm", "ieee")]]
+    assert dict(proposals[0].schedule.templates) == {"addmm": "tf32x3"}
+    measured = ExpertPolicy({24: "ieee"}).propose(graph, Schedule(), "gemm_template")
+    assert [p.steps for p in measured] == [[GemmTemplate("addmm", "ieee")]]
+    assert step_from_json(GemmTemplate("addmm", "tf32x3").to_json()) == GemmTemplate("addmm", "tf32x3")
+
+
+def test_non_float32_products_are_not_proposed():
+    graph = capture(_Linear(torch.float64), [torch.randn(32, 24, dtype=torch.float64)])
+    node = graph.node("addmm")
+    assert template_problem(graph, node) == "not a float32 product"
+    assert ExpertPolicy().propose(graph, Schedule(), "gemm_template") == []
+
+
+def test_strict_check_measures_in_a_sandboxed_job():
+    measured, error = measure_strict([40], "cpu", timeout_s=120)
+    assert error == ""
+    choice = measured[40]
+    # the interpreter's products are float32 (TF32 is not emulated): well inside the strict tolerance
+    assert choice.variant == "tf32x3" and 0 < choice.errors[0]["tol_ratio"] < 0.1
