@@ -24,7 +24,8 @@ from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
-from qimeng.kernels.engine.templates.gemm_plan import TemplateUnit, template_problem, with_templates
+from qimeng.kernels.engine.templates.gemm_plan import template_problem
+from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 

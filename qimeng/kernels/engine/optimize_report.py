@@ -7,7 +7,7 @@ from pathlib import Path
 from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES
-from qimeng.kernels.engine.templates.gemm_plan import TemplateUnit
+from qimeng.kernels.engine.templates.unit import TemplateUnit
 from qimeng.kernels.result import EvalResult
 from qimeng.kernels.engine.search import Trial
 
@@ -57,7 +57,7 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, trials:
     lines += ["## Kernels", ""]
     templates = [u for u in plan.units if isinstance(u, TemplateUnit)] if plan is not None else []
     for u in templates:
-        lines.append(f"- GEMM template for `{', '.join(u.group)}` -> `{u.output}`: {u.note} "
+        lines.append(f"- template for `{', '.join(u.group)}` -> `{u.output}`: {u.note} "
                      f"(variants compiled: {', '.join(u.variants)})")
     if templates:
         lines.append("")

@@ -47,7 +47,7 @@ class Schedule:
     groups: tuple[tuple[str, ...], ...] = ()
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
-    templates: tuple[tuple[str, str], ...] = ()  # (GEMM node, template precision variant), by node name
+    templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -211,24 +211,25 @@ class Precision(Step):
 
 
 @dataclass(frozen=True)
-class GemmTemplate(Step):
-    """Compute a GEMM (``mm``/``addmm``/``bmm``) with our GEMM template instead of the vendor call, in
-    ``variant`` (a template precision: ``tf32x3``/``ieee`` under strict, ``tf32``, ``bf16``), with the
+class UseTemplate(Step):
+    """Compute a node with one of our templates instead of its PyTorch call (a GEMM or convolution:
+    ``templates/gemm_plan``, ``conv_plan``; a pooling: ``pool_plan``), in ``variant`` (a template
+    precision: ``tf32x3``/``ieee`` under strict, ``tf32``, ``bf16``; ``direct`` for pooling), with the
     pointwise epilogue kernel that reads it folded into the template where it applies."""
 
-    gemm: str
+    node: str
     variant: str
-    kind: ClassVar[str] = "gemm_template"
+    kind: ClassVar[str] = "use_template"
 
     def apply(self, schedule, order):
         templates = dict(schedule.templates)
-        templates[self.gemm] = self.variant
+        templates[self.node] = self.variant
         return replace(schedule, templates=tuple(sorted(templates.items())))
 
 
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision, GemmTemplate)}
+    Precision, UseTemplate)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

@@ -6,10 +6,10 @@ Stages (each proposal is one candidate to verify and time):
   2. ``reduce``: pointwise prologues/epilogues and sibling reductions of the same space fused into
      the reduction kernels.
   3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
-  4. ``gemm_template``: every float32 mm/addmm/bmm computed by our GEMM template (with the epilogue
-     kernel after it folded in) in the precision policy's variant; under strict, 3xTF32 first and plain
-     fp32 (``ieee``) as the alternative. Verified and timed like every candidate, against the vendor
-     calls of the stages before it.
+  4. ``templates``: every node one of our templates can take (float32 mm/addmm/bmm; convolution;
+     pooling) computed by it, with the epilogue kernel after it folded in, in the precision policy's
+     variant; under strict, 3xTF32 first and plain fp32 (``ieee``) as the alternative. Verified and
+     timed like every candidate, against the vendor calls of the stages before it.
   5. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
@@ -26,9 +26,9 @@ from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
-from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, GemmTemplate,
-                                  LowerOps, ReductionStrategy, Schedule, Step)
-from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
+from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
+                                  ReductionStrategy, Schedule, Step, UseTemplate)
+from qimeng.kernels.engine.templates.plan import template_variants
 
 
 @dataclass
@@ -214,7 +214,7 @@ def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step
 class ExpertPolicy:
     """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
 
-    stages = ("lower", "reduce", "siblings", "gemm_template", "strategy")
+    stages = ("lower", "reduce", "siblings", "templates", "strategy")
 
     def __init__(self, strict_measured: dict[int, str] | None = None):
         self.strict_measured = strict_measured or {}  # K -> strict variant measured on the target
@@ -234,26 +234,26 @@ class ExpertPolicy:
         if stage == "siblings":
             fused, steps = fuse_siblings(graph, schedule)
             return [Proposal(stage, steps, fused)] if steps else []
-        if stage == "gemm_template":
+        if stage == "templates":
             return self._templates(graph, schedule)
         if stage == "strategy":
             return self._strategies(graph, schedule)
         return []
 
     def _templates(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
-        """One proposal per variant rank: every applicable GEMM in its first variant, then in its second."""
+        """One proposal per variant rank: every node a template takes in its first variant, then its second."""
         options = []
         for n in graph.nodes:
-            problem = template_problem(graph, n)
-            if not isinstance(problem, str) and n.name not in dict(schedule.templates):
-                options.append((n.name, variants(schedule.precision, problem, self.strict_measured)))
+            vs = template_variants(graph, n, schedule.precision, self.strict_measured)
+            if vs and n.name not in dict(schedule.templates):
+                options.append((n.name, vs))
         proposals = []
         for rank in range(max((len(v) for _, v in options), default=0)):
-            steps: list[Step] = [GemmTemplate(name, vs[min(rank, len(vs) - 1)]) for name, vs in options]
+            steps: list[Step] = [UseTemplate(name, vs[min(rank, len(vs) - 1)]) for name, vs in options]
             sched = schedule
             for step in steps:
                 sched = step.apply(sched, node_order(graph))
-            proposals.append(Proposal("gemm_template", steps, sched))
+            proposals.append(Proposal("templates", steps, sched))
         return proposals
 
     def _strategies(self, graph: Graph, schedule: Schedule) -> list[Proposal]:

@@ -1,47 +1,31 @@
 """The GEMM template in a plan: a vendor GEMM call (and the epilogue kernel after it) as a template unit.
 
-``with_templates`` takes the plan ``build_plan`` made and, for each ``(node, variant)`` of
-``Schedule.templates``, replaces the node's PyTorch call by a :class:`TemplateUnit`: the template's
-kernels rendered as source (inlined into ``model_new.py`` by ``emit``) and the forward lines that launch
-them through ``gemm_runtime``'s ``_qm_mm_run``. When the product's only reader is one pointwise kernel
-that ``epilogue_from_kernel`` turns into an epilogue, that kernel is folded into the template (the
-product is never written). Under the strict policy the generated forward follows PyTorch's matmul
+``template_unit`` makes the :class:`~qimeng.kernels.engine.templates.plan.TemplateUnit` of one
+``mm``/``addmm``/``bmm``: the template's kernels rendered as source (inlined into ``model_new.py`` by
+``emit``) and the forward lines that launch them through ``gemm_runtime``'s ``_qm_mm_run``. When the
+product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turns into an epilogue,
+that kernel is folded into the template (the product is never written). Under the strict policy the generated forward follows PyTorch's matmul
 TF32 flag at run time: with ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs
 in TF32, and so does the template.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
 from qimeng.kernels.engine.capture import Graph, Node, Ref
 from qimeng.kernels.engine.ir.expr import Const, Expr, Op, ReduceRef, op
-from qimeng.kernels.engine.lowering_plan import ExternUnit, KernelUnit, Plan
-from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Epilogue, Operand, operand_load
 from qimeng.kernels.engine.templates.epilogue_from_kernel import epilogue_from_kernel
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
                                                   strict_variant)
+from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
+from qimeng.kernels.engine.templates.unit import TemplateUnit, sole_reader
 
 GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
 FLAG_VARIANT = "tf32"  # what strict runs while PyTorch's matmul TF32 flag is set
-
-
-@dataclass
-class TemplateUnit:
-    """One GEMM computed by the template: ``output`` = epilogue(product) written by ``lines``."""
-
-    node: Node  # the GEMM
-    group: tuple[str, ...]  # the GEMM and the nodes of the epilogue kernel folded into it
-    output: str  # the forward value it defines
-    source: str  # the kernels, module level
-    lines: list[str]  # forward lines, indented for ``_qm_forward``
-    strided_inputs: tuple[str, ...]  # values read at their captured strides (the epilogue's tensors)
-    note: str = ""
-    variants: tuple[str, ...] = field(default=())
 
 
 def template_problem(graph: Graph, node: Node) -> Problem | str:
@@ -102,18 +86,6 @@ def _with_acc(e: Expr, base: Expr) -> Expr:
     return e
 
 
-def _reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
-    """The one kernel that reads ``name``, when nothing else does (no call, no output, no mutation)."""
-    if any(isinstance(o, Ref) and o.name == name for o in graph.outputs) or any(
-            v.name == name for v, _ in graph.mutations):
-        return None
-    users = set(graph.users().get(name, []))
-    readers = [u for u in units if isinstance(u, KernelUnit) and name in {b.name for b in u.kernel.inputs}]
-    if len(readers) != 1 or not users <= set(readers[0].group):
-        return None
-    return readers[0]
-
-
 def sm_count(device_type: str) -> int:
     """Multiprocessors of the target the split-K choice is made for (1 under the interpreter)."""
     if device_type == "cuda" and torch.cuda.is_available():
@@ -139,7 +111,7 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     value, operands = _base(graph, node, problem.m, problem.n)
     if {o.name for o in operands} & RESERVED:
         return f"the bias is named {operands[0].name}, a name the template reserves"
-    reader = _reader(graph, units, node.name)
+    reader = sole_reader(graph, units, node.name)
     fused = None if reader is None else epilogue_from_kernel(reader.kernel, node.name, problem.batch, problem.m,
                                                              problem.n)
     note = "epilogue folded in" if fused is not None and not isinstance(fused, str) else (
@@ -170,29 +142,6 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     else:
         lines += calls[0]
     group = (node.name,) + (reader.group if reader is not None else ())
-    unit = TemplateUnit(node, group, out, "\n\n".join(sources), lines, tuple(o.name for o in operands),
+    unit = TemplateUnit(node, group, out, RUNTIME, "\n\n".join(sources), lines, tuple(o.name for o in operands),
                         f"{variant}; {note}", tuple(run))
     return unit, reader
-
-
-def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
-    """``plan`` with each GEMM of ``schedule.templates`` computed by the template (where it applies; a
-    node where it does not stays a PyTorch call, with the reason among the plan's fallbacks)."""
-    units = list(plan.units)
-    fallbacks = dict(plan.fallbacks)
-    for name, variant in schedule.templates:
-        at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
-        if at is None:
-            continue
-        made = template_unit(graph, units[at].node, variant, schedule.precision, units, device_type)
-        if isinstance(made, str):
-            fallbacks[name] = f"GEMM template not used: {made}"
-            continue
-        unit, folded = made
-        fallbacks.pop(name, None)
-        if folded is None:
-            units[at] = unit
-        else:  # at the folded kernel's place: its other inputs are ready there
-            units[units.index(folded)] = unit
-            del units[at]
-    return Plan(units, fallbacks)

@@ -17,7 +17,7 @@ from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.steps import Precision, Schedule
-from qimeng.kernels.engine.templates.gemm_plan import TemplateUnit, with_templates
+from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 CASES = {
@@ -78,7 +78,7 @@ STRICT = 1e-4
 def main_line(graph, precision: str):
     policy = ExpertPolicy()
     state = Precision(precision).apply(Schedule(), {})
-    for stage in policy.stages[: policy.stages.index("gemm_template") + 1]:
+    for stage in policy.stages[: policy.stages.index("templates") + 1]:
         proposals = policy.propose(graph, state, stage)
         if proposals:
             state = proposals[0].schedule

@@ -12,7 +12,7 @@ import torch
 
 from qimeng.kernels.engine.capture import capture
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
-from qimeng.kernels.engine.steps import GemmTemplate, Schedule, step_from_json
+from qimeng.kernels.engine.steps import UseTemplate, Schedule, step_from_json
 from qimeng.kernels.engine.templates.gemm import Problem
 from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
 from qimeng.kernels.engine.templates.strict_check import measure_strict
@@ -73,19 +73,19 @@ class _Linear(torch.nn.Module):
 
 def test_policy_proposes_the_template_per_variant_rank():
     graph = capture(_Linear(), [torch.randn(32, 24)])
-    proposals = ExpertPolicy().propose(graph, Schedule(), "gemm_template")
-    assert [p.steps for p in proposals] == [[GemmTemplate("addmm", "tf32x3")], [GemmTemplate("addmm", "ieee")]]
+    proposals = ExpertPolicy().propose(graph, Schedule(), "templates")
+    assert [p.steps for p in proposals] == [[UseTemplate("addmm", "tf32x3")], [UseTemplate("addmm", "ieee")]]
     assert dict(proposals[0].schedule.templates) == {"addmm": "tf32x3"}
-    measured = ExpertPolicy({24: "ieee"}).propose(graph, Schedule(), "gemm_template")
-    assert [p.steps for p in measured] == [[GemmTemplate("addmm", "ieee")]]
-    assert step_from_json(GemmTemplate("addmm", "tf32x3").to_json()) == GemmTemplate("addmm", "tf32x3")
+    measured = ExpertPolicy({24: "ieee"}).propose(graph, Schedule(), "templates")
+    assert [p.steps for p in measured] == [[UseTemplate("addmm", "ieee")]]
+    assert step_from_json(UseTemplate("addmm", "tf32x3").to_json()) == UseTemplate("addmm", "tf32x3")
 
 
 def test_non_float32_products_are_not_proposed():
     graph = capture(_Linear(torch.float64), [torch.randn(32, 24, dtype=torch.float64)])
     node = graph.node("addmm")
     assert template_problem(graph, node) == "not a float32 product"
-    assert ExpertPolicy().propose(graph, Schedule(), "gemm_template") == []
+    assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
 
 
 def test_strict_check_measures_in_a_sandboxed_job():
