@@ -11,7 +11,7 @@ from __future__ import annotations
 from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
-from qimeng.kernels.engine.templates import gemm_plan
+from qimeng.kernels.engine.templates import gemm_plan, pool_plan
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 
@@ -20,10 +20,14 @@ def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int,
     problem = gemm_plan.template_problem(graph, node)
     if not isinstance(problem, str):
         return gemm_plan.variants(policy, problem, measured)
+    if not isinstance(pool_plan.pool_of(graph, node), str):
+        return ["direct"]
     return []
 
 
 def _unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str):
+    if node.target in pool_plan.POOL_TARGETS:
+        return pool_plan.pool_unit(graph, node, units)
     return gemm_plan.template_unit(graph, node, variant, policy, units, device_type)
 
 

@@ -35,3 +35,9 @@ def sole_reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
     if len(readers) != 1 or not users <= set(readers[0].group):
         return None
     return readers[0]
+
+
+def written_by_kernels(units: list) -> set[str]:
+    """Values our kernels and templates write (contiguous, whatever strides capture recorded)."""
+    out = {b.name for u in units if isinstance(u, KernelUnit) for b in u.kernel.outputs}
+    return out | {u.output for u in units if isinstance(u, TemplateUnit)}

@@ -1,5 +1,6 @@
-"""The GEMM template wired into the engine: the policy's proposals, the plan's template units, and the
-emitted model_new.py run under the Triton interpreter against a float64 oracle (one subprocess)."""
+"""Templates wired into the engine (GEMM, convolution, pooling): the policy's proposals, the plan's
+template units, and the emitted model_new.py run under the Triton interpreter against a float64 oracle
+(one subprocess)."""
 
 import json
 import os
@@ -18,13 +19,13 @@ from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
 from qimeng.kernels.engine.templates.strict_check import measure_strict
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gemm_plan_interp_check import CASES  # noqa: E402
+from template_interp_check import CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     root = tmp_path_factory.mktemp("gemm_plan")
-    script = Path(__file__).with_name("gemm_plan_interp_check.py")
+    script = Path(__file__).with_name("template_interp_check.py")
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
            "QIMENG_WORK_DIR": str(root / "work")}
     proc = subprocess.run([sys.executable, str(script), json.dumps(list(CASES))], capture_output=True, text=True,
