@@ -14,15 +14,16 @@ from __future__ import annotations
 import torch
 
 from qimeng.kernels.engine.capture import Graph, Node, Ref
-from qimeng.kernels.engine.ir.expr import Const, Expr, Op, ReduceRef, op
+from qimeng.kernels.engine.ir.expr import Const, Expr, op
+from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
-from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Epilogue, Operand, operand_load
-from qimeng.kernels.engine.templates.epilogue_from_kernel import epilogue_from_kernel
+from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
+from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
                                                   strict_variant)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
-from qimeng.kernels.engine.templates.unit import TemplateUnit, sole_reader
+from qimeng.kernels.engine.templates.unit import TemplateUnit, by_flag, written_by_kernels
 
 GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
 FLAG_VARIANT = "tf32"  # what strict runs while PyTorch's matmul TF32 flag is set
@@ -64,26 +65,19 @@ def variants(policy: str, problem: Problem, measured: dict[int, str] | None = No
     return [{"tf32": "tf32", "bf16": "bf16"}[policy]]
 
 
-def _base(graph: Graph, node: Node, m: int, n: int) -> tuple[Expr, tuple[Operand, ...]]:
-    """The product as the reference computes it: ``ACC``, or ``beta * bias + alpha * ACC`` for addmm."""
+def _base(graph: Graph, node: Node, m: int, n: int, contiguous: set[str]) -> tuple[Expr, tuple[Operand, ...]]:
+    """The product as the reference computes it: ``ACC``, or ``beta * bias + alpha * ACC`` for addmm
+    (the bias at its captured strides, or contiguous where one of our kernels writes it)."""
     if node.target != "aten.addmm.default":
         return ACC, ()
     bias = graph.meta(node.args[0].name)
-    stride = torch.empty_strided(bias.shape, bias.stride, device="meta").expand(m, n).stride()
+    strides = contiguous_strides(bias.shape) if node.args[0].name in contiguous else bias.stride
+    stride = torch.empty_strided(bias.shape, strides, device="meta").expand(m, n).stride()
     alpha, beta = float(node.kwargs.get("alpha", 1)), float(node.kwargs.get("beta", 1))
     acc: Expr = ACC if alpha == 1 else op("mul", ACC, Const(alpha, "float32"))
     b: Expr = operand_load(node.args[0].name, "float32", 0, stride[0], stride[1])
     b = b if beta == 1 else op("mul", b, Const(beta, "float32"))
     return op("add", b, acc), (Operand(node.args[0].name, "float32"),)
-
-
-def _with_acc(e: Expr, base: Expr) -> Expr:
-    """``e`` with every ``ACC`` replaced by ``base``."""
-    if isinstance(e, ReduceRef) and e == ACC:
-        return base
-    if isinstance(e, Op):
-        return Op(e.name, tuple(_with_acc(a, base) for a in e.args), e.dtype)
-    return e
 
 
 def sm_count(device_type: str) -> int:
@@ -108,40 +102,25 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     problem = template_problem(graph, node)
     if isinstance(problem, str):
         return problem
-    value, operands = _base(graph, node, problem.m, problem.n)
+    value, operands = _base(graph, node, problem.m, problem.n, written_by_kernels(units))
     if {o.name for o in operands} & RESERVED:
         return f"the bias is named {operands[0].name}, a name the template reserves"
-    reader = sole_reader(graph, units, node.name)
-    fused = None if reader is None else epilogue_from_kernel(reader.kernel, node.name, problem.batch, problem.m,
-                                                             problem.n)
-    note = "epilogue folded in" if fused is not None and not isinstance(fused, str) else (
-        f"epilogue kept apart: {fused}" if fused else "no epilogue kernel")
-    if fused is not None and not isinstance(fused, str):
-        value = _with_acc(fused.epilogue.value, value)
-        operands += tuple(o for o in fused.epilogue.operands if o not in operands)
-        out, out_dtype = fused.output, fused.out_dtype
-        shape = next(b.shape for b in reader.kernel.outputs if b.name == fused.output)
-    else:
-        reader, out, out_dtype, shape = None, node.name, "float32", node.meta.shape
-    epilogue = Epilogue(value, operands)
-    interpreted = device_type == "cpu"
-    sms = sm_count(device_type)
+    folded = fold(graph, units, node, problem.batch, problem.m, problem.n, value, operands)
+    interpreted, sms = device_type == "cpu", sm_count(device_type)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
     sources, calls = [], []
     refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
+    extra = [o.name for o in folded.epilogue.operands]
     for v in run:
-        digest = source_hash(kernels_source(v, epilogue, out_dtype, interpreted))[:12]
+        digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted))[:12]
         prefix = f"_qm_mm_{digest}"
-        sources.append(kernels_source(v, epilogue, out_dtype, interpreted, prefix=prefix))
+        sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, prefix=prefix))
         config = default_config(problem, v, False, sms)
-        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, out, [o.name for o in operands], config,
+        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
                              "            " if len(run) > 1 else "        "))
-    lines = [f"        {out} = torch.empty({tuple(shape)!r}, dtype=torch.{out_dtype}, device=_qm_dev)"]
-    if len(run) > 1:  # the strict variant, or TF32 where PyTorch's own matmuls run in TF32 too
-        lines += ["        if torch.backends.cuda.matmul.allow_tf32:", *calls[1], "        else:", *calls[0]]
-    else:
-        lines += calls[0]
-    group = (node.name,) + (reader.group if reader is not None else ())
-    unit = TemplateUnit(node, group, out, RUNTIME, "\n\n".join(sources), lines, tuple(o.name for o in operands),
-                        f"{variant}; {note}", tuple(run))
-    return unit, reader
+    lines = [f"        {folded.output} = torch.empty({tuple(folded.shape)!r}, dtype=torch.{folded.out_dtype}, "
+             "device=_qm_dev)"] + by_flag("torch.backends.cuda.matmul.allow_tf32", calls)
+    group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
+    unit = TemplateUnit(node, group, folded.output, RUNTIME, "\n\n".join(sources), lines, tuple(extra),
+                        f"{variant}; {folded.note}", tuple(run))
+    return unit, folded.folded

@@ -49,7 +49,7 @@ def _split(x: str) -> list[str]:
             f"{x}_lo = {x}_tile - {x}_hi"]
 
 
-_DOT = {
+DOT_LINES = {
     "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
     "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
     "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
@@ -58,7 +58,7 @@ _DOT = {
     "tf32x3_split": _split("a") + _split("b") + _THREE_TF32,
 }
 
-_DOT_INTERPRETED = {
+DOT_LINES_INTERPRETED = {
     "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16).to(tl.float32), b_tile.to(tl.bfloat16).to(tl.float32), acc)"],
 }
 
@@ -131,7 +131,7 @@ def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpret
     if out_dtype not in TL_DTYPES:
         raise ValueError(f"unsupported output dtype {out_dtype}")
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
-    lines = _DOT_INTERPRETED[precision] if interpreted and precision in _DOT_INTERPRETED else _DOT[precision]
+    lines = DOT_LINES_INTERPRETED[precision] if interpreted and precision in DOT_LINES_INTERPRETED else DOT_LINES[precision]
     dot = "\n".join(f"        {line}" for line in lines)
     loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
     tile = ["    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]",

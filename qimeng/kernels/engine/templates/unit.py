@@ -41,3 +41,11 @@ def written_by_kernels(units: list) -> set[str]:
     """Values our kernels and templates write (contiguous, whatever strides capture recorded)."""
     out = {b.name for u in units if isinstance(u, KernelUnit) for b in u.kernel.outputs}
     return out | {u.output for u in units if isinstance(u, TemplateUnit)}
+
+
+def by_flag(flag: str, calls: list[list[str]]) -> list[str]:
+    """Forward lines running ``calls[0]`` (the policy's variant), or with a second variant ``calls[1]``
+    (TF32) while PyTorch's ``flag`` says its own op runs in TF32 too."""
+    if len(calls) == 1:
+        return calls[0]
+    return [f"        if {flag}:", *calls[1], "        else:", *calls[0]]
