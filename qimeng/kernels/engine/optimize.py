@@ -24,8 +24,7 @@ from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
-from qimeng.kernels.engine.templates.gemm_plan import template_problem
-from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
+from qimeng.kernels.engine.templates.plan import TemplateUnit, template_ks, with_templates
 from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
@@ -199,12 +198,12 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
 
 
 def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, log) -> dict[int, str]:
-    """Under strict on the GPU: 3xTF32's error against float64 at each K the GEMM template would take,
+    """Under strict on the GPU: 3xTF32's error against float64 at each K a GEMM/convolution template takes,
     measured in a sandboxed job (the variant per K). Under the interpreter TF32 is not emulated: nothing."""
-    problems = [p for p in (template_problem(graph, n) for n in graph.nodes) if not isinstance(p, str)]
-    if precision != "strict" or on_cpu or not problems:
+    ks = template_ks(graph)
+    if precision != "strict" or on_cpu or not ks:
         return {}
-    measured, error = measure_strict([p.k for p in problems], device)
+    measured, error = measure_strict(ks, device)
     if error:
         log(f"{error}; the harness's verification decides between 3xTF32 and ieee")
     for k, choice in sorted(measured.items()):

@@ -46,6 +46,8 @@ def template_problem(graph: Graph, node: Node) -> Problem | str:
             return "a matrix spans more than 2**31 elements"
     if node.target == "aten.addmm.default" and graph.meta(node.args[0].name).dtype != "float32":
         return "the bias is not float32"
+    if tuple(node.meta.stride) != contiguous_strides(node.meta.shape):
+        return "the product's captured strides are not contiguous"
     batch = a.shape[0] if node.target == "aten.bmm.default" else 1
     problem = Problem(a.shape[-2], b.shape[-1], a.shape[-1], batch)
     if problem.m * problem.n * problem.batch == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
-from qimeng.kernels.engine.templates import gemm_plan, pool_plan
+from qimeng.kernels.engine.templates import conv_plan, gemm_plan, pool_plan
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 
@@ -20,14 +20,32 @@ def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int,
     problem = gemm_plan.template_problem(graph, node)
     if not isinstance(problem, str):
         return gemm_plan.variants(policy, problem, measured)
+    conv = conv_plan.conv_of(graph, node)
+    if not isinstance(conv, str):
+        return gemm_plan.variants(policy, conv_plan.conv_problem(conv), measured)
     if not isinstance(pool_plan.pool_of(graph, node), str):
         return ["direct"]
     return []
 
 
+def template_ks(graph: Graph) -> list[int]:
+    """The K of every product a GEMM or convolution template could compute (strict's measurement)."""
+    ks = []
+    for node in graph.nodes:
+        problem = gemm_plan.template_problem(graph, node)
+        conv = conv_plan.conv_of(graph, node)
+        if not isinstance(problem, str):
+            ks.append(problem.k)
+        elif not isinstance(conv, str):
+            ks.append(conv.k)
+    return ks
+
+
 def _unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str):
     if node.target in pool_plan.POOL_TARGETS:
         return pool_plan.pool_unit(graph, node, units)
+    if node.target == conv_plan.CONV_TARGET:
+        return conv_plan.conv_unit(graph, node, variant, policy, units, device_type)
     return gemm_plan.template_unit(graph, node, variant, policy, units, device_type)
 
 
@@ -53,4 +71,4 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
     return Plan(units, fallbacks)
 
 
-__all__ = ["TemplateUnit", "template_variants", "with_templates"]
+__all__ = ["TemplateUnit", "template_ks", "template_variants", "with_templates"]

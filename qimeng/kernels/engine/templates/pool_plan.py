@@ -1,6 +1,7 @@
 """Pooling as kernels of the engine: ``max_pool2d_with_indices`` and ``avg_pool2d`` as direct Triton kernels.
 
-One program computes ``BLOCK`` elements of the contiguous ``[N, C, OH, OW]`` output; each walks its
+One program computes ``BLOCK`` elements of the ``[N, C, OH, OW]`` output (stored at the strides
+PyTorch's own pooling gives it: contiguous, or channels-last for a channels-last input); each walks its
 window (unrolled: the window, strides, padding and sizes are compiled in, the input's captured strides
 too) with out-of-bounds taps masked. Max pooling keeps the first maximum and lets NaN win (as PyTorch
 does), and writes the flat ``ih * W + iw`` index of it; average pooling divides by the divisor
@@ -80,6 +81,7 @@ def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta) -> str:
              f"    offs = {offs}", f"    mask = offs < {total}",
              f"    ow = offs % {ow}", f"    oh = (offs // {ow}) % {oh}", f"    c = (offs // {ow * oh}) % {c}",
              f"    n = offs // {ow * oh * c}", f"    base = n * {sn} + c * {sc}",
+             f"    dst = n * {out.stride[0]} + c * {out.stride[1]} + oh * {out.stride[2]} + ow * {out.stride[3]}",
              f"    h0 = oh * {st_h} - {ph}", f"    w0 = ow * {st_w} - {pw}"]
     if pool.kind == "max":
         lines += ["    best = tl.full((BLOCK,), float(\"-inf\"), tl.float32)",
@@ -98,8 +100,8 @@ def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta) -> str:
                 lines.append("    acc += v")
     out_t = TL_DTYPES[out.dtype]
     if pool.kind == "max":
-        lines += [f"    tl.store(out_ptr + offs, best.to({out_t}), mask=mask)",
-                  "    tl.store(idx_ptr + offs, arg, mask=mask)"]
+        lines += [f"    tl.store(out_ptr + dst, best.to({out_t}), mask=mask)",
+                  "    tl.store(idx_ptr + dst, arg, mask=mask)"]
         return "\n".join(lines) + "\n"
     if pool.divisor is not None:
         lines.append(f"    div = {float(pool.divisor)}")
@@ -109,7 +111,7 @@ def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta) -> str:
             lines += ["    h0 = tl.maximum(h0, 0)", "    w0 = tl.maximum(w0, 0)",
                       f"    h1 = tl.minimum(h1, {h})", f"    w1 = tl.minimum(w1, {w})"]
         lines.append("    div = ((h1 - h0) * (w1 - w0)).to(tl.float32)")
-    lines.append(f"    tl.store(out_ptr + offs, (acc / div).to({out_t}), mask=mask)")
+    lines.append(f"    tl.store(out_ptr + dst, (acc / div).to({out_t}), mask=mask)")
     return "\n".join(lines) + "\n"
 
 
@@ -130,9 +132,10 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, None
     source = body.replace("def KERNEL(", f"def {name}(", 1)
     values, indices = f"_qm_{node.name}_values", f"_qm_{node.name}_indices"
     grid = -(-out.numel // BLOCK)
-    lines = [f"        {values} = torch.empty({out.shape!r}, dtype=torch.{out.dtype}, device=_qm_dev)",
-             f"        {indices} = " + (f"torch.empty({out.shape!r}, dtype=torch.int64, device=_qm_dev)"
-                                        if pool.kind == "max" else values),
+    lines = [f"        {values} = torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.{out.dtype}, "
+             "device=_qm_dev)",
+             f"        {indices} = " + (f"torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.int64, "
+                                        "device=_qm_dev)" if pool.kind == "max" else values),
              f"        {name}[({grid},)]({x_name}, {values}, {indices}, BLOCK={BLOCK}, num_warps=4)",
              f"        {node.name} = " + (f"({values}, {indices})" if pool.kind == "max" else values)]
     note = (f"{pool.kind} pooling kernel {pool.kernel[0]}x{pool.kernel[1]}, stride {pool.stride}, padding "

@@ -38,9 +38,10 @@ def sole_reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
 
 
 def written_by_kernels(units: list) -> set[str]:
-    """Values our kernels and templates write (contiguous, whatever strides capture recorded)."""
+    """Values our kernels write contiguous, whatever strides capture recorded (a template that stands for
+    a PyTorch call writes its output at the captured strides; one that folds a kernel in, contiguous)."""
     out = {b.name for u in units if isinstance(u, KernelUnit) for b in u.kernel.outputs}
-    return out | {u.output for u in units if isinstance(u, TemplateUnit)}
+    return out | {u.output for u in units if isinstance(u, TemplateUnit) and u.output != u.node.name}
 
 
 def by_flag(flag: str, calls: list[list[str]]) -> list[str]:

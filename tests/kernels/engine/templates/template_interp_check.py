@@ -71,6 +71,38 @@ class Model(nn.Module):
     def forward(self, x):
         return torch.sigmoid(self.fc(x))
 """, [(19, 37)], "bf16"),
+    "conv_bias_relu_folded": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 20, 3, stride=2, padding=1)
+    def forward(self, x):
+        return torch.relu(self.conv(x)) * 0.5
+""", [(2, 3, 17, 19)], "strict"),
+    "conv_groups_dilation_no_bias": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 9, (3, 2), stride=(1, 2), padding=(2, 1), dilation=(2, 1), groups=3, bias=False)
+    def forward(self, x):
+        return self.conv(x)
+""", [(2, 6, 11, 13)], "strict"),
+    "conv_depthwise_then_pool": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(5, 5, 3, padding=1, groups=5)
+    def forward(self, x):
+        return F.max_pool2d(torch.sigmoid(self.conv(x)), 2, ceil_mode=True)
+""", [(3, 5, 9, 7)], "strict"),
+    "conv_channels_last_input_bf16": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 24, 1)
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2)) + 1.0
+""", [(2, 7, 5, 4)], "bf16"),
     "max_pool_ceil_padding": ("""
 class Model(nn.Module):
     def forward(self, x):
@@ -81,6 +113,11 @@ class Model(nn.Module):
     def forward(self, x):
         return F.max_pool2d(x.transpose(2, 3), (3, 2), (1, 2), (1, 1), dilation=(2, 1), return_indices=True)
 """, [(2, 3, 13, 11)], "strict"),
+    "max_pool_channels_last_input": ("""
+class Model(nn.Module):
+    def forward(self, x):
+        return F.max_pool2d(x.permute(0, 3, 1, 2), 2, return_indices=True)
+""", [(2, 9, 7, 5)], "strict"),
     "avg_pool_ceil_include_pad": ("""
 class Model(nn.Module):
     def forward(self, x):

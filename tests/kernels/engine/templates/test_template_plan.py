@@ -49,6 +49,15 @@ def test_epilogue_kernels_are_folded_where_the_product_has_one_reader(outcomes):
     assert results["linear_bf16"]["notes"][0].startswith("bf16")
 
 
+def test_convolutions_fold_their_epilogue_and_follow_the_captured_layout(outcomes):
+    results = outcomes[1]
+    assert results["conv_bias_relu_folded"]["notes"][0].endswith("epilogue folded in")
+    assert results["conv_depthwise_then_pool"]["kernels"] == 0  # conv + sigmoid, then the pooling kernel
+    assert len(results["conv_depthwise_then_pool"]["notes"]) == 2
+    # a channels-last input gives a channels-last convolution: written at those strides, read apart
+    assert "kept apart" in results["conv_channels_last_input_bf16"]["notes"][0]
+
+
 def test_model_new_is_self_contained(outcomes):
     root, _ = outcomes
     assert not (root / "work" / "templates").exists()  # no module written beside model_new.py
