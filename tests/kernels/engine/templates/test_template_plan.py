@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from qimeng.kernels.engine.capture import capture
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.steps import UseTemplate, Schedule, step_from_json
+from qimeng.kernels.engine.templates.conv_plan import conv_of
+from qimeng.kernels.engine.templates.conv_source import Conv, default_blocks
 from qimeng.kernels.engine.templates.gemm import Problem
 from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
+from qimeng.kernels.engine.templates.pool_plan import Pool, pool_of
 from qimeng.kernels.engine.templates.strict_check import measure_strict
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -104,3 +108,31 @@ def test_strict_check_measures_in_a_sandboxed_job():
     choice = measured[40]
     # the interpreter's products are float32 (TF32 is not emulated): well inside the strict tolerance
     assert choice.variant == "tf32x3" and 0 < choice.errors[0]["tol_ratio"] < 0.1
+
+
+class _Convs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1d = torch.nn.Conv1d(3, 4, 3)
+        self.up = torch.nn.ConvTranspose2d(3, 4, 2)
+
+    def forward(self, x, y):
+        return self.conv1d(x), self.up(y), F.adaptive_avg_pool2d(y, 2)
+
+
+def test_what_the_templates_do_not_take_stays_a_pytorch_call_with_its_reason():
+    graph = capture(_Convs(), [torch.randn(2, 3, 9), torch.randn(2, 3, 5, 5)])
+    convs = [n for n in graph.nodes if n.target == "aten.convolution.default"]
+    assert {conv_of(graph, n) for n in convs} == {"a 1-D convolution (2-D only)", "a transposed convolution"}
+    pools = [n for n in graph.nodes if "pool" in n.target]
+    assert pools and all(isinstance(pool_of(graph, n), str) for n in pools)
+    assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
+
+
+def test_conv_blocks_cover_the_group_and_pool_arguments_take_their_defaults():
+    graph = capture(torch.nn.MaxPool2d(3), [torch.randn(1, 2, 7, 7)])
+    pool = pool_of(graph, next(n for n in graph.nodes if "pool" in n.target))
+    assert pool == Pool("max", (3, 3), (3, 3), (0, 0), (1, 1))
+    conv = Conv(1, 8, 5, 5, 40, 3, 3, 5, 5, (1, 1), (1, 1), (1, 1), 2)
+    blocks = default_blocks(conv)
+    assert conv.k == 36 and blocks.block_n == 32 and blocks.block_k == 32
