@@ -189,7 +189,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else ""))
     return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
                           (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
-                          len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
+                          len(best_plan.kernels) + sum(isinstance(u, TemplateUnit) for u in best_plan.units)
+                          if best_plan else 0, wall, not on_cpu, len(outcome.trials),
                           fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
                                                                if n.target.startswith("aten.")),
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
