@@ -1,12 +1,13 @@
 """The GEMM template in a plan: a vendor GEMM call (and the epilogue kernel after it) as a template unit.
 
-``template_unit`` makes the :class:`~qimeng.kernels.engine.templates.plan.TemplateUnit` of one
+``template_unit`` makes the :class:`~qimeng.kernels.engine.templates.unit.TemplateUnit` of one
 ``mm``/``addmm``/``bmm``: the template's kernels rendered as source (inlined into ``model_new.py`` by
 ``emit``) and the forward lines that launch them through ``gemm_runtime``'s ``_qm_mm_run``. When the
 product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turns into an epilogue,
-that kernel is folded into the template (the product is never written). Under the strict policy the generated forward follows PyTorch's matmul
-TF32 flag at run time: with ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs
-in TF32, and so does the template.
+that kernel is folded into the template (``fold``: the product is never written). Under the strict
+policy the generated forward follows PyTorch's matmul TF32 flag at run time: with
+``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs in TF32, and so does the
+template.
 """
 
 from __future__ import annotations
@@ -69,14 +70,15 @@ def variants(policy: str, problem: Problem, measured: dict[int, str] | None = No
 
 def _base(graph: Graph, node: Node, m: int, n: int, contiguous: set[str]) -> tuple[Expr, tuple[Operand, ...]]:
     """The product as the reference computes it: ``ACC``, or ``beta * bias + alpha * ACC`` for addmm
-    (the bias at its captured strides, or contiguous where one of our kernels writes it)."""
-    if node.target != "aten.addmm.default":
-        return ACC, ()
+    (the bias at its captured strides, or contiguous where one of our kernels writes it; ignored, NaN
+    and all, for ``beta = 0`` as PyTorch does)."""
+    alpha, beta = float(node.kwargs.get("alpha", 1)), float(node.kwargs.get("beta", 1))
+    acc: Expr = ACC if alpha == 1 else op("mul", ACC, Const(alpha, "float32"))
+    if node.target != "aten.addmm.default" or beta == 0:
+        return acc, ()
     bias = graph.meta(node.args[0].name)
     strides = contiguous_strides(bias.shape) if node.args[0].name in contiguous else bias.stride
     stride = torch.empty_strided(bias.shape, strides, device="meta").expand(m, n).stride()
-    alpha, beta = float(node.kwargs.get("alpha", 1)), float(node.kwargs.get("beta", 1))
-    acc: Expr = ACC if alpha == 1 else op("mul", ACC, Const(alpha, "float32"))
     b: Expr = operand_load(node.args[0].name, "float32", 0, stride[0], stride[1])
     b = b if beta == 1 else op("mul", b, Const(beta, "float32"))
     return op("add", b, acc), (Operand(node.args[0].name, "float32"),)

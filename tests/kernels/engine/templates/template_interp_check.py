@@ -44,6 +44,11 @@ class Model(nn.Module):
     def forward(self, bias, x, w):
         return torch.addmm(bias, x, w, beta=0.5, alpha=2.0)
 """, [(21,), (19, 45), (45, 21)], "strict"),
+    "addmm_beta_zero_ignores_nan_bias": ("""
+class Model(nn.Module):
+    def forward(self, bias, x, w):
+        return torch.addmm(bias.log(), x, w, beta=0.0)
+""", [(21,), (19, 45), (45, 21)], "strict"),
     "product_read_twice": ("""
 class Model(nn.Module):
     def forward(self, x, w):
