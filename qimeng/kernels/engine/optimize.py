@@ -136,7 +136,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         plans[src] = plan
         kept = sorted(plan.fallbacks)
         return src, (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
-                     + (f", GEMM template ({'; '.join(templates)})" if templates else ""))
+                     + (f", templates ({'; '.join(templates)})" if templates else ""))
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         t0 = time.monotonic()
