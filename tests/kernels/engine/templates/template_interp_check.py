@@ -108,6 +108,14 @@ class Model(nn.Module):
     def forward(self, x):
         return self.conv(x.permute(0, 3, 1, 2)) + 1.0
 """, [(2, 7, 5, 4)], "bf16"),
+    "conv1d_stride_dilation_gelu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(6, 18, 5, stride=2, padding=3, dilation=2, groups=2)
+    def forward(self, x):
+        return F.gelu(self.conv(x))
+""", [(3, 6, 29)], "strict"),
     "max_pool_ceil_padding": ("""
 class Model(nn.Module):
     def forward(self, x):

@@ -113,17 +113,17 @@ def test_strict_check_measures_in_a_sandboxed_job():
 class _Convs(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv1d = torch.nn.Conv1d(3, 4, 3)
+        self.conv3d = torch.nn.Conv3d(3, 4, 2)
         self.up = torch.nn.ConvTranspose2d(3, 4, 2)
 
     def forward(self, x, y):
-        return self.conv1d(x), self.up(y), F.adaptive_avg_pool2d(y, 2)
+        return self.conv3d(x), self.up(y), F.adaptive_avg_pool2d(y, 2)
 
 
 def test_what_the_templates_do_not_take_stays_a_pytorch_call_with_its_reason():
-    graph = capture(_Convs(), [torch.randn(2, 3, 9), torch.randn(2, 3, 5, 5)])
+    graph = capture(_Convs(), [torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 5, 5)])
     convs = [n for n in graph.nodes if n.target == "aten.convolution.default"]
-    assert {conv_of(graph, n) for n in convs} == {"a 1-D convolution (2-D only)", "a transposed convolution"}
+    assert {conv_of(graph, n) for n in convs} == {"a 3-D convolution (1-D and 2-D only)", "a transposed convolution"}
     pools = [n for n in graph.nodes if "pool" in n.target]
     assert pools and all(isinstance(pool_of(graph, n), str) for n in pools)
     assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
