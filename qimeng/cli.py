@@ -81,13 +81,18 @@ def bench(
     mode: str = typer.Option("train", help="train (the modules as the problems build them) or eval."),
     protocol: str = typer.Option("qimeng", help="qimeng (strict) or kernelbench (its trial counts, clock and mean)."),
     jobs_per_gpu: int = typer.Option(1, help="Problems evaluated side by side on each GPU, admitted by memory."),
+    executor: str = typer.Option("local", help="local (this machine's GPUs or CPU slots) or ray (a Ray cluster: "
+                                 "one GPU or CPU per problem; needs qimeng[ray])."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local (start "
+                                    "one here), or HOST:PORT / ray://HOST:PORT."),
 ) -> None:
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
-                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu))
+                                   mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu, executor=executor,
+                                   ray_address=ray_address))
 
 
 @app.command()
@@ -116,19 +121,45 @@ def export(
 
 @app.command()
 def optimize(
-    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs)."),
+    problem: Path = typer.Argument(..., help="Problem file (KernelBench format: Model, get_inputs, get_init_inputs), "
+                                   "or a directory: every problem in it, each into OUT/<name>/."),
     out: Path = typer.Option(..., "--out", help="Directory for model_new.py and report.md."),
     device: str = typer.Option("cuda", help="cuda (or cuda:N), or cpu (Triton interpreter; timing not meaningful)."),
     budget: float = typer.Option(60.0, help="Seconds of search before the last stages are skipped."),
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
+    executor: str = typer.Option("local", help="For a directory: local (this machine) or ray (a Ray cluster, one "
+                                 "GPU per problem; needs qimeng[ray])."),
+    ray_address: str = typer.Option("auto", help="With --executor ray: auto (the running cluster), local, or "
+                                    "HOST:PORT."),
+    workers: Optional[int] = typer.Option(None, help="For a directory: CPU slots (default 1), or GPUs to use (default "
+                                          "all)."),
+    jobs_per_gpu: int = typer.Option(1, help="For a directory: problems optimised side by side on each GPU, "
+                                     "admitted by memory."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", help="OpenAI-compatible base URL: a model proposes "
+                                          "steps too (default: $QIMENG_LLM_BASE_URL; none: the expert alone)."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model name (default: $QIMENG_LLM_MODEL)."),
+    llm_replay: bool = typer.Option(False, "--llm-replay", help="Answer from the store's response cache alone."),
+    llm_rounds: int = typer.Option(2, help="Model proposals, each verified before the next (with a model)."),
+    insights: bool = typer.Option(True, "--insights/--no-insights", help="Lessons of earlier fixed failures in "
+                                  "the model's prompts (see `qimeng llm insights`)."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
+    if problem.is_dir():
+        from qimeng.kernels.engine.batch_cli import optimize_dir_command
+
+        raise typer.Exit(optimize_dir_command(problem, out, device=device, budget=budget, precision=precision,
+                                              small=small, use_store=store, executor=executor,
+                                              ray_address=ray_address, workers=workers, jobs_per_gpu=jobs_per_gpu))
+    if (executor, workers, jobs_per_gpu) != ("local", None, 1):
+        typer.echo("error: --executor, --workers and --jobs-per-gpu apply to a directory of problems", err=True)
+        raise typer.Exit(2)
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
-                                      use_store=store))
+                                      use_store=store, llm_url=llm_url, llm_model=llm_model, llm_replay=llm_replay,
+                                      insights=insights, llm_rounds=llm_rounds))
 
 
 # -- generate (qimeng.kernels.generate) --------------------------------------------------------------------
@@ -150,13 +181,15 @@ def generate(
     store: bool = typer.Option(True, "--store/--no-store", help="Cache the model's answers in the store."),
     insights: bool = typer.Option(True, "--insights/--no-insights", help="Give the model the lessons of earlier "
                                   "fixed failures, and distil new ones (see `qimeng llm insights`)."),
+    run: Optional[str] = typer.Option(None, help="Store run of the samples, for `qimeng report RUN` (pass@k, "
+                                      "fast_p); default generate-MODEL-DEVICE."),
 ) -> None:
     """Ask an LLM for a complete ModelNew, verify each sample, debug failing ones, keep the best verified."""
     from qimeng.kernels.generate.generate_cli import generate_command
 
     raise typer.Exit(generate_command(problem, out, llm_url=llm_url, llm_model=llm_model, replay=llm_replay,
                                       samples=samples, debug_rounds=debug_rounds, device=device, small=small,
-                                      timing_trials=timing_trials, use_store=store, insights=insights))
+                                      timing_trials=timing_trials, use_store=store, insights=insights, run=run))
 
 
 if __name__ == "__main__":

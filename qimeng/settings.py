@@ -76,6 +76,9 @@ class Settings:
     # QIMENG_GPU_MEMORY_FRACTION: share of a GPU's free memory that jobs sharing it may reserve together
     # (core/admission.py); the rest is slack for what footprint estimates miss
     gpu_memory_fraction: float = 0.9
+    # QIMENG_RAY_RETRIES: times a job whose Ray worker died (node lost, OOM) is submitted again before its
+    # items are recorded as crashed (core/ray_executor.py)
+    ray_retries: int = 2
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -91,6 +94,7 @@ class Settings:
             isolation=_env_choice("QIMENG_ISOLATION", cls.isolation, ("auto", "none")),
             yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
             gpu_memory_fraction=_env_float("QIMENG_GPU_MEMORY_FRACTION", cls.gpu_memory_fraction),
+            ray_retries=_env_int("QIMENG_RAY_RETRIES", cls.ray_retries),
         )
 
 

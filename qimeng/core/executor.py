@@ -2,9 +2,11 @@
 configurable number of CPU slots.
 
 Each slot runs one job at a time in a thread; the job itself (for kernels: ``qimeng.kernels.harness.evaluate``)
-does its work in a sandboxed worker process, so a thread only waits. A job's exception is returned as
-a value, never raised, so one failing job cannot end a pool. Threads are daemons: when the consumer
-stops (Ctrl-C, a kill), no new job starts and the process can exit without waiting for running ones.
+does its work in a sandboxed worker process, so a thread only waits. A job emits values while it runs
+(``stream``): the consumer gets each at once, in its own thread, so it alone writes the results down.
+A job's exception is returned as a value, never raised, so one failing job cannot end a pool. Threads
+are daemons: when the consumer stops (Ctrl-C, a kill), no new job starts and the process can exit
+without waiting for running ones.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,19 +52,42 @@ def device_slots(device: str, workers: int | None = None, jobs_per_gpu: int = 1)
 
 
 @dataclass(frozen=True)
-class Outcome(Generic[T, R]):
-    """What one job gave: its value, or the exception it raised."""
+class Event(Generic[T, R]):
+    """What a streaming job reported: one value it emitted (``done`` false), or its end (``done`` true,
+    with the exception that ended it, if any)."""
 
     item: T
     slot: str
     value: R | None = None
+    done: bool = False
     error: BaseException | None = None
 
 
+class WorkerLost(Exception):
+    """A job's worker died (process killed, node lost, out of memory) more times than retries allow."""
+
+
+Emit = Callable[[R], None]
+StreamJob = Callable[[T, str, Emit], None]
+Rest = Callable[[T, list[R]], "T | None"]
+
+
+class StreamingExecutor(Protocol):
+    """What ``qimeng bench`` and batch ``optimize`` run their jobs on: :class:`Executor` (this machine)
+    or :class:`~qimeng.core.ray_executor.RayExecutor` (a Ray cluster)."""
+
+    workers: int  # jobs that may run at once (for progress displays)
+    remote: bool  # jobs run in other processes or machines: they share no object or file with the caller
+
+    def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]: ...
+
+
 class Executor:
-    """Runs ``fn(item, slot)`` for many items, one item per slot at a time, yielding outcomes as they
-    finish (not in submission order). With ``admit``, a job runs inside ``admit(item, slot)`` (e.g. a
-    :class:`~qimeng.core.admission.MemoryGate` reservation, which may wait)."""
+    """Runs jobs over ``slots`` in threads of this process, one item per slot at a time. With ``admit``,
+    a job runs inside ``admit(item, slot)`` (e.g. a :class:`~qimeng.core.admission.MemoryGate`
+    reservation, which may wait)."""
+
+    remote = False
 
     def __init__(self, slots: Sequence[str],
                  admit: Callable[[T, str], AbstractContextManager[object]] | None = None) -> None:
@@ -70,34 +95,40 @@ class Executor:
             raise ValueError("an executor needs at least one slot")
         self.slots = list(slots)
         self.admit = admit
+        self.workers = len(self.slots)
 
-    def map(self, fn: Callable[[T, str], R], items: Iterable[T]) -> Iterator[Outcome[T, R]]:
-        todo: queue.Queue[tuple[int, T]] = queue.Queue()
+    def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]:
+        """``fn(item, slot, emit)`` for every item, yielding each emitted value as it comes and then the
+        item's end. ``rest`` is for executors that retry lost workers; threads are never lost."""
+        todo: queue.Queue[T] = queue.Queue()
         count = 0
         for count, item in enumerate(items, start=1):
-            todo.put((count, item))
-        done: queue.Queue[Outcome[T, R]] = queue.Queue()
+            todo.put(item)
+        events: queue.Queue[Event] = queue.Queue()
         stop = threading.Event()
 
         def work(slot: str) -> None:
             while not stop.is_set():
                 try:
-                    _, item = todo.get_nowait()
+                    item = todo.get_nowait()
                 except queue.Empty:
                     return
                 try:
                     with self.admit(item, slot) if self.admit else nullcontext():
-                        value = fn(item, slot)
-                    done.put(Outcome(item, slot, value=value))
+                        fn(item, slot, lambda value, item=item: events.put(Event(item, slot, value=value)))
+                    events.put(Event(item, slot, done=True))
                 except BaseException as exc:  # noqa: BLE001 - errors are values
-                    done.put(Outcome(item, slot, error=exc))
+                    events.put(Event(item, slot, done=True, error=exc))
 
         threads = [threading.Thread(target=work, args=(slot,), name=f"qimeng-{slot}-{i}", daemon=True)
                    for i, slot in enumerate(self.slots[:count])]
         for thread in threads:
             thread.start()
+        finished = 0
         try:
-            for _ in range(count):
-                yield done.get()
+            while finished < count:
+                event = events.get()
+                finished += event.done
+                yield event
         finally:
             stop.set()  # consumer stopped early (or finished): start nothing new

@@ -354,6 +354,14 @@ class Store:
                 "AND mode = ?", (problem_hash, device, torch_version, mode)).fetchone()
         return None if row is None else row[0]
 
+    def baselines_of(self, problem_hash: str) -> dict[tuple[str, str, str, str], float]:
+        """Every cached baseline of a problem, keyed as ``baseline_ms`` asks: (problem hash, device,
+        torch version, mode) -> ms (what a job on another machine takes with it)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT device, torch_version, mode, ms FROM baselines WHERE problem_hash = ?",
+                                      (problem_hash,)).fetchall()
+        return {(problem_hash, row[0], row[1], row[2]): row[3] for row in rows}
+
     def put_baseline(self, problem_hash: str, device: str, torch_version: str, mode: str, ms: float) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO baselines (problem_hash, device, torch_version, mode, ms, "

@@ -9,6 +9,11 @@ from qimeng.core.admission import MemoryGate
 from qimeng.core.executor import Executor, device_slots
 
 
+def one_value(job):
+    """A streaming job that emits ``job(item, slot)`` once."""
+    return lambda item, slot, emit: emit(job(item, slot))
+
+
 class Tracker:
     """Records, for every moment a job starts, the bytes and jobs running on its device."""
 
@@ -36,7 +41,7 @@ def test_jobs_that_do_not_fit_beside_the_running_ones_wait() -> None:
     tracker = Tracker()
     jobs = [("a", 6), ("b", 6), ("c", 3), ("d", 1)]
     executor = Executor(device_slots("cpu", 4), admit=lambda item, slot: gate.admit("cuda:0", item[1]))
-    done = sorted(o.value for o in executor.map(tracker.job, jobs))
+    done = sorted(e.value for e in executor.stream(one_value(tracker.job), jobs) if not e.done)
     assert done == ["a", "b", "c", "d"]
     assert tracker.peak_bytes <= 10  # never more than the capacity at once
     assert not any({"a", "b"} <= group for group in tracker.together)
@@ -48,7 +53,7 @@ def test_a_job_larger_than_the_device_runs_alone_and_unknown_devices_are_not_lim
     gate = MemoryGate({"cuda:0": 10})
     tracker = Tracker()
     executor = Executor(["s"] * 3, admit=lambda item, slot: gate.admit("cuda:0", item[1]))
-    list(executor.map(tracker.job, [("huge", 50), ("x", 2), ("y", 2)]))
+    list(executor.stream(one_value(tracker.job), [("huge", 50), ("x", 2), ("y", 2)]))
     assert [group for group in tracker.together if "huge" in group] == [{"huge"}]
     with gate.admit("cuda:7", 10**12):  # not a gated device: no wait
         assert gate.in_use == {"cuda:0": 0}

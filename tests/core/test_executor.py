@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from qimeng.core.executor import Executor, device_slots
+from qimeng.core.executor import Event, Executor, device_slots
+
+
+def one_value(job):
+    """A streaming job that emits ``job(item, slot)`` once."""
+    return lambda item, slot, emit: emit(job(item, slot))
 
 
 def test_every_item_runs_once_and_errors_are_values():
@@ -16,12 +21,29 @@ def test_every_item_runs_once_and_errors_are_values():
             raise RuntimeError("job 3 broke")
         return item * 10
 
-    outcomes = list(Executor(["cpu", "cpu"]).map(job, range(6)))
-    assert sorted(o.item for o in outcomes) == list(range(6))
-    values = {o.item: o.value for o in outcomes if o.error is None}
+    events = list(Executor(["cpu", "cpu"]).stream(one_value(job), range(6)))
+    assert sorted(e.item for e in events if e.done) == list(range(6))  # each item ends once
+    values = {e.item: e.value for e in events if not e.done}
     assert values == {0: 0, 1: 10, 2: 20, 4: 40, 5: 50}
-    [failed] = [o for o in outcomes if o.error is not None]
-    assert failed.item == 3 and isinstance(failed.error, RuntimeError) and failed.value is None
+    [failed] = [e for e in events if e.error is not None]
+    assert failed.item == 3 and failed.done and isinstance(failed.error, RuntimeError)
+
+
+def test_values_come_as_they_are_emitted_before_the_job_ends():
+    seen: list[Event] = []
+    release = threading.Event()
+
+    def job(item: int, slot: str, emit) -> None:
+        emit("first")
+        assert release.wait(10)
+        emit("second")
+
+    events = Executor(["cpu"]).stream(job, [7])
+    seen.append(next(events))
+    assert seen[0].value == "first" and not seen[0].done  # the job is still running
+    release.set()
+    seen.extend(events)
+    assert [(e.value, e.done) for e in seen] == [("first", False), ("second", False), (None, True)]
 
 
 def test_slots_run_concurrently_one_job_each():
@@ -40,10 +62,10 @@ def test_slots_run_concurrently_one_job_each():
             busy[slot] -= 1
         return slot
 
-    outcomes = list(Executor(["cuda:0", "cuda:1"]).map(job, range(8)))
+    values = [e for e in Executor(["cuda:0", "cuda:1"]).stream(one_value(job), range(8)) if not e.done]
     assert peak == {"total": 2, "per_slot": 1}
-    assert {o.value for o in outcomes} == {"cuda:0", "cuda:1"}
-    assert all(o.value == o.slot for o in outcomes)
+    assert {e.value for e in values} == {"cuda:0", "cuda:1"}
+    assert all(e.value == e.slot for e in values)
 
 
 def test_stopping_early_starts_no_new_jobs():
@@ -54,7 +76,7 @@ def test_stopping_early_starts_no_new_jobs():
         time.sleep(0.05)
         return item
 
-    results = Executor(["cpu"]).map(job, range(20))
+    results = Executor(["cpu"]).stream(one_value(job), range(20))
     first = next(results)
     results.close()  # the consumer stops (Ctrl-C, an error in the caller)
     time.sleep(0.2)
@@ -62,7 +84,7 @@ def test_stopping_early_starts_no_new_jobs():
 
 
 def test_empty_input_and_bad_slots():
-    assert list(Executor(["cpu"]).map(lambda item, slot: item, [])) == []
+    assert list(Executor(["cpu"]).stream(lambda item, slot, emit: None, [])) == []
     with pytest.raises(ValueError):
         Executor([])
 

@@ -17,6 +17,9 @@ Definitions (docs/BENCH.md has the long form):
   a clean sample (a speed-up is always > 0), as in KernelBench.
 - Geometric mean and median speed-up over ``b``: over the problems that have a speed-up over ``b``.
 - Correctness rate: correct samples / samples. Counts per status are over samples.
+- pass@k (Chen et al. 2021, unbiased): per problem with n samples of which c are clean,
+  1 - C(n - c, k) / C(n, k); the mean over problems (those without a sample count 0), for each k of
+  ``PASS_AT_K`` no larger than the fewest samples any sampled problem has.
 - Roofline share of a clean, timed sample: ``roofline_ms / candidate_ms`` (1.0 = as fast as the
   hardware's memory/compute peak allows); per problem the best sample's; the median over problems.
 """
@@ -36,6 +39,7 @@ from qimeng.kernels.result import EvalResult, integrity_flags
 
 FAST_P_THRESHOLDS: tuple[float, ...] = (0.0, 1.0, 1.5, 2.0)
 BASELINES: tuple[str, ...] = ("eager", "compile")
+PASS_AT_K: tuple[int, ...] = (1, 5, 10)
 
 
 def speedup_over(result: EvalResult, baseline: str) -> float | None:
@@ -65,6 +69,13 @@ def fast_p(speedups: Iterable[float | None], n_problems: int, p: float, *, solve
     if p == 0 and solved is not None:
         return solved / n_problems
     return sum(1 for s in speedups if s is not None and s > p) / n_problems
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The chance that at least one of k samples drawn from n (c of them correct) is correct."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def geometric_mean(values: Sequence[float]) -> float | None:
@@ -123,6 +134,7 @@ class BenchMetrics:
     median_roofline_share: float | None  # over problems with a roofline: best roofline_ms / candidate_ms
     problems: list[ProblemOutcome] = field(repr=False)
     flagged: list[FlaggedSample] = field(default_factory=list, repr=False)
+    pass_at_k: dict[int, float] = field(default_factory=dict)  # k -> mean over problems
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +148,7 @@ class BenchMetrics:
             "flagged": [{"problem": f.problem, "candidate": f.candidate, "speedup": f.speedup, "flags": f.flags,
                          "reason": f.reason} for f in self.flagged],
             "untimed_correct": self.untimed_correct, "median_roofline_share": self.median_roofline_share,
+            "pass_at_k": {str(k): v for k, v in self.pass_at_k.items()},
         }
 
 
@@ -174,7 +187,17 @@ def compute_metrics(records: Sequence[EvalRecord], problems: Sequence[str] | Non
         median_roofline_share=statistics.median(shares) if shares else None,
         problems=outcomes,
         flagged=flagged,
+        pass_at_k=_pass_at_k(outcomes),
     )
+
+
+def _pass_at_k(outcomes: Sequence[ProblemOutcome]) -> dict[int, float]:
+    sampled = [len(o.samples) for o in outcomes if o.samples]
+    if not sampled:
+        return {}
+    ks = [k for k in PASS_AT_K if k <= min(sampled)]
+    return {k: sum(pass_at_k(len(o.samples), sum(r.result.clean for r in o.samples), k) if o.samples else 0.0
+                   for o in outcomes) / len(outcomes) for k in ks}
 
 
 def _best(samples: Iterable[EvalRecord], baseline: str) -> float | None:

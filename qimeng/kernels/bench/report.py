@@ -95,6 +95,7 @@ def _tables(m: BenchMetrics) -> list[Table]:
         ["samples timed without the GPU lock (timing_unlocked)", str(m.timing_unlocked)],
         ["correct samples without a meaningful timing", str(m.untimed_correct)],
         ["median roofline share (roofline time / candidate time)", _fmt(m.median_roofline_share)],
+        *([f"pass@{k} (unbiased, over problems)", _pct(v)] for k, v in m.pass_at_k.items()),
     ]
     thresholds = sorted(next(iter(m.fast_p.values()), {}))
     speed = [[b, *(_pct(m.fast_p[b][p]) for p in thresholds), _fmt(m.geomean_speedup[b], "x"),

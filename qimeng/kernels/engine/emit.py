@@ -68,9 +68,26 @@ def forward_signature(model_cls: type) -> tuple[str, list[str]]:
     return text, names
 
 
+def region_params(node) -> list[str]:
+    """The values an extern node reads (graph inputs or nodes), in order of first use: the parameters of the
+    function that replaces its PyTorch call (``regions`` of ``emit_model_new``)."""
+    names: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Ref) and value.name not in names:
+            names.append(value.name)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+
+    visit(list(node.args) + list(node.kwargs.values()))
+    return names
+
+
 def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Plan, device_type: str,
-                   precision: str = "strict") -> str:
-    """The full source of ``model_new.py`` (``precision``: see ``steps.Precision``)."""
+                   precision: str = "strict", regions: dict[str, tuple[str, str]] | None = None) -> str:
+    """The full source of ``model_new.py`` (``precision``: see ``steps.Precision``). ``regions`` maps an extern
+    node to (code, function): verified code (the LLM micro coder's) whose function replaces its PyTorch call."""
     sig_text, arg_names = forward_signature(model_cls)
     n_args = len(graph.user_args)
     if arg_names is None or len(arg_names) < n_args:
@@ -88,6 +105,8 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
     if any(i.kind == "literal" for i in graph.inputs):
         out += ["", _literal_source(), ""]
+    for code, _ in (regions or {}).values():
+        out += ["", code.strip(), ""]
     out += ["", "class ModelNew(Model):",
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
@@ -105,7 +124,7 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
                 "            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _qm_flags", ""]
     else:
         out += ["        return self._qm_forward(*_qm_args)", ""]
-    out += _fast_forward(graph, plan, precision)
+    out += _fast_forward(graph, plan, precision, {n: f for n, (_, f) in (regions or {}).items()})
     return "\n".join(out) + "\n"
 
 
@@ -162,6 +181,11 @@ def _literal_source() -> str:
     ])
 
 
+def pytorch_call(node) -> str:
+    """The PyTorch call of an extern node, as ``model_new.py`` writes it (a device argument reads ``_qm_dev``)."""
+    return _extern_call(node, "strict")
+
+
 def _extern_call(node, precision: str) -> str:
     """The PyTorch call of an extern node; under the bf16 policy a GEMM/convolution's float32 tensor
     operands go in as bfloat16 and its result comes back as float32."""
@@ -175,7 +199,8 @@ def _extern_call(node, precision: str) -> str:
     return f"{call}.to(torch.float32)" if cast else call
 
 
-def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[str]:
+def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict",
+                  regions: dict[str, str] | None = None) -> list[str]:
     user = sorted((i for i in graph.inputs if i.kind == "user"), key=lambda i: int(i.target))
     params = [i for i in graph.inputs if i.kind not in ("user", "literal")]
     literals = [i for i in graph.inputs if i.kind == "literal"]
@@ -210,6 +235,8 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict") -> list[s
             node = unit.node
             if node.target == "getitem":
                 lines.append(f"        {node.name} = {node.args[0].name}[{node.args[1]!r}]")
+            elif node.name in (regions or {}):
+                lines.append(f"        {node.name} = {regions[node.name]}({', '.join(region_params(node))})")
             else:
                 lines.append(f"        {node.name} = {_extern_call(node, precision)}")
             recurrent = node.target == "getitem" and graph.node(node.args[0].name).target in RECURRENT_TARGETS

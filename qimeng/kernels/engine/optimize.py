@@ -10,6 +10,7 @@ Everything tried goes into the store.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from typing import Callable
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.emit import emit_model_new
+from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -29,6 +31,9 @@ from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
+# torch.export is not thread-safe: problems optimised side by side in one process (batch optimize) capture
+# one at a time (verification and timing run in sandboxed workers, in parallel)
+_CAPTURE_LOCK = threading.Lock()
 GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
             "_scaled_dot_product_efficient_attention")
 _DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
@@ -95,13 +100,15 @@ def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
-             log: Callable[[str], None] = print) -> OptimizeResult:
-    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
-    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
+             llm: LLMOptimize | None = None, log: Callable[[str], None] = print) -> OptimizeResult:
+    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``. With ``llm``
+    the model's proposals join the expert's (``llm_search``); without it nothing talks to a model."""
+    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, llm,
+                     log)
 
 
 def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
-              store, compare_compile: bool, log: Callable[[str], None]) -> OptimizeResult:
+              store, compare_compile: bool, llm: LLMOptimize | None, log: Callable[[str], None]) -> OptimizeResult:
     start = time.monotonic()
     if precision not in PRECISION_TOLERANCES:
         raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
@@ -111,7 +118,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     source = problem.read_text()
     run = f"optimize-{uuid.uuid4().hex[:8]}"
     try:
-        prob, graph = capture_problem(problem, small)
+        with _CAPTURE_LOCK:
+            prob, graph = capture_problem(problem, small)
     except CaptureError as exc:
         log(f"capture failed: {exc}; writing the reference")
         (out_dir / "model_new.py").write_text(reference_source(source))
@@ -127,12 +135,18 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
 
-    def render(schedule: Schedule) -> tuple[str, str]:
+    kept_regions: dict[str, tuple[str, str]] = {}  # LLM-coded regions of the best candidate (tuning keeps them)
+
+    def render(schedule: Schedule, regions: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+        regions = kept_regions if regions is None else regions
         plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu" if on_cpu else "cuda")
+        if regions:
+            plan = replace(plan, fallbacks={n: why for n, why in plan.fallbacks.items() if n not in regions})
         templates = [f"{u.node.name}: {u.note}" for u in plan.units if isinstance(u, TemplateUnit)]
-        if not plan.kernels and not templates:
+        if not plan.kernels and not regions and not templates:
             return "", "no kernels"
-        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision)
+        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision,
+                             regions)
         plans[src] = plan
         kept = sorted(plan.fallbacks)
         return src, (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
@@ -161,6 +175,12 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
 
     search_started = time.monotonic()
     outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial)
+    llm_lines: list[str] = []
+    if llm is not None:
+        record = llm_rounds(graph, initial, outcome, render, verify, plans, llm, _device_name(device), on_trial, log)
+        kept_regions.update(llm_regions(graph, initial, outcome, render, verify, plans, llm, options, record,
+                                        on_trial, log))
+        llm_lines = report_lines(record, llm.client)
     per_candidate_s = (time.monotonic() - search_started) / max(1, len(outcome.trials))
     if outcome.best is not None and not on_cpu:
         affordable = int((budget_s - (time.monotonic() - start)) / per_candidate_s)
@@ -177,7 +197,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
-                  selection)
+                  selection, llm_lines)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = None
     for t in outcome.trials:
@@ -331,8 +351,10 @@ def _device_name(device: str) -> str:
 
 def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
-                  precision: str, small: bool, selection: EvalResult | None = None) -> None:
+                  precision: str, small: bool, selection: EvalResult | None = None,
+                  extra: list[str] | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
-    (out_dir / "report.md").write_text(render_report(problem, graph, plan, trials, final, fallbacks, capture_error,
-                                                     on_cpu, precision, small, selection))
+    text = render_report(problem, graph, plan, trials, final, fallbacks, capture_error, on_cpu, precision, small,
+                         selection)
+    (out_dir / "report.md").write_text(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))

@@ -7,13 +7,18 @@ from pathlib import Path
 from rich.console import Console
 
 from qimeng.core.verdict import BadInput
+from qimeng.kernels.engine.llm_search import DEFAULT_ROUNDS
 
 
 def optimize_command(problem: Path, out: Path, *, device: str, budget: float, precision: str,
-                     small: bool | None, use_store: bool) -> int:
+                     small: bool | None, use_store: bool, llm_url: str | None = None, llm_model: str | None = None,
+                     llm_replay: bool = False, insights: bool = True, llm_rounds: int = DEFAULT_ROUNDS) -> int:
+    """With no model configured (flags or QIMENG_LLM_* variables) the expert searches alone."""
     from qimeng.kernels.store import Store
+    from qimeng.kernels.engine.llm_search import LLMOptimize
     from qimeng.kernels.engine.optimize import optimize
     from qimeng.kernels.engine.steps import PRECISIONS
+    from qimeng.llm.session import LLMSession, open_session
 
     console = Console(stderr=True)
     if precision not in PRECISIONS:
@@ -22,6 +27,17 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     if not problem.is_file():
         console.print(f"error: {problem}: no such problem file")
         return 2
+    if llm_rounds < 1:
+        console.print("error: --llm-rounds must be at least 1")
+        return 2
+    session = open_session(llm_url=llm_url, llm_model=llm_model, replay=llm_replay, use_store=use_store,
+                           insights=insights, required=False)
+    if isinstance(session, str):
+        console.print(f"error: {session}", markup=False, highlight=False)
+        return 2
+    llm = None
+    if isinstance(session, LLMSession):
+        llm = LLMOptimize(session.client, session.insights, llm_rounds)
     store = Store.open() if use_store else None
     try:
         with console.status(f"optimizing {problem.name} on {device}") as status:
@@ -30,13 +46,15 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
                 status.update(message[:100])
 
             result = optimize(problem, out, device=device, budget_s=budget, precision=precision, small=small,
-                              store=store, log=log)
+                              store=store, llm=llm, log=log)
     except BadInput as exc:
         console.print(f"error: {exc}", markup=False)
         return 2
     finally:
         if store is not None:
             store.close()
+        if llm is not None:
+            session.close()
     summary = f"wrote {result.out_dir}/model_new.py and report.md ({result.status}, {result.kernels} kernels"
     if result.speedup is not None:
         summary += f", {result.speedup:.2f}x vs eager"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 from rich.console import Console
@@ -13,15 +12,15 @@ from qimeng.core.verdict import BadInput
 
 def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model: str | None, replay: bool,
                      samples: int, debug_rounds: int, device: str, small: bool, timing_trials: int,
-                     use_store: bool, insights: bool) -> int:
+                     use_store: bool, insights: bool, run: str | None = None) -> int:
     """0 when a verified sample was written, 1 when none was verified, 2 for bad input or an unusable LLM."""
     from qimeng.kernels.generate.report import write_report
     from qimeng.kernels.generate.run import GenerateOptions, generate
+    from qimeng.kernels.generate.store import default_run, record_samples
+    from qimeng.kernels.store import Store
     from qimeng.kernels.result import EvalOptions
-    from qimeng.llm.cache import ResponseCache
-    from qimeng.llm.client import LLMClient
-    from qimeng.llm.insights import InsightStore
-    from qimeng.settings import LLMSettings, Settings
+    from qimeng.llm.session import LLMSession, open_session
+    from qimeng.settings import Settings
 
     console = Console(stderr=True, soft_wrap=True)
 
@@ -35,32 +34,22 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
         return fail(f"unknown device {device!r}: use cpu, cuda or cuda:N")
     if samples < 1 or debug_rounds < 0:
         return fail("--samples must be at least 1 and --debug-rounds at least 0")
+    session = open_session(llm_url=llm_url, llm_model=llm_model, replay=replay, use_store=use_store,
+                           insights=insights, required=True)
+    if not isinstance(session, LLMSession):  # required: never None
+        return fail(str(session))
+    client, llm = session.client, session.client.settings
     try:
-        llm = LLMSettings.from_env(base_url=llm_url, model=llm_model)
-        settings = Settings.from_env()
-    except ValueError as exc:
-        return fail(str(exc))
-    try:
-        cache = ResponseCache(settings.store_path) if use_store else None
-        lessons = InsightStore(settings.store_path) if use_store and insights else None
-    except (RuntimeError, OSError, sqlite3.Error) as exc:
-        return fail(f"cannot open the store: {exc}")
-    try:
-        client = LLMClient(llm, cache, replay=replay)
-        unusable = client.check()
-        if unusable is not None:
-            return fail(unusable.message)
         options = GenerateOptions(samples=samples, debug_rounds=debug_rounds, insights=insights,
                                   eval=EvalOptions(device=device, small=small, timing_trials=timing_trials,
-                                                   warmup=min(10, timing_trials), timeout_s=settings.eval_timeout_s))
+                                                   warmup=min(10, timing_trials),
+                                                   timeout_s=Settings.from_env().eval_timeout_s))
         with console.status(f"generating {problem.name} with {llm.model}"):
-            result = generate(problem, client, options, lessons)
+            result = generate(problem, client, options, session.insights)
     except BadInput as exc:
         return fail(str(exc))
     finally:
-        for tables in (cache, lessons):
-            if tables is not None:
-                tables.close()
+        session.close()
     if result.error is not None and not result.attempts:
         return fail(result.error.message)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +61,12 @@ def generate_command(problem: Path, out: Path, *, llm_url: str | None, llm_model
         (out / "model_new.py").write_text(result.best.source or "")
     elif (out / "model_new.py").exists():  # a previous run's: it is not this run's result
         (out / "model_new.py").unlink()
-    write_report(out / "report.md", problem, result, options, llm, client.usage, replay=replay)
+    stored_as = None
+    if use_store and result.attempts:
+        stored_as = run or default_run(llm.model, device)
+        with Store.open() as store:
+            record_samples(store, stored_as, problem, result, options, llm.model)
+    write_report(out / "report.md", problem, result, options, llm, client.usage, replay=replay, run=stored_as)
     if result.error is not None:
         return fail(result.error.message)
     verified = result.best is not None

@@ -10,7 +10,7 @@ from qimeng.settings import LLMSettings
 
 
 def write_report(path: Path, problem: Path, result: GenerateResult, options: GenerateOptions,
-                 llm: LLMSettings, usage: Usage, *, replay: bool) -> None:
+                 llm: LLMSettings, usage: Usage, *, replay: bool, run: str | None = None) -> None:
     """Write report.md. The API key is not among the things it is given."""
     lines = [f"# qimeng generate: {problem.name}", "",
              f"- model: `{llm.model}` at `{llm.base_url or '(replay)'}`"
@@ -22,7 +22,9 @@ def write_report(path: Path, problem: Path, result: GenerateResult, options: Gen
              f"- verified samples: {len({a.sample for a in result.attempts if a.verified})} of {options.samples}",
              f"- requests {usage.requests} (retries {usage.retries}, failed {usage.failures}), cache hits "
              f"{usage.cache_hits}, tokens {usage.prompt_tokens} in / {usage.completion_tokens} out, "
-             f"{usage.seconds:.1f} s of requests (summed over concurrent ones), {result.wall_s:.1f} s in all", ""]
+             f"{usage.seconds:.1f} s of requests (summed over concurrent ones), {result.wall_s:.1f} s in all",
+             f"- stored in the kernels store as run `{run}`, one evaluation per sample: `qimeng report {run}` "
+             "gives pass@k and fast_p" if run else "- not stored (--no-store)", ""]
     if result.best is not None:
         b = result.best
         speed = "not timed" if b.speedup is None else f"{b.speedup:.2f}x vs the reference"

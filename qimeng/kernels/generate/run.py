@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qimeng.kernels.generate.prompt import NO_CODE, TASK, TASK_KIND, fix_request, task_messages
 from qimeng.kernels.harness.evaluate import evaluate_many
-from qimeng.kernels.result import EvalOptions
+from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.llm.client import Completion, LLMClient, LLMError
 from qimeng.llm.insights import InsightStore, distill, lessons_text
 from qimeng.llm.prompts import Message, feedback, last_code_block
@@ -41,6 +41,7 @@ class Attempt:
     completion_tokens: int = 0
     cached: bool = False
     source: str | None = None  # the code taken from the answer
+    result: EvalResult | None = None  # the harness's, when the code reached it
 
     @property
     def verified(self) -> bool:
@@ -130,6 +131,7 @@ def _verify(problem: Path, items: list[tuple[int, Attempt, Completion]], options
     results = evaluate_many(problem, [a.source for _, a, _ in items], options, on_result=arrived)
     for (_, attempt, _), result in zip(items, results):
         attempt.status, attempt.reason, attempt.speedup = result.status.value, result.reason, result.speedup
+        attempt.result = result
 
 
 def _best(attempts: list[Attempt]) -> Attempt | None:

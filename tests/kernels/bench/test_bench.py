@@ -151,6 +151,68 @@ def test_several_workers(tree, tmp_path):
         assert len(store.finished("r")) == 4
 
 
+class InProcessRemote:
+    """Runs jobs here as a remote executor is asked to (files shipped, store writes sent back); the
+    groups of the problems in ``lose`` report their first value, then end as a lost worker."""
+
+    remote, workers = True, 1
+
+    def __init__(self, lose: tuple[str, ...] = ()) -> None:
+        self.lose = lose
+
+    def stream(self, fn, items, rest=None):
+        from qimeng.core.executor import Event, WorkerLost
+
+        for item in items:
+            values: list = []
+            fn(item, "cpu", values.append)
+            lost = item.pairs[0].problem in self.lose
+            for value in values[:1] if lost else values:
+                yield Event(item, "cpu", value=value)
+            yield Event(item, "cpu", done=True, error=WorkerLost("the Ray worker died 3 times (NodeDiedError)")
+                        if lost else None)
+
+
+class StoresBaselines(FakeEvaluate):
+    """Notes the cached eager baseline the job's store gives for its problem, then stores one."""
+
+    def __call__(self, problem, candidates, options, *, settings=None, store=None, on_result=None):
+        from qimeng.kernels.harness.problem import problem_hash
+
+        phash = problem_hash(problem, small=options.small)
+        self.seen[problem.stem] = store.baseline_ms(phash, "cpu", "t", "eager")
+        store.put_baseline(phash, "cpu", "t", "eager", 1.5)
+        return super().__call__(problem, candidates, options, settings=settings, store=store, on_result=on_result)
+
+
+def test_remote_jobs_get_the_files_and_send_results_and_writes_back(tree, tmp_path):
+    from qimeng.kernels.harness.problem import problem_hash
+
+    fake = StoresBaselines()
+    fake.seen = {}
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, fake, executor=InProcessRemote())
+        assert summary.statuses == {"ok": 2, "incorrect": 1, "timeout": 1}
+        assert {r.candidate: r.result.status.value for r in store.evaluations("r")} == {
+            "fam/a": "ok", "fam/b/s0": "incorrect", "fam/b/s1": "ok", "c2": "timeout"}
+        assert fake.seen == {"a": None, "b": None, "c2": None}  # nothing cached yet
+        phash = problem_hash(tree[0] / "fam/a.py")
+        assert store.baseline_ms(phash, "cpu", "t", "eager") == 1.5  # written by the driver, from the job's message
+        assert bench(tree, store, fake, executor=InProcessRemote()).skipped == 4  # shipped hashes match the files
+        bench(tree, store, fake, run="r2", executor=InProcessRemote())
+        assert fake.seen == {"a": 1.5, "b": 1.5, "c2": 1.5}  # a new run's jobs took the cached baselines along
+
+
+def test_pairs_of_a_lost_worker_are_stored_as_crashed_with_the_cause(tree, tmp_path):
+    with Store(tmp_path / "q.db") as store:
+        summary = bench(tree, store, FakeEvaluate(), executor=InProcessRemote(lose=("fam/b",)))
+        results = {r.candidate: r.result for r in store.evaluations("r")}
+    assert summary.evaluated == 4 and summary.errors == {}
+    assert results["fam/b/s0"].status is Status.INCORRECT  # reported before the worker was lost
+    assert results["fam/b/s1"].status is Status.CRASHED and "died 3 times" in results["fam/b/s1"].reason
+    assert results["fam/b/s1"].candidate_hash == content_hash("# ok 0.5\n")  # a rerun counts it as done
+
+
 def test_problems_share_a_gpu_only_while_their_footprints_fit(tree, tmp_path, monkeypatch):
     """Three jobs per GPU, a 10-byte gate: fam/a and fam/b (6 bytes each) never run together; the
     small ones (c2: 3 bytes) may run beside either; the footprints are asked once per problem."""
@@ -254,6 +316,10 @@ def test_kill_and_resume(tmp_path):
     (["{p}", "{c}", "--baselines", "eager,turbo"], "--baselines"),
     (["{p}", "{c}", "--device", "tpu"], "unknown device"),
     (["{p}", "{c}", "--workers", "0"], "workers"),
+    (["{p}", "{c}", "--executor", "mpi"], "expected local or ray"),
+    (["{p}", "{c}", "--executor", "ray", "--workers", "2"], "apply to --executor local"),
+    (["{p}", "{c}", "--executor", "ray", "--device", "cuda:1"], "Ray assigns the GPUs"),
+    (["nope", "nope2", "--executor", "ray"], "does not exist"),
 ])
 def test_bench_command_bad_input_exits_2_and_writes_nothing(tree, tmp_path, monkeypatch, args, message):
     from typer.testing import CliRunner
@@ -267,6 +333,20 @@ def test_bench_command_bad_input_exits_2_and_writes_nothing(tree, tmp_path, monk
     if (tmp_path / "q.db").exists():
         with Store(tmp_path / "q.db") as store:
             assert store.runs() == []
+
+
+def test_bench_on_ray_without_ray_exits_2_with_the_install_command(tree, tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from qimeng.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
+    monkeypatch.setenv("QIMENG_STORE", str(tmp_path / "q.db"))
+    result = CliRunner().invoke(app, ["bench", *map(str, tree), "--executor", "ray"])
+    assert result.exit_code == 2 and "pip install 'qimeng[ray]'" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.gpu

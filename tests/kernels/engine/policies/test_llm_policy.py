@@ -7,7 +7,7 @@ import json
 
 from fake_openai_server import FakeOpenAIServer
 
-from qimeng.kernels.engine.policies.llm import STAGE, llm_proposer, propose
+from qimeng.kernels.engine.policies.llm import propose, step_schema
 from qimeng.kernels.engine.steps import STEP_TYPES, FusePointwise, LowerOps, Schedule
 from qimeng.llm.client import LLMClient
 from qimeng.settings import LLMSettings
@@ -64,16 +64,22 @@ def test_bad_kind_field_and_value_are_each_named() -> None:
     assert len(reasons) == 4 and all(why in got for (_, why), got in zip(cases, reasons))
 
 
-def test_the_proposer_asks_the_model_only_in_its_own_stage() -> None:
-    fallback_calls = []
+def test_the_schema_names_every_step_kind_and_limits_node_fields_to_the_graph() -> None:
+    schema = step_schema(NODES)
+    kinds = schema["properties"]["steps"]["items"]["oneOf"]
+    assert sorted(k["properties"]["kind"]["const"] for k in kinds) == sorted(STEP_TYPES)
+    fuse = next(k for k in kinds if k["title"] == "fuse_pointwise")
+    assert fuse["required"] == ["kind", "producer", "consumer"] and fuse["properties"]["producer"]["enum"] == NODES
+    lower = next(k for k in kinds if k["title"] == "lower_ops")
+    assert lower["properties"]["nodes"] == {"type": "array", "items": {"type": "string", "enum": NODES}, "minItems": 1}
 
-    def expert(schedule, stage):
-        fallback_calls.append(stage)
-        return []
 
-    with FakeOpenAIServer([VALID]) as server:
-        proposer = llm_proposer(client(server.url), GRAPH, NODES, ORDER, expert)
-        assert proposer(Schedule(), "lower") == [] and fallback_calls == ["lower"]
-        [(name, steps, schedule)] = proposer(Schedule(), STAGE)
-    assert name == STAGE and len(steps) == 2 and schedule.groups == (("relu", "mul"),)
-    assert len(server.requests) == 1
+def test_a_code_region_request_is_accepted_only_on_a_pytorch_call_of_the_plan() -> None:
+    ask = json.dumps({"steps": [{"kind": "code_region", "node": "sum_1"}]})
+    wrong = json.dumps({"steps": [{"kind": "code_region", "node": "relu"}]})
+    with FakeOpenAIServer([wrong, ask]) as server:
+        proposal = propose(client(server.url), GRAPH, NODES, ORDER, Schedule(), codable=["sum_1"])
+    assert proposal.accepted and proposal.steps == [] and proposal.regions == ["sum_1"]
+    assert "naming a PyTorch call of the current plan (sum_1)" in proposal.rejections[0]
+    assert '"code_region"' in server.requests[0]["messages"][-1]["content"]
+    assert "code_region" not in json.dumps(step_schema(NODES))  # offered only when the plan has such calls
