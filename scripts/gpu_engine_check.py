@@ -8,10 +8,11 @@ flagged, or slower: its ms against the reference's); writes engine.json (rows ca
 outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
-                                        [--benchmark-subset] [PROBLEM.py ...]
+                                        [--benchmark-subset] [--template-subset] [PROBLEM.py ...]
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
-(1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block).
+(1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
+``--template-subset`` runs TEMPLATE_SUBSET (the GEMM, convolution and pooling templates in optimize).
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
@@ -41,6 +42,17 @@ BENCHMARK_SUBSET = (
     "training/01_batch_norm_train_2d", "training/04_conv_bn_relu_train", "cnn/01_resnet_basic_stack",
     "cnn/02_dense_cnn_200", "recurrent/04_lstm_6layer_bidirectional", "recurrent/05_gru_hidden_returned",
     "transformer/02_minigpt_block", "conv_epilogue/06_conv_transpose_add_min_gelu_mul",
+)
+
+# Issue 11: problems whose GEMMs, convolutions and poolings the expert's `templates` stage takes. Each
+# report's step trajectory shows the template candidates (variant, epilogue folded or not) next to the
+# vendor-call candidate, and the log gives 3xTF32's measured error vs float64 per K.
+TEMPLATE_SUBSET = (
+    "gemm_epilogue/01_linear_bias_gelu", "gemm_epilogue/02_matmul_scale_residual", "gemm_epilogue/03_mlp_relu_chain",
+    "gemm_epilogue/04_batched_matmul", "gemm_epilogue/05_matmul_transposed_weight_bias_silu",
+    "conv_epilogue/01_conv2d_bias_relu", "conv_epilogue/02_conv2d_batchnorm_silu", "conv_epilogue/03_conv2d_add_clamp",
+    "conv_epilogue/04_pointwise_conv_hardswish", "conv_epilogue/05_depthwise_conv_gelu", "cnn/01_resnet_basic_stack",
+    "cnn/03_inception_stack", "transformer/02_minigpt_block",
 )
 
 
@@ -125,6 +137,8 @@ def main() -> int:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     parser.add_argument("--benchmark-subset", action="store_true",
                         help="the problems of BENCHMARK_SUBSET (benchmark scale, about 8 minutes with --jobs 4)")
+    parser.add_argument("--template-subset", action="store_true",
+                        help="the problems of TEMPLATE_SUBSET (GEMM / convolution / pooling templates, issue 11)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
@@ -139,7 +153,8 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
         return 2
-    subset = [ROOT / "problems" / f"{name}.py" for name in BENCHMARK_SUBSET] if args.benchmark_subset else []
+    names = (BENCHMARK_SUBSET if args.benchmark_subset else ()) + (TEMPLATE_SUBSET if args.template_subset else ())
+    subset = [ROOT / "problems" / f"{name}.py" for name in names]
     problems = args.problems or subset or sorted((ROOT / "problems").glob("*/*.py"))
     if args.family:
         problems = [p for p in problems if p.parent.name in args.family]

@@ -27,6 +27,8 @@ from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
+from qimeng.kernels.engine.templates.plan import TemplateUnit, template_ks, with_templates
+from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
@@ -137,7 +139,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
 
-    policy = ExpertPolicy()
+    policy = ExpertPolicy(_strict_measured(graph, precision, device, on_cpu, log))
     order = node_order(graph)
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
@@ -146,16 +148,18 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
 
     def render(schedule: Schedule, regions: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
         regions = kept_regions if regions is None else regions
-        plan = build_plan(graph, schedule)
+        plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu" if on_cpu else "cuda")
         if regions:
             plan = replace(plan, fallbacks={n: why for n, why in plan.fallbacks.items() if n not in regions})
-        if not plan.kernels and not regions:
+        templates = [f"{u.node.name}: {u.note}" for u in plan.units if isinstance(u, TemplateUnit)]
+        if not plan.kernels and not regions and not templates:
             return "", "no kernels"
         src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision,
                              regions)
         plans[src] = plan
         kept = sorted(plan.fallbacks)
-        return src, f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+        return src, (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
+                     + (f", templates ({'; '.join(templates)})" if templates else ""))
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         t0 = time.monotonic()
@@ -220,13 +224,28 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else ""))
     return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
                           (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
-                          len(best_plan.kernels) if best_plan else 0, wall, not on_cpu, len(outcome.trials),
+                          len(best_plan.kernels) + sum(isinstance(u, TemplateUnit) for u in best_plan.units)
+                          if best_plan else 0, wall, not on_cpu, len(outcome.trials),
                           fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
                                                                if n.target.startswith("aten.")),
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
                           selection.speedup if selection is not None and final is not selection else None,
                           [o.to_json() for o in outcomes])
+
+
+def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, log) -> dict[int, str]:
+    """Under strict on the GPU: 3xTF32's error against float64 at each K a GEMM/convolution template takes,
+    measured in a sandboxed job (the variant per K). Under the interpreter TF32 is not emulated: nothing."""
+    ks = template_ks(graph)
+    if precision != "strict" or on_cpu or not ks:
+        return {}
+    measured, error = measure_strict(ks, device)
+    if error:
+        log(f"{error}; the harness's verification decides between 3xTF32 and ieee")
+    for k, choice in sorted(measured.items()):
+        log(f"strict fp32 GEMM template, {choice.describe(k)}")
+    return {k: c.variant for k, c in measured.items()}
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:

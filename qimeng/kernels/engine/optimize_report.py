@@ -8,6 +8,7 @@ from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.losses import CandidateOutcome
 from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES
+from qimeng.kernels.engine.templates.unit import TemplateUnit
 from qimeng.kernels.result import EvalResult
 from qimeng.kernels.engine.search import Trial
 
@@ -58,9 +59,15 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
                          f"it among the candidates said {selection.speedup:.2f}x vs eager")
     lines += ["", "## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
     lines += ["## Kernels", ""]
-    if plan is None or not plan.kernels:
+    templates = [u for u in plan.units if isinstance(u, TemplateUnit)] if plan is not None else []
+    for u in templates:
+        lines.append(f"- template for `{', '.join(u.group)}` -> `{u.output}`: {u.note} "
+                     f"(variants compiled: {', '.join(u.variants)})")
+    if templates:
+        lines.append("")
+    if plan is None or not (plan.kernels or templates):
         lines.append("(none: the reference is kept)")
-    else:
+    if plan is not None and plan.kernels:
         lines += ["| kernel | kind | fuses | strategy | block | warps |", "| --- | --- | --- | --- | --- | --- |"]
         for u in plan.kernels:
             c = u.rendered.config

@@ -47,6 +47,7 @@ class Schedule:
     groups: tuple[tuple[str, ...], ...] = ()
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
+    templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -65,7 +66,8 @@ class Schedule:
 
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
-                "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision}
+                "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
+                "templates": [list(t) for t in self.templates]}
 
 
 class Step:
@@ -208,9 +210,26 @@ class Precision(Step):
         return replace(schedule, precision=self.policy)
 
 
+@dataclass(frozen=True)
+class UseTemplate(Step):
+    """Compute a node with one of our templates instead of its PyTorch call (a GEMM or convolution:
+    ``templates/gemm_plan``, ``conv_plan``; a pooling: ``pool_plan``), in ``variant`` (a template
+    precision: ``tf32x3``/``ieee`` under strict, ``tf32``, ``bf16``; ``direct`` for pooling), with the
+    pointwise epilogue kernel that reads it folded into the template where it applies."""
+
+    node: str
+    variant: str
+    kind: ClassVar[str] = "use_template"
+
+    def apply(self, schedule, order):
+        templates = dict(schedule.templates)
+        templates[self.node] = self.variant
+        return replace(schedule, templates=tuple(sorted(templates.items())))
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision)}
+    Precision, UseTemplate)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

@@ -341,6 +341,21 @@ class _Emitter:
         return _op_code(e, args)
 
 
+def render_expression(expr: Expr, var_code: dict[Var, str], mask: str, indent: str,
+                      axes: list[tuple[set[Var], str, str]], refs: dict[str, str]) -> tuple[list[str], str]:
+    """Public rendering of one expression for templates: the SSA lines that compute ``expr`` and the name
+    (or literal) holding its value. ``var_code`` names each variable's code, ``mask`` the tile's mask,
+    ``axes`` the (variables, flat index, mask) of each tile axis, ``refs`` the code of each ``ReduceRef``."""
+    em = _Emitter(var_code, mask, indent, axes, refs)
+    value = em.expr(expr)
+    return em.lines, value
+
+
+def cast_code(code: str, dtype: str) -> str:
+    """Public: the Triton code of value ``code`` converted to ``dtype`` (as kernels store it)."""
+    return _to(code, dtype)
+
+
 def _variables(expr: Expr) -> set[Var]:
     """The iteration variables an expression depends on (through its indices)."""
     found: set[Var] = set()

@@ -6,7 +6,11 @@ Stages (each proposal is one candidate to verify and time):
   2. ``reduce``: pointwise prologues/epilogues and sibling reductions of the same space fused into
      the reduction kernels.
   3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
-  4. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
+  4. ``templates``: every node one of our templates can take (float32 mm/addmm/bmm; convolution;
+     pooling) computed by it, with the epilogue kernel after it folded in, in the precision policy's
+     variant; under strict, 3xTF32 first and plain fp32 (``ieee``) as the alternative. Verified and
+     timed like every candidate, against the vendor calls of the stages before it.
+  5. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
 """
@@ -23,7 +27,8 @@ from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
 from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
-                                  ReductionStrategy, Schedule, Step)
+                                  ReductionStrategy, Schedule, Step, UseTemplate)
+from qimeng.kernels.engine.templates.plan import template_variants
 
 
 @dataclass
@@ -209,7 +214,10 @@ def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step
 class ExpertPolicy:
     """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
 
-    stages = ("lower", "reduce", "siblings", "strategy")
+    stages = ("lower", "reduce", "siblings", "templates", "strategy")
+
+    def __init__(self, strict_measured: dict[int, str] | None = None):
+        self.strict_measured = strict_measured or {}  # K -> strict variant measured on the target
 
     def propose(self, graph: Graph, schedule: Schedule, stage: str) -> list[Proposal]:
         order = node_order(graph)
@@ -226,9 +234,27 @@ class ExpertPolicy:
         if stage == "siblings":
             fused, steps = fuse_siblings(graph, schedule)
             return [Proposal(stage, steps, fused)] if steps else []
+        if stage == "templates":
+            return self._templates(graph, schedule)
         if stage == "strategy":
             return self._strategies(graph, schedule)
         return []
+
+    def _templates(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
+        """One proposal per variant rank: every node a template takes in its first variant, then its second."""
+        options = []
+        for n in graph.nodes:
+            vs = template_variants(graph, n, schedule.precision, self.strict_measured)
+            if vs and n.name not in dict(schedule.templates):
+                options.append((n.name, vs))
+        proposals = []
+        for rank in range(max((len(v) for _, v in options), default=0)):
+            steps: list[Step] = [UseTemplate(name, vs[min(rank, len(vs) - 1)]) for name, vs in options]
+            sched = schedule
+            for step in steps:
+                sched = step.apply(sched, node_order(graph))
+            proposals.append(Proposal("templates", steps, sched))
+        return proposals
 
     def _strategies(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
         plan = build_plan(graph, schedule)

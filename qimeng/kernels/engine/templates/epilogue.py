@@ -17,7 +17,7 @@ from qimeng.kernels.engine.ir.index import Index, Var
 ACC = ReduceRef("acc", "float32")
 # Sizes are placeholders: epilogue indices are linear in these variables, never simplified by range.
 M_VAR, N_VAR, B_VAR = Var("m", 2**31 - 1), Var("n", 2**31 - 1), Var("b", 2**31 - 1)
-RESERVED = frozenset({"a", "b", "c", "ws"})
+RESERVED = frozenset({"a", "b", "c", "ws", "alo", "blo", "red"})  # names of the kernels' own pointers
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from qimeng.kernels.engine.templates.epilogue import Epilogue
+from qimeng.kernels.engine.templates.gemm_runtime import FUNCTIONS
 from qimeng.kernels.engine.templates.gemm_source import render, source_hash
 from qimeng.settings import Settings
 
@@ -32,6 +33,11 @@ class GemmConfig:
     split_k: int = 1
     num_warps: int = 8
     num_stages: int = 3
+
+    def launch(self) -> tuple[int, ...]:
+        """The tuple ``_qm_mm_run`` takes."""
+        return (self.block_m, self.block_n, self.block_k, self.group_m, self.split_k, self.num_warps,
+                self.num_stages)
 
     def key(self) -> str:
         return (f"{self.block_m}x{self.block_n}x{self.block_k} g{self.group_m} s{self.split_k} "
@@ -157,37 +163,8 @@ def _import(path: Path, name: str):
     return module
 
 
-def _batch_strides(t: torch.Tensor, batch: tuple[int, ...]) -> tuple[int, ...]:
-    """Element strides of ``t`` over the broadcast ``batch`` dimensions (0 where it broadcasts)."""
-    t = t.expand(*batch, *t.shape[-2:])
-    return tuple(t.stride()[: len(batch)])
-
-
-def _merge(batch: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-    """Batch dimensions merged where every operand allows it, padded to exactly two."""
-    dims = [(s, [st[i] for st in strides]) for i, s in enumerate(batch) if s != 1]
-    merged: list[tuple[int, list[int]]] = []
-    for size, st in dims:
-        if merged and all(p == q * size for p, q in zip(merged[-1][1], st)):
-            merged[-1] = (merged[-1][0] * size, st)
-        else:
-            merged.append((size, st))
-    if len(merged) > 2:
-        raise ValueError(f"batch dimensions {batch} do not merge into two")
-    while len(merged) < 2:
-        merged.insert(0, (1, [0] * len(strides)))
-    return (merged[0][0], merged[1][0]), [(merged[0][1][j], merged[1][1][j]) for j in range(len(strides))]
-
-
-def k_major(t: torch.Tensor, k_dim: int) -> torch.Tensor:
-    """``t`` itself when its K axis (``k_dim``: -1 for A, -2 for B) is the contiguous one, else a copy
-    laid out so: 32-bit tensor-core products (TF32 wgmma) read both operands K-major from shared
-    memory, and Triton reorders any other layout through registers (measured on the H200: TF32 at 139
-    TFLOP/s with B N-major)."""
-    if t.stride(k_dim) == 1 or t.shape[k_dim] == 1:
-        return t
-    other = -2 if k_dim == -1 else -1
-    return t.transpose(k_dim, other).contiguous().transpose(k_dim, other)
+_merge = FUNCTIONS["_qm_mm_merge"]  # batch dimensions merged into two (see gemm_runtime)
+k_major = FUNCTIONS["_qm_mm_k_major"]  # a K-major copy unless the K axis is already contiguous
 
 
 def presplit(t: torch.Tensor, k_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,24 +231,6 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
         if precision in TENSOR_CORE_FP32 and a.dtype == torch.float32:
             a, b = k_major(a, -1), k_major(b, -2)
         a_lo, b_lo = a, b
-    (_, b1), ((sab0, sab1), (sbb0, sbb1)) = _merge(batch, [_batch_strides(a, batch), _batch_strides(b, batch)])
-    k_split = math.ceil(math.ceil(k / config.block_k) / config.split_k) * config.block_k
-    split = max(1, math.ceil(k / k_split)) if k else 1
-    ws = torch.empty((split, total, m, n) if split > 1 else (1,), device=a.device, dtype=torch.float32)
     extra = [operands[o.name] for o in epilogue.operands]
-    scb = m * n
-    tiles = math.ceil(m / config.block_m) * math.ceil(n / config.block_n)
-    fm, fn = 32, 64  # the finalize kernel's tile
-    n_tiles = math.ceil(n / (fn if split > 1 else config.block_n))
-    red = torch.empty((n_tiles, total, m) if row_reduce else (1,), device=a.device, dtype=torch.float32)
-    module._qm_gemm[(tiles, total, split)](
-        a, b, a_lo, b_lo, c, ws, red, *extra, m, n, k, k_split, total, b1,
-        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1, split,
-        BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k, GROUP_M=config.group_m,
-        EVEN_K=k % config.block_k == 0, num_warps=config.num_warps, num_stages=config.num_stages)
-    if split > 1:
-        module._qm_gemm_finalize[(math.ceil(m / fm), math.ceil(n / fn), total)](
-            ws, c, red, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
-    if row_reduce:
-        module._qm_gemm_rows[(math.ceil(m / 128), total)](red, c, m, n, total, n_tiles, BLOCK=128, num_warps=4)
-    return c
+    kernels = (module._qm_gemm, module._qm_gemm_finalize, module._qm_gemm_rows if row_reduce else None)
+    return FUNCTIONS["_qm_mm_run"](kernels, a, b, a_lo, b_lo, c, extra, config.launch())

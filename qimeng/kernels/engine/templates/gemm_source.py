@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 
-from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, _Emitter, _to
+from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
@@ -49,7 +49,7 @@ def _split(x: str) -> list[str]:
             f"{x}_lo = {x}_tile - {x}_hi"]
 
 
-_DOT = {
+DOT_LINES = {
     "tf32x3": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32x3\")"],
     "ieee": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"ieee\")"],
     "tf32": ["acc = tl.dot(a_tile, b_tile, acc, input_precision=\"tf32\")"],
@@ -58,7 +58,7 @@ _DOT = {
     "tf32x3_split": _split("a") + _split("b") + _THREE_TF32,
 }
 
-_DOT_INTERPRETED = {
+DOT_LINES_INTERPRETED = {
     "bf16": ["acc = tl.dot(a_tile.to(tl.bfloat16).to(tl.float32), b_tile.to(tl.bfloat16).to(tl.float32), acc)"],
 }
 
@@ -82,29 +82,26 @@ ROW_REDUCTIONS = {"sum": ("tl.sum", "0.0"), "mean": ("tl.sum", "0.0"), "max": ("
 def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: str | None) -> list[str]:
     """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C, or, for a
     row reduction, store the tile's per-row partial to ``red`` (``[N tiles, BATCH, M]``, fp32)."""
-    em = _Emitter({M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
-                  [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
-    value = em.expr(epilogue.value)
+    lines, value = render_expression(epilogue.value, {M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
+                                     [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
     if row_reduce is None:
-        em.lines.append(f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {_to(value, out_dtype)}, "
-                        "mask=cmask)")
-        return em.lines
+        return lines + [f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {cast_code(value, out_dtype)}, "
+                        "mask=cmask)"]
     fn, neutral = ROW_REDUCTIONS[row_reduce]
-    em.lines += [f"{indent}row_part = {fn}(tl.where(cmask, {_to(value, 'float32')}, {neutral}), 1)",
-                 f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-                 f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
-    return em.lines
+    return lines + [f"{indent}row_part = {fn}(tl.where(cmask, {cast_code(value, 'float32')}, {neutral}), 1)",
+                    f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
+                    f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
 
 
-def _rows_kernel(row_reduce: str, out_dtype: str) -> str:
-    """``_qm_gemm_rows``: the per-row partials of every N tile reduced into ``C[b, m]``."""
+def _rows_kernel(row_reduce: str, out_dtype: str, prefix: str) -> str:
+    """``{prefix}_rows``: the per-row partials of every N tile reduced into ``C[b, m]``."""
     fn, neutral = ROW_REDUCTIONS[row_reduce]
     combine = "acc + part" if fn == "tl.sum" else "tl.maximum(acc, part)"
     mean = "\n    acc = acc / N" if row_reduce == "mean" else ""
     return f'''
 
 @triton.jit
-def _qm_gemm_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
+def {prefix}_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pid_b = tl.program_id(1).to(tl.int64)
     acc = tl.full((BLOCK,), {neutral}, tl.float32)
@@ -117,8 +114,16 @@ def _qm_gemm_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
 
 def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
            row_reduce: str | None = None) -> str:
-    """The module text (imports, main kernel ``_qm_gemm``, finalize kernel ``_qm_gemm_finalize``, and for
-    ``row_reduce`` (sum / mean / max over N of the epilogue's value) ``_qm_gemm_rows``)."""
+    """The module text: imports, the engine's helpers and :func:`kernels_source` under prefix ``_qm_gemm``."""
+    return f"import triton\nimport triton.language as tl\n{HELPERS}\n" + kernels_source(
+        precision, epilogue, out_dtype, interpreted, row_reduce)
+
+
+def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
+                   row_reduce: str | None = None, prefix: str = "_qm_gemm") -> str:
+    """The kernels alone (they need ``triton``, ``tl`` and the engine's helpers in scope): main kernel
+    ``{prefix}``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / mean / max over N
+    of the epilogue's value) ``{prefix}_rows``."""
     if row_reduce is not None and row_reduce not in ROW_REDUCTIONS:
         raise ValueError(f"unknown row reduction {row_reduce!r}; known: {', '.join(ROW_REDUCTIONS)}")
     if precision not in PRECISIONS:
@@ -126,7 +131,7 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
     if out_dtype not in TL_DTYPES:
         raise ValueError(f"unsupported output dtype {out_dtype}")
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
-    lines = _DOT_INTERPRETED[precision] if interpreted and precision in _DOT_INTERPRETED else _DOT[precision]
+    lines = DOT_LINES_INTERPRETED[precision] if interpreted and precision in DOT_LINES_INTERPRETED else DOT_LINES[precision]
     dot = "\n".join(f"        {line}" for line in lines)
     loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
     tile = ["    rm = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M))[:, None]",
@@ -144,12 +149,9 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
                                  "        ws = ws_ptr + ((s * BATCH + pid_b) * M + rm) * N + rn",
                                  "        acc += tl.load(ws, mask=cmask, other=0.0)"]
                          + _epilogue_lines(epilogue, out_dtype, "    ", row_reduce))
-    return f'''import triton
-import triton.language as tl
-{HELPERS}
-
+    return f'''
 @triton.jit
-def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
+def {prefix}(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLIT, BATCH, B1,
              sab0, sab1, sam, sak, sbb0, sbb1, sbk, sbn, scb, scm, scn,
              SPLIT_K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
              GROUP_M: tl.constexpr, EVEN_K: tl.constexpr):
@@ -184,13 +186,13 @@ def _qm_gemm(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N
 
 
 @triton.jit
-def _qm_gemm_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
+def {prefix}_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn, SPLIT_K,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 {fin_tail}
-''' + (_rows_kernel(row_reduce, out_dtype) if row_reduce else "")
+''' + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
 
 
 def source_hash(source: str) -> str:

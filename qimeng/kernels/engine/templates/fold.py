@@ -1,0 +1,51 @@
+"""Folding the epilogue kernel after a template's product into the template (GEMM and convolution).
+
+The product (``value``: an expression of ``ACC``, bias included) is written as ``[batch, m, n]``
+contiguous; when its only reader is one pointwise kernel that ``epilogue_from_kernel`` re-expresses
+over that space, the kernel's value (with ``ACC`` standing for the product) becomes the template's
+epilogue and the kernel's output the template's output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qimeng.kernels.engine.capture import Graph, Node
+from qimeng.kernels.engine.ir.expr import Expr, Op, ReduceRef
+from qimeng.kernels.engine.lowering_plan import KernelUnit
+from qimeng.kernels.engine.templates.epilogue import ACC, Epilogue, Operand
+from qimeng.kernels.engine.templates.epilogue_from_kernel import epilogue_from_kernel
+from qimeng.kernels.engine.templates.unit import sole_reader
+
+
+@dataclass(frozen=True)
+class Fold:
+    epilogue: Epilogue
+    output: str  # the forward value the template defines
+    out_dtype: str
+    shape: tuple[int, ...]
+    folded: KernelUnit | None  # the kernel folded in
+    note: str
+
+
+def with_acc(e: Expr, base: Expr) -> Expr:
+    """``e`` with every ``ACC`` replaced by ``base``."""
+    if isinstance(e, ReduceRef) and e == ACC:
+        return base
+    if isinstance(e, Op):
+        return Op(e.name, tuple(with_acc(a, base) for a in e.args), e.dtype)
+    return e
+
+
+def fold(graph: Graph, units: list, node: Node, batch: int, m: int, n: int, value: Expr,
+         operands: tuple[Operand, ...]) -> Fold:
+    """The template's epilogue for ``node``'s product ``value``: the reader kernel's, where it folds in."""
+    reader = sole_reader(graph, units, node.name)
+    fused = None if reader is None else epilogue_from_kernel(reader.kernel, node.name, batch, m, n)
+    if reader is None or isinstance(fused, str):
+        note = f"epilogue kept apart: {fused}" if fused else "no epilogue kernel"
+        return Fold(Epilogue(value, operands), node.name, node.meta.dtype, node.meta.shape, None, note)
+    extra = tuple(o for o in fused.epilogue.operands if o not in operands)
+    shape = next(b.shape for b in reader.kernel.outputs if b.name == fused.output)
+    return Fold(Epilogue(with_acc(fused.epilogue.value, value), operands + extra), fused.output, fused.out_dtype,
+                shape, reader, "epilogue folded in")

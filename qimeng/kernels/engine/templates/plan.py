@@ -1,0 +1,74 @@
+"""Templates in a plan: each ``(node, variant)`` of ``Schedule.templates`` replaces the node's PyTorch
+call by the :class:`TemplateUnit` of its template (GEMM, convolution, pooling).
+
+``template_variants`` answers which nodes a template can take and in which variants (the expert's
+choice first); ``with_templates`` rewrites the plan ``build_plan`` made. A node a template cannot
+take stays a PyTorch call, with the reason among the plan's fallbacks.
+"""
+
+from __future__ import annotations
+
+from qimeng.kernels.engine.capture import Graph, Node
+from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
+from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.engine.templates import conv_plan, gemm_plan, pool_plan
+from qimeng.kernels.engine.templates.unit import TemplateUnit
+
+
+def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int, str] | None = None) -> list[str]:
+    """The variants a template can compute ``node`` in under ``policy`` ([] when none applies)."""
+    problem = gemm_plan.template_problem(graph, node)
+    if not isinstance(problem, str):
+        return gemm_plan.variants(policy, problem, measured)
+    conv = conv_plan.conv_of(graph, node)
+    if not isinstance(conv, str):
+        return gemm_plan.variants(policy, conv_plan.conv_problem(conv), measured)
+    if not isinstance(pool_plan.pool_of(graph, node), str):
+        return ["direct"]
+    return []
+
+
+def template_ks(graph: Graph) -> list[int]:
+    """The K of every product a GEMM or convolution template could compute (strict's measurement)."""
+    ks = []
+    for node in graph.nodes:
+        problem = gemm_plan.template_problem(graph, node)
+        conv = conv_plan.conv_of(graph, node)
+        if not isinstance(problem, str):
+            ks.append(problem.k)
+        elif not isinstance(conv, str):
+            ks.append(conv.k)
+    return ks
+
+
+def _unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str):
+    if node.target in pool_plan.POOL_TARGETS:
+        return pool_plan.pool_unit(graph, node, units)
+    if node.target == conv_plan.CONV_TARGET:
+        return conv_plan.conv_unit(graph, node, variant, policy, units, device_type)
+    return gemm_plan.template_unit(graph, node, variant, policy, units, device_type)
+
+
+def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
+    """``plan`` with each node of ``schedule.templates`` computed by its template where it applies."""
+    units = list(plan.units)
+    fallbacks = dict(plan.fallbacks)
+    for name, variant in schedule.templates:
+        at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
+        if at is None:
+            continue
+        made = _unit(graph, units[at].node, variant, schedule.precision, units, device_type)
+        if isinstance(made, str):
+            fallbacks[name] = f"template not used: {made}"
+            continue
+        unit, folded = made
+        fallbacks.pop(name, None)
+        if folded is None:
+            units[at] = unit
+        else:  # at the folded kernel's place: its other inputs are ready there
+            units[units.index(folded)] = unit
+            del units[at]
+    return Plan(units, fallbacks)
+
+
+__all__ = ["TemplateUnit", "template_ks", "template_variants", "with_templates"]

@@ -1,0 +1,138 @@
+"""Templates wired into the engine (GEMM, convolution, pooling): the policy's proposals, the plan's
+template units, and the emitted model_new.py run under the Triton interpreter against a float64 oracle
+(one subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.policies.expert import ExpertPolicy
+from qimeng.kernels.engine.steps import UseTemplate, Schedule, step_from_json
+from qimeng.kernels.engine.templates.conv_plan import conv_of
+from qimeng.kernels.engine.templates.conv_source import Conv, default_blocks
+from qimeng.kernels.engine.templates.gemm import Problem
+from qimeng.kernels.engine.templates.gemm_plan import template_problem, variants
+from qimeng.kernels.engine.templates.pool_plan import Pool, pool_of
+from qimeng.kernels.engine.templates.strict_check import measure_strict
+
+sys.path.insert(0, str(Path(__file__).parent))
+from template_interp_check import CASES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gemm_plan")
+    script = Path(__file__).with_name("template_interp_check.py")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
+           "QIMENG_WORK_DIR": str(root / "work")}
+    proc = subprocess.run([sys.executable, str(script), json.dumps(list(CASES))], capture_output=True, text=True,
+                          env=env, timeout=400, cwd=root)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(CASES), proc.stderr[-3000:]
+    return root, {r["name"]: r for r in lines}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_model_new_with_the_template_matches_float64(outcomes, name):
+    assert outcomes[1][name]["ok"], outcomes[1][name]
+
+
+def test_epilogue_kernels_are_folded_where_the_product_has_one_reader(outcomes):
+    results = outcomes[1]
+    assert results["linear_relu_folded"]["notes"] == ["tf32x3; epilogue folded in"]
+    assert results["linear_relu_folded"]["kernels"] == 0
+    assert results["product_read_twice"]["kernels"] == 1  # the product is also an output: written, then read
+    assert results["narrow_n_ieee"]["notes"][0].startswith("ieee")  # N = 7: memory-bound, plain fp32
+    assert results["linear_bf16"]["notes"][0].startswith("bf16")
+
+
+def test_convolutions_fold_their_epilogue_and_follow_the_captured_layout(outcomes):
+    results = outcomes[1]
+    assert results["conv_bias_relu_folded"]["notes"][0].endswith("epilogue folded in")
+    assert results["conv_depthwise_then_pool"]["kernels"] == 0  # conv + sigmoid, then the pooling kernel
+    assert len(results["conv_depthwise_then_pool"]["notes"]) == 2
+    # a channels-last input gives a channels-last convolution: written at those strides, read apart
+    assert "kept apart" in results["conv_channels_last_input_bf16"]["notes"][0]
+
+
+def test_model_new_is_self_contained(outcomes):
+    root, _ = outcomes
+    assert not (root / "work" / "templates").exists()  # no module written beside model_new.py
+
+
+def test_variants_follow_the_policy_and_the_measurement():
+    square = Problem(64, 64, 512)
+    assert variants("strict", square) == ["tf32x3", "ieee"]
+    assert variants("strict", square, {512: "ieee"}) == ["ieee"]
+    assert variants("strict", square, {256: "ieee"}) == ["tf32x3", "ieee"]
+    assert variants("strict", Problem(64, 8, 512)) == ["ieee"]
+    assert variants("tf32", square) == ["tf32"] and variants("bf16", square) == ["bf16"]
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, dtype=torch.float32):
+        super().__init__()
+        self.fc = torch.nn.Linear(24, 40).to(dtype)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+def test_policy_proposes_the_template_per_variant_rank():
+    graph = capture(_Linear(), [torch.randn(32, 24)])
+    proposals = ExpertPolicy().propose(graph, Schedule(), "templates")
+    assert [p.steps for p in proposals] == [[UseTemplate("addmm", "tf32x3")], [UseTemplate("addmm", "ieee")]]
+    assert dict(proposals[0].schedule.templates) == {"addmm": "tf32x3"}
+    measured = ExpertPolicy({24: "ieee"}).propose(graph, Schedule(), "templates")
+    assert [p.steps for p in measured] == [[UseTemplate("addmm", "ieee")]]
+    assert step_from_json(UseTemplate("addmm", "tf32x3").to_json()) == UseTemplate("addmm", "tf32x3")
+
+
+def test_non_float32_products_are_not_proposed():
+    graph = capture(_Linear(torch.float64), [torch.randn(32, 24, dtype=torch.float64)])
+    node = graph.node("addmm")
+    assert template_problem(graph, node) == "not a float32 product"
+    assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
+
+
+def test_strict_check_measures_in_a_sandboxed_job():
+    measured, error = measure_strict([40], "cpu", timeout_s=120)
+    assert error == ""
+    choice = measured[40]
+    # the interpreter's products are float32 (TF32 is not emulated): well inside the strict tolerance
+    assert choice.variant == "tf32x3" and 0 < choice.errors[0]["tol_ratio"] < 0.1
+
+
+class _Convs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv3d = torch.nn.Conv3d(3, 4, 2)
+        self.up = torch.nn.ConvTranspose2d(3, 4, 2)
+
+    def forward(self, x, y):
+        return self.conv3d(x), self.up(y), F.adaptive_avg_pool2d(y, 2)
+
+
+def test_what_the_templates_do_not_take_stays_a_pytorch_call_with_its_reason():
+    graph = capture(_Convs(), [torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 5, 5)])
+    convs = [n for n in graph.nodes if n.target == "aten.convolution.default"]
+    assert {conv_of(graph, n) for n in convs} == {"a 3-D convolution (1-D and 2-D only)", "a transposed convolution"}
+    pools = [n for n in graph.nodes if "pool" in n.target]
+    assert pools and all(isinstance(pool_of(graph, n), str) for n in pools)
+    assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
+
+
+def test_conv_blocks_cover_the_group_and_pool_arguments_take_their_defaults():
+    graph = capture(torch.nn.MaxPool2d(3), [torch.randn(1, 2, 7, 7)])
+    pool = pool_of(graph, next(n for n in graph.nodes if "pool" in n.target))
+    assert pool == Pool("max", (3, 3), (3, 3), (0, 0), (1, 1))
+    conv = Conv(1, 8, 5, 5, 40, 3, 3, 5, 5, (1, 1), (1, 1), (1, 1), 2)
+    blocks = default_blocks(conv)
+    assert conv.k == 36 and blocks.block_n == 32 and blocks.block_k == 32

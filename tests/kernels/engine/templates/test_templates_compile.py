@@ -1,0 +1,69 @@
+"""The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
+the CPU (the interpreter never type-checks them): every GEMM, convolution and pooling unit of the
+interpreter check's cases, in every variant the unit compiles in."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import triton
+
+from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.codegen.triton import HELPERS
+from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
+
+sys.path.insert(0, str(Path(__file__).parent))
+from template_interp_check import CASES, HEADER, main_line  # noqa: E402
+
+GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
+ASTSource = triton.compiler.ASTSource
+# constexprs as the launches give them (GEMM: a large-tile config; the others: read from the lines)
+GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "EVEN_K": False}
+COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
+            "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad"]
+
+
+def _units(name: str) -> list[TemplateUnit]:
+    body, shapes, precision = CASES[name]
+    namespace: dict = {}
+    exec(compile(HEADER + body, name, "exec"), namespace)
+    graph = capture(namespace["Model"](), [torch.randn(*s) for s in shapes])
+    schedule = main_line(graph, precision)
+    plan = with_templates(graph, build_plan(graph, schedule), schedule, "cuda")
+    return [u for u in plan.units if isinstance(u, TemplateUnit)]
+
+
+def _signature(fn, lines: str) -> tuple[dict, dict]:
+    given = {k: int(v) for k, v in re.findall(r"\b(BLOCK\w*)=(\d+)", lines)}
+    constants = {a: given.get(a, GEMM_CONSTANTS.get(a)) for a in fn.arg_names if a.isupper() and
+                 (a in given or a in GEMM_CONSTANTS or a == "BLOCK")}
+    signature = {a: "constexpr" if a in constants else "*i64" if a == "idx_ptr" else "*fp32" if a.endswith("_ptr")
+                 else "i32" for a in fn.arg_names}
+    return signature, constants
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_template_kernels_compile_for_sm90(tmp_path, name):
+    units = _units(name)
+    assert units, "no template unit"
+    for k, unit in enumerate(units):
+        module = tmp_path / f"unit{k}.py"
+        module.write_text(f"import torch\nimport triton\nimport triton.language as tl\n{HELPERS}\n{unit.runtime}\n"
+                          f"{unit.source}")
+        spec = importlib.util.spec_from_file_location(f"{name}_{k}", module)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        kernels = [getattr(mod, n) for n in re.findall(r"^def (\w+)\(", unit.source, re.M)]  # not the helpers
+        assert kernels
+        for fn in kernels:
+            signature, constants = _signature(fn, "\n".join(unit.lines))
+            try:
+                triton.compile(ASTSource(fn, signature, constants), target=GPUTarget("cuda", 90, 32))
+            except Exception as exc:  # noqa: BLE001  (the compiler's message is the finding)
+                pytest.fail(f"{fn.__name__} of {name} does not compile: {exc}"[:3000])
