@@ -76,19 +76,21 @@ def _load(problem: Path, small: bool):
     return prob, model, inputs
 
 
-def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
-    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing)."""
+def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None = None) -> tuple[object, Graph]:
+    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing);
+    ``resize`` changes the inputs first (other sizes of dynamic dimensions)."""
     import torch
 
+    resize = resize or (lambda xs: xs)
     prob, model, inputs = _load(problem, small)
     try:
-        meta_inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs]
+        meta_inputs = resize([x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs])
         return prob, capture(model.to("meta"), meta_inputs)
     except CaptureError:
         raise
     except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
         prob, model, inputs = _load(problem, small)
-        return prob, capture(model, inputs)
+        return prob, capture(model, resize(inputs))
 
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
