@@ -123,12 +123,16 @@ def optimize(
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),
+    dynamic: list[str] = typer.Option([], "--dynamic", help="NAME=MIN:MAX: a dynamic dimension's range (batch, seq, "
+                                      "or ARG.AXIS such as 0.1); repeatable."),
+    static: bool = typer.Option(False, "--static", help="Kernels for the captured shapes only (no dynamic dimensions "
+                                "by default)."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
     from qimeng.kernels.engine.optimize_cli import optimize_command
 
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
-                                      use_store=store))
+                                      use_store=store, dynamic=tuple(dynamic), static=static))
 
 
 # -- generate (qimeng.kernels.generate) --------------------------------------------------------------------

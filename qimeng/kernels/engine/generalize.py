@@ -89,7 +89,7 @@ def _expression(terms: list[tuple[tuple[str, ...], int]]) -> str:
     parts = []
     for mono, c in terms:
         factor = " * ".join(mono)
-        parts.append(str(c) if not mono else factor if c == 1 else f"{c} * {factor}")
+        parts.append(str(c) if not mono else factor if c == 1 else f"-{factor}" if c == -1 else f"{c} * {factor}")
     return "(" + " + ".join(parts).replace("+ -", "- ") + ")" if parts else "0"
 
 

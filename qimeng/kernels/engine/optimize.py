@@ -18,8 +18,10 @@ from typing import Callable
 
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
+from qimeng.kernels.engine.dynamic_dims import parse_spec
 from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
+from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, make_dynamic, report_lines
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
@@ -95,16 +97,22 @@ def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] |
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
+             dynamic: tuple[str, ...] = (), static: bool = False,
              log: Callable[[str], None] = print) -> OptimizeResult:
-    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``."""
-    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, log)
+    """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``.
+    ``dynamic``: ``NAME=MIN:MAX`` ranges of dynamic dimensions (``dynamic_dims``); ``static``: none by default."""
+    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile,
+                     tuple(dynamic), static, log)
 
 
 def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
-              store, compare_compile: bool, log: Callable[[str], None]) -> OptimizeResult:
+              store, compare_compile: bool, dynamic: tuple[str, ...], static: bool,
+              log: Callable[[str], None]) -> OptimizeResult:
     start = time.monotonic()
     if precision not in PRECISION_TOLERANCES:
         raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
+    for spec in dynamic:
+        parse_spec(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     on_cpu = device == "cpu"
     small = on_cpu if small is None else small
@@ -172,10 +180,24 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
+    shapes = DynamicOutcome(notes=["static: no kernels"])
+    if outcome.best is not None and best_plan is not None:
+        def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
+            return evaluate_many(path, [src], opts)[0]
+
+        shapes = make_dynamic(problem, source, prob.model_cls, best_plan, outcome.best.schedule, graph.user_args,
+                              small=small, device_type="cpu" if on_cpu else "cuda",
+                              options=replace(options, seed=secrets.randbelow(2**31 - 1) + 1), specs=dynamic,
+                              static=static, evaluate=check, log=log)
+        if shapes.source is not None:
+            best_source = shapes.source
+            plans[best_source] = best_plan
+            if shapes.captured_result is not None and shapes.captured_result.timing_meaningful:
+                final = shapes.captured_result  # the generic file's own figure, in a fresh worker
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
-                  selection)
+                  selection, report_lines(shapes, graph.user_args))
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = None
     for t in outcome.trials:
@@ -314,8 +336,9 @@ def _device_name(device: str) -> str:
 
 def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None, trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool,
-                  precision: str, small: bool, selection: EvalResult | None = None) -> None:
+                  precision: str, small: bool, selection: EvalResult | None = None,
+                  shapes: list[str] | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
     (out_dir / "report.md").write_text(render_report(problem, graph, plan, trials, final, fallbacks, capture_error,
-                                                     on_cpu, precision, small, selection))
+                                                     on_cpu, precision, small, selection, shapes))

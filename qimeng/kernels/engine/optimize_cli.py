@@ -10,9 +10,10 @@ from qimeng.core.verdict import BadInput
 
 
 def optimize_command(problem: Path, out: Path, *, device: str, budget: float, precision: str,
-                     small: bool | None, use_store: bool) -> int:
+                     small: bool | None, use_store: bool, dynamic: tuple[str, ...] = (), static: bool = False) -> int:
     from qimeng.kernels.store import Store
     from qimeng.kernels.engine.optimize import optimize
+    from qimeng.kernels.engine.dynamic_dims import parse_spec
     from qimeng.kernels.engine.steps import PRECISIONS
 
     console = Console(stderr=True)
@@ -22,6 +23,12 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
     if not problem.is_file():
         console.print(f"error: {problem}: no such problem file")
         return 2
+    try:
+        for spec in dynamic:
+            parse_spec(spec)
+    except BadInput as exc:
+        console.print(f"error: {exc}", markup=False)
+        return 2
     store = Store.open() if use_store else None
     try:
         with console.status(f"optimizing {problem.name} on {device}") as status:
@@ -30,7 +37,7 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
                 status.update(message[:100])
 
             result = optimize(problem, out, device=device, budget_s=budget, precision=precision, small=small,
-                              store=store, log=log)
+                              store=store, dynamic=dynamic, static=static, log=log)
     except BadInput as exc:
         console.print(f"error: {exc}", markup=False)
         return 2
