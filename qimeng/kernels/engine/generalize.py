@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from dataclasses import replace
 from fractions import Fraction
 from itertools import combinations
 from typing import Callable
@@ -180,18 +181,15 @@ def sample_points(dims: list[DynamicDim]) -> list[Sizes]:
 
 def odd_sizes(dim: DynamicDim) -> list[int]:
     """Two sizes in the range other than the captured one, odd (no multiple of any block size) where
-    the range has them: a small one and about twice the captured one."""
-    pool = [n for n in range(dim.low, dim.high + 1) if n != dim.captured] if dim.high - dim.low < 64 else None
-    wanted = [3, 2 * dim.captured + 1]
+    the range has them: one near 3 and one near twice the captured size."""
     out: list[int] = []
-    for w in wanted:
-        n = min(max(w, dim.low), dim.high)
-        if n % 2 == 0:
-            n = n + 1 if n + 1 <= dim.high else n - 1
-        if pool is not None and n not in pool:
-            n = next((p for p in sorted(pool, key=lambda p: (p % 2 == 0, abs(p - w))) if p not in out), n)
-        if n != dim.captured and n not in out and dim.low <= n <= dim.high:
-            out.append(n)
+    for wanted in (3, 2 * dim.captured + 1):
+        centre = min(max(wanted, dim.low), dim.high)
+        window = range(max(dim.low, centre - 4), min(dim.high, centre + 4) + 1)
+        pick = next((n for n in sorted(window, key=lambda n: (n % 2 == 0, abs(n - centre)))
+                     if n != dim.captured and n not in out), None)
+        if pick is not None:
+            out.append(pick)
     return out
 
 
@@ -199,9 +197,9 @@ def generalize(dims: list[DynamicDim], emit_at: Callable[[dict[str, int]], str],
                log: Callable[[str], None] = lambda _: None) -> tuple[str | None, list[DynamicDim], list[str]]:
     """The shape-generic source over the largest set of ``dims`` the graph allows (all of them, else
     each alone), with each range narrowed until its ends check (None when no dimension is generic),
-    the dimensions it covers, and why the others were left static.
-    ``emit_at(sizes by dim name)`` is the static source at those sizes (raises NotGeneric or any error
-    when the schedule does not apply there). Also returns why dimensions were left static."""
+    the dimensions it covers, and why the others were left static. ``emit_at(sizes by dim name)`` is
+    the static source at those sizes (raises NotGeneric or any error when the schedule does not apply
+    there)."""
     cache: dict[tuple, str] = {}
 
     def emit(dset: list[DynamicDim], sizes: Sizes) -> str:
@@ -217,15 +215,11 @@ def generalize(dims: list[DynamicDim], emit_at: Callable[[dict[str, int]], str],
     candidates = [dims] + ([[d] for d in dims] if len(dims) > 1 else [])
     for dset in candidates:
         try:
-            generic = attempt(dset)
+            attempt(dset)
         except Exception as exc:  # noqa: BLE001 - a schedule that does not apply at a size is a reason
             notes.append(f"{' + '.join(d.name for d in dset)}: {_reason(exc)}")
             continue
-        dset = [_narrowed(d, dset, emit, log) for d in dset]
-        kept = [d for d in dset if d is not None]
-        if len(kept) != len(dset):
-            notes.append(f"{' + '.join(d.name for d in dset)}: the code differs at the smallest or largest size")
-            continue
+        kept = [_narrowed(d, dset, emit, log) for d in dset]
         points = sample_points(kept) + [{**{k.symbol: k.captured for k in kept}, d.symbol: e}
                                         for d in kept for e in (d.low, d.high)]
         try:
@@ -237,11 +231,9 @@ def generalize(dims: list[DynamicDim], emit_at: Callable[[dict[str, int]], str],
     return None, [], notes
 
 
-def _narrowed(dim: DynamicDim, dset: list[DynamicDim], emit, log) -> DynamicDim | None:
+def _narrowed(dim: DynamicDim, dset: list[DynamicDim], emit, log) -> DynamicDim:
     """``dim`` with the widest range whose ends give the same code (low: as asked, else 2, else the
-    smallest sample; high: halved down to the largest sample)."""
-    from dataclasses import replace
-
+    smallest sample; high: halved down to the largest sample; the samples themselves always do)."""
     base = {d.symbol: d.captured for d in dset}
     samples = sample_points(dset)
     inner = [p[dim.symbol] for p in samples]
@@ -255,12 +247,10 @@ def _narrowed(dim: DynamicDim, dset: list[DynamicDim], emit, log) -> DynamicDim 
         except Exception:  # noqa: BLE001
             return False
 
-    low = next((n for n in dict.fromkeys([dim.low, max(dim.low, 2), lo_floor]) if n <= lo_floor and ok(n)), None)
+    low = next(n for n in dict.fromkeys([dim.low, max(dim.low, 2), lo_floor]) if n == lo_floor or ok(n))
     high = dim.high
     while high > hi_floor and not ok(high):
         high = max(hi_floor, high // 2)
-    if low is None or not ok(high):
-        return None
     if (low, high) != (dim.low, dim.high):
         log(f"dynamic {dim.name}: range narrowed to [{low}, {high}] (the code differs beyond)")
     return replace(dim, low=low, high=high)
