@@ -48,3 +48,15 @@ def test_resized_repeats_entries_cyclically_along_each_site():
     out = resized([x, ids], [batch], {"batch": 5})
     assert out[0].tolist() == [[0, 1], [2, 3], [4, 5], [0, 1], [2, 3]]
     assert out[1][:, 0].tolist() == [4, 0, 3, 4, 0]  # index values stay valid
+
+
+def test_optimize_command_rejects_a_bad_dynamic_spec_before_any_work(tmp_path, capsys):
+    from qimeng.kernels.engine.optimize_cli import optimize_command
+
+    problem = tmp_path / "p.py"
+    problem.write_text("import torch\nclass Model(torch.nn.Module):\n    pass\ndef get_inputs():\n    return []\n")
+    code = optimize_command(problem, tmp_path / "out", device="cpu", budget=1, precision="strict", small=None,
+                            use_store=False, dynamic=("batch=4",))
+    assert code == 2 and not (tmp_path / "out").exists()
+    err = capsys.readouterr().err
+    assert "--dynamic 'batch=4': expected NAME=MIN:MAX" in err and "Traceback" not in err
