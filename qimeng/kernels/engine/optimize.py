@@ -61,6 +61,7 @@ class OptimizeResult:
     memory_bound: bool = False  # no GEMM/convolution in the graph
     first_failure: str = ""  # status and reason of the first candidate that did not verify ("" if none)
     selection_speedup: float | None = None  # vs eager, in the measurement that chose the winner (leans optimistic)
+    dynamic: tuple[str, ...] = ()  # the dynamic dimensions model_new.py takes at run time, with their ranges
 
 
 def reference_source(problem_source: str) -> str:
@@ -180,24 +181,22 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
-    shapes = DynamicOutcome(notes=["static: no kernels"])
+    shapes = None
     if outcome.best is not None and best_plan is not None:
-        def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
-            return evaluate_many(path, [src], opts)[0]
-
-        shapes = make_dynamic(problem, source, prob.model_cls, best_plan, outcome.best.schedule, graph.user_args,
-                              small=small, device_type="cpu" if on_cpu else "cuda",
-                              options=replace(options, seed=secrets.randbelow(2**31 - 1) + 1), specs=dynamic,
-                              static=static, evaluate=check, log=log)
+        shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
+                                dynamic, static, log)
         if shapes.source is not None:
             best_source = shapes.source
             plans[best_source] = best_plan
-            if shapes.captured_result is not None and shapes.captured_result.timing_meaningful:
-                final = shapes.captured_result  # the generic file's own figure, in a fresh worker
+            checked = shapes.captured_result
+            if checked is not None and checked.timing_meaningful and final is not None:
+                # the generic file's own figure (a fresh worker and seed); torch.compile's is the run's own
+                checked.baselines_ms = {**final.baselines_ms, **checked.baselines_ms}
+                final = checked
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcome.trials, final, fallbacks, None, on_cpu, precision, small,
-                  selection, report_lines(shapes, graph.user_args))
+                  selection, report_lines(shapes, graph.user_args) if shapes else None)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = None
     for t in outcome.trials:
@@ -214,7 +213,24 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                                                                if n.target.startswith("aten.")),
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
-                          selection.speedup if selection is not None and final is not selection else None)
+                          selection.speedup if selection is not None and final is not selection else None,
+                          tuple(d.describe() for d in shapes.dims) if shapes else ())
+
+
+def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,
+                   small: bool, on_cpu: bool, options: EvalOptions, dynamic: tuple[str, ...], static: bool,
+                   log: Callable[[str], None]) -> DynamicOutcome:
+    """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
+    the checks are not stored (their problems are resized copies) and time against eager only."""
+    from qimeng.kernels.harness.evaluate import evaluate_many
+
+    def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
+        return evaluate_many(path, [src], opts)[0]
+
+    checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
+    return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
+                        device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
+                        evaluate=check, log=log)
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
