@@ -174,6 +174,10 @@ def optimize(
     llm_rounds: int = typer.Option(2, help="Model proposals, each verified before the next (with a model)."),
     insights: bool = typer.Option(True, "--insights/--no-insights", help="Lessons of earlier fixed failures in "
                                   "the model's prompts (see `qimeng llm insights`)."),
+    dynamic: list[str] = typer.Option([], "--dynamic", help="NAME=MIN:MAX: a dynamic dimension's range (batch, seq, "
+                                      "or ARG.AXIS such as 0.1); repeatable."),
+    static: bool = typer.Option(False, "--static", help="Kernels for the captured shapes only (no dynamic dimensions "
+                                "by default)."),
 ) -> None:
     """Turn a PyTorch module into verified, fused Triton kernels (writes model_new.py and report.md)."""
     if problem.is_dir():
@@ -190,7 +194,8 @@ def optimize(
     device = chosen_device(device)
     raise typer.Exit(optimize_command(problem, out, device=device, budget=budget, precision=precision, small=small,
                                       use_store=store, llm_url=llm_url, llm_model=llm_model, llm_replay=llm_replay,
-                                      insights=insights, llm_rounds=llm_rounds))
+                                      insights=insights, llm_rounds=llm_rounds, dynamic=tuple(dynamic),
+                                      static=static))
 
 
 # -- generate (qimeng.kernels.generate) --------------------------------------------------------------------

@@ -3,9 +3,12 @@
 The file embeds the problem's source (so ``ModelNew`` subclasses ``Model``: same constructor, same
 parameters under the same ``state_dict`` names, same seeded initialisation) and overrides ``forward``.
 The generated path is specialised to the captured shapes, strides, dtypes, device type and (when the
-modes differ) training mode; any other call runs ``Model.forward`` itself (the plain PyTorch path), so
-the module is correct everywhere. Buffers the forward updates (running statistics) are written back.
-It imports only torch, triton, triton.language and the standard library.
+modes differ) training mode (``generalize`` turns the sizes of dynamic dimensions into runtime
+arguments); any other call runs ``Model.forward`` itself (the plain PyTorch path, with a warning once
+per shape), so the module is correct everywhere. Each kernel is a ``torch.library`` custom op
+(``codegen/ops.py``), so ``torch.compile`` and ``torch.export`` work on top. Buffers the forward updates
+(running statistics) are written back. It imports only torch, triton, triton.language and the
+standard library.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
 from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
+from qimeng.kernels.engine.codegen import ops
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
@@ -94,14 +98,18 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
         sig_text, arg_list = "(self, *args)", "args"
     else:
         arg_list = "(" + "".join(f"{a}, " for a in arg_names[:n_args]) + ")"
-    out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os", "",
+    out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os",
+                      "import warnings as _qm_warnings", "",
                       "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
-                      LAUNCH_RUNTIME.strip(), ""]
+                      LAUNCH_RUNTIME.strip(), "", "", ops.NAMESPACE_LINE.format(""), ops.RUNTIME.rstrip(), ""]
     for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels):  # identical kernels share one
         out += ["", source.rstrip(), ""]
     templates = [u for u in plan.units if isinstance(u, TemplateUnit)]
     for source in dict.fromkeys([u.runtime for u in templates if u.runtime] + [u.source for u in templates]):
         out += ["", source.strip(), ""]
+    wrappers = {unit.kernel.name: ops.wrapper_source(unit.kernel, unit.rendered.launcher) for unit in plan.kernels}
+    for source in wrappers.values():
+        out += ["", source, ""]
     out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
     if any(i.kind == "literal" for i in graph.inputs):
         out += ["", _literal_source(), ""]
@@ -114,7 +122,7 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
             # the kernels are the captured mode's: the other one (batch statistics, dropout) is PyTorch's
             f"        if self.training is not {graph.training} or not _qm_guard(_qm_args):" if graph.mode_specific
             else "        if not _qm_guard(_qm_args):",
-            "            return super().forward(*_qm_args)"]
+            "            return _qm_fallback(self, _qm_args)"]
     if precision == "tf32":
         out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
                 "        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True",
@@ -125,7 +133,7 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     else:
         out += ["        return self._qm_forward(*_qm_args)", ""]
     out += _fast_forward(graph, plan, precision, {n: f for n, (_, f) in (regions or {}).items()})
-    return "\n".join(out) + "\n"
+    return ops.with_namespace("\n".join(out) + "\n")
 
 
 def _guard_source(graph: Graph, device_type: str) -> str:
@@ -243,11 +251,7 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict",
             if (node.name in kernel_inputs or recurrent) and isinstance(node.meta, TensorMeta):
                 lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {node.meta.stride!r})")
         else:
-            k = unit.kernel
-            for b in k.outputs:
-                lines.append(f"        {b.name} = torch.empty({b.shape!r}, dtype=torch.{b.dtype}, device=_qm_dev)")
-            params_ = ", ".join(b.name for b in k.inputs + k.outputs)
-            lines.append(f"        {unit.rendered.launcher}({params_})")
+            lines.append(ops.call_line(unit.kernel))
     for value, target in graph.mutations:  # buffers the forward updates (running statistics)
         lines.append(f"        {_attr_path(target)}.copy_({_py(value)})")
     outs = [o.name if isinstance(o, Ref) else _py(o) for o in graph.outputs]

@@ -19,10 +19,13 @@ from typing import Callable
 
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
+from qimeng.kernels.engine.dynamic_dims import parse_spec
 from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
 from qimeng.kernels.engine.losses import CandidateOutcome, candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import Plan, build_plan
+from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, make_dynamic
+from qimeng.kernels.engine.optimize_dynamic import report_lines as shape_report_lines
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
@@ -69,6 +72,7 @@ class OptimizeResult:
     selection_speedup: float | None = None  # vs eager, in the measurement that chose the winner (leans optimistic)
     candidates: list[dict] = field(default_factory=list)  # CandidateOutcome.to_json of each trial: why it lost
     capture_error: str = ""  # why capture failed (status "capture_failed"), else ""
+    dynamic: tuple[str, ...] = ()  # the dynamic dimensions model_new.py takes at run time, with their ranges
 
 
 def reference_source(problem_source: str) -> str:
@@ -86,20 +90,22 @@ def _load(problem: Path, small: bool):
     return prob, model, inputs
 
 
-def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
-    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing)."""
+def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None = None) -> tuple[object, Graph]:
+    """The problem and its captured graph (on the meta device when it can: full sizes cost nothing);
+    ``resize`` changes the inputs first (other sizes of dynamic dimensions)."""
     import torch
 
+    resize = resize or (lambda xs: xs)
     prob, model, inputs = _load(problem, small)
     try:
-        meta_inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs]
+        meta_inputs = resize([x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs])
         return prob, capture(model.to("meta"), meta_inputs)
     except CaptureError:
         raise
     except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
         prob, model, inputs = _load(problem, small)
     try:
-        return prob, capture(model, inputs)
+        return prob, capture(model, resize(inputs))
     except CaptureError:
         raise
     except Exception as exc:  # capture's example call is the forward itself: it raised on real inputs
@@ -109,18 +115,23 @@ def capture_problem(problem: Path, small: bool) -> tuple[object, Graph]:
 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
-             llm: LLMOptimize | None = None, log: Callable[[str], None] = print) -> OptimizeResult:
+             llm: LLMOptimize | None = None, dynamic: tuple[str, ...] = (), static: bool = False,
+             log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``. With ``llm``
-    the model's proposals join the expert's (``llm_search``); without it nothing talks to a model."""
+    the model's proposals join the expert's (``llm_search``); without it nothing talks to a model.
+    ``dynamic``: ``NAME=MIN:MAX`` ranges of dynamic dimensions (``dynamic_dims``); ``static``: none by default."""
     return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, llm,
-                     log)
+                     tuple(dynamic), static, log)
 
 
 def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
-              store, compare_compile: bool, llm: LLMOptimize | None, log: Callable[[str], None]) -> OptimizeResult:
+              store, compare_compile: bool, llm: LLMOptimize | None, dynamic: tuple[str, ...], static: bool,
+              log: Callable[[str], None]) -> OptimizeResult:
     start = time.monotonic()
     if precision not in PRECISION_TOLERANCES:
         raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
+    for spec in dynamic:
+        parse_spec(spec)
     on_cpu = device == "cpu"
     small = on_cpu if small is None else small
     source = problem.read_text()
@@ -207,12 +218,25 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
+    shapes = None
+    if outcome.best is not None and best_plan is not None:
+        shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
+                                dynamic, static, log)
+        if shapes.source is not None:
+            best_source = shapes.source
+            plans[best_source] = best_plan
+            checked = shapes.captured_result
+            if checked is not None and checked.timing_meaningful and final is not None:
+                # the generic file's own figure (a fresh worker and seed); torch.compile's is the run's own
+                checked.baselines_ms = {**final.baselines_ms, **checked.baselines_ms}
+                final = checked
     outcomes = candidate_outcomes(outcome.trials, outcome.best)
     out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad input found on the way leaves no directory
     (out_dir / "model_new.py").write_text(best_source)
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
-                  precision, small, selection, llm_lines)
+                  precision, small, selection, llm_lines,
+                  shape_report_lines(shapes, graph.user_args) if shapes else None)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = final.baselines_ms.get("compile") if final else None  # the re-time's own, when it ran
     for t in outcome.trials:
@@ -231,7 +255,8 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                           next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
                                 if not t.result.correct), ""),
                           selection.speedup if selection is not None and final is not selection else None,
-                          [o.to_json() for o in outcomes])
+                          [o.to_json() for o in outcomes],
+                          dynamic=tuple(d.describe() for d in shapes.dims) if shapes else ())
 
 
 def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, log) -> dict[int, str]:
@@ -246,6 +271,22 @@ def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, lo
     for k, choice in sorted(measured.items()):
         log(f"strict fp32 GEMM template, {choice.describe(k)}")
     return {k: c.variant for k, c in measured.items()}
+
+
+def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,
+                   small: bool, on_cpu: bool, options: EvalOptions, dynamic: tuple[str, ...], static: bool,
+                   log: Callable[[str], None]) -> DynamicOutcome:
+    """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
+    the checks are not stored (their problems are resized copies) and time against eager only."""
+    from qimeng.kernels.harness.evaluate import evaluate_many
+
+    def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
+        return evaluate_many(path, [src], opts)[0]
+
+    checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
+    return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
+                        device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
+                        evaluate=check, log=log)
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
@@ -374,9 +415,10 @@ def _device_name(device: str) -> str:
 def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan | None,
                   outcomes: list[CandidateOutcome], trials: list[Trial], final: EvalResult | None,
                   fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool, precision: str, small: bool,
-                  selection: EvalResult | None = None, extra: list[str] | None = None) -> None:
+                  selection: EvalResult | None = None, extra: list[str] | None = None,
+                  shapes: list[str] | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
     text = render_report(problem, graph, plan, outcomes, trials, final, fallbacks, capture_error, on_cpu, precision,
-                         small, selection)
+                         small, selection, shapes)
     (out_dir / "report.md").write_text(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))

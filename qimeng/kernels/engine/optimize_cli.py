@@ -14,11 +14,13 @@ from qimeng.kernels.engine.llm_search import DEFAULT_ROUNDS
 
 def optimize_command(problem: Path, out: Path, *, device: str, budget: float, precision: str,
                      small: bool | None, use_store: bool, llm_url: str | None = None, llm_model: str | None = None,
-                     llm_replay: bool = False, insights: bool = True, llm_rounds: int = DEFAULT_ROUNDS) -> int:
+                     llm_replay: bool = False, insights: bool = True, llm_rounds: int = DEFAULT_ROUNDS,
+                     dynamic: tuple[str, ...] = (), static: bool = False) -> int:
     """With no model configured (flags or QIMENG_LLM_* variables) the expert searches alone."""
     from qimeng.kernels.store import command_store
     from qimeng.kernels.engine.llm_search import LLMOptimize
     from qimeng.kernels.engine.optimize import optimize
+    from qimeng.kernels.engine.dynamic_dims import parse_spec
     from qimeng.kernels.engine.steps import PRECISIONS
     from qimeng.llm.session import LLMSession, open_session
 
@@ -39,6 +41,12 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
         return 2
     llm = LLMOptimize(session.client, session.insights, llm_rounds) if isinstance(session, LLMSession) else None
     try:
+        for spec in dynamic:
+            parse_spec(spec)
+    except BadInput as exc:
+        console.print(f"error: {exc}", markup=False)
+        return 2
+    try:
         with (command_store() if use_store else contextlib.nullcontext()) as store, \
                 console.status(f"optimizing {problem.name} on {device}") as status:
             def log(message: str) -> None:
@@ -46,7 +54,7 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
                 status.update(message[:100])
 
             result = optimize(problem, out, device=device, budget_s=budget, precision=precision, small=small,
-                              store=store, llm=llm, log=log)
+                              store=store, llm=llm, dynamic=dynamic, static=static, log=log)
     except BadInput as exc:
         console.print(f"error: {exc}", markup=False)
         return 2

@@ -20,8 +20,10 @@ def _ms(value: float | None) -> str:
 def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcomes: list[CandidateOutcome],
                   trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None,
-                  on_cpu: bool, precision: str, small: bool, selection: EvalResult | None = None) -> str:
-    """``selection``: the winner's result in the search that chose it, when ``final`` is a re-timing."""
+                  on_cpu: bool, precision: str, small: bool, selection: EvalResult | None = None,
+                  shapes: list[str] | None = None) -> str:
+    """``selection``: the winner's result in the search that chose it, when ``final`` is a re-timing;
+    ``shapes``: the section on which shapes run the kernels (``optimize_dynamic.report_lines``)."""
     lines = [f"# qimeng optimize: {problem.name}", ""]
     lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
                  f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
@@ -57,7 +59,8 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
             lines.append(f"- timed again in a fresh worker on fresh inputs, torch.compile compiled and timed again in "
                          f"the same run (above); the measurement that chose "
                          f"it among the candidates said {selection.speedup:.2f}x vs eager")
-    lines += ["", "## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
+    lines += [""] + (shapes or [])
+    lines += ["## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]
     lines += ["## Kernels", ""]
     templates = [u for u in plan.units if isinstance(u, TemplateUnit)] if plan is not None else []
     for u in templates:

@@ -49,10 +49,10 @@ torch.manual_seed(0); ref = mod.Model(48).eval()
 new = mod.ModelNew(48).eval()
 new.load_state_dict(ref.state_dict())  # a state_dict saved from Model loads into ModelNew
 with torch.no_grad():
-    for shape in ((8, 48), (3, 48)):  # the captured shape (kernels) and another one (PyTorch path)
+    for shape in ((8, 48), (3, 48), (65, 48)):  # captured, another batch (kernels), out of range (PyTorch)
         x, y = torch.randn(*shape), torch.randn(*shape)
         assert torch.allclose(ref(x, y), new(x, y), atol=1e-4, rtol=1e-4), shape
-    print("guard", mod._qm_guard([torch.randn(8, 48), torch.randn(8, 48)]), mod._qm_guard([torch.randn(3, 48), torch.randn(3, 48)]))
+    print("guard", *(mod._qm_guard([torch.randn(n, 48), torch.randn(n, 48)]) for n in (8, 3, 65)))
 x = torch.randn(8, 48, requires_grad=True)  # training: the kernels record no graph, PyTorch's path does
 out = new(x, torch.randn(8, 48))
 out.sum().backward()
@@ -60,7 +60,7 @@ assert out.grad_fn is not None and x.grad is not None and new.norm.weight.grad i
 print("autograd", mod._qm_guard([x, torch.randn(8, 48)]))
 '''
 
-ALLOWED_IMPORTS = {"torch", "triton", "math", "os"}
+ALLOWED_IMPORTS = {"torch", "triton", "math", "os", "warnings"}
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +91,13 @@ def test_optimize_writes_a_verified_fused_candidate(optimized):
     assert "@triton.jit" in source and "class ModelNew(Model)" in source
 
 
-def test_model_new_loads_the_state_dict_and_falls_back_on_other_shapes(optimized):
+def test_model_new_loads_the_state_dict_runs_kernels_over_the_batch_range_and_falls_back_outside(optimized):
     root, _, _ = optimized
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, "-c", USE, str(root / "out" / "model_new.py"), str(root)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "guard True False" in proc.stdout and "autograd False" in proc.stdout
+    assert "guard True True False" in proc.stdout and "autograd False" in proc.stdout
 
 
 def test_report_and_store_hold_the_trajectory(optimized):
@@ -105,6 +105,9 @@ def test_report_and_store_hold_the_trajectory(optimized):
     report = (root / "out" / "report.md").read_text()
     for section in ("## Captured graph", "## Kernels", "## Step trajectory", "## Kept as PyTorch calls"):
         assert section in report
+    assert "- dynamic batch in [2, 64] (captured 8" in report  # batch 1 renders other code: PyTorch there
+    for batch in (8, 3, 17):  # the captured batch and two odd ones, verified by the harness
+        assert f"- verified at {{'batch': {batch}}}: ok" in report
     assert "native_layer_norm" not in report and "fuse_into_reduction" in report
     db = sqlite3.connect(root / "store.db")
     steps = [json.loads(r[0]) for r in db.execute("SELECT step FROM steps")]
@@ -116,7 +119,7 @@ def test_capture_failure_writes_the_reference(tmp_path):
     problem = tmp_path / "branchy.py"
     problem.write_text(PROBLEM.replace("return torch.relu(self.norm(x * 2.0 + y))",
                                        "return x if x.sum() > 0 else self.norm(y)"))
-    result = optimize(problem, tmp_path / "out", device="cpu", budget_s=10, log=lambda m: None)
+    result = optimize(problem, tmp_path / "out", device="cpu", budget_s=10, static=True, log=lambda m: None)
     assert result.status == "capture_failed"
     assert result.capture_error and result.capture_error in (tmp_path / "out" / "report.md").read_text()
     assert "class ModelNew(Model)" in (tmp_path / "out" / "model_new.py").read_text()
@@ -146,7 +149,8 @@ def test_bf16_policy_casts_gemm_operands_and_verifies_at_its_stated_tolerance(tm
     problem = tmp_path / "linear_relu.py"
     problem.write_text(GEMM_PROBLEM)
     logs: list[str] = []
-    result = optimize(problem, tmp_path / "out", device="cpu", precision="bf16", budget_s=60, log=logs.append)
+    result = optimize(problem, tmp_path / "out", device="cpu", precision="bf16", budget_s=60, static=True,
+                      log=logs.append)
     assert result.status == "optimized", result.first_failure
     source = (tmp_path / "out" / "model_new.py").read_text()
     # the vendor call with bf16 operands was verified, then the GEMM template in bf16 (the main line)
@@ -204,7 +208,10 @@ def test_a_model_that_trains_differently_runs_pytorch_in_the_mode_it_was_not_cap
     assert result.status == "optimized", result.first_failure
     source = (tmp_path / "out" / "model_new.py").read_text()
     assert "if self.training is not True or not _qm_guard(_qm_args):" in source  # captured as built: training
-    assert "in eval mode this model computes something else" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "in eval mode this model computes something else" in report
+    # batch statistics divide by the batch size (a float constant): the batch cannot be a runtime size
+    assert "- left static: batch: a non-integer constant depends on the size" in report and "qm_batch" not in source
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, "-c", TRAIN_USE, str(tmp_path / "out" / "model_new.py")],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -7,8 +7,9 @@ and afterwards calls its launcher directly (a few us). The direct path is only t
 exactly what the JIT would do:
 
 - the compiled kernel was specialised for 16-byte aligned pointers, and every pointer is aligned now
-  (our kernels take no other runtime arguments: sizes and strides are compiled in, and the module's
-  guard pins shapes, strides and dtypes);
+  (the only other runtime arguments are the sizes of dynamic dimensions, marked ``do_not_specialize``
+  so that one binary serves every size; the rest is compiled in, and the module's guard pins shapes,
+  strides and dtypes);
 - pointers go to the launcher as integers, which skips its per-pointer driver query: the module's
   guard and parameter checks already put every tensor on the CUDA device;
 - the kernel is kept per current CUDA device, the device Triton launches on;

@@ -452,8 +452,8 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     header = ["@triton.jit", f"def {kernel.name}({', '.join(args + consts)}):"]
     launcher = f"_launch_{kernel.name}"
     params = [b.name for b in kernel.inputs + kernel.outputs]
-    grid = str(_tiled_programs(kernel, config) if config.strategy == "tiled"
-               else -(-max(kernel.parallel_size, 1) // config.block_p))
+    grid = (_tiled_programs(kernel, config) if config.strategy == "tiled"
+            else f"-(-{max(kernel.parallel_size, 1)} // {config.block_p})")
     launch = [f"def {launcher}({', '.join(params)}):"] + launch_lines(
         kernel.name, grid, params, {"BLOCK_P": config.block_p, "BLOCK_R": config.block_r}, config.num_warps,
         config.num_stages)
@@ -503,16 +503,18 @@ def transposed_axes(kernel: Kernel) -> tuple[Var, Var] | None:
     return None
 
 
-def _tiled_programs(kernel: Kernel, config: KernelConfig) -> int:
+def _tiled_programs(kernel: Kernel, config: KernelConfig) -> str:
+    """The grid of a tiled kernel, as a Python expression of the sizes (they stay visible as numbers:
+    ``generalize`` turns sizes into runtime arguments)."""
     a, b = transposed_axes(kernel)
     rest = max(kernel.parallel_size, 1) // (a.size * b.size)
-    return -(-a.size // config.block_p) * -(-b.size // config.block_r) * rest
+    return f"-(-{a.size} // {config.block_p}) * -(-{b.size} // {config.block_r}) * {rest}"
 
 
 def _render_tiled(kernel: Kernel, config: KernelConfig) -> list[str]:
     """A pointwise kernel over a [BLOCK_R, BLOCK_P] tile of axes (b, a); the other axes per program."""
     a, b = transposed_axes(kernel)
-    na, nb = -(-a.size // config.block_p), -(-b.size // config.block_r)
+    na, nb = f"tl.cdiv({a.size}, BLOCK_P)", f"tl.cdiv({b.size}, BLOCK_R)"
     pid = "tl.program_id(0).to(tl.int64)" if _needs_int64(kernel) else "tl.program_id(0)"
     lines = [f"    pid = {pid}",
              f"    xindex = (pid % {na}) * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]",
@@ -520,7 +522,7 @@ def _render_tiled(kernel: Kernel, config: KernelConfig) -> list[str]:
              f"    amask = xindex < {a.size}",
              f"    bmask = yindex < {b.size}",
              "    xmask = bmask & amask",
-             f"    zindex = pid // {na * nb}"]
+             f"    zindex = pid // ({na} * {nb})"]
     others = tuple(v for v in kernel.parallel if v not in (a, b))
     dec, codes = _decompose("zindex", others)
     lines += dec
@@ -822,11 +824,11 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     block_rows = min(64, _next_pow2(rows))
     launch = [f"def {launcher}({', '.join(params)}):"]
     for r, part in zip(kernel.reductions, parts):
-        launch.append(f"    {part} = torch.empty(({rows * segments},), dtype=torch.{r.dtype}, device={dev}.device)")
+        launch.append(f"    {part} = torch.empty(({rows} * {segments},), dtype=torch.{r.dtype}, device={dev}.device)")
     in_names = [b.name for b in kernel.inputs]
-    launch += launch_lines(f"{kernel.name}_partial", str(rows * segments), in_names + parts,
+    launch += launch_lines(f"{kernel.name}_partial", f"{rows} * {segments}", in_names + parts,
                            {"BLOCK_P": 1, "BLOCK_R": config.block_r}, config.num_warps, config.num_stages)
-    launch += launch_lines(kernel.name, str(-(-rows // block_rows)), in_names + parts + [b.name for b in kernel.outputs],
+    launch += launch_lines(kernel.name, f"-(-{rows} // {block_rows})", in_names + parts + [b.name for b in kernel.outputs],
                            {"BLOCK_P": block_rows, "BLOCK_R": 1}, 4, 1)
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
     return Rendered(kernel.name, source, launcher, config)
