@@ -171,9 +171,10 @@ def main() -> int:
     rows = []
     run = (lambda p, slot: _in_subprocess(p, slot, args, out_root, args.store)) if args.jobs > 1 else (
         lambda p, slot: problem_row(p, slot, args.budget, not args.no_compile, out_root, args.store))
-    for outcome in Executor(slots).map(run, problems):
-        row = outcome.value if outcome.error is None else error_row(str(outcome.item), str(outcome.error), 0.0,
-                                                                      outcome.slot)
+    for event in Executor(slots).stream(lambda p, slot, emit: emit(run(p, slot)), problems):
+        if event.done and event.error is None:
+            continue  # its row came as the value it emitted
+        row = event.value if not event.done else error_row(str(event.item), str(event.error), 0.0, event.slot)
         rows.append(row)
         _print_row(row)
         if stream is not None:

@@ -126,7 +126,9 @@ def build(name: str, device: str, folder: Path):
 
 
 def ratio(out, ref) -> float:
-    return float(((out.double() - ref.double()).abs() / (1e-4 + 1e-4 * ref.double().abs())).max())
+    """The largest |out - ref| / (1e-4 + 1e-4 |ref|), on the CPU (the float64 reference lives there)."""
+    out, ref = out.double().cpu(), ref.double().cpu()
+    return float(((out - ref).abs() / (1e-4 + 1e-4 * ref.abs())).max())
 
 
 def timed(fn, device: str) -> float | None:
