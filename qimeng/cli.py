@@ -50,6 +50,12 @@ def chosen_device(device: str, as_json: bool = False) -> str:
     return resolved
 
 
+def _pool_device(device: str, executor: str) -> str:
+    """The device of a run over an executor: checked against this machine for ``local`` (and ``auto``
+    resolved by it); an explicit device under Ray is the cluster's to check (Ray assigns the GPUs)."""
+    return chosen_device(device) if executor == "local" or device == "auto" else device
+
+
 # -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------
 
 @app.command("eval")
@@ -116,7 +122,7 @@ def bench(
     """Evaluate every (problem, candidate) pair; resumable, results go to the store."""
     from qimeng.kernels.bench.run import bench_command
 
-    device = chosen_device(device)
+    device = _pool_device(device, executor)
     raise typer.Exit(bench_command(problems_dir, candidates_dir, run=run, device=device, workers=workers,
                                    baselines=baselines, trials=trials, timing_trials=timing_trials, small=small,
                                    mode=mode, protocol=protocol, jobs_per_gpu=jobs_per_gpu, executor=executor,
@@ -183,6 +189,7 @@ def optimize(
     if problem.is_dir():
         from qimeng.kernels.engine.batch_cli import optimize_dir_command
 
+        device = _pool_device(device, executor)
         raise typer.Exit(optimize_dir_command(problem, out, device=device, budget=budget, precision=precision,
                                               small=small, use_store=store, executor=executor,
                                               ray_address=ray_address, workers=workers, jobs_per_gpu=jobs_per_gpu))

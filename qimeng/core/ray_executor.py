@@ -142,6 +142,10 @@ def cluster_executor(kind: str, device: str, address: str, retries: int, workers
     if workers is not None or jobs_per_gpu != 1:
         raise ValueError("--workers and --jobs-per-gpu apply to --executor local; under Ray each problem "
                          "holds one GPU (or one CPU) of the cluster, all of them at once")
+    try:
+        import ray  # noqa: F401 - before any option of its own is judged: the install command comes first
+    except ImportError:
+        raise RayUnavailable(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device {device!r} with --executor ray: use cpu or cuda (Ray assigns the GPUs)")
     return RayExecutor(device, address, retries)

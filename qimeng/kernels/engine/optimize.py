@@ -219,7 +219,11 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
     shapes = None
-    if outcome.best is not None and best_plan is not None:
+    shape_specific = _shape_specific(best_plan, kept_regions) if best_plan is not None else ""
+    if outcome.best is not None and best_plan is not None and shape_specific:
+        shapes = DynamicOutcome(notes=[f"static: {shape_specific}"])
+        log(f"dynamic dimensions: none ({shape_specific})")
+    elif outcome.best is not None and best_plan is not None:
         shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
                                 dynamic, static, log)
         if shapes.source is not None:
@@ -271,6 +275,18 @@ def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, lo
     for k, choice in sorted(measured.items()):
         log(f"strict fp32 GEMM template, {choice.describe(k)}")
     return {k: c.variant for k, c in measured.items()}
+
+
+def _shape_specific(plan: Plan, regions: dict[str, tuple[str, str]]) -> str:
+    """Why the winner's file can only serve its captured shapes ("" when it can be made shape-generic): its
+    template units and LLM-coded regions are written for those shapes, and ``generalize`` re-emits the
+    plan's generated kernels only."""
+    parts = []
+    if any(isinstance(u, TemplateUnit) for u in plan.units):
+        parts.append("its GEMM/convolution/pooling template units are written for the captured shapes")
+    if regions:
+        parts.append("its LLM-coded regions are written for the captured shapes")
+    return "; ".join(parts)
 
 
 def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,

@@ -107,8 +107,8 @@ def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None
     trajectory = [line for line in report.splitlines() if line.startswith("| ") and "| llm |" in line]
     assert len(trajectory) == 1 and "| ok |" in trajectory[0] and "| yes |" in trajectory[0]  # accepted
     written = (root / "with" / "model_new.py").read_text()
-    assert "BLOCK_P=64" in written and "[(6,)]" in written  # 8 x 48 elements in blocks of 64: 6 programs
-    assert "[(6,)]" not in (root / "without" / "model_new.py").read_text()
+    assert "BLOCK_P=64" in written and "[(-(-384 // 64),)]" in written  # 8 x 48 elements in blocks of 64: 6 programs
+    assert "[(-(-384 // 64),)]" not in (root / "without" / "model_new.py").read_text()
 
 
 def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole_program(runs) -> None:
