@@ -140,6 +140,18 @@ class _GroupReaper:
 _REAPER = _GroupReaper()
 
 
+_PRIVATE = ("/tmp", "/etc")  # what the sandbox replaces with empty directories of its own
+
+
+def _import_paths() -> list[str]:
+    """The directories this Python imports from that the sandbox's private /tmp and /etc would hide (a
+    checkout, editable install or virtual environment under /tmp): bound read-only, so a job imports
+    what its parent does."""
+    here = Path(__file__).resolve().parents[2]  # the directory holding the qimeng package
+    roots = {str(Path(p).resolve()) for p in (*sys.path, sys.prefix, sys.exec_prefix, here) if p and Path(p).is_dir()}
+    return sorted(r for r in roots if any(r == d or r.startswith(d + "/") for d in _PRIVATE))
+
+
 def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = (), binds: Binds = Binds()) -> list[str]:
     """The bubblewrap command line that runs ``cmd`` isolated, with ``work_dir`` (and ``binds.writable``) writable."""
     work = str(Path(work_dir).resolve())
@@ -152,7 +164,7 @@ def bwrap_argv(cmd: Sequence[str], work_dir: Path, read_only: Sequence[Path] = (
     for node in binds.devices:
         argv += ["--dev-bind-try", node, node]
     writable = sorted({str(Path(p).resolve()) for p in binds.writable} - {work})
-    for path in sorted({str(Path(p).resolve()) for p in (*read_only, *binds.read_only)}):
+    for path in sorted({str(Path(p).resolve()) for p in (*read_only, *binds.read_only, *_import_paths())}):
         if not any(path == w or path.startswith(w + "/") for w in (work, *writable)):
             argv += ["--ro-bind-try", path, path]
     for path in writable:

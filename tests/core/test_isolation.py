@@ -35,6 +35,18 @@ def test_named_files_are_visible_read_only(tmp_path: Path):
     assert run.stdout == "data\n" and "Read-only file system" in run.stderr and shared.read_text() == "data\n"
 
 
+def test_what_python_imports_from_under_tmp_stays_importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A checkout or virtual environment under /tmp (a CI clone) would be hidden by the private /tmp."""
+    package, work = tmp_path / "site" / "qimeng_probe_pkg", tmp_path / "work"
+    package.mkdir(parents=True)
+    work.mkdir()
+    (package / "__init__.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(package.parent))
+    run = _run(["python3", "-c", f"import sys; sys.path.insert(0, {str(package.parent)!r}); "
+                "import qimeng_probe_pkg; print(qimeng_probe_pkg.VALUE)"], work)
+    assert run.stdout == "42\n", run.stderr
+
+
 def test_no_network(tmp_path: Path):
     run = _run(["cat", "/proc/net/dev"], tmp_path)
     assert [line.split(":")[0].strip() for line in run.stdout.splitlines()[2:]] == ["lo"]
