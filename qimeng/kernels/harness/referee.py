@@ -295,6 +295,12 @@ class Referee:
         discounted = outside_clock.Bursts(calls, [w - q for w, q in zip(judge_wall, queued["judge"])][1:],
                                           [w - q for w, q in zip(worker_wall, queued["worker"])][1:], judge_call[1:])
         reason, verified = outside_clock.check_bursts(raw, discounted, claimed_ms)
+        if reason and self.options.device == "cpu":
+            # On a loaded CPU the bursts' clock refuted honest calls too (an honest 0.15 ms call measured at
+            # 3.7 ms per call with three busy processes on two cores): there a refutation only leaves the
+            # timing unverified, which keeps the result out of the clean scores, never a false rejection.
+            self.result.reason = f"timing not verified: {reason}"
+            return False
         if reason:
             raise Ended(Status.REJECTED, f"{reason} (while verifying its timing)", True)
         return verified

@@ -86,5 +86,5 @@ def test_bench_on_ray_survives_a_killed_worker(tmp_path):
     assert killed, "no Ray worker was seen running an evaluation"
     assert summary.errors == {} and summary.bad_problems == {}
     assert summary.evaluated == len(EXPECTED) == sum(summary.statuses.values())  # each pair recorded once
-    assert {k: r.status for k, r in stored.items()} == EXPECTED
+    assert {k: r.status for k, r in stored.items()} == EXPECTED, {k: r.reason for k, r in stored.items()}
     assert (again.evaluated, again.skipped) == (0, len(EXPECTED))  # a rerun repeats nothing
