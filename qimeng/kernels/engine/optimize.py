@@ -35,9 +35,10 @@ from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
-# torch.export is not thread-safe: problems optimised side by side in one process (batch optimize) capture
-# one at a time (verification and timing run in sandboxed workers, in parallel)
-_CAPTURE_LOCK = threading.Lock()
+# torch.export is not thread-safe (it patches nn.Module.__call__ while tracing): every capture of this process
+# (batch optimize's problems side by side, and the dynamic step's captures at other sizes) runs one at a
+# time; verification and timing run in sandboxed workers, in parallel
+_CAPTURE_LOCK = threading.RLock()
 GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
             "_scaled_dot_product_efficient_attention")
 _DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
@@ -93,6 +94,11 @@ def _load(problem: Path, small: bool):
 def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None = None) -> tuple[object, Graph]:
     """The problem and its captured graph (on the meta device when it can: full sizes cost nothing);
     ``resize`` changes the inputs first (other sizes of dynamic dimensions)."""
+    with _CAPTURE_LOCK:
+        return _capture_problem(problem, small, resize)
+
+
+def _capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None) -> tuple[object, Graph]:
     import torch
 
     resize = resize or (lambda xs: xs)
@@ -137,8 +143,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     source = problem.read_text()
     run = f"optimize-{uuid.uuid4().hex[:8]}"
     try:
-        with _CAPTURE_LOCK:
-            prob, graph = capture_problem(problem, small)
+        prob, graph = capture_problem(problem, small)
     except CaptureError as exc:
         log(f"capture failed: {exc}; writing the reference")
         out_dir.mkdir(parents=True, exist_ok=True)
