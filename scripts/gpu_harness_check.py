@@ -210,7 +210,8 @@ def _spy_on_bursts() -> None:
         BURSTS.append({"calls": raw.calls, "claimed_ms": claimed_ms, "resolution_ms": raw.resolution_ms(),
                        "measured_ms": quantile(raw.per_call_ms(), 0.5),
                        "discounted_ms": quantile(discounted.per_call_ms(), 0.5), "verified": verdict[1],
-                       "refuted": verdict[0] is not None})
+                       "refuted": verdict[0] is not None, "judge_wall_ms": raw.judge_wall_ms,
+                       "worker_wall_ms": raw.worker_wall_ms, "judge_call_ms": raw.judge_call_ms})
         return verdict
 
     outside_clock.check_bursts = spy
@@ -222,7 +223,10 @@ def _burst_line(figures: dict[str, object] | None) -> str:
     return (f"bursts: {figures['calls']} calls, claimed {figures['claimed_ms']:.4f} ms, measured "
             f"{figures['measured_ms']:.4f} ms (less waits for a core {figures['discounted_ms']:.4f}), "
             f"resolution {figures['resolution_ms']:.5f} ms, "
-            + ("refuted" if figures["refuted"] else "verified" if figures["verified"] else "unverified"))
+            + ("refuted" if figures["refuted"] else "verified" if figures["verified"] else "unverified")
+            + "\n" + " " * 21 + "walls (ms), judge / worker / judge per call: "
+            + "; ".join(f"{j:.2f}/{w:.2f}/{c:.4f}" for j, w, c in zip(figures["judge_wall_ms"], figures["worker_wall_ms"],
+                                                                  figures["judge_call_ms"])))
 
 
 def trusted_path_cost(size_gib: float, options: EvalOptions, workdir: Path) -> int:

@@ -7,8 +7,8 @@ every floating input is overwritten with values copied from another place of the
 offsets drawn from the seed, so no call's inputs are the last one's (a cached output cannot serve it)
 and the values stay those the problem makes. Each call runs as a timed round does (on CUDA: L2 flush,
 the whole device synchronised, then the call), and its outputs are copied into a slot of their own.
-After the loop the side commits to every call's outputs with a digest (a seeded weighted sum over every
-element, in float64): the harness then picks calls at random, the candidate's worker exports their
+After the loop the side commits to every call's outputs with a digest (a seeded universal hash of every
+output bit, ``slot_digests``): the harness then picks calls at random, the candidate's worker exports their
 slots, and the judge checks that they match both the committed digest (the work was done before the
 answer, not when asked) and the reference's slot for the same call.
 """
@@ -26,7 +26,7 @@ from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, perf_count
 
 PERTURB_ELEMENTS = 4096  # elements of each floating input overwritten before each call (at most half of it)
 DIGEST_WEIGHTS = 1 << 20  # the digest's weights repeat with this period over large outputs
-_DIGEST_CHUNK_BYTES = 256 * 2**20  # float64 widened at once while digesting
+_DIGEST_CHUNK_BYTES = 256 * 2**20  # words widened to int64 at once while digesting
 _DIGEST_SALT = 0x5EED_D16E
 
 
@@ -157,51 +157,52 @@ class Burst:
         return [slot_digests(slot, seed) for slot in self.slots]
 
 
-def _weights(numel: int, seed: int, device: torch.device | str) -> torch.Tensor:
+def _weights(width: int, seed: int, device: torch.device | str) -> torch.Tensor:
+    """Odd 64-bit multipliers drawn from ``seed``, one per word (repeating every ``DIGEST_WEIGHTS`` words)."""
     generator = torch.Generator().manual_seed((seed ^ _DIGEST_SALT) & (2**63 - 1))
-    return torch.rand(min(numel, DIGEST_WEIGHTS), generator=generator, dtype=torch.float64).mul_(2).sub_(1).to(device)
+    drawn = torch.randint(-2**62, 2**62, (min(width, DIGEST_WEIGHTS),), generator=generator, dtype=torch.int64)
+    return (drawn * 2 + 1).to(device)
 
 
-def _flat_rows(rows: torch.Tensor) -> torch.Tensor:
-    """One row of elements per leading index, as stored (complex as real and imaginary parts)."""
+def _words(rows: torch.Tensor) -> torch.Tensor:
+    """One row of machine words per leading index: each row's bytes as stored, read as the widest
+    integers that divide them (complex, float, integer and boolean elements alike)."""
     rows = rows.detach()
     if rows.is_complex():
         rows = torch.view_as_real(rows)
-    return rows.reshape(rows.shape[0], -1)
+    raw = rows.reshape(rows.shape[0], -1)
+    raw = (raw.view(torch.uint8) if raw.dtype == torch.bool else raw).contiguous().view(torch.uint8)
+    width = raw.shape[1]
+    word = torch.int32 if width % 4 == 0 else torch.int16 if width % 2 == 0 else torch.uint8
+    return raw.view(word)
 
 
-def _wide(part: torch.Tensor) -> torch.Tensor:
-    """As float64, NaN and infinities as numbers (the digest still depends on every other element)."""
-    return torch.nan_to_num(part.to(torch.float64), nan=0.5, posinf=2.0, neginf=-2.0)
-
-
-def slot_digests(slot: torch.Tensor, seed: int) -> list[float]:
-    """The digest of each ``slot[k]``: a weighted sum over every element, weights in [-1, 1) drawn from
-    ``seed`` (repeating every ``DIGEST_WEIGHTS`` elements), which cannot be known without every element.
-    Widened to float64 a block of ``DIGEST_WEIGHTS`` columns of a few rows at a time."""
-    flat = _flat_rows(slot)
-    calls, width = flat.shape
+def slot_digests(slot: torch.Tensor, seed: int) -> list[int]:
+    """The digest of each ``slot[k]``: the sum, modulo 2**64, of every word of its bits times a seeded
+    odd 64-bit multiplier (a universal hash). It is bit-exact, and no shortcut through the arithmetic
+    that made the output exists (a weighted sum of the values would have one for linear outputs: the
+    digest of ``x @ w`` from sums of rows of ``x``), so a committed digest needs every output bit.
+    Widened to int64 a block of ``DIGEST_WEIGHTS`` words of a few rows at a time."""
+    words = _words(slot)
+    calls, width = words.shape
     if calls == 0 or width == 0:
-        return [0.0] * calls
+        return [0] * calls
     weights = _weights(width, seed, slot.device)
     rows_at_once = max(1, _DIGEST_CHUNK_BYTES // (8 * min(width, DIGEST_WEIGHTS)))
-    total = torch.zeros(calls, dtype=torch.float64, device=slot.device)
+    total = torch.zeros(calls, dtype=torch.int64, device=slot.device)
     for first in range(0, calls, rows_at_once):
-        rows = flat[first:first + rows_at_once]
+        rows = words[first:first + rows_at_once]
         for begin in range(0, width, DIGEST_WEIGHTS):
-            part = _wide(rows[:, begin:begin + DIGEST_WEIGHTS])
-            total[first:first + rows.shape[0]] += part @ weights[:part.shape[1]]
+            part = rows[:, begin:begin + DIGEST_WEIGHTS].to(torch.int64)
+            total[first:first + rows.shape[0]] += (part * weights[:part.shape[1]]).sum(dim=1)  # wraps mod 2**64
     return total.tolist()
 
 
-def digest(x: torch.Tensor, seed: int) -> float:
+def digest(x: torch.Tensor, seed: int) -> int:
     """The digest of one output leaf (``slot_digests``)."""
     return slot_digests(x.unsqueeze(0), seed)[0]
 
 
 def digest_matches(x: torch.Tensor, seed: int, committed: Any) -> bool:
-    """Whether ``x`` (as exported) has the digest its side committed to, up to float64 summation order."""
-    if isinstance(committed, bool) or not isinstance(committed, (int, float)):
-        return False
-    scale = float(sum(_wide(part).abs().sum() for part in _flat_rows(x.unsqueeze(0)).split(DIGEST_WEIGHTS, dim=1)))
-    return abs(digest(x, seed) - float(committed)) <= 1e-9 * scale + 1e-12
+    """Whether ``x`` (as exported) has, bit for bit, the digest its side committed to."""
+    return isinstance(committed, int) and not isinstance(committed, bool) and digest(x, seed) == committed

@@ -51,25 +51,48 @@ def test_a_call_whose_outputs_change_layout_is_refused() -> None:
         run.run(lambda xs: torch.zeros(next(shapes)), [torch.zeros(8)], 3, seed=1, reseed=False, flush=None)
 
 
-def test_the_digest_is_a_weighted_sum_of_every_element() -> None:
-    seed = 3
-    unit = [burst.digest(torch.eye(5, dtype=torch.float64)[k], seed) for k in range(5)]
-    assert all(-1.0 <= w < 1.0 for w in unit) and len(set(unit)) == 5  # each element its own weight
-    x = torch.randn(5, dtype=torch.float64)
-    assert burst.digest(x, seed) == pytest.approx(sum(w * v for w, v in zip(unit, x.tolist())), rel=1e-12)
-    assert burst.digest(x, seed) != burst.digest(x, seed + 1)
-    assert burst.digest_matches(x, seed, burst.digest(x, seed))
-    y = x.clone()
-    y[4] += 1e-6
-    assert not burst.digest_matches(y, seed, burst.digest(x, seed))
-    assert not burst.digest_matches(x, seed, "0.0")
+def _hash_oracle(x: torch.Tensor, seed: int) -> int:
+    """The digest by hand: the output's bytes as little-endian words, times the seeded odd multipliers,
+    summed with Python's integers modulo 2**64, as a signed 64-bit value."""
+    raw = x.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    size = 4 if len(raw) % 4 == 0 else 2 if len(raw) % 2 == 0 else 1
+    words = [int.from_bytes(raw[i:i + size], "little", signed=size > 1) for i in range(0, len(raw), size)]
+    weights = burst._weights(len(words), seed, "cpu").tolist()
+    total = sum(w * weights[i % len(weights)] for i, w in enumerate(words)) % 2**64
+    return total - 2**64 if total >= 2**63 else total
+
+
+@pytest.mark.parametrize("x", [torch.randn(7, 5), torch.randn(3).to(torch.float16), torch.tensor([True, False, True]),
+                               torch.arange(6, dtype=torch.int64) - 3, torch.randn(2, 3, dtype=torch.complex64)],
+                         ids=["fp32", "fp16_odd", "bool", "int64", "complex64"])
+def test_the_digest_hashes_every_output_bit(x: torch.Tensor) -> None:
+    assert burst.digest(x, 3) == _hash_oracle(x, 3)
+    assert burst.digest_matches(x, 3, burst.digest(x, 3))
+    assert burst.digest(x, 3) != burst.digest(x, 4)
+    flipped = x.clone().reshape(-1).view(torch.uint8)
+    flipped[-1] ^= 1  # one bit of the last element
+    assert not burst.digest_matches(flipped.view(x.dtype).reshape(x.shape), 3, burst.digest(x, 3))
+    assert not burst.digest_matches(x, 3, float(burst.digest(x, 3))) and not burst.digest_matches(x, 3, True)
+
+
+def test_the_digest_repeats_its_multipliers_over_long_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(burst, "DIGEST_WEIGHTS", 4)
+    x = torch.randn(3, 11)
+    assert burst.slot_digests(x, 2) == [_hash_oracle(row, 2) for row in x]
+
+
+def test_the_digest_of_a_linear_output_cannot_be_had_from_its_inputs() -> None:
+    # a weighted sum of the values would have digest(2 x) == 2 digest(x): a commitment made without the output
+    x = torch.randn(1000)
+    assert burst.digest(2 * x, 5) != 2 * burst.digest(x, 5)
+    assert burst.digest(x + x, 5) == burst.digest(2 * x, 5)  # the same bits, the same digest
 
 
 def test_the_digest_sees_complex_parts_and_non_finite_values() -> None:
     z = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64)
     assert burst.digest(z, 1) != burst.digest(z.conj().resolve_conj(), 1)
     nan = torch.tensor([float("nan"), 1.0])
-    assert burst.digest(nan, 1) == burst.digest(nan, 1)  # finite: a NaN is not a wildcard
+    assert burst.digest(nan, 1) == burst.digest(nan, 1)
     assert burst.digest(nan, 1) != burst.digest(torch.tensor([float("nan"), 2.0]), 1)
 
 
