@@ -61,12 +61,58 @@ def _qm_mm(a, b, PRECISION: tl.constexpr, WIDEN: tl.constexpr):
 
 
 @triton.jit
+def _qm_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d, row_ok, d_ok, N,
+              skn, skd, svn, svd, smm, smn, qk_scale, BOUNDED: tl.constexpr, CAUSAL: tl.constexpr,
+              MASK: tl.constexpr, EVEN_D: tl.constexpr, PRECISION: tl.constexpr, WIDEN: tl.constexpr):
+    """One K/V block of the online softmax. ``BOUNDED``: the block may cross N or the causal diagonal,
+    so every column is checked; the blocks before those run with no per-element check at all."""
+    cols = start + offs_n
+    k_mask = d_ok[:, None]
+    v_mask = d_ok[None, :]
+    if BOUNDED:
+        col_ok = cols < N
+        k_mask = k_mask & col_ok[None, :]
+        v_mask = v_mask & col_ok[:, None]
+    if EVEN_D and not BOUNDED:
+        kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd)
+    else:
+        kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd, mask=k_mask, other=0.0)
+    s = _qm_mm(q, kt.to(q.dtype), PRECISION, WIDEN) * qk_scale  # log2 units
+    if BOUNDED or MASK != 0:
+        seen = row_ok[:, None] & (cols[None, :] >= 0)
+        if BOUNDED:
+            seen = seen & col_ok[None, :]
+            if CAUSAL:
+                seen = seen & (cols[None, :] <= offs_m[:, None])
+        if MASK == 1:
+            keep = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=seen, other=0)
+            seen = seen & (keep != 0)
+        if MASK == 2:
+            add = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=seen, other=0.0)
+            s = s + add.to(tl.float32) * 1.4426950408889634
+        s = tl.where(seen, s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that has seen nothing yet
+    p = tl.exp2(s - m_safe[:, None])
+    alpha = tl.exp2(m_i - m_safe)
+    l_i = l_i * alpha + tl.sum(p, 1)
+    if EVEN_D and not BOUNDED:
+        vt = tl.load(v_base + cols[:, None] * svn + offs_d[None, :] * svd)
+    else:
+        vt = tl.load(v_base + cols[:, None] * svn + offs_d[None, :] * svd, mask=v_mask, other=0.0)
+    acc = acc * alpha[:, None] + _qm_mm(p.to(q.dtype), vt.to(q.dtype), PRECISION, WIDEN)
+    return acc, l_i, m_new
+
+
+@triton.jit
 def _qm_attention(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr,
                   sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod,
                   smb, smh, smm, smn, H, GROUP, M, N, D, qk_scale,
                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, CAUSAL: tl.constexpr,
-                  MASK: tl.constexpr, PRECISION: tl.constexpr, WIDEN: tl.constexpr):
+                  MASK: tl.constexpr, EVEN_D: tl.constexpr, PRECISION: tl.constexpr, WIDEN: tl.constexpr):
     pid_m = tl.program_id(0)
+    if CAUSAL:  # the query blocks with the most keys first, so the longest programs do not start last
+        pid_m = tl.num_programs(0) - 1 - pid_m
     pid_bh = tl.program_id(1).to(tl.int64)
     b = pid_bh // H
     h = pid_bh % H
@@ -77,42 +123,30 @@ def _qm_attention(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr,
     row_ok = offs_m < M
     d_ok = offs_d < D
     q = tl.load(q_ptr + b * sqb + h * sqh + offs_m[:, None] * sqm + offs_d[None, :] * sqd,
-                mask=row_ok[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
+                mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    if PRECISION == "bf16" and not WIDEN:
+        q = q.to(tl.bfloat16)  # once: every product of the row block reads it
+    else:
+        q = q.to(tl.float32)
     k_base = k_ptr + b * skb + kv * skh
     v_base = v_ptr + b * svb + kv * svh
+    mask_base = mask_ptr + b * smb + h * smh
     m_i = tl.full((BLOCK_M,), float("-inf"), tl.float32)
     l_i = tl.zeros((BLOCK_M,), tl.float32)
     acc = tl.zeros((BLOCK_M, BLOCK_D), tl.float32)
     stop = N
+    full = (N // BLOCK_N) * BLOCK_N  # blocks inside N ...
     if CAUSAL:
         stop = tl.minimum(N, (pid_m + 1) * BLOCK_M)
-    for start in range(0, stop, BLOCK_N):
-        cols = start + offs_n
-        col_ok = cols < N
-        kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd, mask=col_ok[None, :] & d_ok[:, None],
-                     other=0.0).to(tl.float32)
-        s = _qm_mm(q, kt, PRECISION, WIDEN) * qk_scale  # log2 units
-        seen = col_ok[None, :] & row_ok[:, None]
-        if CAUSAL:
-            seen = seen & (cols[None, :] <= offs_m[:, None])
-        if MASK == 1:
-            keep = tl.load(mask_ptr + b * smb + h * smh + offs_m[:, None] * smm + cols[None, :] * smn,
-                           mask=seen, other=0)
-            seen = seen & (keep != 0)
-        if MASK == 2:
-            add = tl.load(mask_ptr + b * smb + h * smh + offs_m[:, None] * smm + cols[None, :] * smn,
-                          mask=seen, other=0.0).to(tl.float32)
-            s = s + add * 1.4426950408889634
-        s = tl.where(seen, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that has seen nothing yet
-        p = tl.exp2(s - m_safe[:, None])
-        alpha = tl.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        vt = tl.load(v_base + cols[:, None] * svn + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :],
-                     other=0.0).to(tl.float32)
-        acc = acc * alpha[:, None] + _qm_mm(p, vt, PRECISION, WIDEN)
-        m_i = m_new
+        full = tl.minimum(full, (pid_m * BLOCK_M // BLOCK_N) * BLOCK_N)  # ... and left of every row's diagonal
+    for start in range(0, full, BLOCK_N):
+        acc, l_i, m_i = _qm_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d,
+                                  row_ok, d_ok, N, skn, skd, svn, svd, smm, smn, qk_scale, False, CAUSAL, MASK,
+                                  EVEN_D, PRECISION, WIDEN)
+    for start in range(full, stop, BLOCK_N):
+        acc, l_i, m_i = _qm_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d,
+                                  row_ok, d_ok, N, skn, skd, svn, svd, smm, smn, qk_scale, True, CAUSAL, MASK,
+                                  EVEN_D, PRECISION, WIDEN)
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]  # no key seen: 0, as PyTorch
     tl.store(o_ptr + b * sob + h * soh + offs_m[:, None] * som + offs_d[None, :] * sod,
              out.to(o_ptr.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
@@ -148,6 +182,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         q, k, v, out, mask_arg, *q.stride(), *k.stride(), *v.stride(), *out.stride(), *strides,
         heads, heads // kv_heads, m, n, d, scale * LOG2E,
         BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_D=max(16, triton.next_power_of_2(d)),
-        CAUSAL=causal, MASK=kind, PRECISION=PRECISIONS[precision], WIDEN=os.environ.get("TRITON_INTERPRET") == "1",
+        CAUSAL=causal, MASK=kind, EVEN_D=max(16, triton.next_power_of_2(d)) == d, PRECISION=PRECISIONS[precision], WIDEN=os.environ.get("TRITON_INTERPRET") == "1",
         num_warps=config.num_warps, num_stages=config.num_stages)
     return out.squeeze(1) if three else out
