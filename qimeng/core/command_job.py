@@ -3,7 +3,8 @@ on the job's. Same sandbox as :func:`qimeng.core.sandbox.run_job` (own session, 
 private directories, a private result channel whose lines carry a nonce); the parent can SIGSTOP and
 SIGCONT the job between commands and see whether it stayed stopped. Given ``binds``, the job runs under
 :mod:`qimeng.core.isolation` (bubblewrap: a read-only system, a private /tmp, its own PID namespace)
-where that works here, else as it is (``Job.isolation`` says which, and why).
+where that works here, else as it is (``Job.isolation`` says which, and why). Like ``run_job``'s, its
+process group is killed when the executor thread that started it is cancelled (``core/cancel.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ import pytest
 from qimeng.core import sandbox
 from qimeng.core.cancel import Cancelled
 from qimeng.core.executor import Event, Executor, device_slots
+
+from processes import running_in_group  # tests/core/processes.py
 
 JOBS_DIR = str(Path(__file__).parent)  # sandbox_jobs.py, the sandbox tests' job module
 
@@ -129,22 +130,9 @@ def test_a_consumer_that_stops_early_leaves_no_job_thread_or_process_running():
     assert time.monotonic() - started < 20  # not the 60 s the sandboxed job would sleep
     assert [t.name for t in threading.enumerate() if t.name.startswith("qimeng-")] == []
     assert len(groups) == 1
-    assert _running_in_group(groups[0]) == []  # the job's process and its child: gone, or zombies of init
+    assert running_in_group(groups[0]) == []  # the job's process and its child: gone, or zombies of init
     assert after_kill == ["killed by signal SIGKILL", "refused"]
     assert not sandbox._LIVE_GROUPS
-
-
-def _running_in_group(pgid: int) -> list[int]:
-    """The processes of group ``pgid`` that are not zombies (Linux /proc)."""
-    running = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            running.append(int(entry))
-    return running
 
 
 def test_empty_input_and_bad_slots():

@@ -13,6 +13,8 @@ import pytest
 
 from qimeng.core.executor import WorkerLost
 
+from processes import running  # tests/core/processes.py
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'qimeng[ray]')")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the jobs below run in Ray's workers
 
@@ -93,17 +95,9 @@ def test_a_consumer_that_stops_early_leaves_no_task_running(executor):
 
     pid = first_value()
     deadline = time.monotonic() + 5  # the force-cancelled worker is killed by Ray's raylet, not by this process
-    while _running(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _running(pid)
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    assert not running(pid)
 
 
 def test_device_auto_is_what_the_cluster_has(executor):
