@@ -51,9 +51,9 @@ def chosen_device(device: str, as_json: bool = False) -> str:
 
 
 def _pool_device(device: str, executor: str) -> str:
-    """The device of a run over an executor: checked against this machine for ``local`` (and ``auto``
-    resolved by it); an explicit device under Ray is the cluster's to check (Ray assigns the GPUs)."""
-    return chosen_device(device) if executor == "local" or device == "auto" else device
+    """The device of a run over an executor: checked against this machine (and ``auto`` resolved by it)
+    for ``local``; under Ray the cluster's to resolve and check (``core/ray_executor.py``)."""
+    return chosen_device(device) if executor == "local" else device
 
 
 # -- eval (qimeng.kernels.harness.eval_cli) ----------------------------------------------------------------

@@ -3,7 +3,8 @@ on the job's. Same sandbox as :func:`qimeng.core.sandbox.run_job` (own session, 
 private directories, a private result channel whose lines carry a nonce); the parent can SIGSTOP and
 SIGCONT the job between commands and see whether it stayed stopped. Given ``binds``, the job runs under
 :mod:`qimeng.core.isolation` (bubblewrap: a read-only system, a private /tmp, its own PID namespace)
-where that works here, else as it is (``Job.isolation`` says which, and why).
+where that works here, else as it is (``Job.isolation`` says which, and why). Like ``run_job``'s, its
+process group is killed when the executor thread that started it is cancelled (``core/cancel.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from qimeng.core.cancel import kill_group, raise_if_cancelled
 from qimeng.core.isolation import Binds, Isolation, isolate, probe
-from qimeng.core.sandbox import (_DRAIN_S, _LIVE_GROUPS, _MAX_MESSAGE_BYTES, JobOutput, _die_with, _kill_group,
-                                 _open_envelope, _read_chunk, _TailBuffer, sandbox_env)
+from qimeng.core.sandbox import (_DRAIN_S, _MAX_MESSAGE_BYTES, JobOutput, _die_with, _open_envelope, _read_chunk,
+                                 _TailBuffer, _track, _untrack, sandbox_env)
 from qimeng.settings import Settings
 
 
@@ -40,6 +42,7 @@ class Job:
 
     def __init__(self, module: str, payload: dict, *, settings: Settings | None = None,
                  extra_env: dict[str, str] | None = None, binds: Binds | None = None) -> None:
+        raise_if_cancelled()
         settings = settings or Settings.from_env()
         self.nonce = secrets.token_hex(16)
         self._tmp = tempfile.TemporaryDirectory(prefix="qimeng-job-")
@@ -61,7 +64,7 @@ class Job:
         finally:
             for fd in kept:
                 os.close(fd)
-        _LIVE_GROUPS.add(self.proc.pid)
+        self._scope = _track(self.proc.pid)
         self.target_pid = self.proc.pid  # the job's own process, whose state and clocks are read
         if self.isolation.mode == "bwrap":
             self.target_pid = _sandboxed_pid(info_read, self.proc)
@@ -256,12 +259,12 @@ class Job:
             return
         self.closed = True
         kill_start = time.monotonic()
-        _kill_group(self.proc.pid)
+        kill_group(self.proc.pid)
         self.proc.wait()
         if self.timed_out:
             self.kill_s = time.monotonic() - kill_start
         self._drain()
-        _LIVE_GROUPS.discard(self.proc.pid)
+        _untrack(self.proc.pid, self._scope)
         self._selector.close()
         for closing in (lambda: os.close(self._fd), self.proc.stdout.close, self.proc.stderr.close,  # type: ignore[union-attr]
                         self.proc.stdin.close):  # type: ignore[union-attr]

@@ -4,9 +4,11 @@ configurable number of CPU slots.
 Each slot runs one job at a time in a thread; the job itself (for kernels: ``qimeng.kernels.harness.evaluate``)
 does its work in a sandboxed worker process, so a thread only waits. A job emits values while it runs
 (``stream``): the consumer gets each at once, in its own thread, so it alone writes the results down.
-A job's exception is returned as a value, never raised, so one failing job cannot end a pool. Threads
-are daemons: when the consumer stops (Ctrl-C, a kill), no new job starts and the process can exit
-without waiting for running ones.
+A job's exception is returned as a value, never raised, so one failing job cannot end a pool. When the
+consumer stops early (a break, an exception, Ctrl-C), ``stream`` cancels what runs (``core/cancel.py``:
+the jobs' sandboxed processes are killed, new ones refused, an emit raises Cancelled), starts nothing
+new, and joins its threads before it returns. Threads are daemons, so a second Ctrl-C during that join
+still ends the process (its sandboxed jobs are killed at exit).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+from qimeng.core.cancel import CancelScope, entered
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -99,26 +103,35 @@ class Executor:
 
     def stream(self, fn: StreamJob, items: Iterable[T], rest: Rest | None = None) -> Iterator[Event]:
         """``fn(item, slot, emit)`` for every item, yielding each emitted value as it comes and then the
-        item's end. ``rest`` is for executors that retry lost workers; threads are never lost."""
+        item's end. ``rest`` is for executors that retry lost workers; threads are never lost. When the
+        consumer stops early, the running jobs are cancelled and their threads joined before this ends."""
         todo: queue.Queue[T] = queue.Queue()
         count = 0
         for count, item in enumerate(items, start=1):
             todo.put(item)
         events: queue.Queue[Event] = queue.Queue()
-        stop = threading.Event()
+        scope = CancelScope()
+
+        def emitter(item: T, slot: str) -> Emit:
+            def emit(value: R) -> None:
+                scope.check()  # the consumer stopped: the job ends here
+                events.put(Event(item, slot, value=value))
+            return emit
 
         def work(slot: str) -> None:
-            while not stop.is_set():
-                try:
-                    item = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    with self.admit(item, slot) if self.admit else nullcontext():
-                        fn(item, slot, lambda value, item=item: events.put(Event(item, slot, value=value)))
-                    events.put(Event(item, slot, done=True))
-                except BaseException as exc:  # noqa: BLE001 - errors are values
-                    events.put(Event(item, slot, done=True, error=exc))
+            with entered(scope):
+                while not scope.cancelled:
+                    try:
+                        item = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        with self.admit(item, slot) if self.admit else nullcontext():
+                            scope.check()  # admission may have waited past the consumer's end
+                            fn(item, slot, emitter(item, slot))
+                        events.put(Event(item, slot, done=True))
+                    except BaseException as exc:  # noqa: BLE001 - errors are values
+                        events.put(Event(item, slot, done=True, error=exc))
 
         threads = [threading.Thread(target=work, args=(slot,), name=f"qimeng-{slot}-{i}", daemon=True)
                    for i, slot in enumerate(self.slots[:count])]
@@ -131,4 +144,6 @@ class Executor:
                 finished += event.done
                 yield event
         finally:
-            stop.set()  # consumer stopped early (or finished): start nothing new
+            scope.cancel()  # the consumer stopped early (or all ended): kill what runs, start nothing new
+            for thread in threads:
+                thread.join()

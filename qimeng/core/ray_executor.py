@@ -5,7 +5,8 @@ same timeouts and environment allowlist); the values it emits stream back to the
 (a Ray streaming generator), so the driver alone writes results down. A task whose worker dies
 (process killed, node lost, out of memory) is submitted again for what it had not reported yet
 (``rest``), at most ``retries`` times; then its end carries :class:`~qimeng.core.executor.WorkerLost`
-with Ray's cause. Ray is an optional extra (``pip install 'qimeng[ray]'``).
+with Ray's cause. ``--device auto`` is resolved by the cluster's resources (a GPU anywhere: cuda), not by
+the driver's machine. Ray is an optional extra (``pip install 'qimeng[ray]'``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import pickle
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from qimeng.core.devices import AUTO
 from qimeng.core.executor import Event, Rest, StreamJob, WorkerLost
 
 INSTALL_HINT = "pip install 'qimeng[ray]'  (or: pip install 'ray>=2.40')"
@@ -52,9 +54,18 @@ def _run_job(fn: StreamJob, item: Any, slot: str) -> Iterator[tuple[str, Any]]:
             return
 
 
+def cluster_device(device: str, resources: Mapping[str, float]) -> str:
+    """The device of a run on a cluster with ``resources`` (``ray.cluster_resources()``): ``auto`` is
+    cuda when the cluster has a GPU, else cpu; ``cpu`` and ``cuda`` stay as they are."""
+    if device == AUTO:
+        return "cuda" if resources.get("GPU", 0) >= 1 else "cpu"
+    return device
+
+
 class RayExecutor:
     """Runs jobs as Ray tasks on the cluster at ``address`` (``auto``: the running cluster of this
-    machine or of ``RAY_ADDRESS``; ``local``: start one here; else ``host:port`` or ``ray://...``)."""
+    machine or of ``RAY_ADDRESS``; ``local``: start one here; else ``host:port`` or ``ray://...``).
+    ``device`` is ``auto``, ``cpu`` or ``cuda``; :attr:`device` is what it resolved to on the cluster."""
 
     remote = True
 
@@ -75,8 +86,10 @@ class RayExecutor:
             except Exception as exc:  # noqa: BLE001 - ConnectionError, a bad address, a version mismatch, ...
                 raise RayUnavailable(f"no Ray cluster at --ray-address {address}: {exc} (start one with "
                                      f"`ray start --head`, or pass --ray-address local)") from None
-        resource = "GPU" if device.startswith("cuda") else "CPU"
-        self.workers = int(ray.cluster_resources().get(resource, 0))
+        resources = ray.cluster_resources()
+        self.device = cluster_device(device, resources)
+        resource = "GPU" if self.device.startswith("cuda") else "CPU"
+        self.workers = int(resources.get(resource, 0))
         if self.workers < 1:
             raise RayUnavailable(f"the Ray cluster has no {resource} for --device {device}")
         options = {"num_gpus": 1, "num_cpus": 1} if resource == "GPU" else {"num_cpus": 1}
@@ -127,14 +140,16 @@ class RayExecutor:
                     yield Event(item, self._slot, done=True, error=value)
         finally:
             for generator in running:  # the consumer stopped early: run nothing more
-                ray.cancel(generator, force=True)
+                ray.cancel(generator, force=True)  # kills the worker (its sandboxed jobs die with it)
+            if running:  # returns when every cancelled task has ended, its worker gone
+                ray.wait([generator.completed() for generator in running], num_returns=len(running))
 
 
 def cluster_executor(kind: str, device: str, address: str, retries: int, workers: int | None = None,
                      jobs_per_gpu: int = 1) -> RayExecutor | None:
     """The executor that ``--executor KIND`` asks for: None for ``local`` (the caller's pool of this
-    machine), a :class:`RayExecutor` for ``ray``. ValueError for options that do not go together;
-    RayUnavailable when Ray is missing or unreachable."""
+    machine), a :class:`RayExecutor` for ``ray`` (its ``device``: ``device`` resolved on the cluster).
+    ValueError for options that do not go together; RayUnavailable when Ray is missing or unreachable."""
     if kind == "local":
         return None
     if kind != "ray":
@@ -146,6 +161,6 @@ def cluster_executor(kind: str, device: str, address: str, retries: int, workers
         import ray  # noqa: F401 - before any option of its own is judged: the install command comes first
     except ImportError:
         raise RayUnavailable(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device!r} with --executor ray: use cpu or cuda (Ray assigns the GPUs)")
+    if device not in (AUTO, "cpu", "cuda"):
+        raise ValueError(f"--device {device!r} with --executor ray: use auto, cpu or cuda (Ray assigns the GPUs)")
     return RayExecutor(device, address, retries)

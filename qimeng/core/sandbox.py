@@ -4,7 +4,8 @@ The parent side (:func:`run_job`) starts ``python -m <module>`` in a new process
 allowlisted environment and a private temporary cwd/HOME/TMPDIR/TRITON_CACHE_DIR/TORCH_EXTENSIONS_DIR,
 writes the payload to its stdin, and reads its messages from a pipe that is neither stdout nor stderr.
 Every message carries a random nonce from the payload, so text a job prints can never pass for a result.
-A job that sends nothing for ``timeout_s`` seconds has its whole process group SIGKILLed.
+A job that sends nothing for ``timeout_s`` seconds has its whole process group SIGKILLed, as has every
+job of an executor thread whose consumer stopped (``core/cancel.py``).
 
 The job side (:func:`job_main`) reads the payload, calls the handler and sends what it returns (a dict,
 or an iterator of dicts for a job that streams several messages).
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+from qimeng.core.cancel import CancelScope, kill_group, raise_if_cancelled, current as current_scope
 from qimeng.settings import Settings
 
 # The directory that holds the ``qimeng`` package: put on the job's PYTHONPATH so ``-m`` finds it.
@@ -123,6 +125,7 @@ def run_job(
     the whole process group is SIGKILLed. ``on_message`` is called with each message as it arrives, and
     the job's (bounded) output up to that message.
     """
+    raise_if_cancelled()
     settings = settings or Settings.from_env()
     nonce = secrets.token_hex(16)
     started = time.monotonic()
@@ -144,18 +147,35 @@ def run_job(
             )
         finally:
             os.close(write_fd)
-        _LIVE_GROUPS.add(proc.pid)
+        scope = _track(proc.pid)
         try:
             envelope = {"nonce": nonce, "fd": write_fd, "payload": payload, "supervisor": os.getpid()}
             feeder = threading.Thread(target=_feed_stdin, args=(proc, json.dumps(envelope).encode()), daemon=True)
             feeder.start()
             return _supervise(proc, read_fd, nonce, timeout_s, startup_s, settings, started, on_message)
         except BaseException:  # interrupted (Ctrl-C) or failed while supervising: the job must not outlive it
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
             raise
         finally:
-            _LIVE_GROUPS.discard(proc.pid)
+            _untrack(proc.pid, scope)
+
+
+def _track(pgid: int) -> CancelScope | None:
+    """Register a job's process group: killed when this process exits, and when the cancel scope of
+    this thread is cancelled (returned, for :func:`_untrack`)."""
+    _LIVE_GROUPS.add(pgid)
+    scope = current_scope()
+    if scope is not None:
+        scope.add(pgid)
+    return scope
+
+
+def _untrack(pgid: int, scope: CancelScope | None) -> None:
+    """The job's process group is gone: forget it."""
+    _LIVE_GROUPS.discard(pgid)
+    if scope is not None:
+        scope.discard(pgid)
 
 
 def _supervise(
@@ -186,13 +206,13 @@ def _supervise(
         now = time.monotonic()
         if exited_at is None and proc.poll() is not None:
             exited_at = now
-            _kill_group(proc.pid)  # leftovers of the job (forked children) go with it
+            kill_group(proc.pid)  # leftovers of the job (forked children) go with it
         if exited_at is not None and (not selector.get_map() or now - exited_at > _DRAIN_S):
             break
         if exited_at is None and now >= deadline:
             timed_out = True
             kill_start = time.monotonic()
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
             kill_s = time.monotonic() - kill_start
             exited_at = time.monotonic()
@@ -274,18 +294,11 @@ def _open_envelope(line: bytes, nonce: str) -> dict | None:
     return message if isinstance(message, dict) else None
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 @atexit.register
 def _kill_live_groups() -> None:
     """Jobs supervised by threads that die with this process (e.g. daemon workers after Ctrl-C) go too."""
     for pid in list(_LIVE_GROUPS):
-        _kill_group(pid)
+        kill_group(pid)
 
 
 # ----------------------------------------------------------------------------------------- job side

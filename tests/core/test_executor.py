@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from qimeng.core import sandbox
+from qimeng.core.cancel import Cancelled
 from qimeng.core.executor import Event, Executor, device_slots
+
+from processes import running_in_group  # tests/core/processes.py
+
+JOBS_DIR = str(Path(__file__).parent)  # sandbox_jobs.py, the sandbox tests' job module
 
 
 def one_value(job):
@@ -81,6 +89,50 @@ def test_stopping_early_starts_no_new_jobs():
     results.close()  # the consumer stops (Ctrl-C, an error in the caller)
     time.sleep(0.2)
     assert first.item == 0 and len(started) <= 2
+
+
+def test_a_consumer_that_stops_early_leaves_no_job_thread_or_process_running():
+    """One job sleeps in a sandboxed process (with a child of its own), the other emits forever; the
+    consumer returns at the first value. By then the sandboxed group is killed, the sleeping job's next
+    sandboxed job is refused, the emitting job has ended at its next emit, and both threads are joined."""
+    assert not sandbox._LIVE_GROUPS
+    groups: list[int] = []
+    after_kill: list[str] = []
+
+    def job(item: str, slot: str, emit) -> None:
+        if item == "sleep":
+            result = sandbox.run_job("sandbox_jobs", {"action": "sleep"}, timeout_s=60.0,
+                                     extra_env={"PYTHONPATH": JOBS_DIR})
+            after_kill.append(result.describe_exit())
+            try:
+                sandbox.run_job("sandbox_jobs", {"action": "echo", "value": 1}, timeout_s=60.0,
+                                extra_env={"PYTHONPATH": JOBS_DIR})
+                after_kill.append("started")
+            except Cancelled:
+                after_kill.append("refused")
+                raise
+            return
+        deadline = time.monotonic() + 30
+        while not sandbox._LIVE_GROUPS and time.monotonic() < deadline:
+            time.sleep(0.02)
+        groups.extend(sandbox._LIVE_GROUPS)
+        time.sleep(0.5)  # the sleeping job is past its start
+        for i in itertools.count():
+            emit(i)
+            time.sleep(0.01)
+
+    def first_value() -> Event:
+        for event in Executor(["cpu", "cpu"]).stream(job, ["sleep", "emit"]):
+            return event
+
+    started = time.monotonic()
+    assert first_value().value == 0
+    assert time.monotonic() - started < 20  # not the 60 s the sandboxed job would sleep
+    assert [t.name for t in threading.enumerate() if t.name.startswith("qimeng-")] == []
+    assert len(groups) == 1
+    assert running_in_group(groups[0]) == []  # the job's process and its child: gone, or zombies of init
+    assert after_kill == ["killed by signal SIGKILL", "refused"]
+    assert not sandbox._LIVE_GROUPS
 
 
 def test_empty_input_and_bad_slots():

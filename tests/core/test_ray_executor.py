@@ -13,6 +13,8 @@ import pytest
 
 from qimeng.core.executor import WorkerLost
 
+from processes import running  # tests/core/processes.py
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'qimeng[ray]')")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the jobs below run in Ray's workers
 
@@ -78,3 +80,34 @@ def test_a_worker_that_keeps_dying_ends_as_worker_lost(executor, tmp_path):
     [end] = [e for e in events if e.done]
     assert isinstance(end.error, WorkerLost) and "died 2 times" in str(end.error)
     assert (tmp_path / "attempts").read_text() == "xx"  # retries=1: two attempts, then given up
+
+
+def sleep_after_pid(item: str, slot: str, emit) -> None:
+    """Emits its worker's pid, then sleeps far longer than any test waits."""
+    emit(os.getpid())
+    time.sleep(120)
+
+
+def test_a_consumer_that_stops_early_leaves_no_task_running(executor):
+    def first_value() -> int:
+        for event in executor.stream(sleep_after_pid, ["sleeper"]):
+            return event.value
+
+    pid = first_value()
+    deadline = time.monotonic() + 5  # the force-cancelled worker is killed by Ray's raylet, not by this process
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid)
+
+
+def test_device_auto_is_what_the_cluster_has(executor):
+    from qimeng.core.ray_executor import cluster_device, cluster_executor
+
+    assert cluster_device("auto", {"CPU": 64.0, "GPU": 8.0}) == "cuda"
+    assert cluster_device("auto", {"CPU": 64.0}) == "cpu"
+    assert cluster_device("auto", {"CPU": 64.0, "GPU": 0.0}) == "cpu"
+    assert cluster_device("cpu", {"CPU": 2.0, "GPU": 1.0}) == "cpu"
+    pool = cluster_executor("ray", "auto", "auto", retries=0)  # joins the fixture's two-CPU cluster
+    assert pool is not None and pool.device == "cpu" and pool.workers == 2
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        cluster_executor("ray", "cuda:1", "auto", retries=0)

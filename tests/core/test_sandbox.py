@@ -14,6 +14,8 @@ import pytest
 from qimeng.core.sandbox import run_job
 from qimeng.settings import Settings
 
+from processes import running  # tests/core/processes.py
+
 JOBS_DIR = str(Path(__file__).parent)
 
 
@@ -42,7 +44,7 @@ def test_timeout_kills_the_whole_process_group():
     assert result.kill_s is not None and result.kill_s < 2.0
     assert 1.0 <= result.wall_s < 5.0
     child_pid = int(result.stdout.split("child=")[1].split()[0])
-    assert not _alive(child_pid)
+    assert not running(child_pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
@@ -69,22 +71,13 @@ def test_a_stopped_parent_takes_its_jobs_with_it(tmp_path, sig):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     job_pid = int(pid_file.read_text())
-    assert _alive(job_pid)
+    assert running(job_pid)
     proc.send_signal(sig)
     proc.wait(timeout=10)
     deadline = time.monotonic() + 5
-    while _alive(job_pid) and time.monotonic() < deadline:
+    while running(job_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(job_pid)
-
-
-def _alive(pid: int) -> bool:
-    """True when ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+    assert not running(job_pid)
 
 
 def test_segfault_is_reported_as_a_signal():

@@ -402,7 +402,6 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
 
     console = Console(stderr=True)
     settings = Settings.from_env()
-    run = run or default_run_name(candidates_dir, device)
     try:
         options = protocol_options(protocol, device=device, correctness_trials=trials, timing_trials=timing_trials,
                                    baselines=parse_baselines(baselines), small=small, mode=mode,
@@ -411,6 +410,9 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
             device_slots(device, workers, jobs_per_gpu)  # fail early on a bad --device/--workers/--jobs-per-gpu
         match(problems_dir, candidates_dir)  # fail on bad directories before a cluster is joined
         pool = cluster_executor(executor, device, ray_address, settings.ray_retries, workers, jobs_per_gpu)
+        if pool is not None:  # under Ray, --device auto is what the cluster has
+            options = dataclasses.replace(options, device=pool.device)
+        run = run or default_run_name(candidates_dir, options.device)
         with Store.open(settings) as store:
             summary = run_bench(problems_dir, candidates_dir, run=run, options=options, store=store,
                                 workers=workers, settings=settings, jobs_per_gpu=jobs_per_gpu, executor=pool)
@@ -422,8 +424,8 @@ def bench_command(problems_dir: Path, candidates_dir: Path, *, run: str | None, 
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/yellow]: finished results are stored; run the same command "
-                      f"(--run {run}) to continue")
+        console.print(f"[yellow]interrupted[/yellow]: finished results are stored; run the same command"
+                      f"{f' (--run {run})' if run else ''} to continue")
         return 130
     for what, names in (("problem(s) without a candidate", summary.missing),
                         ("candidate(s) without a problem", summary.orphans)):

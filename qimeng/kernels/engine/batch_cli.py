@@ -34,6 +34,7 @@ def optimize_dir_command(problems_dir: Path, out: Path, *, device: str, budget: 
             raise BadInput(f"{problems_dir}: the problems directory does not exist")
         pool = cluster_executor(executor, device, ray_address, settings.ray_retries, workers, jobs_per_gpu)
         store = Store.open(settings) if use_store else None
+        device = pool.device if pool is not None else device  # under Ray, --device auto is what the cluster has
         summary = optimize_dir(problems_dir, out, BatchOptions(device, budget, precision, small), store=store,
                                executor=pool, workers=workers, jobs_per_gpu=jobs_per_gpu, settings=settings)
     except (BadInput, ValueError, RayUnavailable) as exc:

@@ -47,8 +47,8 @@ def get_inputs():
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return run_cases(tmp_path_factory.mktemp("recurrent"), CASES)
+def results(tmp_path_factory, interpreter):
+    return run_cases(interpreter, tmp_path_factory.mktemp("recurrent"), CASES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

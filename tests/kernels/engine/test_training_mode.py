@@ -61,8 +61,8 @@ def get_inputs():
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return run_cases(tmp_path_factory.mktemp("training"), CASES)
+def results(tmp_path_factory, interpreter):
+    return run_cases(interpreter, tmp_path_factory.mktemp("training"), CASES)
 
 
 @pytest.mark.parametrize("name", ["bn2d_relu", "bn1d_cumulative", "conv_bn_dropout0"])

@@ -5,9 +5,8 @@ per case: output errors against a float64 copy of the reference, buffer differen
 import copy
 import importlib.util
 import json
-import os
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,20 +21,15 @@ from qimeng.kernels.engine.steps import Schedule
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
 
-def run_cases(root: Path, cases: dict[str, str]) -> dict[str, dict]:
+def run_cases(interpreter: Callable[..., list[dict]], root: Path, cases: dict[str, str]) -> dict[str, dict]:
     """Write each case (a problem body without imports or get_init_inputs) under ``root``, check them all
-    in one interpreter subprocess, and return each case's JSON line by name."""
+    in one subprocess started by the ``interpreter`` fixture, and return each case's JSON line by name."""
     paths = []
     for name, body in cases.items():
         path = root / f"{name}.py"
         path.write_text(HEADER + body.strip() + "\n\ndef get_init_inputs():\n    return []\n")
         paths.append(str(path))
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[3])}
-    proc = subprocess.run([sys.executable, __file__, json.dumps(paths)], capture_output=True, text=True,
-                          env=env, timeout=300)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == len(cases), proc.stderr[-3000:]
-    return {Path(r["path"]).stem: r for r in lines}
+    return {Path(r["path"]).stem: r for r in interpreter(Path(__file__), root, paths)}
 
 
 def _load(path: str, name: str):

@@ -22,27 +22,11 @@ from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.steps import KernelConfig
 from interp_check import STRATEGIES as CODEGEN_STRATEGIES, main_line  # noqa: E402  (this directory's modules)
 from test_triton_codegen import CASES, HEADER, RUNS  # noqa: E402
+from test_welford_split import PROBLEM as BATCH_NORM  # noqa: E402
 
 GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
 ASTSource = triton.compiler.ASTSource
 
-PROBLEM = '''
-import torch
-import torch.nn as nn
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.bn = nn.BatchNorm2d(16)
-    def forward(self, x):
-        return torch.relu(self.bn(x))
-
-def get_inputs():
-    return [torch.randn(32, 16, 64, 64)]
-
-def get_init_inputs():
-    return []
-'''
 POINTER = {"float32": "*fp32", "float16": "*fp16", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
            "bool": "*i1"}
 STRATEGIES = {"default": None, "looped": KernelConfig("looped", 0, 16, 4), "online": KernelConfig("online"),
@@ -73,7 +57,7 @@ def _compiled(problem: Path, strategies: dict[str, KernelConfig | None], strateg
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_training_batch_norm_kernels_compile_for_sm90(tmp_path, strategy):
     problem = tmp_path / "bn_train.py"
-    problem.write_text(PROBLEM)
+    problem.write_text(BATCH_NORM.format(n=32, c=16, h=64, w=64))
     _compiled(problem, STRATEGIES, strategy)
 
 

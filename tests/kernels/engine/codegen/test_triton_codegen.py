@@ -1,10 +1,6 @@
 """Generated Triton kernels against PyTorch, under the Triton interpreter, across operator families
 and reduction strategies (one subprocess for all cases: the interpreter is slow to start)."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -171,7 +167,7 @@ RUNS = [(name, "default") for name in CASES] + [(name, "looped") for name in LOO
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def outcomes(tmp_path_factory, interpreter):
     root = tmp_path_factory.mktemp("codegen")
     paths = {}
     for name, body in CASES.items():
@@ -179,17 +175,8 @@ def outcomes(tmp_path_factory):
         path.write_text(HEADER + body.strip() + "\n\ndef get_init_inputs():\n    return []\n")
         paths[name] = str(path)
     runs = [(paths[name], strategy) for name, strategy in RUNS]
-    script = Path(__file__).with_name("interp_check.py")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4])}
-    halves = [runs[0::2], runs[1::2]]  # two interpreter processes side by side (CI has 2 cores)
-    procs = [subprocess.Popen([sys.executable, str(script), json.dumps(h)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for h in halves]
-    lines, errors = [], []
-    for proc in procs:
-        out, err = proc.communicate(timeout=500)
-        lines += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        errors.append(err[-2000:])
-    assert len(lines) == len(runs), errors
+    # two interpreter processes side by side (CI has 2 cores)
+    lines = interpreter(Path(__file__).with_name("interp_check.py"), root, runs, processes=2, timeout=500)
     return {(Path(r["path"]).stem, r["strategy"]): r for r in lines}
 
 

@@ -1,9 +1,6 @@
 """The attention template under the Triton interpreter against F.scaled_dot_product_attention in
 float64 (one subprocess for all cases), and its argument checks."""
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,14 +14,9 @@ from attention_interp_check import CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def outcomes(tmp_path_factory, interpreter):
     root = tmp_path_factory.mktemp("attention")
-    script = Path(__file__).with_name("attention_interp_check.py")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4])}
-    proc = subprocess.run([sys.executable, str(script), json.dumps(list(CASES))], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=root)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == len(CASES), proc.stderr[-3000:]
+    lines = interpreter(Path(__file__).with_name("attention_interp_check.py"), root, list(CASES))
     return {r["name"]: r for r in lines}
 
 

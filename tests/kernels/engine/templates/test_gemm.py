@@ -1,9 +1,6 @@
 """The GEMM template under the Triton interpreter against a float64 oracle (one subprocess for all
 cases: the interpreter is slow to start), and its pure-Python parts (source, configs, error metric)."""
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,15 +20,10 @@ NAMES = list(CASES) + ["tuning_cache"]
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def outcomes(tmp_path_factory, interpreter):
     root = tmp_path_factory.mktemp("gemm")
     script = Path(__file__).with_name("gemm_interp_check.py")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
-           "QIMENG_WORK_DIR": str(root / "work")}
-    proc = subprocess.run([sys.executable, str(script), json.dumps(NAMES), str(root / "tuning.json")],
-                          capture_output=True, text=True, env=env, timeout=400, cwd=root)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == len(NAMES), proc.stderr[-3000:]
+    lines = interpreter(script, root, NAMES, str(root / "tuning.json"), timeout=400)
     return {r["name"]: r for r in lines}
 
 

@@ -2,9 +2,6 @@
 template units, and the emitted model_new.py run under the Triton interpreter against a float64 oracle
 (one subprocess)."""
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,15 +24,9 @@ from template_interp_check import CASES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def outcomes(tmp_path_factory, interpreter):
     root = tmp_path_factory.mktemp("gemm_plan")
-    script = Path(__file__).with_name("template_interp_check.py")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[4]),
-           "QIMENG_WORK_DIR": str(root / "work")}
-    proc = subprocess.run([sys.executable, str(script), json.dumps(list(CASES))], capture_output=True, text=True,
-                          env=env, timeout=400, cwd=root)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == len(CASES), proc.stderr[-3000:]
+    lines = interpreter(Path(__file__).with_name("template_interp_check.py"), root, list(CASES), timeout=400)
     return root, {r["name"]: r for r in lines}
 
 
