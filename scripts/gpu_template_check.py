@@ -40,6 +40,14 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.fc(x))
 """, [(4096, 4096)], [(32, 4096)]),
+    "linear_decode_1x4096_silu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4096, 4096)
+    def forward(self, x):
+        return F.silu(self.fc(x))
+""", [(1, 4096)], [(1, 4096)]),
     "bmm_16x2048x1024x2048": ("""
 class Model(nn.Module):
     def forward(self, a, b):

@@ -345,9 +345,9 @@ def _describe_trial(trial: Trial) -> str:
 
 def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, device: str, log,
           max_candidates: int) -> None:
-    """Measured block configurations for the best candidate's biggest kernels, in one harness job of at
-    most ``max_candidates`` (what the budget affords); cached per (kernel hash, device) in the store so
-    that a second run only re-verifies."""
+    """Measured block configurations for the best candidate's GEMM template units and biggest kernels, in
+    one harness job of at most ``max_candidates`` (what the budget affords); cached per (kernel hash,
+    device) in the store so that a second run only re-verifies."""
     best = outcome.best
     plan = plans.get(best.source)
     if plan is None:
@@ -356,7 +356,14 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
     order = node_order(graph)
     base = best.schedule
     cands: list[Candidate] = []
-    owners: list[tuple[str, str]] = []  # (group head, kernel hash) of each candidate
+    owners: list[tuple[str, str]] = []  # (group head or template node, kernel hash) of each candidate
+    for node, key, steps in tuning.template_trials(graph, plan, base, "cuda"):  # the GEMMs first: most of the time
+        cached = store.tuning(key, device_name) if store is not None else None
+        for step in [tuning.template_step_from_json(node, cached["config"])] if cached is not None else steps:
+            sched = step.apply(base, order)
+            src, note = render(sched)
+            cands.append(Candidate("tune", [step], sched, src, note + (" (cached config)" if cached else "")))
+            owners.append((node, key))
     for unit in sorted(plan.kernels, key=lambda u: -u.kernel.bytes_moved())[: tuning.MAX_KERNELS]:
         group = next((g for g in base.groups if set(g) <= set(unit.group)), None)
         if group is None:
@@ -380,7 +387,7 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
     winners: dict[str, Candidate] = {}
     for cand, res, (head, khash) in zip(cands, results, owners):
         if res.correct and res.candidate_ms is not None and store is not None:
-            store.put_tuning(khash, device_name, cand.steps[0].config.to_json(), res.candidate_ms)
+            store.put_tuning(khash, device_name, tuning.config_json(cand.steps[0]), res.candidate_ms)
         if better(res, outcome.best_result) and (head not in winners or better(res, _result_of(outcome, winners[head]))):
             winners[head] = cand
     select(outcome, cands, results)

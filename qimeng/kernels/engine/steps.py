@@ -48,6 +48,7 @@ class Schedule:
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
     templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
+    template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (node, GemmConfig fields) of TemplateConfig
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -67,7 +68,8 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
-                "templates": [list(t) for t in self.templates]}
+                "templates": [list(t) for t in self.templates],
+                "template_configs": {n: list(c) for n, c in self.template_configs}}
 
 
 class Step:
@@ -227,9 +229,24 @@ class UseTemplate(Step):
         return replace(schedule, templates=tuple(sorted(templates.items())))
 
 
+@dataclass(frozen=True)
+class TemplateConfig(Step):
+    """Choose the block configuration of a GEMM template unit: ``templates.gemm.GemmConfig``'s fields in
+    order (block_m, block_n, block_k, group_m, split_k, warps, stages, gemv); the tuning stage's step."""
+
+    node: str
+    config: tuple[int, ...]
+    kind: ClassVar[str] = "template_config"
+
+    def apply(self, schedule, order):
+        configs = dict(schedule.template_configs)
+        configs[self.node] = self.config
+        return replace(schedule, template_configs=tuple(sorted(configs.items())))
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision, UseTemplate)}
+    Precision, UseTemplate, TemplateConfig)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

@@ -3,17 +3,27 @@
 For each of the slowest-looking kernels (by bytes moved) a handful of configurations is rendered into
 full ``ModelNew`` candidates that differ only in that kernel, and all of them are verified and timed
 in one sandboxed harness job (``evaluate_many``); the fastest verified one wins and goes into the
-store, so that a later run on the same kernel and device takes it without measuring. On the CPU
-(Triton interpreter) timing means nothing: tuning is skipped and the expert defaults stay.
+store, so that a later run on the same kernel and device takes it without measuring. GEMM template
+units are tuned the same way (``template_trials``: the template's curated block shapes, warps and
+stages for the unit's sizes, as ``TemplateConfig`` steps), cached by (template source hash and sizes,
+device). On the CPU (Triton interpreter) timing means nothing: tuning is skipped and the expert
+defaults stay.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import astuple, replace
+from typing import Any
 
+from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.codegen.triton import is_inner_reduction, resolve_config
 from qimeng.kernels.engine.ir.kernel import Kernel
-from qimeng.kernels.engine.steps import BlockConfig, KernelConfig
+from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.steps import BlockConfig, KernelConfig, Schedule, Step, TemplateConfig
+from qimeng.kernels.engine.templates.gemm import GemmConfig, curated_configs, default_config
+from qimeng.kernels.engine.templates.gemm_plan import GEMM_TARGETS, sm_count, template_problem
+from qimeng.kernels.engine.templates.gemm_source import source_hash
+from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 MAX_KERNELS = 3
 MAX_CONFIGS = 5
@@ -53,3 +63,36 @@ def as_step(group_head: str, config: KernelConfig) -> BlockConfig:
 
 def config_from_json(data: dict) -> KernelConfig:
     return KernelConfig(**{k: v for k, v in data.items() if k in KernelConfig.__dataclass_fields__})
+
+
+def template_trials(graph: Graph, plan: Plan, schedule: Schedule, device_type: str
+                    ) -> list[tuple[str, str, list[TemplateConfig]]]:
+    """For each GEMM template unit of ``plan``: (node, tuning key, steps to the template's curated
+    configurations for its sizes other than the one it runs at, at most ``MAX_CONFIGS``). The key names
+    the unit's kernel source and the sizes (a block shape is chosen per shape)."""
+    out = []
+    sms = sm_count(device_type)
+    variants, chosen = dict(schedule.templates), dict(schedule.template_configs)
+    for unit in plan.units:
+        if not isinstance(unit, TemplateUnit) or unit.node.target not in GEMM_TARGETS:
+            continue
+        problem, variant = template_problem(graph, unit.node), variants.get(unit.node.name)
+        if isinstance(problem, str) or variant is None:
+            continue
+        current = GemmConfig(*chosen[unit.node.name]) if unit.node.name in chosen else default_config(
+            problem, variant, False, sms)
+        configs = [c for c in curated_configs(problem, variant, variant == "bf16", sms) if c != current]
+        key = f"gemm {source_hash(unit.source)} {problem.batch}x{problem.m}x{problem.n}x{problem.k}"
+        out.append((unit.node.name, key, [TemplateConfig(unit.node.name, astuple(c)) for c in configs[:MAX_CONFIGS]]))
+    return out
+
+
+def config_json(step: Step) -> dict[str, Any]:
+    """What the store keeps for a tuning step: the kernel's config, or a template's ``{"template": fields}``."""
+    if isinstance(step, TemplateConfig):
+        return {"template": list(step.config)}
+    return step.config.to_json()
+
+
+def template_step_from_json(node: str, data: dict[str, Any]) -> TemplateConfig:
+    return TemplateConfig(node, tuple(data["template"]))

@@ -82,3 +82,52 @@ def test_offsets_past_two_to_the_31_are_computed_in_int64_on_both_axes():
     assert "tl.program_id(0).to(tl.int64)" in source and "tl.arange(0, BLOCK_R)[None, :]).to(tl.int64)" in source
     small = render(_column_sum(64, 64), KernelConfig()).source
     assert "tl.int64" not in small
+
+
+def _linear_graph(rows: int):
+    import torch
+
+    from qimeng.kernels.engine.capture import capture
+
+    model = torch.nn.Sequential(torch.nn.Linear(96, 40), torch.nn.ReLU())
+    return capture(model, [torch.randn(rows, 96)])
+
+
+def _template_schedule(graph):
+    from qimeng.kernels.engine.policies.expert import ExpertPolicy
+    from qimeng.kernels.engine.steps import Precision, Schedule
+
+    policy, state = ExpertPolicy(), Precision("strict").apply(Schedule(), {})
+    for stage in policy.stages[: policy.stages.index("templates") + 1]:
+        proposals = policy.propose(graph, state, stage)
+        state = proposals[0].schedule if proposals else state
+    return state
+
+
+def test_template_units_are_tuned_through_template_config_steps():
+    from dataclasses import astuple
+
+    from qimeng.kernels.engine.lowering_plan import build_plan
+    from qimeng.kernels.engine.steps import TemplateConfig, step_from_json
+    from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, default_config
+    from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
+    from qimeng.kernels.engine.tuning import config_json, template_step_from_json, template_trials
+
+    graph = _linear_graph(3)
+    schedule = _template_schedule(graph)
+    plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
+    unit = next(u for u in plan.units if isinstance(u, TemplateUnit))
+    default = default_config(Problem(3, 40, 96), "ieee", False, 1)
+    assert default.gemv and repr(default.launch()) in "\n".join(unit.lines)
+    [(node, key, steps)] = template_trials(graph, plan, schedule, "cpu")
+    assert node == unit.node.name and "3x40x96" in key and 1 <= len(steps) <= 5
+    assert all(GemmConfig(*s.config) != default for s in steps)
+    step = steps[0]
+    assert step_from_json(step.to_json()) == step and template_step_from_json(node, config_json(step)) == step
+    tuned = step.apply(schedule, {})
+    again = with_templates(graph, build_plan(graph, tuned), tuned, "cpu")
+    lines = "\n".join(next(u for u in again.units if isinstance(u, TemplateUnit)).lines)
+    assert repr(GemmConfig(*step.config).launch()) in lines.split("else:")[-1]  # strict's call; TF32's keeps its own
+    # once tuned, the chosen config is the unit's current one and is not offered again
+    [(_, _, later)] = template_trials(graph, again, tuned, "cpu")
+    assert TemplateConfig(node, step.config) not in later and astuple(default) in [s.config for s in later]

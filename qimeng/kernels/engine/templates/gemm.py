@@ -4,7 +4,8 @@ Shapes: ``a`` is ``[..., M, K]``, ``b`` is ``[..., K, N]`` with any strides (tra
 leading batch dimensions broadcast as in ``torch.matmul`` (at most two after merging). The output is
 a new contiguous ``[*batch, M, N]`` tensor. Block shapes come from :func:`default_config` (a small
 curated choice per shape class) unless a :class:`GemmConfig` is given; ``gemm_tuning`` measures the
-curated list on the target.
+curated list on the target. M up to ``GEMV_MAX_M`` (matrix-vector, decode) dispatches by default to the
+small-M kernel (``GemmConfig.gemv``: fp32 FMA, B read once, deterministic split-K).
 """
 
 from __future__ import annotations
@@ -33,15 +34,16 @@ class GemmConfig:
     split_k: int = 1
     num_warps: int = 8
     num_stages: int = 3
+    gemv: bool = False  # the small-M kernel (fp32 FMA, B read once) instead of the tensor-core one
 
-    def launch(self) -> tuple[int, ...]:
+    def launch(self) -> tuple[int | bool, ...]:
         """The tuple ``_qm_mm_run`` takes."""
         return (self.block_m, self.block_n, self.block_k, self.group_m, self.split_k, self.num_warps,
-                self.num_stages)
+                self.num_stages, self.gemv)
 
     def key(self) -> str:
         return (f"{self.block_m}x{self.block_n}x{self.block_k} g{self.group_m} s{self.split_k} "
-                f"w{self.num_warps} st{self.num_stages}")
+                f"w{self.num_warps} st{self.num_stages}" + (" gemv" if self.gemv else ""))
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,14 @@ LARGE_FP32_PRESPLIT = (GemmConfig(128, 128, 32, 8, 1, 8, 3), GemmConfig(128, 256
                        GemmConfig(128, 128, 32, 8, 1, 4, 3), GemmConfig(128, 128, 16, 8, 1, 8, 4),
                        GemmConfig(256, 128, 16, 8, 1, 8, 4), GemmConfig(256, 128, 32, 8, 1, 8, 2),
                        GemmConfig(128, 128, 64, 8, 1, 8, 1))
+# bf16 at 4096 was 0.85x cuBLAS with the first eight: the 128x256 and 256x128 tiles (8 warps, two warpgroups)
+# with 4 stages and group sizes 4 and 16, and a 5-stage BLOCK_K = 32 tile, were added for the sweep (not yet
+# measured; 48 KiB a stage at BLOCK_K = 64, so 4 stages fit the H200's 227 KiB of shared memory)
 LARGE_16BIT = (GemmConfig(128, 256, 64, 16, 1, 8, 3), GemmConfig(128, 256, 64, 8, 1, 8, 4),
-               GemmConfig(256, 128, 64, 8, 1, 8, 4), GemmConfig(128, 256, 64, 8, 1, 8, 3),
-               GemmConfig(256, 128, 64, 8, 1, 8, 3), GemmConfig(128, 128, 64, 8, 1, 4, 4),
+               GemmConfig(128, 256, 64, 16, 1, 8, 4), GemmConfig(256, 128, 64, 8, 1, 8, 4),
+               GemmConfig(256, 128, 64, 16, 1, 8, 3), GemmConfig(128, 256, 64, 4, 1, 8, 4),
+               GemmConfig(128, 256, 64, 8, 1, 8, 3), GemmConfig(256, 128, 64, 8, 1, 8, 3),
+               GemmConfig(128, 256, 32, 8, 1, 8, 5), GemmConfig(128, 128, 64, 8, 1, 4, 4),
                GemmConfig(128, 128, 64, 8, 1, 8, 4), GemmConfig(128, 128, 128, 8, 1, 8, 3))
 
 
@@ -83,44 +90,73 @@ def _sixteen_bit(precision: str, a: torch.Tensor) -> bool:
     return precision == "bf16" or a.dtype in (torch.float16, torch.bfloat16)
 
 
-def split_for(problem: Problem, block_m: int, block_n: int, block_k: int, sms: int) -> int:
-    """Split K until the grid covers the multiprocessors twice, keeping >= 4 K blocks per split."""
+def split_for(problem: Problem, block_m: int, block_n: int, block_k: int, sms: int, per_sm: int = 2) -> int:
+    """Split K until the grid covers the multiprocessors ``per_sm`` times, keeping >= 4 K blocks per split."""
     tiles = math.ceil(problem.m / block_m) * math.ceil(problem.n / block_n) * problem.batch
     k_blocks = math.ceil(problem.k / block_k)
     split = 1
-    while tiles * split < 2 * sms and k_blocks // (split * 2) >= 4 and split < 64:
+    while tiles * split < per_sm * sms and k_blocks // (split * 2) >= 4 and split < 64:
         split *= 2
     return split
 
 
+GEMV_MAX_M = 16  # M up to this takes the small-M kernel by default (memory-bound: one read of B)
+GEMV_ACC_PER_THREAD = 64  # fp32 products each thread holds per K tile: sets BLOCK_K from BLOCK_M x BLOCK_N
+GEMV_PER_SM = 4  # programs per multiprocessor that split-K aims for (loads in flight to saturate HBM)
+# (BLOCK_N, warps, stages, programs per SM), the expected best first; BLOCK_K follows from the rest
+GEMV_SHAPES = ((128, 4, 3, GEMV_PER_SM), (256, 8, 3, GEMV_PER_SM), (64, 4, 3, GEMV_PER_SM),
+               (128, 4, 1, GEMV_PER_SM), (256, 4, 4, GEMV_PER_SM), (128, 4, 3, 2 * GEMV_PER_SM))
+
+
+def gemv_config(problem: Problem, block_n: int, warps: int, stages: int, sms: int,
+                per_sm: int = GEMV_PER_SM) -> GemmConfig:
+    """The small-M kernel's configuration: BLOCK_M = M rounded up to a power of two (at most
+    ``GEMV_MAX_M``), BLOCK_K so that each thread holds ``GEMV_ACC_PER_THREAD`` products per K tile
+    (4 to 128), split-K until the grid covers each multiprocessor ``per_sm`` times."""
+    bm = min(GEMV_MAX_M, 1 << max(0, problem.m - 1).bit_length())
+    bn = min(block_n, max(16, 1 << max(0, problem.n - 1).bit_length()))
+    bk = max(4, min(128, GEMV_ACC_PER_THREAD * 32 * warps // (bm * bn)))
+    return GemmConfig(bm, bn, bk, 1, split_for(problem, bm, bn, bk, sms, per_sm), warps, stages, True)
+
+
 def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> GemmConfig:
-    """The expert choice per shape class: small M or N (matrix-vector, decode) take narrow tiles and
-    split-K; large products take the first curated tile of their dtype class."""
-    bk = 64 if sixteen_bit else 32
+    """The expert choice per shape class: small M (matrix-vector, decode) takes the small-M kernel with
+    split-K; small N narrow tensor-core tiles and split-K; large products the first curated tile of
+    their dtype class."""
+    if problem.m <= GEMV_MAX_M:
+        block_n, warps, stages, per_sm = GEMV_SHAPES[0]
+        return gemv_config(problem, block_n, warps, stages, sms, per_sm)
     if problem.m <= 64 or problem.n <= 64:
-        bm = 16 if problem.m <= 16 else 64 if problem.m <= 64 else 128
-        bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
-        bk = 128 if sixteen_bit else 64
-        stages = 2 if precision == "tf32x3_presplit" else 3  # four staged tiles
-        return GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), 4, stages)
+        return _narrow_configs(problem, precision, sixteen_bit, sms)[0]
     base = large_configs(precision, sixteen_bit)[0]
     split = split_for(problem, base.block_m, base.block_n, base.block_k, sms)
     return GemmConfig(base.block_m, base.block_n, base.block_k, base.group_m, split, base.num_warps,
                       base.num_stages)
 
 
+def _narrow_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
+    """Narrow tensor-core tiles with split-K for M or N up to 64."""
+    bm = 16 if problem.m <= 16 else 64 if problem.m <= 64 else 128
+    bn = 16 if problem.n <= 16 else 64 if problem.n <= 64 else 128
+    stages = 2 if precision == "tf32x3_presplit" else 3  # four staged tiles
+    out = [GemmConfig(bm, bn, 128 if sixteen_bit else 64, 8,
+                      split_for(problem, bm, bn, 128 if sixteen_bit else 64, sms), 4, stages)]
+    for bk, warps in ((64, 4), (128, 4), (256, 8)):
+        cand = GemmConfig(bm, bn, bk, 8, split_for(problem, bm, bn, bk, sms), warps, 3)
+        if cand not in out:
+            out.append(cand)
+    return out
+
+
 def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
-    """The default first, then the curated tiles of the shape class (split-K for few tiles)."""
-    first = default_config(problem, precision, sixteen_bit, sms)
+    """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
+    offers the small-M kernel's shapes and the narrow tensor-core tile (the measurement decides)."""
+    if problem.m <= GEMV_MAX_M:
+        out = [gemv_config(problem, bn, w, st, sms, per_sm) for bn, w, st, per_sm in GEMV_SHAPES]
+        return list(dict.fromkeys(out)) + _narrow_configs(problem, precision, sixteen_bit, sms)[:1]
     if problem.m <= 64 or problem.n <= 64:
-        out = [first]
-        for bk, warps in ((64, 4), (128, 4), (256, 8)):
-            cand = GemmConfig(first.block_m, first.block_n, bk, 8,
-                              split_for(problem, first.block_m, first.block_n, bk, sms), warps, 3)
-            if cand not in out:
-                out.append(cand)
-        return out
-    out = [first]
+        return _narrow_configs(problem, precision, sixteen_bit, sms)
+    out = [default_config(problem, precision, sixteen_bit, sms)]
     for c in large_configs(precision, sixteen_bit):
         cand = GemmConfig(c.block_m, c.block_n, c.block_k, c.group_m,
                           split_for(problem, c.block_m, c.block_n, c.block_k, sms), c.num_warps, c.num_stages)
@@ -189,8 +225,9 @@ STRICT_TENSOR_CORE = "tf32x3"  # the 3xTF32 variant "strict" takes on compute-bo
 
 def strict_variant(problem: Problem) -> str:
     """What ``precision="strict"`` runs: plain fp32 FMA (``ieee``) where M or N is at most 16 (the
-    product is memory-bound and a K-major copy of the operands would cost more than it saves), else
-    3xTF32 on the tensor cores."""
+    product is memory-bound and a K-major copy of the operands would cost more than it saves; M up to
+    ``GEMV_MAX_M`` takes the small-M kernel, which is fp32 FMA in every precision), else 3xTF32 on the
+    tensor cores."""
     return "ieee" if min(problem.m, problem.n) <= 16 else STRICT_TENSOR_CORE
 
 
@@ -225,12 +262,13 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     if config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
     module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce)
-    if precision == "tf32x3_presplit":
+    if precision == "tf32x3_presplit" and not config.gemv:
         (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)
     else:
-        if precision in TENSOR_CORE_FP32 and a.dtype == torch.float32:
+        if precision in TENSOR_CORE_FP32 and a.dtype == torch.float32 and not config.gemv:
             a, b = k_major(a, -1), k_major(b, -2)
         a_lo, b_lo = a, b
     extra = [operands[o.name] for o in epilogue.operands]
-    kernels = (module._qm_gemm, module._qm_gemm_finalize, module._qm_gemm_rows if row_reduce else None)
+    kernels = (module._qm_gemm, module._qm_gemm_finalize, module._qm_gemm_rows if row_reduce else None,
+               module._qm_gemm_gemv)
     return FUNCTIONS["_qm_mm_run"](kernels, a, b, a_lo, b_lo, c, extra, config.launch())

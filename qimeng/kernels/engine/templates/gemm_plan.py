@@ -93,16 +93,18 @@ def sm_count(device_type: str) -> int:
 
 def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str], config: GemmConfig,
             indent: str) -> list[str]:
-    k_major = variant in TENSOR_CORE_FP32
+    k_major = variant in TENSOR_CORE_FP32 and not config.gemv
     a_code, b_code = (f"_qm_mm_k_major({a}, -1)", f"_qm_mm_k_major({b}, -2)") if k_major else (a, b)
     return [f"{indent}_qm_ta, _qm_tb = {a_code}, {b_code}",
-            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None), _qm_ta, _qm_tb, _qm_ta, _qm_tb, {out}, "
+            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv), _qm_ta, _qm_tb, _qm_ta, "
+            f"_qm_tb, {out}, "
             f"({''.join(e + ', ' for e in extra)}), {config.launch()!r})"]
 
 
-def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str
-                  ) -> tuple[TemplateUnit, KernelUnit | None] | str:
-    """The template unit of ``node`` in ``variant`` (and the kernel it folds in), or why it does not apply."""
+def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str,
+                  config: GemmConfig | None = None) -> tuple[TemplateUnit, KernelUnit | None] | str:
+    """The template unit of ``node`` in ``variant`` (and the kernel it folds in), or why it does not apply;
+    ``variant`` runs at ``config`` (the tuning stage's choice), else at ``default_config``."""
     problem = template_problem(graph, node)
     if isinstance(problem, str):
         return problem
@@ -119,8 +121,8 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
         digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted))[:12]
         prefix = f"_qm_mm_{digest}"
         sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, prefix=prefix))
-        config = default_config(problem, v, False, sms)
-        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
+        chosen = config if config is not None and v == variant else default_config(problem, v, False, sms)
+        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, chosen,
                              "            " if len(run) > 1 else "        "))
     lines = [f"        {folded.output} = torch.empty({tuple(folded.shape)!r}, dtype=torch.{folded.out_dtype}, "
              "device=_qm_dev)"] + by_flag("torch.backends.cuda.matmul.allow_tf32", calls)

@@ -39,10 +39,11 @@ def _qm_mm_merge(batch, strides):
 def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     """Fill ``c`` (a new contiguous ``[*batch, M, N]``, or ``[*batch, M]`` for a row reduction) with the
     template's product of ``a [..., M, K]`` and ``b [..., K, N]`` (any strides, batch broadcast);
-    ``kernels`` = (main, finalize, rows kernel or None), ``extra`` the epilogue's tensors, ``config`` =
-    (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, SPLIT_K, warps, stages)."""
-    main, finalize, rows = kernels
-    bm, bn, bk, gm, split_k, warps, stages = config
+    ``kernels`` = (main, finalize, rows kernel or None, small-M kernel), ``extra`` the epilogue's tensors,
+    ``config`` = (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, SPLIT_K, warps, stages, gemv): with ``gemv`` the
+    small-M kernel runs (fp32 FMA, no tensor cores; ``a_lo``/``b_lo`` unused) instead of the main one."""
+    main, finalize, rows, gemv = kernels
+    bm, bn, bk, gm, split_k, warps, stages, use_gemv = config
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     total = 1
@@ -58,10 +59,15 @@ def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     n_tiles = -(-n // (fn if split > 1 else bn))
     red = torch.empty((n_tiles, total, m) if rows is not None else (1,), device=a.device, dtype=torch.float32)
     scb = m * n
-    main[(tiles, total, split)](
-        a, b, a_lo, b_lo, c, ws, red, *extra, m, n, k, k_split, total, b1,
-        sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2), b.stride(-1), scb, n, 1, split,
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, EVEN_K=k % bk == 0, num_warps=warps, num_stages=stages)
+    sizes = (m, n, k, k_split, total, b1, sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2),
+             b.stride(-1), scb, n, 1, split)
+    if use_gemv:
+        gemv[(tiles, total, split)](a, b, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                                    EVEN_K=k % bk == 0, num_warps=warps, num_stages=stages)
+    else:
+        main[(tiles, total, split)](a, b, a_lo, b_lo, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn,
+                                    BLOCK_K=bk, GROUP_M=gm, EVEN_K=k % bk == 0, num_warps=warps,
+                                    num_stages=stages)
     if split > 1:
         finalize[(-(-m // fm), -(-n // fn), total)](
             ws, c, red, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)

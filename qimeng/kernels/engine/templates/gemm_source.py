@@ -1,8 +1,8 @@
 """Source text of the GEMM template: ``C[b] = epilogue(A[b] @ B[b])`` as ``@triton.jit`` kernels.
 
 One main kernel (grouped tile order for L2 reuse, a pipelined K loop, unmasked loads when BLOCK_K
-divides K, split-K over grid axis 2) and,
-for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
+divides K, split-K over grid axis 2), a small-M kernel for matrix-vector and decode-like shapes
+(``gemm_gemv_source``: fp32 FMA, B read once) and, for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
 strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
 epilogue and the block shape are compiled in (the split-K factor is a run-time argument too: one
 kernel serves every K; Triton specialises a factor of 1, which drops the split-K branch).
@@ -25,6 +25,7 @@ import hashlib
 
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
+from qimeng.kernels.engine.templates.gemm_gemv_source import gemv_kernel_source
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
 
@@ -122,7 +123,7 @@ def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool
 def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
                    row_reduce: str | None = None, prefix: str = "_qm_gemm") -> str:
     """The kernels alone (they need ``triton``, ``tl`` and the engine's helpers in scope): main kernel
-    ``{prefix}``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / mean / max over N
+    ``{prefix}``, small-M kernel ``{prefix}_gemv``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / mean / max over N
     of the epilogue's value) ``{prefix}_rows``."""
     if row_reduce is not None and row_reduce not in ROW_REDUCTIONS:
         raise ValueError(f"unknown row reduction {row_reduce!r}; known: {', '.join(ROW_REDUCTIONS)}")
@@ -192,7 +193,7 @@ def {prefix}_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn,
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 {fin_tail}
-''' + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
+''' + gemv_kernel_source(prefix, extra, main_tail) + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
 
 
 def source_hash(source: str) -> str:

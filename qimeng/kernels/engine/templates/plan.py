@@ -2,7 +2,8 @@
 call by the :class:`TemplateUnit` of its template (GEMM, convolution, pooling).
 
 ``template_variants`` answers which nodes a template can take and in which variants (the expert's
-choice first); ``with_templates`` rewrites the plan ``build_plan`` made. A node a template cannot
+choice first); ``with_templates`` rewrites the plan ``build_plan`` made (a GEMM unit at its
+``Schedule.template_configs`` entry, the tuning stage's choice, else at ``default_config``). A node a template cannot
 take stays a PyTorch call, with the reason among the plan's fallbacks.
 """
 
@@ -12,6 +13,7 @@ from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
 from qimeng.kernels.engine.templates import conv_plan, gemm_plan, pool_plan
+from qimeng.kernels.engine.templates.gemm import GemmConfig
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 
@@ -41,12 +43,14 @@ def template_ks(graph: Graph) -> list[int]:
     return ks
 
 
-def _unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str):
+def _unit(graph: Graph, node: Node, variant: str, schedule: Schedule, units: list, device_type: str):
     if node.target in pool_plan.POOL_TARGETS:
         return pool_plan.pool_unit(graph, node, units)
     if node.target == conv_plan.CONV_TARGET:
-        return conv_plan.conv_unit(graph, node, variant, policy, units, device_type)
-    return gemm_plan.template_unit(graph, node, variant, policy, units, device_type)
+        return conv_plan.conv_unit(graph, node, variant, schedule.precision, units, device_type)
+    fields = dict(schedule.template_configs).get(node.name)
+    return gemm_plan.template_unit(graph, node, variant, schedule.precision, units, device_type,
+                                   GemmConfig(*fields) if fields else None)
 
 
 def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
@@ -57,7 +61,7 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
         at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
         if at is None:
             continue
-        made = _unit(graph, units[at].node, variant, schedule.precision, units, device_type)
+        made = _unit(graph, units[at].node, variant, schedule, units, device_type)
         if isinstance(made, str):
             fallbacks[name] = f"template not used: {made}"
             continue

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.gemm import GemmConfig, gemm
+from qimeng.kernels.engine.templates.gemm import GemmConfig, default_config, gemm
 from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, policy_error
 from qimeng.kernels.engine.templates.gemm import Problem
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
@@ -63,6 +63,39 @@ def split_k_bias_relu():
 def matvec(config):
     a, b = randn(1, 200), randn(200, 33)
     return ratio(gemm(a, b, config=config), a.double() @ b.double(), STRICT)
+
+
+def gemv(m, k, config, b_k_major=False, batch=(), precision="ieee"):
+    """The small-M kernel at M = m (K not a multiple of BLOCK_K), B row-major or K-major (nn.Linear's
+    ``weight.t()``), with a bias + GELU epilogue (through the finalize kernel under split-K)."""
+    a = randn(*batch, m, k)
+    b = randn(29, k).t() if b_k_major else randn(k, 29)
+    bias = randn(29)
+    e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu",
+                 operands=(ep.Operand("bias", "float32"),))
+    out = gemm(a, b, precision=precision, epilogue=e, operands={"bias": bias}, config=config)
+    return ratio(out, F.gelu(torch.matmul(a.double(), b.double()) + bias.double()), STRICT)
+
+
+def gemv_default(m):
+    """``gemm`` without a config dispatches M <= GEMV_MAX_M to the small-M kernel (strict precision)."""
+    a, b = randn(m, 203), randn(203, 70)
+    if not default_config(Problem(m, 70, 203), "ieee", False, 1).gemv:
+        return math.inf
+    return ratio(gemm(a, b), a.double() @ b.double(), STRICT)
+
+
+def gemv_bf16_inputs():
+    """bfloat16 operands widened to fp32 in the small-M kernel: products exact, fp32 sums."""
+    a, b = randn(3, 77, dtype=torch.bfloat16), randn(77, 40, dtype=torch.bfloat16)
+    out = gemm(a, b, precision="bf16", config=GemmConfig(4, 16, 16, 1, 2, 4, 1, True), out_dtype=torch.float32)
+    return ratio(out, a.double() @ b.double(), STRICT)
+
+
+def gemv_row_max():
+    a, b = randn(5, 90), randn(90, 45)
+    out = gemm(a, b, config=GemmConfig(8, 16, 16, 1, 1, 4, 1, True), row_reduce="max")
+    return ratio(out, (a.double() @ b.double()).amax(-1), STRICT)
 
 
 def activation(name):
@@ -184,6 +217,17 @@ CASES = {
     "split_k_bias_relu": split_k_bias_relu,
     "matvec": lambda: matvec(GemmConfig(16, 16, 32, 1, 1, 4, 1)),
     "matvec_split_k": lambda: matvec(GemmConfig(16, 16, 32, 1, 3, 4, 1)),
+    "gemv_m1": lambda: gemv(1, 301, GemmConfig(1, 16, 32, 1, 1, 4, 1, True)),
+    "gemv_m1_split_k_b_k_major": lambda: gemv(1, 301, GemmConfig(1, 32, 16, 1, 4, 4, 1, True), b_k_major=True),
+    "gemv_m3_split_k": lambda: gemv(3, 250, GemmConfig(4, 16, 16, 1, 3, 4, 1, True)),
+    "gemv_m7_b_k_major": lambda: gemv(7, 133, GemmConfig(8, 32, 8, 1, 1, 4, 1, True), b_k_major=True),
+    "gemv_m16_split_k_tf32x3": lambda: gemv(16, 130, GemmConfig(16, 16, 16, 1, 2, 4, 1, True), precision="tf32x3"),
+    "gemv_m20_two_row_blocks": lambda: gemv(20, 64, GemmConfig(16, 16, 16, 1, 1, 4, 1, True)),
+    "gemv_broadcast_batch": lambda: gemv(2, 70, GemmConfig(2, 16, 16, 1, 2, 4, 1, True), batch=(3,)),
+    "gemv_default_m1": lambda: gemv_default(1),
+    "gemv_default_m16": lambda: gemv_default(16),
+    "gemv_bf16_inputs": gemv_bf16_inputs,
+    "gemv_row_max": gemv_row_max,
     **{f"act_{name}": (lambda name=name: activation(name)) for name in ep.ACTIVATIONS},
     "full_chain": full_chain,
     "bf16_residual_out": bf16_residual_out,

@@ -29,6 +29,14 @@ class Model(nn.Module):
     def forward(self, x):
         return torch.relu(self.fc(x)) * 2.0
 """, [(19, 37)], "strict"),
+    "linear_decode_small_m_kernel": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(301, 23)
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+""", [(3, 301)], "strict"),
     "mm_transposed_a": ("""
 class Model(nn.Module):
     def forward(self, x, y):

@@ -60,13 +60,19 @@ def test_epilogue_rejects_undeclared_and_reserved_tensors():
 
 def test_small_problems_split_k_to_fill_the_machine():
     decode = default_config(Problem(1, 4096, 4096), "tf32x3", False, sms=132)
-    # 32 tiles of 16x128: split 16 ways (512 programs >= 2 x 132), 4 K blocks of 64 each
-    assert (decode.block_m, decode.block_n, decode.split_k) == (16, 128, 16)
+    # the small-M kernel: one row, 128 columns, BLOCK_K = 64 products x 128 threads / 128 columns; 32 column
+    # blocks split 16 ways (512 programs; 32 ways would leave 2 K blocks of 64 per split, under 4)
+    assert (decode.gemv, decode.block_m, decode.block_n, decode.block_k, decode.split_k) == (True, 1, 128, 64, 16)
+    m16 = default_config(Problem(16, 8192, 8192), "ieee", False, sms=132)
+    # 16 rows: BLOCK_K = 8192 / (16 x 128) = 4; 64 column blocks x 16 splits = 1024 >= 4 x 132 programs
+    assert (m16.gemv, m16.block_m, m16.block_k, m16.split_k) == (True, 16, 4, 16)
+    assert default_config(Problem(3, 50, 70), "ieee", False, sms=1).block_m == 4  # M rounded up to 2^k
+    assert not default_config(Problem(17, 4096, 4096), "ieee", False, sms=132).gemv
     square = default_config(Problem(4096, 4096, 4096), "tf32x3", False, sms=132)
     assert square.split_k == 1 and square.block_m == 128
     k_large = default_config(Problem(256, 256, 65536), "bf16", True, sms=132)
     assert k_large.split_k == 64
-    assert len(curated_configs(Problem(4096, 4096, 4096), "bf16", True, 132)) <= 8
+    assert len(curated_configs(Problem(4096, 4096, 4096), "bf16", True, 132)) <= 12
 
 
 def test_batch_dimensions_merge_where_strides_allow():
@@ -115,3 +121,11 @@ def test_strict_runs_fma_on_memory_bound_shapes():
 
 def test_config_key_names_every_field():
     assert GemmConfig(64, 32, 16, 4, 2, 4, 3).key() == "64x32x16 g4 s2 w4 st3"
+    assert GemmConfig(1, 128, 64, 1, 16, 4, 3, True).key() == "1x128x64 g1 s16 w4 st3 gemv"
+
+
+def test_small_m_tuning_list_offers_both_kernels():
+    configs = curated_configs(Problem(1, 8192, 8192), "ieee", False, 132)
+    assert configs[0] == default_config(Problem(1, 8192, 8192), "ieee", False, 132)
+    assert sum(c.gemv for c in configs) >= 4 and not configs[-1].gemv  # the narrow tensor-core tile last
+    assert len(set(configs)) == len(configs)

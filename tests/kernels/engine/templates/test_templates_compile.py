@@ -25,6 +25,7 @@ GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
 ASTSource = triton.compiler.ASTSource
 # constexprs as the launches give them (GEMM: a large-tile config; the others: read from the lines)
 GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "EVEN_K": False}
+GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad"]
 
@@ -40,9 +41,12 @@ def _units(name: str) -> list[TemplateUnit]:
 
 
 def _signature(fn, lines: str) -> tuple[dict, dict]:
-    given = {k: int(v) for k, v in re.findall(r"\b(BLOCK\w*)=(\d+)", lines)}
-    constants = {a: given.get(a, GEMM_CONSTANTS.get(a)) for a in fn.arg_names if a.isupper() and
-                 (a in given or a in GEMM_CONSTANTS or a == "BLOCK")}
+    if fn.__name__.endswith("_gemv"):  # every GEMM unit holds the small-M kernel; compiled at its own shape
+        given, defaults = {}, GEMV_CONSTANTS
+    else:
+        given, defaults = {k: int(v) for k, v in re.findall(r"\b(BLOCK\w*)=(\d+)", lines)}, GEMM_CONSTANTS
+    constants = {a: given.get(a, defaults.get(a)) for a in fn.arg_names if a.isupper() and
+                 (a in given or a in defaults or a == "BLOCK")}
     signature = {a: "constexpr" if a in constants else "*i64" if a == "idx_ptr" else "*fp32" if a.endswith("_ptr")
                  else "i32" for a in fn.arg_names}
     return signature, constants
