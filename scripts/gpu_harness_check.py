@@ -240,8 +240,9 @@ def trusted_path_cost(size_gib: float, options: EvalOptions, workdir: Path) -> i
     real_check = outside_clock.check
 
     def spy(judge: outside_clock.Rounds, worker: outside_clock.Rounds) -> str | None:
+        hidden, noise = outside_clock.hidden_ms(judge, worker)
         seen.update(judge_overhead_ms=quantile(judge.unclaimed_ms(), 0.5),
-                    worker_overhead_ms=quantile(worker.unclaimed_ms(), 0.5),
+                    worker_overhead_ms=quantile(worker.unclaimed_ms(), 0.5), hidden_median_ms=hidden, hidden_noise_ms=noise,
                     resolution_ms=outside_clock.resolution_ms(judge, worker))
         return real_check(judge, worker)
 

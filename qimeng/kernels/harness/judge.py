@@ -25,7 +25,7 @@ from qimeng.core.command_job import serve  # noqa: E402
 from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
 from qimeng.kernels.harness import baselines, burst, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
-from qimeng.kernels.harness.exchange import Reader  # noqa: E402
+from qimeng.kernels.harness.exchange import Reader, Writer  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
 
@@ -94,7 +94,7 @@ class Judge:
         self.fingerprints: list[tuple] = []
         self.flusher: timing.L2Flusher | None = None
         self.lock = contextlib.ExitStack()
-        self.spare: dict[int, torch.Tensor] = {}
+        self.spare = Writer(None)  # private buffers of the same kind as the exchange's, for the timed rounds
         self.output_bytes: list[int] = []  # host buffers the timed rounds copy their outputs into
         self.burst: burst.Burst | None = None  # the last verification burst: every call's reference outputs
         self.burst_seed = (0, 0)  # its seed and number of calls
@@ -211,12 +211,7 @@ class Judge:
         else:
             with torch.no_grad():
                 ms, out, late = timing.cpu_trial(lambda: self.reference(*ref_inputs))
-        for i, (_, leaf) in enumerate(checks.leaves(out)):
-            if isinstance(leaf, torch.Tensor) and leaf.numel():
-                nbytes = leaf.numel() * leaf.element_size()
-                if self.spare.get(i) is None or self.spare[i].numel() != nbytes:
-                    self.spare[i] = torch.empty(nbytes, dtype=torch.uint8, pin_memory=leaf.is_cuda)
-                self.spare[i].view(leaf.dtype).view(leaf.shape).copy_(leaf.detach())
+        self.spare.write(out, "out")  # as the candidate's worker writes its output for the judge
         sync(self.device)
         del inputs, ref_inputs
         self.kept["round"] = (seed, out)
