@@ -6,7 +6,9 @@ with the candidate. The inputs come from the seed (``Problem.inputs``); before e
 every floating input is overwritten with values copied from another place of the same tensor, at
 offsets drawn from the seed, so no call's inputs are the last one's (a cached output cannot serve it)
 and the values stay those the problem makes. Each call runs as a timed round does (on CUDA: L2 flush,
-the whole device synchronised, then the call), and its outputs are copied into a slot of their own.
+the whole device synchronised, the call, the whole device synchronised again, so that copying its
+outputs into their slot cannot race work it left on another stream), and its outputs are copied into a
+slot of their own.
 After the loop the side commits to every call's outputs with a digest (a seeded universal hash of every
 output bit, ``slot_digests``): the harness then picks calls at random, the candidate's worker exports their
 slots, and the judge checks that they match both the committed digest (the work was done before the
@@ -120,6 +122,7 @@ class Burst:
                 start.record()
                 out = fn(inputs)
                 end.record()
+                cuda_synchronize()  # every stream, as a timed round: the slot copy below cannot race work left running
                 events.append((start, end))
             else:
                 t0 = perf_counter_ns()

@@ -24,13 +24,15 @@ from qimeng.kernels.harness.stats import quantile
 
 SLACK = 1.1  # the candidate's worker may leave up to this share of its call's time unclaimed ...
 # ... plus this, plus four standard errors of the median of the paired differences. On the H200 the
-# candidate's worker spent a steady 0.3 ms per round more than the judge for honest Triton kernels (the
-# two processes' rounds are alike but not identical): a smaller allowance rejected honest candidates.
+# candidate's worker spent a steady 0.3 ms per round more than the judge for honest Triton kernels while
+# the judge copied its outputs into other memory than the worker's exchange; with the same copy on both
+# sides (exchange.Writer) the median paired difference was -0.03 ms (1 GiB per tensor, 20 rounds); the
+# allowance stays, for what other problems and loaded CPUs may add.
 ALLOWANCE_MS = 0.5
 MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
 VERIFIED_SHARE = 0.25  # a burst verifies a claim when its resolution is at most this share of the claim
 BURSTS = 4  # verification bursts per side (a fresh seed each)
-BURST_TARGET_MS = {"cuda": 20.0, "cpu": 10.0}  # a burst makes this many claimed milliseconds of calls ...
+BURST_TARGET_MS = {"cuda": 200.0, "cpu": 10.0}  # a burst makes this many claimed milliseconds of calls ...
 BURST_MAX_CALLS = 4096  # ... in at most this many calls ...
 BURST_BYTES = {"cuda": 2 * 2**30, "cpu": 256 * 2**20}  # ... whose outputs fit in this (each side keeps them all)
 BURST_MAX_SPEEDUP = 20.0  # the calls are counted from a claim of at most this speed-up over the reference

@@ -45,7 +45,8 @@ def default_config(head_dim: int, precision: str) -> AttentionConfig:
         return AttentionConfig(64, 32, 8, 2)
     if precision == "bf16":
         return AttentionConfig(128, 64, 8, 3)
-    return AttentionConfig(64, 64, 4, 2) if head_dim > 64 else AttentionConfig(128, 64, 8, 2)
+    # fp32 at head dim 128 on the H200 (4 x 16 heads x 4096): 32x64 11.8 ms, 128x64 one stage 12.7, 64x64 18.1
+    return AttentionConfig(32, 64, 4, 2) if head_dim > 64 else AttentionConfig(128, 64, 8, 2)
 
 
 @triton.jit

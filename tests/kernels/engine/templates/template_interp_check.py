@@ -29,7 +29,7 @@ class Model(nn.Module):
     def forward(self, x):
         return torch.relu(self.fc(x)) * 2.0
 """, [(19, 37)], "strict"),
-    "linear_decode_small_m_kernel": ("""
+    "linear_decode_small_m": ("""
 class Model(nn.Module):
     def __init__(self):
         super().__init__()

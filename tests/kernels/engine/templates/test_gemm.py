@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from qimeng.kernels.engine.templates import epilogue as ep
-from qimeng.kernels.engine.templates.gemm import (STRICT_TENSOR_CORE, GemmConfig, Problem, _merge, curated_configs,
-                                                  default_config, k_major, presplit, strict_variant)
+from qimeng.kernels.engine.templates.gemm import (GEMV_SHAPES, STRICT_TENSOR_CORE, GemmConfig, Problem, _merge,
+                                                  curated_configs, default_config, gemv_config, k_major, presplit,
+                                                  strict_variant)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -59,15 +60,16 @@ def test_epilogue_rejects_undeclared_and_reserved_tensors():
 
 
 def test_small_problems_split_k_to_fill_the_machine():
-    decode = default_config(Problem(1, 4096, 4096), "tf32x3", False, sms=132)
+    decode = gemv_config(Problem(1, 4096, 4096), *GEMV_SHAPES[0][:3], sms=132)
     # the small-M kernel: one row, 128 columns, BLOCK_K = 64 products x 128 threads / 128 columns; 32 column
     # blocks split 16 ways (512 programs; 32 ways would leave 2 K blocks of 64 per split, under 4)
     assert (decode.gemv, decode.block_m, decode.block_n, decode.block_k, decode.split_k) == (True, 1, 128, 64, 16)
-    m16 = default_config(Problem(16, 8192, 8192), "ieee", False, sms=132)
+    m16 = gemv_config(Problem(16, 8192, 8192), *GEMV_SHAPES[0][:3], sms=132)
     # 16 rows: BLOCK_K = 8192 / (16 x 128) = 4; 64 column blocks x 16 splits = 1024 >= 4 x 132 programs
     assert (m16.gemv, m16.block_m, m16.block_k, m16.split_k) == (True, 16, 4, 16)
-    assert default_config(Problem(3, 50, 70), "ieee", False, sms=1).block_m == 4  # M rounded up to 2^k
-    assert not default_config(Problem(17, 4096, 4096), "ieee", False, sms=132).gemv
+    assert gemv_config(Problem(3, 50, 70), *GEMV_SHAPES[0][:3], sms=1).block_m == 4  # M rounded up to 2^k
+    narrow = default_config(Problem(1, 4096, 4096), "ieee", False, sms=132)  # measured faster on the H200
+    assert not narrow.gemv and narrow.block_m == 16 and narrow.split_k > 1
     square = default_config(Problem(4096, 4096, 4096), "tf32x3", False, sms=132)
     assert square.split_k == 1 and square.block_m == 128
     k_large = default_config(Problem(256, 256, 65536), "bf16", True, sms=132)
@@ -126,6 +128,6 @@ def test_config_key_names_every_field():
 
 def test_small_m_tuning_list_offers_both_kernels():
     configs = curated_configs(Problem(1, 8192, 8192), "ieee", False, 132)
-    assert configs[0] == default_config(Problem(1, 8192, 8192), "ieee", False, 132)
-    assert sum(c.gemv for c in configs) >= 4 and not configs[-1].gemv  # the narrow tensor-core tile last
+    assert configs[0] == default_config(Problem(1, 8192, 8192), "ieee", False, 132) and not configs[0].gemv
+    assert sum(c.gemv for c in configs) >= 4  # then the small-M kernel's shapes
     assert len(set(configs)) == len(configs)
