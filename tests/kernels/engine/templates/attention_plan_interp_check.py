@@ -1,8 +1,8 @@
 """Run in a subprocess with TRITON_INTERPRET=1: attention problems (hand-written and
 ``F.scaled_dot_product_attention``) taken through the expert policy's main line up to the ``templates``
 stage, emitted as model_new.py, and run against the problem's own Model in float64 at odd sequence
-lengths (the end-to-end optimize tests take causal ones). Prints one JSON line per case: name, ok, the worst |err| / (atol + rtol |ref|), the units' notes,
-the kernels left in the plan."""
+lengths (the end-to-end optimize tests take causal ones). Prints one JSON line per case: name, ok, the
+worst |err| / (atol + rtol |ref|), the units' notes, the kernels and fallbacks left in the plan."""
 
 import importlib.util
 import json
