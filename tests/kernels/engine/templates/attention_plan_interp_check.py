@@ -2,7 +2,7 @@
 ``F.scaled_dot_product_attention``) taken through the expert policy's main line up to the ``templates``
 stage, emitted as model_new.py, and run against the problem's own Model in float64 at odd sequence
 lengths (the end-to-end optimize tests take causal ones). Prints one JSON line per case: name, ok, the
-worst |err| / (atol + rtol |ref|), the units' notes, the kernels and fallbacks left in the plan."""
+worst |err| / (atol + rtol |ref|), the units' notes, the kernels and fallbacks left in the plan, the values the units compute as PyTorch calls."""
 
 import importlib.util
 import json
@@ -35,6 +35,17 @@ class Model(nn.Module):
         s = (q @ k.transpose(-2, -1)).masked_fill(drop, -1e4) / 4.0
         return s.softmax(-1) @ v
 """, [(2, 2, 19, 16), (2, 2, 23, 16), (2, 2, 23, 16), (BOOL, 2, 1, 19, 23)], "strict"),
+    "hand_buffer_mask_made_in_forward": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("tril", torch.tril(torch.ones(40, 40)))
+    def forward(self, q, k, v):
+        seq = q.size(-2)
+        s = (q @ k.transpose(-2, -1)) * q.size(-1) ** -0.5
+        s = s.masked_fill(self.tril[:seq, :seq] == 0, float("-inf"))
+        return torch.softmax(s, dim=-1) @ v
+""", [(2, 2, 21, 16), (2, 2, 21, 16), (2, 2, 21, 16)], "strict"),
     "sdpa_gqa_bool_mask": ("""
 class Model(nn.Module):
     def forward(self, q, k, v, keep):
@@ -81,7 +92,8 @@ def run(name: str, folder: Path) -> dict:
             torch.backends.cuda.matmul.allow_tf32 = tf32
             ratio = max(ratio, worst(model(*inputs), refs, precision))
     return {"name": name, "ok": ratio <= 1.0 and len(units) > 0, "ratio": ratio,
-            "notes": [u.note for u in units], "kernels": len(plan.kernels), "fallbacks": plan.fallbacks}
+            "notes": [u.note for u in units], "kernels": len(plan.kernels), "fallbacks": plan.fallbacks,
+            "mask_lines": [line.split("=")[0].strip() for u in units for line in u.lines if "torch.ops.aten" in line]}
 
 
 def main() -> None:

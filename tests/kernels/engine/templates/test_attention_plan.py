@@ -46,6 +46,11 @@ def test_model_new_with_the_attention_unit_matches_float64(outcomes, name):
     assert not (outcomes[0] / "work" / "templates").exists()  # model_new.py is self-contained
 
 
+def test_a_mask_made_in_forward_from_a_buffer_is_computed_by_the_unit(outcomes):
+    # the mask's nodes were fused into the softmax kernel the unit replaced: it computes them as PyTorch calls
+    assert outcomes[1]["hand_buffer_mask_made_in_forward"]["mask_lines"] == ["slice_1", "slice_2", "eq"]
+
+
 def test_the_notes_say_what_was_recognised(outcomes):
     notes = {name: r["notes"][0] for name, r in outcomes[1].items()}
     assert notes["hand_additive_3d_bmm"].endswith("B=3 H=1 M=21 N=29 D=24, additive mask")
