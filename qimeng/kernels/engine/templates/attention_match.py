@@ -178,6 +178,8 @@ def _by_hand(graph: Graph, pv: Node) -> Attention | str:
                if r.name in nodes and _number(graph, r) is not None
                and set(users.get(r.name, [])) <= set(region)]  # the fill constants only it reads
     inside = set(region)
+    if att.mask in inside:
+        return "the mask is the scores themselves"
     for name in inside - {pv.name}:
         if not set(users.get(name, [])) <= inside:
             return f"{name} (inside the attention) is read elsewhere"

@@ -69,6 +69,8 @@ class _Hand(torch.nn.Module):
             s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), float("-inf"))
         elif self.tail == "scores_mask":  # the mask reads the scores: they are read outside the attention
             s = s.masked_fill(s > 1.0, float("-inf"))
+        elif self.tail == "self_add":
+            s = s + s
         elif self.tail == "two_masks":
             s = s.masked_fill(q[..., :1] > 0, float("-inf")) + q[..., :1]
         p = torch.softmax(s, dim=-1)
@@ -104,7 +106,8 @@ def test_a_constant_triangular_mask_becomes_causal_and_its_kernel_goes_into_the_
 
 
 @pytest.mark.parametrize("tail, why", [("scores_mask", "is read elsewhere"), ("two_masks", "two masks"),
-                                       ("dropout", "no softmax before"), ("scores_out", "is read elsewhere")])
+                                       ("dropout", "no softmax before"), ("self_add", "the scores themselves"),
+                                       ("scores_out", "is read elsewhere")])
 def test_what_is_not_one_attention_is_refused_with_its_reason(tail, why):
     graph = capture(_Hand(tail), _qkv())
     assert why in attention_of(graph, _anchor(graph))
