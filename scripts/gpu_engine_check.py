@@ -12,7 +12,7 @@ outcome) under $OUT when it is set.
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
 (1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
-``--template-subset`` runs TEMPLATE_SUBSET (the GEMM, convolution and pooling templates in optimize).
+``--template-subset`` runs TEMPLATE_SUBSET (the GEMM, convolution, pooling and attention templates in optimize).
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
@@ -44,7 +44,7 @@ BENCHMARK_SUBSET = (
     "transformer/02_minigpt_block", "conv_epilogue/06_conv_transpose_add_min_gelu_mul",
 )
 
-# Issue 11: problems whose GEMMs, convolutions and poolings the expert's `templates` stage takes. Each
+# Issue 11: problems whose GEMMs, convolutions, poolings and attentions the `templates` stage takes. Each
 # report's step trajectory shows the template candidates (variant, epilogue folded or not) next to the
 # vendor-call candidate, and the log gives 3xTF32's measured error vs float64 per K.
 TEMPLATE_SUBSET = (
@@ -53,6 +53,9 @@ TEMPLATE_SUBSET = (
     "conv_epilogue/01_conv2d_bias_relu", "conv_epilogue/02_conv2d_batchnorm_silu", "conv_epilogue/03_conv2d_add_clamp",
     "conv_epilogue/04_pointwise_conv_hardswish", "conv_epilogue/05_depthwise_conv_gelu", "cnn/01_resnet_basic_stack",
     "cnn/03_inception_stack", "transformer/02_minigpt_block",
+    # the attention template against SDPA (eager: flash / memory-efficient) and torch.compile
+    "attention/02_sdpa_manual_causal", "attention/04_sdpa_functional_causal", "attention/06_sdpa_gqa_key_padding",
+    "attention/08_sdpa_causal_bf16",
 )
 
 
@@ -138,7 +141,7 @@ def main() -> int:
     parser.add_argument("--benchmark-subset", action="store_true",
                         help="the problems of BENCHMARK_SUBSET (benchmark scale, about 8 minutes with --jobs 4)")
     parser.add_argument("--template-subset", action="store_true",
-                        help="the problems of TEMPLATE_SUBSET (GEMM / convolution / pooling templates, issue 11)")
+                        help="the problems of TEMPLATE_SUBSET (GEMM, convolution, pooling, attention templates)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",

@@ -2,7 +2,7 @@
 
 ``torch.export`` traces the forward; ``run_decompositions`` lowers it to core ATen, with softmax,
 log-softmax, the norms, var/std and logsumexp decomposed further into reductions and pointwise ops
-(the kernel lowering fuses those back together). Parameters and buffers become graph inputs named by
+(the kernel lowering fuses those back together); ``F.scaled_dot_product_attention`` stays one node. Parameters and buffers become graph inputs named by
 their ``state_dict`` keys. A forward that updates buffers (batch norm's running statistics in training
 mode) keeps the new values as graph values with the buffer they go to (``Graph.mutations``); the
 module is captured in the mode it is in (``Graph.training``), and ``Graph.mode_specific`` says whether
@@ -31,6 +31,9 @@ EXTRA_DECOMPOSITIONS = (
     aten.norm.ScalarOpt_dim, aten.linalg_vector_norm, aten._native_batch_norm_legit,
     aten._native_batch_norm_legit_functional,
 )
+# Kept whole: the vendor kernel (flash / memory-efficient attention) is the fallback, and one node is what
+# the attention template (templates/attention_plan.py) takes.
+KEPT_WHOLE = (aten.scaled_dot_product_attention.default,)
 
 
 class CaptureError(Exception):
@@ -187,6 +190,8 @@ def decomposition_table() -> dict:
 
     table = dict(torch.export.default_decompositions())
     table.update(get_decompositions(list(EXTRA_DECOMPOSITIONS)))
+    for op in KEPT_WHOLE:
+        table.pop(op, None)
     return table
 
 

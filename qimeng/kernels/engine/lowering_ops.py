@@ -140,6 +140,8 @@ def extern_reason(node: Node) -> str:
         return "a whole recurrence: one PyTorch call (the vendor's fused recurrent kernel)"
     if t in ("aten.native_dropout.default", "aten.bernoulli.p", "aten.rand.default", "aten.randn.default"):
         return "random numbers: a PyTorch call, so it draws the same stream as the reference"
+    if t == "aten.scaled_dot_product_attention.default":
+        return "attention: the vendor's fused kernel (flash / memory-efficient), or the attention template"
     return f"no lowering for {t} yet"
 
 

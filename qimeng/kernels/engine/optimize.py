@@ -39,8 +39,8 @@ DEFAULT_BUDGET_S = 60.0
 # (batch optimize's problems side by side, and the dynamic step's captures at other sizes) runs one at a
 # time; verification and timing run in sandboxed workers, in parallel
 _CAPTURE_LOCK = threading.RLock()
-GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention",
-            "_scaled_dot_product_efficient_attention")
+GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "scaled_dot_product_attention",
+            "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention")
 _DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
 
 
@@ -288,7 +288,7 @@ def _shape_specific(plan: Plan, regions: dict[str, tuple[str, str]]) -> str:
     plan's generated kernels only."""
     parts = []
     if any(isinstance(u, TemplateUnit) for u in plan.units):
-        parts.append("its GEMM/convolution/pooling template units are written for the captured shapes")
+        parts.append("its GEMM/convolution/pooling/attention template units are written for the captured shapes")
     if regions:
         parts.append("its LLM-coded regions are written for the captured shapes")
     return "; ".join(parts)

@@ -215,7 +215,8 @@ class Precision(Step):
 @dataclass(frozen=True)
 class UseTemplate(Step):
     """Compute a node with one of our templates instead of its PyTorch call (a GEMM or convolution:
-    ``templates/gemm_plan``, ``conv_plan``; a pooling: ``pool_plan``), in ``variant`` (a template
+    ``templates/gemm_plan``, ``conv_plan``; a pooling: ``pool_plan``; the node ending an attention, with
+    the attention's other nodes: ``attention_plan``), in ``variant`` (a template
     precision: ``tf32x3``/``ieee`` under strict, ``tf32``, ``bf16``; ``direct`` for pooling), with the
     pointwise epilogue kernel that reads it folded into the template where it applies."""
 

@@ -48,3 +48,17 @@ def test_data_dependent_control_flow_is_a_capture_error():
 
     with pytest.raises(CaptureError):
         capture(Branchy(), [torch.randn(3)])
+
+
+class _Attention(nn.Module):
+    def forward(self, q, k, v):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.5)
+
+
+def test_sdpa_stays_one_node_while_softmax_is_decomposed():
+    q = torch.randn(1, 2, 5, 4)
+    graph = capture(_Attention(), [q, q.clone(), q.clone()])
+    assert [n.target for n in graph.nodes] == ["aten.scaled_dot_product_attention.default"]
+    assert graph.nodes[0].args[3:] == (None, 0.0, True) and graph.nodes[0].kwargs == {"scale": 0.5}
+    softmax = capture(nn.Softmax(-1), [q])
+    assert "aten.amax.default" in {n.target for n in softmax.nodes}

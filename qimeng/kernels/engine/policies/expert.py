@@ -7,7 +7,7 @@ Stages (each proposal is one candidate to verify and time):
      the reduction kernels.
   3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
   4. ``templates``: every node one of our templates can take (float32 mm/addmm/bmm; convolution;
-     pooling) computed by it, with the epilogue kernel after it folded in, in the precision policy's
+     pooling; the node ending an attention, SDPA or by hand) computed by it, with the epilogue kernel after it folded in, in the precision policy's
      variant; under strict, 3xTF32 first and plain fp32 (``ieee``) as the alternative. Verified and
      timed like every candidate, against the vendor calls of the stages before it.
   5. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).

@@ -1,5 +1,6 @@
 """Templates in a plan: each ``(node, variant)`` of ``Schedule.templates`` replaces the node's PyTorch
-call by the :class:`TemplateUnit` of its template (GEMM, convolution, pooling).
+call by the :class:`TemplateUnit` of its template (GEMM, convolution, pooling; attention, which replaces
+every unit of the attention's nodes and comes first: its products are then no GEMM's to take).
 
 ``template_variants`` answers which nodes a template can take and in which variants (the expert's
 choice first); ``with_templates`` rewrites the plan ``build_plan`` made (a GEMM unit at its
@@ -12,13 +13,17 @@ from __future__ import annotations
 from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
-from qimeng.kernels.engine.templates import conv_plan, gemm_plan, pool_plan
+from qimeng.kernels.engine.templates import attention_plan, conv_plan, gemm_plan, pool_plan
+from qimeng.kernels.engine.templates.attention_match import attention_of
 from qimeng.kernels.engine.templates.gemm import GemmConfig
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 
 def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int, str] | None = None) -> list[str]:
     """The variants a template can compute ``node`` in under ``policy`` ([] when none applies)."""
+    att = attention_of(graph, node)
+    if not isinstance(att, str):
+        return attention_plan.variants(policy, att, measured)
     problem = gemm_plan.template_problem(graph, node)
     if not isinstance(problem, str):
         return gemm_plan.variants(policy, problem, measured)
@@ -31,12 +36,15 @@ def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int,
 
 
 def template_ks(graph: Graph) -> list[int]:
-    """The K of every product a GEMM or convolution template could compute (strict's measurement)."""
+    """The K of every product a GEMM, convolution or attention template could compute (strict's measurement)."""
     ks = []
     for node in graph.nodes:
         problem = gemm_plan.template_problem(graph, node)
         conv = conv_plan.conv_of(graph, node)
-        if not isinstance(problem, str):
+        att = attention_of(graph, node)
+        if not isinstance(att, str):
+            ks.append(att.sizes[5])
+        elif not isinstance(problem, str):
             ks.append(problem.k)
         elif not isinstance(conv, str):
             ks.append(conv.k)
@@ -53,11 +61,24 @@ def _unit(graph: Graph, node: Node, variant: str, schedule: Schedule, units: lis
                                    GemmConfig(*fields) if fields else None)
 
 
+def _ends_attention(graph: Graph, name: str) -> bool:
+    nodes = graph.node_names()
+    return name in nodes and not isinstance(attention_of(graph, nodes[name]), str)
+
+
 def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
     """``plan`` with each node of ``schedule.templates`` computed by its template where it applies."""
     units = list(plan.units)
     fallbacks = dict(plan.fallbacks)
-    for name, variant in schedule.templates:
+    for name, variant in sorted(schedule.templates, key=lambda t: not _ends_attention(graph, t[0])):
+        if _ends_attention(graph, name):
+            made = attention_plan.with_attention(graph, units, graph.node(name), variant, schedule.precision,
+                                                 device_type)
+            if not isinstance(made, str):
+                units, taken = made
+                fallbacks = {n: why for n, why in fallbacks.items() if n not in taken}
+                continue
+            fallbacks[name] = f"template not used: {made}"  # a GEMM template may still take its product
         at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
         if at is None:
             continue
