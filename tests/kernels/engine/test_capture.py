@@ -48,3 +48,15 @@ def test_data_dependent_control_flow_is_a_capture_error():
 
     with pytest.raises(CaptureError):
         capture(Branchy(), [torch.randn(3)])
+
+
+def test_a_value_read_into_python_is_a_capture_error():
+    class Loop(nn.Module):
+        def forward(self, x):
+            out = x
+            for k in x[:2].round().abs().long().tolist():  # exports with the values as unbacked symbols
+                out = out * (k + 1)
+            return out
+
+    with pytest.raises(CaptureError, match=r"\.item\(\) / \.tolist\(\)"):
+        capture(Loop(), [torch.randn(4)])
