@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.losses import candidate_outcomes
@@ -170,6 +171,9 @@ def find_pieces(model, calls: dict[int, Call], problem_module: str, lock) -> tup
                 continue
             seen.add(id(child))
             call = calls.get(id(child))
+            if call is None and any(id(m) in calls for m in child.modules()):  # a container (ModuleList)
+                walk(child, path + ".")
+                continue
             if call is None:
                 others.append(Piece(path, "kept", f"not called in {RECORD_DRAWS} recorded forwards"))
                 continue
@@ -205,10 +209,10 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     run.log(f"capture failed: {whole_error}; splitting the forward at its submodules")
     try:
         calls = record_calls(model, lambda seed: prob.inputs(seed, "cpu"))
-        captured, pieces = find_pieces(model, calls, prob.module.__name__, _CAPTURE_LOCK)
-    except Exception as exc:  # noqa: BLE001  (the forward raised on recorded inputs)
-        captured, pieces = [], [Piece("", "capture failed", f"recording the submodules' calls raised "
-                                                            f"{type(exc).__name__}: {exc}")]
+    except Exception as exc:  # noqa: BLE001  (the problem's forward itself raised: bad input, nothing written)
+        lines = str(exc).strip().splitlines()
+        raise BadInput(f"{problem}: the forward raised {type(exc).__name__}: {lines[0] if lines else ''}") from exc
+    captured, pieces = find_pieces(model, calls, prob.module.__name__, _CAPTURE_LOCK)
     for p in pieces:
         run.log(f"  `{p.path}`: {p.status}" + (f" ({p.cause[:160]})" if p.cause else ""))
     run.log(f"{len(captured)} submodule(s) captured: " + ", ".join(f"`{c.path}`" for c in captured))
@@ -366,6 +370,6 @@ def report(problem: Path, whole_error: str, pieces: list[Piece], final: EvalResu
     lines += ["", "## Submodules", "", "| submodule | status | calls | kernels | trials | cause |",
               "| --- | --- | --- | --- | --- | --- |"]
     for p in pieces:
-        lines.append(f"| `{p.path or '(recording)'}` | {p.status} | {p.calls} | {p.kernels} | {p.trials} | "
+        lines.append(f"| `{p.path}` | {p.status} | {p.calls} | {p.kernels} | {p.trials} | "
                      f"{p.cause.replace('|', '/')[:300]} |")
     return "\n".join(lines) + "\n"

@@ -106,13 +106,13 @@ class Outer(nn.Module):
     def __init__(self):
         super().__init__()
         self.inner = Inner()
-        self.head = nn.Sequential(nn.Linear(8, 4), nn.Tanh())
+        self.heads = nn.ModuleList([nn.Sequential(nn.Linear(8, 4), nn.Tanh())])  # never called itself
         self.unused = nn.Linear(8, 8)
 
     def forward(self, x, scale):
         if x.mean() > 10:  # never true on randn inputs
             x = self.unused(x)
-        return self.head(self.inner(x)) * scale
+        return self.heads[0](self.inner(x)) * scale
 
 
 def test_renamed_changes_identifiers_only():
@@ -126,11 +126,11 @@ def test_top_down_pieces_and_each_failure_with_its_cause():
     model = Outer()
     calls = record_calls(model, lambda seed: [torch.randn(3, 8), 0.5])
     captured, others = find_pieces(model, calls, __name__, threading.Lock())
-    assert [c.path for c in captured] == ["inner.a", "inner.b", "head"]  # the largest that capture, top-down
+    assert [c.path for c in captured] == ["inner.a", "inner.b", "heads.0"]  # the largest that capture, top-down
     status = {p.path: (p.status, p.cause) for p in others}
     assert status["inner"][0] == "capture failed" and "torch.export failed" in status["inner"][1]
-    assert status["unused"] == ("kept", "not called in 4 recorded forwards")
-    assert calls[id(model.inner.a)].calls in (1, 2) and calls[id(model.head)].args[0].shape == (3, 8)
+    assert status["unused"] == ("kept", "not called in 4 recorded forwards") and "heads" not in status
+    assert calls[id(model.inner.a)].calls in (1, 2) and calls[id(model.heads[0])].args[0].shape == (3, 8)
 
 
 def test_piece_problem_is_the_submodule_with_its_real_inputs(tmp_path):
