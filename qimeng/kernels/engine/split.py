@@ -32,7 +32,7 @@ from qimeng.kernels.engine.losses import candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search
-from qimeng.kernels.engine.split_emit import OptimizedPiece, compatible, emit_split
+from qimeng.kernels.engine.split_emit import OptimizedPiece, emit_split
 from qimeng.kernels.engine.split_problem import class_expression, piece_problem
 from qimeng.kernels.engine.steps import Precision, Schedule
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
@@ -218,12 +218,8 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     run.log(f"{len(captured)} submodule(s) captured: " + ", ".join(f"`{c.path}`" for c in captured))
     optimized, trials = _optimize_pieces(source, captured, pieces, model.training, run)
     final, written = None, ""
-    usable, clashes = compatible(optimized)
-    for p in pieces:
-        if p.path in clashes:
-            p.status, p.cause = "kept", clashes[p.path]
-    if usable:
-        written = emit_split(source, usable, run.device_type)
+    if optimized:
+        written = emit_split(source, optimized, run.device_type)
         final = _verify_whole(problem, written, run)
         if not (final.correct and better(final, None)):
             why = (f"{final.status.value}: {final.reason[:200]}" if not final.correct
@@ -243,8 +239,8 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     wall = time.monotonic() - run.start
     run.log(f"done in {wall:.1f} s: {status} (split: {sum(p.status == 'optimized' for p in pieces)} of "
             f"{len(captured)} captured submodule(s) optimised)")
-    kernels = sum(len(p.plan.kernels) + sum(isinstance(u, TemplateUnit) for u in p.plan.units) for p in usable) if ok else 0
-    fallbacks = {f"{p.path}: {n}": why for p in usable for n, why in p.plan.fallbacks.items()} if ok else {}
+    kernels = sum(len(p.plan.kernels) + sum(isinstance(u, TemplateUnit) for u in p.plan.units) for p in optimized) if ok else 0
+    fallbacks = {f"{p.path}: {n}": why for p in optimized for n, why in p.plan.fallbacks.items()} if ok else {}
     return OptimizeResult(out_dir, status, final.ref_ms / final.candidate_ms if timed else None,
                           compile_ms / final.candidate_ms if timed and compile_ms else None,
                           final.ref_ms if final else None, compile_ms, final.candidate_ms if ok else None,

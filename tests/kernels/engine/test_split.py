@@ -16,7 +16,7 @@ from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.optimize import optimize
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.engine.split import find_pieces, record_calls
-from qimeng.kernels.engine.split_emit import OptimizedPiece, compatible
+from qimeng.kernels.engine.split_emit import OptimizedPiece, emit_split
 from qimeng.kernels.engine.split_problem import class_expression, piece_problem, renamed
 from qimeng.kernels.engine.steps import KernelConfig, Precision, Schedule
 from qimeng.kernels.harness.problem import load_problem
@@ -154,17 +154,25 @@ def test_piece_problem_is_the_submodule_with_its_real_inputs(tmp_path):
     assert any(torch.equal(first[0], x) for x in draws if x.sum() > 0)
 
 
-def test_pieces_with_differently_tuned_kernels_of_one_name_do_not_share_a_file():
+def test_one_kernel_structure_rendered_two_ways_gets_two_names_in_one_file():
     graph = capture(nn.Sequential(nn.GELU()), [torch.randn(64, 64)])
     order = node_order(graph)
     schedule = ExpertPolicy({}).propose(graph, Precision("strict").apply(Schedule(), order), "lower")[0].schedule
     group = schedule.groups[0]
     plans = [build_plan(graph, schedule.with_config(group[0], KernelConfig(block_p=b))) for b in (64, 128)]
-    assert plans[0].kernels[0].kernel.name == plans[1].kernels[0].kernel.name
-    pieces = [OptimizedPiece("a", graph, plans[0], "strict"), OptimizedPiece("b", graph, plans[1], "strict"),
-              OptimizedPiece("c", graph, plans[0], "strict")]
-    kept, dropped = compatible(pieces)
-    assert [p.path for p in kept] == ["a", "c"] and "differs from the one of `a`" in dropped["b"]
+    name = plans[0].kernels[0].kernel.name
+    assert name == plans[1].kernels[0].kernel.name  # the structural hash: configs do not change it
+    pieces = [OptimizedPiece(p, graph, plan, "strict") for p, plan in (("a", plans[0]), ("b", plans[1]),
+                                                                          ("c", plans[0]))]
+    source = emit_split("import torch\nclass Model(torch.nn.Module):\n    pass\n", pieces, "cpu")
+    tree = ast.parse(source)
+    defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert defined.count(name) == 1 and defined.count(f"{name}_p1") == 1 and f"{name}_p2" not in defined
+    assert "BLOCK_P=64" in source.split(f"def _launch_{name}(")[1].split("\ndef ")[0]
+    assert "BLOCK_P=128" in source.split(f"def _launch_{name}_p1(")[1].split("\ndef ")[0]
+    forwards = {n.name: ast.unparse(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert f"_qm_call_{name}_p1(" in forwards["_qm_forward_p1"]
+    assert f"_qm_call_{name}(" in forwards["_qm_forward_p0"] and f"_qm_call_{name}(" in forwards["_qm_forward_p2"]
 
 
 @pytest.fixture(scope="module")
