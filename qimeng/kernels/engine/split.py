@@ -239,7 +239,7 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     wall = time.monotonic() - run.start
     run.log(f"done in {wall:.1f} s: {status} (split: {sum(p.status == 'optimized' for p in pieces)} of "
             f"{len(captured)} captured submodule(s) optimised)")
-    kernels = sum(len(p.plan.kernels) + sum(isinstance(u, TemplateUnit) for u in p.plan.units) for p in optimized) if ok else 0
+    kernels = sum(_kernels(p.plan) for p in optimized) if ok else 0
     fallbacks = {f"{p.path}: {n}": why for p in optimized for n, why in p.plan.fallbacks.items()} if ok else {}
     return OptimizeResult(out_dir, status, final.ref_ms / final.candidate_ms if timed else None,
                           compile_ms / final.candidate_ms if timed and compile_ms else None,
@@ -259,8 +259,10 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
     trials: list[Trial] = []
     searched: dict[tuple[str, bool], _Searched] = {}
     with tempfile.TemporaryDirectory(prefix="qimeng-split-") as tmp:
+        first: dict[tuple[str, bool], str] = {}  # graph -> the piece whose search it shares
         for k, c in enumerate(captured):
             key = (str(c.graph), c.graph.training)
+            first.setdefault(key, c.path)
             if key not in searched:
                 if run.spent():
                     searched[key] = _Searched(None, cause=f"the budget of {run.budget_s:g} s was spent")
@@ -277,9 +279,16 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                 plan = with_templates(c.graph, plan, s.best.schedule, run.device_type)
                 optimized.append(OptimizedPiece(c.path, c.graph, plan, s.best.schedule.precision))
                 piece.status, piece.cause = "optimized", s.best.note
-                piece.kernels = len(plan.kernels) + sum(isinstance(u, TemplateUnit) for u in plan.units)
+            if first[key] != c.path:
+                piece.cause = f"the search of `{first[key]}` (same graph): {piece.cause}"
+                piece.kernels = _kernels(plan)
             pieces.append(piece)
     return optimized, trials
+
+
+def _kernels(plan) -> int:
+    """Generated kernels and template units of a plan."""
+    return len(plan.kernels) + sum(isinstance(u, TemplateUnit) for u in plan.units)
 
 
 def _search_piece(path: Path, c: Captured, run: SplitRun) -> _Searched:
@@ -358,7 +367,7 @@ def report(problem: Path, whole_error: str, pieces: list[Piece], final: EvalResu
                          f"{final.ref_ms / final.candidate_ms:.2f}x vs eager"
                          + (f", {comp / final.candidate_ms:.2f}x vs torch.compile" if comp else ""))
     elif checked is not None:
-        lines.append(f"- result: model_new.py is the reference; the whole ModelNew with the optimised submodules: "
+        lines.append("- result: model_new.py is the reference; the whole ModelNew with the optimised submodules: "
                      + (f"{checked.status.value}: {checked.reason[:300]}" if not checked.correct
                         else f"not faster ({checked.candidate_ms} ms against {checked.ref_ms} ms)"))
     else:

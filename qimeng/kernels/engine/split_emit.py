@@ -5,11 +5,11 @@ and ``state_dict`` names), the run time once, every piece's kernels (identical k
 per piece ``i`` a guard ``_qm_guard_p{i}``, its kernels' forward ``_qm_forward_p{i}`` (``emit.fast_forward``
 on the piece's captured graph, reading the submodule's own parameters) and an entry ``_qm_piece_p{i}``.
 A kernel name taken by another piece's different rendering of the same structure (another config or
-argument names) is suffixed ``_p{i}``. ``ModelNew.__init__`` binds each entry as the ``forward`` of its submodule (an instance attribute: the
-module tree, hooks and ``state_dict`` stay as they are). A call that is not the captured one (shapes,
-strides, dtypes, device type, keyword arguments, the mode when the modes differ) runs the submodule's
-own class ``forward`` with a warning once per shape; the glue between the pieces is the problem's own
-PyTorch code.
+argument names) is suffixed ``_p{i}``. ``ModelNew.__init__`` binds each entry as the ``forward`` of its
+submodule (an instance attribute: the module tree, hooks and ``state_dict`` stay as they are). A call
+that is not the captured one (shapes, strides, dtypes, device type, keyword arguments, the mode when the
+modes differ) runs the submodule's own class ``forward`` with a warning once per shape; the glue between
+the pieces is the problem's own PyTorch code.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def renamed(source: str) -> str:
     sites: list[tuple[int, int, int, str]] = []
     previous = None
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.NAME and tok.string in RENAMED and not (previous is not None and previous.string == "."):
+        attribute = previous is not None and previous.string == "."
+        if tok.type == tokenize.NAME and tok.string in RENAMED and not attribute:
             sites.append((tok.start[0] - 1, tok.start[1], tok.end[1], RENAMED[tok.string]))
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
             previous = tok

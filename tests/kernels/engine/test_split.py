@@ -116,7 +116,8 @@ class Outer(nn.Module):
 
 
 def test_renamed_changes_identifiers_only():
-    src = 'class Model(M):\n    """Model"""\n    def f(self):  # Model\n        return super(Model, self).Model, get_inputs\n'
+    src = ('class Model(M):\n    """Model"""\n    def f(self):  # Model\n'
+           '        return super(Model, self).Model, get_inputs\n')
     out = renamed(src)
     assert out == ('class _QmProblemModel(M):\n    """Model"""\n    def f(self):  # Model\n'
                    '        return super(_QmProblemModel, self).Model, _qm_problem_get_inputs\n')
