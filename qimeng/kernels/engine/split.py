@@ -216,7 +216,8 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     for p in pieces:
         run.log(f"  `{p.path}`: {p.status}" + (f" ({p.cause[:160]})" if p.cause else ""))
     run.log(f"{len(captured)} submodule(s) captured: " + ", ".join(f"`{c.path}`" for c in captured))
-    optimized, trials = _optimize_pieces(source, captured, pieces, model.training, run)
+    optimized, searches = _optimize_pieces(source, captured, pieces, model.training, run)
+    trials = [t for _, s in searches for t in s.trials]
     final, written = None, ""
     if optimized:
         written = emit_split(source, optimized, run.device_type)
@@ -247,16 +248,17 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
                           kernels, wall, not run.on_cpu, len(trials) + (final is not None), fallbacks,
                           first_failure=next((f"{t.result.status.value}: {t.result.reason}" for t in trials
                                               if not t.result.correct), ""),
-                          candidates=[o.to_json() for o in candidate_outcomes(trials, None)],
+                          candidates=[{"piece": path, **o.to_json()} for path, s in searches
+                                      for o in candidate_outcomes(s.trials, s.best)],
                           capture_error=whole_error, pieces=[p.to_json() for p in pieces])
 
 
 def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece], training: bool,
-                     run: SplitRun) -> tuple[list[OptimizedPiece], list[Trial]]:
+                     run: SplitRun) -> tuple[list[OptimizedPiece], list[tuple[str, _Searched]]]:
     """Each captured submodule through the engine's search as a problem of its own (one search per distinct
-    graph); the pieces whose kernels verified (and on the GPU won), and every trial."""
+    graph); the pieces whose kernels verified (and on the GPU won), and each search with its piece."""
     optimized: list[OptimizedPiece] = []
-    trials: list[Trial] = []
+    searches: list[tuple[str, _Searched]] = []
     searched: dict[tuple[str, bool], _Searched] = {}
     with tempfile.TemporaryDirectory(prefix="qimeng-split-") as tmp:
         first: dict[tuple[str, bool], str] = {}  # graph -> the piece whose search it shares
@@ -271,7 +273,7 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                     path.write_text(piece_problem(source, c.path, *c.found, training))
                     run.log(f"[`{c.path}`] {len(c.graph.nodes)} ATen nodes, as a problem of its own")
                     searched[key] = _search_piece(path, c, run)
-                    trials += searched[key].trials
+                    searches.append((c.path, searched[key]))
             s = searched[key]
             piece = Piece(c.path, "kept", s.cause, c.calls, trials=len(s.trials))
             if s.best is not None:
@@ -283,7 +285,7 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                 piece.cause = f"the search of `{first[key]}` (same graph): {piece.cause}"
                 piece.kernels = _kernels(plan)
             pieces.append(piece)
-    return optimized, trials
+    return optimized, searches
 
 
 def _kernels(plan) -> int:
