@@ -280,10 +280,9 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                 plan = build_plan(c.graph, s.best.schedule)
                 plan = with_templates(c.graph, plan, s.best.schedule, run.device_type)
                 optimized.append(OptimizedPiece(c.path, c.graph, plan, s.best.schedule.precision))
-                piece.status, piece.cause = "optimized", s.best.note
+                piece.status, piece.cause, piece.kernels = "optimized", s.best.note, _kernels(plan)
             if first[key] != c.path:
                 piece.cause = f"the search of `{first[key]}` (same graph): {piece.cause}"
-                piece.kernels = _kernels(plan)
             pieces.append(piece)
     return optimized, searches
 

@@ -191,7 +191,8 @@ def test_split_optimises_the_submodules_and_verifies_the_whole(split_run):
     assert result.status == "optimized", logs
     assert "GuardOnDataDependentSymNode" in result.capture_error  # the whole forward's cause, reported
     assert {p["path"]: p["status"] for p in result.pieces} == {"up": "optimized", "down": "optimized"}
-    assert result.kernels >= 2
+    assert result.kernels >= 2 and all(p["kernels"] >= 1 for p in result.pieces)
+    assert result.pieces[1]["cause"].startswith("the search of `up` (same graph)")
     assert {c["piece"] for c in result.candidates} == {"up"} and any(c["kept"] for c in result.candidates)
     assert sum("as a problem of its own" in line for line in logs) == 1  # one search: both graphs are the same
     report = (root / "out" / "report.md").read_text()
