@@ -245,6 +245,9 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
             inputs.append(GraphInput(fx_node.name, kind, str(target), meta))
         elif fx_node.op == "call_function":
             fn, node_args = fx_node.target, _convert_arg(tuple(fx_node.args))
+            if fn is aten._local_scalar_dense.default:  # its value would steer the graph: not static
+                raise CaptureError("the forward reads a tensor's value into Python (.item() / .tolist()) and "
+                                   "computes with it")
             if fn is torch.ops.qimeng.recurrent.default:  # back to the ATen recurrent op (a PyTorch call)
                 kind, state = node_args[0], node_args[2]
                 fn = getattr(aten, kind).input

@@ -98,21 +98,12 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
         sig_text, arg_list = "(self, *args)", "args"
     else:
         arg_list = "(" + "".join(f"{a}, " for a in arg_names[:n_args]) + ")"
-    out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, "import os as _qm_os",
-                      "import warnings as _qm_warnings", "",
-                      "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
-                      LAUNCH_RUNTIME.strip(), "", "", ops.NAMESPACE_LINE.format(""), ops.RUNTIME.rstrip(), ""]
-    for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels):  # identical kernels share one
-        out += ["", source.rstrip(), ""]
-    templates = [u for u in plan.units if isinstance(u, TemplateUnit)]
-    for source in dict.fromkeys([u.runtime for u in templates if u.runtime] + [u.source for u in templates]):
-        out += ["", source.strip(), ""]
-    wrappers = {unit.kernel.name: ops.wrapper_source(unit.kernel, unit.rendered.launcher) for unit in plan.kernels}
-    for source in wrappers.values():
-        out += ["", source, ""]
-    out += ["", _guard_source(graph, device_type), "", _restride_source(), ""]
+    out: list[str] = [problem_source.rstrip(), "", "", _SEPARATOR, *runtime_lines()]
+    for chunk in kernel_chunks(plan):
+        out += ["", chunk, ""]
+    out += ["", guard_source(graph, device_type), "", restride_source(), ""]
     if any(i.kind == "literal" for i in graph.inputs):
-        out += ["", _literal_source(), ""]
+        out += ["", literal_source(), ""]
     for code, _ in (regions or {}).values():
         out += ["", code.strip(), ""]
     out += ["", "class ModelNew(Model):",
@@ -132,11 +123,30 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
                 "            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _qm_flags", ""]
     else:
         out += ["        return self._qm_forward(*_qm_args)", ""]
-    out += _fast_forward(graph, plan, precision, {n: f for n, (_, f) in (regions or {}).items()})
+    out += fast_forward(graph, plan, precision, {n: f for n, (_, f) in (regions or {}).items()})
     return ops.with_namespace("\n".join(out) + "\n")
 
 
-def _guard_source(graph: Graph, device_type: str) -> str:
+def runtime_lines() -> list[str]:
+    """The imports and run-time helpers of a generated file (after the problem's source): Triton helpers,
+    launchers, the custom-op registration and the guard-miss fallback."""
+    return ["import os as _qm_os", "import warnings as _qm_warnings", "",
+            "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
+            LAUNCH_RUNTIME.strip(), "", "", ops.NAMESPACE_LINE.format(""), ops.RUNTIME.rstrip(), ""]
+
+
+def kernel_chunks(plan: Plan) -> list[str]:
+    """The module-level code of the plan's kernels: each Triton kernel once (identical kernels share one),
+    the template units' run time and kernels, and each kernel's custom-op wrapper."""
+    chunks = [source.rstrip() for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels)]
+    templates = [u for u in plan.units if isinstance(u, TemplateUnit)]
+    chunks += [source.strip() for source in
+               dict.fromkeys([u.runtime for u in templates if u.runtime] + [u.source for u in templates])]
+    wrappers = {unit.kernel.name: ops.wrapper_source(unit.kernel, unit.rendered.launcher) for unit in plan.kernels}
+    return chunks + list(wrappers.values())
+
+
+def guard_source(graph: Graph, device_type: str, function: str = "_qm_guard") -> str:
     """``_qm_guard(args)``: straight-line checks of each argument against what was captured (a few
     attribute reads per tensor: it runs on every call). The kernels record no autograd graph, so an
     input that asks for gradients (under grad mode) takes the PyTorch path."""
@@ -153,7 +163,7 @@ def _guard_source(graph: Graph, device_type: str) -> str:
     if device_type == "cpu":
         conds.insert(0, "_qm_os.environ.get('TRITON_INTERPRET') == '1'")
     n = len(graph.user_args)
-    lines = ["def _qm_guard(args):",
+    lines = [f"def {function}(args):",
              '    """True when the call matches what the kernels were generated for."""',
              f"    if len(args) != {n}:",
              "        return False"]
@@ -163,7 +173,7 @@ def _guard_source(graph: Graph, device_type: str) -> str:
     return "\n".join(lines)
 
 
-def _restride_source() -> str:
+def restride_source() -> str:
     return "\n".join([
         "def _qm_restride(t, shape, stride):",
         '    """``t`` laid out with the strides the kernels were generated for (a copy only if needed)."""',
@@ -175,7 +185,7 @@ def _restride_source() -> str:
     ])
 
 
-def _literal_source() -> str:
+def literal_source() -> str:
     return "\n".join([
         "_QM_LITERALS = {}",
         "",
@@ -207,8 +217,10 @@ def _extern_call(node, precision: str) -> str:
     return f"{call}.to(torch.float32)" if cast else call
 
 
-def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict",
-                  regions: dict[str, str] | None = None) -> list[str]:
+def fast_forward(graph: Graph, plan: Plan, precision: str = "strict", regions: dict[str, str] | None = None,
+                 fallback: str = "Model.forward") -> list[str]:
+    """The lines of the method ``_qm_forward(self, ...)``: the plan's kernels and PyTorch calls on the captured
+    arguments; ``fallback(self, ...)`` runs when a parameter is not where the kernels expect it."""
     user = sorted((i for i in graph.inputs if i.kind == "user"), key=lambda i: int(i.target))
     params = [i for i in graph.inputs if i.kind not in ("user", "literal")]
     literals = [i for i in graph.inputs if i.kind == "literal"]
@@ -233,7 +245,7 @@ def _fast_forward(graph: Graph, plan: Plan, precision: str = "strict",
             f"{p.name}.device != _qm_dev or {p.name}.dtype != torch.{p.meta.dtype} or "
             f"({p.name}.numel() > 1 and {p.name}.stride() != {p.meta.stride!r})" for p in param_checks)
         lines += [f"        if {cond}:",
-                  f"            return Model.forward(self{''.join(', ' + a for a in arg_names)})"]
+                  f"            return {fallback}(self{''.join(', ' + a for a in arg_names)})"]
     kernel_inputs = {b.name for u in plan.kernels for b in u.kernel.inputs}
     kernel_inputs |= {n for u in plan.units if isinstance(u, TemplateUnit) for n in u.strided_inputs}
     for unit in plan.units:

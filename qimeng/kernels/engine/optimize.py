@@ -74,6 +74,7 @@ class OptimizeResult:
     candidates: list[dict] = field(default_factory=list)  # CandidateOutcome.to_json of each trial: why it lost
     capture_error: str = ""  # why capture failed (status "capture_failed"), else ""
     dynamic: tuple[str, ...] = ()  # the dynamic dimensions model_new.py takes at run time, with their ranges
+    pieces: list[dict] = field(default_factory=list)  # the submodules of a split forward (split.Piece.to_json)
 
 
 def reference_source(problem_source: str) -> str:
@@ -144,13 +145,11 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     run = f"optimize-{uuid.uuid4().hex[:8]}"
     try:
         prob, graph = capture_problem(problem, small)
-    except CaptureError as exc:
-        log(f"capture failed: {exc}; writing the reference")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "model_new.py").write_text(reference_source(source))
-        _write_report(out_dir, problem, None, None, [], [], None, {}, str(exc), on_cpu, precision, small)
-        return OptimizeResult(out_dir, "capture_failed", None, None, None, None, None, 0,
-                              time.monotonic() - start, not on_cpu, 0, capture_error=str(exc))
+    except CaptureError as exc:  # optimise what captures: the submodules, the rest stays PyTorch
+        from qimeng.kernels.engine.split import SplitRun, optimize_split
+
+        return optimize_split(problem, out_dir, str(exc), SplitRun(device, budget_s, precision, small, compare_compile,
+                                                                   start, store, log))
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
     options = _options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many

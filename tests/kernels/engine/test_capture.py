@@ -62,3 +62,15 @@ def test_sdpa_stays_one_node_while_softmax_is_decomposed():
     assert graph.nodes[0].args[3:] == (None, 0.0, True) and graph.nodes[0].kwargs == {"scale": 0.5}
     softmax = capture(nn.Softmax(-1), [q])
     assert "aten.amax.default" in {n.target for n in softmax.nodes}
+
+
+def test_a_value_read_into_python_is_a_capture_error():
+    class Loop(nn.Module):
+        def forward(self, x):
+            out = x
+            for k in x[:2].round().abs().long().tolist():  # exports with the values as unbacked symbols
+                out = out * (k + 1)
+            return out
+
+    with pytest.raises(CaptureError, match=r"\.item\(\) / \.tolist\(\)"):
+        capture(Loop(), [torch.randn(4)])

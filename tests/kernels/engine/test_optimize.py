@@ -118,7 +118,7 @@ def test_report_and_store_hold_the_trajectory(optimized):
 def test_capture_failure_writes_the_reference(tmp_path):
     problem = tmp_path / "branchy.py"
     problem.write_text(PROBLEM.replace("return torch.relu(self.norm(x * 2.0 + y))",
-                                       "return x if x.sum() > 0 else self.norm(y)"))
+                                       "return x if x.sum() > 0 else y * 2.0"))  # norm: never called
     result = optimize(problem, tmp_path / "out", device="cpu", budget_s=10, static=True, log=lambda m: None)
     assert result.status == "capture_failed"
     assert result.capture_error and result.capture_error in (tmp_path / "out" / "report.md").read_text()
