@@ -52,7 +52,8 @@ TEMPLATE_SUBSET = (
     "gemm_epilogue/04_batched_matmul", "gemm_epilogue/05_matmul_transposed_weight_bias_silu",
     "conv_epilogue/01_conv2d_bias_relu", "conv_epilogue/02_conv2d_batchnorm_silu", "conv_epilogue/03_conv2d_add_clamp",
     "conv_epilogue/04_pointwise_conv_hardswish", "conv_epilogue/05_depthwise_conv_gelu", "cnn/01_resnet_basic_stack",
-    "cnn/03_inception_stack", "transformer/02_minigpt_block",
+    "cnn/03_inception_stack", "transformer/02_minigpt_block", "conv_epilogue/07_depthwise_conv_bias_relu_large",
+    "cnn/04_depthwise_separable_block",
 )
 
 
