@@ -1,5 +1,7 @@
-"""MobileNet-style depthwise-separable block in inference: depthwise 3x3 (stride 2, channel multiplier 2) + BN +
-ReLU6, then pointwise 1x1 + BN + ReLU, on a channels-last input."""
+"""MobileNet-style separable block, eval: depthwise 3x3 (stride 2, multiplier 2)-BN-ReLU6, pointwise 1x1-BN-ReLU.
+
+The input is channels-last; the batch-norm statistics are those of a trained network (random, fixed by the seed).
+"""
 
 import torch
 import torch.nn as nn
