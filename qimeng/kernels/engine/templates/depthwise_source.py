@@ -49,6 +49,7 @@ def default_blocks(conv: Conv, x_stride: tuple[int, ...]) -> DepthwiseBlocks:
 
 
 def grid(conv: Conv, blocks: DepthwiseBlocks) -> tuple[int, int, int]:
+    """(pixel blocks, channel blocks, images)."""
     return (-(-(conv.oh * conv.ow) // blocks.block_p), -(-conv.cout // blocks.block_c), conv.n)
 
 
