@@ -56,6 +56,7 @@ TEMPLATE_SUBSET = (
     # the attention template against SDPA (eager: flash / memory-efficient) and torch.compile
     "attention/02_sdpa_manual_causal", "attention/04_sdpa_functional_causal", "attention/06_sdpa_gqa_key_padding",
     "attention/08_sdpa_causal_bf16",
+    "conv_epilogue/07_depthwise_conv_bias_relu_large", "cnn/04_depthwise_separable_block",
 )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GPU check of the templates in model_new.py (issue 11): GEMM, convolution and pooling units against the
-vendor path, with their errors.
+"""GPU check of the templates in model_new.py (issue 11): GEMM, convolution (implicit GEMM, direct depthwise) and
+pooling units against the vendor path, with their errors.
 
 For each case (a small module at benchmark scale), the expert policy's main line up to the ``templates``
 stage is emitted as model_new.py (as ``qimeng optimize`` writes it) and imported; then, under PyTorch's
@@ -85,6 +85,22 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.conv(x))
 """, [(32, 256, 56, 56)], [(1, 256, 6, 6)]),
+    "depthwise3x3_bias_relu_112": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(256, 256, 3, padding=1, groups=256)
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+""", [(64, 256, 112, 112)], [(1, 256, 13, 11)]),
+    "depthwise3x3_s2_x2_channels_last": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(128, 256, 3, stride=2, padding=1, groups=128, bias=False)
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2))
+""", [(64, 112, 112, 128)], [(1, 9, 7, 128)]),
     "maxpool3x3_s2": ("""
 class Model(nn.Module):
     def forward(self, x):

@@ -40,7 +40,7 @@ def conv_of(graph: Graph, node: Node) -> Conv | str:
         return f"a {len(x.shape) - 2}-D convolution (1-D and 2-D only)"
     if x.dtype != "float32" or w.dtype != "float32" or (bias is not None and graph.meta(bias.name).dtype != "float32"):
         return "not float32"
-    xs, ws, os_ = (_as_2d(t) for t in (x.shape, w.shape, node.meta.shape))  # 1-D: 2-D of height 1
+    xs, ws, os_ = (as_2d(t) for t in (x.shape, w.shape, node.meta.shape))  # 1-D: 2-D of height 1
     st, pad, dil = (tuple(v) if len(x.shape) == 4 else (first, *v)
                     for v, first in ((stride, 1), (padding, 0), (dilation, 1)))
     conv = Conv(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], os_[2], os_[3], st, pad, dil, int(groups))
@@ -49,7 +49,7 @@ def conv_of(graph: Graph, node: Node) -> Conv | str:
     return conv
 
 
-def _as_2d(values: tuple[int, ...], fill: int = 1) -> tuple[int, ...]:
+def as_2d(values: tuple[int, ...], fill: int = 1) -> tuple[int, ...]:
     """Sizes (or strides, with ``fill`` 0) of a 1-D convolution's tensor with a height axis added."""
     return tuple(values) if len(values) == 4 else (values[0], values[1], fill, values[2])
 
@@ -71,7 +71,7 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
     conv_1d = len(graph.meta(x_ref.name).shape) == 3
     contiguous = written_by_kernels(units)
     w_meta = graph.meta(w_ref.name)
-    w_stride = _as_2d(contiguous_strides(w_meta.shape) if w_ref.name in contiguous else w_meta.stride, 0)
+    w_stride = as_2d(contiguous_strides(w_meta.shape) if w_ref.name in contiguous else w_meta.stride, 0)
     value: Expr = ACC
     operands: tuple[Operand, ...] = ()
     if bias is not None:
@@ -85,7 +85,7 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
     extra = [o.name for o in folded.epilogue.operands]
     # a folded kernel's output is contiguous; the convolution's own keeps the strides PyTorch gives it
     alloc_stride = contiguous_strides(folded.shape) if folded.folded is not None else tuple(node.meta.stride)
-    out_stride = _as_2d(alloc_stride, 0)
+    out_stride = as_2d(alloc_stride, 0)
     blocks = default_blocks(conv)
     grid = (-(-conv.rows // blocks.block_m), -(-(conv.cout // conv.groups) // blocks.block_n), conv.groups)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])

@@ -1,6 +1,7 @@
 """Templates in a plan: each ``(node, variant)`` of ``Schedule.templates`` replaces the node's PyTorch
-call by the :class:`TemplateUnit` of its template (GEMM, convolution, pooling; attention, which replaces
-every unit of the attention's nodes and comes first: its products are then no GEMM's to take).
+call by the :class:`TemplateUnit` of its template (GEMM, convolution, direct depthwise convolution, pooling;
+attention, which replaces every unit of the attention's nodes and comes first: its products are then no
+GEMM's to take).
 
 ``template_variants`` answers which nodes a template can take and in which variants (the expert's
 choice first); ``with_templates`` rewrites the plan ``build_plan`` made (a GEMM unit at its
@@ -13,7 +14,7 @@ from __future__ import annotations
 from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
-from qimeng.kernels.engine.templates import attention_plan, conv_plan, gemm_plan, pool_plan
+from qimeng.kernels.engine.templates import attention_plan, conv_plan, depthwise_plan, gemm_plan, pool_plan
 from qimeng.kernels.engine.templates.attention_match import attention_of
 from qimeng.kernels.engine.templates.gemm import GemmConfig
 from qimeng.kernels.engine.templates.unit import TemplateUnit
@@ -27,6 +28,8 @@ def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int,
     problem = gemm_plan.template_problem(graph, node)
     if not isinstance(problem, str):
         return gemm_plan.variants(policy, problem, measured)
+    if not isinstance(depthwise_plan.depthwise_of(graph, node), str):
+        return [depthwise_plan.VARIANT]
     conv = conv_plan.conv_of(graph, node)
     if not isinstance(conv, str):
         return gemm_plan.variants(policy, conv_plan.conv_problem(conv), measured)
@@ -36,7 +39,8 @@ def template_variants(graph: Graph, node: Node, policy: str, measured: dict[int,
 
 
 def template_ks(graph: Graph) -> list[int]:
-    """The K of every product a GEMM, convolution or attention template could compute (strict's measurement)."""
+    """The K of every product a GEMM, convolution or attention template could compute (strict's
+    measurement; the direct depthwise kernel has no product)."""
     ks = []
     for node in graph.nodes:
         problem = gemm_plan.template_problem(graph, node)
@@ -46,7 +50,7 @@ def template_ks(graph: Graph) -> list[int]:
             ks.append(att.sizes[5])
         elif not isinstance(problem, str):
             ks.append(problem.k)
-        elif not isinstance(conv, str):
+        elif not isinstance(conv, str) and isinstance(depthwise_plan.depthwise_of(graph, node), str):
             ks.append(conv.k)
     return ks
 
@@ -54,6 +58,8 @@ def template_ks(graph: Graph) -> list[int]:
 def _unit(graph: Graph, node: Node, variant: str, schedule: Schedule, units: list, device_type: str):
     if node.target in pool_plan.POOL_TARGETS:
         return pool_plan.pool_unit(graph, node, units)
+    if not isinstance(depthwise_plan.depthwise_of(graph, node), str):
+        return depthwise_plan.depthwise_unit(graph, node, units)
     if node.target == conv_plan.CONV_TARGET:
         return conv_plan.conv_unit(graph, node, variant, schedule.precision, units, device_type)
     fields = dict(schedule.template_configs).get(node.name)

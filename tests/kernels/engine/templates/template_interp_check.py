@@ -124,6 +124,56 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.conv(x))
 """, [(3, 6, 29)], "strict"),
+    "dw_odd_stride2_bias_relu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6)
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+""", [(2, 6, 45, 27)], "strict"),
+    "dw_dilation2_multiplier2_no_bias": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, (3, 2), padding=(2, 1), dilation=2, groups=3, bias=False)
+    def forward(self, x):
+        return self.conv(x)
+""", [(2, 3, 9, 14)], "strict"),
+    "dw_channels_last_multiplier2_bias_relu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(12, 24, 3, padding=1, groups=12)
+    def forward(self, x):
+        return torch.relu(self.conv(x.permute(0, 3, 1, 2)))
+""", [(2, 11, 13, 12)], "strict"),
+    "dw_channels_last_kept_layout": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(5, 5, 3, stride=2, dilation=2, padding=2, groups=5)
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2))
+""", [(1, 9, 8, 5)], "tf32"),
+    "dw_conv1d_stride_dilation_gelu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(6, 12, 5, stride=2, padding=2, dilation=2, groups=6)
+    def forward(self, x):
+        return F.gelu(self.conv(x))
+""", [(3, 6, 29)], "strict"),
+    "dw_separable_block": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.pw = nn.Conv2d(8, 16, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16).eval()
+    def forward(self, x):
+        return torch.relu(self.bn(self.pw(self.dw(x))))
+""", [(2, 8, 11, 9)], "strict"),
     "max_pool_ceil_padding": ("""
 class Model(nn.Module):
     def forward(self, x):

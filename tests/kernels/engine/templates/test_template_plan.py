@@ -53,6 +53,15 @@ def test_convolutions_fold_their_epilogue_and_follow_the_captured_layout(outcome
     assert "kept apart" in results["conv_channels_last_input_bf16"]["notes"][0]
 
 
+def test_depthwise_convolutions_take_the_direct_fp32_kernel(outcomes):
+    results = outcomes[1]
+    for name in [n for n in CASES if n.startswith("dw_")] + ["conv_depthwise_then_pool"]:
+        assert results[name]["notes"][0].startswith("ieee (fp32 FMA, whatever the TF32 flags); direct depthwise")
+    assert "implicit GEMM 1x1" in results["dw_separable_block"]["notes"][1]  # the pointwise one
+    assert results["dw_odd_stride2_bias_relu"]["notes"][0].endswith("pixels fast; epilogue folded in")
+    assert "channels fast" in results["dw_channels_last_kept_layout"]["notes"][0]
+
+
 def test_model_new_is_self_contained(outcomes):
     root, _ = outcomes
     assert not (root / "work" / "templates").exists()  # no module written beside model_new.py

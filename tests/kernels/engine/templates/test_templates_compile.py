@@ -1,5 +1,6 @@
 """The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
-the CPU (the interpreter never type-checks them): every GEMM, convolution and pooling unit of the
+the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM and direct
+depthwise) and pooling unit of the
 interpreter check's cases, in every variant the unit compiles in."""
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ ASTSource = triton.compiler.ASTSource
 GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "EVEN_K": False}
 GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
-            "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad"]
+            "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
+            "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu"]
 
 
 def _units(name: str) -> list[TemplateUnit]:
