@@ -1,5 +1,5 @@
 """The winner is timed again in a fresh worker on fresh inputs, with torch.compile measured again in that
-run (not read from the store's cache); a winner that fails there is dropped."""
+run's rounds, three-way (not read from the store's cache); a winner that fails there is dropped."""
 
 from pathlib import Path
 
@@ -38,7 +38,8 @@ def test_the_reported_figure_is_the_fresh_measurement(monkeypatch):
     outcome, calls = _run(monkeypatch, fresh)
     assert outcome.best_result is fresh and outcome.best is not None
     assert len(calls) == 1 and calls[0].seed != 0  # other inputs than the search's
-    assert calls[0].baselines == ("eager", "compile")  # torch.compile timed in the same fresh run
+    assert calls[0].baselines == ("eager", "compile")  # torch.compile timed in the same fresh run ...
+    assert calls[0].interleave_baselines  # ... in the same rounds as eager and the winner
 
 
 def test_a_winner_that_fails_on_fresh_inputs_gives_way_to_the_reference(monkeypatch):
