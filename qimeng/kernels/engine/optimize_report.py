@@ -55,8 +55,9 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
         if final.timing_meaningful and ours:
             lines.append(f"- eager {_ms(eager)} ms, torch.compile {_ms(comp)} ms, ours {_ms(ours)} ms: "
                          f"{eager / ours:.2f}x vs eager" + (f", {comp / ours:.2f}x vs torch.compile" if comp else ""))
-            sources = [f"{name} from {where}" + (" ({:.2f}-{:.2f}x, 95%)".format(*final.speedup_ci[name])
-                                                 if name in final.speedup_ci else "")
+            sources = [(f"{name} in the same rounds" if where == "rounds" else f"{name} from {where}")
+                       + (" (ours {:.2f}-{:.2f}x of it, 95%)".format(*final.speedup_ci[name])
+                          if name in final.speedup_ci else "")
                        for name, where in final.baselines_from.items()]
             if sources:
                 lines.append(f"- measured by: {'; '.join(sources)} ({final.timing_trials} timed rounds)")

@@ -45,3 +45,17 @@ def test_the_reported_figure_is_the_fresh_measurement(monkeypatch):
 def test_a_winner_that_fails_on_fresh_inputs_gives_way_to_the_reference(monkeypatch):
     outcome, _ = _run(monkeypatch, EvalResult(Status.INCORRECT, reason="max abs error 3"))
     assert outcome.best is None and outcome.best_result is None
+
+
+def test_the_report_says_which_measurement_produced_each_figure():
+    from qimeng.kernels.engine.optimize_report import render_report
+
+    final = EvalResult(Status.OK, ref_ms=2.0, candidate_ms=1.0, speedup=2.0, timing_trials=50,
+                       baselines_ms={"eager": 2.0, "compile": 1.5},
+                       baselines_from={"eager": "rounds", "compile": "rounds"},
+                       speedup_ci={"eager": [1.8, 2.2], "compile": [1.3, 1.6]})
+    text = render_report(Path("p.py"), None, None, [], [], final, {}, None, False, "strict", False,
+                         EvalResult(Status.OK, speedup=2.3), None)
+    assert ("- measured by: eager in the same rounds (ours 1.80-2.20x of it, 95%); compile in the same rounds "
+            "(ours 1.30-1.60x of it, 95%) (50 timed rounds)") in text
+    assert "2.00x vs eager, 1.50x vs torch.compile" in text and "said 2.30x vs eager" in text
