@@ -5,8 +5,12 @@ lower bound that no clock can beat, and the candidate's speed-up over either bas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from qimeng.cli import app
 from qimeng.core.verdict import Status
 from qimeng.kernels.harness.evaluate import evaluate_many
 from qimeng.kernels.harness.referee import round_order
@@ -50,11 +54,13 @@ def test_eager_compile_and_the_candidate_are_timed_in_the_same_rounds() -> None:
     assert store.put["compile"] == result.baselines_ms["compile"]  # what the rounds measured is cached
 
 
-def test_the_kernelbench_protocol_times_the_baselines_in_its_own_rounds_too() -> None:
-    options = protocol_options("kernelbench", timing_trials=6, correctness_trials=1, timeout_s=120.0,
-                               baselines=("eager", "compile"), interleave_baselines=True)
-    [result] = evaluate_many(PROBLEM, [DATA / "sleep_twice.py"], options)
-    assert result.status is Status.OK and result.protocol == "kernelbench", result.reason
-    assert result.baselines_from == {"eager": "rounds", "compile": "rounds"} and result.timing_trials == 6
-    assert result.baselines_ms["compile"] >= 2.0 and result.ref_ms >= 2.0 and result.candidate_ms >= 4.0
-    assert result.speedup_ci == {}  # its rounds are not interleaved: no paired interval
+def test_qimeng_eval_protocol_kernelbench_times_the_baselines_in_its_own_rounds_too() -> None:
+    shown = CliRunner().invoke(app, ["eval", str(PROBLEM), str(DATA / "sleep_twice.py"), "--device", "cpu", "--json",
+                                     "--protocol", "kernelbench", "--trials", "1", "--timing-trials", "6",
+                                     "--baselines", "eager,compile", "--interleave-baselines", "--no-store"])
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert result["status"] == "ok" and result["protocol"] == "kernelbench" and result["timing_trials"] == 6
+    assert result["baselines_from"] == {"eager": "rounds", "compile": "rounds"}
+    assert result["baselines_ms"]["compile"] >= 2.0 and result["ref_ms"] >= 2.0 and result["candidate_ms"] >= 4.0
+    assert result["speedup_ci"] == {}  # its rounds are not interleaved: no paired interval
