@@ -76,6 +76,9 @@ def eval_(
     atol: Optional[float] = typer.Option(None, help="Absolute tolerance (default by dtype: fp32 1e-4, fp16/bf16 1e-2)."),
     rtol: Optional[float] = typer.Option(None, help="Relative tolerance (default by dtype)."),
     baselines: str = typer.Option("eager", help="Comma list of eager, compile, compile-max-autotune."),
+    interleave_baselines: bool = typer.Option(False, "--interleave-baselines",
+                                              help="Time torch.compile in the candidate's own rounds, three-way with "
+                                              "eager and the candidate (compiled afresh, not read from the store)."),
     small: bool = typer.Option(False, "--small", help="Use the problem's SMALL sizes (quick CPU runs)."),
     seed: int = typer.Option(0, help="Seed of the models' parameters and the trials' inputs."),
     store: bool = typer.Option(True, "--store/--no-store", help="Cache baselines in and record the result to the store."),
@@ -89,7 +92,8 @@ def eval_(
     try:
         options = protocol_options(protocol, device=device, correctness_trials=trials, timing_trials=timing_trials,
                                    warmup=warmup, timing_budget_s=timing_budget, mode=mode, timeout_s=timeout,
-                                   atol=atol, rtol=rtol, baselines=parse_baselines(baselines), seed=seed, small=small)
+                                   atol=atol, rtol=rtol, baselines=parse_baselines(baselines), seed=seed, small=small,
+                                   interleave_baselines=interleave_baselines)
     except BadInput as exc:
         raise bad_input(str(exc), as_json) from None
     raise typer.Exit(eval_command(problem, candidate, options, as_json=as_json, use_store=store))

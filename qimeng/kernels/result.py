@@ -65,6 +65,9 @@ class EvalOptions:
     kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` (~5 s per worker, ~0.5 s each)
     mode: str = "train"  # "train": the modules as Model(*get_init_inputs()) builds them; "eval": .eval() first
     protocol: str = "qimeng"  # "qimeng" (strict) or "kernelbench" (that evaluator's timing: harness/kernelbench.py)
+    # True: the torch.compile baselines are timed in each candidate's own rounds, beside eager and the
+    # candidate (three-way, by the judge), not when the judge starts and never read from the store's cache
+    interleave_baselines: bool = False
 
 
 @dataclass
@@ -81,6 +84,12 @@ class EvalResult:
     speedup: float | None = None  # reference / candidate; None when not timed
     compile_ms: float | None = None  # loading + first call (JIT compilation) of the candidate
     baselines_ms: dict[str, float] = field(default_factory=dict)  # e.g. {"eager": .., "compile": ..}
+    # which measurement produced each baseline: "rounds" (this candidate's timed rounds, interleaved with
+    # it), "start-up" (the judge's start, interleaved with eager only), "store" (cached), "failed: why"
+    baselines_from: dict[str, str] = field(default_factory=dict)
+    # per baseline timed in the rounds: a 95% interval of the median per-round ratio baseline / candidate
+    # (order statistics; both calls of a ratio share their round); none under --protocol kernelbench
+    speedup_ci: dict[str, list[float]] = field(default_factory=dict)
     trials: int = 0  # correctness trials that ran
     timing_trials: int = 0
     timing_meaningful: bool = True  # False e.g. under the Triton interpreter

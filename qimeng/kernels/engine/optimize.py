@@ -406,14 +406,15 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
 
 
 def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, log) -> None:
-    """Verify and time the winner again in a fresh judge and worker on fresh inputs, interleaved with
-    eager; torch.compile (when asked for) is compiled and timed again in that same fresh evaluation,
-    interleaved with eager, not read from the store's cache. That result is the figure reported, free of
-    the selection among candidates. A winner that fails this check is dropped for the reference."""
+    """Verify and time the winner again in a fresh judge and worker on fresh inputs; eager, torch.compile
+    (when asked for: compiled again, not read from the store's cache) and the winner are timed in the
+    same rounds, three-way, in an order that rotates. That result is the figure reported, free of the
+    selection among candidates. A winner that fails this check is dropped for the reference."""
     from qimeng.kernels.harness.evaluate import evaluate
 
     seed = secrets.randbelow(2**31 - 1) + 1
-    result = evaluate(problem, outcome.best.source, replace(options, seed=seed), store=None)  # no cached baseline
+    result = evaluate(problem, outcome.best.source, replace(options, seed=seed, interleave_baselines=True),
+                      store=None)  # no cached baseline
     if not result.correct:
         log(f"the winner failed on fresh inputs (seed {seed}): {result.status.value}: {result.reason[:160]}; "
             "keeping the reference")
@@ -421,9 +422,11 @@ def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, 
         return
     if result.candidate_ms and result.speedup:
         comp = result.baselines_ms.get("compile")
-        log(f"timed again on fresh inputs (seed {seed}): {result.candidate_ms:.4f} ms, {result.speedup:.2f}x vs eager"
-            + (f", {comp / result.candidate_ms:.2f}x vs torch.compile ({comp:.4f} ms, timed in the same run)"
-               if comp else ""))
+        low, high = result.speedup_ci.get("eager", (result.speedup, result.speedup))
+        log(f"timed again on fresh inputs (seed {seed}): {result.candidate_ms:.4f} ms, {result.speedup:.2f}x vs eager "
+            f"(95% interval {low:.2f}-{high:.2f})"
+            + (f", {comp / result.candidate_ms:.2f}x vs torch.compile ({comp:.4f} ms)" if comp else "")
+            + f", {result.timing_trials} rounds, each timing eager, {'torch.compile, ' if comp else ''}the winner")
     outcome.best_result = result
 
 

@@ -55,9 +55,15 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
         if final.timing_meaningful and ours:
             lines.append(f"- eager {_ms(eager)} ms, torch.compile {_ms(comp)} ms, ours {_ms(ours)} ms: "
                          f"{eager / ours:.2f}x vs eager" + (f", {comp / ours:.2f}x vs torch.compile" if comp else ""))
+            sources = [(f"{name} in the same rounds" if where == "rounds" else f"{name} from {where}")
+                       + (" (ours {:.2f}-{:.2f}x of it, 95%)".format(*final.speedup_ci[name])
+                          if name in final.speedup_ci else "")
+                       for name, where in final.baselines_from.items()]
+            if sources:
+                lines.append(f"- measured by: {'; '.join(sources)} ({final.timing_trials} timed rounds)")
         if selection is not None and selection is not final and selection.speedup:
-            lines.append(f"- timed again in a fresh worker on fresh inputs, torch.compile compiled and timed again in "
-                         f"the same run (above); the measurement that chose "
+            lines.append(f"- timed again in a fresh worker on fresh inputs, torch.compile compiled again and timed in "
+                         f"the same rounds as eager and ours, three-way (above); the measurement that chose "
                          f"it among the candidates said {selection.speedup:.2f}x vs eager")
     lines += [""] + (shapes or [])
     lines += ["## Captured graph (core ATen)", "", "```", str(graph) if graph else "", "```", ""]

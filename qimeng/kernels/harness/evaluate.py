@@ -97,7 +97,9 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
         return []
     phash = problem_hash(problem, small=options.small)
     compile_modes = tuple(m for m in options.baselines if m != "eager")
-    known = baselines.cached_baselines(store, phash, options.device, compile_modes)
+    # timed in each candidate's rounds (three-way): compiled by the judge, never read from the cache
+    known = {} if options.interleave_baselines else baselines.cached_baselines(store, phash, options.device,
+                                                                              compile_modes)
     to_measure = [m for m in compile_modes if m not in known]
     results: list[EvalResult] = []
     measured: dict[str, float] = {}
@@ -121,6 +123,9 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
                 result.candidate_hash, result.problem_hash = item.hash, phash
                 if result.status is Status.OK:
                     result.baselines_ms.update({**known, **measured})
+                    result.baselines_from.update({**dict.fromkeys(known, "store"), **dict.fromkeys(measured, "start-up"),
+                                                  **{m: f"failed: {why}" for m, why in pool.baseline_errors.items()
+                                                     if m not in result.baselines_from}})
                 results.append(result)
                 if on_result is not None:
                     on_result(index, result)
@@ -175,6 +180,8 @@ class _Pool:
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
         self.versions: dict[str, str] = {}
         self.backend_flags: dict[str, object] = {}  # the judge's: the numerics the reference ran under
+        self.in_rounds: tuple[str, ...] = ()  # torch.compile baselines the judge times in each candidate's rounds
+        self.baseline_errors: dict[str, str] = {}  # baselines the judge could not build or time, and why
 
     def _payload(self, **extra: object) -> dict:
         return {"problem": str(self.problem.resolve()), "options": dataclasses.asdict(self.options),
@@ -210,6 +217,8 @@ class _Pool:
         self.versions = ready.get("versions", {})
         self.backend_flags = ready.get("backend_flags", {})
         self.startup.update(ready.get("startup_s", {}))
+        self.in_rounds = tuple(ready.get("in_rounds", ()))
+        self.baseline_errors = dict(ready.get("baseline_errors", {}))
         return dict(ready.get("baselines", {}))
 
     def _start_worker(self) -> None:
@@ -236,8 +245,8 @@ class _Pool:
         return self.worker
 
     def evaluate(self, index: int, item: "_Candidate") -> EvalResult:
-        if self.judge is None:
-            self.start_judge([])
+        if self.judge is None:  # a judge that died: the next one compiles again what is timed in the rounds
+            self.start_judge(list(self.in_rounds))
         worker = self._ready_worker()
         if isinstance(worker, EvalResult):
             self._drop_worker()
@@ -245,7 +254,7 @@ class _Pool:
         path = Path(worker._tmp.name) / f"candidate_{index}_{item.name}"
         path.write_text(item.source)
         referee = Referee(self.judge, worker, self.options, item.source, self.backend_flags,  # type: ignore[arg-type]
-                          self.say)
+                          self.say, self.in_rounds)
         try:
             outcome = referee.run(index, str(path))
             result, discard = outcome.result, outcome.discard
@@ -314,6 +323,7 @@ def _tail(text: str, lines: int = 3) -> str:
 
 def _save_baselines(store: "Store | None", phash: str, device: str, measured: dict[str, float],
                     results: list[EvalResult]) -> None:
-    eager = next((r.ref_ms for r in results if r.status is Status.OK and r.ref_ms is not None and r.timing_meaningful), None)
-    found = {**measured, **({"eager": eager} if eager is not None else {})}
+    timed = next((r for r in results if r.status is Status.OK and r.ref_ms is not None and r.timing_meaningful), None)
+    in_rounds = {m: ms for m, ms in timed.baselines_ms.items() if timed.baselines_from.get(m) == "rounds"} if timed else {}
+    found = {**measured, **in_rounds}  # eager, and torch.compile when it was timed in the rounds
     baselines.save_baselines(store, phash, device, found)

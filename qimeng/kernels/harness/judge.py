@@ -98,6 +98,8 @@ class Judge:
         self.output_bytes: list[int] = []  # host buffers the timed rounds copy their outputs into
         self.burst: burst.Burst | None = None  # the last verification burst: every call's reference outputs
         self.burst_seed = (0, 0)  # its seed and number of calls
+        self.compiled: dict[str, Any] = {}  # torch.compile baselines timed in the candidates' rounds, by mode
+        self.baseline_errors: dict[str, str] = {}  # why a baseline is no longer timed
 
     def run_reference(self, inputs: list, rng_seed: int | None = 0) -> Any:
         """The reference's call, from generator seed ``rng_seed`` (the candidate's worker seeds its call
@@ -184,41 +186,71 @@ class Judge:
             return None
 
     def warmup(self, seed: int, calls: int, budget_s: float | None) -> dict:
-        """``calls`` calls, fewer once ``budget_s`` is spent, as the candidate's worker warms up."""
+        """``calls`` calls, fewer once ``budget_s`` is spent, as the candidate's worker warms up (and as
+        many of each torch.compile baseline timed in the rounds)."""
         inputs = self.problem.inputs(seed, self.device)
         started = time.perf_counter()
         for _ in range(calls):
             self.run_reference(clone_inputs(inputs), seed)
+            for mode in list(self.compiled):
+                torch.manual_seed(seed)
+                try:
+                    with torch.no_grad():
+                        self.compiled[mode](*clone_inputs(inputs))
+                except Exception as exc:  # noqa: BLE001  (a baseline that fails is reported, not fatal)
+                    self.drop_baseline(mode, exc)
             if budget_s is not None and time.perf_counter() - started > budget_s:
                 break
+        sync(self.device)
         return {"kind": "warm"}
 
-    def timed_round(self, seed: int) -> dict:
-        """One timed call of the reference on fresh inputs, with the same untimed work around it as the
-        candidate's worker does (its output copied to host memory), so that the harness's clock sees
-        the same overhead on both sides."""
-        self.kept.pop("round", None)
+    def drop_baseline(self, mode: str, exc: BaseException) -> None:
+        self.compiled.pop(mode, None)
+        self.baseline_errors[mode] = describe(exc)
+
+    def timed_round(self, seed: int, baseline: str | None = None) -> dict:
+        """One timed call of the reference (or of its torch.compile ``baseline``) on fresh inputs, with the
+        same untimed work around it as the candidate's worker does (its output copied to host memory),
+        so that the harness's clock sees the same overhead on both sides. Only the reference's output is
+        kept, for the candidate's round of the same seed; a baseline that raises answers its error."""
+        if baseline is None:
+            model = self.reference
+            self.kept.pop("round", None)
+        elif baseline in self.compiled:
+            model = self.compiled[baseline]
+        else:
+            return {"kind": "round", "ms": None, "error": self.baseline_errors.get(baseline, "not compiled")}
         inputs = self.problem.inputs(seed, self.device)
         ref_inputs = clone_inputs(inputs)
         self.poison()
         torch.manual_seed(seed)
-        if self.options.protocol == "kernelbench":
-            (ms, out), late = kernelbench.time_call(lambda: self.reference(*ref_inputs), self.device, grad=False), False
-        elif torch.device(self.device).type == "cuda":
-            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-            with torch.no_grad():
-                ms, out, late = timing.cuda_trial(lambda: self.reference(*ref_inputs), self.flusher)
-        else:
-            with torch.no_grad():
-                ms, out, late = timing.cpu_trial(lambda: self.reference(*ref_inputs))
+        try:
+            ms, out, late = self.time_call(lambda: model(*ref_inputs))
+        except Exception as exc:
+            if baseline is None:
+                raise
+            self.drop_baseline(baseline, exc)
+            return {"kind": "round", "ms": None, "error": self.baseline_errors[baseline]}
         self.spare.write(out, "out")  # as the candidate's worker writes its output for the judge
         sync(self.device)
         del inputs, ref_inputs
-        self.kept["round"] = (seed, out)
+        if baseline is None:
+            self.kept["round"] = (seed, out)
         found = checks.leaves(out)
         return {"kind": "round", "ms": ms, "late": late,
                 "output_bytes": sum(v.numel() * v.element_size() for _, v in found if isinstance(v, torch.Tensor)),
                 "tensors_only": bool(found) and all(isinstance(v, torch.Tensor) for _, v in found)}
+
+    def time_call(self, fn: Callable[[], Any]) -> tuple[float, Any, bool]:
+        """(milliseconds, output, late) of one call by the protocol's clock, as the candidate's worker times its own."""
+        if self.options.protocol == "kernelbench":
+            ms, out = kernelbench.time_call(fn, self.device, grad=False)
+            return ms, out, False
+        with torch.no_grad():
+            if torch.device(self.device).type == "cuda":
+                self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+                return timing.cuda_trial(fn, self.flusher)
+            return timing.cpu_trial(fn)
 
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
         """The reference's verification burst (burst.py), the same work as the candidate's worker does for
@@ -321,22 +353,36 @@ class Judge:
         return {"kind": "degenerate", "reason": reason}
 
 
-def measure_baselines(problem: Problem, options: EvalOptions, modes: list[str]) -> tuple[dict, dict]:
-    """Time torch.compile of the reference against eager, interleaved, for each requested mode.
-
-    Returns (milliseconds by mode, error by mode): a baseline that cannot be built is reported, not fatal.
-    """
-    found, errors = {}, {}
+def compile_baselines(problem: Problem, options: EvalOptions, modes: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """torch.compile of a reference of its own for each mode, compiled by a first call (the device's lock
+    shared: beside other compilations, never beside a clock). Returns (compiled by mode, error by mode):
+    a baseline that cannot be built is reported, not fatal."""
+    compiled, errors = {}, {}
     for mode in modes:
-        reference = build_reference(problem, options)
-        inputs = problem.inputs(options.seed + 10_007, options.device)
         try:
-            compiled = baselines.compile_model(reference, mode)
+            model = baselines.compile_model(build_reference(problem, options), mode)
+            inputs = problem.inputs(options.seed + 10_007, options.device)
             with torch.no_grad(), device_lock.shared(options.device):
-                compiled(*inputs)  # compiles here, beside other compilations but not beside a clock
+                model(*inputs)
+            sync(options.device)
+            compiled[mode] = model
+        except Exception as exc:
+            errors[mode] = describe(exc)
+    return compiled, errors
+
+
+def measure_baselines(problem: Problem, options: EvalOptions, compiled: dict[str, Any]) -> tuple[dict, dict]:
+    """Time each compiled baseline against eager, interleaved (at the judge's start, before any candidate).
+
+    Returns (milliseconds by mode, error by mode)."""
+    found, errors = {}, {}
+    reference = build_reference(problem, options)
+    inputs = problem.inputs(options.seed + 10_007, options.device)
+    for mode, model in compiled.items():
+        try:
             with torch.no_grad():
                 measured = timing.time_interleaved(
-                    {"eager": lambda: reference(*inputs), mode: lambda: compiled(*inputs)},
+                    {"eager": lambda: reference(*inputs), mode: lambda: model(*inputs)},
                     options.timing_trials, max(options.warmup, 3), options.device, budget_s=options.timing_budget_s)
             found[mode] = measured.median(mode)
         except Exception as exc:
@@ -350,7 +396,7 @@ def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
         "check": lambda c: judge.check(c["tag"], c.get("leaves"), bool(c.get("keep")), c.get("buffers"),
                                        c.get("buffer_names")),
         "warmup": lambda c: judge.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
-        "round": lambda c: judge.timed_round(int(c["seed"])),
+        "round": lambda c: judge.timed_round(int(c["seed"]), c.get("baseline")),
         "burst": lambda c: judge.run_burst(int(c["seed"]), int(c["calls"]), bool(c.get("reseed"))),
         "burst_check": lambda c: judge.check_burst(c.get("calls"), c.get("leaves"), c.get("digests")),
         "lock": lambda c: judge.take_lock(bool(c.get("shared"))),
@@ -379,10 +425,16 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
             judge = Judge(problem, options, Path(payload["exchange"]))
             judge.run_reference(problem.inputs(options.seed, options.device))
         startup["judge_problem"] = round(time.perf_counter() - t0, 4)
-        found, errors = measure_baselines(problem, options, payload.get("baselines", []))
+        compiled, errors = compile_baselines(problem, options, payload.get("baselines", []))
+        found: dict[str, float] = {}
+        if options.interleave_baselines:  # timed in each candidate's rounds, three-way
+            judge.compiled, judge.baseline_errors = compiled, dict(errors)
+        else:
+            found, timing_errors = measure_baselines(problem, options, compiled)
+            errors.update(timing_errors)
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
-               "baselines": found, "baseline_errors": errors, "startup_s": startup,
-               "backend_flags": memory.backend_flags()}
+               "baselines": found, "baseline_errors": errors, "in_rounds": sorted(judge.compiled),
+               "startup_s": startup, "backend_flags": memory.backend_flags()}
         commands = _commands(judge)
         while (command := next_command()) is not None and command.get("cmd") != "exit":
             yield commands[command["cmd"]](command)

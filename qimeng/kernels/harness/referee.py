@@ -21,7 +21,7 @@ from typing import Any, Callable
 from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import outside_clock
-from qimeng.kernels.harness.stats import mean, quantile
+from qimeng.kernels.harness.stats import mean, median_interval, quantile
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 _TRITON_IMPORT = re.compile(r"^\s*(import|from)\s+triton\b", re.MULTILINE)  # its kernels run interpreted on CPU
@@ -59,8 +59,10 @@ class Referee:
     """Evaluates one candidate with a judge and a candidate worker that are both ready."""
 
     def __init__(self, judge: Job, worker: Job, options: EvalOptions, source: str,
-                 backend_flags: dict | None = None, say: Callable[[str], None] | None = None) -> None:
+                 backend_flags: dict | None = None, say: Callable[[str], None] | None = None,
+                 in_rounds: tuple[str, ...] = ()) -> None:
         self.judge, self.worker, self.options, self.source = judge, worker, options, source
+        self.in_rounds = in_rounds  # torch.compile baselines the judge times in the rounds (three-way)
         self.say = say or (lambda message: None)  # progress: each phase as it starts
         self.result = EvalResult(status=Status.OK, device=options.device, mode=options.mode,
                                  protocol=options.protocol, backend_flags=dict(backend_flags or {}))
@@ -105,6 +107,7 @@ class Referee:
         return Ended(Status.CRASHED, f"the worker {self.worker.describe_exit()} while evaluating the candidate", True)
 
     def judge_send(self, command: dict) -> None:
+        self.judge.resume()  # stopped after its last timed command (judge_timed); at once when it runs
         self.judge.send(command)
         self.judge_waiting += 1
 
@@ -127,12 +130,21 @@ class Referee:
         answer = self.judge_receive(expect, timeout_s)
         return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
 
-    def judge_round(self, seed: int) -> dict:
-        """One of the judge's timed rounds, woken from a stop as the candidate's worker is for its
-        rounds: the harness's clock then sees the same path on both sides."""
+    def judge_timed(self, command: dict, expect: str) -> dict:
+        """One of the judge's timed commands (a round, a burst), woken from a stop and stopped again after
+        its answer, as the candidate's worker is for its own: the harness's clock sees the same path on
+        both sides, and neither side's idle threads run beside the other's timed calls (after a parallel
+        region OpenMP's threads spin for a while: on a 2-core CPU the judge's, left running, slowed a
+        kept reference's rounds to 0.80-0.92x of its own)."""
         self.judge.stop_and_wait(_STOP_SETTLE_S)
         self.judge.resume()
-        return self.ask_judge({"cmd": "round", "seed": seed}, "round")
+        answer = self.ask_judge(command, expect)
+        self.judge.stop()
+        return answer
+
+    def judge_round(self, seed: int, baseline: str | None = None) -> dict:
+        """One of the judge's timed rounds: of the reference, or of a torch.compile ``baseline``."""
+        return self.judge_timed({"cmd": "round", "seed": seed, "baseline": baseline}, "round")
 
     def judge_while_stopped(self, command: dict) -> dict:
         """Ask the judge to read the worker's shared memory; the worker must stay stopped meanwhile."""
@@ -183,19 +195,24 @@ class Referee:
 
     def timing(self) -> None:
         """Timed rounds, a fresh seed each; some of the candidate's rounds are compared. Our protocol
-        interleaves the two sides round by round; ``--protocol kernelbench`` runs the reference's rounds,
-        then the candidate's, by that evaluator's clock (kernelbench.py), and reports the means. After
-        ``timing_budget_s`` (slow calls) the rounds end, once ``MIN_BUDGET_ROUNDS`` ran."""
+        interleaves the sides round by round (the reference, the torch.compile baselines the judge times
+        in the rounds, the candidate), in an order that rotates (``round_order``); ``--protocol
+        kernelbench`` runs the reference's rounds, then each baseline's, then the candidate's, by that
+        evaluator's clock (kernelbench.py), and reports the means. After ``timing_budget_s`` (slow calls)
+        the rounds end, once ``MIN_BUDGET_ROUNDS`` ran."""
         opts = self.options
         kb = opts.protocol == "kernelbench"
         seed = draw_seed()
         warm_budget = None if opts.timing_budget_s is None else opts.timing_budget_s / 5
         warm = {"cmd": "warmup", "seed": seed, "calls": opts.warmup, "budget_s": warm_budget}
-        self.say(f"timing: {opts.warmup} warm-up calls, then up to {opts.timing_trials} rounds")
+        self.say(f"timing: {opts.warmup} warm-up calls, then up to {opts.timing_trials} rounds"
+                 + (f" (eager, {', '.join(self.in_rounds)} and the candidate)" if self.in_rounds else ""))
         self.ask_judge(warm, "warm")
         self.ask_worker(warm, "warm")
         judge = outside_clock.Rounds([], [])
         worker = outside_clock.Rounds([], [])
+        compiled: dict[str, list[float]] = {mode: [] for mode in self.in_rounds}  # the judge's own clock: trusted
+        failed: dict[str, str] = {}
         late = 0
         last_reference: dict = {}  # the judge's answer of the last round: its output's size
         seeds = [draw_seed() for _ in range(opts.timing_trials)] if kb else []
@@ -205,15 +222,22 @@ class Referee:
                 self._record(judge, self.judge_round(seeds[k]))
                 if self._last_round(k, started):
                     break
+            for mode in self.in_rounds:
+                for k in range(len(judge.claimed_ms)):
+                    if mode not in failed:
+                        self._record_baseline(mode, self.judge_round(seeds[k], mode), compiled, failed)
         started = said = time.perf_counter()
         for k in range(opts.timing_trials):
             seed = seeds[k] if kb else draw_seed()
             answers = {}
-            for side in ("worker",) if kb else (("judge", "worker") if k % 2 == 0 else ("worker", "judge")):
-                if side == "judge":
-                    answers[side] = self.judge_round(seed)
-                else:
+            sides = ["worker"] if kb else round_order(["judge", *self.in_rounds, "worker"], k)
+            for side in sides:
+                if side == "worker":
                     answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
+                elif side == "judge":
+                    answers[side] = self.judge_round(seed)
+                elif side not in failed:
+                    self._record_baseline(side, self.judge_round(seed, side), compiled, failed)
             if not kb:
                 self._record(judge, answers["judge"])
                 last_reference = answers["judge"]
@@ -247,6 +271,15 @@ class Referee:
         res.candidate_iqr_ms = quantile(worker.claimed_ms, 0.75) - quantile(worker.claimed_ms, 0.25)
         res.timing_trials = len(worker.claimed_ms)
         res.baselines_ms["eager"] = res.ref_ms
+        res.baselines_from["eager"] = "rounds"
+        for mode, times in compiled.items():
+            if mode in failed:
+                res.baselines_from[mode] = f"failed: {failed[mode]}"
+            else:
+                res.baselines_ms[mode], res.baselines_from[mode] = centre(times), "rounds"
+        if not kb:
+            res.speedup_ci = {mode: list(ratio_interval(times, worker.claimed_ms)) for mode, times
+                              in {"eager": judge.claimed_ms, **compiled}.items() if mode not in failed}
         res.speedup = res.ref_ms / res.candidate_ms if res.candidate_ms > 0 else None
         if not verified:
             self.flag("timing_unverified")
@@ -261,6 +294,14 @@ class Referee:
         res.roofline_ms = roofline
         if roofline is not None and res.candidate_ms is not None and res.candidate_ms < roofline:
             self.flag("beyond_roofline")
+
+    @staticmethod
+    def _record_baseline(mode: str, answer: dict, times: dict[str, list[float]], failed: dict[str, str]) -> None:
+        """A baseline's round, by the judge's own clock; one that failed is timed no more."""
+        if answer.get("error") is not None or not isinstance(answer.get("ms"), (int, float)):
+            failed[mode] = str(answer.get("error"))[:200]
+        else:
+            times[mode].append(float(answer["ms"]))
 
     def bursts(self, claimed_ms: float, reference_ms: float, output_bytes: int) -> bool:
         """Verification bursts (burst.py, outside_clock.Bursts) for a claim shorter than the rounds'
@@ -278,10 +319,8 @@ class Referee:
             committed: dict = {}
             for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
                 if side == "judge":
-                    self.judge.stop_and_wait(_STOP_SETTLE_S)  # woken from a stop, as the candidate's worker is
-                    self.judge.resume()
                     before = self.judge.queued_ns()
-                    answer = self.ask_judge(command, "burst")
+                    answer = self.judge_timed(command, "burst")
                     queued["judge"].append((self.judge.queued_ns() - before) / 1e6)
                     judge_wall.append(answer["wall_ms"])
                     judge_call.append(_milliseconds(answer.get("call_ms")))
@@ -414,7 +453,21 @@ class Referee:
     def _clear_timings(self) -> None:
         res = self.result
         res.ref_ms = res.candidate_ms = res.ref_iqr_ms = res.candidate_iqr_ms = res.speedup = None
-        res.baselines_ms.pop("eager", None)
+        res.baselines_ms.clear()
+        res.baselines_from.clear()
+        res.speedup_ci.clear()
+
+
+def round_order(sides: list[str], k: int) -> list[str]:
+    """The order of the sides in round ``k``: rotated by one each round, so none always goes first."""
+    shift = k % len(sides)
+    return sides[shift:] + sides[:shift]
+
+
+def ratio_interval(baseline_ms: list[float], candidate_ms: list[float]) -> tuple[float, float]:
+    """A 95% interval of the median per-round speed-up (baseline / candidate of the same round)."""
+    ratios = [b / c for b, c in zip(baseline_ms, candidate_ms) if c > 0]
+    return median_interval(ratios) if ratios else (0.0, 0.0)
 
 
 def _milliseconds(value: Any) -> float:

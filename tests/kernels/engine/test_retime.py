@@ -1,5 +1,5 @@
 """The winner is timed again in a fresh worker on fresh inputs, with torch.compile measured again in that
-run (not read from the store's cache); a winner that fails there is dropped."""
+run's rounds, three-way (not read from the store's cache); a winner that fails there is dropped."""
 
 from pathlib import Path
 
@@ -38,9 +38,24 @@ def test_the_reported_figure_is_the_fresh_measurement(monkeypatch):
     outcome, calls = _run(monkeypatch, fresh)
     assert outcome.best_result is fresh and outcome.best is not None
     assert len(calls) == 1 and calls[0].seed != 0  # other inputs than the search's
-    assert calls[0].baselines == ("eager", "compile")  # torch.compile timed in the same fresh run
+    assert calls[0].baselines == ("eager", "compile")  # torch.compile timed in the same fresh run ...
+    assert calls[0].interleave_baselines  # ... in the same rounds as eager and the winner
 
 
 def test_a_winner_that_fails_on_fresh_inputs_gives_way_to_the_reference(monkeypatch):
     outcome, _ = _run(monkeypatch, EvalResult(Status.INCORRECT, reason="max abs error 3"))
     assert outcome.best is None and outcome.best_result is None
+
+
+def test_the_report_says_which_measurement_produced_each_figure():
+    from qimeng.kernels.engine.optimize_report import render_report
+
+    final = EvalResult(Status.OK, ref_ms=2.0, candidate_ms=1.0, speedup=2.0, timing_trials=50,
+                       baselines_ms={"eager": 2.0, "compile": 1.5},
+                       baselines_from={"eager": "rounds", "compile": "rounds"},
+                       speedup_ci={"eager": [1.8, 2.2], "compile": [1.3, 1.6]})
+    text = render_report(Path("p.py"), None, None, [], [], final, {}, None, False, "strict", False,
+                         EvalResult(Status.OK, speedup=2.3), None)
+    assert ("- measured by: eager in the same rounds (ours 1.80-2.20x of it, 95%); compile in the same rounds "
+            "(ours 1.30-1.60x of it, 95%) (50 timed rounds)") in text
+    assert "2.00x vs eager, 1.50x vs torch.compile" in text and "said 2.30x vs eager" in text

@@ -60,6 +60,7 @@ def test_degenerate_reference_is_flagged_and_baselines_come_from_the_store() -> 
     assert result.status is Status.OK
     assert "degenerate_reference" in result.flags and "same output for every input seed" in result.reason
     assert result.baselines_ms["compile"] == 0.5 and result.baselines_ms["eager"] == result.ref_ms
+    assert result.baselines_from == {"eager": "rounds", "compile": "store"}
     phash, device, torch_version, ms = store.put["eager"]
     assert phash == problem_hash(CHEATS / "problem_constant.py") and ms == result.ref_ms
     assert device.startswith("cpu") and torch_version.startswith("2.")
