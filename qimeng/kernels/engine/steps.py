@@ -48,6 +48,9 @@ class Schedule:
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
     templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
+    # ("node/variant", GEMM launch tuple): a template's block config fixed at every size (the dynamic step);
+    # a template without one takes its expert default for the shape
+    template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -67,7 +70,9 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
-                "templates": [list(t) for t in self.templates]}
+                "templates": [list(t) for t in self.templates],
+                **({"template_configs": {k: list(v) for k, v in self.template_configs}} if self.template_configs
+                   else {})}
 
 
 class Step:

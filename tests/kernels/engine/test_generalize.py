@@ -133,7 +133,7 @@ def generic(tmp_path_factory):
         _, g = capture_problem(problem, False, lambda xs: resized(xs, dims, sizes))
         return emit_model_new(PROBLEM, prob.model_cls, g, build_plan(g, fixed), "cpu")
 
-    source, kept, notes = generalize(dims, emit_at)
+    source, kept, notes, _ = generalize(dims, emit_at)
     assert source is not None, notes
     (root / "model_new.py").write_text(source)
     return root, source, kept

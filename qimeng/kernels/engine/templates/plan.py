@@ -41,12 +41,13 @@ def template_ks(graph: Graph) -> list[int]:
     return ks
 
 
-def _unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str):
+def _unit(graph: Graph, node: Node, variant: str, schedule: Schedule, units: list, device_type: str):
+    policy = schedule.precision
     if node.target in pool_plan.POOL_TARGETS:
         return pool_plan.pool_unit(graph, node, units)
     if node.target == conv_plan.CONV_TARGET:
         return conv_plan.conv_unit(graph, node, variant, policy, units, device_type)
-    return gemm_plan.template_unit(graph, node, variant, policy, units, device_type)
+    return gemm_plan.template_unit(graph, node, variant, policy, units, device_type, dict(schedule.template_configs))
 
 
 def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: str) -> Plan:
@@ -57,7 +58,7 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
         at = next((i for i, u in enumerate(units) if isinstance(u, ExternUnit) and u.node.name == name), None)
         if at is None:
             continue
-        made = _unit(graph, units[at].node, variant, schedule.precision, units, device_type)
+        made = _unit(graph, units[at].node, variant, schedule, units, device_type)
         if isinstance(made, str):
             fallbacks[name] = f"template not used: {made}"
             continue
