@@ -24,7 +24,7 @@ from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_round
 from qimeng.kernels.engine.losses import CandidateOutcome, candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.render import Regions, render_schedule
-from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, make_dynamic
+from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, Tuned, make_dynamic
 from qimeng.kernels.engine.optimize_dynamic import report_lines as shape_report_lines
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
@@ -218,7 +218,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     shapes = None
     if outcome.best is not None and best_plan is not None:
         shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
-                                dynamic, static, log, kept_regions)
+                                dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu))
         if shapes.source is not None:
             best_source = shapes.source
             plans[best_source] = best_plan
@@ -272,7 +272,7 @@ def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, lo
 
 def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,
                    small: bool, on_cpu: bool, options: EvalOptions, dynamic: tuple[str, ...], static: bool,
-                   log: Callable[[str], None], regions: Regions) -> DynamicOutcome:
+                   log: Callable[[str], None], regions: Regions, tuned: Tuned | None) -> DynamicOutcome:
     """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
     the checks are not stored (their problems are resized copies) and time against eager only."""
     from qimeng.kernels.harness.evaluate import evaluate_many
@@ -283,7 +283,20 @@ def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, ou
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
     return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
                         device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
-                        evaluate=check, log=log, regions=regions)
+                        evaluate=check, log=log, regions=regions, tuned=tuned)
+
+
+def _stored_tuning(store, device: str, on_cpu: bool) -> Tuned | None:
+    """A kernel's tuned config on this device from the store (the buckets' configurations); none on the CPU."""
+    if store is None or on_cpu:
+        return None
+    name = _device_name(device)
+
+    def tuned(kernel):
+        hit = store.tuning(kernel.structural_hash(), name)
+        return tuning.config_from_json(hit["config"]) if hit is not None else None
+
+    return tuned
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
