@@ -32,6 +32,8 @@ from qimeng.kernels.engine.dynamic_dims import DynamicDim
 Sizes = dict[str, int]
 # names that hash what they name (shapes included): generated kernels and template kernels
 _KERNEL_NAME = re.compile(r"(qm_kernel|_qm_mm|_qm_conv|_qm_pool)_[0-9a-f]{12}(?![0-9a-f])")
+# a one-pass row (one BLOCK_R chunk from 0) whose length is a size symbol
+_ONE_PASS_DYNAMIC = re.compile(r"rindex = \(?0 \+ tl\.arange\(0, BLOCK_R\).*\n\s*rmask = rindex < .*\bqm_\w")
 _JIT_FUNCTION = re.compile(r"^@triton\.jit(?:\([^)]*\))?\ndef (\w+)\(([^)]*)\):\n((?:(?:    .*)?\n)*)", re.M)
 
 
@@ -168,6 +170,8 @@ def thread_symbols(source: str, dims: list[DynamicDim]) -> str:
         unbound = [n for n in names if re.search(rf"\b{n}\b", m.group(3)) and n not in m.group(2)]
         if unbound:
             raise NotGeneric(f"the kernel {m.group(1)} is written for the captured sizes ({unbound[0]} in its code)")
+        if _ONE_PASS_DYNAMIC.search(m.group(3)):  # BLOCK_R covers the captured row only
+            raise NotGeneric(f"the kernel {m.group(1)} reduces a dynamic axis in one pass")
     return ops.with_namespace(source)
 
 
