@@ -17,17 +17,16 @@ direct launch path.
 
 from __future__ import annotations
 
-import io
 import re
 import tokenize
 from dataclasses import dataclass, field
 
 from qimeng.kernels.engine.dynamic_dims import DynamicDim
+from qimeng.kernels.engine.source_tokens import jit_lines, tokens
 
 BucketKey = tuple[int, ...]  # one bucket per dynamic dimension, in their order
 SLOT = "_qm_cfg"
 MAX_CHECKED_ROWS = 3  # rows beyond the captured one that the harness verifies (the rest: captured row)
-_JIT = re.compile(r"^@triton\.jit(?:\([^)]*\))?\ndef \w+\([^)]*\):\n(?:(?:    .*)?\n)*", re.M)
 
 
 def bucket(n: int) -> int:
@@ -84,26 +83,13 @@ class BucketTable:
         return self.rows.get(key, self.default)
 
 
-def _tokens(source: str) -> list[tokenize.TokenInfo]:
-    return [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if t.type not in (tokenize.COMMENT, tokenize.NL)]
-
-
-def _jit_lines(source: str) -> set[int]:
-    lines: set[int] = set()
-    for m in _JIT.finditer(source):
-        first = source.count("\n", 0, m.start()) + 1
-        lines.update(range(first, first + m.group(0).count("\n") + 1))
-    return lines
-
-
 def _differences(base: list[tokenize.TokenInfo], other: str, jit: set[int]) -> dict[int, str] | str:
     """Token index -> other's literal where ``other`` differs from ``base``, or why it cannot be a row."""
-    tokens = _tokens(other)
-    if len(tokens) != len(base):
+    other_tokens = tokens(other)
+    if len(other_tokens) != len(base):
         return "its configuration changes the code's structure"
     out = {}
-    for k, (a, b) in enumerate(zip(base, tokens)):
+    for k, (a, b) in enumerate(zip(base, other_tokens)):
         if a.string == b.string:
             continue
         if a.type != tokenize.NUMBER or b.type != tokenize.NUMBER:
@@ -119,9 +105,9 @@ def slot(samples: list[str], variants: list[tuple[BucketKey, str]], dims: list[D
     """``samples`` (canonical sources at several sizes, the captured first, all in the captured
     configuration) with every literal a bucket's configuration changes replaced by its slot, and the
     table of rows. ``variants``: each bucket's canonical source at the captured sizes, nearest first."""
-    base = _tokens(samples[0])
-    streams = [_tokens(s) for s in samples]
-    jit = _jit_lines(samples[0])
+    base = tokens(samples[0])
+    streams = [tokens(s) for s in samples]
+    jit = jit_lines(samples[0])
     varying = {k for k in range(len(base)) if any(s[k].string != base[k].string for s in streams)}
     table, diffs = BucketTable(), {}
     for key, source in variants:
@@ -151,16 +137,17 @@ def slot(samples: list[str], variants: list[tuple[BucketKey, str]], dims: list[D
     return [_replace(s, streams[j], slots) for j, s in enumerate(samples)], table
 
 
-def _replace(source: str, tokens: list[tokenize.TokenInfo], slots: dict[int, int]) -> str:
+def _replace(source: str, stream: list[tokenize.TokenInfo], slots: dict[int, int]) -> str:
     lines = source.splitlines(keepends=True)
     for k in sorted(slots, reverse=True):
-        (row, col), (_, col2) = tokens[k].start, tokens[k].end
+        (row, col), (_, col2) = stream[k].start, stream[k].end
         lines[row - 1] = lines[row - 1][:col] + f"{SLOT}[{slots[k]}]" + lines[row - 1][col2:]
     return "".join(lines)
 
 
 def describe(key: BucketKey, dims: list[DynamicDim]) -> str:
-    return ", ".join(f"{d.name} in ({b // 2}, {b}]" for d, b in zip(dims, key))
+    """The sizes of a bucket key inside the ranges, e.g. ``batch in (8, 16]``."""
+    return ", ".join(f"{d.name} in ({max(b // 2, d.low - 1)}, {min(b, d.high)}]" for d, b in zip(dims, key))
 
 
 def with_table(source: str, table: BucketTable, dims: list[DynamicDim]) -> str:

@@ -16,7 +16,6 @@ assumed).
 
 from __future__ import annotations
 
-import io
 import re
 import tokenize
 from dataclasses import replace
@@ -28,13 +27,13 @@ from qimeng.kernels.engine import buckets
 from qimeng.kernels.engine.buckets import BucketKey, BucketTable
 from qimeng.kernels.engine.codegen import ops
 from qimeng.kernels.engine.dynamic_dims import DynamicDim
+from qimeng.kernels.engine.source_tokens import JIT_FUNCTION, tokens
 
 Sizes = dict[str, int]
 # names that hash what they name (shapes included): generated kernels and template kernels
 _KERNEL_NAME = re.compile(r"(qm_kernel|_qm_mm|_qm_conv|_qm_pool)_[0-9a-f]{12}(?![0-9a-f])")
 # a one-pass row (one BLOCK_R chunk from 0) whose length is a size symbol
 _ONE_PASS_DYNAMIC = re.compile(r"rindex = \(?0 \+ tl\.arange\(0, BLOCK_R\).*\n\s*rmask = rindex < .*\bqm_\w")
-_JIT_FUNCTION = re.compile(r"^@triton\.jit(?:\([^)]*\))?\ndef (\w+)\(([^)]*)\):\n((?:(?:    .*)?\n)*)", re.M)
 
 
 class NotGeneric(Exception):
@@ -46,11 +45,6 @@ def canonical(source: str) -> str:
     names: dict[str, str] = {}
     text = _KERNEL_NAME.sub(lambda m: names.setdefault(m.group(0), f"{m.group(1)}_g{len(names)}"), source)
     return re.sub(r'^_QM_NS = "[^"]*"$', ops.NAMESPACE_LINE.format(""), text, flags=re.M)
-
-
-def _tokens(source: str) -> list[tokenize.TokenInfo]:
-    return [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if t.type not in (tokenize.COMMENT, tokenize.NL)]
 
 
 def _monomials(symbols: list[str]) -> list[tuple[str, ...]]:
@@ -103,7 +97,7 @@ def _expression(terms: list[tuple[tuple[str, ...], int]]) -> str:
 def anti_unify(samples: list[tuple[Sizes, str]]) -> str:
     """The first sample's source with every literal that differs across samples replaced by its
     polynomial of the sizes (keys of ``Sizes`` are the symbols). Raises NotGeneric."""
-    streams = [_tokens(canonical(src)) for _, src in samples]
+    streams = [tokens(canonical(src)) for _, src in samples]
     base_sizes, base_src = samples[0]
     symbols = sorted(base_sizes)
     first = streams[0]
@@ -166,7 +160,7 @@ def thread_symbols(source: str, dims: list[DynamicDim]) -> str:
                     f"    if not {d.low} <= {d.symbol} <= {d.high}:",
                     "        return False"]
     source = source[:unpack.end()] + "\n".join(prelude) + "\n" + source[unpack.end():]
-    for m in _JIT_FUNCTION.finditer(source):
+    for m in JIT_FUNCTION.finditer(source):
         unbound = [n for n in names if re.search(rf"\b{n}\b", m.group(3)) and n not in m.group(2)]
         if unbound:
             raise NotGeneric(f"the kernel {m.group(1)} is written for the captured sizes ({unbound[0]} in its code)")
