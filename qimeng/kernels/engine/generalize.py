@@ -16,7 +16,6 @@ assumed).
 
 from __future__ import annotations
 
-import io
 import re
 import tokenize
 from dataclasses import replace
@@ -24,11 +23,17 @@ from fractions import Fraction
 from itertools import combinations
 from typing import Callable
 
+from qimeng.kernels.engine import buckets
+from qimeng.kernels.engine.buckets import BucketKey, BucketTable
 from qimeng.kernels.engine.codegen import ops
 from qimeng.kernels.engine.dynamic_dims import DynamicDim
+from qimeng.kernels.engine.source_tokens import JIT_FUNCTION, tokens
 
 Sizes = dict[str, int]
-_KERNEL_NAME = re.compile(r"qm_kernel_[0-9a-f]{12}(?![0-9a-f])")
+# names that hash what they name (shapes included): generated kernels and template kernels
+_KERNEL_NAME = re.compile(r"(qm_kernel|_qm_mm|_qm_conv|_qm_pool)_[0-9a-f]{12}(?![0-9a-f])")
+# a one-pass row (one BLOCK_R chunk from 0) whose length is a size symbol
+_ONE_PASS_DYNAMIC = re.compile(r"rindex = \(?0 \+ tl\.arange\(0, BLOCK_R\).*\n\s*rmask = rindex < .*\bqm_\w")
 
 
 class NotGeneric(Exception):
@@ -38,13 +43,8 @@ class NotGeneric(Exception):
 def canonical(source: str) -> str:
     """Kernel names (hashes of shapes) replaced by their order of appearance, the namespace blanked."""
     names: dict[str, str] = {}
-    text = _KERNEL_NAME.sub(lambda m: names.setdefault(m.group(0), f"qm_kernel_g{len(names)}"), source)
+    text = _KERNEL_NAME.sub(lambda m: names.setdefault(m.group(0), f"{m.group(1)}_g{len(names)}"), source)
     return re.sub(r'^_QM_NS = "[^"]*"$', ops.NAMESPACE_LINE.format(""), text, flags=re.M)
-
-
-def _tokens(source: str) -> list[tokenize.TokenInfo]:
-    return [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if t.type not in (tokenize.COMMENT, tokenize.NL)]
 
 
 def _monomials(symbols: list[str]) -> list[tuple[str, ...]]:
@@ -97,7 +97,7 @@ def _expression(terms: list[tuple[tuple[str, ...], int]]) -> str:
 def anti_unify(samples: list[tuple[Sizes, str]]) -> str:
     """The first sample's source with every literal that differs across samples replaced by its
     polynomial of the sizes (keys of ``Sizes`` are the symbols). Raises NotGeneric."""
-    streams = [_tokens(canonical(src)) for _, src in samples]
+    streams = [tokens(canonical(src)) for _, src in samples]
     base_sizes, base_src = samples[0]
     symbols = sorted(base_sizes)
     first = streams[0]
@@ -160,6 +160,12 @@ def thread_symbols(source: str, dims: list[DynamicDim]) -> str:
                     f"    if not {d.low} <= {d.symbol} <= {d.high}:",
                     "        return False"]
     source = source[:unpack.end()] + "\n".join(prelude) + "\n" + source[unpack.end():]
+    for m in JIT_FUNCTION.finditer(source):
+        unbound = [n for n in names if re.search(rf"\b{n}\b", m.group(3)) and n not in m.group(2)]
+        if unbound:
+            raise NotGeneric(f"the kernel {m.group(1)} is written for the captured sizes ({unbound[0]} in its code)")
+        if _ONE_PASS_DYNAMIC.search(m.group(3)):  # BLOCK_R covers the captured row only
+            raise NotGeneric(f"the kernel {m.group(1)} reduces a dynamic axis in one pass")
     return ops.with_namespace(source)
 
 
@@ -194,12 +200,15 @@ def odd_sizes(dim: DynamicDim) -> list[int]:
 
 
 def generalize(dims: list[DynamicDim], emit_at: Callable[[dict[str, int]], str],
-               log: Callable[[str], None] = lambda _: None) -> tuple[str | None, list[DynamicDim], list[str]]:
+               log: Callable[[str], None] = lambda _: None,
+               variants: Callable[[list[DynamicDim]], list[tuple[BucketKey, str]]] | None = None
+               ) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
     """The shape-generic source over the largest set of ``dims`` the graph allows (all of them, else
     each alone), with each range narrowed until its ends check (None when no dimension is generic),
-    the dimensions it covers, and why the others were left static. ``emit_at(sizes by dim name)`` is
-    the static source at those sizes (raises NotGeneric or any error when the schedule does not apply
-    there)."""
+    the dimensions it covers, why the others were left static, and its block configurations per
+    bucket (``buckets``: ``variants(kept dims)`` gives each bucket's source at the captured sizes).
+    ``emit_at(sizes by dim name)`` is the static source at those sizes (raises NotGeneric or any error
+    when the schedule does not apply there)."""
     cache: dict[tuple, str] = {}
 
     def emit(dset: list[DynamicDim], sizes: Sizes) -> str:
@@ -220,15 +229,18 @@ def generalize(dims: list[DynamicDim], emit_at: Callable[[dict[str, int]], str],
             notes.append(f"{' + '.join(d.name for d in dset)}: {_reason(exc)}")
             continue
         kept = [_narrowed(d, dset, emit, log) for d in dset]
-        points = sample_points(kept) + [{**{k.symbol: k.captured for k in kept}, d.symbol: e}
-                                        for d in kept for e in (d.low, d.high)]
+        points = _unique(sample_points(kept) + [{**{k.symbol: k.captured for k in kept}, d.symbol: e}
+                                                for d in kept for e in (d.low, d.high)])
         try:
-            generic = anti_unify([(p, emit(kept, p)) for p in _unique(points)])
+            samples = [canonical(emit(kept, p)) for p in points]
+            table = BucketTable()
+            if variants is not None:
+                samples, table = buckets.slot(samples, [(k, canonical(v)) for k, v in variants(kept)], kept)
+            generic = anti_unify(list(zip(points, samples)))
+            return buckets.with_table(thread_symbols(generic, kept), table, kept), kept, notes, table
         except Exception as exc:  # noqa: BLE001
             notes.append(f"{' + '.join(d.name for d in kept)}: {_reason(exc)}")
-            continue
-        return thread_symbols(generic, kept), kept, notes
-    return None, [], notes
+    return None, [], notes, BucketTable()
 
 
 def _narrowed(dim: DynamicDim, dset: list[DynamicDim], emit, log) -> DynamicDim:

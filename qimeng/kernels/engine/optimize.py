@@ -20,17 +20,17 @@ from typing import Callable
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.dynamic_dims import parse_spec
-from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
 from qimeng.kernels.engine.losses import CandidateOutcome, candidate_outcomes
-from qimeng.kernels.engine.lowering_plan import Plan, build_plan
-from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, make_dynamic
+from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.render import Regions, render_schedule
+from qimeng.kernels.engine.optimize_dynamic import DynamicOutcome, Tuned, make_dynamic
 from qimeng.kernels.engine.optimize_dynamic import report_lines as shape_report_lines
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
-from qimeng.kernels.engine.templates.plan import TemplateUnit, template_ks, with_templates
+from qimeng.kernels.engine.templates.plan import TemplateUnit, template_ks
 from qimeng.kernels.engine.templates.strict_check import measure_strict
 from qimeng.kernels.engine import tuning
 
@@ -159,22 +159,14 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
 
-    kept_regions: dict[str, tuple[str, str]] = {}  # LLM-coded regions of the best candidate (tuning keeps them)
+    kept_regions: Regions = {}  # LLM-coded regions of the best candidate (tuning keeps them)
 
-    def render(schedule: Schedule, regions: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
-        regions = kept_regions if regions is None else regions
-        plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu" if on_cpu else "cuda")
-        if regions:
-            plan = replace(plan, fallbacks={n: why for n, why in plan.fallbacks.items() if n not in regions})
-        templates = [f"{u.node.name}: {u.note}" for u in plan.units if isinstance(u, TemplateUnit)]
-        if not plan.kernels and not regions and not templates:
-            return "", "no kernels"
-        src = emit_model_new(source, prob.model_cls, graph, plan, "cpu" if on_cpu else "cuda", schedule.precision,
-                             regions)
-        plans[src] = plan
-        kept = sorted(plan.fallbacks)
-        return src, (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
-                     + (f", templates ({'; '.join(templates)})" if templates else ""))
+    def render(schedule: Schedule, regions: Regions | None = None) -> tuple[str, str]:
+        made = render_schedule(source, prob.model_cls, graph, schedule, "cpu" if on_cpu else "cuda",
+                               kept_regions if regions is None else regions)
+        if made.source:
+            plans[made.source] = made.plan
+        return made.source, made.note
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         t0 = time.monotonic()
@@ -223,13 +215,9 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
     shapes = None
-    shape_specific = _shape_specific(best_plan, kept_regions) if best_plan is not None else ""
-    if outcome.best is not None and best_plan is not None and shape_specific:
-        shapes = DynamicOutcome(notes=[f"static: {shape_specific}"])
-        log(f"dynamic dimensions: none ({shape_specific})")
-    elif outcome.best is not None and best_plan is not None:
+    if outcome.best is not None and best_plan is not None:
         shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
-                                dynamic, static, log)
+                                dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu))
         if shapes.source is not None:
             best_source = shapes.source
             plans[best_source] = best_plan
@@ -281,21 +269,9 @@ def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, lo
     return {k: c.variant for k, c in measured.items()}
 
 
-def _shape_specific(plan: Plan, regions: dict[str, tuple[str, str]]) -> str:
-    """Why the winner's file can only serve its captured shapes ("" when it can be made shape-generic): its
-    template units and LLM-coded regions are written for those shapes, and ``generalize`` re-emits the
-    plan's generated kernels only."""
-    parts = []
-    if any(isinstance(u, TemplateUnit) for u in plan.units):
-        parts.append("its GEMM/convolution/pooling/attention template units are written for the captured shapes")
-    if regions:
-        parts.append("its LLM-coded regions are written for the captured shapes")
-    return "; ".join(parts)
-
-
 def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,
                    small: bool, on_cpu: bool, options: EvalOptions, dynamic: tuple[str, ...], static: bool,
-                   log: Callable[[str], None]) -> DynamicOutcome:
+                   log: Callable[[str], None], regions: Regions, tuned: Tuned | None) -> DynamicOutcome:
     """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
     the checks are not stored (their problems are resized copies) and time against eager only."""
     from qimeng.kernels.harness.evaluate import evaluate_many
@@ -306,7 +282,20 @@ def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, ou
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
     return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
                         device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
-                        evaluate=check, log=log)
+                        evaluate=check, log=log, regions=regions, tuned=tuned)
+
+
+def _stored_tuning(store, device: str, on_cpu: bool) -> Tuned | None:
+    """A kernel's tuned config on this device from the store (the buckets' configurations); none on the CPU."""
+    if store is None or on_cpu:
+        return None
+    name = _device_name(device)
+
+    def tuned(kernel):
+        hit = store.tuning(kernel.structural_hash(), name)
+        return tuning.config_from_json(hit["config"]) if hit is not None else None
+
+    return tuned
 
 
 def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:

@@ -1,11 +1,14 @@
 """The shape-generic ``model_new.py`` of ``qimeng optimize``, verified at several shapes.
 
-After the search has chosen a schedule at the captured shape, ``generalize`` emits it again at other
-sizes of the dynamic dimensions (``dynamic_dims``) and turns the sizes into runtime arguments. The
-generic file is then verified by the harness at the captured shape and at two more shapes of the
-dynamic ranges (odd sizes: no multiple of any block size), each as a problem whose ``get_inputs``
-is resized. In those checks a guard miss raises instead of running PyTorch, so a pass means the
-kernels ran. Only a file that passes all three replaces the static one.
+After the search has chosen a schedule at the captured shape, ``generalize`` renders it again at other
+sizes of the dynamic dimensions (``dynamic_dims``), through the search's own ``render`` (generated
+kernels, template units with their block configs pinned, LLM-coded regions), and turns the sizes into
+runtime arguments, with a block configuration per power-of-two bucket of the sizes (``buckets``). The
+generic file is then verified by the harness at the captured shape, at two more shapes of the
+dynamic ranges (odd sizes: no multiple of any block size) and at one shape of each bucket
+configuration those do not run, each as a problem whose ``get_inputs`` is resized. In those checks a
+guard miss raises instead of running PyTorch, so a pass means the kernels ran. Only a file that
+passes them all replaces the static one.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from qimeng.kernels.engine import buckets
 from qimeng.kernels.engine.dynamic_dims import DynamicDim, propose, resized
-from qimeng.kernels.engine.emit import emit_model_new
+from qimeng.kernels.engine.buckets import BucketKey, BucketTable
 from qimeng.kernels.engine.generalize import NotGeneric, generalize, odd_sizes
-from qimeng.kernels.engine.lowering_plan import Plan, build_plan
-from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.engine.ir.kernel import Kernel
+from qimeng.kernels.engine.lowering_plan import Plan
+from qimeng.kernels.engine.render import Regions, Rendered, render_schedule, unit_count
+from qimeng.kernels.engine.steps import KernelConfig, Schedule
+from qimeng.kernels.engine.templates.unit import TemplateUnit
 from qimeng.kernels.result import EvalOptions, EvalResult
 
+Tuned = Callable[[Kernel], KernelConfig | None]  # a kernel's stored tuned config on the target, if any
 FALLBACK_LINE = "            return _qm_fallback(self, _qm_args)"
 REFUSE_LINE = "            raise RuntimeError('qimeng check: the kernels refused this call (guard miss)')"
 
@@ -35,6 +43,7 @@ class DynamicOutcome:
     dims: list[DynamicDim] = field(default_factory=list)
     checks: list[tuple[dict[str, int], EvalResult | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table: BucketTable = field(default_factory=BucketTable)
 
     @property
     def captured_result(self) -> EvalResult | None:
@@ -42,13 +51,14 @@ class DynamicOutcome:
 
 
 def pinned(schedule: Schedule, plan: Plan) -> Schedule:
-    """``schedule`` with every group's config as the codegen resolved it at the captured sizes, so that
-    other sizes render with the same blocks and strategy."""
+    """``schedule`` with every group's config, and every template's block config, as resolved at the
+    captured sizes, so that other sizes render with the same blocks and strategy."""
     for group in schedule.groups:
         unit = next((u for u in plan.kernels if set(group) <= set(u.group)), None)
         if unit is not None:
             schedule = schedule.with_config(group[0], unit.rendered.config)
-    return schedule
+    fixed = tuple(sorted(c for u in plan.units if isinstance(u, TemplateUnit) for c in u.configs))
+    return replace(schedule, template_configs=fixed) if fixed else schedule
 
 
 def refusing(source: str) -> str:
@@ -75,35 +85,78 @@ def get_inputs():
 '''
 
 
+def bucket_schedule(fixed: Schedule, plan_at: Plan, tuned: Tuned | None) -> Schedule:
+    """``fixed`` with each group's config the tuned one of its kernel in ``plan_at`` (a plan at a bucket's
+    size) where ``tuned`` knows one, else the expert default there in the same strategy; every template
+    at its expert default there."""
+    schedule = replace(fixed, template_configs=())
+    for group in fixed.groups:
+        unit = next((u for u in plan_at.kernels if set(group) <= set(u.group)), None)
+        best = tuned(unit.kernel) if tuned is not None and unit is not None else None
+        schedule = schedule.with_config(group[0], best or KernelConfig(strategy=fixed.config(group).strategy))
+    return schedule
+
+
+def generic_file(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
+                 dims: list[DynamicDim], *, small: bool, device_type: str, regions: Regions | None = None,
+                 tuned: Tuned | None = None, log: Callable[[str], None] = lambda _: None
+                 ) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
+    """The generic source over ``dims`` with its bucket table, unverified (``generalize``): the dimensions
+    it covers, and why others stayed static or buckets run the captured configuration."""
+    from qimeng.kernels.engine.optimize import capture_problem
+
+    fixed = pinned(schedule, plan)
+    graphs: dict[tuple, object] = {}
+    notes: list[str] = []
+
+    def render_at(sizes: dict[str, int], sched: Schedule) -> Rendered:
+        key = tuple(sorted(sizes.items()))
+        if key not in graphs:
+            graphs[key] = capture_problem(problem, small, lambda xs: resized(xs, dims, sizes))[1]
+        made = render_schedule(problem_source, model_cls, graphs[key], sched, device_type, regions)
+        if unit_count(made.plan) != unit_count(plan):
+            raise NotGeneric(f"{unit_count(made.plan)} kernels and templates instead of {unit_count(plan)} at {sizes}")
+        return made
+
+    def variants(kept: list[DynamicDim]) -> list[tuple[BucketKey, str]]:
+        captured = {d.name: d.captured for d in kept}
+        out = []
+        for key, sizes in buckets.star(kept):
+            try:
+                at = bucket_schedule(fixed, render_at(sizes, replace(fixed, template_configs=())).plan, tuned)
+                out.append((key, render_at(captured, pinned(at, render_at(sizes, at).plan)).source))
+            except Exception as exc:  # noqa: BLE001 - a bucket that does not render keeps the captured row
+                notes.append(f"bucket {buckets.describe(key, kept)}: {exc}; it runs the captured configuration"[:240])
+        return out
+
+    source, kept, static, table = generalize(dims, lambda sizes: render_at(sizes, fixed).source, log, variants)
+    return source, kept, [f"left static: {n}" for n in static] + notes, table
+
+
 def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
                  user_args: list, *, small: bool, device_type: str, options: EvalOptions, specs: tuple[str, ...],
                  static: bool, evaluate: Callable[[Path, str, EvalOptions], EvalResult],
-                 log: Callable[[str], None]) -> DynamicOutcome:
-    """The verified generic source for the dimensions the graph allows (see the module docstring)."""
-    from qimeng.kernels.engine.optimize import capture_problem
-
+                 log: Callable[[str], None], regions: Regions | None = None,
+                 tuned: Tuned | None = None) -> DynamicOutcome:
+    """The verified generic source for the dimensions the graph allows (see the module docstring);
+    ``regions``: the winner's LLM-coded regions, rendered as the search rendered them; ``tuned``: the
+    stored tuned config of a kernel, for the buckets' configurations (``buckets``)."""
     dims = propose(user_args, specs, static)
     outcome = DynamicOutcome()
     if not dims:
         outcome.notes.append("static: " + ("--static" if static else "no batch or sequence dimension"))
         return outcome
-    fixed = pinned(schedule, plan)
-
-    def emit_at(sizes: dict[str, int]) -> str:
-        _, graph = capture_problem(problem, small, lambda xs: resized(xs, dims, sizes))
-        at = build_plan(graph, fixed)
-        if len(at.kernels) != len(plan.kernels):
-            raise NotGeneric(f"{len(at.kernels)} kernels instead of {len(plan.kernels)} at {sizes}")
-        return emit_model_new(problem_source, model_cls, graph, at, device_type, fixed.precision)
-
     log("dynamic dimensions: trying " + "; ".join(d.describe() for d in dims))
-    source, kept, notes = generalize(dims, emit_at, log)
-    outcome.notes += [f"left static: {note}" for note in notes]
+    source, kept, notes, table = generic_file(problem, problem_source, model_cls, plan, schedule, dims, small=small,
+                                              device_type=device_type, regions=regions, tuned=tuned, log=log)
+    outcome.notes += notes
     if source is None:
         return outcome
-    shapes = [{d.name: d.captured for d in kept}] + [{d.name: _pick(d, k) for d in kept} for k in range(2)]
+    outcome.table = table
+    for key, row in table.rows.items():
+        log(f"bucket {buckets.describe(key, kept)}: block configuration {row} (captured {table.default})")
     with tempfile.TemporaryDirectory(prefix="qimeng-dynamic-") as tmp:
-        for i, sizes in enumerate(_distinct(shapes)):
+        for i, sizes in enumerate(check_shapes(kept, table)):
             path = Path(tmp) / f"{problem.stem}_shape{i}.py"
             path.write_text(resized_problem(problem_source, kept, sizes))
             result = evaluate(path, refusing(source), options if i == 0 else replace(options, time_candidate=False))
@@ -115,6 +168,20 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
                 return outcome
     outcome.source, outcome.dims = source, kept
     return outcome
+
+
+def check_shapes(dims: list[DynamicDim], table: BucketTable) -> list[dict[str, int]]:
+    """The captured shape, two more of the ranges (odd sizes), and one in a bucket of each row of the
+    table that those do not run yet: every configuration the file can pick is verified."""
+    shapes = _distinct([{d.name: d.captured for d in dims}] + [{d.name: _pick(d, k) for d in dims} for k in range(2)])
+    seen = {table.row(tuple(buckets.bucket(s[d.name]) for d in dims)) for s in shapes}
+    base = buckets.captured_key(dims)
+    for key, row in table.rows.items():
+        if row not in seen:
+            seen.add(row)
+            shapes.append({d.name: d.captured if b == c else buckets.odd_member(d, b)
+                           for d, b, c in zip(dims, key, base)})
+    return shapes
 
 
 def _pick(dim: DynamicDim, k: int) -> int:
@@ -145,5 +212,6 @@ def report_lines(outcome: DynamicOutcome, captured: list) -> list[str]:
                      "Model.forward (with a warning once per shape)")
         for sizes, result in outcome.checks:
             lines.append(f"- verified at {sizes}: " + ("ok" if result is not None and result.correct else "failed"))
+        lines += buckets.report_lines(outcome.table, outcome.dims)
     lines += [f"- {note}" for note in outcome.notes]
     return lines + [""]

@@ -48,7 +48,9 @@ class Schedule:
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
     templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
-    template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (node, GemmConfig fields) of TemplateConfig
+    # ("node/variant", GEMM launch tuple): a template's block config fixed at every size (the dynamic step);
+    # a template without one takes its expert default for the shape
+    template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -69,7 +71,8 @@ class Schedule:
         return {"groups": [list(g) for g in self.groups],
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
                 "templates": [list(t) for t in self.templates],
-                "template_configs": {n: list(c) for n, c in self.template_configs}}
+                **({"template_configs": {k: list(v) for k, v in self.template_configs}} if self.template_configs
+                   else {})}
 
 
 class Step:
@@ -232,16 +235,17 @@ class UseTemplate(Step):
 
 @dataclass(frozen=True)
 class TemplateConfig(Step):
-    """Choose the block configuration of a GEMM template unit: ``templates.gemm.GemmConfig``'s fields in
-    order (block_m, block_n, block_k, group_m, split_k, warps, stages, gemv); the tuning stage's step."""
+    """Choose the block configuration of a GEMM template unit in one variant: ``templates.gemm.GemmConfig``'s
+    fields in order (block_m, block_n, block_k, group_m, split_k, warps, stages, gemv); the tuning stage's step."""
 
     node: str
+    variant: str
     config: tuple[int, ...]
     kind: ClassVar[str] = "template_config"
 
     def apply(self, schedule, order):
         configs = dict(schedule.template_configs)
-        configs[self.node] = self.config
+        configs[f"{self.node}/{self.variant}"] = self.config
         return replace(schedule, template_configs=tuple(sorted(configs.items())))
 
 

@@ -79,20 +79,21 @@ def template_trials(graph: Graph, plan: Plan, schedule: Schedule, device_type: s
         problem, variant = template_problem(graph, unit.node), variants.get(unit.node.name)
         if isinstance(problem, str) or variant is None:
             continue
-        current = GemmConfig(*chosen[unit.node.name]) if unit.node.name in chosen else default_config(
-            problem, variant, False, sms)
+        fixed = chosen.get(f"{unit.node.name}/{variant}")
+        current = GemmConfig(*fixed) if fixed else default_config(problem, variant, False, sms)
         configs = [c for c in curated_configs(problem, variant, variant == "bf16", sms) if c != current]
         key = f"gemm {source_hash(unit.source)} {problem.batch}x{problem.m}x{problem.n}x{problem.k}"
-        out.append((unit.node.name, key, [TemplateConfig(unit.node.name, astuple(c)) for c in configs[:MAX_CONFIGS]]))
+        out.append((unit.node.name, key, [TemplateConfig(unit.node.name, variant, astuple(c))
+                                              for c in configs[:MAX_CONFIGS]]))
     return out
 
 
 def config_json(step: Step) -> dict[str, Any]:
     """What the store keeps for a tuning step: the kernel's config, or a template's ``{"template": fields}``."""
     if isinstance(step, TemplateConfig):
-        return {"template": list(step.config)}
+        return {"template": list(step.config), "variant": step.variant}
     return step.config.to_json()
 
 
 def template_step_from_json(node: str, data: dict[str, Any]) -> TemplateConfig:
-    return TemplateConfig(node, tuple(data["template"]))
+    return TemplateConfig(node, str(data["variant"]), tuple(data["template"]))

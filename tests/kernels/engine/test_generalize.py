@@ -133,7 +133,7 @@ def generic(tmp_path_factory):
         _, g = capture_problem(problem, False, lambda xs: resized(xs, dims, sizes))
         return emit_model_new(PROBLEM, prob.model_cls, g, build_plan(g, fixed), "cpu")
 
-    source, kept, notes = generalize(dims, emit_at)
+    source, kept, notes, _ = generalize(dims, emit_at)
     assert source is not None, notes
     (root / "model_new.py").write_text(source)
     return root, source, kept
@@ -156,3 +156,34 @@ def test_generic_model_new_runs_its_kernels_at_other_sizes_and_composes_with_com
     assert "kernels ran at 6, 3, 13" in proc.stdout
     assert "misses warned 2" in proc.stdout  # 200 rows twice (once), 1 row (once)
     assert "compile ok" in proc.stdout and "export ok" in proc.stdout
+
+
+KERNEL = '''@triton.jit
+def qm_kernel_g0(x_ptr, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):
+{body}
+
+
+def _qm_guard(args):
+    a0, = args
+    return True
+
+
+class ModelNew(Model):
+    def _qm_forward(self, _qm_a0):
+        return _qm_a0
+'''
+
+
+def test_a_one_pass_row_over_a_dynamic_axis_and_a_kernel_without_the_symbols_are_not_generic():
+    from qimeng.kernels.engine.generalize import thread_symbols
+
+    (seq,) = [d for d in propose([TensorMeta((2, 8, 4), (32, 4, 1), "float32")]) if d.name == "seq"]
+    one_pass = "    rindex = 0 + tl.arange(0, BLOCK_R)[None, :]\n    rmask = rindex < (qm_seq)"
+    looped = "    for roff in range(0, (qm_seq), BLOCK_R):\n        rindex = roff + tl.arange(0, BLOCK_R)[None, :]\n" \
+             "        rmask = rindex < (qm_seq)"
+    with pytest.raises(NotGeneric, match="reduces a dynamic axis in one pass"):
+        thread_symbols(KERNEL.format(body=one_pass), [seq])
+    assert "def qm_kernel_g0(x_ptr, qm_seq, BLOCK_P" in thread_symbols(KERNEL.format(body=looped), [seq])
+    template = KERNEL.format(body=looped).replace("BLOCK_P: tl.constexpr, ", "")  # not threaded: a template's
+    with pytest.raises(NotGeneric, match="written for the captured sizes"):
+        thread_symbols(template, [seq])

@@ -107,8 +107,10 @@ def test_the_verified_llm_candidate_is_written_with_its_block_size(runs) -> None
     trajectory = [line for line in report.splitlines() if line.startswith("| ") and "| llm |" in line]
     assert len(trajectory) == 1 and "| ok |" in trajectory[0] and "| yes |" in trajectory[0]  # accepted
     written = (root / "with" / "model_new.py").read_text()
-    assert "BLOCK_P=64" in written and "[(-(-384 // 64),)]" in written  # 8 x 48 elements in blocks of 64: 6 programs
-    assert "[(-(-384 // 64),)]" not in (root / "without" / "model_new.py").read_text()
+    # the model's block of 64 is the captured bucket's row (8 x 48 elements); other buckets take the expert's
+    assert "_QM_CONFIG_CAPTURED = (64,)" in written and "[(-(-(48 * qm_batch) // _qm_cfg[0]),)]" in written
+    assert "BLOCK_P=_qm_cfg[0]" in written
+    assert "_QM_CONFIG_CAPTURED = (64,)" not in (root / "without" / "model_new.py").read_text()
 
 
 def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole_program(runs) -> None:
@@ -120,7 +122,7 @@ def test_the_coded_region_replaces_the_pytorch_call_and_is_verified_in_the_whole
     assert len(coder) == 1 and "| ok |" in coder[0] and coder[0].endswith("| yes | written |")
     assert "| scatter_add | aten.scatter_add.default | ok | yes |" in report
     written = (root / "with" / "model_new.py").read_text()
-    assert "scatter_add = qm_region_scatter_add(relu, idx, y)" in written and "BLOCK_P=64" in written
+    assert "scatter_add = qm_region_scatter_add(relu, idx, y)" in written and "_QM_CONFIG_CAPTURED = (64,)" in written
     assert "torch.ops.aten.scatter_add" not in written.split("class ModelNew")[1]
 
 

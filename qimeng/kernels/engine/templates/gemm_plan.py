@@ -102,9 +102,9 @@ def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str
 
 
 def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, device_type: str,
-                  config: GemmConfig | None = None) -> tuple[TemplateUnit, KernelUnit | None] | str:
+                  configs: dict[str, tuple[int, ...]] | None = None) -> tuple[TemplateUnit, KernelUnit | None] | str:
     """The template unit of ``node`` in ``variant`` (and the kernel it folds in), or why it does not apply;
-    ``variant`` runs at ``config`` (the tuning stage's choice), else at ``default_config``."""
+    ``configs`` ("node/variant" -> launch tuple) fixes block configs, else each is the expert default."""
     problem = template_problem(graph, node)
     if isinstance(problem, str):
         return problem
@@ -114,19 +114,21 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     folded = fold(graph, units, node, problem.batch, problem.m, problem.n, value, operands)
     interpreted, sms = device_type == "cpu", sm_count(device_type)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
-    sources, calls = [], []
+    sources, calls, used = [], [], []
     refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
     extra = [o.name for o in folded.epilogue.operands]
     for v in run:
         digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted))[:12]
         prefix = f"_qm_mm_{digest}"
         sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, prefix=prefix))
-        chosen = config if config is not None and v == variant else default_config(problem, v, False, sms)
-        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, chosen,
+        fixed = (configs or {}).get(f"{node.name}/{v}")
+        config = GemmConfig(*fixed) if fixed else default_config(problem, v, False, sms)
+        used.append((f"{node.name}/{v}", config.launch()))
+        calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
                              "            " if len(run) > 1 else "        "))
     lines = [f"        {folded.output} = torch.empty({tuple(folded.shape)!r}, dtype=torch.{folded.out_dtype}, "
              "device=_qm_dev)"] + by_flag("torch.backends.cuda.matmul.allow_tf32", calls)
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
     unit = TemplateUnit(node, group, folded.output, RUNTIME, "\n\n".join(sources), lines, tuple(extra),
-                        f"{variant}; {folded.note}", tuple(run))
+                        f"{variant}; {folded.note}", tuple(run), tuple(used))
     return unit, folded.folded

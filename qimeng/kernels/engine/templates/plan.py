@@ -16,7 +16,6 @@ from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
 from qimeng.kernels.engine.templates import attention_plan, conv_plan, depthwise_plan, gemm_plan, pool_plan
 from qimeng.kernels.engine.templates.attention_match import attention_of
-from qimeng.kernels.engine.templates.gemm import GemmConfig
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
 
@@ -56,15 +55,14 @@ def template_ks(graph: Graph) -> list[int]:
 
 
 def _unit(graph: Graph, node: Node, variant: str, schedule: Schedule, units: list, device_type: str):
+    policy = schedule.precision
     if node.target in pool_plan.POOL_TARGETS:
         return pool_plan.pool_unit(graph, node, units)
     if not isinstance(depthwise_plan.depthwise_of(graph, node), str):
         return depthwise_plan.depthwise_unit(graph, node, units)
     if node.target == conv_plan.CONV_TARGET:
-        return conv_plan.conv_unit(graph, node, variant, schedule.precision, units, device_type)
-    fields = dict(schedule.template_configs).get(node.name)
-    return gemm_plan.template_unit(graph, node, variant, schedule.precision, units, device_type,
-                                   GemmConfig(*fields) if fields else None)
+        return conv_plan.conv_unit(graph, node, variant, policy, units, device_type)
+    return gemm_plan.template_unit(graph, node, variant, policy, units, device_type, dict(schedule.template_configs))
 
 
 def _ends_attention(graph: Graph, name: str) -> bool:

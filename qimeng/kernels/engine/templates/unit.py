@@ -23,6 +23,7 @@ class TemplateUnit:
     strided_inputs: tuple[str, ...]  # values read at their captured strides
     note: str = ""
     variants: tuple[str, ...] = ()  # the precisions compiled in (the flag picks one at run time)
+    configs: tuple[tuple[str, tuple[int, ...]], ...] = ()  # ("node/variant", launch tuple) it was rendered with
 
 
 def sole_reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
