@@ -48,6 +48,7 @@ class Schedule:
     configs: tuple[tuple[str, KernelConfig], ...] = ()  # keyed by the group's first node name
     precision: str = "strict"
     templates: tuple[tuple[str, str], ...] = ()  # (node, template variant) of UseTemplate, by node name
+    channels_last: tuple[str, ...] = ()  # convolutions of ChannelsLast (vendor calls on NHWC operands)
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -67,7 +68,7 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
-                "templates": [list(t) for t in self.templates]}
+                "templates": [list(t) for t in self.templates], "channels_last": list(self.channels_last)}
 
 
 class Step:
@@ -227,9 +228,23 @@ class UseTemplate(Step):
         return replace(schedule, templates=tuple(sorted(templates.items())))
 
 
+@dataclass(frozen=True)
+class ChannelsLast(Step):
+    """Run these 2-D convolutions (vendor calls: cuDNN) on channels-last (NHWC) operands, as torch.compile
+    does: the weights converted once, activations kept NHWC between them and the kernels around them
+    reading and writing that layout; graph outputs in the reference's layout (``layout.py``)."""
+
+    convs: tuple[str, ...]
+    kind: ClassVar[str] = "channels_last"
+
+    def apply(self, schedule, order):
+        convs = sorted(set(schedule.channels_last) | set(self.convs), key=order.__getitem__)
+        return replace(schedule, channels_last=tuple(convs))
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision, UseTemplate)}
+    Precision, UseTemplate, ChannelsLast)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:
