@@ -48,11 +48,22 @@ class Model(nn.Module):
         y = torch.relu(self.conv1(x))
         return torch.sigmoid(self.conv2(y)) + 1.0{}
 """
+CONV_BN_RELU_CONV = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 4, 1, bias=True)
+    def forward(self, x):
+        return self.conv2(torch.relu(self.bn(self.conv1(x))))
+"""
 # name: (source, input shapes, training mode, reduction strategy forced on the batch norm kernel)
 CASES = {
     "conv_bias_relu": (CONV_BIAS_RELU, [(2, 4, 11, 13)], False, None),
     "conv_bn_relu_train": (CONV_BN_RELU, [(2, 4, 10, 9)], True, None),
     "conv_bn_relu_train_split": (CONV_BN_RELU, [(3, 4, 37, 29)], True, "split"),
+    "conv_bn_relu_conv_train_split": (CONV_BN_RELU_CONV, [(3, 3, 37, 29)], True, "split"),
     "two_convs": (TWO_CONVS.format(""), [(2, 3, 9, 10)], False, None),
     "two_convs_intermediate_returned": (TWO_CONVS.format(", y"), [(2, 3, 9, 10)], False, None),
 }

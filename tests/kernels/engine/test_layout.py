@@ -60,6 +60,8 @@ def test_training_batch_norm_runs_its_statistics_over_the_nhwc_conv_output(resul
     r = results["conv_bn_relu_train_split"]
     assert "split" in r["strategies"]  # the split Welford kernel, its channel rows innermost
     assert r["kernel_strides"]["convolution"] == list(nhwc_strides((3, 8, 37, 29)))
+    between = results["conv_bn_relu_conv_train_split"]  # normalised, then read by a convolution: written NHWC
+    assert "split" in between["strategies"] and between["nhwc"]["relu"] == list(nhwc_strides((3, 8, 37, 29)))
 
 
 class _ConvPool(nn.Module):
