@@ -5,8 +5,9 @@ channels-last operands, as torch.compile runs it: ``emit`` converts its weight o
 activation when it is not channels-last already. Around it the layout spreads only where no copy is
 needed to undo it:
 
-- the convolution's output stays NHWC when only generated kernels read it (their index math follows
-  the strides they are given); otherwise it goes back to its captured strides right after the call;
+- the convolution's output stays NHWC when only generated kernels (their index math follows the strides
+  they are given) and channels-last convolutions read it; otherwise it goes back to its captured strides
+  right after the call;
 - a 4-D kernel output is written NHWC when only kernels and channels-last convolutions (as their input)
   read it, and it feeds such a convolution or its kernel reads an NHWC value of its shape.
 
@@ -64,7 +65,7 @@ def nhwc_values(graph: Graph, convs: frozenset[str], kernel_nodes: set[str], ker
 
     out: dict[str, tuple[int, ...]] = {}
     for name in convs:
-        if kernel_read_only(name, conv_input_ok=False):
+        if kernel_read_only(name, conv_input_ok=True):
             out[name] = nhwc_strides(graph.meta(name).shape)
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     for name in sorted(kernel_outputs, key=order.__getitem__):

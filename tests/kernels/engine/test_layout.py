@@ -104,3 +104,10 @@ def test_optimize_verifies_the_channels_last_candidate_through_the_harness(tmp_p
     layout = [c for c in result.candidates if c["stage"] == "layout"]
     assert len(layout) == 1 and layout[0]["status"] == "ok", (layout, logs)
     assert any(line.startswith("[layout]") and "channels_last(convs=('convolution',))" in line for line in logs)
+
+
+def test_a_convolution_read_only_by_the_next_convolution_stays_nhwc():
+    graph = _graph(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 5, 1), nn.ReLU()), (2, 3, 9, 9))
+    plan = build_plan(graph, main_line(graph))
+    assert plan.channels_last == {"convolution", "convolution_1"}
+    assert plan.strides == {"convolution": nhwc_strides((2, 4, 7, 7)), "convolution_1": nhwc_strides((2, 5, 7, 7))}
