@@ -191,7 +191,7 @@ def _channels_last_source() -> str:
         '    """Parameter ``w`` as channels-last: converted once, kept while ``w`` is unchanged (storage, version)."""',
         "    if torch.compiler.is_compiling() or type(w) not in (torch.Tensor, torch.nn.Parameter):",
         "        return w.contiguous(memory_format=torch.channels_last)",
-        "    cache = module.__dict__.setdefault('_qm_channels_last', {})",
+        "    cache = module.__dict__.setdefault('_qm_nhwc_weights', {})",
         "    key = (w.data_ptr(), w._version, w.device, w.dtype, tuple(w.shape))",
         "    hit = cache.get(name)",
         "    if hit is None or hit[0] != key:",

@@ -143,7 +143,7 @@ def run(name: str, folder: Path) -> dict:
     for (key, buf), (_, ref_buf) in zip(model.state_dict().items(), ref_model.state_dict().items()):
         if buf.is_floating_point():  # running statistics after one call
             worst = max(worst, ratio(buf, ref_buf))
-    cached = getattr(model, "_qm_channels_last", {})
+    cached = getattr(model, "_qm_nhwc_weights", {})
     return {"name": name, "ok": worst <= 1.0, "ratio": worst, "convs": log.calls,
             "channels_last": sorted(plan.channels_last),
             "nhwc": {k: list(v) for k, v in plan.strides.items()},
