@@ -8,11 +8,13 @@ flagged, or slower: its ms against the reference's); writes engine.json (rows ca
 outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
-                                        [--benchmark-subset] [--template-subset] [PROBLEM.py ...]
+                                        [--benchmark-subset] [--template-subset] [--layout-subset]
+                                        [PROBLEM.py ...]
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
 (1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
 ``--template-subset`` runs TEMPLATE_SUBSET (the GEMM, convolution, pooling and attention templates in optimize).
+``--layout-subset`` runs LAYOUT_SUBSET (the three convolution problems of the ChannelsLast step).
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
@@ -57,6 +59,12 @@ TEMPLATE_SUBSET = (
     "attention/02_sdpa_manual_causal", "attention/04_sdpa_functional_causal", "attention/06_sdpa_gqa_key_padding",
     "attention/08_sdpa_causal_bf16",
     "conv_epilogue/07_depthwise_conv_bias_relu_large", "cnn/04_depthwise_separable_block",
+)
+
+# Issue 11, layout: the convolution problems whose vendor path (cuDNN) ran NCHW at 0.73-0.77x torch.compile;
+# the `layout` stage's ChannelsLast candidate (NHWC convolutions, kernels on NHWC) is measured against it.
+LAYOUT_SUBSET = (
+    "conv_epilogue/01_conv2d_bias_relu", "cnn/01_resnet_basic_stack", "training/04_conv_bn_relu_train",
 )
 
 
@@ -143,6 +151,8 @@ def main() -> int:
                         help="the problems of BENCHMARK_SUBSET (benchmark scale, about 8 minutes with --jobs 4)")
     parser.add_argument("--template-subset", action="store_true",
                         help="the problems of TEMPLATE_SUBSET (GEMM, convolution, pooling, attention templates)")
+    parser.add_argument("--layout-subset", action="store_true",
+                        help="the problems of LAYOUT_SUBSET (channels-last convolutions vs torch.compile, issue 11)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
@@ -157,7 +167,8 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
         return 2
-    names = (BENCHMARK_SUBSET if args.benchmark_subset else ()) + (TEMPLATE_SUBSET if args.template_subset else ())
+    names = dict.fromkeys((BENCHMARK_SUBSET if args.benchmark_subset else ()) + (TEMPLATE_SUBSET if args.template_subset
+                          else ()) + (LAYOUT_SUBSET if args.layout_subset else ()))
     subset = [ROOT / "problems" / f"{name}.py" for name in names]
     problems = args.problems or subset or sorted((ROOT / "problems").glob("*/*.py"))
     if args.family:

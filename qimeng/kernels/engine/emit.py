@@ -104,6 +104,8 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     out += ["", guard_source(graph, device_type), "", restride_source(), ""]
     if any(i.kind == "literal" for i in graph.inputs):
         out += ["", literal_source(), ""]
+    if plan.channels_last:
+        out += ["", channels_last_source(), ""]
     for code, _ in (regions or {}).values():
         out += ["", code.strip(), ""]
     out += ["", "class ModelNew(Model):",
@@ -185,6 +187,29 @@ def restride_source() -> str:
     ])
 
 
+def _channels_last_args(graph: Graph, node) -> dict[int, str]:
+    """A channels-last convolution's activation converted when it is not NHWC already, its weight (a
+    parameter) converted once and cached."""
+    to_nhwc = "{}.contiguous(memory_format=torch.channels_last)"
+    weight = next((i for i in graph.inputs if i.name == node.args[1].name and i.kind == "parameter"), None)
+    return {0: to_nhwc, 1: f"_qm_channels_last(self, {weight.target!r}, {{}})" if weight is not None else to_nhwc}
+
+
+def channels_last_source() -> str:
+    return "\n".join([
+        "def _qm_channels_last(module, name, w):",
+        '    """Parameter ``w`` as channels-last: converted once, kept while ``w`` is unchanged (storage, version)."""',
+        "    if torch.compiler.is_compiling() or type(w) not in (torch.Tensor, torch.nn.Parameter):",
+        "        return w.contiguous(memory_format=torch.channels_last)",
+        "    cache = module.__dict__.setdefault('_qm_nhwc_weights', {})",
+        "    key = (w.data_ptr(), w._version, w.device, w.dtype, tuple(w.shape))",
+        "    hit = cache.get(name)",
+        "    if hit is None or hit[0] != key:",
+        "        hit = cache[name] = (key, w.detach().contiguous(memory_format=torch.channels_last))",
+        "    return hit[1]",
+    ])
+
+
 def literal_source() -> str:
     return "\n".join([
         "_QM_LITERALS = {}",
@@ -204,12 +229,18 @@ def pytorch_call(node) -> str:
     return _extern_call(node, "strict")
 
 
-def _extern_call(node, precision: str) -> str:
+def _extern_call(node, precision: str, wrap: dict[int, str] | None = None) -> str:
     """The PyTorch call of an extern node; under the bf16 policy a GEMM/convolution's float32 tensor
-    operands go in as bfloat16 and its result comes back as float32."""
+    operands go in as bfloat16 and its result comes back as float32. ``wrap``: a format (``{}`` the
+    argument) for some positional tensor arguments (the channels-last conversions)."""
     cast = precision == "bf16" and node.target in BF16_OPS and getattr(node.meta, "dtype", None) == "float32"
-    render = (lambda a: f"{_py(a)}.to(torch.bfloat16)" if isinstance(a, Ref) else _py(a)) if cast else _py
-    args = ", ".join(render(a) for a in node.args)
+    wrap = wrap or {}
+
+    def render(i: int, a: Any) -> str:
+        code = wrap[i].format(_py(a)) if i in wrap and isinstance(a, Ref) else _py(a)
+        return f"{code}.to(torch.bfloat16)" if cast and isinstance(a, Ref) else code
+
+    args = ", ".join(render(i, a) for i, a in enumerate(node.args))
     kwargs = "".join(f", {k}={_py(v)}" for k, v in node.kwargs.items())
     if not args:
         kwargs = kwargs.removeprefix(", ")
@@ -257,11 +288,15 @@ def fast_forward(graph: Graph, plan: Plan, precision: str = "strict", regions: d
                 lines.append(f"        {node.name} = {node.args[0].name}[{node.args[1]!r}]")
             elif node.name in (regions or {}):
                 lines.append(f"        {node.name} = {regions[node.name]}({', '.join(region_params(node))})")
+            elif node.name in plan.channels_last:
+                lines.append(f"        {node.name} = {_extern_call(node, precision, _channels_last_args(graph, node))}")
             else:
                 lines.append(f"        {node.name} = {_extern_call(node, precision)}")
             recurrent = node.target == "getitem" and graph.node(node.args[0].name).target in RECURRENT_TARGETS
-            if (node.name in kernel_inputs or recurrent) and isinstance(node.meta, TensorMeta):
-                lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {node.meta.stride!r})")
+            if ((node.name in kernel_inputs or recurrent or node.name in plan.channels_last)
+                    and isinstance(node.meta, TensorMeta)):  # channels-last: NHWC on, or back to captured
+                stride = plan.strides.get(node.name, node.meta.stride)
+                lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {stride!r})")
         else:
             lines.append(ops.call_line(unit.kernel))
     for value, target in graph.mutations:  # buffers the forward updates (running statistics)

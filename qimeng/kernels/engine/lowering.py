@@ -272,7 +272,8 @@ def group_outputs(graph: Graph, group: set[str]) -> list[str]:
 
 
 def lower_group(graph: Graph, group: set[str], name: str, strides: dict[str, tuple[int, ...]]) -> Kernel:
-    """The kernel computing ``group``'s outputs (contiguous buffers named after their nodes)."""
+    """The kernel computing ``group``'s outputs (buffers named after their nodes, at the strides ``strides``
+    gives them: contiguous by default)."""
     outputs = group_outputs(graph, group)
     if not outputs:
         raise LoweringError("the group has no outputs")
@@ -296,12 +297,15 @@ def lower_group(graph: Graph, group: set[str], name: str, strides: dict[str, tup
             flat, row = space.flat_source(), False
         else:
             raise LoweringError(f"{out} has {meta.numel} elements; the kernel space has {elem_numel} (rows {row_numel})")
-        value = ctx.value(ref, delinearize(flat, meta.shape))
+        element = delinearize(flat, meta.shape)
+        value = ctx.value(ref, element)
         value = cast(value, compute_dtype(meta.dtype))
         if row and _uses_reduce_vars(value, space):
             raise LoweringError(f"{out} is per-row but depends on the reduced axes")
-        stores.append(Store(out, flat, value, row))
-        out_args.append(BufferArg(out, meta.shape, contiguous_strides(meta.shape), meta.dtype))
+        out_strides = strides.get(out, contiguous_strides(meta.shape))  # NHWC where the plan lays it out so
+        at = flat if out_strides == contiguous_strides(meta.shape) else linearize(element, out_strides)
+        stores.append(Store(out, at, value, row))
+        out_args.append(BufferArg(out, meta.shape, out_strides, meta.dtype))
     ops = tuple(n.name for n in graph.nodes if n.name in group)
     return Kernel(name, space.parallel, space.reduce, tuple(ctx.reads.values()), tuple(out_args),
                   tuple(ctx.reductions), tuple(ctx.scans), tuple(stores), ops)

@@ -17,6 +17,7 @@ from qimeng.kernels.engine.capture import Graph, Node, refs_in
 from qimeng.kernels.engine.codegen.triton import CodegenError, Rendered, render
 from qimeng.kernels.engine.ir.kernel import Kernel
 from qimeng.kernels.engine.ir.index import contiguous_strides
+from qimeng.kernels.engine.layout import active_convs, nhwc_values
 from qimeng.kernels.engine.lowering import LoweringError, group_outputs, lower_group
 from qimeng.kernels.engine.lowering_ops import extern_reason, op_class
 from qimeng.kernels.engine.steps import KernelConfig, Schedule
@@ -38,6 +39,8 @@ class ExternUnit:
 class Plan:
     units: list[KernelUnit | ExternUnit]
     fallbacks: dict[str, str] = field(default_factory=dict)  # node -> why it stayed a PyTorch call
+    channels_last: frozenset[str] = frozenset()  # vendor convolutions run on NHWC operands (layout.py)
+    strides: dict[str, tuple[int, ...]] = field(default_factory=dict)  # values laid out NHWC around them
 
     @property
     def kernels(self) -> list[KernelUnit]:
@@ -45,13 +48,31 @@ class Plan:
 
 
 def build_plan(graph: Graph, schedule: Schedule) -> Plan:
-    """Lower every group of ``schedule``; what cannot be lowered stays as PyTorch calls."""
+    """Lower every group of ``schedule``; what cannot be lowered stays as PyTorch calls. With channels-last
+    convolutions, the kernels are lowered again at the layout ``layout.nhwc_values`` gives their values
+    (the plan without it when a kernel would be lost)."""
+    plan = _build_plan(graph, schedule, {})
+    convs = active_convs(graph, schedule)
+    if not convs:
+        return plan
+    kernel_nodes = {n for u in plan.kernels for n in u.group}
+    outputs = [b.name for u in plan.kernels for b in u.kernel.outputs]
+    reads = {b.name: {i.name for i in u.kernel.inputs} for u in plan.kernels for b in u.kernel.outputs}
+    layout = nhwc_values(graph, convs, kernel_nodes, outputs, reads)
+    laid = _build_plan(graph, schedule, layout)
+    if set(laid.fallbacks) != set(plan.fallbacks):
+        return plan
+    return replace(laid, channels_last=convs, strides=layout)
+
+
+def _build_plan(graph: Graph, schedule: Schedule, layout: dict[str, tuple[int, ...]]) -> Plan:
     fallbacks: dict[str, str] = {}
     kernel_units: list[KernelUnit] = []
     in_kernels: set[str] = set()
     memberships = [with_getitems(graph, group) for group in schedule.groups]
-    strides = {name: contiguous_strides(graph.meta(name).shape)  # kernel outputs are contiguous
+    strides = {name: contiguous_strides(graph.meta(name).shape)  # kernel outputs are contiguous by default
                for members in memberships for name in group_outputs(graph, members)}
+    strides.update(layout)
     for i, (group, members) in enumerate(zip(schedule.groups, memberships)):
         try:
             kernel, rendered = lowered(graph, members, strides, schedule.config(group))
@@ -76,7 +97,10 @@ def lowered(graph: Graph, members: set[str], strides: dict[str, tuple[int, ...]]
     cache = graph.__dict__.setdefault("_lowered", {})
     renders = graph.__dict__.setdefault("_rendered", {})
     read = {r.name for n in members for r in refs_in(graph.node(n).args) + refs_in(list(graph.node(n).kwargs.values()))}
-    key = (frozenset(members), tuple(sorted((r, strides[r]) for r in read - members if r in strides)), config)
+    laid_out = tuple(sorted((o, strides[o]) for o in members  # outputs not contiguous (NHWC)
+                            if o in strides and strides[o] != contiguous_strides(graph.meta(o).shape)))
+    key = (frozenset(members), tuple(sorted((r, strides[r]) for r in read - members if r in strides)), config,
+           laid_out)
     if key not in cache:
         try:
             kernel = lower_group(graph, members, "qm_kernel", strides)

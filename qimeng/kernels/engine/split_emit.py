@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.codegen import ops
-from qimeng.kernels.engine.emit import (fast_forward, guard_source, kernel_chunks, literal_source, restride_source,
-                                        runtime_lines)
+from qimeng.kernels.engine.emit import (channels_last_source, fast_forward, guard_source, kernel_chunks,
+                                        literal_source, restride_source, runtime_lines)
 from qimeng.kernels.engine.lowering_plan import Plan
 
 _KERNEL_NAME = re.compile(r"qm_kernel_[0-9a-f]{12}(?![0-9a-f])")
@@ -118,6 +118,8 @@ def emit_split(problem_source: str, pieces: list[OptimizedPiece], device_type: s
     out += ["", restride_source(), ""]
     if any(i.kind == "literal" for p in pieces for i in p.graph.inputs):
         out += ["", literal_source(), ""]
+    if any(p.plan.channels_last for p in pieces):
+        out += ["", channels_last_source(), ""]
     out += ["", _PIECE_FALLBACK.strip(), ""]
     for code in functions:
         out += ["", code, ""]

@@ -51,6 +51,7 @@ class Schedule:
     # ("node/variant", GEMM launch tuple): a template's block config fixed at every size (the dynamic step);
     # a template without one takes its expert default for the shape
     template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    channels_last: tuple[str, ...] = ()  # convolutions of ChannelsLast (vendor calls on NHWC operands)
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -70,7 +71,7 @@ class Schedule:
     def to_json(self) -> dict[str, Any]:
         return {"groups": [list(g) for g in self.groups],
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
-                "templates": [list(t) for t in self.templates],
+                "templates": [list(t) for t in self.templates], "channels_last": list(self.channels_last),
                 **({"template_configs": {k: list(v) for k, v in self.template_configs}} if self.template_configs
                    else {})}
 
@@ -249,9 +250,23 @@ class TemplateConfig(Step):
         return replace(schedule, template_configs=tuple(sorted(configs.items())))
 
 
+@dataclass(frozen=True)
+class ChannelsLast(Step):
+    """Run these 2-D convolutions (vendor calls: cuDNN) on channels-last (NHWC) operands, as torch.compile
+    does: the weights converted once, activations kept NHWC between them and the kernels around them
+    reading and writing that layout; graph outputs in the reference's layout (``layout.py``)."""
+
+    convs: tuple[str, ...]
+    kind: ClassVar[str] = "channels_last"
+
+    def apply(self, schedule, order):
+        convs = sorted(set(schedule.channels_last) | set(self.convs), key=order.__getitem__)
+        return replace(schedule, channels_last=tuple(convs))
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision, UseTemplate, TemplateConfig)}
+    Precision, UseTemplate, TemplateConfig, ChannelsLast)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.ir.kernel import Kernel
 
 NAMESPACE_LINE = '_QM_NS = "{}"'
@@ -63,6 +64,8 @@ def wrapper_source(kernel: Kernel, launcher: str) -> str:
     outs = [f"o{k}" for k in range(len(kernel.outputs))]
     typed = "".join(f"{i}: torch.Tensor, " for i in ins)
     allocs = [f"    {o} = torch.empty({b.shape!r}, dtype=torch.{b.dtype}, device=dev)"
+              if b.stride == contiguous_strides(b.shape) else
+              f"    {o} = torch.empty_strided({b.shape!r}, {b.stride!r}, dtype=torch.{b.dtype}, device=dev)"
               for o, b in zip(outs, kernel.outputs)]
     return "\n".join(
         [f"def _qm_run_{name}({typed}dev: torch.device) -> list[torch.Tensor]:"] + allocs

@@ -16,7 +16,7 @@ from qimeng.kernels.engine.codegen.launch import launch_lines
 from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef, walk
 from qimeng.kernels.engine.ir.index import Div, Index, Mod, Value, Var
 from qimeng.kernels.engine.ir.kernel import Kernel, loads_of
-from qimeng.kernels.engine.ir.transform import coalesce
+from qimeng.kernels.engine.ir.transform import coalesce, order_by_store
 from qimeng.kernels.engine.steps import KernelConfig
 
 TL_DTYPES = {
@@ -435,7 +435,7 @@ def _neutral(op: str, dtype: str) -> str:
 
 def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     """The Triton source of ``kernel`` under ``config`` (defaults resolved)."""
-    kernel = coalesce(kernel)
+    kernel = coalesce(order_by_store(kernel))
     config = resolve_config(kernel, config)
     if config.strategy == "split":
         return _render_welford_split(kernel, config) if welford_split_applicable(kernel) else _render_split(kernel, config)

@@ -79,6 +79,17 @@ def _merge(index: Index, outer: Var, inner: Var, merged: Var) -> Index:
     return Index._make(coeffs, index.const)
 
 
+def order_by_store(kernel: Kernel) -> Kernel:
+    """A pointwise kernel's parallel variables in the order its first store runs through memory (largest
+    stride first), so that consecutive positions are consecutive addresses: an NHWC store walks the
+    channels innermost. A no-op for row-major stores."""
+    if kernel.reduce or not kernel.stores:
+        return kernel
+    coeff = dict((v, c) for v, c in kernel.stores[0].index.terms if isinstance(v, Var))
+    ordered = tuple(sorted(kernel.parallel, key=lambda v: -abs(coeff.get(v, 0))))
+    return kernel if ordered == kernel.parallel else replace(kernel, parallel=ordered)
+
+
 def coalesce(kernel: Kernel) -> Kernel:
     """Merge adjacent variables that every index uses as one row-major run (fewer divisions)."""
     for axis in ("parallel", "reduce"):

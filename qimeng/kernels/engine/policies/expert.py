@@ -6,11 +6,13 @@ Stages (each proposal is one candidate to verify and time):
   2. ``reduce``: pointwise prologues/epilogues and sibling reductions of the same space fused into
      the reduction kernels.
   3. ``siblings``: independent kernels of one iteration space that read a common tensor, merged.
-  4. ``templates``: every node one of our templates can take (float32 mm/addmm/bmm; convolution;
+  4. ``layout``: the vendor 2-D convolutions on channels-last (NHWC) operands, the kernels around them
+     reading and writing that layout (``ChannelsLast``, ``layout.py``): what torch.compile does for cuDNN.
+  5. ``templates``: every node one of our templates can take (float32 mm/addmm/bmm; convolution;
      pooling; the node ending an attention, SDPA or by hand) computed by it, with the epilogue kernel after it folded in, in the precision policy's
      variant; under strict, 3xTF32 first and plain fp32 (``ieee``) as the alternative. Verified and
      timed like every candidate, against the vendor calls of the stages before it.
-  5. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
+  6. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
 """
@@ -22,11 +24,12 @@ from dataclasses import dataclass
 from qimeng.kernels.engine.capture import Graph, refs_in
 from qimeng.kernels.engine.codegen.triton import (CodegenError, is_inner_reduction, online_applicable,
                                                   split_applicable)
+from qimeng.kernels.engine.layout import channels_last_convs
 from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
-from qimeng.kernels.engine.steps import (FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
+from qimeng.kernels.engine.steps import (ChannelsLast, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
                                   ReductionStrategy, Schedule, Step, UseTemplate)
 from qimeng.kernels.engine.templates.plan import template_variants
 
@@ -214,7 +217,7 @@ def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step
 class ExpertPolicy:
     """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
 
-    stages = ("lower", "reduce", "siblings", "templates", "strategy")
+    stages = ("lower", "reduce", "siblings", "layout", "templates", "strategy")
 
     def __init__(self, strict_measured: dict[int, str] | None = None):
         self.strict_measured = strict_measured or {}  # K -> strict variant measured on the target
@@ -234,6 +237,12 @@ class ExpertPolicy:
         if stage == "siblings":
             fused, steps = fuse_siblings(graph, schedule)
             return [Proposal(stage, steps, fused)] if steps else []
+        if stage == "layout":
+            convs = tuple(n for n in channels_last_convs(graph) if n not in schedule.channels_last)
+            if not convs:
+                return []
+            step = ChannelsLast(convs)
+            return [Proposal(stage, [step], step.apply(schedule, order))]
         if stage == "templates":
             return self._templates(graph, schedule)
         if stage == "strategy":

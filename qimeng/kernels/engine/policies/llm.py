@@ -29,7 +29,8 @@ CODE_REGION_DOC = ("Ask the micro coder (a model) for a Triton kernel replacing 
 TASK_KIND = "kernel-plan"  # the insights of this task kind
 TASK = "choose macro optimisation steps (fusion, reduction strategy, block configs) for a PyTorch graph"
 # Fields of the step kinds that name graph nodes (one name, or a list of names).
-NODE_FIELDS = frozenset({"nodes", "producer", "consumer", "reduction", "gemm", "chain", "first", "second", "kernel"})
+NODE_FIELDS = frozenset({"nodes", "producer", "consumer", "reduction", "gemm", "chain", "first", "second", "kernel",
+                         "convs"})
 _CHOICES = {"strategy": STRATEGIES, "policy": PRECISIONS}
 _JSON_BLOCK = re.compile(r"```(?:json)?[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -11,6 +11,8 @@ take stays a PyTorch call, with the reason among the plan's fallbacks.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import Schedule
@@ -97,7 +99,7 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
         else:  # at the folded kernel's place: its other inputs are ready there
             units[units.index(folded)] = unit
             del units[at]
-    return Plan(units, fallbacks)
+    return replace(plan, units=units, fallbacks=fallbacks)
 
 
 __all__ = ["TemplateUnit", "template_ks", "template_variants", "with_templates"]
