@@ -83,17 +83,23 @@ def learn(
     """Learn a combinational circuit from an oracle with Binary Speculation Diagrams."""
 
     def body() -> int:
-        from qimeng.hardware.bsd.report import learn_to_verilog
+        from qimeng.hardware.cell_count import CANDIDATE_SLOTS, CellCounter
+        from qimeng.hardware.ports import is_valid_identifier
 
-        try:
-            report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
-                                      sim_vectors, seed, count_cells=not no_cells,
-                                      exact_max_inputs=exact_max_inputs)
-        except Exception as exc:
-            error = _oracle_error(oracle, exc)
-            if error is None:
-                raise
-            raise error from exc
+        # Yosys starts first (checked name only), so that its start-up overlaps numpy's import and the learning.
+        early = not no_cells and is_valid_identifier(name)
+        with CellCounter(name, CANDIDATE_SLOTS) if early else nullcontext() as cells:
+            from qimeng.hardware.bsd.report import learn_to_verilog
+
+            try:
+                report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
+                                          sim_vectors, seed, count_cells=not no_cells,
+                                          exact_max_inputs=exact_max_inputs, cells=cells)
+            except Exception as exc:
+                error = _oracle_error(oracle, exc)
+                if error is None:
+                    raise
+                raise error from exc
         if as_json:
             out.print_json(json.dumps(report.to_json()))
         else:

@@ -1,4 +1,4 @@
-"""``qimeng hw learn``: learn, emit, count cells (one Yosys run), check the written file, report.
+"""``qimeng hw learn``: learn, emit, count cells (Yosys started ahead), check the written file, report.
 
 The check reads the written Verilog back as a netlist (:mod:`qimeng.hardware.bsd.netlist`), apart
 from the diagram that produced it, and evaluates it in numpy against the oracle: on every input
@@ -6,6 +6,7 @@ vector when N <= EXACT_MAX_INPUTS (24), else on random vectors."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +21,8 @@ from qimeng.hardware.bsd.learn import learn_circuit
 from qimeng.hardware.bsd.netlist import read_netlist
 from qimeng.hardware.bsd.oracle import load_oracle
 from qimeng.hardware.bsd.sampling import SamplingPlan
-from qimeng.hardware.bsd.verify import yosys_cell_counts
+from qimeng.hardware.cell_count import CANDIDATE_SLOTS, CellCounter
 from qimeng.hardware.ports import is_valid_identifier
-from qimeng.hardware.tools import private_dir
 
 SIMULATION_WIRE_BUDGET = 2_000_000_000  # random vectors x wires evaluated when --sim-vectors is not given
 SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS = 4096, 1 << 20
@@ -62,36 +62,38 @@ def learn_to_verilog(
     oracle_spec: str, n: int, m: int, out: Path, name: str = "learned", target: float | None = None,
     samples: int = 1024, max_rounds: int = 4, check_count: int = 100_000, sim_vectors: int | None = None,
     seed: int = 0, count_cells: bool = True, exact_max_inputs: int = EXACT_MAX_INPUTS,
+    cells: CellCounter | None = None,
 ) -> LearnReport:
     """Learn the oracle, write ``out`` and check it; raises BadInput for unusable arguments.
 
     ``exact_max_inputs``: up to this many inputs the diagram is built from the truth table (0: always
     sampled). ``sim_vectors`` (N > 24 only) None: random vectors x wires <= SIMULATION_WIRE_BUDGET, between
     4,096 and 2**20. With cell counts and a decomposable diagram, both emissions (cut decomposition,
-    one multiplexer per node) are synthesised in one Yosys run and the one with fewer cells is kept.
+    one multiplexer per node) are synthesised side by side and the one with fewer cells is kept.
+    ``cells``: Yosys processes the caller started (CANDIDATE_SLOTS of them, so that their start-up
+    overlaps the learning; the CLI starts them before it imports numpy); started here when none are
+    given, unused without ``count_cells``.
     """
     if n < 1 or m < 1:
         raise BadInput("--inputs and --outputs must be at least 1")
     if not is_valid_identifier(name):
         raise BadInput(f"--name {name!r} is not a Verilog identifier")
     start = time.perf_counter()
-    oracle = load_oracle(oracle_spec, n, m)
-    plan = SamplingPlan(samples=samples, min_samples=min(128, samples))
-    result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed, exact_max_inputs=exact_max_inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Decomposition suits adders and comparators, not barrel shifters: Yosys decides by cell count.
-    options = (True, False) if count_cells and result.n_nodes <= DECOMPOSE_MAX_NODES else (True,)
-    texts = [emit_verilog(result.diagram, n, name, decompose) for decompose in options]
-    cells = None
-    if count_cells:
-        with private_dir("qimeng-learn-") as tmp:
-            paths = [Path(tmp) / f"candidate{i}.v" for i in range(len(texts))]
-            for path, text in zip(paths, texts):
-                path.write_text(text)
-            counts = yosys_cell_counts(paths, name)
-        cells = min(counts)
-        texts = [texts[counts.index(cells)]]
-    out.write_text(texts[0])
+    with contextlib.ExitStack() as stack:
+        cells = (cells or stack.enter_context(CellCounter(name, CANDIDATE_SLOTS))) if count_cells else None
+        oracle = load_oracle(oracle_spec, n, m)
+        plan = SamplingPlan(samples=samples, min_samples=min(128, samples))
+        result = learn_circuit(oracle, plan, target, max_rounds, check_count, seed, exact_max_inputs=exact_max_inputs)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Decomposition suits adders and comparators, not barrel shifters: Yosys decides by cell count.
+        options = (True, False) if cells and result.n_nodes <= DECOMPOSE_MAX_NODES else (True,)
+        texts = [emit_verilog(result.diagram, n, name, decompose) for decompose in options]
+        counts = None
+        if cells:
+            cells.submit(texts, [f"{out} ({'cut decomposition' if d else 'one multiplexer per node'})" for d in options])
+            counts = cells.counts()
+    cell_count = min(counts) if counts else None
+    out.write_text(texts[counts.index(cell_count)] if counts else texts[0])
     netlist = read_netlist(out)
     if n <= EXACT_MAX_INPUTS:
         vectors, mismatches = 1 << n, netlist.exhaustive_mismatches(oracle)
@@ -109,6 +111,6 @@ def learn_to_verilog(
         check_vectors=result.check_vectors, bit_accuracy=result.bit_accuracy,
         simulated_vectors=vectors, simulation_mismatches=mismatches, simulation_accuracy=sim_accuracy,
         simulation="exhaustive" if n <= EXACT_MAX_INPUTS else "random", nodes=result.n_nodes,
-        cells=cells, rounds=result.rounds, oracle_queries=result.oracle_queries,
+        cells=cell_count, rounds=result.rounds, oracle_queries=result.oracle_queries,
         learn_seconds=round(result.learn_seconds, 3), total_seconds=round(time.perf_counter() - start, 3),
     )
