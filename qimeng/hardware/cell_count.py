@@ -86,8 +86,11 @@ def yosys_cell_count(verilog: Path, top: str, timeout_s: float = CELL_COUNT_TIME
 
 
 def _cells(label: str, stat: str) -> int:
-    # "Number of cells: N" (Yosys 0.23) or "N cells" (Yosys 0.70)
+    """The count in ``stat``: "Number of cells: N" (Yosys 0.23) or "N cells" (Yosys 0.70, which leaves the
+    line out when there are none: a module's statistics without it count 0)."""
     found = re.search(r"Number of cells:\s+(\d+)|^\s*(\d+) cells$", stat, re.M)
-    if not found:
-        raise RuntimeError(f"{label}: no cell count in Yosys' statistics")
-    return int(found.group(1) or found.group(2))
+    if found:
+        return int(found.group(1) or found.group(2))
+    if re.search(r"^\s*\d+ wires$", stat, re.M):
+        return 0
+    raise RuntimeError(f"{label}: no cell count in Yosys' statistics")
