@@ -2,11 +2,13 @@
 
 The check reads the written Verilog back as a netlist (:mod:`qimeng.hardware.bsd.netlist`), apart
 from the diagram that produced it, and evaluates it in numpy against the oracle: on every input
-vector when N <= EXACT_MAX_INPUTS (24), else on random vectors."""
+vector when N <= EXACT_MAX_INPUTS (24), else on random vectors. Every candidate emission is written
+to a file and checked while Yosys synthesises them; the one kept is copied byte for byte to ``out``."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +21,11 @@ from qimeng.hardware.bsd.emit import emit_verilog
 from qimeng.hardware.bsd.exact import EXACT_MAX_INPUTS
 from qimeng.hardware.bsd.learn import learn_circuit
 from qimeng.hardware.bsd.netlist import read_netlist
-from qimeng.hardware.bsd.oracle import load_oracle
+from qimeng.hardware.bsd.oracle import Oracle, load_oracle
 from qimeng.hardware.bsd.sampling import SamplingPlan
 from qimeng.hardware.cell_count import CANDIDATE_SLOTS, CellCounter
 from qimeng.hardware.ports import is_valid_identifier
+from qimeng.hardware.tools import private_dir
 
 SIMULATION_WIRE_BUDGET = 2_000_000_000  # random vectors x wires evaluated when --sim-vectors is not given
 SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS = 4096, 1 << 20
@@ -88,20 +91,18 @@ def learn_to_verilog(
         # Decomposition suits adders and comparators, not barrel shifters: Yosys decides by cell count.
         options = (True, False) if cells and result.n_nodes <= DECOMPOSE_MAX_NODES else (True,)
         texts = [emit_verilog(result.diagram, n, name, decompose) for decompose in options]
-        counts = None
-        if cells:
+        work = Path(stack.enter_context(private_dir("qimeng-learn-")))
+        paths = [work / f"candidate{i}.v" for i in range(len(texts))]
+        for path, text in zip(paths, texts):
+            path.write_text(text)
+        if cells:  # Yosys synthesises the candidates while they are checked here
             cells.submit(texts, [f"{out} ({'cut decomposition' if d else 'one multiplexer per node'})" for d in options])
-            counts = cells.counts()
-    cell_count = min(counts) if counts else None
-    out.write_text(texts[counts.index(cell_count)] if counts else texts[0])
-    netlist = read_netlist(out)
-    if n <= EXACT_MAX_INPUTS:
-        vectors, mismatches = 1 << n, netlist.exhaustive_mismatches(oracle)
-    else:
-        vectors = sim_vectors or int(np.clip(SIMULATION_WIRE_BUDGET // max(len(netlist.sel), 1),
-                                             SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS))
-        x = np.random.default_rng(seed + 3_000_017).integers(0, 2, size=(vectors, n), dtype=np.uint8)
-        mismatches = int((netlist.evaluate(x) != oracle(x)).any(axis=1).sum())
+        checks = [_check_written(path, oracle, n, sim_vectors, seed) for path in paths]
+        counts = cells.counts() if cells else None
+        pick = counts.index(min(counts)) if counts else 0
+        shutil.copyfile(paths[pick], out)  # the very bytes checked
+    cell_count = counts[pick] if counts else None
+    vectors, mismatches = checks[pick]
     target = (1.0 if result.exhaustive else 0.9999) if target is None else target
     sim_accuracy = 1.0 - mismatches / vectors
     return LearnReport(
@@ -114,3 +115,15 @@ def learn_to_verilog(
         cells=cell_count, rounds=result.rounds, oracle_queries=result.oracle_queries,
         learn_seconds=round(result.learn_seconds, 3), total_seconds=round(time.perf_counter() - start, 3),
     )
+
+
+def _check_written(path: Path, oracle: Oracle, n: int, sim_vectors: int | None, seed: int) -> tuple[int, int]:
+    """(vectors, mismatches) of the Verilog file ``path`` read back as a netlist, against ``oracle``: every
+    vector when N <= EXACT_MAX_INPUTS, else random ones (``sim_vectors``, or as many as the wire budget allows)."""
+    netlist = read_netlist(path)
+    if n <= EXACT_MAX_INPUTS:
+        return 1 << n, netlist.exhaustive_mismatches(oracle)
+    vectors = sim_vectors or int(np.clip(SIMULATION_WIRE_BUDGET // max(len(netlist.sel), 1),
+                                         SIMULATION_MIN_VECTORS, SIMULATION_MAX_VECTORS))
+    x = np.random.default_rng(seed + 3_000_017).integers(0, 2, size=(vectors, n), dtype=np.uint8)
+    return vectors, int((netlist.evaluate(x) != oracle(x)).any(axis=1).sum())
