@@ -7,6 +7,7 @@ Exit status: 0 success (equivalent, target met), 1 a negative answer (not equiva
 
 from __future__ import annotations
 
+import functools
 import json
 from contextlib import nullcontext
 from enum import Enum
@@ -14,15 +15,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from qimeng.hardware.eval_report import EvalReport
 
 E = TypeVar("E", bound=Enum)
 app = typer.Typer(no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+
+
+@functools.cache
+def _err() -> "Console":
+    """Rich's console on stderr, made on first use (importing rich costs `hw learn` about 0.05 s)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+@functools.cache
+def _out() -> "Console":
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
 
 
 def _guard(body: Callable[[], int], warn_isolation: bool = True) -> None:
@@ -36,14 +51,14 @@ def _guard(body: Callable[[], int], warn_isolation: bool = True) -> None:
     from qimeng.hardware.tools import MissingTool
 
     if warn_isolation and probe().warning:
-        err.print(f"[yellow]warning:[/yellow] {probe().warning}", highlight=False)
+        _err().print(f"[yellow]warning:[/yellow] {probe().warning}", highlight=False)
     try:
         code = body()
     except BadInput as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        _err().print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from None
     except MissingTool as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _err().print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(3) from None
     raise typer.Exit(code)
 
@@ -83,22 +98,28 @@ def learn(
     """Learn a combinational circuit from an oracle with Binary Speculation Diagrams."""
 
     def body() -> int:
-        from qimeng.hardware.bsd.report import learn_to_verilog
+        from qimeng.hardware.cell_count import CANDIDATE_SLOTS, CellCounter
+        from qimeng.hardware.ports import is_valid_identifier
 
-        try:
-            report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
-                                      sim_vectors, seed, count_cells=not no_cells,
-                                      exact_max_inputs=exact_max_inputs)
-        except Exception as exc:
-            error = _oracle_error(oracle, exc)
-            if error is None:
-                raise
-            raise error from exc
+        # Yosys starts first (checked name only), so that its start-up overlaps numpy's import and the learning.
+        early = not no_cells and is_valid_identifier(name)
+        with CellCounter(name, CANDIDATE_SLOTS) if early else nullcontext() as cells:
+            from qimeng.hardware.bsd.report import learn_to_verilog
+
+            try:
+                report = learn_to_verilog(oracle, inputs, outputs, out_path, name, target, samples, rounds, check,
+                                          sim_vectors, seed, count_cells=not no_cells,
+                                          exact_max_inputs=exact_max_inputs, cells=cells)
+            except Exception as exc:
+                error = _oracle_error(oracle, exc)
+                if error is None:
+                    raise
+                raise error from exc
         if as_json:
-            out.print_json(json.dumps(report.to_json()))
-        else:
-            verdict = "[green]success[/green]" if report.success else "[red]target not met[/red]"
-            out.print(
+            typer.echo(json.dumps(report.to_json(), indent=2))
+        else:  # typer.echo, not rich: importing rich would cost this command about 0.05 s
+            verdict = typer.style("success", fg="green") if report.success else typer.style("target not met", fg="red")
+            typer.echo(
                 f"{verdict}: {report.out} (module {report.module})\n"
                 f"  accuracy {report.accuracy:.6%} on {report.check_vectors} {report.check} vectors (target {report.target:.4%})\n"
                 f"  written Verilog evaluated on {report.simulated_vectors} {report.simulation} vectors: {report.simulation_mismatches} mismatches\n"
@@ -141,24 +162,24 @@ def equiv(
             raise BadInput(f"--seeds {seeds!r}: expected comma-separated integers") from None
         options = EquivOptions(top, clock, Reset.parse(reset) if reset else None, not no_formal, depth, cycles,
                                seed_list or (1,), timeout, cex, x_inputs, min_known)
-        with err.status("checking equivalence", spinner="dots") if not as_json else nullcontext():
+        with _err().status("checking equivalence", spinner="dots") if not as_json else nullcontext():
             result = check_equivalence(ref, dut, options)
         if as_json:
-            out.print_json(json.dumps(result.to_json()))
+            _out().print_json(json.dumps(result.to_json()))
         else:
             word = {"equivalent": "[green]EQUIVALENT[/green]", "not_equivalent": "[red]NOT EQUIVALENT[/red]",
                     "inconclusive": "[yellow]INCONCLUSIVE[/yellow]"}[result.verdict]
-            out.print(f"{word} ({result.method}): {result.coverage}")
-            out.print(f"  semantics: {result.semantics}; inputs {result.inputs}; {result.yosys}", highlight=False)
+            _out().print(f"{word} ({result.method}): {result.coverage}")
+            _out().print(f"  semantics: {result.semantics}; inputs {result.inputs}; {result.yosys}", highlight=False)
             for note in result.notes:
-                out.print(f"  note: {note}", highlight=False)
+                _out().print(f"  note: {note}", highlight=False)
             c = result.counterexample
             if c:
-                out.print(f"  cycle {c.cycle}, {c.phase} ({c.stimulus})", highlight=False)
-                out.print("  inputs: " + ", ".join(f"{k}={v}" for k, v in c.inputs.items()), highlight=False)
-                out.print("  reference: " + ", ".join(f"{k}={v}" for k, v in c.ref_outputs.items()), highlight=False)
-                out.print("  design:    " + ", ".join(f"{k}={v}" for k, v in c.dut_outputs.items()), highlight=False)
-                out.print(f"  replay: {c.replay_command}", highlight=False)
+                _out().print(f"  cycle {c.cycle}, {c.phase} ({c.stimulus})", highlight=False)
+                _out().print("  inputs: " + ", ".join(f"{k}={v}" for k, v in c.inputs.items()), highlight=False)
+                _out().print("  reference: " + ", ".join(f"{k}={v}" for k, v in c.ref_outputs.items()), highlight=False)
+                _out().print("  design:    " + ", ".join(f"{k}={v}" for k, v in c.dut_outputs.items()), highlight=False)
+                _out().print(f"  replay: {c.replay_command}", highlight=False)
         return result.exit_status
 
     _guard(body)
@@ -231,7 +252,7 @@ def _finish_eval(report: "EvalReport", title: str, store: bool, as_json: bool) -
         report.run_id = db.save_eval_run(report)
         db.close()
     if as_json:
-        out.print_json(json.dumps(report.to_json()))
+        _out().print_json(json.dumps(report.to_json()))
         return 0
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     table = Table(title=title)
@@ -246,10 +267,10 @@ def _finish_eval(report: "EvalReport", title: str, store: bool, as_json: bool) -
     table.add_row("overall", str(sum(p.n for p in report.problems)), str(sum(p.c for p in report.problems)),
                   *(fmt(report.pass_at[str(k)]) for k in KS), str(sum(p.syntax_c for p in report.problems)),
                   fmt(report.syntax_pass_at["1"]), "")
-    out.print(table)
+    _out().print(table)
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    out.print(f"isolation: {report.isolation}", highlight=False)
+        _err().print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    _out().print(f"isolation: {report.isolation}", highlight=False)
     if report.run_id is not None:
-        out.print(f"stored as run {report.run_id} in the hw_eval_* tables of the store")
+        _out().print(f"stored as run {report.run_id} in the hw_eval_* tables of the store")
     return 0

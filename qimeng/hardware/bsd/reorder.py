@@ -133,7 +133,8 @@ def sift(d: Diagram) -> Diagram:
         return d
     best = d
     support = support_order(d)
-    for start in (list(d.order), support, support[::-1]):
+    starts = (list(d.order), support, support[::-1])
+    for start in [o for i, o in enumerate(starts) if o not in starts[:i]]:  # sifting is deterministic
         manager = Manager(d)
         manager.move_to(start)
         for _ in range(MAX_PASSES):

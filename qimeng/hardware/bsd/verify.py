@@ -1,5 +1,5 @@
-"""Checks of an emitted circuit by outside tools: Yosys cell counts (one run for every candidate) and a
-simulation against the oracle with Icarus Verilog (the tests' cross-check of :mod:`qimeng.hardware.bsd.netlist`)."""
+"""A simulation of an emitted circuit against the oracle with Icarus Verilog (the tests' cross-check of
+:mod:`qimeng.hardware.bsd.netlist`; cell counts: :mod:`qimeng.hardware.cell_count`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from qimeng.hardware.bsd.bits import from_hex_lines, to_hex_lines
 from qimeng.hardware.bsd.oracle import Oracle, port_connections
-from qimeng.hardware.ports import Interface, read_interface, stage_sources, yosys_error
+from qimeng.hardware.ports import Interface, read_interface
 from qimeng.hardware.tools import private_dir, run_tool
 
 
@@ -77,28 +77,3 @@ def _memory_testbench(iface: Interface, n: int, m: int, count: int) -> str:
   end
 endmodule
 """
-
-
-def yosys_cell_count(verilog: Path, top: str, timeout_s: float = 300.0) -> int:
-    """Number of cells after ``synth`` (Yosys' generic gate library)."""
-    return yosys_cell_counts([verilog], top, timeout_s)[0]
-
-
-def yosys_cell_counts(paths: list[Path], top: str, timeout_s: float = 300.0) -> list[int]:
-    """:func:`yosys_cell_count` of each file (each defines module ``top``), in one Yosys run."""
-    with private_dir() as tmp:
-        staged = stage_sources(paths, Path(tmp))
-        script = " design -reset;".join(f' read_verilog "{name}"; synth -top {top}; tee -q -o stat{i}.txt stat;'
-                                        for i, name in enumerate(staged))
-        run = run_tool(["yosys", "-q", "-p", script], Path(tmp), timeout_s)
-        if not run.ok:
-            raise RuntimeError(f"{', '.join(map(str, paths))}: Yosys synthesis failed: {yosys_error(run.output, staged)}")
-        stats = [(Path(tmp) / f"stat{i}.txt").read_text() for i in range(len(staged))]
-    counts = []
-    for path, stat in zip(paths, stats):
-        # "Number of cells: N" (Yosys 0.23) or "N cells" (Yosys 0.70)
-        found = re.search(r"Number of cells:\s+(\d+)|^\s*(\d+) cells$", stat, re.M)
-        if not found:
-            raise RuntimeError(f"{path}: no cell count in Yosys' statistics")
-        counts.append(int(found.group(1) or found.group(2)))
-    return counts

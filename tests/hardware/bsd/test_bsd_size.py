@@ -11,7 +11,8 @@ from qimeng.hardware.bsd.bits import all_vectors
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
 from qimeng.hardware.bsd.exact import exact_diagram, table_diagram, truth_table
 from qimeng.hardware.bsd.reorder import sift
-from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
+from qimeng.hardware.bsd.verify import simulate_against_oracle
+from qimeng.hardware.cell_count import yosys_cell_count
 
 sys.path.insert(0, str(Path(__file__).parent))
 from arith_oracles import comparator8  # noqa: E402

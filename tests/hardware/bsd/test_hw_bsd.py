@@ -11,7 +11,8 @@ from qimeng.core.verdict import BadInput
 from qimeng.hardware.bsd import FunctionOracle, SamplingPlan, emit_verilog, learn_circuit, learn_diagram, load_oracle
 from qimeng.hardware.bsd.bits import all_vectors, from_hex_lines, to_hex_lines
 from qimeng.hardware.bsd.diagram import Diagram, reduce_diagram
-from qimeng.hardware.bsd.verify import simulate_against_oracle, yosys_cell_count
+from qimeng.hardware.bsd.verify import simulate_against_oracle
+from qimeng.hardware.cell_count import yosys_cell_count
 
 ORACLES = Path(__file__).parents[1] / "data" / "oracles.py"
 
