@@ -120,7 +120,7 @@ def generic(tmp_path_factory):
     problem = root / "norm_sum.py"
     problem.write_text(PROBLEM)
     prob, graph = capture_problem(problem, False)
-    policy, order = ExpertPolicy(), node_order(graph)
+    policy = ExpertPolicy()
     schedule = Schedule()
     for stage in policy.stages:
         proposals = policy.propose(graph, schedule, stage)
