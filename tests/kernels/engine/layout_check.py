@@ -6,9 +6,7 @@ one JSON line per case."""
 
 import copy
 import importlib.util
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -19,6 +17,9 @@ from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.steps import Precision, ReductionStrategy, Schedule
+
+sys.path.insert(0, str(Path(__file__).parent))
+from case_runner import run_cases  # noqa: E402
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 CONV_BIAS_RELU = """
@@ -154,15 +155,5 @@ def run(name: str, folder: Path) -> dict:
             "kernel_strides": {b.name: list(b.stride) for u in plan.kernels for b in u.kernel.inputs + u.kernel.outputs}}
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in json.loads(sys.argv[1]):
-            try:
-                result = run(name, Path(tmp))
-            except Exception as exc:  # reported as a failed case, the others still run
-                result = {"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(run)

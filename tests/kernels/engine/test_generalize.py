@@ -15,7 +15,7 @@ from qimeng.kernels.engine.generalize import NotGeneric, anti_unify, odd_sizes, 
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.optimize_dynamic import pinned
-from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
+from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.steps import Schedule
 
 

@@ -5,9 +5,7 @@ lengths (the end-to-end optimize tests take causal ones). Prints one JSON line p
 worst |err| / (atol + rtol |ref|), the units' notes, the kernels and fallbacks left in the plan, the values the units compute as PyTorch calls."""
 
 import importlib.util
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,7 +16,7 @@ from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 
 sys.path.insert(0, str(Path(__file__).parent))
-from template_interp_check import main_line, worst  # noqa: E402
+from template_interp_check import main_line, run_cases, worst  # noqa: E402
 
 HEADER = "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 BOOL = "bool"  # an input made as a random boolean mask: row 0 all True, row 1 all False
@@ -96,15 +94,5 @@ def run(name: str, folder: Path) -> dict:
             "mask_lines": [line.split("=")[0].strip() for u in units for line in u.lines if "torch.ops.aten" in line]}
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in json.loads(sys.argv[1]):
-            try:
-                result = run(name, Path(tmp))
-            except Exception as exc:  # reported as a failed case, the others still run
-                result = {"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(run)

@@ -4,10 +4,8 @@ against a float64 oracle (the problem's own Model in float64; indices must be eq
 per case: name, ok, the worst |err| / (atol + rtol |ref|), the template units' notes."""
 
 import importlib.util
-import json
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,6 +16,9 @@ from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.steps import Precision, Schedule
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from case_runner import run_cases  # noqa: E402
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 CASES = {
@@ -266,15 +267,5 @@ def run(name: str, folder: Path) -> dict:
             "notes": [u.note for u in units], "kernels": len(plan.kernels)}
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in json.loads(sys.argv[1]):
-            try:
-                result = run(name, Path(tmp))
-            except Exception as exc:  # reported as a failed case, the others still run
-                result = {"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(run)
