@@ -148,7 +148,7 @@ def _narrow_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
 
 def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
     """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
-    offers the small-M kernel's shapes and the narrow tensor-core tile (the measurement decides)."""
+    offers the narrow tile (the default) and then the small-M kernel's shapes (the measurement decides)."""
     if problem.m <= GEMV_MAX_M:
         out = [gemv_config(problem, bn, w, st, sms, per_sm) for bn, w, st, per_sm in GEMV_SHAPES]
         return _narrow_configs(problem, precision, sixteen_bit, sms)[:1] + list(dict.fromkeys(out))
@@ -223,9 +223,8 @@ STRICT_TENSOR_CORE = "tf32x3"  # the 3xTF32 variant "strict" takes on compute-bo
 
 def strict_variant(problem: Problem) -> str:
     """What ``precision="strict"`` runs: plain fp32 FMA (``ieee``) where M or N is at most 16 (the
-    product is memory-bound and a K-major copy of the operands would cost more than it saves; M up to
-    ``GEMV_MAX_M`` takes the small-M kernel, which is fp32 FMA in every precision), else 3xTF32 on the
-    tensor cores."""
+    product is memory-bound and a K-major copy of the operands would cost more than it saves; the
+    small-M kernel tuning may pick there is fp32 FMA in every precision), else 3xTF32 on the tensor cores."""
     return "ieee" if min(problem.m, problem.n) <= 16 else STRICT_TENSOR_CORE
 
 
