@@ -18,7 +18,7 @@ number of calls, resolves the candidate's per-call time to its noise over ``call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qimeng.kernels.harness.stats import quantile
 
@@ -46,10 +46,19 @@ class Rounds:
 
     claimed_ms: list[float]
     wall_ms: list[float]
+    queued_ms: list[float] = field(default_factory=list)  # per round, the main thread's wait for a core
 
     def unclaimed_ms(self) -> list[float]:
         """Per round, the harness's wall time that the worker's own clock does not account for."""
         return [w - c for w, c in zip(self.wall_ms, self.claimed_ms)]
+
+    def discounted(self) -> "Rounds":
+        """The same rounds, each wall time less what the side's main thread waited for a core (Linux
+        schedstat): a loaded host stretches one side's round more than the other's. Waiting is never
+        work, so the discount can acquit a round stretched by load, never hide work done."""
+        if len(self.queued_ms) != len(self.wall_ms):
+            return self
+        return Rounds(self.claimed_ms, [w - q for w, q in zip(self.wall_ms, self.queued_ms)])
 
 
 def hidden_ms(judge: Rounds, worker: Rounds) -> tuple[float, float]:
@@ -67,26 +76,35 @@ def resolution_ms(judge: Rounds, worker: Rounds) -> float:
     return ALLOWANCE_MS + hidden_ms(judge, worker)[1]
 
 
+def _excess(judge: Rounds, worker: Rounds) -> tuple[float, float, float]:
+    """(claimed per call, hidden per round, allowed per round) of the candidate's rounds."""
+    claimed = quantile(worker.claimed_ms, 0.5)
+    return claimed, hidden_ms(judge, worker)[0], claimed * (SLACK - 1.0) + resolution_ms(judge, worker)
+
+
 def unverified(judge: Rounds, worker: Rounds) -> bool:
     """True when the claimed time is below the rounds' resolution (a worker could claim half its real
-    time, a speed-up twice the true one, and pass), or fewer than MIN_ROUNDS rounds ran: the rounds do
-    not verify it, and verification bursts are tried (else the timing is flagged ``timing_unverified``)."""
+    time, a speed-up twice the true one, and pass), when fewer than MIN_ROUNDS rounds ran, or when only
+    the discount for waiting for a core (``Rounds.discounted``) kept the raw walls from refuting the claim:
+    the rounds do not verify it, and verification bursts are tried (else the timing is flagged
+    ``timing_unverified``)."""
     if len(worker.claimed_ms) < MIN_ROUNDS:
         return True
-    return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5)
+    _, hidden, allowed = _excess(judge, worker)
+    return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5) or hidden > allowed
 
 
 def check(judge: Rounds, worker: Rounds) -> str | None:
-    """Why the candidate's own timings cannot be right, if they cannot."""
+    """Why the candidate's own timings cannot be right, if they cannot: a claim beyond the raw walls,
+    or more hidden time than allowed even with each round's wait for a core discounted on both sides
+    (on a loaded two-core host the raw walls alone refuted honest candidates)."""
     claimed_total, wall_total = sum(worker.claimed_ms), sum(worker.wall_ms)
     if claimed_total > wall_total * 1.02 + 1.0:
         return (f"the candidate's worker claims {claimed_total:.3f} ms of timed calls in rounds that took "
                 f"{wall_total:.3f} ms by the harness's clock")
     if len(worker.claimed_ms) < MIN_ROUNDS:
         return None
-    claimed = quantile(worker.claimed_ms, 0.5)
-    hidden = hidden_ms(judge, worker)[0]
-    allowed = claimed * (SLACK - 1.0) + resolution_ms(judge, worker)
+    claimed, hidden, allowed = _excess(judge.discounted(), worker.discounted())
     if hidden > allowed:
         return (f"the candidate's worker claims {claimed:.4f} ms per call, but by the harness's clock its rounds "
                 f"took {hidden:.4f} ms more than the judge's identical rounds (at most {allowed:.4f} ms allowed)")

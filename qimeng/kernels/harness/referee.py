@@ -55,6 +55,14 @@ class Outcome:
     discard: bool  # the candidate's worker must not evaluate another candidate
 
 
+
+def _waited(job: Job, ask: Callable[[], dict]) -> dict:
+    """``ask()``'s answer with ``queued_ms``: how long ``job``'s main thread waited for a core meanwhile
+    (set here, after the answer: nothing the side wrote can set it)."""
+    before = job.queued_ns()
+    answer = ask()
+    return {**answer, "queued_ms": (job.queued_ns() - before) / 1e6}
+
 class Referee:
     """Evaluates one candidate with a judge and a candidate worker that are both ready."""
 
@@ -219,7 +227,7 @@ class Referee:
         if kb:
             started = time.perf_counter()
             for k in range(opts.timing_trials):
-                self._record(judge, self.judge_round(seeds[k]))
+                self._record(judge, _waited(self.judge, lambda: self.judge_round(seeds[k])))
                 if self._last_round(k, started):
                     break
             for mode in self.in_rounds:
@@ -233,9 +241,9 @@ class Referee:
             sides = ["worker"] if kb else round_order(["judge", *self.in_rounds, "worker"], k)
             for side in sides:
                 if side == "worker":
-                    answers[side] = self.ask_worker({"cmd": "round", "seed": seed}, "round")
+                    answers[side] = _waited(self.worker, lambda: self.ask_worker({"cmd": "round", "seed": seed}, "round"))
                 elif side == "judge":
-                    answers[side] = self.judge_round(seed)
+                    answers[side] = _waited(self.judge, lambda: self.judge_round(seed))
                 elif side not in failed:
                     self._record_baseline(side, self.judge_round(seed, side), compiled, failed)
             if not kb:
@@ -369,6 +377,7 @@ class Referee:
     def _record(rounds: outside_clock.Rounds, answer: dict) -> None:
         rounds.claimed_ms.append(_milliseconds(answer.get("ms")))
         rounds.wall_ms.append(answer["wall_ms"])
+        rounds.queued_ms.append(answer["queued_ms"])
 
     def _check_round(self, last: bool, claimed: list[float]) -> bool:
         """Whether to compare a round, decided after its answer: the last one always; the others by

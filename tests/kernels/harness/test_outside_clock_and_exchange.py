@@ -53,6 +53,30 @@ def test_a_call_below_the_clocks_resolution_is_unverified() -> None:
     assert outside_clock.check(judge, worker) is None and outside_clock.unverified(judge, worker)
 
 
+def _stretched(rounds: Rounds, waits_ms: list[float], hidden_ms: float = 0.0) -> Rounds:
+    """``rounds`` on a loaded host: each round longer by its main thread's wait for a core (recorded),
+    plus ``hidden_ms`` of work no clock of the worker's claims."""
+    return Rounds(rounds.claimed_ms, [w + q + hidden_ms for w, q in zip(rounds.wall_ms, waits_ms)], waits_ms)
+
+
+def test_rounds_stretched_by_waiting_for_a_core_are_not_rejected_but_unverified() -> None:
+    """As on the 2-core CI machine at load 8: the candidate's rounds waited 20-30 ms more for a core than
+    the judge's. The raw walls would refute an honest claim; the waits explain it."""
+    rng = random.Random(7)
+    judge = _stretched(_rounds(2.0, 0.5, seed=1), [rng.uniform(0, 1) for _ in range(60)])
+    worker = _stretched(_rounds(1.0, 0.5, seed=2), [rng.uniform(20, 30) for _ in range(60)])
+    assert outside_clock.check(Rounds(judge.claimed_ms, judge.wall_ms), Rounds(worker.claimed_ms, worker.wall_ms))
+    assert outside_clock.check(judge, worker) is None and outside_clock.unverified(judge, worker)
+
+
+def test_hidden_work_is_rejected_whatever_the_waits() -> None:
+    rng = random.Random(8)
+    judge = _stretched(_rounds(2.0, 0.5, seed=1), [rng.uniform(0, 1) for _ in range(60)])
+    worker = _stretched(_rounds(1.0, 0.5, seed=2), [rng.uniform(20, 30) for _ in range(60)], hidden_ms=2.0)
+    reason = outside_clock.check(judge, worker)
+    assert reason is not None and "more than the judge's identical rounds" in reason
+
+
 @pytest.mark.parametrize("value", [
     torch.randn(3, 4), torch.randn(5, dtype=torch.complex64), torch.tensor([True, False, True]),
     torch.arange(6, dtype=torch.int64).reshape(2, 3).t(),  # not contiguous: written row-major
