@@ -131,10 +131,7 @@ def build(name: str, device: str, folder: Path):
     exec(compile(source, name, "exec"), namespace)
     shapes = small if device == "cpu" else full
     graph = capture(namespace["Model"]().to("meta"), [torch.empty(*s, device="meta") for s in shapes])
-    policy, schedule = ExpertPolicy(), Schedule()
-    for stage in policy.stages[: policy.stages.index("templates") + 1]:
-        proposals = policy.propose(graph, schedule, stage)
-        schedule = proposals[0].schedule if proposals else schedule
+    schedule = ExpertPolicy().main_line(graph, Schedule(), through="templates")
     plan = with_templates(graph, build_plan(graph, schedule), schedule, device)
     path = folder / f"{name}.py"
     path.write_text(emit_model_new(source, namespace["Model"], graph, plan, device, "strict"))

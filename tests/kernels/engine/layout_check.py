@@ -88,13 +88,7 @@ class ConvLog(TorchDispatchMode):
 
 
 def main_line(graph, precision: str = "strict"):
-    policy = ExpertPolicy()
-    state = Precision(precision).apply(Schedule(), {})
-    for stage in policy.stages[: policy.stages.index("layout") + 1]:
-        proposals = policy.propose(graph, state, stage)
-        if proposals:
-            state = proposals[0].schedule
-    return state
+    return ExpertPolicy().main_line(graph, Precision(precision).apply(Schedule(), {}), through="layout")
 
 
 def ratio(out: torch.Tensor, ref: torch.Tensor) -> float:

@@ -124,10 +124,7 @@ def bucketed(tmp_path_factory):
     problem = root / "norm_relu.py"
     problem.write_text(PROBLEM)
     prob, graph = capture_problem(problem, False)
-    policy, schedule = ExpertPolicy(), Schedule()
-    for stage in policy.stages:
-        proposals = policy.propose(graph, schedule, stage)
-        schedule = proposals[0].schedule if proposals else schedule
+    schedule = ExpertPolicy().main_line(graph, Schedule())
     plan = render_schedule(PROBLEM, prob.model_cls, graph, schedule, "cpu").plan
     dims = propose(graph.user_args, ("batch=2:40",))
     source, kept, notes, table = generic_file(problem, PROBLEM, prob.model_cls, plan, schedule, dims, small=False,

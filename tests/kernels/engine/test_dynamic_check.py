@@ -49,10 +49,7 @@ def files(tmp_path_factory):
     problem = root / "norm_relu.py"
     problem.write_text(PROBLEM)
     prob, graph = capture_problem(problem, False)
-    policy, schedule = ExpertPolicy(), Schedule()
-    for stage in policy.stages:
-        proposals = policy.propose(graph, schedule, stage)
-        schedule = proposals[0].schedule if proposals else schedule
+    schedule = ExpertPolicy().main_line(graph, Schedule())
     made = render_schedule(PROBLEM, prob.model_cls, graph, schedule, "cpu")
     source, _, notes, _ = generic_file(problem, PROBLEM, prob.model_cls, made.plan, schedule,
                                        propose(graph.user_args), small=False, device_type="cpu")

@@ -120,11 +120,7 @@ def generic(tmp_path_factory):
     problem = root / "norm_sum.py"
     problem.write_text(PROBLEM)
     prob, graph = capture_problem(problem, False)
-    policy = ExpertPolicy()
-    schedule = Schedule()
-    for stage in policy.stages:
-        proposals = policy.propose(graph, schedule, stage)
-        schedule = proposals[0].schedule if proposals else schedule
+    schedule = ExpertPolicy().main_line(graph, Schedule())
     plan = build_plan(graph, schedule)
     fixed = pinned(schedule, plan)
     dims = propose(graph.user_args, ("batch=1:40",))

@@ -97,11 +97,7 @@ def _template_schedule(graph):
     from qimeng.kernels.engine.policies.expert import ExpertPolicy
     from qimeng.kernels.engine.steps import Precision, Schedule
 
-    policy, state = ExpertPolicy(), Precision("strict").apply(Schedule(), {})
-    for stage in policy.stages[: policy.stages.index("templates") + 1]:
-        proposals = policy.propose(graph, state, stage)
-        state = proposals[0].schedule if proposals else state
-    return state
+    return ExpertPolicy().main_line(graph, Precision("strict").apply(Schedule(), {}), through="templates")
 
 
 def test_template_units_are_tuned_through_template_config_steps():

@@ -222,6 +222,16 @@ class ExpertPolicy:
     def __init__(self, strict_measured: dict[int, str] | None = None):
         self.strict_measured = strict_measured or {}  # K -> strict variant measured on the target
 
+    def main_line(self, graph: Graph, schedule: Schedule, through: str | None = None) -> Schedule:
+        """``schedule`` after the first proposal of each stage in turn, up to and including stage
+        ``through`` (every stage when None): the candidate the search's main line ends with."""
+        stages = self.stages if through is None else self.stages[: self.stages.index(through) + 1]
+        for stage in stages:
+            proposals = self.propose(graph, schedule, stage)
+            if proposals:
+                schedule = proposals[0].schedule
+        return schedule
+
     def propose(self, graph: Graph, schedule: Schedule, stage: str) -> list[Proposal]:
         order = node_order(graph)
         if stage == "lower":

@@ -28,11 +28,7 @@ def _close(a, b) -> bool:
 
 def main_line(graph, config: KernelConfig | None) -> Schedule:
     """The expert policy's first proposal at each stage, every kernel under ``config`` when given."""
-    policy, schedule = ExpertPolicy(), Schedule()
-    for stage in ("lower", "reduce", "siblings"):
-        proposals = policy.propose(graph, schedule, stage)
-        if proposals:
-            schedule = proposals[0].schedule
+    schedule = ExpertPolicy().main_line(graph, Schedule(), through="siblings")
     if config is not None:
         for group in schedule.groups:
             schedule = schedule.with_config(group[0], config)

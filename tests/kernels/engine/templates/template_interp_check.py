@@ -210,13 +210,7 @@ STRICT = 1e-4
 
 
 def main_line(graph, precision: str):
-    policy = ExpertPolicy()
-    state = Precision(precision).apply(Schedule(), {})
-    for stage in policy.stages[: policy.stages.index("templates") + 1]:
-        proposals = policy.propose(graph, state, stage)
-        if proposals:
-            state = proposals[0].schedule
-    return state
+    return ExpertPolicy().main_line(graph, Precision(precision).apply(Schedule(), {}), through="templates")
 
 
 def worst(outs, refs, precision: str) -> float:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from qimeng.kernels.engine.capture import capture
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
-from qimeng.kernels.engine.steps import Schedule, UseTemplate
+from qimeng.kernels.engine.steps import Schedule
 from qimeng.kernels.engine.templates.attention_match import attention_of
 from qimeng.kernels.engine.templates.attention_plan import variants
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
@@ -92,10 +92,7 @@ def test_a_constant_triangular_mask_becomes_causal_and_its_kernel_goes_into_the_
     att = attention_of(graph, _anchor(graph))
     assert att.causal and att.mask is None and att.scale == pytest.approx(1 / math.sqrt(8))
     policy = ExpertPolicy()
-    state = Schedule()
-    for stage in policy.stages[: policy.stages.index("templates")]:
-        proposals = policy.propose(graph, state, stage)
-        state = proposals[0].schedule if proposals else state
+    state = policy.main_line(graph, Schedule(), through="layout")  # the stages before templates
     proposals = policy.propose(graph, state, "templates")
     first = {s.node: s.variant for s in proposals[0].steps}
     assert first[_anchor(graph).name] == "tf32x3" and {s.variant for s in proposals[1].steps} == {"ieee"}
