@@ -4,19 +4,13 @@ stage, emitted as model_new.py, and run against the problem's own Model in float
 lengths (the end-to-end optimize tests take causal ones). Prints one JSON line per case: name, ok, the
 worst |err| / (atol + rtol |ref|), the units' notes, the kernels and fallbacks left in the plan, the values the units compute as PyTorch calls."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import torch
 
-from qimeng.kernels.engine.capture import capture
-from qimeng.kernels.engine.emit import emit_model_new
-from qimeng.kernels.engine.lowering_plan import build_plan
-from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
-
 sys.path.insert(0, str(Path(__file__).parent))
-from template_interp_check import main_line, run_cases, worst  # noqa: E402
+from template_interp_check import run_cases, templated, worst  # noqa: E402
 
 HEADER = "import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
 BOOL = "bool"  # an input made as a random boolean mask: row 0 all True, row 1 all False
@@ -67,20 +61,7 @@ def make(shape) -> torch.Tensor:
 
 def run(name: str, folder: Path) -> dict:
     body, shapes, precision = CASES[name]
-    source = HEADER + body
-    namespace: dict = {}
-    exec(compile(source, name, "exec"), namespace)
-    torch.manual_seed(0)
-    inputs = [make(s) for s in shapes]
-    graph = capture(namespace["Model"](), inputs)
-    schedule = main_line(graph, precision)
-    plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
-    units = [u for u in plan.units if isinstance(u, TemplateUnit)]
-    path = folder / f"{name}.py"
-    path.write_text(emit_model_new(source, namespace["Model"], graph, plan, "cpu", precision))
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    inputs, mod, plan, units = templated(name, HEADER + body, lambda: [make(s) for s in shapes], precision, folder)
     model = mod.ModelNew()
     ratio = 0.0
     with torch.no_grad():

@@ -229,22 +229,28 @@ def worst(outs, refs, precision: str) -> float:
     return max(ratios)
 
 
-def run(name: str, folder: Path) -> dict:
-    body, shapes, precision = CASES[name]
-    source = HEADER + body
+def templated(name: str, source: str, make_inputs, precision: str, folder: Path):
+    """(inputs, the emitted model_new.py imported, its plan, its template units): the case's Model
+    captured on ``make_inputs()`` (seed 0), the expert's main line through the templates stage."""
     namespace: dict = {}
     exec(compile(source, name, "exec"), namespace)
     torch.manual_seed(0)
-    inputs = [torch.randn(*s) for s in shapes]
+    inputs = make_inputs()
     graph = capture(namespace["Model"](), inputs)
     schedule = main_line(graph, precision)
     plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
-    units = [u for u in plan.units if isinstance(u, TemplateUnit)]
     path = folder / f"{name}.py"
     path.write_text(emit_model_new(source, namespace["Model"], graph, plan, "cpu", precision))
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return inputs, mod, plan, [u for u in plan.units if isinstance(u, TemplateUnit)]
+
+
+def run(name: str, folder: Path) -> dict:
+    body, shapes, precision = CASES[name]
+    inputs, mod, plan, units = templated(name, HEADER + body, lambda: [torch.randn(*s) for s in shapes], precision,
+                                         folder)
     torch.manual_seed(1)
     model = mod.ModelNew()
     ref_model = mod.Model()
