@@ -327,15 +327,13 @@ class Referee:
             committed: dict = {}
             for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
                 if side == "judge":
-                    before = self.judge.queued_ns()
-                    answer = self.judge_timed(command, "burst")
-                    queued["judge"].append((self.judge.queued_ns() - before) / 1e6)
+                    answer = _waited(self.judge, lambda: self.judge_timed(command, "burst"))
+                    queued["judge"].append(answer["queued_ms"])
                     judge_wall.append(answer["wall_ms"])
                     judge_call.append(_milliseconds(answer.get("call_ms")))
                 else:
-                    before = self.worker.queued_ns()
-                    committed = self.ask_worker(command, "burst")
-                    queued["worker"].append((self.worker.queued_ns() - before) / 1e6)
+                    committed = _waited(self.worker, lambda: self.ask_worker(command, "burst"))
+                    queued["worker"].append(committed["queued_ms"])
                     worker_wall.append(committed["wall_ms"])
             self._check_burst(calls, committed.get("digests"))
         raw = outside_clock.Bursts(calls, judge_wall[1:], worker_wall[1:], judge_call[1:])
