@@ -27,15 +27,15 @@ from typing import Any, Callable
 
 from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
-from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.losses import candidate_outcomes
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
+from qimeng.kernels.engine.render import render_schedule, unit_count
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search
 from qimeng.kernels.engine.split_emit import OptimizedPiece, emit_split
 from qimeng.kernels.engine.split_problem import class_expression, piece_problem
 from qimeng.kernels.engine.steps import Precision, Schedule
-from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
+from qimeng.kernels.engine.templates.plan import with_templates
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 RECORD_DRAWS = 4  # forwards of the problem's Model on fresh inputs, at most, to reach every submodule
@@ -240,7 +240,7 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     wall = time.monotonic() - run.start
     run.log(f"done in {wall:.1f} s: {status} (split: {sum(p.status == 'optimized' for p in pieces)} of "
             f"{len(captured)} captured submodule(s) optimised)")
-    kernels = sum(_kernels(p.plan) for p in optimized) if ok else 0
+    kernels = sum(unit_count(p.plan) for p in optimized) if ok else 0
     fallbacks = {f"{p.path}: {n}": why for p in optimized for n, why in p.plan.fallbacks.items()} if ok else {}
     return OptimizeResult(out_dir, status, final.ref_ms / final.candidate_ms if timed else None,
                           compile_ms / final.candidate_ms if timed and compile_ms else None,
@@ -280,16 +280,11 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                 plan = build_plan(c.graph, s.best.schedule)
                 plan = with_templates(c.graph, plan, s.best.schedule, run.device_type)
                 optimized.append(OptimizedPiece(c.path, c.graph, plan, s.best.schedule.precision))
-                piece.status, piece.cause, piece.kernels = "optimized", s.best.note, _kernels(plan)
+                piece.status, piece.cause, piece.kernels = "optimized", s.best.note, unit_count(plan)
             if first[key] != c.path:
                 piece.cause = f"the search of `{first[key]}` (same graph): {piece.cause}"
             pieces.append(piece)
     return optimized, searches
-
-
-def _kernels(plan) -> int:
-    """Generated kernels and template units of a plan."""
-    return len(plan.kernels) + sum(isinstance(u, TemplateUnit) for u in plan.units)
 
 
 def _search_piece(path: Path, c: Captured, run: SplitRun) -> _Searched:
@@ -305,13 +300,8 @@ def _search_piece(path: Path, c: Captured, run: SplitRun) -> _Searched:
     run_id, piece_hash = f"optimize-split-{uuid.uuid4().hex[:8]}", problem_hash(path, run.small)
 
     def render(schedule: Schedule) -> tuple[str, str]:
-        plan = with_templates(graph, build_plan(graph, schedule), schedule, run.device_type)
-        units = sum(isinstance(u, TemplateUnit) for u in plan.units)
-        if not plan.kernels and not units:
-            return "", "no kernels"
-        src = emit_model_new(source, type(c.module), graph, plan, run.device_type, schedule.precision)
-        return src, f"{len(plan.kernels)} kernels" + (f", {units} template units" if units else "") + (
-            f", {len(plan.fallbacks)} PyTorch calls" if plan.fallbacks else "")
+        made = render_schedule(source, type(c.module), graph, schedule, run.device_type)
+        return made.source, made.note
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         run.log(f"[`{c.path}`] verifying {len(cands)} candidate(s) on the submodule in the sandboxed harness")
