@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one GPU check: runs the GPU tests and the benchmarks on a CUDA machine and prints short tables last.
 #
-#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | meter | harness | gemm | engine | all (default: all)
+#   bash scripts/gpu_check.sh [STAGE ...]     STAGE: env | tests | meter | harness | gemm | engine | kernelbench | all (default: all)
 #
 # Runs from source (PYTHONPATH=$PWD); installs nothing. Logs and JSON go under $OUT when it is set
 # (the device tool's output folder), else under ./out.
@@ -44,5 +44,10 @@ if want engine; then
   python3 scripts/gpu_engine_check.py --jobs "${ENGINE_JOBS:-4}" --out-root "${ENGINE_OUT:-/tmp/qimeng-engine}" \
     ${ENGINE_ARGS---benchmark-subset} 2>&1 | tee "$OUT/engine.log" | tail -n 80
   summary+=("engine check: exit ${PIPESTATUS[0]}")
+fi
+# The engine stage's files again under KernelBench's timing protocol (mean of 100 CUDA-event trials, no L2 flush).
+if want kernelbench; then
+  python3 scripts/gpu_kernelbench_check.py "${ENGINE_OUT:-/tmp/qimeng-engine}" 2>&1 | tee "$OUT/kernelbench.log" | tail -n 30
+  summary+=("kernelbench protocol: exit ${PIPESTATUS[0]}")
 fi
 echo; echo "== gpu_check summary"; printf '%s\n' "${summary[@]}"
