@@ -53,11 +53,8 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 
 def roofline_ms(nbytes: int, flops: int, dtype: torch.dtype, ceilings: Ceilings) -> float:
-    """Lower bound on the run time in ms. fp32 uses the TF32 peak when matmuls may use TF32."""
-    if dtype in (torch.float16, torch.bfloat16):
-        peak = ceilings.bf16
-    elif torch.get_float32_matmul_precision() != "highest" or torch.backends.cuda.matmul.allow_tf32:
-        peak = ceilings.tf32
-    else:
-        peak = ceilings.fp32
+    """Lower bound on the run time in ms. fp32 takes the TF32 peak whatever the flags: cuDNN runs fp32
+    convolutions in TF32 by default (``torch.backends.cudnn.allow_tf32``), and strict-fp32 products built
+    from tensor-core passes (3xTF32: about 120 TFLOP/s on an H100 or H200) pass the fp32 FMA peak honestly."""
+    peak = ceilings.bf16 if dtype in (torch.float16, torch.bfloat16) else ceilings.tf32
     return max(nbytes / ceilings.bandwidth, flops / peak) * 1e3

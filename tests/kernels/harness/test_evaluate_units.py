@@ -146,6 +146,10 @@ def test_roofline_is_the_slower_of_memory_and_compute() -> None:
     assert h100 is not None and roofline.ceilings_for("cpu: some CPU") is None
     assert roofline.roofline_ms(3_000_000_000, 0, torch.float32, h100) == pytest.approx(1.0)
     assert roofline.roofline_ms(0, 716_000_000_000, torch.bfloat16, h100) == pytest.approx(1.0)
+    # fp32 at the TF32 peak even with TF32 off: 3xTF32 GEMMs (~120 TFLOP/s) and cuDNN's default TF32 convolutions
+    # pass the 52 TFLOP/s FMA peak honestly
+    assert not torch.backends.cuda.matmul.allow_tf32  # PyTorch's default
+    assert roofline.roofline_ms(0, 379_000_000_000, torch.float32, h100) == pytest.approx(1.0)
     x = torch.zeros(10, 10)
     assert roofline.tensor_bytes([x, x[0]], x.t()) == 400  # shared storage counted once
     assert roofline.count_flops(lambda: torch.mm(x, x)) == 2 * 10 * 10 * 10
