@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from qimeng.kernels.harness import checks, timing
-from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, perf_counter_ns
+from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
 
 PERTURB_ELEMENTS = 4096  # elements of each floating input overwritten before each call (at most half of it)
 DIGEST_WEIGHTS = 1 << 20  # the digest's weights repeat with this period over large outputs
@@ -93,6 +93,27 @@ def inputs_at(inputs: list, calls: int, seed: int, call: int) -> list:
     return inputs
 
 
+class Laps:
+    """Host milliseconds per named phase, summed over laps (``lap`` closes the phase since the last lap),
+    with the clock's start and end (CLOCK_MONOTONIC, which the harness's process shares): a burst's
+    anatomy, for diagnosis only (``scripts/gpu_burst_anatomy.py``). The candidate's worker could forge
+    its own, so no verdict reads it."""
+
+    def __init__(self) -> None:
+        self.start_ns = self.last_ns = monotonic_ns()
+        self.ns: dict[str, int] = {}
+
+    def lap(self, phase: str) -> None:
+        now = monotonic_ns()
+        self.ns[phase] = self.ns.get(phase, 0) + now - self.last_ns
+        self.last_ns = now
+
+    def report(self, **phases: float) -> dict[str, float]:
+        """Each phase's milliseconds (and ``phases``, already in milliseconds), with the start and end stamps."""
+        return {**{k: v / 1e6 for k, v in self.ns.items()}, **phases,
+                "start_ms": self.start_ns / 1e6, "end_ms": self.last_ns / 1e6}
+
+
 class Burst:
     """One side's burst: runs the calls and keeps every call's outputs, leaf by leaf, in slots."""
 
@@ -102,11 +123,13 @@ class Burst:
         self.slots: list[torch.Tensor] = []  # per output leaf: [calls, *shape]
         self.single = False  # the output is one tensor, not a tuple or list
         self.call_ms: list[float] = []
+        self.laps = Laps()  # host time per phase of the loop (diagnosis only)
 
     def run(self, fn: Callable[[list], Any], inputs: list, calls: int, seed: int, reseed: bool,
             flush: "timing.L2Flusher | None") -> list[float]:
         """``calls`` calls of ``fn(inputs)``; per call its own clock's milliseconds (CUDA events; on the
         CPU ``perf_counter_ns``). ``reseed``: each call draws its random numbers from ``seed + call``."""
+        laps = self.laps = Laps()
         perturber = _Perturber(inputs, plan(inputs, calls, seed))
         events = []
         times: list[float] = []
@@ -114,10 +137,12 @@ class Burst:
             perturber.apply(k)
             if reseed:
                 torch.manual_seed(seed + k)
+            laps.lap("inputs")
             if self.cuda:
                 if flush is not None:
                     flush()
                 cuda_synchronize()  # as a timed round: the call starts on an idle device
+                laps.lap("flush")
                 start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
                 start.record()
                 out = fn(inputs)
@@ -128,11 +153,14 @@ class Burst:
                 t0 = perf_counter_ns()
                 out = fn(inputs)
                 times.append((perf_counter_ns() - t0) / 1e6)
+            laps.lap("call")
             self._keep(k, calls, out)
             del out
+            laps.lap("keep")
         if self.cuda:
             cuda_synchronize()
             times = [start.elapsed_time(end) for start, end in events]
+        laps.lap("events")
         self.call_ms = times
         return times
 

@@ -255,18 +255,24 @@ class Judge:
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
         """The reference's verification burst (burst.py), the same work as the candidate's worker does for
         its burst on this seed; its calls' outputs are kept here, never where the candidate could read them."""
+        laps = burst.Laps()
         self.burst = None
         inputs = self.problem.inputs(seed, self.device)
+        laps.lap("make_inputs")
         run = burst.Burst(self.device)
         cuda = torch.device(self.device).type == "cuda"
         if cuda:
             self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
         self.reference.load_state_dict(self.state)
+        laps.lap("restore")
         with torch.no_grad():
             times = run.run(lambda xs: self.reference(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
+        laps.lap("loop")
         run.digests(seed)  # as the candidate's worker commits to its outputs: the same work on both sides
+        laps.lap("digests")
         self.burst, self.burst_seed = run, (seed, calls)
-        return {"kind": "burst", "call_ms": sum(times) / max(len(times), 1)}
+        return {"kind": "burst", "call_ms": sum(times) / max(len(times), 1),
+                "anatomy": {"side": laps.report(call_ms=sum(times)), "loop": run.laps.report()}}
 
     def check_burst(self, calls: Any, described: Any, committed: Any) -> dict:
         """Compare the outputs of the burst's ``calls`` that the candidate's worker exported with the

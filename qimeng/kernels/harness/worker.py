@@ -239,9 +239,12 @@ class CandidateRun:
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
         """A verification burst (burst.py): ``calls`` calls back to back on perturbed inputs of ``seed``;
         the answer commits to every call's outputs with their digests."""
+        laps = burst.Laps()
         self.burst = None
         self.restore_state()
+        laps.lap("restore")
         inputs = self.problem.inputs(seed, self.device)
+        laps.lap("make_inputs")
         run = burst.Burst(self.device)
         cuda = _is_cuda(self.device)
         if cuda:
@@ -254,8 +257,12 @@ class CandidateRun:
         except BaseException as exc:  # noqa: BLE001
             raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
                                   _cuda_broken(self.device, exc)) from None
+        laps.lap("loop")
         self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
-        return {"kind": "burst", "digests": run.digests(seed)}
+        digests = run.digests(seed)
+        laps.lap("digests")
+        return {"kind": "burst", "digests": digests,
+                "anatomy": {"side": laps.report(call_ms=sum(run.call_ms)), "loop": run.laps.report()}}
 
     def export_burst(self, calls: list) -> dict:
         """Write the outputs of the burst's ``calls`` for the judge."""
