@@ -1,17 +1,17 @@
 """Where the verification bursts' wall time goes, side by side, on a CUDA machine (issue 9, part B).
 
-Runs real evaluations (``evaluate_many``: the judge and the candidate's worker in their sandboxes, driven
-by the harness's own ``Referee``) of honest short candidates (the reference kept as it is, a Triton kernel, other
-PyTorch ops) on an elementwise problem, with 8 verification bursts instead of 4,
+Runs real evaluations (``evaluate_many``: the judge and the candidate's worker in their sandboxes,
+driven by the harness's own ``Referee``) of honest short candidates (the reference kept as it is, a
+Triton kernel, other PyTorch ops) on an elementwise problem, with 8 verification bursts instead of 4,
 and records every burst command on both sides: the harness's wall time of the command, the time the
-side's main thread waited for a core, and the anatomy the side reports with its answer (diagnosis only:
-``burst.Laps``; the referee ignores it): its own calls' sum, making the inputs, restoring the state, the
-loop (per-call input change, flush and synchronisation, call, slot copy, reading the events), the
-digests, and by the shared monotonic clock the wake-up (command sent to handler started) and the answer's
-delivery (handler done to answer read). ``rest`` is the wall less all of these. Then the bursts' figures
-as the referee computes them (``outside_clock.Bursts``) and the verdict. The 512 x 512 problem runs a
-second time with ``kernel_share=False`` (no profiler pass in the candidate's worker before timing: the
-judge never runs one), to see whether CUPTI left active there slows its calls.
+side's main thread waited for a core, and the anatomy the side reports with its answer (diagnosis
+only: ``burst.Laps``; the referee ignores it): its own calls' sum, restoring the state, the loop
+(making each call's inputs, flush and synchronisation, call, slot copy, reading the events), the
+digests, and by the shared monotonic clock the wake-up (command sent to handler started) and the
+answer's delivery (handler done to answer read). ``rest`` is the wall less all of these. Then the
+bursts' figures as the referee computes them (``outside_clock.Bursts``) and the verdict. The first
+problem runs a second time with ``kernel_share=False`` (no profiler pass in the candidate's worker
+before timing: the judge never runs one), to see whether CUPTI left active there slows its calls.
 
     PYTHONPATH=$PWD python3 scripts/gpu_burst_anatomy.py [--device cuda:0] [--bursts 8] [--rounds 20] [--sizes 512,4096]
 
@@ -53,7 +53,7 @@ class ModelNew(nn.Module):
 CANDIDATES = {"kept_reference": KEPT, **{name: source for name, (_, source) in SHORT_CANDIDATES.items()}}
 RECORDS: list[dict[str, Any]] = []  # one per burst command, both sides, in the order they ran
 LOOP_PHASES = ("inputs", "flush", "call", "keep", "events")
-SIDE_PHASES = ("restore", "make_inputs", "digests")
+SIDE_PHASES = ("restore", "digests")
 
 
 class RecordingReferee(Referee):
@@ -93,7 +93,7 @@ def breakdown(record: dict) -> dict[str, float]:
     return parts
 
 
-COLUMNS = ("wall", "queued", "own_calls", "wake", "restore", "make_inputs", "loop.inputs", "loop.flush",
+COLUMNS = ("wall", "queued", "own_calls", "wake", "restore", "loop.inputs", "loop.flush",
            "loop.call", "loop.keep", "loop.events", "digests", "deliver", "rest")
 
 

@@ -318,28 +318,24 @@ class Referee:
         if not outside_clock.bursts_could_verify(calls, claimed_ms):
             return False
         reseed = "random_reference" in self.result.flags
-        judge_wall: list[float] = []
-        worker_wall: list[float] = []
-        judge_call: list[float] = []
+        walls: dict[str, list[float]] = {"judge": [], "worker": []}  # the harness's clock around each command
         queued: dict[str, list[float]] = {"judge": [], "worker": []}  # each side's main thread waiting for a core
+        judge_call: list[float] = []
         for b in range(outside_clock.BURSTS + 1):  # the first pair warms both sides up: not counted
             command = {"cmd": "burst", "seed": draw_seed(), "calls": calls, "reseed": reseed}
             committed: dict = {}
             for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
                 if side == "judge":
                     answer = _waited(self.judge, lambda: self.judge_timed(command, "burst"))
-                    queued["judge"].append(answer["queued_ms"])
-                    judge_wall.append(answer["wall_ms"])
                     judge_call.append(_milliseconds(answer.get("call_ms")))
                 else:
-                    committed = _waited(self.worker, lambda: self.ask_worker(command, "burst"))
-                    queued["worker"].append(committed["queued_ms"])
-                    worker_wall.append(committed["wall_ms"])
+                    answer = committed = _waited(self.worker, lambda: self.ask_worker(command, "burst"))
+                walls[side].append(answer["wall_ms"])
+                queued[side].append(answer["queued_ms"])
             self._check_burst(calls, committed.get("digests"))
-        raw = outside_clock.Bursts(calls, judge_wall[1:], worker_wall[1:], judge_call[1:])
-        discounted = outside_clock.Bursts(calls, [w - q for w, q in zip(judge_wall, queued["judge"])][1:],
-                                          [w - q for w, q in zip(worker_wall, queued["worker"])][1:], judge_call[1:])
-        reason, verified = outside_clock.check_bursts(raw, discounted, claimed_ms)
+        bursts = outside_clock.Bursts(calls, walls["judge"][1:], walls["worker"][1:], judge_call[1:],
+                                      queued["judge"][1:], queued["worker"][1:])
+        reason, verified = outside_clock.check_bursts(bursts, claimed_ms)
         if reason and self.options.device == "cpu":
             # On a loaded CPU the bursts' clock refuted honest calls too (an honest 0.15 ms call measured at
             # 3.7 ms per call with three busy processes on two cores): there a refutation only leaves the

@@ -215,52 +215,53 @@ class CandidateRun:
     def timed_round(self, seed: int) -> dict:
         """One timed call on fresh inputs; its output is written for the judge before the answer. Under
         ``--protocol kernelbench`` by that evaluator's clock (kernelbench.py): no flush, autograd on."""
-        inputs = self.problem.inputs(seed, self.device)
-        cand_inputs = clone_inputs(inputs)
-        self.poison()
-        fn = lambda: self.model(*cand_inputs)  # noqa: E731
-        torch.manual_seed(seed)
-        try:
-            if self.options.protocol == "kernelbench":
-                ms, out = kernelbench.time_call(fn, self.device, grad=True)
-                late = False
-            else:
-                with no_grad():
-                    if _is_cuda(self.device):
-                        self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-                        ms, out, late = timing.cuda_trial(fn, self.flusher)
-                    else:
-                        ms, out, late = timing.cpu_trial(fn)
-        except BaseException as exc:  # noqa: BLE001
-            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (while timing)",
-                                  _cuda_broken(self.device, exc)) from None
-        return {"kind": "round", "ms": ms, "late": late, "leaves": self.writer.write(out, "out")}
+        with timing.gc_paused():  # no collection inside the harness's clock around the round
+            inputs = self.problem.inputs(seed, self.device)
+            cand_inputs = clone_inputs(inputs)
+            self.poison()
+            fn = lambda: self.model(*cand_inputs)  # noqa: E731
+            torch.manual_seed(seed)
+            try:
+                if self.options.protocol == "kernelbench":
+                    ms, out = kernelbench.time_call(fn, self.device, grad=True)
+                    late = False
+                else:
+                    with no_grad():
+                        if _is_cuda(self.device):
+                            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+                            ms, out, late = timing.cuda_trial(fn, self.flusher)
+                        else:
+                            ms, out, late = timing.cpu_trial(fn)
+            except BaseException as exc:  # noqa: BLE001
+                raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (while timing)",
+                                      _cuda_broken(self.device, exc)) from None
+            return {"kind": "round", "ms": ms, "late": late, "leaves": self.writer.write(out, "out")}
 
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
-        """A verification burst (burst.py): ``calls`` calls back to back on perturbed inputs of ``seed``;
-        the answer commits to every call's outputs with their digests."""
-        laps = burst.Laps()
-        self.burst = None
-        self.restore_state()
-        laps.lap("restore")
-        inputs = self.problem.inputs(seed, self.device)
-        laps.lap("make_inputs")
-        run = burst.Burst(self.device)
-        cuda = _is_cuda(self.device)
-        if cuda:
-            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-        try:
-            with no_grad():
-                run.run(lambda xs: self.model(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
-        except burst.BurstMismatch as exc:
-            raise CandidateFailed(Status.INCORRECT, f"{exc} (in a verification burst)") from None
-        except BaseException as exc:  # noqa: BLE001
-            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
-                                  _cuda_broken(self.device, exc)) from None
-        laps.lap("loop")
-        self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
-        digests = run.digests(seed)
-        laps.lap("digests")
+        """A verification burst (burst.py): ``calls`` calls back to back, each on fresh inputs of its own
+        seed; the answer commits to every call's outputs with their digests."""
+        with timing.gc_paused():
+            laps = burst.Laps()
+            self.burst = None
+            self.restore_state()
+            laps.lap("restore")
+            run = burst.Burst(self.device)
+            cuda = _is_cuda(self.device)
+            if cuda:
+                self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+            try:
+                with no_grad():
+                    run.run(lambda xs: self.model(*xs), lambda s: self.problem.inputs(s, self.device), calls, seed,
+                            reseed, self.flusher if cuda else None)
+            except burst.BurstMismatch as exc:
+                raise CandidateFailed(Status.INCORRECT, f"{exc} (in a verification burst)") from None
+            except BaseException as exc:  # noqa: BLE001
+                raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
+                                      _cuda_broken(self.device, exc)) from None
+            laps.lap("loop")
+            self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
+            digests = run.digests(seed)
+            laps.lap("digests")
         return {"kind": "burst", "digests": digests,
                 "anatomy": {"side": laps.report(call_ms=sum(run.call_ms)), "loop": run.laps.report()}}
 
