@@ -39,6 +39,7 @@ import torch
 
 from qimeng.kernels.harness import checks, timing
 from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
+from qimeng.kernels.harness.inputs import seed_all
 
 DIGEST_WEIGHTS = 1 << 20  # the digest's weights repeat with this period over large outputs
 _DIGEST_CHUNK_BYTES = 256 * 2**20  # words widened to int64 at once while digesting
@@ -98,7 +99,7 @@ class Burst:
         for k in range(calls):
             inputs = make_inputs(call_seed(seed, k))
             if reseed:
-                torch.manual_seed(call_seed(seed, k))
+                seed_all(call_seed(seed, k))
             laps.lap("inputs")
             if self.cuda:
                 if flush is not None:

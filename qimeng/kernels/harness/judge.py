@@ -26,6 +26,7 @@ from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
 from qimeng.kernels.harness import baselines, burst, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
 from qimeng.kernels.harness.exchange import Reader, Writer  # noqa: E402
+from qimeng.kernels.harness.inputs import seed_all  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
 
@@ -105,7 +106,7 @@ class Judge:
         """The reference's call, from generator seed ``rng_seed`` (the candidate's worker seeds its call
         alike; None: seeded already); inputs are not cloned: each caller makes its own."""
         if rng_seed is not None:
-            torch.manual_seed(rng_seed)
+            seed_all(rng_seed)
         try:
             with torch.no_grad():
                 out = self.reference(*inputs)
@@ -121,7 +122,7 @@ class Judge:
         self.kept.pop(tag, None)  # the last trial's outputs are freed before this one's
         self.reference.load_state_dict(self.state)
         inputs = self.problem.inputs(seed, self.device)
-        torch.manual_seed(seed)
+        seed_all(seed)
         before = generator_states(self.device)
         out = self.run_reference(inputs, None)
         random = any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device)))
@@ -177,7 +178,7 @@ class Judge:
             model = model.to(torch.float64)
             args = [x.to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
                     for x in (self.problem.inputs(seed, self.device) if inputs is None else inputs)]
-            torch.manual_seed(seed)
+            seed_all(seed)
             with torch.no_grad():
                 out = model(*args)
             sync(self.device)
@@ -193,7 +194,7 @@ class Judge:
         for _ in range(calls):
             self.run_reference(clone_inputs(inputs), seed)
             for mode in list(self.compiled):
-                torch.manual_seed(seed)
+                seed_all(seed)
                 try:
                     with torch.no_grad():
                         self.compiled[mode](*clone_inputs(inputs))
@@ -224,7 +225,7 @@ class Judge:
             inputs = self.problem.inputs(seed, self.device)
             ref_inputs = clone_inputs(inputs)
             self.poison()
-            torch.manual_seed(seed)
+            seed_all(seed)
             try:
                 ms, out, late = self.time_call(lambda: model(*ref_inputs))
             except Exception as exc:

@@ -158,7 +158,7 @@ class CandidateRun:
     def call(self, inputs: list, when: str, rng_seed: int = 0) -> Any:
         self.poison()
         self._sync()  # the candidate starts on an idle device: side streams cannot race the input copies
-        torch.manual_seed(rng_seed)  # the judge's reference draws the same random numbers (dropout)
+        inputs_mod.seed_all(rng_seed)  # the judge's reference draws the same random numbers (dropout)
         try:
             with no_grad():
                 out = self.model(*inputs)
@@ -220,7 +220,7 @@ class CandidateRun:
             cand_inputs = clone_inputs(inputs)
             self.poison()
             fn = lambda: self.model(*cand_inputs)  # noqa: E731
-            torch.manual_seed(seed)
+            inputs_mod.seed_all(seed)
             try:
                 if self.options.protocol == "kernelbench":
                     ms, out = kernelbench.time_call(fn, self.device, grad=True)
