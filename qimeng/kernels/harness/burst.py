@@ -146,8 +146,8 @@ class Burst:
         """The output leaves of call ``call``."""
         return [slot[call] for slot in self.slots]
 
-    def digests(self, seed: int) -> list[list[float]]:
-        """Per output leaf, per call: the seeded weighted sum of its elements (``digest``)."""
+    def digests(self, seed: int) -> list[list[int]]:
+        """Per output leaf, per call: the digest of its bits (``slot_digests``)."""
         return [slot_digests(slot, seed) for slot in self.slots]
 
 
@@ -187,7 +187,7 @@ def slot_digests(slot: torch.Tensor, seed: int) -> list[int]:
     for first in range(0, calls, rows_at_once):
         rows = words[first:first + rows_at_once]
         for begin in range(0, width, DIGEST_WEIGHTS):
-            part = rows[:, begin:begin + DIGEST_WEIGHTS].to(torch.int64)
+            part = rows[:, begin:begin + DIGEST_WEIGHTS]  # widened to int64 by the product itself: one pass, not two
             total[first:first + rows.shape[0]] += (part * weights[:part.shape[1]]).sum(dim=1)  # wraps mod 2**64
     return total.tolist()
 

@@ -114,8 +114,9 @@ class Referee:
         self.worker.close()
         return Ended(Status.CRASHED, f"the worker {self.worker.describe_exit()} while evaluating the candidate", True)
 
-    def judge_send(self, command: dict) -> None:
-        self.judge.resume()  # stopped after its last timed command (judge_timed); at once when it runs
+    def judge_send(self, command: dict, resume: bool = True) -> None:
+        if resume:
+            self.judge.resume()  # stopped after its last timed command (judge_timed); at once when it runs
         self.judge.send(command)
         self.judge_waiting += 1
 
@@ -130,11 +131,12 @@ class Referee:
             raise JudgeLost(f"the judge answered {message.get('kind')!r} where {expect!r} was due")
         return message
 
-    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
+    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None, resumed: bool = False) -> dict:
         """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
-        (from before the command was written, as for the candidate's worker)."""
+        (from before the command was written, as for the candidate's worker; ``resumed``: the judge was
+        woken before, as the worker is before its clock starts, so no wake-up is inside the clock)."""
         started = time.perf_counter()
-        self.judge_send(command)
+        self.judge_send(command, resume=not resumed)
         answer = self.judge_receive(expect, timeout_s)
         return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
 
@@ -146,7 +148,7 @@ class Referee:
         kept reference's rounds to 0.80-0.92x of its own)."""
         self.judge.stop_and_wait(_STOP_SETTLE_S)
         self.judge.resume()
-        answer = self.ask_judge(command, expect)
+        answer = self.ask_judge(command, expect, resumed=True)
         self.judge.stop()
         return answer
 
@@ -411,14 +413,16 @@ class Referee:
             with _phase(phases, "inspect"):
                 found = self.ask_worker({"cmd": "inspect", "seed": draw_seed()}, "inspected")
                 self.result.ops_called = [str(op) for op in found.get("ops_called") or []]
-                share = found.get("own_kernel_share")
-                self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
             if opts.time_candidate and opts.timing_trials > 0:
                 with _phase(phases, "timing"):
                     self.timing()
             with _phase(phases, "recheck"):
                 self.say("check after timing")
                 self.trial("after timing")
+            if opts.kernel_share and opts.device.startswith("cuda"):
+                with _phase(phases, "kernel_share"):  # last: the profiler slows the worker's later calls
+                    share = self.ask_worker({"cmd": "kernel_share", "seed": draw_seed()}, "kernel_share")["own_kernel_share"]
+                    self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
             degenerate = self.ask_judge({"cmd": "degenerate"}, "degenerate")["reason"]
             if degenerate:
                 self.flag("degenerate_reference")
