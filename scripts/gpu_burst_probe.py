@@ -47,14 +47,15 @@ CALLABLES = {
 
 
 def probe(fn, inputs: list, calls: int, sync_after: bool, flush: timing.L2Flusher) -> tuple[float, float]:
-    """(mean event ms per call, mean wall ms per call) of one burst loop."""
+    """(mean event ms per call, mean wall ms per call) of one burst loop, each call on fresh inputs of
+    the shapes of ``inputs`` (as ``burst.Burst.run`` makes them)."""
     run = burst.Burst("cuda")
-    perturber = burst._Perturber(inputs, burst.plan(inputs, calls, 1))
     events = []
     cuda_synchronize()
     started = time.perf_counter()
     for k in range(calls):
-        perturber.apply(k)
+        torch.manual_seed(burst.call_seed(1, k))
+        inputs = [torch.randn_like(x) for x in inputs]
         flush()
         cuda_synchronize()
         start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)

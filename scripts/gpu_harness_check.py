@@ -1,6 +1,7 @@
-"""GPU check of the evaluation harness: planted GPU cheats and faults must get the right status, honest
-Triton candidates must pass, and a hung kernel must be freed quickly. Prints a short table; exits 1 when
-any candidate gets a status other than the expected one. Honest Triton candidates on a small problem
+"""GPU check of the evaluation harness: planted GPU cheats and faults must get the right status (a
+candidate that patches its last output in the verification bursts, ``burst_incremental``, included),
+honest Triton candidates must pass, and a hung kernel must be freed quickly. Prints a short table; exits
+1 when any candidate gets a status other than the expected one. Honest Triton candidates on a small problem
 (calls of about 10 us) must also be verified by the harness's clock (no ``timing_unverified``). For
 every candidate whose timing needed verification bursts it prints their figures: calls per burst, the
 claimed and the measured time per call, and the bursts' resolution. With ``--size-gib S`` it then
@@ -169,6 +170,98 @@ class ModelNew(nn.Module):
 '''),
 }
 
+MATMUL = '''
+import torch
+import torch.nn as nn
+
+ROWS, K, N = 2048, 4096, 1024
+
+
+class Model(nn.Module):
+    def __init__(self, k, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(k, n) / k ** 0.5)
+
+    def forward(self, x):
+        return x @ self.w
+
+
+def get_inputs():
+    return [torch.randn(ROWS, K)]
+
+
+def get_init_inputs():
+    return [K, N]
+'''
+
+MATMUL_CANDIDATES: dict[str, tuple[Status, str]] = {
+    "matmul_kept": (Status.OK, '''
+import torch.nn as nn
+
+
+class ModelNew(nn.Module):
+    def __init__(self, k, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(k, n))
+
+    def forward(self, x):
+        return x @ self.w
+'''),
+    # the GPU twin of tests/kernels/harness/cheats/burst_incremental.py: claims a fifth of each call (about
+    # 0.3 ms, a lie below the rounds' resolution) and, in bursts, recomputes only the rows of x that changed
+    # since its last call: while a burst changed one block of the input per call, the bursts verified the lie
+    "burst_incremental": (Status.REJECTED, '''
+import gc
+import sys
+import warnings
+
+import torch
+import torch.nn as nn
+
+from qimeng.kernels.harness import timing
+
+_real_trial = timing.cuda_trial
+
+
+def _short_trial(fn, flush):
+    ms, out, late = _real_trial(fn, flush)
+    return ms / 5, out, late
+
+
+def _in_burst():
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "run_burst":
+            return True
+        frame = frame.f_back
+    return False
+
+
+class ModelNew(nn.Module):
+    def __init__(self, k, n):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(k, n))
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            if type(obj).__name__ == "CandidateRun":
+                obj.check_untouched = lambda when: None
+        timing.cuda_trial = _short_trial
+        self.last_x = self.last_out = None
+
+    def forward(self, x):
+        if not _in_burst():
+            return x @ self.w
+        if self.last_x is not None:
+            changed = (x != self.last_x).any(dim=1).nonzero().flatten()
+            if len(changed) <= x.shape[0] // 2:
+                self.last_out[changed] = x[changed] @ self.w
+                self.last_x[changed] = x[changed]
+                return self.last_out
+        self.last_x, self.last_out = x.clone(), x @ self.w
+        return self.last_out
+'''),
+}
+
 
 BIG = '''
 import torch
@@ -205,8 +298,9 @@ def _spy_on_bursts() -> None:
 
     real = outside_clock.check_bursts
 
-    def spy(raw: outside_clock.Bursts, discounted: outside_clock.Bursts, claimed_ms: float) -> tuple[str | None, bool]:
-        verdict = real(raw, discounted, claimed_ms)
+    def spy(raw: outside_clock.Bursts, claimed_ms: float) -> tuple[str | None, bool]:
+        verdict = real(raw, claimed_ms)
+        discounted = raw.discounted()
         BURSTS.append({"calls": raw.calls, "claimed_ms": claimed_ms, "resolution_ms": raw.resolution_ms(),
                        "measured_ms": quantile(raw.per_call_ms(), 0.5),
                        "discounted_ms": quantile(discounted.per_call_ms(), 0.5), "verified": verdict[1],
@@ -299,6 +393,7 @@ def main() -> int:
         rows = run(ELEMENTWISE.format(n=4096), ELEMENTWISE_CANDIDATES, options, Path(tmp), "scale_add_relu")
         rows += run(ELEMENTWISE.format(n=512), SHORT_CANDIDATES, options, Path(tmp), "short_scale_add_relu")
         rows += run(SOFTMAX, SOFTMAX_CANDIDATES, options, Path(tmp), "softmax_rows")
+        rows += run(MATMUL, MATMUL_CANDIDATES, options, Path(tmp), "rows_matmul")
     failures = 0
     print(f"{'candidate':20} {'expected':14} {'got':14} {'check':5} {'speedup':>8} {'own%':>5}  reason / flags")
     for name, expected, result, bursts in rows:

@@ -62,7 +62,8 @@ class EvalOptions:
     baselines: tuple[str, ...] = ("eager",)  # subset of {"eager", "compile", "compile-max-autotune"}
     time_candidate: bool = True
     small: bool = False  # apply the problem's SMALL size overrides (CPU tests)
-    kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` (~5 s per worker, ~0.5 s each)
+    kernel_share: bool = True  # CUDA: profile the candidate for ``own_kernel_share`` after its verdict (~0.5 s; its
+    # worker is then discarded: CUPTI stays subscribed there, and a fresh worker takes ~5 s to start)
     mode: str = "train"  # "train": the modules as Model(*get_init_inputs()) builds them; "eval": .eval() first
     protocol: str = "qimeng"  # "qimeng" (strict) or "kernelbench" (that evaluator's timing: harness/kernelbench.py)
     # True: the torch.compile baselines are timed in each candidate's own rounds, beside eager and the

@@ -2,13 +2,29 @@
 calls far shorter than its noise (``outside_clock.Bursts``).
 
 Both sides run the same loop on the same seed: the judge with the reference, the candidate's worker
-with the candidate. The inputs come from the seed (``Problem.inputs``); before each call a block of
-every floating input is overwritten with values copied from another place of the same tensor, at
-offsets drawn from the seed, so no call's inputs are the last one's (a cached output cannot serve it)
-and the values stay those the problem makes. Each call runs as a timed round does (on CUDA: L2 flush,
-the whole device synchronised, the call, the whole device synchronised again, so that copying its
-outputs into their slot cannot race work it left on another stream), and its outputs are copied into a
-slot of their own.
+with the candidate. Call ``k`` of a burst on seed ``s`` is what a trial on seed ``call_seed(s, k)`` is:
+its inputs are made fresh by the problem (``Problem.inputs``) from that seed, and a random reference
+draws its random numbers from it. Fresh inputs per call are the only choice that leaves a candidate
+nothing to reuse from the calls before, whatever the operator (the candidate's process knows the seed,
+so it knows how any two calls' inputs relate):
+
+- a block of each input overwritten per call (as until 2026-12-02) let it diff the new inputs against
+  the last ones in one read and recompute only the output rows the block touches (a product ``x @ w``,
+  a row-wise reduction, softmax or norm), then patch its last output: a read and a copy per call, not
+  the work (``cheats/burst_incremental.py``);
+- a seeded roll of each input commutes with elementwise operators (the last output, rolled) and turns
+  window sums into differences of one prefix sum (a row reduction in one subtraction per row);
+- a ring of P input sets from P seeds lets it keep one output per member and patch that.
+
+Fresh inputs cost the problem's own input making per call (on the GPU a generator kernel per input,
+about as long as an elementwise call), on both sides alike, so it cancels in the bursts' paired
+difference; their values are those the problem makes (integer inputs, such as indices, included). What
+a candidate can still save is the harness's own work in its process (making the inputs, the L2 flush,
+the slot copies, the digests): docs/HARNESS.md, Limits.
+
+Each call runs as a timed round does (on CUDA: L2 flush, the whole device synchronised, the call, the
+whole device synchronised again, so that copying its outputs into their slot cannot race work it left
+on another stream), and its outputs are copied into a slot of their own.
 After the loop the side commits to every call's outputs with a digest (a seeded universal hash of every
 output bit, ``slot_digests``): the harness then picks calls at random, the candidate's worker exports their
 slots, and the judge checks that they match both the committed digest (the work was done before the
@@ -17,16 +33,14 @@ answer, not when asked) and the reference's slot for the same call.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
 from qimeng.kernels.harness import checks, timing
-from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, perf_counter_ns
+from qimeng.kernels.harness.guard import CudaEvent, cuda_synchronize, monotonic_ns, perf_counter_ns
+from qimeng.kernels.harness.inputs import seed_all
 
-PERTURB_ELEMENTS = 4096  # elements of each floating input overwritten before each call (at most half of it)
 DIGEST_WEIGHTS = 1 << 20  # the digest's weights repeat with this period over large outputs
 _DIGEST_CHUNK_BYTES = 256 * 2**20  # words widened to int64 at once while digesting
 _DIGEST_SALT = 0x5EED_D16E
@@ -36,61 +50,30 @@ class BurstMismatch(Exception):
     """A call's outputs do not have the layout of the burst's first call (the slots cannot hold them)."""
 
 
-@dataclass(frozen=True)
-class Perturbation:
-    """Before one call: ``flat[dst:dst+n] = flat[src:src+n]`` in floating input ``tensor``."""
-
-    tensor: int
-    dst: int
-    src: int
-    n: int
+def call_seed(seed: int, call: int) -> int:
+    """The seed of call ``call`` of a burst on ``seed``: of its inputs and of its random numbers."""
+    return seed + call
 
 
-def perturbable(inputs: list) -> list[int]:
-    """Indices of the inputs a burst perturbs: contiguous floating or complex tensors of 2+ elements."""
-    return [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor) and x.numel() >= 2
-            and (x.is_floating_point() or x.is_complex()) and x.is_contiguous()]
+class Laps:
+    """Host milliseconds per named phase, summed over laps (``lap`` closes the phase since the last lap),
+    with the clock's start and end (CLOCK_MONOTONIC, which the harness's process shares): a burst's
+    anatomy, for diagnosis only (``scripts/gpu_burst_anatomy.py``). The candidate's worker could forge
+    its own, so no verdict reads it."""
 
+    def __init__(self) -> None:
+        self.start_ns = self.last_ns = monotonic_ns()
+        self.ns: dict[str, int] = {}
 
-def plan(inputs: list, calls: int, seed: int) -> list[list[Perturbation]]:
-    """The perturbations before each of ``calls`` calls, drawn from ``seed`` (the same on both sides)."""
-    rng = random.Random(seed)
-    chosen = perturbable(inputs)
-    steps = []
-    for _ in range(calls):
-        step = []
-        for i in chosen:
-            numel = inputs[i].numel()
-            n = min(PERTURB_ELEMENTS, numel // 2)
-            step.append(Perturbation(i, rng.randrange(numel - n + 1), rng.randrange(numel - n + 1), n))
-        steps.append(step)
-    return steps
+    def lap(self, phase: str) -> None:
+        now = monotonic_ns()
+        self.ns[phase] = self.ns.get(phase, 0) + now - self.last_ns
+        self.last_ns = now
 
-
-class _Perturber:
-    """Applies a plan's steps in place, through one scratch block per input (source and target may overlap)."""
-
-    def __init__(self, inputs: list, steps: list[list[Perturbation]]) -> None:
-        self.inputs, self.steps = inputs, steps
-        self.flat = {i: inputs[i].view(-1) for i in perturbable(inputs)}
-        self.scratch = {i: torch.empty(min(PERTURB_ELEMENTS, f.numel() // 2), dtype=f.dtype, device=f.device)
-                        for i, f in self.flat.items()}
-
-    def apply(self, call: int) -> None:
-        for p in self.steps[call]:
-            flat, scratch = self.flat[p.tensor], self.scratch[p.tensor]
-            scratch.copy_(flat[p.src:p.src + p.n])
-            flat[p.dst:p.dst + p.n].copy_(scratch)
-
-
-def inputs_at(inputs: list, calls: int, seed: int, call: int) -> list:
-    """The inputs of call ``call`` of a burst of ``calls`` on ``seed``, made again from its first inputs
-    (the judge's float64 second look at one call)."""
-    steps = plan(inputs, calls, seed)
-    perturber = _Perturber(inputs, steps)
-    for k in range(call + 1):
-        perturber.apply(k)
-    return inputs
+    def report(self, **phases: float) -> dict[str, float]:
+        """Each phase's milliseconds (and ``phases``, already in milliseconds), with the start and end stamps."""
+        return {**{k: v / 1e6 for k, v in self.ns.items()}, **phases,
+                "start_ms": self.start_ns / 1e6, "end_ms": self.last_ns / 1e6}
 
 
 class Burst:
@@ -102,22 +85,27 @@ class Burst:
         self.slots: list[torch.Tensor] = []  # per output leaf: [calls, *shape]
         self.single = False  # the output is one tensor, not a tuple or list
         self.call_ms: list[float] = []
+        self.laps = Laps()  # host time per phase of the loop (diagnosis only)
 
-    def run(self, fn: Callable[[list], Any], inputs: list, calls: int, seed: int, reseed: bool,
+    def run(self, fn: Callable[[list], Any], make_inputs: Callable[[int], list], calls: int, seed: int, reseed: bool,
             flush: "timing.L2Flusher | None") -> list[float]:
-        """``calls`` calls of ``fn(inputs)``; per call its own clock's milliseconds (CUDA events; on the
-        CPU ``perf_counter_ns``). ``reseed``: each call draws its random numbers from ``seed + call``."""
-        perturber = _Perturber(inputs, plan(inputs, calls, seed))
+        """``calls`` calls of ``fn(inputs)``, each on ``make_inputs(call_seed(seed, k))`` (the problem's
+        fresh inputs); per call its own clock's milliseconds (CUDA events; on the CPU ``perf_counter_ns``).
+        ``reseed``: each call draws its random numbers from its own seed, as a trial does. Both sides run
+        it with Python's garbage collector paused (``timing.gc_paused``)."""
+        laps = self.laps = Laps()
         events = []
         times: list[float] = []
         for k in range(calls):
-            perturber.apply(k)
+            inputs = make_inputs(call_seed(seed, k))
             if reseed:
-                torch.manual_seed(seed + k)
+                seed_all(call_seed(seed, k))
+            laps.lap("inputs")
             if self.cuda:
                 if flush is not None:
                     flush()
                 cuda_synchronize()  # as a timed round: the call starts on an idle device
+                laps.lap("flush")
                 start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
                 start.record()
                 out = fn(inputs)
@@ -128,11 +116,14 @@ class Burst:
                 t0 = perf_counter_ns()
                 out = fn(inputs)
                 times.append((perf_counter_ns() - t0) / 1e6)
+            laps.lap("call")
             self._keep(k, calls, out)
-            del out
+            del out, inputs
+            laps.lap("keep")
         if self.cuda:
             cuda_synchronize()
             times = [start.elapsed_time(end) for start, end in events]
+        laps.lap("events")
         self.call_ms = times
         return times
 
@@ -155,8 +146,8 @@ class Burst:
         """The output leaves of call ``call``."""
         return [slot[call] for slot in self.slots]
 
-    def digests(self, seed: int) -> list[list[float]]:
-        """Per output leaf, per call: the seeded weighted sum of its elements (``digest``)."""
+    def digests(self, seed: int) -> list[list[int]]:
+        """Per output leaf, per call: the digest of its bits (``slot_digests``)."""
         return [slot_digests(slot, seed) for slot in self.slots]
 
 
@@ -196,7 +187,7 @@ def slot_digests(slot: torch.Tensor, seed: int) -> list[int]:
     for first in range(0, calls, rows_at_once):
         rows = words[first:first + rows_at_once]
         for begin in range(0, width, DIGEST_WEIGHTS):
-            part = rows[:, begin:begin + DIGEST_WEIGHTS].to(torch.int64)
+            part = rows[:, begin:begin + DIGEST_WEIGHTS]  # widened to int64 by the product itself: one pass, not two
             total[first:first + rows.shape[0]] += (part * weights[:part.shape[1]]).sum(dim=1)  # wraps mod 2**64
     return total.tolist()
 

@@ -26,6 +26,7 @@ from qimeng.core.privileges import set_not_dumpable  # noqa: E402
 from qimeng.core.verdict import BadInput  # noqa: E402
 from qimeng.kernels.harness import baselines, burst, checks, device_lock, kernelbench, memory, roofline, timing  # noqa: E402
 from qimeng.kernels.harness.exchange import Reader, Writer  # noqa: E402
+from qimeng.kernels.harness.inputs import seed_all  # noqa: E402
 from qimeng.kernels.harness.problem import Problem, load_problem  # noqa: E402
 from qimeng.kernels.result import EvalOptions  # noqa: E402
 
@@ -105,7 +106,7 @@ class Judge:
         """The reference's call, from generator seed ``rng_seed`` (the candidate's worker seeds its call
         alike; None: seeded already); inputs are not cloned: each caller makes its own."""
         if rng_seed is not None:
-            torch.manual_seed(rng_seed)
+            seed_all(rng_seed)
         try:
             with torch.no_grad():
                 out = self.reference(*inputs)
@@ -121,7 +122,7 @@ class Judge:
         self.kept.pop(tag, None)  # the last trial's outputs are freed before this one's
         self.reference.load_state_dict(self.state)
         inputs = self.problem.inputs(seed, self.device)
-        torch.manual_seed(seed)
+        seed_all(seed)
         before = generator_states(self.device)
         out = self.run_reference(inputs, None)
         random = any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device)))
@@ -177,7 +178,7 @@ class Judge:
             model = model.to(torch.float64)
             args = [x.to(torch.float64) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
                     for x in (self.problem.inputs(seed, self.device) if inputs is None else inputs)]
-            torch.manual_seed(seed)
+            seed_all(seed)
             with torch.no_grad():
                 out = model(*args)
             sync(self.device)
@@ -193,7 +194,7 @@ class Judge:
         for _ in range(calls):
             self.run_reference(clone_inputs(inputs), seed)
             for mode in list(self.compiled):
-                torch.manual_seed(seed)
+                seed_all(seed)
                 try:
                     with torch.no_grad():
                         self.compiled[mode](*clone_inputs(inputs))
@@ -213,33 +214,34 @@ class Judge:
         same untimed work around it as the candidate's worker does (its output copied to host memory),
         so that the harness's clock sees the same overhead on both sides. Only the reference's output is
         kept, for the candidate's round of the same seed; a baseline that raises answers its error."""
-        if baseline is None:
-            model = self.reference
-            self.kept.pop("round", None)
-        elif baseline in self.compiled:
-            model = self.compiled[baseline]
-        else:
-            return {"kind": "round", "ms": None, "error": self.baseline_errors.get(baseline, "not compiled")}
-        inputs = self.problem.inputs(seed, self.device)
-        ref_inputs = clone_inputs(inputs)
-        self.poison()
-        torch.manual_seed(seed)
-        try:
-            ms, out, late = self.time_call(lambda: model(*ref_inputs))
-        except Exception as exc:
+        with timing.gc_paused():  # no collection inside the harness's clock around the round
             if baseline is None:
-                raise
-            self.drop_baseline(baseline, exc)
-            return {"kind": "round", "ms": None, "error": self.baseline_errors[baseline]}
-        self.spare.write(out, "out")  # as the candidate's worker writes its output for the judge
-        sync(self.device)
-        del inputs, ref_inputs
-        if baseline is None:
-            self.kept["round"] = (seed, out)
-        found = checks.leaves(out)
-        return {"kind": "round", "ms": ms, "late": late,
-                "output_bytes": sum(v.numel() * v.element_size() for _, v in found if isinstance(v, torch.Tensor)),
-                "tensors_only": bool(found) and all(isinstance(v, torch.Tensor) for _, v in found)}
+                model = self.reference
+                self.kept.pop("round", None)
+            elif baseline in self.compiled:
+                model = self.compiled[baseline]
+            else:
+                return {"kind": "round", "ms": None, "error": self.baseline_errors.get(baseline, "not compiled")}
+            inputs = self.problem.inputs(seed, self.device)
+            ref_inputs = clone_inputs(inputs)
+            self.poison()
+            seed_all(seed)
+            try:
+                ms, out, late = self.time_call(lambda: model(*ref_inputs))
+            except Exception as exc:
+                if baseline is None:
+                    raise
+                self.drop_baseline(baseline, exc)
+                return {"kind": "round", "ms": None, "error": self.baseline_errors[baseline]}
+            self.spare.write(out, "out")  # as the candidate's worker writes its output for the judge
+            sync(self.device)
+            del inputs, ref_inputs
+            if baseline is None:
+                self.kept["round"] = (seed, out)
+            found = checks.leaves(out)
+            return {"kind": "round", "ms": ms, "late": late,
+                    "output_bytes": sum(v.numel() * v.element_size() for _, v in found if isinstance(v, torch.Tensor)),
+                    "tensors_only": bool(found) and all(isinstance(v, torch.Tensor) for _, v in found)}
 
     def time_call(self, fn: Callable[[], Any]) -> tuple[float, Any, bool]:
         """(milliseconds, output, late) of one call by the protocol's clock, as the candidate's worker times its own."""
@@ -255,18 +257,26 @@ class Judge:
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
         """The reference's verification burst (burst.py), the same work as the candidate's worker does for
         its burst on this seed; its calls' outputs are kept here, never where the candidate could read them."""
-        self.burst = None
-        inputs = self.problem.inputs(seed, self.device)
-        run = burst.Burst(self.device)
-        cuda = torch.device(self.device).type == "cuda"
-        if cuda:
-            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-        self.reference.load_state_dict(self.state)
-        with torch.no_grad():
-            times = run.run(lambda xs: self.reference(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
-        run.digests(seed)  # as the candidate's worker commits to its outputs: the same work on both sides
-        self.burst, self.burst_seed = run, (seed, calls)
-        return {"kind": "burst", "call_ms": sum(times) / max(len(times), 1)}
+        with timing.gc_paused():
+            laps = burst.Laps()
+            self.burst = None
+            self.reference.load_state_dict(self.state)
+            laps.lap("restore")
+            run = burst.Burst(self.device)
+            cuda = torch.device(self.device).type == "cuda"
+            if cuda:
+                self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+            with torch.no_grad():
+                times = run.run(lambda xs: self.reference(*xs), lambda s: self.problem.inputs(s, self.device), calls,
+                                seed, reseed, self.flusher if cuda else None)
+            laps.lap("loop")
+            digests = run.digests(seed)  # as the candidate's worker commits to its outputs: the same work on both sides
+            laps.lap("digests")
+            self.burst, self.burst_seed = run, (seed, calls)
+        # the digests go out as the worker's do (the same bytes through a pipe and a JSON decoder on both
+        # sides' clocks); the harness keeps them from the candidate and reads them for nothing
+        return {"kind": "burst", "call_ms": sum(times) / max(len(times), 1), "digests": digests,
+                "anatomy": {"side": laps.report(call_ms=sum(times)), "loop": run.laps.report()}}
 
     def check_burst(self, calls: Any, described: Any, committed: Any) -> dict:
         """Compare the outputs of the burst's ``calls`` that the candidate's worker exported with the
@@ -294,8 +304,7 @@ class Judge:
             atol, rtol = checks.tolerances(out_r, self.options.atol, self.options.rtol)
             reason = checks.compare(candidate, out_r, atol, rtol)
             if reason is not None and checks.VALUES_DIFFER in reason:
-                replayed = burst.inputs_at(self.problem.inputs(seed, self.device), count, seed, int(call))
-                truth = self.float64_reference(seed + int(call), replayed)
+                truth = self.float64_reference(burst.call_seed(seed, int(call)))  # the call's own inputs, made again
                 if truth is not None:
                     reason = checks.within_reference_error(candidate, out_r, truth, atol, rtol)
                     if reason is None:

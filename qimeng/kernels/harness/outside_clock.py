@@ -56,9 +56,15 @@ class Rounds:
         """The same rounds, each wall time less what the side's main thread waited for a core (Linux
         schedstat): a loaded host stretches one side's round more than the other's. Waiting is never
         work, so the discount can acquit a round stretched by load, never hide work done."""
-        if len(self.queued_ms) != len(self.wall_ms):
-            return self
-        return Rounds(self.claimed_ms, [w - q for w, q in zip(self.wall_ms, self.queued_ms)])
+        return Rounds(self.claimed_ms, less_waiting(self.wall_ms, self.queued_ms))
+
+
+def less_waiting(wall_ms: list[float], queued_ms: list[float]) -> list[float]:
+    """Each wall time less what its side's main thread waited for a core meanwhile; the walls as they
+    are when the waits are not known for each (``queued_ms`` of another length)."""
+    if len(queued_ms) != len(wall_ms):
+        return list(wall_ms)
+    return [w - q for w, q in zip(wall_ms, queued_ms)]
 
 
 def hidden_ms(judge: Rounds, worker: Rounds) -> tuple[float, float]:
@@ -136,6 +142,14 @@ class Bursts:
     judge_wall_ms: list[float]
     worker_wall_ms: list[float]
     judge_call_ms: list[float]
+    judge_queued_ms: list[float] = field(default_factory=list)  # per burst, each side's main thread's wait for a core
+    worker_queued_ms: list[float] = field(default_factory=list)
+
+    def discounted(self) -> "Bursts":
+        """The same bursts, each command's wall time less what its side's main thread waited for a core
+        (``Rounds.discounted``): a loaded host stretches a long burst more than a short one."""
+        return Bursts(self.calls, less_waiting(self.judge_wall_ms, self.judge_queued_ms),
+                      less_waiting(self.worker_wall_ms, self.worker_queued_ms), self.judge_call_ms)
 
     def per_call_ms(self) -> list[float]:
         """Per burst, the candidate's time per call by the harness's clock: the judge's per call plus the
@@ -157,17 +171,16 @@ def _bound(bursts: Bursts, claimed_ms: float) -> tuple[float, float, float]:
     return quantile(bursts.per_call_ms(), 0.5), claimed_ms * SLACK + resolution, resolution
 
 
-def check_bursts(raw: Bursts, discounted: Bursts, claimed_ms: float) -> tuple[str | None, bool]:
-    """(why the claim cannot be right, whether the bursts verify it). ``raw``: the commands' wall times;
-    ``discounted``: less the time each side's main thread waited for a core (a loaded host stretches a
-    long burst more than a short one). By the bursts the candidate's call takes ``measured``: up to a
-    tenth more than the claim plus the resolution is noise. The raw walls verify the claim (nothing can
-    make them shorter) when they are within that and the resolution is at most ``VERIFIED_SHARE`` of
-    the claim; the discounted ones (which a candidate whose own threads crowd out its main thread could
-    shorten, never lengthen) refute it when they exceed twice that bound. In between: unverified."""
-    measured, allowed, resolution = _bound(discounted, claimed_ms)
+def check_bursts(bursts: Bursts, claimed_ms: float) -> tuple[str | None, bool]:
+    """(why the claim cannot be right, whether the bursts verify it). By the bursts the candidate's call
+    takes ``measured``: up to a tenth more than the claim plus the resolution is noise. The commands' raw
+    wall times verify the claim (nothing can make them shorter) when they are within that and the
+    resolution is at most ``VERIFIED_SHARE`` of the claim; the walls less each side's wait for a core
+    (``Bursts.discounted``, which a candidate whose own threads crowd out its main thread could shorten,
+    never lengthen) refute it when they exceed twice that bound. In between: unverified."""
+    measured, allowed, resolution = _bound(bursts.discounted(), claimed_ms)
     if measured > allowed + claimed_ms:
         return (f"the candidate's worker claims {claimed_ms:.4f} ms per call, but by the harness's clock over "
-                f"{raw.calls} calls back to back it takes {measured:.4f} ms (at most {allowed:.4f} ms allowed)"), False
-    measured, allowed, resolution = _bound(raw, claimed_ms)
+                f"{bursts.calls} calls back to back it takes {measured:.4f} ms (at most {allowed:.4f} ms allowed)"), False
+    measured, allowed, resolution = _bound(bursts, claimed_ms)
     return None, measured <= allowed and resolution <= VERIFIED_SHARE * claimed_ms

@@ -114,8 +114,9 @@ class Referee:
         self.worker.close()
         return Ended(Status.CRASHED, f"the worker {self.worker.describe_exit()} while evaluating the candidate", True)
 
-    def judge_send(self, command: dict) -> None:
-        self.judge.resume()  # stopped after its last timed command (judge_timed); at once when it runs
+    def judge_send(self, command: dict, resume: bool = True) -> None:
+        if resume:
+            self.judge.resume()  # stopped after its last timed command (judge_timed); at once when it runs
         self.judge.send(command)
         self.judge_waiting += 1
 
@@ -130,11 +131,12 @@ class Referee:
             raise JudgeLost(f"the judge answered {message.get('kind')!r} where {expect!r} was due")
         return message
 
-    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None) -> dict:
+    def ask_judge(self, command: dict, expect: str, timeout_s: float | None = None, resumed: bool = False) -> dict:
         """Send one command to the judge; its answer, with the harness's wall time in ``wall_ms``
-        (from before the command was written, as for the candidate's worker)."""
+        (from before the command was written, as for the candidate's worker; ``resumed``: the judge was
+        woken before, as the worker is before its clock starts, so no wake-up is inside the clock)."""
         started = time.perf_counter()
-        self.judge_send(command)
+        self.judge_send(command, resume=not resumed)
         answer = self.judge_receive(expect, timeout_s)
         return {**answer, "wall_ms": (time.perf_counter() - started) * 1e3}
 
@@ -146,7 +148,7 @@ class Referee:
         kept reference's rounds to 0.80-0.92x of its own)."""
         self.judge.stop_and_wait(_STOP_SETTLE_S)
         self.judge.resume()
-        answer = self.ask_judge(command, expect)
+        answer = self.ask_judge(command, expect, resumed=True)
         self.judge.stop()
         return answer
 
@@ -318,28 +320,24 @@ class Referee:
         if not outside_clock.bursts_could_verify(calls, claimed_ms):
             return False
         reseed = "random_reference" in self.result.flags
-        judge_wall: list[float] = []
-        worker_wall: list[float] = []
-        judge_call: list[float] = []
+        walls: dict[str, list[float]] = {"judge": [], "worker": []}  # the harness's clock around each command
         queued: dict[str, list[float]] = {"judge": [], "worker": []}  # each side's main thread waiting for a core
+        judge_call: list[float] = []
         for b in range(outside_clock.BURSTS + 1):  # the first pair warms both sides up: not counted
             command = {"cmd": "burst", "seed": draw_seed(), "calls": calls, "reseed": reseed}
             committed: dict = {}
             for side in ("judge", "worker") if b % 2 == 0 else ("worker", "judge"):
                 if side == "judge":
                     answer = _waited(self.judge, lambda: self.judge_timed(command, "burst"))
-                    queued["judge"].append(answer["queued_ms"])
-                    judge_wall.append(answer["wall_ms"])
                     judge_call.append(_milliseconds(answer.get("call_ms")))
                 else:
-                    committed = _waited(self.worker, lambda: self.ask_worker(command, "burst"))
-                    queued["worker"].append(committed["queued_ms"])
-                    worker_wall.append(committed["wall_ms"])
+                    answer = committed = _waited(self.worker, lambda: self.ask_worker(command, "burst"))
+                walls[side].append(answer["wall_ms"])
+                queued[side].append(answer["queued_ms"])
             self._check_burst(calls, committed.get("digests"))
-        raw = outside_clock.Bursts(calls, judge_wall[1:], worker_wall[1:], judge_call[1:])
-        discounted = outside_clock.Bursts(calls, [w - q for w, q in zip(judge_wall, queued["judge"])][1:],
-                                          [w - q for w, q in zip(worker_wall, queued["worker"])][1:], judge_call[1:])
-        reason, verified = outside_clock.check_bursts(raw, discounted, claimed_ms)
+        bursts = outside_clock.Bursts(calls, walls["judge"][1:], walls["worker"][1:], judge_call[1:],
+                                      queued["judge"][1:], queued["worker"][1:])
+        reason, verified = outside_clock.check_bursts(bursts, claimed_ms)
         if reason and self.options.device == "cpu":
             # On a loaded CPU the bursts' clock refuted honest calls too (an honest 0.15 ms call measured at
             # 3.7 ms per call with three busy processes on two cores): there a refutation only leaves the
@@ -415,14 +413,16 @@ class Referee:
             with _phase(phases, "inspect"):
                 found = self.ask_worker({"cmd": "inspect", "seed": draw_seed()}, "inspected")
                 self.result.ops_called = [str(op) for op in found.get("ops_called") or []]
-                share = found.get("own_kernel_share")
-                self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
             if opts.time_candidate and opts.timing_trials > 0:
                 with _phase(phases, "timing"):
                     self.timing()
             with _phase(phases, "recheck"):
                 self.say("check after timing")
                 self.trial("after timing")
+            if opts.kernel_share and opts.device.startswith("cuda"):
+                with _phase(phases, "kernel_share"):  # last: the profiler slows the worker's later calls
+                    share = self.ask_worker({"cmd": "kernel_share", "seed": draw_seed()}, "kernel_share")["own_kernel_share"]
+                    self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
             degenerate = self.ask_judge({"cmd": "degenerate"}, "degenerate")["reason"]
             if degenerate:
                 self.flag("degenerate_reference")

@@ -88,6 +88,7 @@ class CandidateRun:
         self.state: dict[str, Any] = {}  # the candidate's state after load: every trial starts from it
         self.buffer_names: list[str] = []  # its buffers that the reference's model has too
         self.burst: burst.Burst | None = None  # the last verification burst: every call's outputs
+        self.profiled = False  # the CUDA profiler ran here (kernel_share): CUPTI stays subscribed
 
     def _sync(self) -> None:
         if _is_cuda(self.device):
@@ -158,7 +159,7 @@ class CandidateRun:
     def call(self, inputs: list, when: str, rng_seed: int = 0) -> Any:
         self.poison()
         self._sync()  # the candidate starts on an idle device: side streams cannot race the input copies
-        torch.manual_seed(rng_seed)  # the judge's reference draws the same random numbers (dropout)
+        inputs_mod.seed_all(rng_seed)  # the judge's reference draws the same random numbers (dropout)
         try:
             with no_grad():
                 out = self.model(*inputs)
@@ -188,19 +189,32 @@ class CandidateRun:
                 "buffer_names": named, "buffers": self.writer.write([buffers[n] for n in named], "buf")}
 
     def inspect(self, seed: int) -> dict:
+        """The ATen operators the candidate's forward dispatches (a dispatch mode: nothing stays behind)."""
         inputs = self.problem.inputs(seed, self.device)
-        run = lambda: self.model(*inputs)  # noqa: E731
-        share = None
         with no_grad():
             try:
-                ops = dispatch.dispatched_ops(run)
-                if _is_cuda(self.device) and self.options.kernel_share:
-                    share = dispatch.own_kernel_share(run, dispatch.own_kernel_names(self.module, self.source))
+                ops = dispatch.dispatched_ops(lambda: self.model(*inputs))
             except BaseException as exc:  # noqa: BLE001
                 raise CandidateFailed(Status.RUNTIME_ERROR, f"the candidate's forward raised {describe(exc)} "
                                       "(while recording its operators)", _cuda_broken(self.device, exc)) from None
         self.check_untouched("while recording its operators")
-        return {"kind": "inspected", "ops_called": ops, "own_kernel_share": share}
+        return {"kind": "inspected", "ops_called": ops}
+
+    def kernel_share(self, seed: int) -> dict:
+        """The share of the candidate's GPU time in kernels it defines (``dispatch.own_kernel_share``),
+        asked once its verdict is made: the CUDA profiler leaves CUPTI subscribed in this process, which
+        slows every later call, so this worker times nothing more (``unload`` discards it). Information
+        only, and no guard check after it: a candidate that tampers now can only forge this figure."""
+        self.profiled = True
+        inputs = self.problem.inputs(seed, self.device)
+        with no_grad():
+            try:
+                share = dispatch.own_kernel_share(lambda: self.model(*inputs),
+                                                  dispatch.own_kernel_names(self.module, self.source))
+            except BaseException as exc:  # noqa: BLE001
+                raise CandidateFailed(Status.RUNTIME_ERROR, f"the candidate's forward raised {describe(exc)} "
+                                      "(while profiling its kernels)", True) from None
+        return {"kind": "kernel_share", "own_kernel_share": share}
 
     def warmup(self, seed: int, calls: int, budget_s: float | None) -> dict:
         """``calls`` calls, fewer once ``budget_s`` is spent (slow calls: large problems on the CPU)."""
@@ -215,47 +229,55 @@ class CandidateRun:
     def timed_round(self, seed: int) -> dict:
         """One timed call on fresh inputs; its output is written for the judge before the answer. Under
         ``--protocol kernelbench`` by that evaluator's clock (kernelbench.py): no flush, autograd on."""
-        inputs = self.problem.inputs(seed, self.device)
-        cand_inputs = clone_inputs(inputs)
-        self.poison()
-        fn = lambda: self.model(*cand_inputs)  # noqa: E731
-        torch.manual_seed(seed)
-        try:
-            if self.options.protocol == "kernelbench":
-                ms, out = kernelbench.time_call(fn, self.device, grad=True)
-                late = False
-            else:
-                with no_grad():
-                    if _is_cuda(self.device):
-                        self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-                        ms, out, late = timing.cuda_trial(fn, self.flusher)
-                    else:
-                        ms, out, late = timing.cpu_trial(fn)
-        except BaseException as exc:  # noqa: BLE001
-            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (while timing)",
-                                  _cuda_broken(self.device, exc)) from None
-        return {"kind": "round", "ms": ms, "late": late, "leaves": self.writer.write(out, "out")}
+        with timing.gc_paused():  # no collection inside the harness's clock around the round
+            inputs = self.problem.inputs(seed, self.device)
+            cand_inputs = clone_inputs(inputs)
+            self.poison()
+            fn = lambda: self.model(*cand_inputs)  # noqa: E731
+            inputs_mod.seed_all(seed)
+            try:
+                if self.options.protocol == "kernelbench":
+                    ms, out = kernelbench.time_call(fn, self.device, grad=True)
+                    late = False
+                else:
+                    with no_grad():
+                        if _is_cuda(self.device):
+                            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+                            ms, out, late = timing.cuda_trial(fn, self.flusher)
+                        else:
+                            ms, out, late = timing.cpu_trial(fn)
+            except BaseException as exc:  # noqa: BLE001
+                raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (while timing)",
+                                      _cuda_broken(self.device, exc)) from None
+            return {"kind": "round", "ms": ms, "late": late, "leaves": self.writer.write(out, "out")}
 
     def run_burst(self, seed: int, calls: int, reseed: bool) -> dict:
-        """A verification burst (burst.py): ``calls`` calls back to back on perturbed inputs of ``seed``;
-        the answer commits to every call's outputs with their digests."""
-        self.burst = None
-        self.restore_state()
-        inputs = self.problem.inputs(seed, self.device)
-        run = burst.Burst(self.device)
-        cuda = _is_cuda(self.device)
-        if cuda:
-            self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
-        try:
-            with no_grad():
-                run.run(lambda xs: self.model(*xs), inputs, calls, seed, reseed, self.flusher if cuda else None)
-        except burst.BurstMismatch as exc:
-            raise CandidateFailed(Status.INCORRECT, f"{exc} (in a verification burst)") from None
-        except BaseException as exc:  # noqa: BLE001
-            raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
-                                  _cuda_broken(self.device, exc)) from None
-        self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
-        return {"kind": "burst", "digests": run.digests(seed)}
+        """A verification burst (burst.py): ``calls`` calls back to back, each on fresh inputs of its own
+        seed; the answer commits to every call's outputs with their digests."""
+        with timing.gc_paused():
+            laps = burst.Laps()
+            self.burst = None
+            self.restore_state()
+            laps.lap("restore")
+            run = burst.Burst(self.device)
+            cuda = _is_cuda(self.device)
+            if cuda:
+                self.flusher = self.flusher or timing.L2Flusher(torch.device(self.device))
+            try:
+                with no_grad():
+                    run.run(lambda xs: self.model(*xs), lambda s: self.problem.inputs(s, self.device), calls, seed,
+                            reseed, self.flusher if cuda else None)
+            except burst.BurstMismatch as exc:
+                raise CandidateFailed(Status.INCORRECT, f"{exc} (in a verification burst)") from None
+            except BaseException as exc:  # noqa: BLE001
+                raise CandidateFailed(Status.RUNTIME_ERROR, f"a call raised {describe(exc)} (in a verification burst)",
+                                      _cuda_broken(self.device, exc)) from None
+            laps.lap("loop")
+            self.burst = run  # its tampering is looked for at end_timing: here it would cost time the judge does not spend
+            digests = run.digests(seed)
+            laps.lap("digests")
+        return {"kind": "burst", "digests": digests,
+                "anatomy": {"side": laps.report(call_ms=sum(run.call_ms)), "loop": run.laps.report()}}
 
     def export_burst(self, calls: list) -> dict:
         """Write the outputs of the burst's ``calls`` for the judge."""
@@ -277,7 +299,8 @@ class CandidateRun:
         self.state = {}
         peaks = {"peak_device_bytes": memory.peak_device_bytes(self.device), "peak_rss_bytes": memory.peak_rss_bytes()}
         memory.release(self.device)
-        return {"kind": "unloaded", "discard": _cuda_broken(self.device), "backend_flags": memory.backend_flags(), **peaks}
+        return {"kind": "unloaded", "discard": self.profiled or _cuda_broken(self.device),
+                "backend_flags": memory.backend_flags(), **peaks}
 
 
 def _watched_namespaces() -> list[tuple[str, Any]]:
@@ -289,18 +312,20 @@ def _watched_namespaces() -> list[tuple[str, Any]]:
 
 
 def _warm_up_instruments(device: str, profiler: bool) -> None:
-    """Use the operator recorder (and on CUDA the profiler) once, before any guard snapshot: their
-    first use imports modules that rebind torch functions."""
+    """Use the operator recorder (and on CUDA the profiler, with host activity only: no CUPTI before the
+    timed calls) once, before any guard snapshot: their first use imports modules that rebind torch
+    functions."""
     x = torch.ones(8, device=device)
     dispatch.dispatched_ops(lambda: x + 1)
     if _is_cuda(device) and profiler:
-        dispatch.own_kernel_share(lambda: x + 1, set(), calls=1)
+        dispatch.warm_up_profiler()
 
 
 def _answer(run: CandidateRun, command: dict) -> dict:
     actions: dict[str, Callable[[dict], dict]] = {
         "trial": lambda c: run.trial(int(c["seed"]), str(c["when"])),
         "inspect": lambda c: run.inspect(int(c["seed"])),
+        "kernel_share": lambda c: run.kernel_share(int(c["seed"])),
         "warmup": lambda c: run.warmup(int(c["seed"]), int(c["calls"]), c.get("budget_s")),
         "round": lambda c: run.timed_round(int(c["seed"])),
         "burst": lambda c: run.run_burst(int(c["seed"]), int(c["calls"]), bool(c.get("reseed"))),

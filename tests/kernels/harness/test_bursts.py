@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,36 +20,77 @@ def test_a_trial_is_late_only_for_material_left_over_work() -> None:
     assert timing.late(call_ms=1.0, gap_ms=0.36)
 
 
-def test_the_plan_is_the_same_for_a_seed_and_stays_inside_each_input() -> None:
-    inputs = [torch.zeros(10), torch.zeros(3, 5000), torch.arange(6), torch.zeros(1)]
-    steps = burst.plan(inputs, 50, seed=7)
-    assert steps == burst.plan(inputs, 50, seed=7) and steps != burst.plan(inputs, 50, seed=8)
-    for step in steps:
-        assert [p.tensor for p in step] == [0, 1]  # integers and 1-element tensors are left alone
-        small, large = step
-        assert small.n == 5 and large.n == 4096
-        assert 0 <= small.dst <= 5 and 0 <= small.src <= 5 and 0 <= large.dst <= 15000 - 4096
+def _seeded(seed: int) -> list:
+    """A problem's fresh inputs for ``seed``: 256 rows of 64 floats from a generator of that seed."""
+    return [torch.randn(256, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))]
 
 
-def test_each_call_gets_other_inputs_and_its_own_slot() -> None:
-    x = torch.randn(64, dtype=torch.float64)
+def test_each_call_gets_the_fresh_inputs_of_its_own_seed_and_its_own_slot() -> None:
     run = burst.Burst("cpu")
-    times = run.run(lambda xs: xs[0] * 3.0, [x.clone()], 6, seed=11, reseed=False, flush=None)
+    times = run.run(lambda xs: xs[0] * 3.0, _seeded, 6, seed=11, reseed=False, flush=None)
     assert len(times) == 6 and all(t >= 0 for t in times)
-    replayed = [burst.inputs_at([x.clone()], 6, 11, k)[0] for k in range(6)]
-    for k in range(6):  # the oracle: the inputs of call k made again, times three
-        assert torch.equal(run.outputs(k)[0], replayed[k] * 3.0)
-    assert not torch.equal(run.outputs(0)[0], run.outputs(1)[0])
-    moved = [sorted(set(range(64)) - set(torch.nonzero(replayed[k] == replayed[k - 1]).flatten().tolist()))
-             for k in range(1, 6)]
-    assert all(len(m) <= 32 for m in moved)  # at most half of the input is overwritten per call
+    for k in range(6):  # the oracle: the inputs of seed 11 + k made by hand, times three
+        made = torch.randn(256, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(11 + k))
+        assert torch.equal(run.outputs(k)[0], made * 3.0)
+
+
+def test_a_random_call_draws_from_its_own_seed_as_a_trial_does() -> None:
+    run = burst.Burst("cpu")
+    run.run(lambda xs: torch.rand(3), _seeded, 4, seed=5, reseed=True, flush=None)
+    for k in range(4):
+        torch.manual_seed(5 + k)
+        assert torch.equal(run.outputs(k)[0], torch.rand(3))
+
+
+def test_no_two_calls_of_a_burst_share_an_input_element() -> None:
+    from qimeng.kernels.harness.problem import load_problem
+
+    problem = load_problem(Path(__file__).parent / "cheats" / "problem_scale_relu.py")
+    seen: list[list[torch.Tensor]] = []
+    burst.Burst("cpu").run(lambda xs: seen.append([x.clone() for x in xs]) or xs[0], lambda s: problem.inputs(s, "cpu"),
+                           12, seed=3, reseed=False, flush=None)
+    for j in range(12):
+        for k in range(j):
+            for a, b in zip(seen[j], seen[k]):
+                assert (a == b).double().mean() < 0.001, (j, k)  # equal only by chance
+
+
+class _PatchesRows:
+    """A cheat of the kind a burst must defeat (``cheats/burst_incremental.py``): it keeps its last input
+    and output of ``x @ w`` and, when at most half of the input's rows changed, recomputes only those."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        self.w, self.last, self.patched = w, None, 0
+
+    def __call__(self, xs: list) -> torch.Tensor:
+        x = xs[0]
+        if self.last is not None:
+            changed = (x != self.last[0]).any(dim=1)
+            if int(changed.sum()) <= x.shape[0] // 2:
+                self.patched += 1
+                out = self.last[1].clone()
+                out[changed] = x[changed] @ self.w
+                self.last = (x.clone(), out)
+                return out
+        self.last = (x.clone(), x @ self.w)
+        return self.last[1]
+
+
+def test_no_call_of_a_burst_can_be_patched_from_the_last_one() -> None:
+    w = torch.randn(64, 32, dtype=torch.float64)
+    cheat = _PatchesRows(w)
+    run = burst.Burst("cpu")
+    run.run(cheat, _seeded, 20, seed=9, reseed=False, flush=None)
+    assert cheat.patched == 0
+    for k in range(20):
+        assert torch.allclose(run.outputs(k)[0], _seeded(9 + k)[0] @ w)
 
 
 def test_a_call_whose_outputs_change_layout_is_refused() -> None:
     shapes = iter([4, 4, 5])
     run = burst.Burst("cpu")
     with pytest.raises(burst.BurstMismatch, match="call 3 returned output of shape"):
-        run.run(lambda xs: torch.zeros(next(shapes)), [torch.zeros(8)], 3, seed=1, reseed=False, flush=None)
+        run.run(lambda xs: torch.zeros(next(shapes)), _seeded, 3, seed=1, reseed=False, flush=None)
 
 
 def _hash_oracle(x: torch.Tensor, seed: int) -> int:
@@ -106,7 +148,7 @@ def _bursts(call_ms: float, claimed_ms: float, calls: int, jitter_ms: float = 0.
 
 
 def _check(bursts: Bursts, claimed_ms: float) -> tuple[str | None, bool]:
-    return outside_clock.check_bursts(bursts, bursts, claimed_ms)  # nothing to discount
+    return outside_clock.check_bursts(bursts, claimed_ms)  # no waits known: nothing to discount
 
 
 def test_bursts_verify_an_honest_short_call() -> None:
@@ -132,10 +174,11 @@ def test_a_loaded_host_is_discounted_for_rejection_but_never_verifies() -> None:
     time for a core. Discounted, the claim is not refuted; the raw walls do not verify it."""
     raw = _bursts(0.03, 0.01, 2001)
     waited = [(w - 5.0) * 2 / 3 for w in raw.worker_wall_ms]
-    discounted = Bursts(raw.calls, raw.judge_wall_ms, [w - q for w, q in zip(raw.worker_wall_ms, waited)], raw.judge_call_ms)
-    reason, verified = outside_clock.check_bursts(raw, discounted, 0.01)
+    loaded = Bursts(raw.calls, raw.judge_wall_ms, raw.worker_wall_ms, raw.judge_call_ms, [0.0] * 4, waited)
+    assert loaded.discounted().worker_wall_ms == pytest.approx([5.0 + (w - 5.0) / 3 for w in raw.worker_wall_ms])
+    reason, verified = outside_clock.check_bursts(loaded, 0.01)
     assert reason is None and not verified
-    assert outside_clock.check_bursts(raw, raw, 0.01)[0] is not None  # not discounted: refuted
+    assert _check(raw, 0.01)[0] is not None  # not discounted: refuted
 
 
 def test_noisy_bursts_leave_a_short_call_unverified() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from qimeng.kernels.result import EvalOptions, EvalResult
 
 CHEATS = Path(__file__).parent / "cheats"
 PROBLEM = CHEATS / "problem_scale_relu.py"
+ROWS_PROBLEM = CHEATS / "problem_rows_matmul.py"  # x @ w: the incremental cheat's target
 SECRET = "sk-planted-secret-0123456789"
 
 EXPECTED: dict[str, Status] = {
@@ -219,3 +221,27 @@ def test_the_candidate_cannot_reach_into_the_judge_or_the_harness(results: _Resu
             assert f"PROBE {target} {what}: denied" in log or (isolated and target == "judge"
                                                                and f"PROBE {target}" not in log), log
     assert "opened" not in log
+
+
+@pytest.fixture(scope="module")
+def incremental() -> EvalResult:
+    """burst_incremental's result: it patches its last output in bursts wherever few input rows changed."""
+    [result] = evaluate_many(ROWS_PROBLEM, [CHEATS / "burst_incremental.py"],
+                             EvalOptions(timeout_s=30.0, timing_trials=30, warmup=3))
+    return result
+
+
+def test_a_burst_leaves_a_candidate_no_rows_of_its_last_output_to_reuse(incremental: EvalResult) -> None:
+    # the cheat's own count, printed by each call outside the bursts (the last one after them)
+    counts = re.findall(r"INCREMENTAL patched (\d+) of (\d+)", incremental.log)
+    assert counts, incremental
+    patched, calls = map(int, counts[-1])
+    if calls == 0:  # no burst ran: the rounds' clock alone refuted the lie
+        assert incremental.status is Status.REJECTED and "by the harness's clock" in incremental.reason, incremental
+    assert patched == 0, f"{patched} of {calls} burst calls patched from the call before"
+
+
+def test_an_incremental_burst_cheat_never_gets_a_clean_forged_speedup(incremental: EvalResult) -> None:
+    result = incremental
+    assert result.status in (Status.OK, Status.REJECTED), result
+    assert not result.clean or result.speedup < 1.5, result  # its true speed-up is 1: the reference's product

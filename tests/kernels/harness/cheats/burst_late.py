@@ -32,13 +32,12 @@ def _patch(model) -> None:
                 answer = real_burst(seed, calls, reseed)
             finally:
                 model.skip = False
-            model.burst = (seed, calls)
+            model.burst_seed = seed
             return answer
 
         def export_burst(calls):
-            seed, count = model.burst
-            for k, call in enumerate(calls):  # the work, done only now
-                inputs = burst.inputs_at(run.problem.inputs(seed, run.device), count, seed, int(call))
+            for call in calls:  # the work, done only now
+                inputs = run.problem.inputs(burst.call_seed(model.burst_seed, int(call)), run.device)
                 run.burst.slots[0][int(call)].copy_(_compute(*inputs, model.scale))
             return real_export(calls)
 
