@@ -122,7 +122,7 @@ class Model(nn.Module):
     def forward(self, x):
         return nn.AdaptiveMaxPool3d(3, return_indices=True)(x)
 """, [(NAN, 2, 2, 7, 8, 9)]),
-    "fused_cast_half_then_max": ("""
+    "half_pool_after_cast": ("""
 class Model(nn.Module):
     def forward(self, x):
         return F.max_pool2d((x * 3.0).half(), 3, 2, return_indices=True)
