@@ -93,12 +93,13 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, Kern
     inputs = prologue.operands if fused else (x_name,)
     values, indices = f"_qm_{node.name}_values", f"_qm_{node.name}_indices"
     with_indices = isinstance(node.meta, tuple)
-    grid = -(-out.numel // BLOCK)
     lines = [f"        {values} = torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.{out.dtype}, "
              "device=_qm_dev)",
              f"        {indices} = " + (f"torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.int64, "
                                         "device=_qm_dev)" if with_indices else values),
-             f"        {name}[({grid},)]({values}, {indices}, {', '.join(inputs)}, BLOCK={BLOCK}, num_warps=4)",
+             # the grid from the output's size at run time: a literal would not be a polynomial of a dynamic batch
+             f"        {name}[(({values}.numel() + {BLOCK - 1}) // {BLOCK},)]({values}, {indices}, {', '.join(inputs)}, "
+             f"BLOCK={BLOCK}, num_warps=4)",
              f"        {node.name} = " + (f"({values}, {indices})" if with_indices else values)]
     note = _describe(pool, "the pointwise kernel before it computed at each tap" if fused else f"input read: {prologue}")
     group = (node.name,) + (prologue.kernel.group if fused else ())
