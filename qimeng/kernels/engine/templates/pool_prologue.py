@@ -25,6 +25,7 @@ class Prologue:
     value: Expr  # the pooling input's element at ``variables``
     variables: tuple[Var, ...]  # one per dim of the pooling's input
     operands: tuple[str, ...]  # what the value loads (pointers ``{name}_ptr``), in the kernel's order
+    layout: tuple[int, ...]  # the strides of what it reads most: an operand of the input's shape (NHWC or not)
     kernel: KernelUnit  # the kernel folded in
 
 
@@ -54,5 +55,6 @@ def prologue_of(graph: Graph, units: list, name: str, pool_node: str) -> Prologu
     value = reexpress(kernel.stores[0].value, to_input, {})
     if isinstance(value, str):
         return value
-    return Prologue(value, variables, tuple(b.name for b in kernel.inputs), unit)
+    layout = next((b.stride for b in kernel.inputs if b.shape == out.shape), out.stride)
+    return Prologue(value, variables, tuple(b.name for b in kernel.inputs), layout, unit)
 

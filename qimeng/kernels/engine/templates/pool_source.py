@@ -1,8 +1,9 @@
 """The Triton text of an N-D pooling (max or average; fixed or adaptive windows), one generator for 1-3 spatial dims.
 
 One program computes ``BLOCK`` elements of the output ``[*lead, *spatial_out]`` (lead: batch and channel,
-or channel alone), walked in the order of the output's strides (fastest first: a channels-last output is
-written, and its input read, contiguously), at the strides given (the captured ones). Each element walks
+or channel alone), walked in the order of the strides of what it reads (fastest first: a channels-last
+input, or the NHWC convolution output a prologue reads, is read contiguously), stored at the output's
+strides (the captured ones). Each element walks
 its window in nested loops, compiled-in bounds (unrolled up to ``UNROLL`` taps), out-of-bounds taps
 masked:
 
@@ -54,9 +55,9 @@ def adaptive_width(size_in: int, size_out: int) -> int:
     return max(-(-((o + 1) * size_in) // size_out) - (o * size_in) // size_out for o in range(size_out))
 
 
-def _order(out: TensorMeta) -> list[int]:
-    """The output's dims fastest first (by stride; ties, as size-1 dims give, in row-major order)."""
-    return sorted(range(len(out.shape)), key=lambda j: (out.stride[j], -j))
+def _order(strides: tuple[int, ...]) -> list[int]:
+    """Dims fastest first (by stride; ties, as size-1 dims give, in row-major order)."""
+    return sorted(range(len(strides)), key=lambda j: (strides[j], -j))
 
 
 def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta, prologue: Prologue | None = None) -> str:
@@ -71,11 +72,12 @@ def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta, prologu
     lines = ["@triton.jit", f"def {name}(out_ptr, idx_ptr, {inputs}BLOCK: tl.constexpr):",
              f"    offs = {pid} * BLOCK + tl.arange(0, BLOCK)", f"    mask = offs < {out.numel}"]
     step = 1
-    for j in _order(out):
+    for j in _order(prologue.layout if prologue else x.stride):  # neighbouring lanes read neighbouring taps
         lines.append(f"    o{j} = (offs // {step}) % {out.shape[j]}")
         step *= out.shape[j]
-    lines += ["    base = " + " + ".join([f"o{j} * {x.stride[j]}" for j in range(lead)] + ["0"]),
-              "    dst = " + " + ".join(f"o{j} * {out.stride[j]}" for j in range(r))]
+    if prologue is None:
+        lines.append("    base = " + " + ".join([f"o{j} * {x.stride[j]}" for j in range(lead)] + ["0"]))
+    lines.append("    dst = " + " + ".join(f"o{j} * {out.stride[j]}" for j in range(r)))
     widths = []
     for s in range(d):
         o = f"o{lead + s}"
@@ -93,7 +95,8 @@ def kernel_source(name: str, pool: Pool, x: TensorMeta, out: TensorMeta, prologu
             firsts = [f"st{s}" for s in range(d)]
         else:  # PyTorch starts from the first in-bounds tap: start advanced by whole dilations
             firsts = [f"f{s}" for s in range(d)]
-            lines += [f"    f{s} = tl.where(st{s} < 0, st{s} + ((-st{s} + {pool.dilation[s] - 1}) // "
+            lines += [f"    f{s} = tl.maximum(st{s}, 0)" if pool.dilation[s] == 1 else
+                      f"    f{s} = tl.where(st{s} < 0, st{s} + ((-st{s} + {pool.dilation[s] - 1}) // "
                       f"{pool.dilation[s]}) * {pool.dilation[s]}, st{s})" for s in range(d)]
         lines.append(f"    arg = ({_flat(firsts, size_in)}).to(tl.int64) + tl.zeros((BLOCK,), tl.int64)")
     else:
@@ -139,7 +142,8 @@ def _tap_value(prologue: Prologue | None, x: TensorMeta, lead: int, indent: str)
         return [f"{indent}v = tl.load(x_ptr + {address}, mask=ok, other=0.0).to(tl.float32)"]
     codes = {v: (f"o{j}" if j < lead else f"p{j - lead}") for j, v in enumerate(prologue.variables)}
     body, value = render_expression(prologue.value, codes, "ok", indent, [(set(prologue.variables), "offs", "ok")], {})
-    return body + [f"{indent}v = {cast_code(value, x.dtype)}.to(tl.float32)"]
+    rounded = cast_code(value, x.dtype)  # the value the kernel would have stored, in fp32
+    return body + [f"{indent}v = {rounded if x.dtype == 'float32' else rounded + '.to(tl.float32)'}"]
 
 
 def _divisor(pool: Pool, size_in: tuple[int, ...], d: int) -> list[str]:
