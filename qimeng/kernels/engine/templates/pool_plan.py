@@ -19,6 +19,7 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.gemm_source import source_hash
 from qimeng.kernels.engine.templates.pool_prologue import prologue_of
 from qimeng.kernels.engine.templates.pool_source import BLOCK, Pool, kernel_source
+from qimeng.kernels.engine.templates.pool_split import split_tail
 from qimeng.kernels.engine.templates.unit import TemplateUnit, written_by_kernels
 
 MAX = {"aten.max_pool2d_with_indices.default": 2, "aten.max_pool3d_with_indices.default": 3}
@@ -85,7 +86,12 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, Kern
         return "an empty output"
     if x_name in written_by_kernels(units):
         x = replace(x, stride=contiguous_strides(x.shape))
-    prologue = prologue_of(graph, units, x_name, node.name)
+    writer = next((u for u in units if isinstance(u, KernelUnit) and x_name in {b.name for b in u.kernel.outputs}),
+                  None)
+    split = split_tail(graph, writer, x_name) if writer is not None else "no kernel"
+    before = () if isinstance(split, str) else (split[0],)
+    seen = units if isinstance(split, str) else [split[1] if u is writer else u for u in units]
+    prologue = prologue_of(graph, seen, x_name, node.name)
     fused = not isinstance(prologue, str)
     body = kernel_source("KERNEL", pool, x, out, prologue if fused else None)
     name = f"_qm_pool_{source_hash(body)[:12]}"
@@ -101,7 +107,10 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, Kern
              f"        {name}[(({values}.numel() + {BLOCK - 1}) // {BLOCK},)]({values}, {indices}, {', '.join(inputs)}, "
              f"BLOCK={BLOCK}, num_warps=4)",
              f"        {node.name} = " + (f"({values}, {indices})" if with_indices else values)]
-    note = _describe(pool, "the pointwise kernel before it computed at each tap" if fused else f"input read: {prologue}")
+    why = split if writer is not None and writer.kernel.kind == "reduction" else prologue
+    note = _describe(pool, ("the pointwise kernel before it computed at each tap" + (
+        " (split from its reduction)" if before else "")) if fused else f"input read: {why}")
     group = (node.name,) + (prologue.kernel.group if fused else ())
-    unit = TemplateUnit(node, group, node.name, "", source, lines, tuple(inputs), note, ("direct",))
-    return unit, prologue.kernel if fused else None
+    unit = TemplateUnit(node, group, node.name, "", source, lines, tuple(inputs), note, ("direct",),
+                        before=before if fused else ())
+    return unit, writer if fused else None

@@ -1,10 +1,13 @@
 """Run in a subprocess with TRITON_INTERPRET=1: poolings (max/avg, fixed and adaptive windows, 1-D to 3-D,
 stride, padding, dilation, ceil mode, indices, channels-last and unbatched inputs) and the pointwise chain
-before them (after a vendor convolution, a cast, a graph input), taken through the expert policy's main line
+before them (after a vendor convolution, a cast, a graph input; batch norm in training mode split from its
+statistics), taken through the expert policy's main line
 up to the ``templates`` stage, emitted as model_new.py and run against the problem's own Model in float64.
 Values within 1e-4 (NaN where the reference has NaN), indices equal. Odd sizes: no output a multiple of the
-kernel's block. Prints one JSON line per case: name, ok, ratio, the units' notes, kernels left in the plan."""
+kernel's block. Prints one JSON line per case: name, ok, ratio, the units' notes, kernels left in the plan and the
+sizes of what they write."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -158,6 +161,30 @@ class Model(nn.Module):
     def forward(self, x):
         return F.max_pool2d(torch.relu(self.bn(self.conv(x))), 3, 2, 1)
 """, [(2, 3, 17, 19)]),
+    "fused_train_conv_bn_relu_maxpool": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+    def forward(self, x):
+        return F.max_pool2d(torch.relu(self.bn(self.conv(x))), 3, 2, 1)
+""", [(2, 3, 17, 19)]),
+    "fused_train_conv3d_bn_relu_avgpool": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm3d(4)
+    def forward(self, x):
+        return F.avg_pool3d(torch.relu(self.bn(self.conv(x))), 2, ceil_mode=True), self.bn.running_mean + 0.0
+""", [(2, 3, 5, 7, 6)]),
+    "reduction_reading_its_full_size_part_kept_whole": ("""
+class Model(nn.Module):
+    def forward(self, x):
+        y = x * 2.0
+        return F.avg_pool2d(y - y.mean(dim=(2, 3), keepdim=True), 2)
+""", [(2, 3, 9, 11)]),
     "not_fused_activation_also_returned": ("""
 class Model(nn.Module):
     def forward(self, x):
@@ -207,7 +234,8 @@ def run(name: str, folder: Path) -> dict:
         mod.Model.forward = None  # the generated path must run: no fallback to the PyTorch forward
         value = ratio(model(*inputs), refs)
     return {"name": name, "ok": value <= 1.0 and len(units) > 0, "ratio": value,
-            "notes": [u.note for u in units], "kernels": len(plan.kernels), "fallbacks": plan.fallbacks}
+            "notes": [u.note for u in units], "kernels": len(plan.kernels), "fallbacks": plan.fallbacks,
+            "kernel_output_sizes": sorted(math.prod(b.shape) for u in plan.kernels for b in u.kernel.outputs)}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Pooling kernels of the engine: every pooling op torch.export gives (1-D to 3-D, fixed and adaptive windows,
-indices) run under the Triton interpreter against float64 PyTorch (one subprocess), the pointwise kernel
-before a pooling folded into it, and the argument parsing against hand-computed values."""
+indices) run under the Triton interpreter against float64 PyTorch (two subprocesses), the pointwise kernel
+before a pooling folded into it (split from a training batch norm's statistics), and the argument parsing
+against hand-computed values."""
 
 import sys
 from pathlib import Path
@@ -33,14 +34,23 @@ def test_pooling_kernel_matches_float64_and_indices_are_exact(outcomes, name):
     assert all("pooling kernel" in note for note in outcomes[name]["notes"] if "implicit GEMM" not in note)
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("fused_")])
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("fused_") and "_train_" not in n])
 def test_the_pointwise_kernel_before_a_pooling_is_computed_in_it(outcomes, name):
     assert outcomes[name]["notes"][-1].endswith(FUSED) and outcomes[name]["kernels"] == 0
+
+
+@pytest.mark.parametrize("name, channels", [("fused_train_conv_bn_relu_maxpool", 8),
+                                            ("fused_train_conv3d_bn_relu_avgpool", 4)])
+def test_training_batch_norm_keeps_its_statistics_kernel_and_the_pooling_normalises(outcomes, name, channels):
+    assert outcomes[name]["notes"][-1].endswith(FUSED + " (split from its reduction)")
+    assert max(outcomes[name]["kernel_output_sizes"]) <= channels  # statistics, running stats: no activation
 
 
 def test_an_activation_read_elsewhere_or_taken_by_the_conv_template_is_not_refolded(outcomes):
     assert outcomes["not_fused_activation_also_returned"]["kernels"] == 1
     assert "an output of the forward" in outcomes["not_fused_activation_also_returned"]["notes"][0]
+    kept = outcomes["reduction_reading_its_full_size_part_kept_whole"]
+    assert "the reduction kernel writes more than" in kept["notes"][0] and kept["kernels"] == 1
     conv, pool = outcomes["conv2d_bn_relu_maxpool_template"]["notes"]
     assert conv.endswith("epilogue folded in") and "not written by a kernel" in pool
 
