@@ -128,7 +128,7 @@ class Model(nn.Module):
         self.conv = nn.Conv3d(16, 32, 3, padding=1)
     def forward(self, x):
         return F.avg_pool3d(torch.relu(self.conv(x)), 2)
-""", [(16, 16, 8, 112, 112)], [(1, 3, 5, 9, 9)]),
+""", [(16, 16, 8, 112, 112)], [(1, 16, 5, 9, 9)]),
 }
 
 
