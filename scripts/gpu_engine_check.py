@@ -8,13 +8,14 @@ flagged, or slower: its ms against the reference's); writes engine.json (rows ca
 outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
-                                        [--benchmark-subset] [--template-subset] [--layout-subset]
+                                        [--benchmark-subset] [--template-subset] [--layout-subset] [--pool-subset]
                                         [PROBLEM.py ...]
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
 (1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
 ``--template-subset`` runs TEMPLATE_SUBSET (the GEMM, convolution, pooling and attention templates in optimize).
 ``--layout-subset`` runs LAYOUT_SUBSET (the three convolution problems of the ChannelsLast step).
+``--pool-subset`` runs POOL_SUBSET (the pooling kernels alone, and fused with the pointwise ops after a convolution).
 
 A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline, candidates, tuning);
 ``--budget 1`` skips tuning, ``--no-compile`` skips the torch.compile baseline, ``--family`` splits the
@@ -66,6 +67,10 @@ TEMPLATE_SUBSET = (
 LAYOUT_SUBSET = (
     "conv_epilogue/01_conv2d_bias_relu", "cnn/01_resnet_basic_stack", "training/04_conv_bn_relu_train",
 )
+
+# Issue 11, pooling: max/avg/adaptive pooling kernels of the engine (1-3 D, indices) and the pooling that
+# computes the pointwise chain after a convolution at each tap (the activation never written).
+POOL_SUBSET = tuple(f"pooling/{p.stem}" for p in sorted((ROOT / "problems" / "pooling").glob("[0-9][0-9]_*.py")))
 
 
 def _geomean(values: list[float]) -> float | None:
@@ -153,6 +158,8 @@ def main() -> int:
                         help="the problems of TEMPLATE_SUBSET (GEMM, convolution, pooling, attention templates)")
     parser.add_argument("--layout-subset", action="store_true",
                         help="the problems of LAYOUT_SUBSET (channels-last convolutions vs torch.compile, issue 11)")
+    parser.add_argument("--pool-subset", action="store_true",
+                        help="the problems of POOL_SUBSET (pooling kernels, fused after convolutions, issue 11)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
@@ -168,7 +175,8 @@ def main() -> int:
         print("error: no CUDA device (this check is for the GPU)", file=sys.stderr)
         return 2
     names = dict.fromkeys((BENCHMARK_SUBSET if args.benchmark_subset else ()) + (TEMPLATE_SUBSET if args.template_subset
-                          else ()) + (LAYOUT_SUBSET if args.layout_subset else ()))
+                          else ()) + (LAYOUT_SUBSET if args.layout_subset else ()) + (POOL_SUBSET if args.pool_subset
+                                                                                      else ()))
     subset = [ROOT / "problems" / f"{name}.py" for name in names]
     problems = args.problems or subset or sorted((ROOT / "problems").glob("*/*.py"))
     if args.family:

@@ -111,6 +111,24 @@ class Model(nn.Module):
     def forward(self, x):
         return F.avg_pool2d(x, 2, ceil_mode=True)
 """, [(32, 256, 55, 55)], [(1, 4, 9, 9)]),
+    "maxpool3d_3x3x3_s2": ("""
+class Model(nn.Module):
+    def forward(self, x):
+        return F.max_pool3d(x, 3, 2, 1)
+""", [(16, 32, 64, 64, 64)], [(1, 2, 7, 7, 7)]),
+    "adaptive_avgpool_7x7": ("""
+class Model(nn.Module):
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, 7)
+""", [(64, 256, 56, 56)], [(1, 4, 13, 11)]),
+    "conv3d_relu_avgpool_fused": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(16, 32, 3, padding=1)
+    def forward(self, x):
+        return F.avg_pool3d(torch.relu(self.conv(x)), 2)
+""", [(16, 16, 8, 112, 112)], [(1, 16, 5, 9, 9)]),
 }
 
 

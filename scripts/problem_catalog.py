@@ -19,7 +19,8 @@ HEADER = """# The problem set
 under `problems/<family>/<NN>_<name>.py`. Each file also has `SMALL`, a dict of overrides of its size constants for
 CPU tests (every input at most 64K elements); the constants as written are the full size, the size of today's
 public benchmark suites: in the memory-bound families (elementwise, activation, reduction, norm, softmax, loss,
-fused, scan) the largest input is 1 to 8 GiB, CNNs take batch 16-128, attention sequences are 512-4096 long.
+fused, scan, and `pooling` alone) the largest input is 1 to 8 GiB, CNNs (and poolings after convolutions) take
+batch 16-128, attention sequences are 512-4096 long.
 Families `training` (batch norm with batch statistics, dropout 0), `cnn` (ResNet, DenseNet, Inception style),
 `recurrent` (LSTM/GRU/RNN cells and stacks) and `transformer` (ViT, MiniGPT blocks) are meant to be run as
 built, in training mode. Float32 unless the name says otherwise. Tests: `tests/kernels/test_problem_set.py`. Hand-written candidates

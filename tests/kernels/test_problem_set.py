@@ -20,10 +20,11 @@ CANDIDATES_DIR = REPO / "examples" / "candidates"
 FAMILIES = {
     "elementwise", "activation", "reduction", "norm", "softmax", "loss",
     "scan", "gemm_epilogue", "conv_epilogue", "attention", "fused",
-    "training", "cnn", "recurrent", "transformer",
+    "training", "cnn", "recurrent", "transformer", "pooling",
 }
 MEMORY_BOUND = {"elementwise", "activation", "reduction", "norm", "softmax", "loss", "fused", "scan"}
 CNN_FAMILIES = {"conv_epilogue", "cnn"}  # batch 16-128 at full size
+POOLING = "pooling"  # a pooling alone reads 1-16 GiB; one after a convolution takes batch 16-128
 SEQUENCE_FAMILIES = {"attention", "transformer"}  # sequence 512-4096 at full size
 MIN_FULL_BYTES = 2**30  # benchmark scale: the largest input of a memory-bound problem is at least 1 GiB
 MAX_SMALL_INPUT_ELEMENTS = 65536
@@ -118,6 +119,9 @@ def test_full_size_is_realistic(path: Path):
         assert MIN_FULL_BYTES <= largest <= 16 * 2**30, f"{path}: largest input {largest / 2**20:.0f} MiB"
     if path.parent.name in CNN_FAMILIES:
         assert 16 <= module.batch_size <= 128, f"{path}: batch {module.batch_size}"
+    if path.parent.name == POOLING:
+        assert 16 <= module.batch_size <= 128 and (hasattr(module, "in_channels") or MIN_FULL_BYTES <= largest
+                                                   <= 16 * 2**30), f"{path}: largest input {largest / 2**20:.0f} MiB"
     if path.parent.name in SEQUENCE_FAMILIES and hasattr(module, "seq_len"):
         assert 512 <= module.seq_len <= 4096, f"{path}: sequence {module.seq_len}"
 

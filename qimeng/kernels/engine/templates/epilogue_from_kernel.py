@@ -5,6 +5,7 @@ it; lowering makes that chain one pointwise kernel that loads the GEMM's output 
 kernel's store value becomes an :class:`Epilogue`: its parallel variables are re-expressed over the
 output tile's ``(b, m, n)``, the load of the product becomes ``ACC`` (cast to the product's dtype, as
 the reference rounds it there), and every other load becomes an operand of the same name.
+``reexpress`` (a kernel's value over another iteration space) serves the pooling's prologue too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def epilogue_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: in
     store = kernel.stores[0]
     if not equivalent(store.index.substitute(to_tile), flat):
         return "the store is not the contiguous [batch, M, N] output"
+    value = reexpress(store.value, to_tile, to_placeholders, product, flat)
+    if isinstance(value, str):
+        return value
+    operands = tuple(Operand(b.name, b.dtype) for b in kernel.inputs if b.name != product)
+    out = next(b for b in kernel.outputs if b.name == store.buffer)
+    return FusedEpilogue(Epilogue(value, operands), store.buffer, out.dtype)
+
+
+def reexpress(value: Expr, to_tile: dict[Var, Index], to_out: dict[Var, Index], product: str | None = None,
+              flat: Index | None = None) -> Expr | str:
+    """``value`` (a pointwise kernel's store value) with its parallel variables replaced by ``to_tile``'s
+    indices, then those by ``to_out``'s; a load of ``product`` at ``flat`` becomes ``ACC`` (cast to the
+    load's dtype). The reason, as a string, where that cannot be done."""
     memo: dict[Expr, Expr] = {}
 
     def rewrite(e: Expr) -> Expr:
@@ -56,14 +70,14 @@ def epilogue_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: in
         elif isinstance(e, Load):
             index = e.index.substitute(to_tile)
             if e.buffer == product:
-                if e.mask is not None or not equivalent(index, flat):
+                if e.mask is not None or flat is None or not equivalent(index, flat):
                     raise _NotApplicable(f"{product} is read at another element than the one stored")
                 out = cast(ACC, e.dtype)
             else:
-                out = Load(e.buffer, index.substitute(to_placeholders), e.dtype,
+                out = Load(e.buffer, index.substitute(to_out), e.dtype,
                            None if e.mask is None else rewrite(e.mask), e.other)
         elif isinstance(e, IndexValue):
-            out = IndexValue(e.index.substitute(to_tile).substitute(to_placeholders), e.dtype)
+            out = IndexValue(e.index.substitute(to_tile).substitute(to_out), e.dtype)
         elif isinstance(e, Op):
             out = Op(e.name, tuple(rewrite(a) for a in e.args), e.dtype)
         else:
@@ -72,9 +86,6 @@ def epilogue_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: in
         return out
 
     try:
-        value = rewrite(store.value)  # the template casts it to the output's dtype when it stores
+        return rewrite(value)  # the template casts it to the output's dtype when it stores
     except _NotApplicable as exc:
         return str(exc)
-    operands = tuple(Operand(b.name, b.dtype) for b in kernel.inputs if b.name != product)
-    out = next(b for b in kernel.outputs if b.name == store.buffer)
-    return FusedEpilogue(Epilogue(value, operands), store.buffer, out.dtype)

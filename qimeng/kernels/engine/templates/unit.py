@@ -24,6 +24,7 @@ class TemplateUnit:
     note: str = ""
     variants: tuple[str, ...] = ()  # the precisions compiled in (the flag picks one at run time)
     configs: tuple[tuple[str, tuple[int, ...]], ...] = ()  # ("node/variant", launch tuple) it was rendered with
+    before: tuple[KernelUnit, ...] = ()  # kernels run just before it, in its place (the rest of a split kernel)
 
 
 def sole_reader(graph: Graph, units: list, name: str) -> KernelUnit | None:

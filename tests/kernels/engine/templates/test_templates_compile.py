@@ -1,7 +1,7 @@
 """The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
 the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM and direct
 depthwise) and pooling unit of the
-interpreter check's cases, in every variant the unit compiles in."""
+interpreter checks' cases (template_interp_check, pool_interp_check), in every variant the unit compiles in."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pool_interp_check  # noqa: E402
 from template_interp_check import CASES, HEADER, main_line  # noqa: E402
 
 GPUTarget = pytest.importorskip("triton.backends.compiler").GPUTarget
@@ -30,13 +31,18 @@ GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False} 
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
             "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu"]
+POOLS = ["max3d_dilation_ceil_indices", "avg2d_big_window_loop", "adaptive_avg2d_to_7x7", "adaptive_max3d_nan",
+         "fused_conv3d_bn_relu_avgpool", "fused_conv_transpose_bias_relu_maxpool", "max3d_channels_last_input"]
 
 
 def _units(name: str) -> list[TemplateUnit]:
-    body, shapes, precision = CASES[name]
+    if name in pool_interp_check.CASES:
+        (body, shapes), precision, make = pool_interp_check.CASES[name], "strict", pool_interp_check.make
+    else:
+        (body, shapes, precision), make = CASES[name], lambda s: torch.randn(*s)
     namespace: dict = {}
     exec(compile(HEADER + body, name, "exec"), namespace)
-    graph = capture(namespace["Model"](), [torch.randn(*s) for s in shapes])
+    graph = capture(namespace["Model"](), [make(s) for s in shapes])
     schedule = main_line(graph, precision)
     plan = with_templates(graph, build_plan(graph, schedule), schedule, "cuda")
     return [u for u in plan.units if isinstance(u, TemplateUnit)]
@@ -54,7 +60,7 @@ def _signature(fn, lines: str) -> tuple[dict, dict]:
     return signature, constants
 
 
-@pytest.mark.parametrize("name", COMPILED)
+@pytest.mark.parametrize("name", COMPILED + POOLS)
 def test_template_kernels_compile_for_sm90(tmp_path, name):
     units = _units(name)
     assert units, "no template unit"

@@ -1,0 +1,28 @@
+"""Conv2d 7x7 stride 2 (with bias) + ReLU + MaxPool2d 3x3 stride 2: a ResNet-style stem without batch norm."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 64
+in_channels = 3
+out_channels = 64
+image_size = 224
+SMALL = {"batch_size": 2, "in_channels": 3, "out_channels": 8, "image_size": 33}
+
+
+class Model(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 7, stride=2, padding=3)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(torch.relu(self.conv(x)))
+
+
+def get_inputs():
+    return [torch.randn(batch_size, in_channels, image_size, image_size)]
+
+
+def get_init_inputs():
+    return [in_channels, out_channels]
