@@ -77,8 +77,8 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
              f"{''.join(e + ', ' for e in extra)}BLOCK_P={blocks.block_p}, BLOCK_C={blocks.block_c}, "
              f"num_warps={blocks.num_warps})"]
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
-    note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kernel[0]}x{conv.kernel[1]}, multiplier "
-            f"{conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}, "
+    note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kernel[0]}x{conv.kernel[1]}, "
+            f"multiplier {conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}, "
             f"{'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
     unit = TemplateUnit(node, group, folded.output, "", body.replace("def KERNEL(", f"def {name}(", 1), lines,
                         (x_ref.name, w_ref.name, *extra), note, (VARIANT,))
