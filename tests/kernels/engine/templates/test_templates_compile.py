@@ -1,6 +1,6 @@
 """The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
-the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM and direct
-depthwise) and pooling unit of the
+the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM over
+1-3 spatial dims, transposed or not, and direct depthwise) and pooling unit of the
 interpreter check's cases, in every variant the unit compiles in."""
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "
 GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
-            "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu"]
+            "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu", "conv3d_bias_relu_folded",
+            "conv3d_channels_last_input_tf32", "conv_transpose2d_stride2_bias_tanh",
+            "conv_transpose2d_groups_dilation_output_padding", "conv_transpose1d_stride3_dilation_gelu",
+            "conv_transpose3d_output_padding_bf16"]
 
 
 def _units(name: str) -> list[TemplateUnit]:
