@@ -180,14 +180,14 @@ def _tap_lines(c: Conv, w_stride: tuple[int, ...]) -> tuple[list[str], str, str]
         w_offs = [f"(g * {cin_g} + ci)[:, None] * {w_stride[0]}", f"cols[None, :] * {w_stride[1]}", *w_offs]
     else:
         w_offs = [f"co[None, :] * {w_stride[0]}", f"ci[:, None] * {w_stride[1]}", *w_offs]
-    a = f"x_ptr + x_base[:, None] + {' + '.join(a_offs)}, mask={' & '.join(['row_ok[:, None] & k_ok[None, :]', *a_ok])}"
-    return lines, a, f"w_ptr + {' + '.join(w_offs)}, mask={' & '.join(b_ok)}"
+    a = f"a_ptr + x_base[:, None] + {' + '.join(a_offs)}, mask={' & '.join(['row_ok[:, None] & k_ok[None, :]', *a_ok])}"
+    return lines, a, f"b_ptr + {' + '.join(w_offs)}, mask={' & '.join(b_ok)}"
 
 
 def conv_source(name: str, conv: Conv, w_stride: tuple[int, ...], out_stride: tuple[int, ...], precision: str,
                 epilogue: Epilogue, out_dtype: str, interpreted: bool) -> str:
-    """The kernel ``name(x_ptr, w_ptr, c_ptr, <epilogue tensors>, BLOCK_M, BLOCK_N, BLOCK_K)`` (the input
-    channels-last), storing the ``[N, Cout, *out]`` output at ``out_stride``."""
+    """The kernel ``name(a_ptr, b_ptr, c_ptr, <epilogue tensors>, BLOCK_M, BLOCK_N, BLOCK_K)`` (the input
+    channels-last at ``a_ptr``, the weight at ``b_ptr``: the GEMM's reserved names), storing the ``[N, Cout, *out]`` output at ``out_stride``."""
     if precision not in CONV_PRECISIONS:
         raise ValueError(f"unknown convolution precision {precision!r}; known: {', '.join(CONV_PRECISIONS)}")
     c = conv
@@ -203,7 +203,7 @@ def conv_source(name: str, conv: Conv, w_stride: tuple[int, ...], out_stride: tu
                         *(f"o{d}[:, None] * {out_stride[d + 2]}" for d in range(nd))])
     lines = [
         "@triton.jit",
-        f"def {name}(x_ptr, w_ptr, c_ptr, {extra}BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
+        f"def {name}(a_ptr, b_ptr, c_ptr, {extra}BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, "
         "BLOCK_K: tl.constexpr):",
         "    pid_m = tl.program_id(0)",
         "    pid_n = tl.program_id(1)",

@@ -55,8 +55,8 @@ def grid(conv: Conv, blocks: DepthwiseBlocks) -> tuple[int, int, int]:
 
 def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride: tuple[int, ...],
                      out_stride: tuple[int, ...], blocks: DepthwiseBlocks, epilogue: Epilogue, out_dtype: str) -> str:
-    """The kernel ``name(x_ptr, w_ptr, c_ptr, <epilogue tensors>, BLOCK_P, BLOCK_C)`` (strides in elements,
-    NCHW order; the weight ``[Cout, 1, KH, KW]``)."""
+    """The kernel ``name(a_ptr, b_ptr, c_ptr, <epilogue tensors>, BLOCK_P, BLOCK_C)`` (input, weight, output:
+    the GEMM's reserved names; strides in elements, NCHW order; the weight ``[Cout, 1, KH, KW]``)."""
     if not is_depthwise(conv):
         raise ValueError(f"not a depthwise convolution: {conv.groups} groups over {conv.cin} input channels")
     c = conv
@@ -75,7 +75,7 @@ def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride:
     img = "tl.program_id(2).to(tl.int64)" if big else "tl.program_id(2)"
     lines = [
         "@triton.jit",
-        f"def {name}(x_ptr, w_ptr, c_ptr, {extra}BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):",
+        f"def {name}(a_ptr, b_ptr, c_ptr, {extra}BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):",
         f"    img = {img}",
         "    pix = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)",
         "    co = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)",
@@ -84,7 +84,7 @@ def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride:
         f"    ci = co // {mult}",
         f"    ih0 = (pix // {ow}) * {c.stride[0]} - {c.padding[0]}",
         f"    iw0 = (pix % {ow}) * {c.stride[1]} - {c.padding[1]}",
-        f"    x_base = x_ptr + img * {sxn} + ci{c2} * {sxc}",
+        f"    x_base = a_ptr + img * {sxn} + ci{c2} * {sxc}",
         f"    acc = tl.zeros({'(BLOCK_P, BLOCK_C)' if blocks.channels_fast else '(BLOCK_C, BLOCK_P)'}, "
         "dtype=tl.float32)",
     ]
@@ -95,7 +95,7 @@ def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride:
                 f"    iw = iw0 + {j * c.dilation[1]}",
                 f"    ok = pmask & (ih >= 0) & (ih < {h}) & (iw >= 0) & (iw < {w})",
                 f"    xv = tl.load(x_base + (ih * {sxh} + iw * {sxw}){p2}, mask=ok{p2} & cmask{c2}, other=0.0)",
-                f"    wv = tl.load(w_ptr + co * {swo} + {i * swh + j * sww}, mask=cmask, other=0.0)",
+                f"    wv = tl.load(b_ptr + co * {swo} + {i * swh + j * sww}, mask=cmask, other=0.0)",
                 f"    acc += xv * wv{c2}",
             ]
     lines += [

@@ -183,6 +183,14 @@ class Model(nn.Module):
     def forward(self, x):
         return self.up(x) + 1.0
 """, [(1, 3, 3, 4, 5)], "bf16"),
+    "conv3d_residual_reads_the_input": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(6, 6, 3, padding=1)
+    def forward(self, x):
+        return self.conv(x) + x
+""", [(1, 6, 3, 5, 4)], "strict"),
     "dw_odd_stride2_bias_relu": ("""
 class Model(nn.Module):
     def __init__(self):
@@ -223,6 +231,14 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.conv(x))
 """, [(3, 6, 29)], "strict"),
+    "dw_residual_reads_the_input": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+    def forward(self, w):
+        return self.conv(w) + w
+""", [(1, 6, 7, 5)], "strict"),
     "dw_separable_block": ("""
 class Model(nn.Module):
     def __init__(self):
