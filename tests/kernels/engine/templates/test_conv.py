@@ -47,3 +47,11 @@ def test_a_forward_convolution_masks_only_the_bounds_it_can_cross():
     assert "(i0 >= 0)" not in unpadded and "(i0 < 8)" not in unpadded
     padded = _source(Conv(1, 3, (8, 8), 4, (3, 3), (8, 8), (1, 1), (1, 1), (1, 1), 1))
     assert "(i0 >= 0)" in padded and "(i1 < 8)" in padded
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_offsets_go_64_bit_past_2_to_the_31_elements(transposed):
+    small = Conv(2, 4, (8, 8, 8), 4, (3, 3, 3), (8, 8, 8), (1, 1, 1), (1, 1, 1), (1, 1, 1), 1, transposed)
+    big = Conv(64, 64, (32, 256, 256), 64, (3, 3, 3), (32, 256, 256), (1, 1, 1), (1, 1, 1), (1, 1, 1), 1, transposed)
+    assert 64 * 64 * 32 * 256 * 256 >= 2**31
+    assert ".to(tl.int64)" not in _source(small) and "tl.arange(0, BLOCK_M).to(tl.int64)" in _source(big)
