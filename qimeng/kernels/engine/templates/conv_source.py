@@ -180,14 +180,16 @@ def _tap_lines(c: Conv, w_stride: tuple[int, ...]) -> tuple[list[str], str, str]
         w_offs = [f"(g * {cin_g} + ci)[:, None] * {w_stride[0]}", f"cols[None, :] * {w_stride[1]}", *w_offs]
     else:
         w_offs = [f"co[None, :] * {w_stride[0]}", f"ci[:, None] * {w_stride[1]}", *w_offs]
-    a = f"a_ptr + x_base[:, None] + {' + '.join(a_offs)}, mask={' & '.join(['row_ok[:, None] & k_ok[None, :]', *a_ok])}"
-    return lines, a, f"b_ptr + {' + '.join(w_offs)}, mask={' & '.join(b_ok)}"
+    a_mask = " & ".join(["row_ok[:, None] & k_ok[None, :]", *a_ok])
+    return lines, f"a_ptr + x_base[:, None] + {' + '.join(a_offs)}, mask={a_mask}", \
+        f"b_ptr + {' + '.join(w_offs)}, mask={' & '.join(b_ok)}"
 
 
 def conv_source(name: str, conv: Conv, w_stride: tuple[int, ...], out_stride: tuple[int, ...], precision: str,
                 epilogue: Epilogue, out_dtype: str, interpreted: bool) -> str:
     """The kernel ``name(a_ptr, b_ptr, c_ptr, <epilogue tensors>, BLOCK_M, BLOCK_N, BLOCK_K)`` (the input
-    channels-last at ``a_ptr``, the weight at ``b_ptr``: the GEMM's reserved names), storing the ``[N, Cout, *out]`` output at ``out_stride``."""
+    channels-last at ``a_ptr``, the weight at ``b_ptr``: the GEMM's reserved names), storing the
+    ``[N, Cout, *out]`` output at ``out_stride``."""
     if precision not in CONV_PRECISIONS:
         raise ValueError(f"unknown convolution precision {precision!r}; known: {', '.join(CONV_PRECISIONS)}")
     c = conv

@@ -78,8 +78,8 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
              f"num_warps={blocks.num_warps})"]
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
     note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kernel[0]}x{conv.kernel[1]}, "
-            f"multiplier {conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}, "
-            f"{'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
+            f"multiplier {conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, "
+            f"dilation {conv.dilation}, {'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
     unit = TemplateUnit(node, group, folded.output, "", body.replace("def KERNEL(", f"def {name}(", 1), lines,
                         (x_ref.name, w_ref.name, *extra), note, (VARIANT,))
     return unit, folded.folded
