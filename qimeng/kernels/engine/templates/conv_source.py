@@ -13,8 +13,9 @@ masked to zero. The weight is read at its own strides.
   phase (``o % stride`` per dim, grid axis 0 holds ``prod(stride)`` phases of row blocks): in one phase
   the valid taps of each dim are ``first + j * m`` (``m = stride / gcd(stride, dil)``, ``first`` solved
   per program), so K walks only ``ceil(kernel / m)`` taps a dim and reads
-  ``i = u + shift - j * (m * dil / stride)`` (``u`` the row's index within its phase, ``shift`` a
-  per-program constant): no work on taps that never divide, a phase with no valid tap masked whole.
+  ``i = u + (r + pad - first * dil) / stride - j * (m * dil / stride)`` (``r`` the phase, ``u`` the row's
+  index within it; both divisions exact): no work on taps that never divide, a phase with no valid tap
+  masked whole.
 
 The product runs the GEMM template's precisions (``gemm_source.DOT_LINES``); the epilogue is the GEMM
 template's, over the output viewed as ``[N, Cout, prod(out)]`` (``B_VAR`` the image, ``M_VAR`` the
@@ -122,13 +123,15 @@ def _digits(flat: str, name: str, sizes: tuple[int, ...], scale: int = 1) -> lis
 
 
 def _rows_lines(c: Conv, big: bool) -> list[str]:
-    """Each row's image ``img``, output coordinates ``o{d}``, flat pixel ``pix`` and ``row_ok``; for a
-    transposed convolution also the program's phase constants (``first{d}``, ``shift{d}``, ``ph_ok``)."""
+    """Each row's image ``img``, output coordinates ``o{d}``, flat pixel ``pix``, ``row_ok`` and the input
+    coordinate ``base{d}`` its first tap reads; for a transposed convolution also the program's first tap
+    ``first{d}`` and ``ph_ok`` (the phase has taps)."""
     nd = len(c.size)
     arange = "tl.arange(0, BLOCK_M)" + (".to(tl.int64)" if big else "")
     if not c.transposed:
         return [f"rows = pid_m * BLOCK_M + {arange}", f"row_ok = rows < {c.rows}", f"img = rows // {c.pixels}",
-                f"pix = rows % {c.pixels}", *_digits("pix", "o", c.out)]
+                f"pix = rows % {c.pixels}", *_digits("pix", "o", c.out),
+                *(f"base{d} = o{d} * {c.stride[d]} - {c.padding[d]}" for d in range(nd))]
     blocks = f"(({c.phase_rows} + BLOCK_M - 1) // BLOCK_M)"  # row blocks of one phase
     lines = [f"phase = pid_m // {blocks}", f"rows = (pid_m % {blocks}) * BLOCK_M + {arange}",
              f"img = rows // {math.prod(c.phase_out)}", f"sub = rows % {math.prod(c.phase_out)}",
@@ -146,7 +149,7 @@ def _rows_lines(c: Conv, big: bool) -> list[str]:
         if g > 1:
             ph_oks.append(f"((r{d} + {p}) % {g} == 0)")
         b = -(-(m - 1) * dil // s)  # keeps the exact division's numerator non-negative
-        lines.append(f"shift{d} = (r{d} + {p + s * b} - first{d} * {dil}) // {s} - {b}")
+        lines.append(f"base{d} = u{d} + (r{d} + {p + s * b} - first{d} * {dil}) // {s} - {b}")
     pix = " + ".join(f"o{d} * {step}" if step != 1 else f"o{d}" for d, step in enumerate(_suffix_products(c.out)))
     lines += [f"row_ok = {' & '.join(oks)}", f"pix = {pix}"]
     return lines + ([f"ph_ok = {' & '.join(ph_oks)}"] if ph_oks else [])
@@ -164,13 +167,13 @@ def _tap_lines(c: Conv, w_stride: tuple[int, ...]) -> tuple[list[str], str, str]
         if c.transposed:
             m = s // math.gcd(s, dil)
             lines += [f"tap{d} = first{d} + j{d} * {m}",
-                      f"i{d} = u{d}[:, None] + shift{d} - j{d}[None, :] * {m * dil // s}"]
+                      f"i{d} = base{d}[:, None] - j{d}[None, :] * {m * dil // s}"]
             a_ok += [f"(i{d} >= 0)", f"(i{d} < {size})"]
             if k % m:  # some phase's last tap lies past the window
                 a_ok.append(f"(tap{d} < {k})[None, :]")
                 b_ok.append(f"(tap{d} < {k})[:, None]")
         else:
-            lines += [f"tap{d} = j{d}", f"i{d} = o{d}[:, None] * {s} + tap{d}[None, :] * {dil} - {p}"]
+            lines += [f"tap{d} = j{d}", f"i{d} = base{d}[:, None] + tap{d}[None, :] * {dil}"]
             a_ok += [f"(i{d} >= 0)"] if p > 0 else []
             a_ok += [f"(i{d} < {size})"] if (c.out[d] - 1) * s - p + (k - 1) * dil >= size else []
         a_offs.append(f"i{d} * {x_strides[d]}")
