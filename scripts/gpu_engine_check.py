@@ -60,6 +60,9 @@ TEMPLATE_SUBSET = (
     "attention/02_sdpa_manual_causal", "attention/04_sdpa_functional_causal", "attention/06_sdpa_gqa_key_padding",
     "attention/08_sdpa_causal_bf16",
     "conv_epilogue/07_depthwise_conv_bias_relu_large", "cnn/04_depthwise_separable_block",
+    # 3-D and transposed convolutions through the implicit-GEMM template
+    "conv_epilogue/06_conv_transpose_add_min_gelu_mul", "conv_epilogue/08_conv3d_bias_relu",
+    "conv_epilogue/09_conv_transpose3d_bias_tanh", "conv_epilogue/10_conv_transpose2d_grouped_dilated_silu",
 )
 
 # Issue 11, layout: the convolution problems whose vendor path (cuDNN) ran NCHW at 0.73-0.77x torch.compile;

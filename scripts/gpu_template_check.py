@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GPU check of the templates in model_new.py (issue 11): GEMM, convolution (implicit GEMM, direct depthwise) and
-pooling units against the vendor path, with their errors.
+"""GPU check of the templates in model_new.py (issue 11): GEMM, convolution (implicit GEMM: 2-D, 3-D, transposed;
+direct depthwise) and pooling units against the vendor path, with their errors.
 
 For each case (a small module at benchmark scale), the expert policy's main line up to the ``templates``
 stage is emitted as model_new.py (as ``qimeng optimize`` writes it) and imported; then, under PyTorch's
@@ -77,6 +77,38 @@ class Model(nn.Module):
     def forward(self, x):
         return F.hardswish(self.conv(x))
 """, [(32, 256, 28, 28)], [(1, 256, 4, 4)]),
+    "conv3d_3x3x3_video_bias_relu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(64, 64, 3, padding=1)
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+""", [(8, 64, 16, 56, 56)], [(1, 64, 3, 4, 5)]),
+    "conv_transpose2d_4x4_s2_bias_gelu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1)
+    def forward(self, x):
+        return F.gelu(self.up(x))
+""", [(32, 128, 56, 56)], [(1, 128, 5, 4)]),
+    "conv_transpose3d_4x4x4_s2": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose3d(64, 32, 4, stride=2, padding=1, bias=False)
+    def forward(self, x):
+        return self.up(x)
+""", [(16, 64, 8, 28, 28)], [(1, 64, 2, 3, 3)]),
+    "conv_transpose2d_groups4_dilation3": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(256, 256, 3, stride=2, padding=3, output_padding=1, dilation=3, groups=4)
+    def forward(self, x):
+        return self.up(x)
+""", [(32, 256, 32, 32)], [(1, 256, 4, 3)]),
     "depthwise3x3_gelu": ("""
 class Model(nn.Module):
     def __init__(self):

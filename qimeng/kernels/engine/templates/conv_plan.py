@@ -1,7 +1,7 @@
-"""The implicit-GEMM convolution in a plan: ``aten.convolution`` (2-D, or 1-D as 2-D of height 1; not
-transposed; any stride, padding, dilation and groups) and the epilogue kernel after it, as one template unit.
+"""The implicit-GEMM convolution in a plan: ``aten.convolution`` (1-D, 2-D or 3-D, transposed or not; any
+stride, padding, dilation, output padding and groups) and the epilogue kernel after it, as one template unit.
 
-The forward makes the input channels-last (NHWC: a copy unless it already is) and launches
+The forward makes the input channels-last (NWC/NHWC/NDHWC: a copy unless it already is) and launches
 ``conv_source``'s kernel; the bias and a folded epilogue kernel become the epilogue. Under the strict
 policy the generated forward follows PyTorch's cuDNN TF32 flag at run time
 (``torch.backends.cudnn.allow_tf32``, on by default: PyTorch's own fp32 convolutions then run in TF32,
@@ -14,7 +14,7 @@ from qimeng.kernels.engine.capture import Graph, Node, Ref
 from qimeng.kernels.engine.ir.expr import Expr, op
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
-from qimeng.kernels.engine.templates.conv_source import CONV_PRECISIONS, Conv, conv_source, default_blocks
+from qimeng.kernels.engine.templates.conv_source import CONV_PRECISIONS, Conv, conv_source, default_blocks, grid
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import Problem
@@ -34,24 +34,21 @@ def conv_of(graph: Graph, node: Node) -> Conv | str:
         return "unexpected arguments"
     x_ref, w_ref, bias, stride, padding, dilation, transposed, _, groups = node.args
     x, w = graph.meta(x_ref.name), graph.meta(w_ref.name)
-    if transposed:
-        return "a transposed convolution"
-    if len(x.shape) not in (3, 4) or len(stride) != len(x.shape) - 2:
-        return f"a {len(x.shape) - 2}-D convolution (1-D and 2-D only)"
+    if len(x.shape) not in (3, 4, 5) or len(stride) != len(x.shape) - 2:
+        return f"a {len(x.shape) - 2}-D convolution (1-D to 3-D only)"
     if x.dtype != "float32" or w.dtype != "float32" or (bias is not None and graph.meta(bias.name).dtype != "float32"):
         return "not float32"
-    xs, ws, os_ = (as_2d(t) for t in (x.shape, w.shape, node.meta.shape))  # 1-D: 2-D of height 1
-    st, pad, dil = (tuple(v) if len(x.shape) == 4 else (first, *v)
-                    for v, first in ((stride, 1), (padding, 0), (dilation, 1)))
-    conv = Conv(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], os_[2], os_[3], st, pad, dil, int(groups))
+    out = node.meta.shape
+    conv = Conv(x.shape[0], x.shape[1], tuple(x.shape[2:]), out[1], tuple(w.shape[2:]), tuple(out[2:]),
+                tuple(stride), tuple(padding), tuple(dilation), int(groups), bool(transposed))
     if conv.rows * conv.cout == 0 or conv.k == 0:
         return "an empty convolution"
     return conv
 
 
-def as_2d(values: tuple[int, ...], fill: int = 1) -> tuple[int, ...]:
-    """Sizes (or strides, with ``fill`` 0) of a 1-D convolution's tensor with a height axis added."""
-    return tuple(values) if len(values) == 4 else (values[0], values[1], fill, values[2])
+def channels_last_order(spatial_dims: int) -> tuple[int, ...]:
+    """The permutation of ``[N, C, *spatial]`` that puts the channel last (NWC, NHWC, NDHWC)."""
+    return (0, *range(2, spatial_dims + 2), 1)
 
 
 def conv_problem(conv: Conv) -> Problem:
@@ -68,10 +65,9 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
     if variant not in CONV_PRECISIONS:
         return f"no {variant} convolution"
     x_ref, w_ref, bias = node.args[:3]
-    conv_1d = len(graph.meta(x_ref.name).shape) == 3
     contiguous = written_by_kernels(units)
     w_meta = graph.meta(w_ref.name)
-    w_stride = as_2d(contiguous_strides(w_meta.shape) if w_ref.name in contiguous else w_meta.stride, 0)
+    w_stride = contiguous_strides(w_meta.shape) if w_ref.name in contiguous else tuple(w_meta.stride)
     value: Expr = ACC
     operands: tuple[Operand, ...] = ()
     if bias is not None:
@@ -81,13 +77,12 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
         operands = (Operand(bias.name, "float32"),)
     if {o.name for o in operands} & RESERVED or w_ref.name in RESERVED:
         return "a tensor is named as the template's own pointers"
-    folded = fold(graph, units, node, conv.n, conv.cout, conv.oh * conv.ow, value, operands)
+    folded = fold(graph, units, node, conv.n, conv.cout, conv.pixels, value, operands)
     extra = [o.name for o in folded.epilogue.operands]
     # a folded kernel's output is contiguous; the convolution's own keeps the strides PyTorch gives it
     alloc_stride = contiguous_strides(folded.shape) if folded.folded is not None else tuple(node.meta.stride)
-    out_stride = as_2d(alloc_stride, 0)
+    out_stride = contiguous_strides(node.meta.shape) if folded.folded is not None else alloc_stride
     blocks = default_blocks(conv)
-    grid = (-(-conv.rows // blocks.block_m), -(-(conv.cout // conv.groups) // blocks.block_n), conv.groups)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
     sources, calls = [], []
     for v in run:
@@ -96,15 +91,16 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
         name = f"_qm_conv_{source_hash(body)[:12]}"
         sources.append(body.replace("def KERNEL(", f"def {name}(", 1))
         indent = "            " if len(run) > 1 else "        "
-        calls.append([f"{indent}{name}[{grid!r}](_qm_cx, {w_ref.name}, {folded.output}, "
+        calls.append([f"{indent}{name}[{grid(conv, blocks)!r}](_qm_cx, {w_ref.name}, {folded.output}, "
                       f"{''.join(e + ', ' for e in extra)}BLOCK_M={blocks.block_m}, BLOCK_N={blocks.block_n}, "
                       f"BLOCK_K={blocks.block_k}, num_warps={blocks.num_warps}, num_stages={blocks.num_stages})"])
     lines = [f"        {folded.output} = torch.empty_strided({tuple(folded.shape)!r}, {alloc_stride!r}, "
              f"dtype=torch.{folded.out_dtype}, device=_qm_dev)",
-             f"        _qm_cx = {x_ref.name}{'.unsqueeze(2)' if conv_1d else ''}"
-             ".contiguous(memory_format=torch.channels_last)"] + by_flag(FLAG, calls)
+             f"        _qm_cx = {x_ref.name}.permute{channels_last_order(len(conv.size))!r}.contiguous()",
+             *by_flag(FLAG, calls)]
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
-    note = (f"{variant}; implicit GEMM {conv.kh}x{conv.kw}, stride {conv.stride}, padding {conv.padding}, "
-            f"dilation {conv.dilation}, groups {conv.groups}; {folded.note}")
+    note = (f"{variant}; implicit GEMM {'x'.join(map(str, conv.kernel))}{' transposed' if conv.transposed else ''}, "
+            f"stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}, groups {conv.groups}; "
+            f"{folded.note}")
     return TemplateUnit(node, group, folded.output, "", "\n\n".join(sources), lines, (w_ref.name, *extra), note,
                         tuple(run)), folded.folded

@@ -13,7 +13,7 @@ from qimeng.kernels.engine.capture import Graph, Node
 from qimeng.kernels.engine.ir.expr import Expr, op
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
-from qimeng.kernels.engine.templates.conv_plan import as_2d, conv_of
+from qimeng.kernels.engine.templates.conv_plan import conv_of
 from qimeng.kernels.engine.templates.conv_source import Conv
 from qimeng.kernels.engine.templates.depthwise_source import default_blocks, depthwise_source, grid, is_depthwise
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
@@ -29,7 +29,17 @@ def depthwise_of(graph: Graph, node: Node) -> Conv | str:
     conv = conv_of(graph, node)
     if isinstance(conv, str):
         return conv
+    if conv.transposed or len(conv.size) == 3:
+        return "a transposed or 3-D convolution"
+    if len(conv.size) == 1:  # as 2-D of height 1
+        conv = Conv(conv.n, conv.cin, (1, *conv.size), conv.cout, (1, *conv.kernel), (1, *conv.out),
+                    (1, *conv.stride), (0, *conv.padding), (1, *conv.dilation), conv.groups)
     return conv if is_depthwise(conv) else "not a depthwise convolution"
+
+
+def as_2d(values: tuple[int, ...], fill: int = 1) -> tuple[int, ...]:
+    """Sizes (or strides, with ``fill`` 0) of a 1-D convolution's tensor with a height axis added."""
+    return tuple(values) if len(values) == 4 else (values[0], values[1], fill, values[2])
 
 
 def _strides(graph: Graph, name: str, contiguous: set[str]) -> tuple[int, ...]:
@@ -54,7 +64,7 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
         operands = (Operand(bias.name, "float32"),)
     if {o.name for o in operands} & RESERVED or {x_ref.name, w_ref.name} & RESERVED:
         return "a tensor is named as the template's own pointers"
-    folded = fold(graph, units, node, conv.n, conv.cout, conv.oh * conv.ow, value, operands)
+    folded = fold(graph, units, node, conv.n, conv.cout, conv.pixels, value, operands)
     extra = [o.name for o in folded.epilogue.operands]
     alloc_stride = contiguous_strides(folded.shape) if folded.folded is not None else tuple(node.meta.stride)
     blocks = default_blocks(conv, x_stride)
@@ -67,9 +77,9 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
              f"{''.join(e + ', ' for e in extra)}BLOCK_P={blocks.block_p}, BLOCK_C={blocks.block_c}, "
              f"num_warps={blocks.num_warps})"]
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
-    note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kh}x{conv.kw}, multiplier "
-            f"{conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}, "
-            f"{'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
+    note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kernel[0]}x{conv.kernel[1]}, "
+            f"multiplier {conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, "
+            f"dilation {conv.dilation}, {'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
     unit = TemplateUnit(node, group, folded.output, "", body.replace("def KERNEL(", f"def {name}(", 1), lines,
                         (x_ref.name, w_ref.name, *extra), note, (VARIANT,))
     return unit, folded.folded

@@ -43,27 +43,28 @@ def default_blocks(conv: Conv, x_stride: tuple[int, ...]) -> DepthwiseBlocks:
     channels_fast = x_stride[1] == 1 and conv.cin > 1
     if channels_fast:
         bc = min(_pow2_at_least(conv.cout), 64)
-        return DepthwiseBlocks(min(_pow2_at_least(conv.oh * conv.ow), max(16, 2048 // bc)), bc, True)
-    bp = min(_pow2_at_least(conv.oh * conv.ow), 512)
+        return DepthwiseBlocks(min(_pow2_at_least(conv.pixels), max(16, 2048 // bc)), bc, True)
+    bp = min(_pow2_at_least(conv.pixels), 512)
     return DepthwiseBlocks(bp, min(_pow2_at_least(conv.cout), max(1, 2048 // bp)), False)
 
 
 def grid(conv: Conv, blocks: DepthwiseBlocks) -> tuple[int, int, int]:
     """(pixel blocks, channel blocks, images)."""
-    return (-(-(conv.oh * conv.ow) // blocks.block_p), -(-conv.cout // blocks.block_c), conv.n)
+    return (-(-(conv.pixels) // blocks.block_p), -(-conv.cout // blocks.block_c), conv.n)
 
 
 def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride: tuple[int, ...],
                      out_stride: tuple[int, ...], blocks: DepthwiseBlocks, epilogue: Epilogue, out_dtype: str) -> str:
-    """The kernel ``name(x_ptr, w_ptr, c_ptr, <epilogue tensors>, BLOCK_P, BLOCK_C)`` (strides in elements,
-    NCHW order; the weight ``[Cout, 1, KH, KW]``)."""
+    """The kernel ``name(a_ptr, b_ptr, c_ptr, <epilogue tensors>, BLOCK_P, BLOCK_C)`` (input, weight, output:
+    the GEMM's reserved names; strides in elements, NCHW order; the weight ``[Cout, 1, KH, KW]``)."""
     if not is_depthwise(conv):
         raise ValueError(f"not a depthwise convolution: {conv.groups} groups over {conv.cin} input channels")
     c = conv
-    mult, ohw = c.cout // c.cin, c.oh * c.ow
+    mult, ohw = c.cout // c.cin, c.pixels
+    (h, w), (kh, kw), ow = c.size, c.kernel, c.out[1]
     sxn, sxc, sxh, sxw = x_stride
     swo, _, swh, sww = w_stride
-    span = sum((s - 1) * abs(st) for s, st in zip((c.n, c.cin, c.h, c.w), x_stride)) + 1
+    span = sum((s - 1) * abs(st) for s, st in zip((c.n, c.cin, h, w), x_stride)) + 1
     big = max(span, c.n * c.cout * ohw) >= 2**31
     # the tile's 2-D views: pixels on axis 0 and channels on axis 1 (channels fast), or the other way
     p2, c2 = ("[:, None]", "[None, :]") if blocks.channels_fast else ("[None, :]", "[:, None]")
@@ -74,27 +75,27 @@ def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride:
     img = "tl.program_id(2).to(tl.int64)" if big else "tl.program_id(2)"
     lines = [
         "@triton.jit",
-        f"def {name}(x_ptr, w_ptr, c_ptr, {extra}BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):",
+        f"def {name}(a_ptr, b_ptr, c_ptr, {extra}BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):",
         f"    img = {img}",
         "    pix = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)",
         "    co = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)",
         f"    pmask = pix < {ohw}",
         f"    cmask = co < {c.cout}",
         f"    ci = co // {mult}",
-        f"    ih0 = (pix // {c.ow}) * {c.stride[0]} - {c.padding[0]}",
-        f"    iw0 = (pix % {c.ow}) * {c.stride[1]} - {c.padding[1]}",
-        f"    x_base = x_ptr + img * {sxn} + ci{c2} * {sxc}",
+        f"    ih0 = (pix // {ow}) * {c.stride[0]} - {c.padding[0]}",
+        f"    iw0 = (pix % {ow}) * {c.stride[1]} - {c.padding[1]}",
+        f"    x_base = a_ptr + img * {sxn} + ci{c2} * {sxc}",
         f"    acc = tl.zeros({'(BLOCK_P, BLOCK_C)' if blocks.channels_fast else '(BLOCK_C, BLOCK_P)'}, "
         "dtype=tl.float32)",
     ]
-    for i in range(c.kh):
-        for j in range(c.kw):
+    for i in range(kh):
+        for j in range(kw):
             lines += [
                 f"    ih = ih0 + {i * c.dilation[0]}",
                 f"    iw = iw0 + {j * c.dilation[1]}",
-                f"    ok = pmask & (ih >= 0) & (ih < {c.h}) & (iw >= 0) & (iw < {c.w})",
+                f"    ok = pmask & (ih >= 0) & (ih < {h}) & (iw >= 0) & (iw < {w})",
                 f"    xv = tl.load(x_base + (ih * {sxh} + iw * {sxw}){p2}, mask=ok{p2} & cmask{c2}, other=0.0)",
-                f"    wv = tl.load(w_ptr + co * {swo} + {i * swh + j * sww}, mask=cmask, other=0.0)",
+                f"    wv = tl.load(b_ptr + co * {swo} + {i * swh + j * sww}, mask=cmask, other=0.0)",
                 f"    acc += xv * wv{c2}",
             ]
     lines += [
@@ -104,7 +105,7 @@ def depthwise_source(name: str, conv: Conv, x_stride: tuple[int, ...], w_stride:
         f"    cmask2 = cmask{c2}",
         "    omask = pmask2 & cmask2",
         *body,
-        f"    tl.store(c_ptr + img * {out_stride[0]} + co2 * {out_stride[1]} + {_pixel_offset(c.ow, out_stride)}, "
+        f"    tl.store(c_ptr + img * {out_stride[0]} + co2 * {out_stride[1]} + {_pixel_offset(ow, out_stride)}, "
         f"{cast_code(value, out_dtype)}, mask=omask)",
     ]
     return "\n".join(lines) + "\n"

@@ -125,6 +125,72 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.conv(x))
 """, [(3, 6, 29)], "strict"),
+    "conv3d_bias_relu_folded": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 20, 3, stride=(1, 2, 2), padding=1)
+    def forward(self, x):
+        return torch.relu(self.conv(x)) * 0.5
+""", [(2, 3, 5, 9, 7)], "strict"),
+    "conv3d_groups_dilation_no_bias": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(4, 6, (2, 3, 2), stride=(2, 1, 1), padding=(0, 2, 1), dilation=(1, 2, 1), groups=2,
+                              bias=False)
+    def forward(self, x):
+        return self.conv(x)
+""", [(1, 4, 6, 7, 5)], "strict"),
+    "conv3d_channels_last_input_tf32": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(5, 17, (1, 3, 3), padding=(0, 1, 1))
+    def forward(self, x):
+        return self.conv(x.permute(0, 4, 1, 2, 3))
+""", [(1, 3, 6, 5, 5)], "tf32"),
+    "conv_transpose2d_stride2_bias_tanh": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(5, 20, 4, stride=2, padding=1)
+    def forward(self, x):
+        return torch.tanh(self.up(x))
+""", [(2, 5, 7, 6)], "strict"),
+    "conv_transpose2d_groups_dilation_output_padding": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(6, 9, 3, stride=(2, 3), padding=(1, 2), output_padding=(1, 2), dilation=(2, 1),
+                                     groups=3, bias=False)
+    def forward(self, x):
+        return self.up(x)
+""", [(2, 6, 5, 4)], "strict"),
+    "conv_transpose1d_stride3_dilation_gelu": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose1d(4, 6, 5, stride=3, padding=2, output_padding=1, dilation=2)
+    def forward(self, x):
+        return F.gelu(self.up(x))
+""", [(3, 4, 11)], "strict"),
+    "conv_transpose3d_output_padding_bf16": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose3d(3, 4, 3, stride=2, padding=1, output_padding=(1, 0, 1))
+    def forward(self, x):
+        return self.up(x) + 1.0
+""", [(1, 3, 3, 4, 5)], "bf16"),
+    "conv3d_residual_reads_the_input": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(6, 6, 3, padding=1)
+    def forward(self, x):
+        return self.conv(x) + x
+""", [(1, 6, 3, 5, 4)], "strict"),
     "dw_odd_stride2_bias_relu": ("""
 class Model(nn.Module):
     def __init__(self):
@@ -165,6 +231,14 @@ class Model(nn.Module):
     def forward(self, x):
         return F.gelu(self.conv(x))
 """, [(3, 6, 29)], "strict"),
+    "dw_residual_reads_the_input": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+    def forward(self, w):
+        return self.conv(w) + w
+""", [(1, 6, 7, 5)], "strict"),
     "dw_separable_block": ("""
 class Model(nn.Module):
     def __init__(self):

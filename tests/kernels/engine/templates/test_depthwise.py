@@ -51,17 +51,17 @@ def test_strict_measures_no_k_for_the_depthwise_kernel():
 
 
 def test_the_tile_runs_along_the_inputs_contiguous_axis():
-    conv = Conv(2, 256, 112, 112, 256, 3, 3, 112, 112, (1, 1), (1, 1), (1, 1), 256)
+    conv = Conv(2, 256, (112, 112), 256, (3, 3), (112, 112), (1, 1), (1, 1), (1, 1), 256)
     nchw = default_blocks(conv, (256 * 112 * 112, 112 * 112, 112, 1))
     channels_last = default_blocks(conv, (256 * 112 * 112, 1, 112 * 256, 256))
     assert (nchw.channels_fast, nchw.block_c, nchw.block_p) == (False, 4, 512)
     assert (channels_last.channels_fast, channels_last.block_c, channels_last.block_p) == (True, 64, 32)
-    small = Conv(1, 3, 4, 5, 6, 3, 3, 2, 3, (1, 1), (0, 0), (1, 1), 3)
+    small = Conv(1, 3, (4, 5), 6, (3, 3), (2, 3), (1, 1), (0, 0), (1, 1), 3)
     assert default_blocks(small, (60, 20, 5, 1)).block_p == 8  # one block of the 6 output pixels
 
 
 def test_a_grouped_convolution_is_refused_by_the_source():
-    conv = Conv(1, 6, 9, 9, 6, 3, 3, 7, 7, (1, 1), (0, 0), (1, 1), 3)
+    conv = Conv(1, 6, (9, 9), 6, (3, 3), (7, 7), (1, 1), (0, 0), (1, 1), 3)
     with pytest.raises(ValueError, match="not a depthwise convolution"):
         depthwise_source("k", conv, (486, 81, 9, 1), (18, 9, 3, 1), (294, 49, 7, 1),
                          default_blocks(conv, (486, 81, 9, 1)), Epilogue(), "float32")

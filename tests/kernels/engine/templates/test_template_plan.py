@@ -53,6 +53,15 @@ def test_convolutions_fold_their_epilogue_and_follow_the_captured_layout(outcome
     assert "kept apart" in results["conv_channels_last_input_bf16"]["notes"][0]
 
 
+def test_3d_and_transposed_convolutions_take_the_implicit_gemm_with_their_epilogue_folded(outcomes):
+    results = outcomes[1]
+    conv3d, up = results["conv3d_bias_relu_folded"], results["conv_transpose2d_stride2_bias_tanh"]
+    assert conv3d["notes"][0].startswith("tf32x3; implicit GEMM 3x3x3, stride (1, 2, 2)")
+    assert up["notes"][0].startswith("tf32x3; implicit GEMM 4x4 transposed, stride (2, 2)")
+    assert all(r["notes"][0].endswith("epilogue folded in") and r["kernels"] == 0 for r in (conv3d, up))
+    assert results["conv_transpose3d_output_padding_bf16"]["notes"][0].startswith("bf16; implicit GEMM 3x3x3 transposed")
+
+
 def test_depthwise_convolutions_take_the_direct_fp32_kernel(outcomes):
     results = outcomes[1]
     for name in [n for n in CASES if n.startswith("dw_")] + ["conv_depthwise_then_pool"]:
@@ -114,25 +123,46 @@ class _Convs(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.conv3d = torch.nn.Conv3d(3, 4, 2)
-        self.up = torch.nn.ConvTranspose2d(3, 4, 2)
+        self.up = torch.nn.ConvTranspose2d(3, 4, 3, stride=2, dilation=2, output_padding=1)
 
     def forward(self, x, y):
         return self.conv3d(x), self.up(y), F.adaptive_avg_pool2d(y.double(), 2)  # float64: no pooling kernel
 
 
-def test_what_the_templates_do_not_take_stays_a_pytorch_call_with_its_reason():
+def test_3d_and_transposed_convolutions_take_the_template_adaptive_pooling_stays_a_pytorch_call():
     graph = capture(_Convs(), [torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 5, 5)])
-    convs = [n for n in graph.nodes if n.target == "aten.convolution.default"]
-    assert {conv_of(graph, n) for n in convs} == {"a 3-D convolution (1-D and 2-D only)", "a transposed convolution"}
+    conv3d, up = (n for n in graph.nodes if n.target == "aten.convolution.default")
+    assert conv_of(graph, conv3d) == Conv(2, 3, (4, 4, 4), 4, (2, 2, 2), (3, 3, 3), (1, 1, 1), (0, 0, 0), (1, 1, 1), 1)
+    # (5 - 1) * 2 + 2 * (3 - 1) + 1 + 1 = 14; stride 2 and dilation 2: every tap of a phase or none
+    assert conv_of(graph, up) == Conv(2, 3, (5, 5), 4, (3, 3), (14, 14), (2, 2), (0, 0), (2, 2), 1, True)
+    assert conv_of(graph, up).taps == (3, 3) and conv_of(graph, up).phases == 4
     pools = [n for n in graph.nodes if "pool" in n.target]
     assert pools and all(isinstance(pool_of(graph, n), str) for n in pools)
+    proposed = ExpertPolicy().propose(graph, Schedule(), "templates")
+    assert {s.node for p in proposed for s in p.steps} == {conv3d.name, up.name}
+
+
+def test_a_float64_convolution_stays_a_pytorch_call():
+    graph = capture(torch.nn.Conv3d(2, 2, 1).double(), [torch.randn(1, 2, 3, 3, 3, dtype=torch.float64)])
+    conv = next(n for n in graph.nodes if n.target == "aten.convolution.default")
+    assert conv_of(graph, conv) == "not float32"
     assert ExpertPolicy().propose(graph, Schedule(), "templates") == []
+
+
+def test_transposed_phases_walk_only_the_taps_that_divide():
+    def up(kernel, stride, dilation):
+        return Conv(1, 8, (5,), 4, (kernel,), (9,), (stride,), (0,), (dilation,), 1, True)
+    assert up(4, 2, 1).taps == (2,) and up(4, 2, 1).k == 16  # 2 of the 4 taps per phase
+    assert up(3, 2, 1).taps == (2,)  # phases of 2 and 1 taps: the shorter one masked
+    assert up(5, 3, 2).taps == (2,)  # gcd 1: m = 3
+    assert up(3, 4, 2).taps == (2,)  # gcd 2: m = 2, odd phases have no tap
+    assert up(3, 1, 1).taps == (3,) and up(3, 1, 1).phases == 1
 
 
 def test_conv_blocks_cover_the_group_and_pool_arguments_take_their_defaults():
     graph = capture(torch.nn.MaxPool2d(3), [torch.randn(1, 2, 7, 7)])
     pool = pool_of(graph, next(n for n in graph.nodes if "pool" in n.target))
     assert pool == Pool("max", (3, 3), (3, 3), (0, 0), (1, 1))
-    conv = Conv(1, 8, 5, 5, 40, 3, 3, 5, 5, (1, 1), (1, 1), (1, 1), 2)
+    conv = Conv(1, 8, (5, 5), 40, (3, 3), (5, 5), (1, 1), (1, 1), (1, 1), 2)
     blocks = default_blocks(conv)
     assert conv.k == 36 and blocks.block_n == 32 and blocks.block_k == 32

@@ -1,7 +1,8 @@
 """The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
-the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM and direct
-depthwise) and pooling unit of the
-interpreter checks' cases (template_interp_check, pool_interp_check), in every variant the unit compiles in."""
+the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM over
+1-3 spatial dims, transposed or not, and direct depthwise) and pooling unit of the interpreter
+checks' cases (template_interp_check, pool_interp_check), in every variant the unit compiles in; and
+the 3-D and transposed convolution problems' units at their full (benchmark) size."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import triton
 from qimeng.kernels.engine.capture import capture
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,7 +32,13 @@ GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "
 GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
-            "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu"]
+            "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu", "conv3d_bias_relu_folded",
+            "conv3d_channels_last_input_tf32", "conv_transpose2d_stride2_bias_tanh",
+            "conv_transpose2d_groups_dilation_output_padding", "conv_transpose1d_stride3_dilation_gelu",
+            "conv_transpose3d_output_padding_bf16"]
+PROBLEMS = Path(__file__).parents[4] / "problems" / "conv_epilogue"
+FULL_SIZE = ["06_conv_transpose_add_min_gelu_mul", "08_conv3d_bias_relu", "09_conv_transpose3d_bias_tanh",
+             "10_conv_transpose2d_grouped_dilated_silu"]
 POOLS = ["max3d_dilation_ceil_indices", "avg2d_big_window_loop", "adaptive_avg2d_to_7x7", "adaptive_max3d_nan",
          "fused_conv3d_bn_relu_avgpool", "fused_conv_transpose_bias_relu_maxpool", "max3d_channels_last_input"]
 
@@ -60,12 +68,10 @@ def _signature(fn, lines: str) -> tuple[dict, dict]:
     return signature, constants
 
 
-@pytest.mark.parametrize("name", COMPILED + POOLS)
-def test_template_kernels_compile_for_sm90(tmp_path, name):
-    units = _units(name)
+def _compile(units: list[TemplateUnit], folder: Path, name: str) -> None:
     assert units, "no template unit"
     for k, unit in enumerate(units):
-        module = tmp_path / f"unit{k}.py"
+        module = folder / f"unit{k}.py"
         module.write_text(f"import torch\nimport triton\nimport triton.language as tl\n{HELPERS}\n{unit.runtime}\n"
                           f"{unit.source}")
         spec = importlib.util.spec_from_file_location(f"{name}_{k}", module)
@@ -79,3 +85,17 @@ def test_template_kernels_compile_for_sm90(tmp_path, name):
                 triton.compile(ASTSource(fn, signature, constants), target=GPUTarget("cuda", 90, 32))
             except Exception as exc:  # noqa: BLE001  (the compiler's message is the finding)
                 pytest.fail(f"{fn.__name__} of {name} does not compile: {exc}"[:3000])
+
+
+@pytest.mark.parametrize("name", COMPILED + POOLS)
+def test_template_kernels_compile_for_sm90(tmp_path, name):
+    _compile(_units(name), tmp_path, name)
+
+
+@pytest.mark.parametrize("stem", FULL_SIZE)
+def test_full_size_convolution_problems_compile_for_sm90(tmp_path, stem):
+    """The problems' own units at benchmark size (captured on the meta device), as the GPU run builds them."""
+    _, graph = capture_problem(PROBLEMS / f"{stem}.py", small=False)
+    schedule = main_line(graph, "strict")
+    plan = with_templates(graph, build_plan(graph, schedule), schedule, "cuda")
+    _compile([u for u in plan.units if isinstance(u, TemplateUnit)], tmp_path, stem)
