@@ -96,7 +96,7 @@ def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str
     k_major = variant in TENSOR_CORE_FP32 and not config.gemv
     a_code, b_code = (f"_qm_mm_k_major({a}, -1)", f"_qm_mm_k_major({b}, -2)") if k_major else (a, b)
     return [f"{indent}_qm_ta, _qm_tb = {a_code}, {b_code}",
-            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv), _qm_ta, _qm_tb, _qm_ta, "
+            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv, {prefix}_stream), _qm_ta, _qm_tb, _qm_ta, "
             f"_qm_tb, {out}, "
             f"({''.join(e + ', ' for e in extra)}), {config.launch()!r})"]
 
