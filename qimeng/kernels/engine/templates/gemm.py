@@ -11,6 +11,7 @@ FMA, B read once, deterministic split-K), which tuning may pick.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -213,7 +214,14 @@ _MODULES: dict[str, object] = {}
 
 def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
     """The module text this process runs (the interpreter gets its bf16 emulation)."""
-    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+    return _rendered(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: str | None) -> str:
+    """``render``'s text, kept per arguments: ``gemm()`` asks for it at every call, and rendering it costs
+    more host time than a decode-sized product takes on the GPU."""
+    return render(precision, epilogue, out_dtype, interpreted, row_reduce)
 
 
 def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):

@@ -27,7 +27,8 @@ def test_attention_kernel_compiles_for_sm90(tmp_path, precision, mask, causal, h
     fn = mod._qm_attn_kernel
     config = default_config(head_dim, "bf16" if precision == "bf16" else "strict")
     constants = {"BLOCK_M": config.block_m, "BLOCK_N": config.block_n, "BLOCK_D": head_dim, "CAUSAL": causal,
-                 "MASK": mask, "EMPTY_NAN": causal, "PRECISION": precision, "WIDEN": False}
+                 "MASK": mask, "EMPTY_NAN": causal, "PRECISION": precision, "WIDEN": False,
+                 "POSITIVE_SCALE": True}
     pointer = {"mask_ptr": "*u8" if mask == 1 else "*fp32"}
     signature = {a: "constexpr" if a in constants else pointer.get(a, f"*{dtype}") if a.endswith("_ptr")
                  else "fp32" if a in FLOATS else "i32" for a in fn.arg_names}
