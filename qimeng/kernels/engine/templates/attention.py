@@ -48,6 +48,9 @@ class AttentionConfig:
         """The tuple ``_qm_attn_run`` takes."""
         return (self.block_m, self.block_n, self.num_warps, self.num_stages)
 
+    def key(self) -> str:
+        return f"{self.block_m}x{self.block_n} w{self.num_warps} st{self.num_stages}"
+
 
 def default_config(head_dim: int, precision: str) -> AttentionConfig:
     """Smaller tiles where fp32 operands or wide heads would not fit registers and shared memory."""
