@@ -340,7 +340,9 @@ def small_m(budget: Budget, cache: TuningCache, rows: tuple[int, ...] = (1, 8)) 
             for who, fn in (("cublas sgemm", lambda: a @ bb), ("torch.compile fp32", lambda: compiled(a, bb)),
                             ("ours default", lambda: gemm(a, bb)), (f"ours best {result.best.key()}", best)):
                 times[who] = guarded(f"small-M{layout} {who} {m}", ms, fn)
-                timed("small-M" + layout, who, n, fn, ref, "ieee", m=m, k=k)
+                if times[who] is not None:
+                    guarded(f"small-M{layout} {who} {m} error", lambda: row(
+                        "small-M" + layout, who, n, times[who], compare(fn(), ref, "ieee", k), m=m, k=k))
             graphs = {who: guarded(f"small-M{layout} {who} {m} graph", graph_ms, fn)
                       for who, fn in (("ours", best), ("cublas", lambda: a @ bb))}
             if times.get(f"ours best {result.best.key()}") and times.get("cublas sgemm"):
