@@ -64,7 +64,7 @@ def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
              b.stride(-1), scb, n, 1, split)
     if use_gemv == 2:
         stream[(tiles, total, split)](a, b, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-                                      EVEN_K=k % bk == 0, K_CONTIG=b.stride(-2) == 1,
+                                      EVEN_K=k % bk == 0, K_CONTIG=b.stride(-2) == 1 and bk >= 4,
                                       num_warps=warps, num_stages=stages)
     elif use_gemv:
         gemv[(tiles, total, split)](a, b, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
