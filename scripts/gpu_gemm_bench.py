@@ -1,19 +1,24 @@
 """GPU benchmark of the GEMM template (qimeng/kernels/engine/templates/gemm.py) in one call.
 
     PYTHONPATH=$PWD python3 scripts/gpu_gemm_bench.py [--sizes 4096 8192] [--budget 150] [--no-sweep]
+    PYTHONPATH=$PWD python3 scripts/gpu_gemm_bench.py --candidates --budget 240  # the tuning candidates alone
 
 Without a GPU it runs the same code under TRITON_INTERPRET=1 at sizes divided by 32 (a test of the
 script, no timing meaning): TRITON_INTERPRET=1 python3 scripts/gpu_gemm_bench.py --sizes 64 --ks 256
 
 Sections, each skipped once the time budget is spent (the default 150 s reaches the first four; 380
 runs them all): correctness on odd shapes (every precision, transposes, broadcast batches, split-K, a
-fused epilogue, a matrix-vector product) against float64; decode-like shapes (1 and 16 x 8192 x 8192,
-the small-M kernel swept, TFLOP/s and GB/s against cuBLAS and torch.compile); bf16 at the first size
+fused epilogue, a matrix-vector product) against float64; decode shapes (1 and 8 x 8192 x 8192, both B
+layouts, every small-M candidate swept, TFLOP/s and GB/s against cuBLAS and torch.compile, and in a CUDA
+graph); bf16 at the first size
 (every curated tile swept); each precision's error against a float64 product over K; a config sweep
 per precision at the first size; TFLOP/s of ours against cuBLAS (strict fp32 with allow_tf32=False,
 TF32, bf16) and torch.compile; GEMM + bias + GELU against eager and torch.compile; M = 64 and K-large
 shapes with split-K; the attention template
-against F.scaled_dot_product_attention (fp32 strict and bf16, causal or not). Times are medians of
+against F.scaled_dot_product_attention (fp32 strict and bf16, causal or not). ``--candidates`` runs the
+decode section and ``attention_candidates`` (bf16, six shapes of B 4-16, H 16-32, L 1024-8192, D 64/128,
+causal and not: every curated tile against SDPA and torch.compile) alone, and closes with a table of
+each case's fastest candidate and its ratio to the vendor. Times are medians of
 ``triton.testing.do_bench`` on random data (never zeros); errors are against float64 products
 computed on the GPU in row chunks. JSON goes to $OUT/gemm_bench.json; a short table is printed last.
 """
@@ -35,13 +40,14 @@ from triton.testing import do_bench
 
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.attention import AttentionConfig, attention
+from qimeng.kernels.engine.templates.attention import curated_configs as attention_configs
 from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, curated_configs, gemm, sm_count
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS
 from qimeng.kernels.engine.templates.gemm_tuning import (TuningCache, autotune, compare, float64_product,
                                                          strict_precision)
 
 OUT = Path(os.environ.get("OUT", "."))
-RESULTS: dict = {"rows": [], "errors": [], "checks": [], "sweeps": {}, "best_ms": {}}
+RESULTS: dict = {"rows": [], "errors": [], "checks": [], "sweeps": {}, "best_ms": {}, "best": []}
 # --smoke: the same code on the CPU under TRITON_INTERPRET=1 at tiny sizes (a test of this script only)
 SMOKE = not torch.cuda.is_available()
 DEVICE = "cpu" if SMOKE else "cuda"
@@ -68,12 +74,22 @@ def save() -> None:
     (OUT / "gemm_bench.json").write_text(json.dumps(RESULTS, indent=1, default=str))
 
 
-def ms(fn) -> float:
+def ms(fn, rep: int = 150) -> float:
     if SMOKE:
         start = time.perf_counter()
         fn()
         return (time.perf_counter() - start) * 1e3
-    return do_bench(fn, warmup=25, rep=150, return_mode="median")
+    return do_bench(fn, warmup=min(25, rep), rep=rep, return_mode="median")
+
+
+def sweep_ms(fn) -> float:
+    """A shorter median for candidate sweeps (a config's rank, not its figure)."""
+    return ms(fn, rep=40)
+
+
+def graph_ms(fn) -> float:
+    """The GPU time alone: ``fn`` captured in a CUDA graph and replayed (no host time between kernels)."""
+    return ms(fn) if SMOKE else triton.testing.do_bench_cudagraph(fn, rep=50, return_mode="median")
 
 
 def compile_fn(fn):
@@ -283,34 +299,56 @@ def linear_gelu(n: int, variant: str, config: GemmConfig, budget: Budget) -> Non
         timed("linear+gelu+rowsum", who, n, fn, ref_sum, "tf32x3")
 
 
-def small_m(budget: Budget, cache: TuningCache) -> None:
-    """Decode-like products at strict fp32 (1 and 16 x 8192 x 8192, B row-major and K-major as nn.Linear's
-    ``weight.t()``): the small-M kernel's curated configs swept (with the narrow tensor-core tile), then
-    cuBLAS SGEMV/SGEMM, torch.compile, ours at the default and at the sweep's best, in TFLOP/s and GB/s (B is
-    256 MiB: the time is one read of it; the H200's copy ceiling is 4.27 TB/s)."""
+def best_row(case: str, best: str, ours: float, vendor: str, vendor_ms: float, compiled_ms: float | None = None,
+             err=None, ours_graph: float | None = None, vendor_graph: float | None = None) -> None:
+    """One line of the closing table: a case's fastest candidate against the vendor's call."""
+    RESULTS["best"].append({"case": case, "best": best, "ours_ms": ours, "vendor": vendor, "vendor_ms": vendor_ms,
+                            "ratio": vendor_ms / ours, "compile_ms": compiled_ms, "ours_graph_ms": ours_graph,
+                            "vendor_graph_ms": vendor_graph,
+                            "tol_ratio": None if err is None else err.tol_ratio})
+    save()
+
+
+def small_m(budget: Budget, cache: TuningCache, rows: tuple[int, ...] = (1, 8)) -> None:
+    """Decode products at strict fp32 (``rows`` x 8192 x 8192, B row-major and K-major as nn.Linear's
+    ``weight.t()``): every small-M candidate for B's layout swept (the narrow tensor-core tile, the
+    streaming kernel's shapes, the small-M kernel's), then cuBLAS SGEMV/SGEMM, torch.compile, ours at the
+    default and at the sweep's best, in TFLOP/s and GB/s (B is 256 MiB: the time is one read of it; the
+    H200's copy ceiling is 4.27 TB/s, about 0.063 ms), and the best and cuBLAS once more in a CUDA graph
+    (GPU time without the host's: ``gemm()`` costs tens of microseconds of Python a call)."""
     set_tf32(False)
     g = torch.Generator(device=DEVICE).manual_seed(7)
     sms = sm_count(torch.device(DEVICE))
     compiled = compile_fn(lambda x, y: x @ y)
-    for m, n, k in ((1, 8192, 8192), (16, 8192, 8192)):
-        n, k = n // SHRINK, k // SHRINK
+    for m in rows:
+        n, k = 8192 // SHRINK, 8192 // SHRINK
         a = torch.randn(m, k, device=DEVICE, generator=g)
         b = torch.randn(k, n, device=DEVICE, generator=g)
         ref = float64_product(a, b)
-        for layout, bb in (("", b), (" B K-major", b.t().contiguous().t())):
+        for layout, bb in ((" B row-major", b), (" B K-major", b.t().contiguous().t())):
             if budget.left() < 20:
                 return
-            configs = curated_configs(Problem(m, n, k), "ieee", False, sms)
-            result = autotune(a, bb, configs, ms, precision="ieee", cache=cache)
+            configs = curated_configs(Problem(m, n, k), "ieee", False, sms, b_k_major=bb.stride(-2) == 1)
+            result = autotune(a, bb, configs, sweep_ms, precision="ieee", cache=cache)
             RESULTS["sweeps"][f"small-M {m}x{n}x{k}{layout}"] = {"times_ms": result.times, "failures": result.failures,
                                                                 "best": result.best.key()}
             for key, t in sorted(result.times.items(), key=lambda kv: kv[1]):
                 log(f"sweep small-M {m}x{n}x{k}{layout} {key:32s} {t:8.4f} ms {gbs(m, n, k, t):7.0f} GB/s"
                     + (f"  ({result.failures[key][:120]})" if key in result.failures else ""))
+            best = lambda: gemm(a, bb, config=result.best)  # noqa: E731
+            times = {}
             for who, fn in (("cublas sgemm", lambda: a @ bb), ("torch.compile fp32", lambda: compiled(a, bb)),
-                            ("ours default", lambda: gemm(a, bb)),
-                            (f"ours best {result.best.key()}", lambda: gemm(a, bb, config=result.best))):
-                timed("small-M" + layout, who, n, fn, ref, "ieee", m=m, k=k)
+                            ("ours default", lambda: gemm(a, bb)), (f"ours best {result.best.key()}", best)):
+                times[who] = guarded(f"small-M{layout} {who} {m}", ms, fn)
+                if times[who] is not None:
+                    guarded(f"small-M{layout} {who} {m} error", lambda: row(
+                        "small-M" + layout, who, n, times[who], compare(fn(), ref, "ieee", k), m=m, k=k))
+            graphs = {who: guarded(f"small-M{layout} {who} {m} graph", graph_ms, fn)
+                      for who, fn in (("ours", best), ("cublas", lambda: a @ bb))}
+            if times.get(f"ours best {result.best.key()}") and times.get("cublas sgemm"):
+                best_row(f"decode {m}x{n}x{k}{layout} fp32", result.best.key(), times[f"ours best {result.best.key()}"],
+                         "cuBLAS", times["cublas sgemm"], times.get("torch.compile fp32"),
+                         compare(best(), ref, "ieee", k), graphs["ours"], graphs["cublas"])
 
 
 def bf16_square(n: int, budget: Budget, cache: TuningCache, max_configs: int) -> None:
@@ -344,20 +382,12 @@ def skinny(budget: Budget) -> None:
             timed("skinny", f"ours {variant}", n, lambda v=variant: gemm(a, b, precision=v), ref, variant, m=m, k=k)
 
 
-ATTENTION_CONFIGS = {  # per precision: fp32 operands (3xTF32) need about twice bf16's registers and shared memory
-    "strict": (AttentionConfig(64, 64, 4, 2), AttentionConfig(64, 64, 8, 2), AttentionConfig(128, 64, 8, 1),
-               AttentionConfig(64, 32, 4, 2), AttentionConfig(128, 32, 8, 2), AttentionConfig(32, 64, 4, 2)),
-    "bf16": (AttentionConfig(128, 64, 8, 3), AttentionConfig(128, 128, 8, 3), AttentionConfig(128, 64, 4, 3),
-             AttentionConfig(128, 128, 8, 2), AttentionConfig(64, 64, 4, 3), AttentionConfig(128, 32, 4, 4)),
-}
-
-
 def attention_sweep(q, k, v, precision: str) -> AttentionConfig | None:
-    """The fastest of ATTENTION_CONFIGS (non-causal) at this size; None keeps the default."""
+    """The fastest of the template's curated tiles (non-causal) at this size; None keeps the default."""
     times = {}
-    for config in ATTENTION_CONFIGS[precision]:
+    for config in attention_configs(q.shape[-1], precision):
         t = guarded(f"attention sweep {precision} {config}",
-                    lambda: ms(lambda: attention(q, k, v, precision=precision, config=config)))
+                    lambda: sweep_ms(lambda: attention(q, k, v, precision=precision, config=config)))
         if t is not None:
             times[config] = t
             log(f"sweep attention {precision:6s} {config}: {t:.3f} ms")
@@ -389,6 +419,53 @@ def attention_bench(budget: Budget, seqs: list[int]) -> None:
                                                                 m=seq, k=d, batch=2 * bsz * heads))
 
 
+# bf16 attention cases (batch, heads, sequence, head dim), each causal and not: B 4-16, H 16-32, L 1024-8192
+ATTENTION_CASES = ((16, 16, 1024, 64), (8, 32, 1024, 128), (4, 32, 4096, 64), (4, 16, 4096, 128),
+                   (4, 16, 8192, 128), (8, 16, 8192, 64))
+BF16_ATTENTION_TOL = 2e-2  # the bf16 policy's tolerance (steps.PRECISION_TOLERANCES)
+
+
+def attention_candidates(budget: Budget) -> None:
+    """bf16 attention: every curated tile of the template timed per case and causal or not against SDPA
+    (flash) and torch.compile in the same run; the fastest tile, its ratio and its error (batch 0, two
+    heads, against float64 SDPA, at the bf16 tolerance) go to the closing table."""
+    g = torch.Generator(device=DEVICE).manual_seed(9)
+    compiled = compile_fn(lambda q, k, v, causal: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+    for bsz, heads, seq, d in ATTENTION_CASES[:1] if SMOKE else ATTENTION_CASES:
+        bsz, heads, seq = (1, 2, 40) if SMOKE else (bsz, heads, seq)
+        q, k, v = (torch.randn(bsz, heads, seq, d, device=DEVICE, generator=g).bfloat16() for _ in range(3))
+        for causal in (False, True):
+            if budget.left() < 15:
+                return
+            case = f"attention bf16 B={bsz} H={heads} L={seq} D={d}" + (" causal" if causal else "")
+            vendor = guarded(f"{case} sdpa", ms, lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+            times = {}
+            for config in attention_configs(d, "bf16"):
+                t = guarded(f"{case} {config}", sweep_ms,
+                            lambda: attention(q, k, v, causal=causal, precision="bf16", config=config))
+                if t is not None:
+                    times[config] = t
+                    log(f"sweep {case} {config.key()}: {t:.3f} ms")
+                if budget.left() < 10:
+                    break
+            RESULTS["sweeps"][case] = {c.key(): t for c, t in times.items()}
+            if not times or vendor is None:
+                continue
+            best = min(times, key=times.get)
+            ours = ms(lambda: attention(q, k, v, causal=causal, precision="bf16", config=best))
+            compiled_ms = guarded(f"{case} torch.compile", ms, lambda: compiled(q, k, v, causal)) \
+                if budget.left() > 60 else None
+            qs, ks, vs = q[:1, :2], k[:1, :2], v[:1, :2]
+            ref = F.scaled_dot_product_attention(qs.double(), ks.double(), vs.double(), is_causal=causal)
+            err = compare(attention(qs, ks, vs, causal=causal, precision="bf16", config=best), ref, "bf16", d,
+                          tolerance=BF16_ATTENTION_TOL)
+            for who, t in (("sdpa", vendor), (f"ours {best.key()}", ours), ("torch.compile", compiled_ms)):
+                if t is not None:
+                    row(case, who, seq, t, err if who.startswith("ours") else None, m=seq, k=d, batch=2 * bsz * heads,
+                        elem=2)
+            best_row(case, best.key(), ours, "SDPA", vendor, compiled_ms, err)
+
+
 def table() -> None:
     log("\n| section | who | m x n x k | ms | TFLOP/s | GB/s | tol_ratio (1e-4) | rel err |")
     log("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -396,6 +473,16 @@ def table() -> None:
         log(f"| {r['section']} | {r['who']} | {r['m']}x{r['n']}x{r['k']} | {r['ms']:.4f} | {r['tflops']:.1f} | "
             f"{r['gbs']:.0f} | "
             f"{r.get('tol_ratio', float('nan')):.3g} | {r.get('rel_fro', float('nan')):.2e} |")
+    if RESULTS["best"]:
+        log("\n| case | best candidate | ours ms | vendor | vendor ms | vendor / ours | torch.compile ms | "
+            "graph: ours / vendor ms | tol_ratio |")
+        log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in RESULTS["best"]:
+        graph = (f"{r['ours_graph_ms']:.4f} / {r['vendor_graph_ms']:.4f}" if r["ours_graph_ms"] and r["vendor_graph_ms"]
+                 else "-")
+        log(f"| {r['case']} | {r['best']} | {r['ours_ms']:.4f} | {r['vendor']} | {r['vendor_ms']:.4f} | "
+            f"**{r['ratio']:.2f}x** | {r['compile_ms'] or float('nan'):.4f} | {graph} | "
+            f"{r['tol_ratio'] if r['tol_ratio'] is None else round(r['tol_ratio'], 3)} |")
     bad = [c for c in RESULTS["checks"] if not c["ok"]]
     log(f"correctness checks: {len(RESULTS['checks']) - len(bad)}/{len(RESULTS['checks'])} ok"
         + "".join(f"\n  BAD {c['precision']} {c['case']} tol_ratio={c['tol_ratio']:.3g}" for c in bad))
@@ -413,6 +500,9 @@ def main() -> int:
     p.add_argument("--no-attention", action="store_true")
     p.add_argument("--only-attention", action="store_true", help="the attention comparison alone")
     p.add_argument("--max-configs", type=int, default=8, help="configurations swept per precision")
+    p.add_argument("--candidates", action="store_true",
+                   help="the tuning candidates alone: decode GEMMs (1 and 8 x 8192 x 8192, both B layouts) and bf16 "
+                        "attention (six shapes, causal and not), each against the vendor; ~4 min at --budget 240")
     args = p.parse_args()
     budget = Budget(args.budget)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -421,6 +511,17 @@ def main() -> int:
                       "sms": sm_count(torch.device(DEVICE)), "argv": sys.argv}
     log(json.dumps(RESULTS["env"]))
     set_tf32(False)
+    if args.candidates:
+        cache = TuningCache(OUT / "tuning.json")
+        for name, fn in (("small-M", lambda: small_m(budget, cache)), ("attention candidates",
+                                                                        lambda: attention_candidates(budget))):
+            t0 = time.time()
+            if budget.left() > 20:
+                guarded(name, fn)
+            log(f"[{name}: {time.time() - t0:.1f} s, {budget.left():.0f} s left]")
+        table()
+        save()
+        return 0
     if args.only_attention:
         guarded("attention", attention_bench, budget, args.seqs)
         table()

@@ -4,9 +4,9 @@ For each of the slowest-looking kernels (by bytes moved) a handful of configurat
 full ``ModelNew`` candidates that differ only in that kernel, and all of them are verified and timed
 in one sandboxed harness job (``evaluate_many``); the fastest verified one wins and goes into the
 store, so that a later run on the same kernel and device takes it without measuring. GEMM template
-units are tuned the same way (``template_trials``: the template's curated block shapes, warps and
-stages for the unit's sizes, as ``TemplateConfig`` steps), cached by (template source hash and sizes,
-device). On the CPU (Triton interpreter) timing means nothing: tuning is skipped and the expert
+and attention units are tuned the same way (``template_trials``: the template's curated block shapes,
+warps and stages for the unit's sizes, as ``TemplateConfig`` steps), cached by (template source hash and
+sizes, device). On the CPU (Triton interpreter) timing means nothing: tuning is skipped and the expert
 defaults stay.
 """
 
@@ -20,8 +20,12 @@ from qimeng.kernels.engine.codegen.triton import is_inner_reduction, resolve_con
 from qimeng.kernels.engine.ir.kernel import Kernel
 from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.steps import BlockConfig, KernelConfig, Schedule, Step, TemplateConfig
+from qimeng.kernels.engine.templates.attention import AttentionConfig
+from qimeng.kernels.engine.templates.attention import curated_configs as attention_configs
+from qimeng.kernels.engine.templates.attention_match import Attention, attention_of
+from qimeng.kernels.engine.templates.attention_plan import current_config
 from qimeng.kernels.engine.templates.gemm import GemmConfig, curated_configs, default_config
-from qimeng.kernels.engine.templates.gemm_plan import GEMM_TARGETS, sm_count, template_problem
+from qimeng.kernels.engine.templates.gemm_plan import GEMM_TARGETS, b_k_major, sm_count, template_problem
 from qimeng.kernels.engine.templates.gemm_source import source_hash
 from qimeng.kernels.engine.templates.unit import TemplateUnit
 
@@ -67,25 +71,46 @@ def config_from_json(data: dict) -> KernelConfig:
 
 def template_trials(graph: Graph, plan: Plan, schedule: Schedule, device_type: str
                     ) -> list[tuple[str, str, list[TemplateConfig]]]:
-    """For each GEMM template unit of ``plan``: (node, tuning key, steps to the template's curated
-    configurations for its sizes other than the one it runs at, at most ``MAX_CONFIGS``). The key names
-    the unit's kernel source and the sizes (a block shape is chosen per shape)."""
+    """For each GEMM or attention template unit of ``plan``: (node, tuning key, steps to the template's
+    curated configurations for its sizes other than the one it runs at, at most ``MAX_CONFIGS``). The key
+    names the unit's kernel source and the sizes (a block shape is chosen per shape)."""
     out = []
     sms = sm_count(device_type)
     variants, chosen = dict(schedule.templates), dict(schedule.template_configs)
     for unit in plan.units:
-        if not isinstance(unit, TemplateUnit) or unit.node.target not in GEMM_TARGETS:
+        if not isinstance(unit, TemplateUnit):
             continue
-        problem, variant = template_problem(graph, unit.node), variants.get(unit.node.name)
+        att, variant = attention_of(graph, unit.node), variants.get(unit.node.name)
+        if not isinstance(att, str):  # before the GEMMs: the bmm form of attention ends in a bmm
+            if variant is not None:
+                out.append(_attention_trial(att, unit, variant, chosen))
+            continue
+        if unit.node.target not in GEMM_TARGETS:
+            continue
+        problem = template_problem(graph, unit.node)
         if isinstance(problem, str) or variant is None:
             continue
         fixed = chosen.get(f"{unit.node.name}/{variant}")
         current = GemmConfig(*fixed) if fixed else default_config(problem, variant, False, sms)
-        configs = [c for c in curated_configs(problem, variant, variant == "bf16", sms) if c != current]
+        configs = [c for c in curated_configs(problem, variant, variant == "bf16", sms, b_k_major(graph, unit.node))
+                   if c != current]
         key = f"gemm {source_hash(unit.source)} {problem.batch}x{problem.m}x{problem.n}x{problem.k}"
         out.append((unit.node.name, key, [TemplateConfig(unit.node.name, variant, astuple(c))
                                               for c in configs[:MAX_CONFIGS]]))
     return out
+
+
+def _attention_trial(att: Attention, unit: TemplateUnit, variant: str, chosen: dict[str, tuple[int, ...]]
+                     ) -> tuple[str, str, list[TemplateConfig]]:
+    """(node, tuning key, steps to the attention template's other curated tiles) for one attention unit;
+    the key names the kernel source, the sizes, causal / mask kind and the operands' dtype."""
+    node = unit.node.name
+    fixed = chosen.get(f"{node}/{variant}")
+    current = AttentionConfig(*fixed) if fixed else current_config(att, variant)
+    tiles = [c for c in attention_configs(att.sizes[5], "bf16" if variant == "bf16" else "strict") if c != current]
+    key = (f"attention {source_hash(unit.source)} {'x'.join(map(str, att.sizes))} causal={att.causal} "
+           f"mask={att.mask_kind} {att.dtype}")
+    return node, key, [TemplateConfig(node, variant, c.launch()) for c in tiles[:MAX_CONFIGS]]
 
 
 def config_json(step: Step) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def test_template_units_are_tuned_through_template_config_steps():
 
     from qimeng.kernels.engine.lowering_plan import build_plan
     from qimeng.kernels.engine.steps import TemplateConfig, step_from_json
-    from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, default_config
+    from qimeng.kernels.engine.templates.gemm import GemmConfig, Problem, default_config, stream_configs
     from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
     from qimeng.kernels.engine.tuning import config_json, template_step_from_json, template_trials
 
@@ -118,6 +118,8 @@ def test_template_units_are_tuned_through_template_config_steps():
     [(node, key, steps)] = template_trials(graph, plan, schedule, "cpu")
     assert node == unit.node.name and "3x40x96" in key and 1 <= len(steps) <= 5
     assert all(GemmConfig(*s.config) != default for s in steps)
+    # nn.Linear's weight.t() is K-major: the streaming kernel's first shapes are those for that layout
+    assert steps[0].config == astuple(stream_configs(Problem(3, 40, 96), True, 1)[0]) and steps[0].config[-1] == 2
     step = steps[0]
     assert step_from_json(step.to_json()) == step and template_step_from_json(node, config_json(step)) == step
     tuned = step.apply(schedule, {})

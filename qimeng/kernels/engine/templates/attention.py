@@ -48,6 +48,9 @@ class AttentionConfig:
         """The tuple ``_qm_attn_run`` takes."""
         return (self.block_m, self.block_n, self.num_warps, self.num_stages)
 
+    def key(self) -> str:
+        return f"{self.block_m}x{self.block_n} w{self.num_warps} st{self.num_stages}"
+
 
 def default_config(head_dim: int, precision: str) -> AttentionConfig:
     """Smaller tiles where fp32 operands or wide heads would not fit registers and shared memory."""
@@ -57,6 +60,31 @@ def default_config(head_dim: int, precision: str) -> AttentionConfig:
         return AttentionConfig(128, 64, 8, 3)
     # fp32 at head dim 128 on the H200 (4 x 16 heads x 4096): 32x64 11.8 ms, 128x64 one stage 12.7, 64x64 18.1
     return AttentionConfig(32, 64, 4, 2) if head_dim > 64 else AttentionConfig(128, 64, 8, 2)
+
+
+# The tiles tuning measures beside the default, per operand width (fp32 operands, 3xTF32, need about twice
+# bf16's registers and shared memory). bf16: FlashAttention-2's 128-row blocks on 8 warps (two warpgroups),
+# 64 or 128 keys a block, 2-4 stages (K and V tiles of 128 x 128 bf16 are 64 KiB a stage: 4 stages only
+# with 64 keys or head dim 64).
+BF16_CONFIGS = (AttentionConfig(128, 128, 8, 3), AttentionConfig(128, 64, 8, 4), AttentionConfig(128, 128, 8, 2),
+                AttentionConfig(128, 64, 4, 3), AttentionConfig(128, 64, 8, 2), AttentionConfig(64, 64, 4, 3),
+                AttentionConfig(128, 32, 4, 4))
+BF16_NARROW_HEAD = (AttentionConfig(128, 128, 8, 4), AttentionConfig(128, 128, 4, 3))  # head dims up to 64
+FP32_CONFIGS = (AttentionConfig(64, 64, 4, 2), AttentionConfig(128, 64, 8, 2), AttentionConfig(32, 64, 4, 2),
+                AttentionConfig(64, 32, 4, 2), AttentionConfig(64, 64, 8, 2), AttentionConfig(128, 64, 8, 1),
+                AttentionConfig(128, 32, 8, 2))
+WIDE_HEAD_CONFIGS = (AttentionConfig(64, 32, 4, 2), AttentionConfig(32, 32, 4, 2), AttentionConfig(64, 16, 4, 2))
+
+
+def curated_configs(head_dim: int, precision: str) -> list[AttentionConfig]:
+    """The default tile first, then the others of its class, for tuning to measure on the target."""
+    if head_dim > 128:
+        others = WIDE_HEAD_CONFIGS
+    elif precision == "bf16":
+        others = (BF16_NARROW_HEAD if head_dim <= 64 else ()) + BF16_CONFIGS
+    else:
+        others = FP32_CONFIGS
+    return list(dict.fromkeys((default_config(head_dim, precision),) + others))
 
 
 def _module():

@@ -16,7 +16,7 @@ import math
 from qimeng.kernels.engine.capture import Graph, Node, refs_in
 from qimeng.kernels.engine.emit import pytorch_call
 from qimeng.kernels.engine.lowering_plan import ExternUnit, KernelUnit
-from qimeng.kernels.engine.templates.attention import default_config
+from qimeng.kernels.engine.templates.attention import AttentionConfig, default_config
 from qimeng.kernels.engine.templates.attention_match import Attention, attention_of
 from qimeng.kernels.engine.templates.attention_source import KERNELS, RUNTIME
 from qimeng.kernels.engine.templates.unit import TemplateUnit, by_flag
@@ -35,6 +35,11 @@ def variants(policy: str, att: Attention, measured: dict[int, str] | None = None
     if policy == "strict":
         return ["ieee"] if (measured or {}).get(att.sizes[5]) == "ieee" else ["tf32x3", "ieee"]
     return [{"tf32": "tf32", "bf16": "bf16"}[policy]]
+
+
+def current_config(att: Attention, variant: str) -> AttentionConfig:
+    """The expert's tile for ``att`` in ``variant`` (bf16 products, or 32-bit ones)."""
+    return default_config(att.sizes[5], "bf16" if variant == "bf16" else "strict")
 
 
 def _names(unit) -> set[str]:
@@ -68,10 +73,12 @@ def _mask_lines(graph: Graph, att: Attention, computed: set[str], indent: str) -
     return lines, f"{mask}.unsqueeze(-3)" if three_d else mask
 
 
-def attention_unit(graph: Graph, node: Node, variant: str, policy: str, computed: set[str], device_type: str
-                   ) -> TemplateUnit | str:
+def attention_unit(graph: Graph, node: Node, variant: str, policy: str, computed: set[str], device_type: str,
+                   configs: dict[str, tuple[int, ...]] | None = None) -> TemplateUnit | str:
     """The unit computing the attention ``node`` ends, in ``variant``; ``computed``: the nodes outside the
-    attention that the units it replaces computed (its mask may need some of them)."""
+    attention that the units it replaces computed (its mask may need some of them); ``configs``
+    ("node/variant" -> ``AttentionConfig`` launch tuple, the tuning stage's choice) fixes tiles, else each
+    variant runs at ``default_config``."""
     att = attention_of(graph, node)
     if isinstance(att, str):
         return att
@@ -84,9 +91,11 @@ def attention_unit(graph: Graph, node: Node, variant: str, policy: str, computed
                        else [])
     indent = "            " if len(run) > 1 else "        "
     fill = repr(att.fill) if math.isfinite(att.fill) else 'float("-inf")'
-    calls = []
+    calls, used = [], []
     for v_name in run:
-        config = default_config(att.sizes[5], "bf16" if v_name == "bf16" else "strict").launch()
+        fixed = (configs or {}).get(f"{node.name}/{v_name}")
+        config = tuple(fixed) if fixed else current_config(att, v_name).launch()
+        used.append((f"{node.name}/{v_name}", config))
         calls.append([f"{indent}_qm_attn_run({q}, {k}, {v}, {out}, {mask}, {att.mask_kind}, {att.causal}, "
                       f"{att.scale!r}, {att.add_scale!r}, {fill}, {att.empty_nan}, {KERNEL_PRECISION[v_name]!r}, "
                       f"{config!r}, {device_type == 'cpu'})"])
@@ -96,11 +105,11 @@ def attention_unit(graph: Graph, node: Node, variant: str, policy: str, computed
     what = ("causal" if att.causal else {0: "no mask", 1: "boolean mask", 2: "additive mask"}[att.mask_kind])
     note = (f"{variant}; flash attention ({att.form}) B={b} H={h}" + (f"/{hkv} kv" if hkv != h else "")
             + f" M={m} N={n} D={d}, {what}")
-    return TemplateUnit(node, att.nodes, att.output, RUNTIME, KERNELS, lines, (), note, tuple(run))
+    return TemplateUnit(node, att.nodes, att.output, RUNTIME, KERNELS, lines, (), note, tuple(run), tuple(used))
 
 
-def with_attention(graph: Graph, units: list, node: Node, variant: str, policy: str, device_type: str
-                   ) -> tuple[list, set[str]] | str:
+def with_attention(graph: Graph, units: list, node: Node, variant: str, policy: str, device_type: str,
+                   configs: dict[str, tuple[int, ...]] | None = None) -> tuple[list, set[str]] | str:
     """``units`` with the attention ``node`` ends computed by the template, and the nodes it took over;
     or why not."""
     att = attention_of(graph, node)
@@ -120,7 +129,7 @@ def with_attention(graph: Graph, units: list, node: Node, variant: str, policy: 
             return f"a kernel computes {name} with the attention's nodes, and {name} is read elsewhere"
         if graph.node(name).target == "getitem":
             return f"a kernel computes {name} (a getitem) with the attention's nodes"
-    unit = attention_unit(graph, node, variant, policy, computed, device_type)
+    unit = attention_unit(graph, node, variant, policy, computed, device_type, configs)
     if isinstance(unit, str):
         return unit
     out = [unit if u is anchor else u for u in units if u is anchor or all(u is not h for h in hit)]

@@ -40,9 +40,12 @@ def _qm_attn_mm(a, b, PRECISION: tl.constexpr, WIDEN: tl.constexpr):
 def _qm_attn_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d, row_ok, d_ok, N,
                    skn, skd, svn, svd, smm, smn, qk_scale, add_scale, fill, BOUNDED: tl.constexpr,
                    CAUSAL: tl.constexpr, MASK: tl.constexpr, EVEN_D: tl.constexpr, PRECISION: tl.constexpr,
-                   WIDEN: tl.constexpr):
+                   WIDEN: tl.constexpr, POSITIVE_SCALE: tl.constexpr):
     """One K/V block of the online softmax. ``BOUNDED``: the block may cross N or the causal diagonal, so
-    every column is checked; the blocks before those run with no per-element check."""
+    every column is checked; the blocks before those run with no per-element check. Such a block with no
+    mask and a positive scale takes the row maximum of the raw scores and scales it, so that each score
+    costs one FMA (``qk * scale - max``) before its ``exp2``; with bf16 products the P @ V product
+    accumulates into ``acc`` on the tensor cores (FlashAttention-2's form)."""
     cols = start + offs_n
     k_mask = d_ok[:, None]
     v_mask = d_ok[None, :]
@@ -54,31 +57,40 @@ def _qm_attn_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, o
         kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd)
     else:
         kt = tl.load(k_base + cols[None, :] * skn + offs_d[:, None] * skd, mask=k_mask, other=0.0)
-    s = _qm_attn_mm(q, kt.to(q.dtype), PRECISION, WIDEN) * qk_scale  # log2 units
-    loadable = row_ok[:, None] & (cols[None, :] >= 0)
-    if BOUNDED:
-        loadable = loadable & col_ok[None, :]
-    if MASK == 1:
-        keep = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=loadable, other=0)
-        s = tl.where(keep != 0, s, fill)
-    if MASK == 2:
-        add = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=loadable, other=0.0)
-        s = s + add.to(tl.float32) * add_scale
-    if BOUNDED:
-        seen = loadable
-        if CAUSAL:
-            seen = seen & (cols[None, :] <= offs_m[:, None])
-        s = tl.where(seen, s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, 1))
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that has seen nothing yet
-    p = tl.exp2(s - m_safe[:, None])
+    qk = _qm_attn_mm(q, kt.to(q.dtype), PRECISION, WIDEN)
+    if MASK == 0 and not BOUNDED and POSITIVE_SCALE:  # every score finite and seen: no guard needed
+        m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
+        m_safe = m_new
+        p = tl.exp2(qk * qk_scale - m_new[:, None])
+    else:
+        s = qk * qk_scale  # log2 units
+        loadable = row_ok[:, None] & (cols[None, :] >= 0)
+        if BOUNDED:
+            loadable = loadable & col_ok[None, :]
+        if MASK == 1:
+            keep = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=loadable, other=0)
+            s = tl.where(keep != 0, s, fill)
+        if MASK == 2:
+            add = tl.load(mask_base + offs_m[:, None] * smm + cols[None, :] * smn, mask=loadable, other=0.0)
+            s = s + add.to(tl.float32) * add_scale
+        if BOUNDED:
+            seen = loadable
+            if CAUSAL:
+                seen = seen & (cols[None, :] <= offs_m[:, None])
+            s = tl.where(seen, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row that has seen nothing yet
+        p = tl.exp2(s - m_safe[:, None])
     alpha = tl.exp2(m_i - m_safe)
     l_i = l_i * alpha + tl.sum(p, 1)
     if EVEN_D and not BOUNDED:
         vt = tl.load(v_base + cols[:, None] * svn + offs_d[None, :] * svd)
     else:
         vt = tl.load(v_base + cols[:, None] * svn + offs_d[None, :] * svd, mask=v_mask, other=0.0)
-    acc = acc * alpha[:, None] + _qm_attn_mm(p.to(q.dtype), vt.to(q.dtype), PRECISION, WIDEN)
+    if PRECISION == "bf16" and not WIDEN:
+        acc = tl.dot(p.to(tl.bfloat16), vt.to(tl.bfloat16), acc * alpha[:, None])
+    else:
+        acc = acc * alpha[:, None] + _qm_attn_mm(p.to(q.dtype), vt.to(q.dtype), PRECISION, WIDEN)
     return acc, l_i, m_new
 
 
@@ -88,7 +100,7 @@ def _qm_attn_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr,
                     smb, smh, smm, smn, H, GROUP, M, N, D, qk_scale, add_scale, fill,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, CAUSAL: tl.constexpr,
                     MASK: tl.constexpr, EMPTY_NAN: tl.constexpr, EVEN_D: tl.constexpr, PRECISION: tl.constexpr,
-                    WIDEN: tl.constexpr):
+                    WIDEN: tl.constexpr, POSITIVE_SCALE: tl.constexpr):
     pid_m = tl.program_id(0)
     if CAUSAL:  # the query blocks with the most keys first, so the longest programs do not start last
         pid_m = tl.num_programs(0) - 1 - pid_m
@@ -121,11 +133,11 @@ def _qm_attn_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr,
     for start in range(0, full, BLOCK_N):
         acc, l_i, m_i = _qm_attn_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d,
                                        row_ok, d_ok, N, skn, skd, svn, svd, smm, smn, qk_scale, add_scale, fill,
-                                       False, CAUSAL, MASK, EVEN_D, PRECISION, WIDEN)
+                                       False, CAUSAL, MASK, EVEN_D, PRECISION, WIDEN, POSITIVE_SCALE)
     for start in range(full, stop, BLOCK_N):
         acc, l_i, m_i = _qm_attn_block(acc, l_i, m_i, q, k_base, v_base, mask_base, start, offs_m, offs_n, offs_d,
                                        row_ok, d_ok, N, skn, skd, svn, svd, smm, smn, qk_scale, add_scale, fill,
-                                       True, CAUSAL, MASK, EVEN_D, PRECISION, WIDEN)
+                                       True, CAUSAL, MASK, EVEN_D, PRECISION, WIDEN, POSITIVE_SCALE)
     if EMPTY_NAN:
         out = acc / l_i[:, None]  # no key seen: 0 / 0, as a plain softmax over -inf scores
     else:
@@ -153,7 +165,7 @@ def _qm_attn_run(q, k, v, out, mask, mask_kind, causal, scale, add_scale, fill, 
         q, k, v, out, mask_arg, *q.stride(), *k.stride(), *v.stride(), *out.stride(), *strides,
         heads, heads // kv_heads, m, n, d, scale * log2e, add_scale * log2e, fill * log2e,
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, CAUSAL=causal, MASK=mask_kind,
-        EMPTY_NAN=empty_nan, EVEN_D=block_d == d, PRECISION=precision, WIDEN=widen, num_warps=warps,
-        num_stages=stages)
+        EMPTY_NAN=empty_nan, EVEN_D=block_d == d, PRECISION=precision, WIDEN=widen, POSITIVE_SCALE=scale > 0,
+        num_warps=warps, num_stages=stages)
     return out
 '''

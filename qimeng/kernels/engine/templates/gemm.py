@@ -5,11 +5,13 @@ leading batch dimensions broadcast as in ``torch.matmul`` (at most two after mer
 a new contiguous ``[*batch, M, N]`` tensor. Block shapes come from :func:`default_config` (a small
 curated choice per shape class) unless a :class:`GemmConfig` is given; ``gemm_tuning`` measures the
 curated list on the target. For M up to ``GEMV_MAX_M`` (matrix-vector, decode) the list also holds the
-small-M kernel (``GemmConfig.gemv``: fp32 FMA, B read once, deterministic split-K), which tuning may pick.
+two small-M kernels (``GemmConfig.gemv`` 1 and 2, ``gemm_gemv_source`` and ``gemm_stream_source``: fp32
+FMA, B read once, deterministic split-K), which tuning may pick.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -34,16 +36,16 @@ class GemmConfig:
     split_k: int = 1
     num_warps: int = 8
     num_stages: int = 3
-    gemv: bool = False  # the small-M kernel (fp32 FMA, B read once) instead of the tensor-core one
+    gemv: int = 0  # 0: the tensor-core kernel; 1 (True): the small-M kernel (fp32 FMA); 2: the streaming one
 
-    def launch(self) -> tuple[int | bool, ...]:
+    def launch(self) -> tuple[int, ...]:
         """The tuple ``_qm_mm_run`` takes."""
         return (self.block_m, self.block_n, self.block_k, self.group_m, self.split_k, self.num_warps,
                 self.num_stages, self.gemv)
 
     def key(self) -> str:
         return (f"{self.block_m}x{self.block_n}x{self.block_k} g{self.group_m} s{self.split_k} "
-                f"w{self.num_warps} st{self.num_stages}" + (" gemv" if self.gemv else ""))
+                f"w{self.num_warps} st{self.num_stages}" + {0: "", 1: " gemv", 2: " stream"}[int(self.gemv)])
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,55 @@ GEMV_SHAPES = ((128, 4, 3, GEMV_PER_SM), (256, 8, 3, GEMV_PER_SM), (64, 4, 3, GE
                (128, 4, 1, GEMV_PER_SM), (256, 4, 4, GEMV_PER_SM), (128, 4, 3, 2 * GEMV_PER_SM))
 
 
+def _pow2_at_least(x: int) -> int:
+    return 1 << max(0, x - 1).bit_length()
+
+
 def gemv_config(problem: Problem, block_n: int, warps: int, stages: int, sms: int,
                 per_sm: int = GEMV_PER_SM) -> GemmConfig:
     """The small-M kernel's configuration: BLOCK_M = M rounded up to a power of two (at most
     ``GEMV_MAX_M``), BLOCK_K so that each thread holds ``GEMV_ACC_PER_THREAD`` products per K tile
     (4 to 128), split-K until the grid covers each multiprocessor ``per_sm`` times."""
-    bm = min(GEMV_MAX_M, 1 << max(0, problem.m - 1).bit_length())
-    bn = min(block_n, max(16, 1 << max(0, problem.n - 1).bit_length()))
+    bm = min(GEMV_MAX_M, _pow2_at_least(problem.m))
+    bn = min(block_n, max(16, _pow2_at_least(problem.n)))
     bk = max(4, min(128, GEMV_ACC_PER_THREAD * 32 * warps // (bm * bn)))
     return GemmConfig(bm, bn, bk, 1, split_for(problem, bm, bn, bk, sms, per_sm), warps, stages, True)
+
+
+STREAM_ELEMS = 64  # elements of B each thread loads per K step in the streaming kernel (16 loads of 16 bytes)
+# the streaming kernel's shapes, the expected best first: B K-major (BLOCK_N, warps, stages), B N-major
+# (warps, stages; BLOCK_N = 4 columns x 32 lanes x warps, so that the sum over K stays in each thread)
+STREAM_K_MAJOR = ((8, 4, 1), (16, 8, 1), (4, 4, 1), (8, 4, 3))
+STREAM_N_MAJOR = ((4, 1), (8, 1), (4, 3))
+
+
+def stream_config(problem: Problem, b_k_major: bool, block_n: int, warps: int, stages: int, sms: int) -> GemmConfig:
+    """The streaming small-M kernel's configuration for B K-major (nn.Linear's ``weight.t()``) or N-major:
+    BLOCK_M = M rounded up to a power of two; K-major, BLOCK_K so that each thread loads ``STREAM_ELEMS``
+    elements of B a step, at least 4 x 32 x warps (every warp along K: A's tile then comes in B's layout),
+    then BLOCK_K and BLOCK_N halved until each thread holds at most ``GEMV_ACC_PER_THREAD`` partial sums;
+    N-major, BLOCK_K so that each thread loads as many elements of B and holds as many values of A;
+    split-K until the grid covers each multiprocessor ``GEMV_PER_SM`` times."""
+    bm, threads = min(GEMV_MAX_M, _pow2_at_least(problem.m)), 32 * warps
+    if b_k_major:
+        bn = min(block_n, _pow2_at_least(problem.n))
+        bk = max(4 * threads, STREAM_ELEMS * threads // bn)
+        while bn > 1 and bm * bn * bk // 4 > GEMV_ACC_PER_THREAD * threads:
+            bk, bn = (bk // 2, bn) if bk > 4 * threads else (bk, bn // 2)
+    else:
+        bn = min(block_n, max(16, _pow2_at_least(problem.n)))
+        bk = max(1, min(STREAM_ELEMS // 4, GEMV_ACC_PER_THREAD // bm))
+    return GemmConfig(bm, bn, bk, 1, split_for(problem, bm, bn, bk, sms, GEMV_PER_SM), warps, stages, 2)
+
+
+def stream_configs(problem: Problem, b_k_major: bool | None, sms: int) -> list[GemmConfig]:
+    """The streaming kernel's curated shapes for B's layout (both layouts', alternating, when unknown)."""
+    k_major = [stream_config(problem, True, bn, w, st, sms) for bn, w, st in STREAM_K_MAJOR]
+    n_major = [stream_config(problem, False, 4 * 32 * w, w, st, sms) for w, st in STREAM_N_MAJOR]
+    if b_k_major is None:
+        mixed = [c for pair in zip(k_major, n_major) for c in pair] + k_major[len(n_major):]
+        return list(dict.fromkeys(mixed))
+    return list(dict.fromkeys(k_major if b_k_major else n_major))
 
 
 def default_config(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> GemmConfig:
@@ -146,12 +188,15 @@ def _narrow_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
     return out
 
 
-def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int) -> list[GemmConfig]:
+def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int,
+                    b_k_major: bool | None = None) -> list[GemmConfig]:
     """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
-    offers the narrow tile (the default) and then the small-M kernel's shapes (the measurement decides)."""
+    offers the narrow tile (the default), then the streaming kernel's shapes for B's layout
+    (``b_k_major``; None: both) and the small-M kernel's (the measurement decides)."""
     if problem.m <= GEMV_MAX_M:
         out = [gemv_config(problem, bn, w, st, sms, per_sm) for bn, w, st, per_sm in GEMV_SHAPES]
-        return _narrow_configs(problem, precision, sixteen_bit, sms)[:1] + list(dict.fromkeys(out))
+        return (_narrow_configs(problem, precision, sixteen_bit, sms)[:1] + stream_configs(problem, b_k_major, sms)
+                + list(dict.fromkeys(out)))
     if problem.m <= 64 or problem.n <= 64:
         return _narrow_configs(problem, precision, sixteen_bit, sms)
     out = [default_config(problem, precision, sixteen_bit, sms)]
@@ -169,7 +214,14 @@ _MODULES: dict[str, object] = {}
 
 def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
     """The module text this process runs (the interpreter gets its bf16 emulation)."""
-    return render(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+    return _rendered(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: str | None) -> str:
+    """``render``'s text, kept per arguments: ``gemm()`` asks for it at every call, and rendering it costs
+    more host time than a decode-sized product takes on the GPU."""
+    return render(precision, epilogue, out_dtype, interpreted, row_reduce)
 
 
 def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):
@@ -267,5 +319,5 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
         a_lo, b_lo = a, b
     extra = [operands[o.name] for o in epilogue.operands]
     kernels = (module._qm_gemm, module._qm_gemm_finalize, module._qm_gemm_rows if row_reduce else None,
-               module._qm_gemm_gemv)
+               module._qm_gemm_gemv, module._qm_gemm_stream)
     return FUNCTIONS["_qm_mm_run"](kernels, a, b, a_lo, b_lo, c, extra, config.launch())

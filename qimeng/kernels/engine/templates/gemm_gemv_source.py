@@ -20,9 +20,10 @@ converted through shared memory at every K step).
 from __future__ import annotations
 
 
-def gemv_kernel_source(prefix: str, extra: str, tail: str) -> str:
-    """The ``{prefix}_gemv`` kernel; ``extra`` is the epilogue's pointer parameters, ``tail`` the main
-    kernel's closing lines (the tile indices, then the epilogue and store, or the split-K partial), which
+def gemv_kernel_source(prefix: str, extra: str, offsets: str, tail: str) -> str:
+    """The ``{prefix}_gemv`` kernel; ``extra`` is the epilogue's pointer parameters, ``offsets`` the tile
+    offsets every product kernel starts with (``gemm_source.PROGRAM_OFFSETS``), ``tail`` the main kernel's
+    closing lines (the tile indices, then the epilogue and store, or the split-K partial), which
     read ``acc``, ``pid_m``, ``pid_n`` and ``pid_b`` as the main kernel defines them."""
     return f'''
 
@@ -37,13 +38,7 @@ def {prefix}_gemv(a_ptr, b_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLIT,
     num_m = tl.cdiv(M, BLOCK_M)
     pid_m = pid % num_m
     pid_n = pid // num_m
-    b0 = pid_b // B1
-    b1 = pid_b % B1
-    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
-    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
-    k_lo = pid_k * K_SPLIT
-    k_hi = min(K, k_lo + K_SPLIT)
-    offs_k = k_lo + tl.arange(0, BLOCK_K)
+{offsets}
     a_base = a_ptr + b0 * sab0 + b1 * sab1
     b_base = b_ptr + b0 * sbb0 + b1 * sbb1
     if BLOCK_M == 1:

@@ -30,11 +30,22 @@ GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
 FLAG_VARIANT = "tf32"  # what strict runs while PyTorch's matmul TF32 flag is set
 
 
+def operand_refs(node: Node) -> tuple:
+    """The product's A and B arguments (addmm's first argument is the bias)."""
+    return tuple(node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2])
+
+
+def b_k_major(graph: Graph, node: Node) -> bool:
+    """Whether the product's B has its K axis contiguous (nn.Linear's ``weight.t()``): the streaming
+    small-M kernel's shapes follow it."""
+    return graph.meta(operand_refs(node)[1].name).stride[-2] == 1
+
+
 def template_problem(graph: Graph, node: Node) -> Problem | str:
     """The product's sizes when the template can compute ``node``, else why not."""
     if node.target not in GEMM_TARGETS:
         return f"{node.target} is not mm/addmm/bmm"
-    refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
+    refs = operand_refs(node)
     if not all(isinstance(r, Ref) for r in (*refs, *node.args[:1])):
         return "an operand is not a tensor value"
     a, b = (graph.meta(r.name) for r in refs)
@@ -96,7 +107,7 @@ def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str
     k_major = variant in TENSOR_CORE_FP32 and not config.gemv
     a_code, b_code = (f"_qm_mm_k_major({a}, -1)", f"_qm_mm_k_major({b}, -2)") if k_major else (a, b)
     return [f"{indent}_qm_ta, _qm_tb = {a_code}, {b_code}",
-            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv), _qm_ta, _qm_tb, _qm_ta, "
+            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv, {prefix}_stream), _qm_ta, _qm_tb, _qm_ta, "
             f"_qm_tb, {out}, "
             f"({''.join(e + ', ' for e in extra)}), {config.launch()!r})"]
 
@@ -115,7 +126,7 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     interpreted, sms = device_type == "cpu", sm_count(device_type)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
     sources, calls, used = [], [], []
-    refs = node.args[1:3] if node.target == "aten.addmm.default" else node.args[:2]
+    refs = operand_refs(node)
     extra = [o.name for o in folded.epilogue.operands]
     for v in run:
         digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted))[:12]

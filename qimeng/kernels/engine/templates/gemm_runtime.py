@@ -39,10 +39,11 @@ def _qm_mm_merge(batch, strides):
 def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     """Fill ``c`` (a new contiguous ``[*batch, M, N]``, or ``[*batch, M]`` for a row reduction) with the
     template's product of ``a [..., M, K]`` and ``b [..., K, N]`` (any strides, batch broadcast);
-    ``kernels`` = (main, finalize, rows kernel or None, small-M kernel), ``extra`` the epilogue's tensors,
-    ``config`` = (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, SPLIT_K, warps, stages, gemv): with ``gemv`` the
-    small-M kernel runs (fp32 FMA, no tensor cores; ``a_lo``/``b_lo`` unused) instead of the main one."""
-    main, finalize, rows, gemv = kernels
+    ``kernels`` = (main, finalize, rows kernel or None, small-M kernel, streaming small-M kernel), ``extra``
+    the epilogue's tensors, ``config`` = (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, SPLIT_K, warps, stages, gemv):
+    with ``gemv`` 1 (True) the small-M kernel runs, with 2 the streaming one (fp32 FMA, no tensor cores;
+    ``a_lo``/``b_lo`` unused) instead of the main one."""
+    main, finalize, rows, gemv, stream = kernels
     bm, bn, bk, gm, split_k, warps, stages, use_gemv = config
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
@@ -61,7 +62,11 @@ def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     scb = m * n
     sizes = (m, n, k, k_split, total, b1, sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2),
              b.stride(-1), scb, n, 1, split)
-    if use_gemv:
+    if use_gemv == 2:
+        stream[(tiles, total, split)](a, b, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                                      EVEN_K=k % bk == 0, K_CONTIG=b.stride(-2) == 1 and bk >= 4,
+                                      num_warps=warps, num_stages=stages)
+    elif use_gemv:
         gemv[(tiles, total, split)](a, b, c, ws, red, *extra, *sizes, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
                                     EVEN_K=k % bk == 0, num_warps=warps, num_stages=stages)
     else:

@@ -26,6 +26,7 @@ import hashlib
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
 from qimeng.kernels.engine.templates.gemm_gemv_source import gemv_kernel_source
+from qimeng.kernels.engine.templates.gemm_stream_source import stream_kernel_source
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
 
@@ -76,6 +77,17 @@ def _load_lines(operands: tuple[str, ...]) -> list[str]:
         masked.append(f"            {name}_tile = tl.load({ptrs}, mask={mask} < k_hi - (k - k_lo), other=0.0)")
     return ["        if EVEN_K:"] + even + ["        else:"] + masked
 
+
+# The lines every product kernel (main, small-M, streaming) starts its tile with, from its ``pid_m``,
+# ``pid_n``, ``pid_b`` and ``pid_k``: the two batch indices, the tile's rows of A and columns of B (wrapped
+# into range: the loads stay unmasked, the store masks), and its split's K range.
+PROGRAM_OFFSETS = """    b0 = pid_b // B1
+    b1 = pid_b % B1
+    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    k_lo = pid_k * K_SPLIT
+    k_hi = min(K, k_lo + K_SPLIT)
+    offs_k = k_lo + tl.arange(0, BLOCK_K)"""
 
 ROW_REDUCTIONS = {"sum": ("tl.sum", "0.0"), "mean": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
 
@@ -166,13 +178,7 @@ def {prefix}(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N
     group_rows = min(num_m - first_m, GROUP_M)
     pid_m = first_m + ((pid % in_group) % group_rows)
     pid_n = (pid % in_group) // group_rows
-    b0 = pid_b // B1
-    b1 = pid_b % B1
-    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
-    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
-    k_lo = pid_k * K_SPLIT
-    k_hi = min(K, k_lo + K_SPLIT)
-    offs_k = k_lo + tl.arange(0, BLOCK_K)
+{PROGRAM_OFFSETS}
     a_batch = b0 * sab0 + b1 * sab1
     b_batch = b0 * sbb0 + b1 * sbb1
     a_offs = offs_am[:, None] * sam + offs_k[None, :] * sak
@@ -193,7 +199,8 @@ def {prefix}_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn,
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 {fin_tail}
-''' + gemv_kernel_source(prefix, extra, main_tail) + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
+''' + gemv_kernel_source(prefix, extra, PROGRAM_OFFSETS, main_tail) + stream_kernel_source(
+        prefix, extra, PROGRAM_OFFSETS, main_tail) + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
 
 
 def source_hash(source: str) -> str:

@@ -95,8 +95,10 @@ class TuningCache:
             self.entries = json.loads(path.read_text())
 
     @staticmethod
-    def key(kernel_hash: str, device: str, problem: Problem) -> str:
-        return f"{kernel_hash}|{device}|{problem.batch}x{problem.m}x{problem.n}x{problem.k}"
+    def key(kernel_hash: str, device: str, problem: Problem, b_k_major: bool = False) -> str:
+        """B's layout is part of it: the small-M kernels' best shapes follow B's contiguous axis."""
+        return (f"{kernel_hash}|{device}|{problem.batch}x{problem.m}x{problem.n}x{problem.k}"
+                + ("|B K-major" if b_k_major else ""))
 
     def get(self, key: str) -> GemmConfig | None:
         entry = self.entries.get(key)
@@ -129,7 +131,7 @@ def autotune(a: torch.Tensor, b: torch.Tensor, configs: list[GemmConfig], timer:
                                                                                              b.shape[:-2])))
     out_dtype = str(a.dtype).removeprefix("torch.")
     digest = source_hash(template_source(precision, epilogue, out_dtype))
-    key = TuningCache.key(digest, device_name(a.device), problem)
+    key = TuningCache.key(digest, device_name(a.device), problem, b.stride(-2) == 1 and b.shape[-1] > 1)
     if cache is not None and cache.get(key) is not None:
         return TuneResult(cache.get(key), {}, {})
     load(precision, epilogue, out_dtype)

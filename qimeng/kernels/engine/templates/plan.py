@@ -4,7 +4,7 @@ attention, which replaces every unit of the attention's nodes and comes first: i
 GEMM's to take).
 
 ``template_variants`` answers which nodes a template can take and in which variants (the expert's
-choice first); ``with_templates`` rewrites the plan ``build_plan`` made (a GEMM unit at its
+choice first); ``with_templates`` rewrites the plan ``build_plan`` made (a GEMM or attention unit at its
 ``Schedule.template_configs`` entry, the tuning stage's choice, else at ``default_config``). A node a template cannot
 take stays a PyTorch call, with the reason among the plan's fallbacks.
 """
@@ -79,7 +79,7 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
     for name, variant in sorted(schedule.templates, key=lambda t: not _ends_attention(graph, t[0])):
         if _ends_attention(graph, name):
             made = attention_plan.with_attention(graph, units, graph.node(name), variant, schedule.precision,
-                                                 device_type)
+                                                 device_type, dict(schedule.template_configs))
             if not isinstance(made, str):
                 units, taken = made
                 fallbacks = {n: why for n, why in fallbacks.items() if n not in taken}

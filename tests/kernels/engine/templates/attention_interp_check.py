@@ -8,7 +8,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from qimeng.kernels.engine.templates.attention import AttentionConfig, attention
+from qimeng.kernels.engine.templates.attention import AttentionConfig, attention, curated_configs
 
 SMALL = AttentionConfig(16, 16, 4, 1)
 
@@ -17,6 +17,11 @@ def oracle(q, k, v, mask=None, causal=False, scale=None):
     group = q.shape[1] // k.shape[1]
     k64, v64 = (t.double().repeat_interleave(group, dim=1) for t in (k, v))
     m64 = mask if mask is None or mask.dtype == torch.bool else mask.double()
+    if scale is not None and scale < 0:  # PyTorch's math path scales q and k by sqrt(scale): written out
+        s = (q.double() @ k64.transpose(-2, -1)) * scale
+        if causal:
+            s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), float("-inf"))
+        return s.softmax(-1) @ v64
     return F.scaled_dot_product_attention(q.double(), k64, v64, attn_mask=m64, is_causal=causal, scale=scale)
 
 
@@ -27,12 +32,12 @@ def ratio(out, ref, tol):
 
 
 def case(b, h, hkv, m, n, d, precision="strict", causal=False, mask=None, dtype=torch.float32, scale=None,
-         transpose=False):
+         transpose=False, config=SMALL):
     q = torch.randn(b, h, m, d).to(dtype)
     k, v = torch.randn(b, hkv, n, d).to(dtype), torch.randn(b, hkv, n, d).to(dtype)
     if transpose:  # [B, N, H, D] storage, as a projection's output viewed per head
         q, k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v))
-    out = attention(q, k, v, mask=mask, causal=causal, scale=scale, precision=precision, config=SMALL)
+    out = attention(q, k, v, mask=mask, causal=causal, scale=scale, precision=precision, config=config)
     tol = 2e-2 if precision == "bf16" or dtype == torch.bfloat16 else 1e-4
     return ratio(out, oracle(q, k, v, mask, causal, scale), tol) if out.dtype == dtype else math.inf
 
@@ -62,6 +67,14 @@ CASES = {
     "tf32": lambda: case(1, 2, 2, 18, 22, 32, precision="tf32"),
     "bf16_precision": lambda: case(1, 2, 2, 23, 31, 64, precision="bf16", causal=True),
     "bf16_tensors": lambda: case(1, 2, 2, 23, 31, 64, precision="bf16", dtype=torch.bfloat16),
+    "negative_scale": lambda: case(1, 2, 2, 20, 37, 32, scale=-0.4),  # the row maximum of the raw scores is no use
+    "negative_scale_bf16_causal": lambda: case(1, 1, 1, 37, 37, 64, precision="bf16", causal=True, scale=-0.2),
+    **{f"tuned_bf16_d64_{c.block_m}x{c.block_n}w{c.num_warps}s{c.num_stages}_{kind}": (
+        lambda c=c, kind=kind: case(1, 1, 1, 150, 270, 64, precision="bf16", dtype=torch.bfloat16,
+                                    causal=kind == "causal", config=c))
+       for c in curated_configs(64, "bf16") for kind in ("causal", "full")},
+    **{f"tuned_strict_d128_{c.block_m}x{c.block_n}w{c.num_warps}s{c.num_stages}": (
+        lambda c=c: case(1, 1, 1, 70, 150, 128, causal=True, config=c)) for c in curated_configs(128, "strict")},
     "three_d": lambda: ratio(attention(*(x := [torch.randn(3, 17, 32) for _ in range(3)]), config=SMALL),
                              oracle(*(t.unsqueeze(1) for t in x)).squeeze(1), 1e-4),
 }

@@ -84,6 +84,14 @@ def gemv_tuned(m):
     return ratio(gemm(a, b, config=config), a.double() @ b.double(), STRICT)
 
 
+def stream_tuned(m, b_k_major):
+    """The streaming kernel as tuning offers it for B's layout (its first curated shape), K = 203."""
+    a = randn(m, 203)
+    b = randn(70, 203).t() if b_k_major else randn(203, 70)
+    config = next(c for c in curated_configs(Problem(m, 70, 203), "ieee", False, 1, b_k_major) if c.gemv == 2)
+    return ratio(gemm(a, b, config=config), a.double() @ b.double(), STRICT)
+
+
 def gemv_bf16_inputs():
     """bfloat16 operands widened to fp32 in the small-M kernel: products exact, fp32 sums."""
     a, b = randn(3, 77, dtype=torch.bfloat16), randn(77, 40, dtype=torch.bfloat16)
@@ -226,6 +234,16 @@ CASES = {
     "gemv_tuned_m1": lambda: gemv_tuned(1),
     "gemv_tuned_m16": lambda: gemv_tuned(16),
     "gemv_bf16_inputs": gemv_bf16_inputs,
+    "stream_m1_b_k_major": lambda: gemv(1, 301, GemmConfig(1, 8, 32, 1, 1, 4, 1, 2), b_k_major=True),
+    "stream_m1_split_k": lambda: gemv(1, 301, GemmConfig(1, 32, 8, 1, 3, 4, 1, 2)),
+    "stream_m3_split_k_b_k_major": lambda: gemv(3, 250, GemmConfig(4, 4, 16, 1, 3, 4, 1, 2), b_k_major=True),
+    "stream_m3_even_k": lambda: gemv(3, 256, GemmConfig(4, 16, 4, 1, 1, 4, 1, 2)),
+    "stream_m16_two_row_blocks_b_k_major": lambda: gemv(20, 70, GemmConfig(16, 4, 8, 1, 2, 4, 1, 2), b_k_major=True),
+    "stream_broadcast_batch_tf32x3": lambda: gemv(2, 70, GemmConfig(2, 16, 4, 1, 2, 4, 1, 2), batch=(3,),
+                                                  precision="tf32x3"),
+    "stream_tuned_m1_b_k_major": lambda: stream_tuned(1, True),
+    "stream_tuned_m3": lambda: stream_tuned(3, False),
+    "stream_row_sum": lambda: row_reduction("sum", GemmConfig(32, 16, 8, 1, 2, 4, 1, 2)),
     "gemv_row_max": gemv_row_max,
     **{f"act_{name}": (lambda name=name: activation(name)) for name in ep.ACTIVATIONS},
     "full_chain": full_chain,

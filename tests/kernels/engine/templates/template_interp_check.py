@@ -38,6 +38,19 @@ class Model(nn.Module):
     def forward(self, x):
         return torch.tanh(self.fc(x))
 """, [(3, 301)], "strict"),
+    "linear_decode_stream_tuned": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(301, 23)
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+""", [(3, 301)], "strict"),
+    "mm_decode_gemv_tuned": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.mm(x, w) + 1.0
+""", [(1, 203), (203, 45)], "strict"),
     "mm_transposed_a": ("""
 class Model(nn.Module):
     def forward(self, x, y):
@@ -281,6 +294,9 @@ class Model(nn.Module):
 """, [(2, 2, 11, 10)], "strict"),
 }
 STRICT = 1e-4
+# cases run at a tuning step of ``tuning.template_trials`` instead of the default: the first to a config
+# of this small-M kernel (``GemmConfig.gemv``: 2 the streaming one, 1 the other)
+TUNED = {"linear_decode_stream_tuned": 2, "mm_decode_gemv_tuned": 1}
 
 
 def main_line(graph, precision: str):
@@ -303,9 +319,19 @@ def worst(outs, refs, precision: str) -> float:
     return max(ratios)
 
 
-def templated(name: str, source: str, make_inputs, precision: str, folder: Path):
+def tuned_to(graph, plan, schedule, gemv: int):
+    """``schedule`` with the first tuning step to a config of small-M kernel ``gemv`` applied."""
+    from qimeng.kernels.engine.tuning import template_trials
+
+    step = next(s for _, _, steps in template_trials(graph, plan, schedule, "cpu") for s in steps
+                if s.config[-1] == gemv)
+    return step.apply(schedule, {})
+
+
+def templated(name: str, source: str, make_inputs, precision: str, folder: Path, gemv: int | None = None):
     """(inputs, the emitted model_new.py imported, its plan, its template units): the case's Model
-    captured on ``make_inputs()`` (seed 0), the expert's main line through the templates stage."""
+    captured on ``make_inputs()`` (seed 0), the expert's main line through the templates stage (and with
+    ``gemv``, the first tuning step to that small-M kernel)."""
     namespace: dict = {}
     exec(compile(source, name, "exec"), namespace)
     torch.manual_seed(0)
@@ -313,6 +339,9 @@ def templated(name: str, source: str, make_inputs, precision: str, folder: Path)
     graph = capture(namespace["Model"](), inputs)
     schedule = main_line(graph, precision)
     plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
+    if gemv is not None:
+        schedule = tuned_to(graph, plan, schedule, gemv)
+        plan = with_templates(graph, build_plan(graph, schedule), schedule, "cpu")
     path = folder / f"{name}.py"
     path.write_text(emit_model_new(source, namespace["Model"], graph, plan, "cpu", precision))
     spec = importlib.util.spec_from_file_location(name, path)
@@ -324,7 +353,7 @@ def templated(name: str, source: str, make_inputs, precision: str, folder: Path)
 def run(name: str, folder: Path) -> dict:
     body, shapes, precision = CASES[name]
     inputs, mod, plan, units = templated(name, HEADER + body, lambda: [torch.randn(*s) for s in shapes], precision,
-                                         folder)
+                                         folder, TUNED.get(name))
     torch.manual_seed(1)
     model = mod.ModelNew()
     ref_model = mod.Model()
@@ -337,7 +366,8 @@ def run(name: str, folder: Path) -> dict:
         for tf32 in (False, True):  # both branches of the generated forward (PyTorch's TF32 flags)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
             ratio = max(ratio, worst(model(*inputs), refs, precision))
-    return {"name": name, "ok": ratio <= 1.0 and len(units) > 0, "ratio": ratio,
+    ran = name not in TUNED or any(config[-1] == TUNED[name] for u in units for _, config in u.configs)
+    return {"name": name, "ok": ratio <= 1.0 and len(units) > 0 and ran, "ratio": ratio,
             "notes": [u.note for u in units], "kernels": len(plan.kernels)}
 
 

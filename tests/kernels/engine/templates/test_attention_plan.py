@@ -133,3 +133,29 @@ def test_sdpa_stays_one_node_and_its_arguments_are_read():
     assert variants("strict", attention_of(half, half.nodes[-1])) == ["bf16"]
     big = capture(_Sdpa(), [torch.randn(1, 1, 4, 320)] * 3)
     assert "at most 256" in attention_of(big, big.nodes[-1])
+
+
+def test_attention_units_are_tuned_through_template_config_steps():
+    from qimeng.kernels.engine.steps import TemplateConfig
+    from qimeng.kernels.engine.templates.attention import AttentionConfig, curated_configs, default_config
+    from qimeng.kernels.engine.tuning import template_trials
+
+    graph = capture(_Hand(), _qkv())  # the bmm form: its anchor is a bmm, tuned as attention, not as a GEMM
+    policy = ExpertPolicy()
+    state = policy.main_line(graph, Schedule(), through="layout")
+    schedule = policy.propose(graph, state, "templates")[0].schedule
+    plan = with_templates(graph, build_plan(graph, state), schedule, "cpu")
+    [unit] = [u for u in plan.units if isinstance(u, TemplateUnit)]
+    default = default_config(8, "strict").launch()
+    assert unit.configs == ((f"{unit.node.name}/tf32x3", default), (f"{unit.node.name}/tf32", default))
+    [(node, key, steps)] = template_trials(graph, plan, schedule, "cpu")
+    assert node == unit.node.name and key.startswith("attention ") and "2x2x2x13x13x8 causal=True" in key
+    assert 1 <= len(steps) <= 5 and all(len(s.config) == 4 and s.config != default for s in steps)
+    assert [AttentionConfig(*s.config) for s in steps] == curated_configs(8, "strict")[1:6]
+    tuned = steps[0].apply(schedule, {})
+    again = with_templates(graph, build_plan(graph, state), tuned, "cpu")
+    [unit] = [u for u in again.units if isinstance(u, TemplateUnit)]
+    lines = "\n".join(unit.lines)
+    assert repr(steps[0].config) in lines.split("else:")[-1]  # strict's call; TF32's keeps its own tile
+    [(_, _, later)] = template_trials(graph, again, tuned, "cpu")
+    assert TemplateConfig(node, "tf32x3", steps[0].config) not in later and default in [s.config for s in later]

@@ -10,7 +10,7 @@ import torch
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import (GEMV_SHAPES, STRICT_TENSOR_CORE, GemmConfig, Problem, _merge,
                                                   curated_configs, default_config, gemv_config, k_major, presplit,
-                                                  strict_variant)
+                                                  stream_configs, strict_variant)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -126,8 +126,24 @@ def test_config_key_names_every_field():
     assert GemmConfig(1, 128, 64, 1, 16, 4, 3, True).key() == "1x128x64 g1 s16 w4 st3 gemv"
 
 
-def test_small_m_tuning_list_offers_both_kernels():
+def test_small_m_tuning_list_offers_every_kernel():
     configs = curated_configs(Problem(1, 8192, 8192), "ieee", False, 132)
     assert configs[0] == default_config(Problem(1, 8192, 8192), "ieee", False, 132) and not configs[0].gemv
-    assert sum(c.gemv for c in configs) >= 4  # then the small-M kernel's shapes
+    assert sum(c.gemv == 1 for c in configs) >= 4 and sum(c.gemv == 2 for c in configs) >= 4  # small-M kernels
     assert len(set(configs)) == len(configs)
+    assert configs[1].gemv == 2  # the streaming kernel next: tuning in optimize measures the first five
+
+
+def test_stream_shapes_follow_b_layout():
+    k_major = stream_configs(Problem(1, 8192, 8192), True, 132)
+    # K-major: 8 rows of W, 1024 k a step (4 x 32 lanes x 4 warps at least; 64 elements a thread); 1024
+    # column blocks already cover 4 x 132 programs: no split
+    assert (k_major[0].block_m, k_major[0].block_n, k_major[0].block_k, k_major[0].split_k) == (1, 8, 1024, 1)
+    n_major = stream_configs(Problem(1, 8192, 8192), False, 132)
+    # N-major: 512 columns = 4 x 32 lanes x 4 warps, 16 k a step; 16 column blocks split 64 ways (1024 programs)
+    assert (n_major[0].block_n, n_major[0].block_k, n_major[0].split_k) == (512, 16, 64)
+    for config in stream_configs(Problem(16, 8192, 8192), None, 132):  # registers bound the partial sums
+        threads = 32 * config.num_warps
+        partials = config.block_m * config.block_n * (config.block_k // 4 if config.block_n < 4 * threads else 1)
+        assert config.gemv == 2 and partials <= 64 * threads
+    assert GemmConfig(1, 8, 1024, 1, 1, 4, 1, 2).key() == "1x8x1024 g1 s1 w4 st1 stream"

@@ -30,6 +30,7 @@ ASTSource = triton.compiler.ASTSource
 # constexprs as the launches give them (GEMM: a large-tile config; the others: read from the lines)
 GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "EVEN_K": False}
 GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
+STREAM_CONSTANTS = {"BLOCK_M": 4, "BLOCK_N": 8, "BLOCK_K": 512, "EVEN_K": False, "K_CONTIG": True}
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
             "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu", "conv3d_bias_relu_folded",
@@ -57,8 +58,8 @@ def _units(name: str) -> list[TemplateUnit]:
 
 
 def _signature(fn, lines: str) -> tuple[dict, dict]:
-    if fn.__name__.endswith("_gemv"):  # every GEMM unit holds the small-M kernel; compiled at its own shape
-        given, defaults = {}, GEMV_CONSTANTS
+    if fn.__name__.endswith(("_gemv", "_stream")):  # every GEMM unit holds the small-M kernels, at their own shape
+        given, defaults = {}, GEMV_CONSTANTS if fn.__name__.endswith("_gemv") else STREAM_CONSTANTS
     else:
         given, defaults = {k: int(v) for k, v in re.findall(r"\b(BLOCK\w*)=(\d+)", lines)}, GEMM_CONSTANTS
     constants = {a: given.get(a, defaults.get(a)) for a in fn.arg_names if a.isupper() and
