@@ -9,7 +9,7 @@ outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
                                         [--benchmark-subset] [--template-subset] [--layout-subset]
-                                        [PROBLEM.py ...]
+                                        [--family-table] [PROBLEM.py ...]
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
 (1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
@@ -21,7 +21,10 @@ A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline
 set over several runs. torch.compile baselines are cached in the check's store across runs.
 ``--jobs N`` optimises N problems at once (spread over the visible GPUs, each in its own process): the
 harness's device lock lets one process at a time run its clock on a GPU, so the timings stay clean,
-but each problem's wall time then includes waiting for the others.
+but each problem's wall time then includes waiting for the others: its row says how long (``wait s``), and
+its budget counts its own work only, under a wall cap of the budget times the runs sharing its GPU (at most
+4; engine/budget.py). ``--family-table`` prints docs/PERFORMANCE.md's per-family table at the end
+(``engine_family_table.py``, which also reads a saved engine.json).
 """
 
 from __future__ import annotations
@@ -158,6 +161,8 @@ def main() -> int:
                         help="the problems of TEMPLATE_SUBSET (GEMM, convolution, pooling, attention templates)")
     parser.add_argument("--layout-subset", action="store_true",
                         help="the problems of LAYOUT_SUBSET (channels-last convolutions vs torch.compile, issue 11)")
+    parser.add_argument("--family-table", action="store_true",
+                        help="also print the per-family table (engine_family_table.py) after the rows")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sharing", type=int, default=1, help=argparse.SUPPRESS)  # runs on the child's GPU
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
@@ -214,6 +219,10 @@ def main() -> int:
     print(f"\ngeomean speed-up vs eager: ours {_fmt(eager_sp, '.3f')}, torch.compile {_fmt(compile_sp, '.3f')}; "
           f"ours vs torch.compile {_fmt(vs_compile, '.3f')}; optimized {summary['optimized']}/{len(rows)}; "
           f"slower than eager: {slower or 'none'}; max wall {_fmt(summary['max_wall_s'], '.1f')} s; reports under {out_root}")
+    if args.family_table:
+        from engine_family_table import family_rows, markdown
+
+        print("\n" + markdown(family_rows(rows)), end="")
     if os.environ.get("OUT"):
         (Path(os.environ["OUT"]) / "engine.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     return 0
