@@ -97,7 +97,7 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
         if folded is None:
             units[at] = unit
         else:  # at the folded kernel's place: its other inputs are ready there
-            units[units.index(folded)] = unit
+            units[next(i for i, u in enumerate(units) if u is folded)] = unit  # by identity: no deep comparison
             del units[at]
     return replace(plan, units=units, fallbacks=fallbacks)
 
