@@ -164,8 +164,10 @@ def optimize(
     out: Path = typer.Option(..., "--out", help="Directory for model_new.py and report.md."),
     device: str = typer.Option("auto", help=DEVICE_HELP + " On cpu the kernels run under the Triton "
                                "interpreter and are verified, not timed."),
-    budget: float = typer.Option(60.0, help="Wall-time cap in seconds: no candidate starts after it (the best "
-                                 "verified so far is written)."),
+    budget: float = typer.Option(60.0, help="Seconds of the run's own work: no candidate starts after them (the "
+                                 "best verified so far is written). Alone on a GPU it is the wall cap; time waiting "
+                                 "for a GPU other runs share is not counted, up to a wall cap of the budget x the runs "
+                                 "on that GPU (at most 4)."),
     precision: str = typer.Option("strict", help="strict, tf32 or bf16."),
     small: Optional[bool] = typer.Option(None, "--small/--full", help="SMALL sizes (default on cpu) or as written."),
     store: bool = typer.Option(True, "--store/--no-store", help="Record every candidate and step in the store."),

@@ -9,7 +9,7 @@ outcome) under $OUT when it is set.
 
     python3 scripts/gpu_engine_check.py [--budget S] [--family F ...] [--limit N] [--no-compile] [--jobs N]
                                         [--benchmark-subset] [--template-subset] [--layout-subset] [--pool-subset]
-                                        [PROBLEM.py ...]
+                                        [--family-table] [PROBLEM.py ...]
 
 ``--benchmark-subset`` runs BENCHMARK_SUBSET: twelve problems at the scale of today's public suites
 (1-4 GiB memory-bound tensors, training-mode batch norm, deep CNNs, recurrent stacks, a GPT block);
@@ -22,7 +22,10 @@ A problem takes roughly 30-90 s on an H100 (worker start, torch.compile baseline
 set over several runs. torch.compile baselines are cached in the check's store across runs.
 ``--jobs N`` optimises N problems at once (spread over the visible GPUs, each in its own process): the
 harness's device lock lets one process at a time run its clock on a GPU, so the timings stay clean,
-but each problem's wall time then includes waiting for the others.
+but each problem's wall time then includes waiting for the others: its row says how long (``wait s``), and
+its budget counts its own work only, under a wall cap of the budget times the runs sharing its GPU (at most
+4; engine/budget.py). ``--family-table`` prints docs/PERFORMANCE.md's per-family table at the end
+(``engine_family_table.py``, which also reads a saved engine.json).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +98,7 @@ def error_row(problem: str, cause: str, wall_s: float, device: str) -> dict:
 
 
 def problem_row(path: Path, device: str, budget: float, compare_compile: bool, out_root: Path,
-                store_path: Path) -> dict:
+                store_path: Path, sharing: int = 1) -> dict:
     """``qimeng optimize`` on one problem, as a table row (an exception is a row too)."""
     from qimeng.kernels.store import Store
     from qimeng.kernels.engine.optimize import optimize
@@ -104,14 +108,15 @@ def problem_row(path: Path, device: str, budget: float, compare_compile: bool, o
     store = Store(store_path)
     try:
         r = optimize(path, out_root / path.parent.name / path.stem, device=device, budget_s=budget, store=store,
-                     compare_compile=compare_compile, log=lambda m: None)
+                     compare_compile=compare_compile, sharing=sharing, log=lambda m: None)
         gbps = (r.io_bytes / (r.ours_ms * 1e-3) / 1e9) if r.memory_bound and r.ours_ms else None
         return {"problem": name, "status": r.status, "kernels": r.kernels, "speedup": r.speedup,
                 "speedup_compile": r.speedup_compile, "eager_ms": r.eager_ms, "compile_ms": r.compile_ms,
                 "ours_ms": r.ours_ms, "gbps": gbps, "memory_bound": r.memory_bound, "io_bytes": r.io_bytes,
                 "wall_s": r.wall_s, "fallbacks": r.fallbacks, "first_failure": r.first_failure, "device": device,
                 "selection_speedup": r.selection_speedup, "candidates": r.candidates,
-                "capture_error": r.capture_error}
+                "capture_error": r.capture_error, "lock_wait_s": r.lock_wait_s, "budget": r.budget,
+                "reason": r.reason, "peak_device_bytes": r.peak_device_bytes}
     except Exception as exc:  # one broken problem must not end the table
         return error_row(name, f"{type(exc).__name__}: {exc}", time.monotonic() - t0, device)
     finally:
@@ -121,7 +126,7 @@ def problem_row(path: Path, device: str, budget: float, compare_compile: bool, o
 def _in_subprocess(path: Path, slot: str, args: argparse.Namespace, out_root: Path, store_path: Path) -> dict:
     """One problem in its own Python process (torch.export and the store stay per process)."""
     cmd = [sys.executable, __file__, "--one", str(path), "--device", slot, "--budget", str(args.budget),
-           "--out-root", str(out_root), "--store", str(store_path)] + (["--no-compile"] if args.no_compile else [])
+           "--sharing", str(args.sharing), "--out-root", str(out_root), "--store", str(store_path)] + (["--no-compile"] if args.no_compile else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if lines:
@@ -133,7 +138,10 @@ def _in_subprocess(path: Path, slot: str, args: argparse.Namespace, out_root: Pa
 def _print_row(row: dict) -> None:
     print(f"{row['problem'][:44]:44} {row['status'][:15]:15} {row['kernels']:>4} {_fmt(row['speedup'], '8.2f')} "
           f"{_fmt(row['speedup_compile'], '9.2f')} {_fmt(row['eager_ms'], '9.4f')} {_fmt(row['compile_ms'], '10.4f')} "
-          f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f}", flush=True)
+          f"{_fmt(row['ours_ms'], '9.4f')} {_fmt(row['gbps'], '7.0f')} {row['wall_s']:7.1f} "
+          f"{_fmt(row.get('lock_wait_s'), '6.1f')}", flush=True)
+    if row.get("reason"):
+        print(f"    {row.get('budget', '')}; {row['reason'][:200]}", flush=True)
     if row.get("capture_error"):
         print(f"    capture failed: {row['capture_error'][:200]}", flush=True)
     if row["status"] != "optimized":  # why no candidate was kept: each one's loss
@@ -163,14 +171,17 @@ def main() -> int:
                         help="the problems of LAYOUT_SUBSET (channels-last convolutions vs torch.compile, issue 11)")
     parser.add_argument("--pool-subset", action="store_true",
                         help="the problems of POOL_SUBSET (pooling kernels, fused after convolutions, issue 11)")
+    parser.add_argument("--family-table", action="store_true",
+                        help="also print the per-family table (engine_family_table.py) after the rows")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sharing", type=int, default=1, help=argparse.SUPPRESS)  # runs on the child's GPU
     parser.add_argument("--out-root", type=Path, help="where model_new.py and report.md of each problem go")
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "qimeng-engine-check.db",
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:  # child process of --jobs: one row as JSON on the last line
         print(json.dumps(problem_row(args.one, args.device, args.budget, not args.no_compile, args.out_root,
-                                     args.store)))
+                                     args.store, args.sharing)))
         return 0
     import torch
 
@@ -189,14 +200,15 @@ def main() -> int:
     out_root = args.out_root or Path(tempfile.mkdtemp(prefix="qimeng-engine-"))  # model_new.py + report.md each
     gpus = torch.cuda.device_count() if args.device == "cuda" else 0
     slots = [f"cuda:{i % gpus}" for i in range(args.jobs)] if gpus else [args.device] * args.jobs
+    args.sharing = max(Counter(slots).values()) if args.device != "cpu" else 1  # runs sharing a GPU (budget.py)
     stream = Path(os.environ["OUT"]) / "engine_rows.jsonl" if os.environ.get("OUT") else None
     print(f"{len(problems)} problems, {args.jobs} at a time on {sorted(set(slots))}", flush=True)
     header = (f"{'problem':44} {'status':15} {'kern':>4} {'x eager':>8} {'x compile':>9} {'eager ms':>9} "
-              f"{'compile ms':>10} {'ours ms':>9} {'GB/s':>7} {'wall s':>7}")
+              f"{'compile ms':>10} {'ours ms':>9} {'GB/s':>7} {'wall s':>7} {'wait s':>6}")
     print(header, flush=True)
     rows = []
     run = (lambda p, slot: _in_subprocess(p, slot, args, out_root, args.store)) if args.jobs > 1 else (
-        lambda p, slot: problem_row(p, slot, args.budget, not args.no_compile, out_root, args.store))
+        lambda p, slot: problem_row(p, slot, args.budget, not args.no_compile, out_root, args.store, args.sharing))
     for event in Executor(slots).stream(lambda p, slot, emit: emit(run(p, slot)), problems):
         if event.done and event.error is None:
             continue  # its row came as the value it emitted
@@ -218,6 +230,10 @@ def main() -> int:
     print(f"\ngeomean speed-up vs eager: ours {_fmt(eager_sp, '.3f')}, torch.compile {_fmt(compile_sp, '.3f')}; "
           f"ours vs torch.compile {_fmt(vs_compile, '.3f')}; optimized {summary['optimized']}/{len(rows)}; "
           f"slower than eager: {slower or 'none'}; max wall {_fmt(summary['max_wall_s'], '.1f')} s; reports under {out_root}")
+    if args.family_table:
+        from engine_family_table import family_rows, markdown
+
+        print("\n" + markdown(family_rows(rows)), end="")
     if os.environ.get("OUT"):
         (Path(os.environ["OUT"]) / "engine.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     return 0

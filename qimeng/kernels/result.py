@@ -102,6 +102,9 @@ class EvalResult:
     roofline_ms: float | None = None  # fastest possible time on this GPU (bytes or FLOPs at peak)
     versions: dict[str, str] = field(default_factory=dict)  # torch, triton, cuda, python, gpu
     phases_s: dict[str, float] = field(default_factory=dict)  # wall seconds of each stage of the evaluation
+    # seconds the judge waited for the GPU's lock while other evaluations held it (device_lock); the judge's
+    # start-up wait is counted in the first result of its judge
+    lock_wait_s: float = 0.0
     mode: str = "train"  # the module mode the evaluation ran in (EvalOptions.mode)
     protocol: str = "qimeng"  # the timing protocol (EvalOptions.protocol)
     backend_flags: dict[str, Any] = field(default_factory=dict)  # TF32, cuDNN, matmul precision during the run
@@ -116,6 +119,13 @@ class EvalResult:
     @property
     def correct(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def device_footprint_bytes(self) -> int | None:
+        """The candidate's worker's and the judge's device peaks together (both hold the GPU at once);
+        None when neither was measured (the CPU)."""
+        peaks = [b for b in (self.peak_device_bytes, self.judge_peak_device_bytes) if b is not None]
+        return sum(peaks) if peaks else None
 
     @property
     def clean(self) -> bool:

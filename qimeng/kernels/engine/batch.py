@@ -107,6 +107,7 @@ def optimize_dir(problems_dir: Path, out_dir: Path, options: BatchOptions, *, st
         todo = [dataclasses.replace(p, source=p.path.read_bytes()) for p in todo]
     summary = BatchSummary(total=len(problems), skipped=len(problems) - len(todo))
     local_store = None if executor.remote else store
+    sharing = 1 if options.device == "cpu" else jobs_per_gpu  # runs sharing a GPU: their budgets' wall cap (budget)
 
     def job(problem: _Problem, slot: str, emit: Callable[[tuple], None]) -> None:
         """Optimise one problem on ``slot``; emit its output files, then ``("result", summary)``."""
@@ -120,7 +121,8 @@ def optimize_dir(problems_dir: Path, out_dir: Path, options: BatchOptions, *, st
             with open(out / "optimize.log", "w") as log:
                 result = optimize(path, out, device=slot, budget_s=options.budget_s, precision=options.precision,
                                   small=options.small, store=local_store if problem.source is None else
-                                  ForwardingStore(emit), log=lambda line: print(line, file=log, flush=True))
+                                  ForwardingStore(emit), sharing=sharing,
+                                  log=lambda line: print(line, file=log, flush=True))
             if problem.source is not None:
                 emit(("files", {name: (out / name).read_text() for name in OUTPUT_FILES if (out / name).is_file()}))
         emit(("result", {**dataclasses.asdict(result), "out_dir": str(out_dir / problem.name)}))

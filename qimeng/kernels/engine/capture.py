@@ -113,9 +113,11 @@ class Graph:
         return self._by_name()
 
     def meta(self, name: str) -> TensorMeta:
-        for i in self.inputs:
-            if i.name == name:
-                return i.meta
+        inputs = getattr(self, "_inputs_by_name", None)
+        if inputs is None:
+            inputs = self._inputs_by_name = {i.name: i for i in self.inputs}
+        if name in inputs:
+            return inputs[name].meta
         meta = self.node(name).meta
         assert isinstance(meta, TensorMeta), f"{name} is not a single tensor"
         return meta

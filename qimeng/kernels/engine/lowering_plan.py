@@ -80,7 +80,7 @@ def _build_plan(graph: Graph, schedule: Schedule, layout: dict[str, tuple[int, .
             for n in group:
                 fallbacks[n] = f"kernel {i} not generated: {exc}"
             continue
-        kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=_order(graph).__getitem__))))
+        kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=graph.position))))
         in_kernels |= members
     units = _order_units(graph, kernel_units, in_kernels)
     if units is None:  # a group that is not convex: keep everything in PyTorch rather than guess
@@ -126,10 +126,6 @@ def with_getitems(graph: Graph, group: tuple[str, ...]) -> set[str]:
     return members
 
 
-def _order(graph: Graph) -> dict[str, int]:
-    return {n.name: i for i, n in enumerate(graph.nodes)}
-
-
 def _order_units(graph: Graph, kernels: list[KernelUnit], lowered: set[str]) -> list | None:
     """Topological order of kernels and PyTorch calls (None when the dependencies form a cycle)."""
     unit_of: dict[str, int] = {}
@@ -149,7 +145,7 @@ def _order_units(graph: Graph, kernels: list[KernelUnit], lowered: set[str]) -> 
             if r.name in unit_of and unit_of[r.name] != u:
                 deps[u].add(unit_of[r.name])
     order, state = [], [0] * len(units)
-    first = {i: min(_order(graph)[n] for n in (u.group if isinstance(u, KernelUnit) else (u.node.name,)))
+    first = {i: min(graph.position(n) for n in (u.group if isinstance(u, KernelUnit) else (u.node.name,)))
              for i, u in enumerate(units)}
 
     def visit(i: int) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from qimeng.core.verdict import BadInput
+from qimeng.kernels.engine.budget import Budget
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.dynamic_dims import parse_spec
 from qimeng.kernels.engine.llm_search import LLMOptimize, llm_regions, llm_rounds, report_lines
@@ -29,9 +30,9 @@ from qimeng.kernels.engine.optimize_dynamic import report_lines as shape_report_
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.result import EvalOptions, EvalResult
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search, select, speed
+from qimeng.kernels.engine.search_harness import describe_trial, eval_options, store_trial, strict_measured
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
-from qimeng.kernels.engine.templates.plan import TemplateUnit, template_ks
-from qimeng.kernels.engine.templates.strict_check import measure_strict
+from qimeng.kernels.engine.templates.plan import TemplateUnit
 from qimeng.kernels.engine import tuning
 
 DEFAULT_BUDGET_S = 60.0
@@ -75,6 +76,16 @@ class OptimizeResult:
     capture_error: str = ""  # why capture failed (status "capture_failed"), else ""
     dynamic: tuple[str, ...] = ()  # the dynamic dimensions model_new.py takes at run time, with their ranges
     pieces: list[dict] = field(default_factory=list)  # the submodules of a split forward (split.Piece.to_json)
+    lock_wait_s: float = 0.0  # seconds its evaluations waited for the GPU's lock (other runs held it)
+    budget: str = ""  # the budget and that wait, as report.md says it (budget.Budget.describe)
+    reason: str = ""  # why candidates were left out by the budget, and whether waiting took most of it ("" if none)
+    peak_device_bytes: int | None = None  # the largest device footprint of its evaluations (None on the CPU)
+
+
+def peak_footprint(results: list[EvalResult | None]) -> int | None:
+    """The largest device footprint among ``results`` (EvalResult.device_footprint_bytes); None if none has one."""
+    sizes = [b for r in results if r is not None and (b := r.device_footprint_bytes) is not None]
+    return max(sizes) if sizes else None
 
 
 def reference_source(problem_source: str) -> str:
@@ -123,18 +134,19 @@ def _capture_problem(problem: Path, small: bool, resize: Callable[[list], list] 
 def optimize(problem: Path, out_dir: Path, *, device: str = "cuda", budget_s: float = DEFAULT_BUDGET_S,
              precision: str = "strict", small: bool | None = None, store=None, compare_compile: bool = True,
              llm: LLMOptimize | None = None, dynamic: tuple[str, ...] = (), static: bool = False,
-             log: Callable[[str], None] = print) -> OptimizeResult:
+             sharing: int = 1, log: Callable[[str], None] = print) -> OptimizeResult:
     """Optimise one problem file and write ``out_dir/model_new.py`` and ``out_dir/report.md``. With ``llm``
     the model's proposals join the expert's (``llm_search``); without it nothing talks to a model.
-    ``dynamic``: ``NAME=MIN:MAX`` ranges of dynamic dimensions (``dynamic_dims``); ``static``: none by default."""
-    return _optimize(Path(problem), Path(out_dir), device, budget_s, precision, small, store, compare_compile, llm,
-                     tuple(dynamic), static, log)
+    ``dynamic``: ``NAME=MIN:MAX`` ranges of dynamic dimensions (``dynamic_dims``); ``static``: none by default.
+    ``sharing``: optimize runs sharing this run's GPU, itself included (``budget``: ``budget_s`` caps the run's
+    own work, its wait for the GPU is bounded apart)."""
+    return _optimize(Path(problem), Path(out_dir), device, Budget(budget_s, sharing), precision, small, store,
+                     compare_compile, llm, tuple(dynamic), static, log)
 
 
-def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precision: str, small: bool | None,
+def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precision: str, small: bool | None,
               store, compare_compile: bool, llm: LLMOptimize | None, dynamic: tuple[str, ...], static: bool,
               log: Callable[[str], None]) -> OptimizeResult:
-    start = time.monotonic()
     if precision not in PRECISION_TOLERANCES:
         raise BadInput(f"unknown precision {precision!r}: use one of {', '.join(PRECISION_TOLERANCES)}")
     for spec in dynamic:
@@ -148,13 +160,13 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     except CaptureError as exc:  # optimise what captures: the submodules, the rest stays PyTorch
         from qimeng.kernels.engine.split import SplitRun, optimize_split
 
-        return optimize_split(problem, out_dir, str(exc), SplitRun(device, budget_s, precision, small, compare_compile,
-                                                                   start, store, log))
+        return optimize_split(problem, out_dir, str(exc), SplitRun(device, budget, precision, small, compare_compile,
+                                                                   store, log))
     log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
-    options = _options(device, small, compare_compile, precision)
+    options = eval_options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
 
-    policy = ExpertPolicy(_strict_measured(graph, precision, device, on_cpu, log))
+    policy = ExpertPolicy(strict_measured(graph, precision, device, on_cpu, log))
     order = node_order(graph)
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}
@@ -173,26 +185,28 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         log(f"verifying {len(cands)} candidate(s) in the sandboxed harness ({options.device})")
 
         def arrived(i: int, r: EvalResult) -> None:
+            budget.count(r)
             verdict = "verified" if r.correct else f"rejected ({r.status.value})"
             phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phases_s.items() if v >= 0.05)
             log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s"
                 + (f" ({phases} s)" if phases else ""))
 
         results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived,
-                                stop=lambda: time.monotonic() - start > budget_s)
+                                stop=budget.spent)
         if len(results) < len(cands):
-            log(f"the budget of {budget_s:g} s is spent: {len(cands) - len(results)} candidate(s) not tried")
+            budget.skipped(len(cands) - len(results))
+            log(f"the budget is spent ({budget.describe()}): {len(cands) - len(results)} candidate(s) not tried")
         for c, r in zip(cands, results):
-            _store_trial(store, run, prob.hash, c, r)
+            store_trial(store, run, prob.hash, c, r)
         return results
 
     def propose(schedule: Schedule, stage: str):
         return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
 
     def on_trial(trial: Trial) -> None:
-        log(_describe_trial(trial))
+        log(describe_trial(trial))
 
-    search_started = time.monotonic()
+    search_started = budget.own_s()
     outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial,
                          timed=not on_cpu)
     llm_lines: list[str] = []
@@ -201,23 +215,23 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
         kept_regions.update(llm_regions(graph, initial, outcome, render, verify, plans, llm, options, record,
                                         on_trial, log))
         llm_lines = report_lines(record, llm.client)
-    per_candidate_s = (time.monotonic() - search_started) / max(1, len(outcome.trials))
+    per_candidate_s = max(1e-3, budget.own_s() - search_started) / max(1, len(outcome.trials))
     if outcome.best is not None and not on_cpu:
-        affordable = int((budget_s - (time.monotonic() - start)) / per_candidate_s)
+        affordable = int(budget.left_s() / per_candidate_s)
         if affordable > 0:
-            _tune(graph, outcome, render, verify, plans, store, device, log, affordable)
+            _tune(graph, outcome, render, verify, plans, store, device, log, affordable, budget)
         else:
-            log(f"tuning skipped: the budget of {budget_s:.0f} s is spent")
+            log(f"tuning skipped: the budget is spent ({budget.describe()})")
     selection = outcome.best_result
     if outcome.best is not None and not on_cpu:
-        _retime(problem, outcome, options, store, log)
+        _retime(problem, outcome, options, store, log, budget)
     best_source = outcome.best.source if outcome.best is not None else reference_source(source)
     best_plan = plans.get(best_source) if outcome.best is not None else None
     final = outcome.best_result
     shapes = None
     if outcome.best is not None and best_plan is not None:
         shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
-                                dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu))
+                                dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu), budget)
         if shapes.source is not None:
             best_source = shapes.source
             plans[best_source] = best_plan
@@ -232,16 +246,17 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
     fallbacks = best_plan.fallbacks if best_plan else {}
     _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
                   precision, small, selection, llm_lines,
-                  shape_report_lines(shapes, graph.user_args) if shapes else None)
+                  shape_report_lines(shapes, graph.user_args) if shapes else None, budget)
     eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
     compile_ms = final.baselines_ms.get("compile") if final else None  # the re-time's own, when it ran
     for t in outcome.trials:
         compile_ms = compile_ms or t.result.baselines_ms.get("compile")
     ours = speed(final) if final else eager
     status = "optimized" if outcome.best is not None else "reference"
-    wall = time.monotonic() - start
+    wall = budget.wall_s()
     log(f"done in {wall:.1f} s: {status}" + (f", {eager / ours:.2f}x vs eager" if eager and ours else "")
-        + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else ""))
+        + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else "")
+        + f"; {budget.describe()}" + (f"; {budget.reason()}" if budget.reason() else ""))
     return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
                           (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
                           len(best_plan.kernels) + sum(isinstance(u, TemplateUnit) for u in best_plan.units)
@@ -252,32 +267,23 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget_s: float, precis
                                 if not t.result.correct), ""),
                           selection.speedup if selection is not None and final is not selection else None,
                           [o.to_json() for o in outcomes],
-                          dynamic=tuple(d.describe() for d in shapes.dims) if shapes else ())
-
-
-def _strict_measured(graph: Graph, precision: str, device: str, on_cpu: bool, log) -> dict[int, str]:
-    """Under strict on the GPU: 3xTF32's error against float64 at each K a GEMM/convolution template takes,
-    measured in a sandboxed job (the variant per K). Under the interpreter TF32 is not emulated: nothing."""
-    ks = template_ks(graph)
-    if precision != "strict" or on_cpu or not ks:
-        return {}
-    measured, error = measure_strict(ks, device)
-    if error:
-        log(f"{error}; the harness's verification decides between 3xTF32 and ieee")
-    for k, choice in sorted(measured.items()):
-        log(f"strict fp32 GEMM template, {choice.describe(k)}")
-    return {k: c.variant for k, c in measured.items()}
+                          dynamic=tuple(d.describe() for d in shapes.dims) if shapes else (),
+                          peak_device_bytes=peak_footprint([t.result for t in outcome.trials] + [final]),
+                          **budget.result_fields())
 
 
 def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,
                    small: bool, on_cpu: bool, options: EvalOptions, dynamic: tuple[str, ...], static: bool,
-                   log: Callable[[str], None], regions: Regions, tuned: Tuned | None) -> DynamicOutcome:
+                   log: Callable[[str], None], regions: Regions, tuned: Tuned | None,
+                   budget: Budget) -> DynamicOutcome:
     """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
     the checks are not stored (their problems are resized copies) and time against eager only."""
     from qimeng.kernels.harness.evaluate import evaluate_many
 
     def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
-        return evaluate_many(path, [src], opts)[0]
+        result = evaluate_many(path, [src], opts)[0]
+        budget.count(result)  # its wait for the GPU is reported with the run's
+        return result
 
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
     return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
@@ -298,41 +304,8 @@ def _stored_tuning(store, device: str, on_cpu: bool) -> Tuned | None:
     return tuned
 
 
-def _options(device: str, small: bool, compare_compile: bool, precision: str = "strict") -> EvalOptions:
-    atol, rtol = PRECISION_TOLERANCES[precision] or (None, None)
-    if device == "cpu":  # verified, not timed: under the Triton interpreter a time means nothing
-        return EvalOptions(device="cpu", correctness_trials=2, timing_trials=0, warmup=0, small=small,
-                           baselines=("eager",), timeout_s=600.0, atol=atol, rtol=rtol)
-    # no profiler pass (own_kernel_share): the candidates are our own kernels, and it costs ~5 s per worker
-    return EvalOptions(device=device, correctness_trials=3, timing_trials=50, warmup=5, small=small,
-                       baselines=("eager", "compile") if compare_compile else ("eager",), timeout_s=300.0,
-                       kernel_share=False, atol=atol, rtol=rtol)
-
-
-def _store_trial(store, run: str, problem_hash: str, cand: Candidate, result: EvalResult) -> None:
-    if store is None:
-        return
-    lineage = {"stage": cand.stage, "steps": [s.to_json() for s in cand.steps], "schedule": cand.schedule.to_json()}
-    chash = store.put_candidate(problem_hash, cand.source, lineage)
-    for step in cand.steps:
-        store.put_step(run, problem_hash, step.to_json(), chash, result)
-
-
-def _describe_trial(trial: Trial) -> str:
-    r = trial.result
-    steps = ", ".join(s.describe() for s in trial.candidate.steps[:3])
-    more = f" (+{len(trial.candidate.steps) - 3} more)" if len(trial.candidate.steps) > 3 else ""
-    if r.correct:
-        timing = (f"{r.candidate_ms:.4f} ms, {r.speedup:.2f}x vs eager" if r.timing_meaningful and r.speedup
-                  else "verified (timing not meaningful under the interpreter)")
-        verdict = ("accepted" if trial.accepted else "kept previous") + f": {timing}"
-    else:
-        verdict = f"rejected: {r.status.value}: {r.reason[:160]}"
-    return f"[{trial.candidate.stage}] {trial.candidate.note}; {steps}{more} -> {verdict}"
-
-
 def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, device: str, log,
-          max_candidates: int) -> None:
+          max_candidates: int, budget: Budget) -> None:
     """Measured block configurations for the best candidate's GEMM template units and biggest kernels, in
     one harness job of at most ``max_candidates`` (what the budget affords); cached per (kernel hash,
     device) in the store so that a second run only re-verifies."""
@@ -370,6 +343,7 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
         return
     if len(cands) > max_candidates:
         log(f"tuning {max_candidates} of {len(cands)} configurations: the rest would pass the budget")
+        budget.skipped(len(cands) - max_candidates)
         cands, owners = cands[:max_candidates], owners[:max_candidates]
     results = verify(cands)
     winners: dict[str, Candidate] = {}
@@ -380,7 +354,7 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
             winners[head] = cand
     select(outcome, cands, results)
     for trial in outcome.trials[len(outcome.trials) - len(results):]:
-        log(_describe_trial(trial))
+        log(describe_trial(trial))
     if len(winners) > 1:  # combine the per-kernel winners into one candidate
         sched, steps = base, []
         for cand in winners.values():
@@ -391,10 +365,11 @@ def _tune(graph: Graph, outcome: SearchOutcome, render, verify, plans, store, de
         checked = verify([combined])
         select(outcome, [combined], checked)
         if checked:
-            log(_describe_trial(outcome.trials[-1]))
+            log(describe_trial(outcome.trials[-1]))
 
 
-def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, log) -> None:
+def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, log,
+            budget: Budget | None = None) -> None:
     """Verify and time the winner again in a fresh judge and worker on fresh inputs; eager, torch.compile
     (when asked for: compiled again, not read from the store's cache) and the winner are timed in the
     same rounds, three-way, in an order that rotates. That result is the figure reported, free of the
@@ -404,6 +379,8 @@ def _retime(problem: Path, outcome: SearchOutcome, options: EvalOptions, store, 
     seed = secrets.randbelow(2**31 - 1) + 1
     result = evaluate(problem, outcome.best.source, replace(options, seed=seed, interleave_baselines=True),
                       store=None)  # no cached baseline
+    if budget is not None:
+        budget.count(result)
     if not result.correct:
         log(f"the winner failed on fresh inputs (seed {seed}): {result.status.value}: {result.reason[:160]}; "
             "keeping the reference")
@@ -435,9 +412,9 @@ def _write_report(out_dir: Path, problem: Path, graph: Graph | None, plan: Plan 
                   outcomes: list[CandidateOutcome], trials: list[Trial], final: EvalResult | None,
                   fallbacks: dict[str, str], capture_error: str | None, on_cpu: bool, precision: str, small: bool,
                   selection: EvalResult | None = None, extra: list[str] | None = None,
-                  shapes: list[str] | None = None) -> None:
+                  shapes: list[str] | None = None, budget: Budget | None = None) -> None:
     from qimeng.kernels.engine.optimize_report import render_report
 
     text = render_report(problem, graph, plan, outcomes, trials, final, fallbacks, capture_error, on_cpu, precision,
-                         small, selection, shapes)
+                         small, selection, shapes, budget)
     (out_dir / "report.md").write_text(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))

@@ -66,5 +66,5 @@ def optimize_command(problem: Path, out: Path, *, device: str, budget: float, pr
         summary += f", {result.speedup:.2f}x vs eager"
     if result.speedup_compile is not None:
         summary += f", {result.speedup_compile:.2f}x vs torch.compile"
-    print(summary + f", {result.wall_s:.1f} s)")
+    print(summary + f", {result.wall_s:.1f} s; {result.budget})")
     return 0

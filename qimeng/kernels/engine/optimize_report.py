@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qimeng.kernels.engine.budget import Budget
 from qimeng.kernels.engine.capture import Graph
 from qimeng.kernels.engine.losses import CandidateOutcome
 from qimeng.kernels.engine.lowering_plan import Plan
@@ -21,12 +22,15 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
                   trials: list[Trial],
                   final: EvalResult | None, fallbacks: dict[str, str], capture_error: str | None,
                   on_cpu: bool, precision: str, small: bool, selection: EvalResult | None = None,
-                  shapes: list[str] | None = None) -> str:
+                  shapes: list[str] | None = None, budget: Budget | None = None) -> str:
     """``selection``: the winner's result in the search that chose it, when ``final`` is a re-timing;
-    ``shapes``: the section on which shapes run the kernels (``optimize_dynamic.report_lines``)."""
+    ``shapes``: the section on which shapes run the kernels (``optimize_dynamic.report_lines``); ``budget``:
+    the run's, with its wait for the GPU."""
     lines = [f"# qimeng optimize: {problem.name}", ""]
     lines.append(f"- device: {'cpu (Triton interpreter)' if on_cpu else final.device if final else 'cuda'}; "
                  f"precision: {precision}; sizes: {'SMALL overrides' if small else 'as written'}")
+    if budget is not None:
+        lines.append(f"- {budget.describe()}" + (f"; {budget.reason()}" if budget.reason() else ""))
     if graph is not None and graph.mode_specific:
         mode, other = ("training", "eval") if graph.training else ("eval", "training")
         lines.append(f"- captured in {mode} mode; in {other} mode this model computes something else (batch "

@@ -19,23 +19,23 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from qimeng.core.verdict import BadInput
+from qimeng.kernels.engine.budget import Budget
 from qimeng.kernels.engine.capture import CaptureError, Graph, capture
 from qimeng.kernels.engine.losses import candidate_outcomes
-from qimeng.kernels.engine.lowering_plan import build_plan
+from qimeng.kernels.engine.lowering_plan import Plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
 from qimeng.kernels.engine.render import render_schedule, unit_count
 from qimeng.kernels.engine.search import Candidate, SearchOutcome, Trial, better, run_search
+from qimeng.kernels.engine.search_harness import describe_trial, eval_options, store_trial, strict_measured
 from qimeng.kernels.engine.split_emit import OptimizedPiece, emit_split
 from qimeng.kernels.engine.split_problem import class_expression, piece_problem
 from qimeng.kernels.engine.steps import Precision, Schedule
-from qimeng.kernels.engine.templates.plan import with_templates
 from qimeng.kernels.result import EvalOptions, EvalResult
 
 RECORD_DRAWS = 4  # forwards of the problem's Model on fresh inputs, at most, to reach every submodule
@@ -82,11 +82,10 @@ class SplitRun:
     """What the split needs of the ``optimize`` call it continues."""
 
     device: str
-    budget_s: float
+    budget: Budget  # started with the optimize call
     precision: str
     small: bool
     compare_compile: bool
-    start: float  # time.monotonic() of the optimize call
     store: Any = None
     log: Callable[[str], None] = print
 
@@ -99,13 +98,14 @@ class SplitRun:
         return "cpu" if self.on_cpu else "cuda"
 
     def spent(self) -> bool:
-        return time.monotonic() - self.start > self.budget_s
+        return self.budget.spent()
 
 
 @dataclass
 class _Searched:
     best: Candidate | None
     trials: list[Trial] = field(default_factory=list)
+    plan: Plan | None = None  # the best candidate's plan, as the search rendered it
     cause: str = ""  # why nothing was kept
 
 
@@ -200,7 +200,7 @@ def find_pieces(model, calls: dict[int, Call], problem_module: str, lock) -> tup
 def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun):
     """Optimise what captures of a problem whose whole forward does not (see the module docstring); write
     ``out_dir/model_new.py`` and ``report.md`` and return the ``OptimizeResult``."""
-    from qimeng.kernels.engine.optimize import _CAPTURE_LOCK, OptimizeResult, reference_source
+    from qimeng.kernels.engine.optimize import _CAPTURE_LOCK, OptimizeResult, peak_footprint, reference_source
     from qimeng.kernels.harness.problem import load_problem
 
     source = problem.read_text()
@@ -237,7 +237,7 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
     status = "optimized" if ok else ("reference" if captured else "capture_failed")
     timed = bool(ok and final.timing_meaningful and final.candidate_ms and final.ref_ms)
     compile_ms = final.baselines_ms.get("compile") if ok else None
-    wall = time.monotonic() - run.start
+    wall = run.budget.wall_s()
     run.log(f"done in {wall:.1f} s: {status} (split: {sum(p.status == 'optimized' for p in pieces)} of "
             f"{len(captured)} captured submodule(s) optimised)")
     kernels = sum(unit_count(p.plan) for p in optimized) if ok else 0
@@ -250,7 +250,9 @@ def optimize_split(problem: Path, out_dir: Path, whole_error: str, run: SplitRun
                                               if not t.result.correct), ""),
                           candidates=[{"piece": path, **o.to_json()} for path, s in searches
                                       for o in candidate_outcomes(s.trials, s.best)],
-                          capture_error=whole_error, pieces=[p.to_json() for p in pieces])
+                          capture_error=whole_error, pieces=[p.to_json() for p in pieces],
+                          peak_device_bytes=peak_footprint([t.result for t in trials] + [final]),
+                          **run.budget.result_fields())
 
 
 def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece], training: bool,
@@ -267,7 +269,7 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
             first.setdefault(key, c.path)
             if key not in searched:
                 if run.spent():
-                    searched[key] = _Searched(None, cause=f"the budget of {run.budget_s:g} s was spent")
+                    searched[key] = _Searched(None, cause=f"the budget was spent ({run.budget.describe()})")
                 else:
                     path = Path(tmp) / f"piece{k}.py"
                     path.write_text(piece_problem(source, c.path, *c.found, training))
@@ -276,11 +278,9 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
                     searches.append((c.path, searched[key]))
             s = searched[key]
             piece = Piece(c.path, "kept", s.cause, c.calls, trials=len(s.trials))
-            if s.best is not None:
-                plan = build_plan(c.graph, s.best.schedule)
-                plan = with_templates(c.graph, plan, s.best.schedule, run.device_type)
-                optimized.append(OptimizedPiece(c.path, c.graph, plan, s.best.schedule.precision))
-                piece.status, piece.cause, piece.kernels = "optimized", s.best.note, unit_count(plan)
+            if s.best is not None and s.plan is not None:
+                optimized.append(OptimizedPiece(c.path, c.graph, s.plan, s.best.schedule.precision))
+                piece.status, piece.cause, piece.kernels = "optimized", s.best.note, unit_count(s.plan)
             if first[key] != c.path:
                 piece.cause = f"the search of `{first[key]}` (same graph): {piece.cause}"
             pieces.append(piece)
@@ -289,34 +289,39 @@ def _optimize_pieces(source: str, captured: list[Captured], pieces: list[Piece],
 
 def _search_piece(path: Path, c: Captured, run: SplitRun) -> _Searched:
     """The expert search on one piece problem, every candidate verified (and on the GPU timed) on it."""
-    from qimeng.kernels.engine.optimize import _describe_trial, _options, _store_trial, _strict_measured
     from qimeng.kernels.harness.evaluate import evaluate_many
     from qimeng.kernels.harness.problem import problem_hash
 
     graph, source = c.graph, path.read_text()
-    options = _options(run.device, run.small, False, run.precision)
-    policy = ExpertPolicy(_strict_measured(graph, run.precision, run.device, run.on_cpu, run.log))
+    options = eval_options(run.device, run.small, False, run.precision)
+    policy = ExpertPolicy(strict_measured(graph, run.precision, run.device, run.on_cpu, run.log))
     initial = Precision(run.precision).apply(Schedule(), node_order(graph))
     run_id, piece_hash = f"optimize-split-{uuid.uuid4().hex[:8]}", problem_hash(path, run.small)
 
+    plans: dict[str, Plan] = {}  # each rendered source's plan: the winner's is not built again
+
     def render(schedule: Schedule) -> tuple[str, str]:
         made = render_schedule(source, type(c.module), graph, schedule, run.device_type)
+        if made.source:
+            plans[made.source] = made.plan
         return made.source, made.note
 
     def verify(cands: list[Candidate]) -> list[EvalResult]:
         run.log(f"[`{c.path}`] verifying {len(cands)} candidate(s) on the submodule in the sandboxed harness")
-        results = evaluate_many(path, [x.source for x in cands], options, store=run.store, stop=run.spent)
+        results = evaluate_many(path, [x.source for x in cands], options, store=run.store, stop=run.spent,
+                                on_result=lambda i, r: run.budget.count(r))
+        run.budget.skipped(len(cands) - len(results))
         for x, r in zip(cands, results):
-            _store_trial(run.store, run_id, piece_hash, x, r)
+            store_trial(run.store, run_id, piece_hash, x, r)
         return results
 
     def propose(schedule: Schedule, stage: str):
         return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
 
     outcome: SearchOutcome = run_search(initial, list(policy.stages), propose, render, verify,
-                                        lambda t: run.log(f"[`{c.path}`] " + _describe_trial(t)), timed=not run.on_cpu)
+                                        lambda t: run.log(f"[`{c.path}`] " + describe_trial(t)), timed=not run.on_cpu)
     if outcome.best is not None:
-        return _Searched(outcome.best, outcome.trials)
+        return _Searched(outcome.best, outcome.trials, plans.get(outcome.best.source))
     if not outcome.trials:
         return _Searched(None, cause="no kernels: every operator stays a PyTorch call")
     failed = next((t.result for t in outcome.trials if not t.result.correct), None)
@@ -327,13 +332,13 @@ def _search_piece(path: Path, c: Captured, run: SplitRun) -> _Searched:
 
 def _verify_whole(problem: Path, source: str, run: SplitRun) -> EvalResult:
     """The whole ModelNew on the problem itself, on fresh inputs: the verdict that counts."""
-    from qimeng.kernels.engine.optimize import _options
     from qimeng.kernels.harness.evaluate import evaluate
 
-    options = replace(_options(run.device, run.small, run.compare_compile, run.precision),
+    options = replace(eval_options(run.device, run.small, run.compare_compile, run.precision),
                       seed=secrets.randbelow(2**31 - 1) + 1)
     run.log("verifying the whole ModelNew (the problem's forward, optimised submodules swapped in)")
     result = evaluate(problem, source, options, store=run.store)
+    run.budget.count(result)
     run.log("  " + ("verified" if result.correct else f"rejected: {result.status.value}: {result.reason[:200]}")
             + (f", {result.speedup:.2f}x vs eager" if result.correct and result.timing_meaningful and result.speedup
                else ""))
@@ -345,7 +350,8 @@ def report(problem: Path, whole_error: str, pieces: list[Piece], final: EvalResu
     """report.md of a split run: the whole forward's capture failure, each piece, the whole file's verdict."""
     lines = [f"# qimeng optimize: {problem.name}", "",
              f"- device: {'cpu (Triton interpreter)' if run.on_cpu else run.device}; precision: {run.precision}; "
-             f"sizes: {'SMALL overrides' if run.small else 'as written'}", "",
+             f"sizes: {'SMALL overrides' if run.small else 'as written'}",
+             f"- {run.budget.describe()}" + (f"; {run.budget.reason()}" if run.budget.reason() else ""), "",
              f"Capture failed (the whole forward): {whole_error}", "",
              "The forward was split at its submodules: the largest that capture on the arguments they get in the "
              "problem's forward were optimised as problems of their own; the rest stays the problem's PyTorch.", ""]

@@ -7,7 +7,8 @@ lock *exclusively*, so no measurement shares the GPU, or the host's cores, with 
 first call or compilation. A killed worker's lock is released with its process. The lock
 directory comes from ``Settings.device_lock_dir`` through the judge's ``QIMENG_DEVICE_LOCKS``
 variable; without it (or on the CPU) nothing is locked. A lock file is named after the GPU's UUID, so processes that see
-the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it.
+the same GPU under different ``CUDA_VISIBLE_DEVICES`` numbers still share it. The seconds a process spent
+blocked on a lock are counted (``waited_s``): the judge reports them with each evaluation (``lock_wait_s``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -24,6 +26,12 @@ if TYPE_CHECKING:
 LOCK_DIR_ENV = "QIMENG_DEVICE_LOCKS"
 _flock = fcntl.flock  # bound before any candidate code exists
 _open: dict[Path, int] = {}  # lock files this process holds, with how many blocks hold each (re-entrant)
+_waited = [0.0]  # seconds this process has spent blocked on a lock held by another process
+
+
+def waited_s() -> float:
+    """Seconds this process has spent, so far, waiting for locks other processes held."""
+    return _waited[0]
 
 
 def _device_id(device: "torch.device") -> str:
@@ -80,7 +88,9 @@ def held(path: Path, shared: bool = False) -> Iterator[bool]:
         yield False
         return
     try:
+        began = time.monotonic()
         _flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        _waited[0] += time.monotonic() - began
         _open[path] = 1
         try:
             yield True

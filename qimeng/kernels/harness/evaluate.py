@@ -178,6 +178,7 @@ class _Pool:
         self.judge: Job | None = None
         self.worker: Job | None = None
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
+        self.startup_lock_wait_s = 0.0  # the judge's wait for the GPU's lock while starting, for the next result
         self.versions: dict[str, str] = {}
         self.backend_flags: dict[str, object] = {}  # the judge's: the numerics the reference ran under
         self.in_rounds: tuple[str, ...] = ()  # torch.compile baselines the judge times in each candidate's rounds
@@ -217,6 +218,8 @@ class _Pool:
         self.versions = ready.get("versions", {})
         self.backend_flags = ready.get("backend_flags", {})
         self.startup.update(ready.get("startup_s", {}))
+        waited = ready.get("lock_wait_s")
+        self.startup_lock_wait_s += float(waited) if isinstance(waited, (int, float)) else 0.0
         self.in_rounds = tuple(ready.get("in_rounds", ()))
         self.baseline_errors = dict(ready.get("baseline_errors", {}))
         return dict(ready.get("baselines", {}))
@@ -273,7 +276,8 @@ class _Pool:
             result.reason += f": {cause}" if cause else ""
         result.versions = dict(self.versions)
         result.phases_s = {**self.startup, **result.phases_s}
-        self.startup = {}
+        result.lock_wait_s += self.startup_lock_wait_s
+        self.startup, self.startup_lock_wait_s = {}, 0.0
         if discard:
             self._drop_worker()
         return result

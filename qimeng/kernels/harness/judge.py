@@ -323,9 +323,11 @@ class Judge:
 
     def take_lock(self, shared: bool) -> dict:
         """Hold the device's lock until ``unlock``: shared while the candidate's first call compiles
-        (beside other evaluations' first calls, never beside a clock), exclusive for the rest."""
+        (beside other evaluations' first calls, never beside a clock), exclusive for the rest; with the
+        seconds it waited for other processes to let go of it."""
+        before = device_lock.waited_s()
         held = self.lock.enter_context(device_lock.exclusive(self.device, shared=shared))
-        return {"kind": "locked", "held": held}
+        return {"kind": "locked", "held": held, "waited_s": round(device_lock.waited_s() - before, 4)}
 
     def memory_start(self) -> dict:
         memory.start(self.device)
@@ -443,7 +445,7 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
             errors.update(timing_errors)
         yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
                "baselines": found, "baseline_errors": errors, "in_rounds": sorted(judge.compiled),
-               "startup_s": startup, "backend_flags": memory.backend_flags()}
+               "startup_s": startup, "backend_flags": memory.backend_flags(), "lock_wait_s": round(device_lock.waited_s(), 4)}
         commands = _commands(judge)
         while (command := next_command()) is not None and command.get("cmd") != "exit":
             yield commands[command["cmd"]](command)

@@ -393,7 +393,7 @@ class Referee:
             with _phase(phases, "load"):
                 self.ask_worker({"cmd": "load", "index": index, "path": path}, "loaded")
             # Triton compiles here: beside other evaluations' first calls (the lock shared), never beside a clock
-            self.ask_judge({"cmd": "lock", "shared": True}, "locked", LOCK_WAIT_S)
+            self._count_wait(self.ask_judge({"cmd": "lock", "shared": True}, "locked", LOCK_WAIT_S))
             locked = True
             with _phase(phases, "first_call"):
                 self.say("first call (load and compile)")
@@ -402,7 +402,7 @@ class Referee:
             locked = False
             self.result.compile_ms = (time.perf_counter() - started) * 1e3
             # the rest has the device to itself; other evaluations of this GPU may hold it a while
-            held = self.ask_judge({"cmd": "lock"}, "locked", LOCK_WAIT_S)["held"]
+            held = self._count_wait(self.ask_judge({"cmd": "lock"}, "locked", LOCK_WAIT_S))["held"]
             locked = True
             if held is False:
                 self.flag("timing_unlocked")
@@ -445,6 +445,13 @@ class Referee:
             except Ended:
                 discard = True
         return Outcome(self.result, discard)
+
+    def _count_wait(self, locked: dict) -> dict:
+        """The judge's answer to a lock command, its wait for other evaluations added to ``lock_wait_s``."""
+        waited = locked.get("waited_s")
+        if isinstance(waited, (int, float)) and waited > 0:
+            self.result.lock_wait_s += float(waited)
+        return locked
 
     def unload(self) -> bool:
         """Unload the candidate; its worker's memory peaks and backend flags are evidence (its own

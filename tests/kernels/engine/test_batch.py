@@ -27,7 +27,8 @@ class FakeResult:
     speedup: float
 
 
-def fake_optimize(problem: Path, out: Path, *, device, budget_s, precision, small, store, log) -> FakeResult:
+def fake_optimize(problem: Path, out: Path, *, device, budget_s, precision, small, store, sharing,
+                  log) -> FakeResult:
     """Writes the problem's text as model_new.py; 'bad' problems are malformed; records one tuning."""
     if "bad" in problem.name:
         raise BadInput(f"{problem}: no get_inputs()")

@@ -17,30 +17,10 @@ from qimeng.kernels.engine.render import render_schedule
 from qimeng.kernels.engine.steps import Schedule
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from norm_relu_problem import norm_relu_problem  # noqa: E402
 
-PROBLEM = '''
-import torch
-import torch.nn as nn
-
-batch, features = 8, 40
-
-
-class Model(nn.Module):
-    def __init__(self, features: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(features)
-
-    def forward(self, x):
-        return torch.relu(self.norm(x))
-
-
-def get_inputs():
-    return [torch.randn(batch, features)]
-
-
-def get_init_inputs():
-    return [features]
-'''
+PROBLEM = norm_relu_problem(8, 40)
 
 
 @pytest.fixture(scope="module")

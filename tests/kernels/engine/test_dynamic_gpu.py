@@ -14,33 +14,13 @@ import torch
 from qimeng.kernels.engine.optimize import optimize
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from norm_relu_problem import norm_relu_problem  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 # 128 MB in and out at the checker's batch (2049 rows): the GPU, not the host's launch path, sets both timings
-PROBLEM = '''
-import torch
-import torch.nn as nn
-
-batch, features = 4096, 16384
-
-
-class Model(nn.Module):
-    def __init__(self, features: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(features)
-
-    def forward(self, x):
-        return torch.relu(self.norm(x))
-
-
-def get_inputs():
-    return [torch.randn(batch, features)]
-
-
-def get_init_inputs():
-    return [features]
-'''
+PROBLEM = norm_relu_problem(4096, 16384)
 
 
 def test_generic_kernels_at_another_batch_under_compile_and_cuda_graphs(tmp_path):

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from qimeng.cli import app
-from qimeng.kernels.engine.optimize import _options
+from qimeng.kernels.engine.search_harness import eval_options
 
 ROOT = Path(__file__).resolve().parents[3]
 RAISES = '''import torch
@@ -60,6 +60,6 @@ def test_the_budget_caps_the_wall_time_and_the_result_goes_to_stdout(tmp_path, m
 
 
 def test_on_the_cpu_candidates_are_verified_not_timed():
-    options = _options("cpu", small=True, compare_compile=True)
+    options = eval_options("cpu", small=True, compare_compile=True)
     assert options.timing_trials == 0 and options.correctness_trials > 0
-    assert _options("cuda", small=False, compare_compile=True).timing_trials > 0
+    assert eval_options("cuda", small=False, compare_compile=True).timing_trials > 0

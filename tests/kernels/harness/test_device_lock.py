@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from qimeng.kernels.harness import device_lock
+
+sys.path.insert(0, str(Path(__file__).parent))
+from lock_holder import hold_lock  # noqa: E402
 
 _TRY_LOCK = """
 import fcntl, sys
@@ -84,3 +88,39 @@ def test_cuda_lock_is_named_after_the_gpu(tmp_path, monkeypatch):
     with device_lock.exclusive("cuda"):
         (lock,) = tmp_path.iterdir()
         assert lock.name.startswith("gpu-") and not _other_process_can_lock(lock)
+
+
+def test_the_seconds_spent_waiting_for_another_process_are_counted(tmp_path):
+    path = tmp_path / "gpu-x.lock"
+    before = device_lock.waited_s()
+    with device_lock.held(path):  # nobody else holds it: no wait
+        pass
+    assert device_lock.waited_s() - before < 0.2
+    holder = hold_lock(path, 1.5)
+    before = device_lock.waited_s()
+    with device_lock.held(path, shared=True):  # blocked until the holder's 1.5 s are over
+        waited = device_lock.waited_s() - before
+    holder.wait()
+    assert 1.0 <= waited < 10.0
+
+
+@pytest.mark.gpu
+def test_an_evaluation_reports_its_wait_for_a_gpu_another_process_holds(tmp_path, monkeypatch):
+    """A fake lock holder keeps the GPU 3 s: the evaluation's result says it waited about that long."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from qimeng.kernels.engine.optimize import reference_source
+    from qimeng.kernels.harness.evaluate import evaluate
+    from qimeng.kernels.result import EvalOptions
+
+    monkeypatch.setenv(device_lock.LOCK_DIR_ENV, str(tmp_path))
+    with device_lock.exclusive("cuda"):
+        (lock,) = tmp_path.iterdir()
+    problem = Path(__file__).resolve().parents[3] / "problems" / "fused" / "01_silu_mul_add.py"
+    holder = hold_lock(lock, 3.0)
+    result = evaluate(problem, reference_source(problem.read_text()),
+                      EvalOptions(device="cuda", correctness_trials=1, timing_trials=5, warmup=1, kernel_share=False))
+    holder.wait()
+    assert result.correct, result.reason
+    assert 2.0 <= result.lock_wait_s < 60.0

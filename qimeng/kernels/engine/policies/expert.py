@@ -12,7 +12,8 @@ Stages (each proposal is one candidate to verify and time):
      pooling; the node ending an attention, SDPA or by hand) computed by it, with the epilogue kernel after it folded in, in the precision policy's
      variant; under strict, 3xTF32 first and plain fp32 (``ieee``) as the alternative. Verified and
      timed like every candidate, against the vendor calls of the stages before it.
-  6. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split).
+  6. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split) for the
+     ``MAX_STRATEGY_KERNELS`` reductions that move the most bytes.
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
 """
@@ -33,6 +34,7 @@ from qimeng.kernels.engine.steps import (ChannelsLast, FuseEpilogue, FuseIntoRed
                                   ReductionStrategy, Schedule, Step, UseTemplate)
 from qimeng.kernels.engine.templates.plan import template_variants
 
+MAX_STRATEGY_KERNELS = 8  # reductions given strategy alternatives (the largest): each is a whole candidate
 
 @dataclass
 class Proposal:
@@ -63,7 +65,7 @@ def _edges(graph: Graph) -> list[tuple[str, str]]:
     for n in graph.nodes:
         for r in refs_in(n.args) + refs_in(list(n.kwargs.values())):
             src = r.name
-            if any(x.name == src for x in graph.nodes):
+            if src in graph.node_names():
                 src_node = graph.node(src)
                 if src_node.target == "getitem":
                     src = src_node.args[0].name
@@ -171,7 +173,7 @@ def _fusion_step(graph: Graph, producer: str, consumer: str, gp, gc) -> Step:
         red = next(n for n in gp + gc if op_class(graph.node(n)) in ("reduction", "scan"))
         return FuseIntoReduction(red, tuple(sorted(set(gp + gc) - {red})))
     externs = [r.name for n in gc for r in refs_in(graph.node(n).args)
-               if any(x.name == r.name for x in graph.nodes) and op_class(graph.node(r.name)) == "extern"
+               if r.name in graph.node_names() and op_class(graph.node(r.name)) == "extern"
                and graph.node(r.name).target.split(".")[1] in ("mm", "addmm", "bmm", "convolution", "baddbmm")]
     if externs:
         return FuseEpilogue(externs[0], tuple(sorted(set(gp + gc), key=node_order(graph).__getitem__)))
@@ -276,11 +278,16 @@ class ExpertPolicy:
         return proposals
 
     def _strategies(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
+        """Other strategies for the ``MAX_STRATEGY_KERNELS`` reduction kernels that move the most bytes (in
+        graph order): each alternative is a whole candidate to render and verify, and a deep network has
+        hundreds of reductions."""
         plan = build_plan(graph, schedule)
+        reductions = [u for u in plan.kernels if u.kernel.kind == "reduction"]
+        largest = {id(u) for u in sorted(reductions, key=lambda u: -u.kernel.bytes_moved())[:MAX_STRATEGY_KERNELS]}
         proposals = []
-        for unit in plan.kernels:
+        for unit in reductions:
             k = unit.kernel
-            if k.kind != "reduction":
+            if id(unit) not in largest:
                 continue
             current = unit.rendered.config.strategy
             # one pass holds a whole row in registers: over a strided axis only while 16 rows still fit

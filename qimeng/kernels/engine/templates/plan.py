@@ -96,8 +96,8 @@ def with_templates(graph: Graph, plan: Plan, schedule: Schedule, device_type: st
         fallbacks.pop(name, None)
         if folded is None:
             units[at] = unit
-        else:  # at the folded kernel's place: its other inputs are ready there (after the rest of a split kernel)
-            units[units.index(folded)] = unit
+        else:  # at the folded kernel's place: its other inputs are ready there
+            units[next(i for i, u in enumerate(units) if u is folded)] = unit  # by identity: no deep comparison
             del units[at]
             place = next(i for i, u in enumerate(units) if u is unit)
             units[place:place] = list(unit.before)

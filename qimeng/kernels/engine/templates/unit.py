@@ -32,11 +32,15 @@ def sole_reader(graph: Graph, units: list, name: str) -> KernelUnit | None:
     if any(isinstance(o, Ref) and o.name == name for o in graph.outputs) or any(
             v.name == name for v, _ in graph.mutations):
         return None
-    users = set(graph.users().get(name, []))
-    readers = [u for u in units if isinstance(u, KernelUnit) and name in {b.name for b in u.kernel.inputs}]
-    if len(readers) != 1 or not users <= set(readers[0].group):
+    users = graph.users().get(name, [])
+    if not users:
         return None
-    return readers[0]
+    # a kernel reads ``name`` only through its nodes, and no node is in two kernels: the reader is the kernel
+    # holding the first user, if it holds them all (one scan of the units' groups, not of every kernel's inputs)
+    reader = next((u for u in units if isinstance(u, KernelUnit) and users[0] in u.group), None)
+    if reader is None or not set(users) <= set(reader.group) or all(b.name != name for b in reader.kernel.inputs):
+        return None
+    return reader
 
 
 def written_by_kernels(units: list) -> set[str]:
