@@ -196,6 +196,7 @@ def get_init_inputs():
 
 MATMUL_CANDIDATES: dict[str, tuple[Status, str]] = {
     "matmul_kept": (Status.OK, '''
+import torch
 import torch.nn as nn
 
 
