@@ -421,7 +421,7 @@ class Referee:
                 self.trial("after timing")
             if opts.kernel_share and opts.device.startswith("cuda"):
                 with _phase(phases, "kernel_share"):  # last: the profiler slows the worker's later calls
-                    share = self.ask_worker({"cmd": "kernel_share", "seed": draw_seed()}, "kernel_share")["own_kernel_share"]
+                    share = self.ask_worker({"cmd": "kernel_share", "seed": draw_seed()}, "kernel_share").get("own_kernel_share")
                     self.result.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
             degenerate = self.ask_judge({"cmd": "degenerate"}, "degenerate")["reason"]
             if degenerate:
