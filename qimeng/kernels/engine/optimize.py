@@ -269,7 +269,16 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
                           [o.to_json() for o in outcomes],
                           dynamic=tuple(d.describe() for d in shapes.dims) if shapes else (),
                           peak_device_bytes=peak_footprint([t.result for t in outcome.trials] + [final]),
-                          **budget.result_fields())
+                          **{**budget.result_fields(), **_nothing_proposed(graph, outcome, budget)})
+
+
+def _nothing_proposed(graph: Graph, outcome: SearchOutcome, budget: Budget) -> dict[str, str]:
+    """The reason of a run whose policy proposed no candidate at all (``{}`` otherwise): which operators the
+    graph holds, none of which the engine lowers (e.g. ``aten.gru``: cuDNN's whole recurrent stack)."""
+    if outcome.trials or budget.not_tried:
+        return {}
+    ops = sorted({n.target for n in graph.nodes if n.target.startswith("aten.")})
+    return {"reason": f"no candidate: nothing in the captured graph is lowered by the engine ({', '.join(ops)[:160]})"}
 
 
 def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, outcome: SearchOutcome, plan: Plan,

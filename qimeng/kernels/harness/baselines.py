@@ -12,6 +12,8 @@ import subprocess
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+COMPILE_PHASE = "baseline_compile"  # the judge's start-up phase compiling the torch.compile baselines (seconds)
+
 if TYPE_CHECKING:
     import torch
 

@@ -81,7 +81,10 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
 
     ``on_result(index, result)`` is called as each result arrives; ``on_progress(line)`` with each phase
     (start-up, trial n of N, timing rounds), the seconds since the start leading. When ``stop()`` is
-    true before a candidate starts, it and the rest are left out: the results are those of a prefix.
+    true before a candidate starts, it and the rest are left out: the results are those of a prefix. It is
+    not asked between the start-up and the first candidate: the start-up's wait for the GPU's lock and
+    its torch.compile baselines reach the caller only with the first result (``lock_wait_s``, ``phases_s``),
+    so a budget cannot yet tell them from its own work, and the start-up is paid already.
     A broken candidate is a result (compile_error, runtime_error, timeout, crashed, rejected, ...);
     BadInput is raised only for a malformed problem or an unreadable candidate file, before anything
     is stored.
@@ -115,7 +118,7 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
             say(f"starting the judge and the candidate's worker on {options.device} (loading {problem.name})")
             measured = pool.start_judge(to_measure)
             for index, item in enumerate(items):
-                if stop is not None and stop():
+                if index and stop is not None and stop():
                     break
                 if len(items) > 1:
                     say(f"candidate {index + 1} of {len(items)}")

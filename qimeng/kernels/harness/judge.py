@@ -436,7 +436,10 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
             judge = Judge(problem, options, Path(payload["exchange"]))
             judge.run_reference(problem.inputs(options.seed, options.device))
         startup["judge_problem"] = round(time.perf_counter() - t0, 4)
+        t0 = time.perf_counter()
         compiled, errors = compile_baselines(problem, options, payload.get("baselines", []))
+        if compiled or errors:  # torch.compile's own compile: the competitor's, not the candidates' (engine/budget)
+            startup[baselines.COMPILE_PHASE] = round(time.perf_counter() - t0, 4)
         found: dict[str, float] = {}
         if options.interleave_baselines:  # timed in each candidate's rounds, three-way
             judge.compiled, judge.baseline_errors = compiled, dict(errors)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from qimeng.core.verdict import Status
 from qimeng.kernels.engine.budget import MAX_SHARING, Budget
+from qimeng.kernels.harness.baselines import COMPILE_PHASE
 from qimeng.kernels.harness import device_lock
 from qimeng.kernels.result import EvalResult
 
@@ -50,6 +51,19 @@ def test_runs_sharing_a_gpu_wait_within_the_wall_cap_and_work_within_the_budget(
     other.count(waited(170.0))
     clock.now += 181.0  # own work 11 s, but the wall passed 3 x 60 s
     assert other.spent()
+
+
+def test_compiling_the_torch_compile_baselines_is_neither_own_work_nor_wall_cap():
+    """A judge that spent 50 s compiling the baselines (the first result's start-up phase) leaves a lone
+    60 s run 50 s of own work after 60 s of wall time, and its wall cap grows by the same 50 s."""
+    clock = Clock()
+    budget = Budget(60.0, 1, clock)
+    clock.now += 60.0
+    budget.count(EvalResult(Status.OK, phases_s={COMPILE_PHASE: 50.0, "load": 3.0}))
+    assert budget.own_s() == 10.0 and budget.wall_cap_s == 110.0 and not budget.spent()
+    assert budget.describe() == "budget: 60 s, 0 s waiting for the GPU, 50 s compiling the torch.compile baselines"
+    clock.now += 51.0
+    assert budget.spent()
 
 
 def test_the_wall_cap_stops_growing_at_max_sharing():

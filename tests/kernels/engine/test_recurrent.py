@@ -70,3 +70,19 @@ def test_a_deep_bidirectional_lstm_over_a_long_sequence_captures_in_seconds():
     graph = capture(model, [torch.empty(2, 512, 8, device="meta")])
     assert time.monotonic() - start < 30  # tracing it step by step takes minutes
     assert [n.target for n in graph.nodes].count("aten.lstm.input") == 1
+
+
+def test_a_run_with_nothing_to_lower_says_which_operators_it_holds():
+    """A graph that is one whole recurrence gets no candidate; the run's reason names the operator, and
+    a budget that left candidates out keeps its own reason."""
+    from qimeng.kernels.engine.budget import Budget
+    from qimeng.kernels.engine.optimize import _nothing_proposed
+    from qimeng.kernels.engine.search import SearchOutcome
+
+    model = nn.GRU(8, 8, num_layers=3, batch_first=True).to("meta")
+    graph = capture(model, [torch.empty(2, 512, 8, device="meta"), torch.empty(3, 2, 8, device="meta")])
+    reason = _nothing_proposed(graph, SearchOutcome(None, None), Budget(60.0))["reason"]
+    assert reason.startswith("no candidate") and "aten.gru.input" in reason
+    skipped = Budget(60.0)
+    skipped.skipped(2)
+    assert _nothing_proposed(graph, SearchOutcome(None, None), skipped) == {}

@@ -86,6 +86,21 @@ def test_triton_candidate_under_the_interpreter_is_correct_but_not_meaningfully_
     assert zeros_result.status is Status.INCORRECT
 
 
+def test_a_budget_is_asked_before_each_candidate_but_the_first_after_the_start_up() -> None:
+    """``stop`` is asked before the start-up and before every candidate but the first: the start-up's waits
+    and baselines reach the caller only with the first result, and its cost is paid already."""
+    answers = iter([False, True, True])
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return next(answers)
+
+    results = evaluate_many(PROBLEM, [CHEATS / "honest.py", CHEATS / "honest.py", CHEATS / "zeros.py"], QUICK, stop=stop)
+    assert [r.status for r in results] == [Status.OK] and len(asked) == 2
+    assert evaluate_many(PROBLEM, [CHEATS / "honest.py"], QUICK, stop=lambda: True) == []
+
+
 def _cli(*args: str, store: bool = False) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["eval", *args] + ([] if store else ["--no-store"]))
     return result.exit_code, result.output
