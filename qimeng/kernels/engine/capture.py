@@ -53,6 +53,10 @@ class TensorMeta:
             n *= s
         return n
 
+    @property
+    def nbytes(self) -> int:
+        return self.numel * getattr(torch, self.dtype).itemsize
+
 
 @dataclass(frozen=True)
 class Ref:

@@ -23,6 +23,7 @@ from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
 from qimeng.kernels.engine.codegen import ops
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
+from qimeng.kernels.engine.cuda_graph import GRAPHED_RUNTIME
 from qimeng.kernels.engine.lowering_plan import ExternUnit, Plan
 from qimeng.kernels.engine.steps import BF16_OPS
 from qimeng.kernels.engine.templates.unit import TemplateUnit
@@ -89,9 +90,11 @@ def region_params(node) -> list[str]:
 
 
 def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Plan, device_type: str,
-                   precision: str = "strict", regions: dict[str, tuple[str, str]] | None = None) -> str:
+                   precision: str = "strict", regions: dict[str, tuple[str, str]] | None = None,
+                   cuda_graph: bool = False) -> str:
     """The full source of ``model_new.py`` (``precision``: see ``steps.Precision``). ``regions`` maps an extern
-    node to (code, function): verified code (the LLM micro coder's) whose function replaces its PyTorch call."""
+    node to (code, function): verified code (the LLM micro coder's) whose function replaces its PyTorch call.
+    ``cuda_graph``: the forward is replayed from a CUDA graph (``steps.CudaGraph``, ``cuda_graph.py``)."""
     sig_text, arg_names = forward_signature(model_cls)
     n_args = len(graph.user_args)
     if arg_names is None or len(arg_names) < n_args:
@@ -108,6 +111,9 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
         out += ["", channels_last_source(), ""]
     for code, _ in (regions or {}).values():
         out += ["", code.strip(), ""]
+    if cuda_graph:
+        out += ["", GRAPHED_RUNTIME.strip(), ""]
+    run = "_qm_graphed(self, _qm_args)" if cuda_graph else "self._qm_forward(*_qm_args)"
     out += ["", "class ModelNew(Model):",
             '    """Model with its forward compiled to fused Triton kernels by qimeng (same parameters)."""', "",
             f"    def forward{sig_text}:",
@@ -120,11 +126,11 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
         out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
                 "        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True",
                 "        try:",
-                "            return self._qm_forward(*_qm_args)",
+                f"            return {run}",
                 "        finally:",
                 "            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _qm_flags", ""]
     else:
-        out += ["        return self._qm_forward(*_qm_args)", ""]
+        out += [f"        return {run}", ""]
     out += fast_forward(graph, plan, precision, {n: f for n, (_, f) in (regions or {}).items()})
     return ops.with_namespace("\n".join(out) + "\n")
 

@@ -42,7 +42,6 @@ DEFAULT_BUDGET_S = 60.0
 _CAPTURE_LOCK = threading.RLock()
 GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "scaled_dot_product_attention",
             "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention")
-_DTYPE_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "int16": 2}
 
 
 def io_bytes(graph: Graph) -> int:
@@ -51,7 +50,7 @@ def io_bytes(graph: Graph) -> int:
     for o in graph.outputs:
         if hasattr(o, "name"):
             metas.append(graph.meta(o.name))
-    return sum(m.numel * _DTYPE_BYTES.get(m.dtype, 1) for m in metas)
+    return sum(m.nbytes for m in metas)
 
 
 @dataclass
@@ -166,7 +165,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
     options = eval_options(device, small, compare_compile, precision)
     from qimeng.kernels.harness.evaluate import evaluate_many
 
-    policy = ExpertPolicy(strict_measured(graph, precision, device, on_cpu, log))
+    policy = ExpertPolicy(strict_measured(graph, precision, device, on_cpu, log), cuda_graphs=not on_cpu)
     order = node_order(graph)
     initial = Precision(precision).apply(Schedule(), order)
     plans: dict[str, Plan] = {}

@@ -35,12 +35,14 @@ def render_schedule(problem_source: str, model_cls: type, graph: Graph, schedule
     if regions:
         plan = replace(plan, fallbacks={n: why for n, why in plan.fallbacks.items() if n not in regions})
     templates = [f"{u.node.name}: {u.note}" for u in plan.units if isinstance(u, TemplateUnit)]
-    if not plan.kernels and not regions and not templates:
+    if not plan.kernels and not regions and not templates and not schedule.cuda_graph:
         return Rendered("", plan, "no kernels")
-    source = emit_model_new(problem_source, model_cls, graph, plan, device_type, schedule.precision, regions)
+    source = emit_model_new(problem_source, model_cls, graph, plan, device_type, schedule.precision, regions,
+                            schedule.cuda_graph)
     kept = sorted(plan.fallbacks)
     note = (f"{len(plan.kernels)} kernels" + (f", {len(kept)} PyTorch calls" if kept else "")
-            + (f", templates ({'; '.join(templates)})" if templates else ""))
+            + (f", templates ({'; '.join(templates)})" if templates else "")
+            + (", one CUDA graph" if schedule.cuda_graph else ""))
     return Rendered(source, plan, note)
 
 

@@ -71,7 +71,7 @@ def better(new: EvalResult, old: EvalResult | None) -> bool:
 Proposer = Callable[[Schedule, str], list[tuple[str, list[Step], Schedule]]]
 
 
-ALTERNATIVE_STAGES = ("strategy",)  # stages whose proposals are all alternatives to each other
+ALTERNATIVE_STAGES = ("strategy", "graph")  # stages whose proposals are all alternatives to each other
 
 
 def expand(initial: Schedule, stages: list[str], propose: Proposer,

@@ -52,6 +52,7 @@ class Schedule:
     # a template without one takes its expert default for the shape
     template_configs: tuple[tuple[str, tuple[int, ...]], ...] = ()
     channels_last: tuple[str, ...] = ()  # convolutions of ChannelsLast (vendor calls on NHWC operands)
+    cuda_graph: bool = False  # the forward replayed from a CUDA graph (CudaGraph, cuda_graph.py)
 
     def config(self, group: tuple[str, ...]) -> KernelConfig:
         return dict(self.configs).get(group[0], KernelConfig())
@@ -73,7 +74,7 @@ class Schedule:
                 "configs": {k: c.to_json() for k, c in self.configs}, "precision": self.precision,
                 "templates": [list(t) for t in self.templates], "channels_last": list(self.channels_last),
                 **({"template_configs": {k: list(v) for k, v in self.template_configs}} if self.template_configs
-                   else {})}
+                   else {}), **({"cuda_graph": True} if self.cuda_graph else {})}
 
 
 class Step:
@@ -264,9 +265,20 @@ class ChannelsLast(Step):
         return replace(schedule, channels_last=tuple(convs))
 
 
+@dataclass(frozen=True)
+class CudaGraph(Step):
+    """Replay the whole generated forward from a CUDA graph captured per argument layout (``cuda_graph.py``):
+    one launch for all its kernels and vendor calls, the arguments copied in and the outputs out."""
+
+    kind: ClassVar[str] = "cuda_graph"
+
+    def apply(self, schedule, order):
+        return replace(schedule, cuda_graph=True)
+
+
 STEP_TYPES: dict[str, type[Step]] = {cls.kind: cls for cls in (
     LowerOps, FusePointwise, FuseIntoReduction, FuseEpilogue, FuseSiblings, ReductionStrategy, BlockConfig,
-    Precision, UseTemplate, TemplateConfig, ChannelsLast)}
+    Precision, UseTemplate, TemplateConfig, ChannelsLast, CudaGraph)}
 
 
 def step_from_json(data: dict[str, Any]) -> Step:

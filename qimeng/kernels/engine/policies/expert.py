@@ -14,27 +14,34 @@ Stages (each proposal is one candidate to verify and time):
      timed like every candidate, against the vendor calls of the stages before it.
   6. ``strategy``: reduction strategy alternatives (one pass in registers, looped, online, split) for the
      ``MAX_STRATEGY_KERNELS`` reductions that move the most bytes.
+  7. ``graph`` (on CUDA only: ``ExpertPolicy(cuda_graphs=True)``): the whole forward replayed from a CUDA
+     graph (``CudaGraph``, ``cuda_graph.py``), for a forward of at least ``GRAPH_MIN_UNITS`` kernels and
+     PyTorch calls that moves at most ``GRAPH_MAX_IO_BYTES`` (copying the arguments in and the outputs out
+     must stay small next to the launches saved) and draws no random numbers.
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from qimeng.kernels.engine.capture import Graph, refs_in
+from qimeng.kernels.engine.capture import Graph, TensorMeta, refs_in
 from qimeng.kernels.engine.codegen.triton import (CodegenError, is_inner_reduction, online_applicable,
                                                   split_applicable)
 from qimeng.kernels.engine.layout import channels_last_convs
 from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
-from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
-from qimeng.kernels.engine.steps import (ChannelsLast, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
+from qimeng.kernels.engine.lowering_plan import ExternUnit, build_plan, lowered, with_getitems
+from qimeng.kernels.engine.cuda_graph import RANDOM_TARGETS
+from qimeng.kernels.engine.steps import (ChannelsLast, CudaGraph, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
                                   ReductionStrategy, Schedule, Step, UseTemplate)
 from qimeng.kernels.engine.templates.plan import template_variants
 
 MAX_STRATEGY_KERNELS = 8  # reductions given strategy alternatives (the largest): each is a whole candidate
+GRAPH_MIN_UNITS = 2  # kernels and PyTorch calls of a forward worth a CUDA graph ...
+GRAPH_MAX_IO_BYTES = 1 << 30  # ... whose graph inputs and outputs move at most this
 
 @dataclass
 class Proposal:
@@ -43,6 +50,13 @@ class Proposal:
     stage: str
     steps: list[Step]
     schedule: Schedule
+
+
+def graph_io_bytes(graph: Graph) -> int:
+    """Bytes of the forward's arguments and outputs: what a CUDA graph's replay copies in and out."""
+    metas = [i.meta for i in graph.inputs if i.kind == "user"]
+    metas += [graph.meta(o.name) for o in graph.outputs if hasattr(o, "name")]
+    return sum(m.nbytes for m in metas if isinstance(m, TensorMeta))
 
 
 def node_order(graph: Graph) -> dict[str, int]:
@@ -219,10 +233,11 @@ def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step
 class ExpertPolicy:
     """Rule-based proposals; each call returns the candidates of the next stage (empty when done)."""
 
-    stages = ("lower", "reduce", "siblings", "layout", "templates", "strategy")
+    stages = ("lower", "reduce", "siblings", "layout", "templates", "strategy", "graph")
 
-    def __init__(self, strict_measured: dict[int, str] | None = None):
+    def __init__(self, strict_measured: dict[int, str] | None = None, cuda_graphs: bool = False):
         self.strict_measured = strict_measured or {}  # K -> strict variant measured on the target
+        self.cuda_graphs = cuda_graphs  # the ``graph`` stage proposes (CUDA graphs exist on the target)
 
     def main_line(self, graph: Graph, schedule: Schedule, through: str | None = None) -> Schedule:
         """``schedule`` after the first proposal of each stage in turn, up to and including stage
@@ -259,7 +274,25 @@ class ExpertPolicy:
             return self._templates(graph, schedule)
         if stage == "strategy":
             return self._strategies(graph, schedule)
+        if stage == "graph":
+            return self._cuda_graph(graph, schedule)
         return []
+
+    def _cuda_graph(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
+        """The forward as one CUDA graph, where it launches enough, moves little and draws nothing random."""
+        if not self.cuda_graphs or schedule.cuda_graph or graph_io_bytes(graph) > GRAPH_MAX_IO_BYTES:
+            return []
+        if any(word in n.target for n in graph.nodes for word in RANDOM_TARGETS):
+            return []
+        plan = build_plan(graph, schedule)
+        if sum(not (isinstance(u, ExternUnit) and u.node.target == "getitem") for u in plan.units) < GRAPH_MIN_UNITS:
+            return []
+        step, order = CudaGraph(), node_order(graph)
+        proposals = [Proposal("graph", [step], step.apply(schedule, order))]
+        if schedule.templates:  # the graph around the vendor calls too, should a template not verify or not win
+            vendor = replace(schedule, templates=(), template_configs=())
+            proposals.append(Proposal("graph", [step], step.apply(vendor, order)))
+        return proposals
 
     def _templates(self, graph: Graph, schedule: Schedule) -> list[Proposal]:
         """One proposal per variant rank: every node a template takes in its first variant, then its second."""

@@ -27,3 +27,28 @@ def test_strategy_alternatives_go_to_the_reductions_that_move_the_most_bytes():
     sums = [n.name for n in graph.nodes if n.target.startswith("aten.sum")]
     assert len(sums) == count
     assert heads == set(sums[count - MAX_STRATEGY_KERNELS:])  # the widest inputs' sums, none of the three narrowest
+
+
+class LinearReluSum(torch.nn.Module):
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(16, 16)
+        self.drop = torch.nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(torch.relu(self.fc(x))).sum(dim=-1)
+
+
+def test_the_graph_stage_wraps_the_main_line_only_where_cuda_graphs_exist_and_nothing_is_random():
+    graph = capture(LinearReluSum(), [torch.randn(8, 16)])
+    on_gpu = ExpertPolicy(cuda_graphs=True)
+    schedule = on_gpu.main_line(graph, Schedule(), through="strategy")
+    proposal, vendor = on_gpu.propose(graph, schedule, "graph")  # the linear is a template's: also without it
+    assert proposal.schedule.cuda_graph and proposal.steps[0].kind == "cuda_graph"
+    assert proposal.schedule.groups == schedule.groups and not schedule.cuda_graph
+    assert schedule.templates and proposal.schedule.templates == schedule.templates
+    assert vendor.schedule.cuda_graph and not vendor.schedule.templates and vendor.schedule.groups == schedule.groups
+    assert on_gpu.propose(graph, proposal.schedule, "graph") == []  # once
+    assert ExpertPolicy().propose(graph, schedule, "graph") == []  # on the CPU: no CUDA graphs
+    random = capture(LinearReluSum(0.5), [torch.randn(8, 16)])  # training mode: dropout draws numbers
+    assert on_gpu.propose(random, on_gpu.main_line(random, Schedule(), through="strategy"), "graph") == []
