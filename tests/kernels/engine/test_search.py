@@ -2,7 +2,8 @@
 
 from qimeng.core.verdict import Status
 from qimeng.kernels.result import EvalResult
-from qimeng.kernels.engine.search import Candidate, SearchOutcome, better, expand, run_search, select
+from qimeng.kernels.engine.search import (Candidate, SearchOutcome, better, expand, run_search, select,
+                                           verification_order)
 from qimeng.kernels.engine.steps import FusePointwise, Schedule
 
 
@@ -68,4 +69,14 @@ def test_an_untimed_search_verifies_the_main_line_only():
     outcome = run_search(Schedule(), ["one", "two"], propose, render, verify, timed=False)
     assert asked == [["src one", "src two"]] and outcome.best.source == "src two"
     run_search(Schedule(), ["one", "two"], propose, render, verify)
-    assert asked[1] == ["src one", "src one alt", "src two", "src two alt"]  # timed: every alternative
+    assert asked[1] == ["src one", "src two", "src one alt", "src two alt"]  # timed: every alternative, after the main line
+
+
+def test_the_main_line_is_verified_first_then_the_cuda_graph_then_the_other_alternatives():
+    cands = [_cand("lower"), _cand("templates"), _cand("templates", main=False), _cand("strategy", main=False),
+             _cand("graph", main=False), _cand("graph", main=False)]
+    ordered = verification_order(cands)
+    assert [(c.stage, c.main_line) for c in ordered] == [
+        ("lower", True), ("templates", True), ("graph", False), ("graph", False), ("templates", False),
+        ("strategy", False)]
+    assert ordered[2] is cands[4] and ordered[3] is cands[5]  # stable within a rank
