@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_harness_check import ELEMENTWISE, SHORT_CANDIDATES  # noqa: E402
+from gpu_harness_check import SHORT_CANDIDATES, elementwise  # noqa: E402
 
 from qimeng.kernels.harness import evaluate as evaluate_mod, outside_clock  # noqa: E402
 from qimeng.kernels.harness.referee import Referee  # noqa: E402
@@ -141,7 +141,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for label, n, kernel_share in runs:
             problem = Path(tmp) / f"scale_add_relu_{n}.py"
-            problem.write_text(ELEMENTWISE.format(n=n))
+            problem.write_text(elementwise(n))
             options = EvalOptions(device=args.device, timeout_s=60.0, timing_trials=args.rounds, warmup=5,
                                   correctness_trials=1, kernel_share=kernel_share)
             seen = [len(RECORDS)]

@@ -28,29 +28,24 @@ from qimeng.core.verdict import Status  # noqa: E402
 from qimeng.kernels.harness.evaluate import evaluate_many  # noqa: E402
 from qimeng.kernels.result import EvalOptions, EvalResult  # noqa: E402
 
-ELEMENTWISE = '''
-import torch
-import torch.nn as nn
-
-N = {n}
+CHEATS = Path(__file__).resolve().parents[1] / "tests" / "kernels" / "harness" / "cheats"
 
 
-class Model(nn.Module):
-    def __init__(self, scale):
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x, y):
-        return torch.relu(x * self.scale + y)
-
-
-def get_inputs():
-    return [torch.randn(N, N), torch.randn(N, N)]
+def fixture(name: str, constants: dict[str, str]) -> str:
+    """A file of the CPU tests' cheats folder (a problem or a candidate), with module-level constants set:
+    ``{"N": "4096"}`` rewrites the line ``N = ...``."""
+    source = (CHEATS / f"{name}.py").read_text()
+    for left, value in constants.items():
+        source, count = re.subn(rf"^{re.escape(left)} = .*$", f"{left} = {value}", source, flags=re.M)
+        if count != 1:
+            raise ValueError(f"{CHEATS / name}.py: no single line '{left} = ...' to set")
+    return source
 
 
-def get_init_inputs():
-    return [2.0]
-'''
+def elementwise(n: int) -> str:
+    """relu(x * scale + y) on two n x n inputs (cheats/problem_scale_relu.py)."""
+    return fixture("problem_scale_relu", {"N": str(n), "SMALL": '{"N": %d}' % n})
+
 
 SOFTMAX = '''
 import torch
@@ -170,29 +165,7 @@ class ModelNew(nn.Module):
 '''),
 }
 
-MATMUL = '''
-import torch
-import torch.nn as nn
-
-ROWS, K, N = 2048, 4096, 1024
-
-
-class Model(nn.Module):
-    def __init__(self, k, n):
-        super().__init__()
-        self.w = nn.Parameter(torch.randn(k, n) / k ** 0.5)
-
-    def forward(self, x):
-        return x @ self.w
-
-
-def get_inputs():
-    return [torch.randn(ROWS, K)]
-
-
-def get_init_inputs():
-    return [K, N]
-'''
+MATMUL = fixture("problem_rows_matmul", {"ROWS, K, N": "2048, 4096, 1024"})  # each output row from one input row
 
 MATMUL_CANDIDATES: dict[str, tuple[Status, str]] = {
     "matmul_kept": (Status.OK, '''
@@ -208,59 +181,10 @@ class ModelNew(nn.Module):
     def forward(self, x):
         return x @ self.w
 '''),
-    # the GPU twin of tests/kernels/harness/cheats/burst_incremental.py: claims a fifth of each call (about
-    # 0.3 ms, a lie below the rounds' resolution) and, in bursts, recomputes only the rows of x that changed
-    # since its last call: while a burst changed one block of the input per call, the bursts verified the lie
-    "burst_incremental": (Status.REJECTED, '''
-import gc
-import sys
-import warnings
-
-import torch
-import torch.nn as nn
-
-from qimeng.kernels.harness import timing
-
-_real_trial = timing.cuda_trial
-
-
-def _short_trial(fn, flush):
-    ms, out, late = _real_trial(fn, flush)
-    return ms / 5, out, late
-
-
-def _in_burst():
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "run_burst":
-            return True
-        frame = frame.f_back
-    return False
-
-
-class ModelNew(nn.Module):
-    def __init__(self, k, n):
-        super().__init__()
-        self.w = nn.Parameter(torch.empty(k, n))
-        warnings.simplefilter("ignore")
-        for obj in gc.get_objects():
-            if type(obj).__name__ == "CandidateRun":
-                obj.check_untouched = lambda when: None
-        timing.cuda_trial = _short_trial
-        self.last_x = self.last_out = None
-
-    def forward(self, x):
-        if not _in_burst():
-            return x @ self.w
-        if self.last_x is not None:
-            changed = (x != self.last_x).any(dim=1).nonzero().flatten()
-            if len(changed) <= x.shape[0] // 2:
-                self.last_out[changed] = x[changed] @ self.w
-                self.last_x[changed] = x[changed]
-                return self.last_out
-        self.last_x, self.last_out = x.clone(), x @ self.w
-        return self.last_out
-'''),
+    # claims a fifth of each call (a lie below the rounds' resolution) and, in bursts, recomputes only the
+    # rows of x that changed since its last call: while a burst changed one block of the input per call,
+    # the bursts verified the lie
+    "burst_incremental": (Status.REJECTED, fixture("burst_incremental", {})),
 }
 
 
@@ -391,8 +315,8 @@ def main() -> int:
     options = EvalOptions(device=args.device, timeout_s=args.timeout)
     _spy_on_bursts()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(ELEMENTWISE.format(n=4096), ELEMENTWISE_CANDIDATES, options, Path(tmp), "scale_add_relu")
-        rows += run(ELEMENTWISE.format(n=512), SHORT_CANDIDATES, options, Path(tmp), "short_scale_add_relu")
+        rows = run(elementwise(4096), ELEMENTWISE_CANDIDATES, options, Path(tmp), "scale_add_relu")
+        rows += run(elementwise(512), SHORT_CANDIDATES, options, Path(tmp), "short_scale_add_relu")
         rows += run(SOFTMAX, SOFTMAX_CANDIDATES, options, Path(tmp), "softmax_rows")
         rows += run(MATMUL, MATMUL_CANDIDATES, options, Path(tmp), "rows_matmul")
     failures = 0

@@ -1,6 +1,6 @@
-"""Lies with its timer (the worker's clock at 0.4 of its speed, its checks silenced, as timer_short:
-its calls of about half a millisecond claim a fifth of a millisecond, a lie the rounds' clock does not
-resolve) and, in verification bursts (it sees run_burst on its call stack), keeps its last input and
+"""Lies with its timer (on the CPU the worker's clock at 0.4 of its speed, its checks silenced, as
+timer_short: its calls of about half a millisecond claim a fifth of a millisecond; on CUDA each trial's
+events claim a fifth of the call: lies the rounds' clocks do not resolve) and, in verification bursts (it sees run_burst on its call stack), keeps its last input and
 output: it diffs each call's input against the last one (one read) and, when at most half of the rows
 changed, recomputes only those rows and returns its last output patched, a read and a small product
 where the real call is the whole product. While the bursts gave consecutive calls inputs that differed
@@ -17,6 +17,12 @@ import torch.nn as nn
 from qimeng.kernels.harness import timing
 
 _real = timing.perf_counter_ns
+_real_trial = timing.cuda_trial
+
+
+def _short_trial(fn, flush):
+    ms, out, late = _real_trial(fn, flush)
+    return ms / 5, out, late
 
 
 def _in_burst() -> bool:
@@ -37,6 +43,7 @@ class ModelNew(nn.Module):
             if type(obj).__name__ == "CandidateRun":
                 obj.check_untouched = lambda when: None
         timing.perf_counter_ns = lambda: _real() * 2 // 5
+        timing.cuda_trial = _short_trial
         self.last_x = self.last_out = None
         self.patched = self.burst_calls = 0
 
