@@ -155,23 +155,36 @@ class Judge:
                     reply["flags"].append("within_reference_error")
             del truth
         if reason is None and buffers is not None:
-            reason = self.check_buffers(buffers, buffer_names)
+            reason, second_look = self.check_buffers(buffers, buffer_names, seed)
+            if reason is None and second_look:
+                reply["flags"].append("within_reference_error")
         return {**reply, "reason": reason}
 
-    def check_buffers(self, described: Any, names: Any) -> str | None:
-        """Why the candidate's exported buffers differ from the reference's after its call, if they do."""
+    def check_buffers(self, described: Any, names: Any, seed: int) -> tuple[str | None, bool]:
+        """(why the candidate's exported buffers differ from the reference's after its call on ``seed``, if
+        they do; whether it took the second look): values that miss the tolerances are looked at again
+        against the buffers of the reference's float64 twin after the same call."""
         if not isinstance(described, list) or not isinstance(names, list) or len(names) != len(described):
-            return "the candidate's worker described its buffers wrongly"
+            return "the candidate's worker described its buffers wrongly", False
         read = [self.reader.read(meta) for meta in described]
         unreadable = next((r for r in read if isinstance(r, str)), None)
         if unreadable:
-            return unreadable
-        return checks.buffers_differ(dict(zip(map(str, names), read)), dict(self.reference.named_buffers()))
+            return unreadable, False
+        candidate, reference = dict(zip(map(str, names), read)), dict(self.reference.named_buffers())
+        reason = checks.buffers_differ(candidate, reference)
+        if reason is None or checks.VALUES_DIFFER not in reason:
+            return reason, False
+        truth: dict[str, torch.Tensor] = {}
+        if self.float64_reference(seed, buffers=truth) is None:
+            return reason, False
+        return checks.buffers_differ(candidate, reference, truth), True
 
-    def float64_reference(self, seed: int, inputs: list | None = None) -> Any:
+    def float64_reference(self, seed: int, inputs: list | None = None,
+                          buffers: dict[str, torch.Tensor] | None = None) -> Any:
         """The reference's output in float64 on the inputs of ``seed`` made again (or on ``inputs``), from
         the model's state at build; built only when an fp32 comparison failed, and dropped after (None
-        when the model cannot run in float64)."""
+        when the model cannot run in float64). ``buffers`` receives the float64 model's buffers after the
+        call (training mode's running statistics)."""
         try:
             model = build_reference(self.problem, self.options)
             model.load_state_dict(self.state)
@@ -182,6 +195,8 @@ class Judge:
             with torch.no_grad():
                 out = model(*args)
             sync(self.device)
+            if buffers is not None:
+                buffers.update(model.named_buffers())
             return out
         except Exception:  # noqa: BLE001  (an operator without float64 support: keep the fp32 verdict)
             return None

@@ -75,6 +75,16 @@ def test_a_reordered_sum_passes_against_float64_and_lower_precision_does_not() -
     assert bf16.status is Status.INCORRECT and "also against the float64 reference" in bf16.reason
 
 
+def test_a_buffer_updated_more_accurately_than_the_reference_passes_against_float64() -> None:
+    """Running statistics get the outputs' second look: a buffer summed in another order than the
+    reference's (closer to the float64 twin's) is correct, flagged; one summed in bf16 is not."""
+    reordered, bf16 = evaluate_many(CHEATS / "problem_cumsum_buffer.py",
+                                  [CHEATS / "reordered_cumsum_buffer.py", CHEATS / "bf16_cumsum_buffer.py"],
+                                  EvalOptions(timeout_s=60.0, timing_trials=3, warmup=1, correctness_trials=2))
+    assert reordered.status is Status.OK and "within_reference_error" in reordered.flags, reordered.reason
+    assert bf16.status is Status.INCORRECT and "buffer `running`" in bf16.reason, bf16.reason
+
+
 def test_triton_candidate_under_the_interpreter_is_correct_but_not_meaningfully_timed(monkeypatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     results = evaluate_many(PROBLEM, [CHEATS / "triton_honest.py", CHEATS / "zeros.py"],
