@@ -33,7 +33,7 @@ from qimeng.kernels.engine.layout import channels_last_convs
 from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
-from qimeng.kernels.engine.lowering_plan import ExternUnit, build_plan, lowered, with_getitems
+from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
 from qimeng.kernels.engine.cuda_graph import RANDOM_TARGETS
 from qimeng.kernels.engine.steps import (ChannelsLast, CudaGraph, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
                                   ReductionStrategy, Schedule, Step, UseTemplate)
@@ -284,8 +284,9 @@ class ExpertPolicy:
             return []
         if any(word in n.target for n in graph.nodes for word in RANDOM_TARGETS):
             return []
-        plan = build_plan(graph, schedule)
-        if sum(not (isinstance(u, ExternUnit) and u.node.target == "getitem") for u in plan.units) < GRAPH_MIN_UNITS:
+        grouped = {n for g in schedule.groups for n in g}
+        calls = sum(n.name not in grouped and n.target != "getitem" and n.target not in PURE_VIEWS for n in graph.nodes)
+        if len(schedule.groups) + calls < GRAPH_MIN_UNITS:  # launches, counted without building the plan
             return []
         step, order = CudaGraph(), node_order(graph)
         proposals = [Proposal("graph", [step], step.apply(schedule, order))]
