@@ -52,3 +52,10 @@ def test_the_graph_stage_wraps_the_main_line_only_where_cuda_graphs_exist_and_no
     assert ExpertPolicy().propose(graph, schedule, "graph") == []  # on the CPU: no CUDA graphs
     random = capture(LinearReluSum(0.5), [torch.randn(8, 16)])  # training mode: dropout draws numbers
     assert on_gpu.propose(random, on_gpu.main_line(random, Schedule(), through="strategy"), "graph") == []
+
+
+def test_a_forward_of_one_launch_gets_no_graph():
+    graph = capture(torch.nn.ReLU(), [torch.randn(8, 16)])
+    policy = ExpertPolicy(cuda_graphs=True)
+    schedule = policy.main_line(graph, Schedule(), through="strategy")
+    assert len(schedule.groups) == 1 and policy.propose(graph, schedule, "graph") == []
