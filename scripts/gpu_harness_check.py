@@ -262,7 +262,7 @@ def trusted_path_cost(size_gib: float, options: EvalOptions, workdir: Path) -> i
         hidden, noise = outside_clock.hidden_ms(judge, worker)
         seen.update(judge_overhead_ms=quantile(judge.unclaimed_ms(), 0.5),
                     worker_overhead_ms=quantile(worker.unclaimed_ms(), 0.5), hidden_median_ms=hidden, hidden_noise_ms=noise,
-                    resolution_ms=outside_clock.resolution_ms(judge, worker))
+                    resolution_ms=outside_clock.resolution_ms(judge, worker, outside_clock.verify_allowance("cuda")))
         return real_check(judge, worker)
 
     outside_clock.check = spy

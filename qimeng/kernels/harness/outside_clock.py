@@ -27,8 +27,13 @@ SLACK = 1.1  # the candidate's worker may leave up to this share of its call's t
 # candidate's worker spent a steady 0.3 ms per round more than the judge for honest Triton kernels while
 # the judge copied its outputs into other memory than the worker's exchange; with the same copy on both
 # sides (exchange.Writer) the median paired difference was -0.03 ms (1 GiB per tensor, 20 rounds); the
-# allowance stays, for what other problems and loaded CPUs may add.
+# allowance stays, for what other problems and loaded CPUs may add: to refute a claim.
 ALLOWANCE_MS = 0.5
+# To verify one, the rounds allow this much per device kind (the candidate's worker may leave a claim
+# unverified between the two, never rejected): on the H200 the median paired difference of honest
+# candidates was -0.03 ms and 0.11 ms (1 GiB per tensor, 20 rounds), and with 0.5 ms no call under about
+# 0.7 ms verified (a 2 GiB GELU at 0.58 ms stayed unverified, its outputs too large for bursts).
+VERIFY_ALLOWANCE_MS = {"cuda": 0.15, "cpu": ALLOWANCE_MS}
 MIN_ROUNDS = 10  # fewer rounds tell too little of the noise: the timing is only flagged unverified
 VERIFIED_SHARE = 0.25  # a burst verifies a claim when its resolution is at most this share of the claim
 BURSTS = 4  # verification bursts per side (a fresh seed each)
@@ -76,28 +81,35 @@ def hidden_ms(judge: Rounds, worker: Rounds) -> tuple[float, float]:
     return quantile(paired, 0.5), 4.0 * spread / max(len(paired), 1) ** 0.5
 
 
-def resolution_ms(judge: Rounds, worker: Rounds) -> float:
+def resolution_ms(judge: Rounds, worker: Rounds, allowance_ms: float = ALLOWANCE_MS) -> float:
     """The largest per-call time the candidate's worker could leave unclaimed without being caught,
-    beyond the tenth of its claim: what the harness's clock cannot tell from noise."""
-    return ALLOWANCE_MS + hidden_ms(judge, worker)[1]
+    beyond the tenth of its claim: what the harness's clock cannot tell from noise (with the allowance
+    that refutes; ``verify_allowance`` gives the one that verifies)."""
+    return allowance_ms + hidden_ms(judge, worker)[1]
 
 
-def _excess(judge: Rounds, worker: Rounds) -> tuple[float, float, float]:
+def verify_allowance(device: str) -> float:
+    """The rounds' allowance for verifying a claim on ``device`` (``VERIFY_ALLOWANCE_MS``)."""
+    return VERIFY_ALLOWANCE_MS["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def _excess(judge: Rounds, worker: Rounds, allowance_ms: float = ALLOWANCE_MS) -> tuple[float, float, float]:
     """(claimed per call, hidden per round, allowed per round) of the candidate's rounds."""
     claimed = quantile(worker.claimed_ms, 0.5)
-    return claimed, hidden_ms(judge, worker)[0], claimed * (SLACK - 1.0) + resolution_ms(judge, worker)
+    return claimed, hidden_ms(judge, worker)[0], claimed * (SLACK - 1.0) + resolution_ms(judge, worker, allowance_ms)
 
 
-def unverified(judge: Rounds, worker: Rounds) -> bool:
+def unverified(judge: Rounds, worker: Rounds, device: str = "cpu") -> bool:
     """True when the claimed time is below the rounds' resolution (a worker could claim half its real
-    time, a speed-up twice the true one, and pass), when fewer than MIN_ROUNDS rounds ran, or when only
-    the discount for waiting for a core (``Rounds.discounted``) kept the raw walls from refuting the claim:
-    the rounds do not verify it, and verification bursts are tried (else the timing is flagged
-    ``timing_unverified``)."""
+    time, a speed-up twice the true one, and pass), when fewer than MIN_ROUNDS rounds ran, when more
+    time is hidden than verifying allows on ``device`` (``verify_allowance``), or when only the discount
+    for waiting for a core (``Rounds.discounted``) kept the raw walls from refuting the claim: the rounds
+    do not verify it, and verification bursts are tried (else the timing is flagged ``timing_unverified``)."""
     if len(worker.claimed_ms) < MIN_ROUNDS:
         return True
-    _, hidden, allowed = _excess(judge, worker)
-    return resolution_ms(judge, worker) > quantile(worker.claimed_ms, 0.5) or hidden > allowed
+    allowance = verify_allowance(device)
+    _, hidden, allowed = _excess(judge, worker, allowance)
+    return resolution_ms(judge, worker, allowance) > quantile(worker.claimed_ms, 0.5) or hidden > allowed
 
 
 def check(judge: Rounds, worker: Rounds) -> str | None:

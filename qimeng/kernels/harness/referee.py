@@ -273,7 +273,7 @@ class Referee:
         centre = mean if kb else (lambda v: quantile(v, 0.5))
         res.ref_ms, res.candidate_ms = centre(judge.claimed_ms), centre(worker.claimed_ms)
         meaningful = not (opts.device == "cpu" and _TRITON_IMPORT.search(self.source))
-        verified = not outside_clock.unverified(judge, worker)
+        verified = not outside_clock.unverified(judge, worker, opts.device)
         if not verified and not kb and meaningful and last_reference.get("tensors_only"):
             verified = self.bursts(res.candidate_ms, res.ref_ms, int(last_reference.get("output_bytes") or 0))
         self.ask_worker({"cmd": "end_timing"}, "timed")

@@ -114,3 +114,13 @@ def test_a_few_rounds_are_never_rejected_for_noise_but_flagged_unverified() -> N
     judge, worker = _rounds(2.0, 0.5, n=5, seed=1), _rounds(1.0, 0.5, n=5, seed=2)
     lying = Rounds([c / 3 for c in worker.claimed_ms], worker.wall_ms)
     assert outside_clock.check(judge, lying) is None and outside_clock.unverified(judge, lying)
+
+
+def test_on_cuda_the_rounds_verify_a_half_millisecond_call_that_the_cpu_allowance_leaves_unverified() -> None:
+    """A 0.45 ms call with 20 ms of round overhead: the refuting allowance (0.5 ms) exceeds the claim; the
+    CUDA verifying allowance (0.15 ms) does not. A worker hiding 0.3 ms of work per round is verified on
+    neither (hidden above 0.1 x 0.45 + 0.15 ms) yet not rejected (below the refuting bound)."""
+    judge, worker = _rounds(0.9, 20.0, seed=7), _rounds(0.45, 20.0, seed=8)
+    assert outside_clock.unverified(judge, worker, "cpu") and not outside_clock.unverified(judge, worker, "cuda:0")
+    hiding = Rounds(worker.claimed_ms, [w + 0.3 for w in worker.wall_ms])
+    assert outside_clock.check(judge, hiding) is None and outside_clock.unverified(judge, hiding, "cuda")
