@@ -53,7 +53,8 @@ def main() -> int:
     if not pairs:
         print(f"error: {args.out_root}: no FAMILY/STEM/model_new.py of a known problem", file=sys.stderr)
         return 2
-    options = protocol_options("kernelbench", device=args.device, small=args.small or None)
+    # the protocol's timing alone: no profiler pass for the kernel share (the engine's run had it)
+    options = protocol_options("kernelbench", device=args.device, small=args.small or None, kernel_share=False)
     print(f"{'problem':44} {'status':14} {'ref ms':>9} {'ours ms':>9} {'x eager':>8}  flags", flush=True)
     rows = []
     for problem, candidate in pairs:
