@@ -2,7 +2,7 @@
 """Seconds of the engine's stages on one problem, without verification or timing (no harness, no GPU).
 
     python3 scripts/engine_stage_times.py PROBLEM.py [--small] [--device-type cpu|cuda] [--set NAME=VALUE ...]
-                                          [--digests FILE]
+                                          [--digests FILE] [--generic]
 
 Captures the problem (``optimize.capture_problem``), then walks the expert policy's stages as the search
 does (``search.expand``): each stage's proposals (the fusion passes) and the rendering of each candidate
@@ -11,7 +11,8 @@ CPU seconds (the process's, all its threads: on a shared machine less noisy than
 deep network is what the capture, fusion and rendering costs follow, so a small image with every layer is
 a proxy of the full problem. ``--digests FILE`` writes each candidate's steps and the sha256 of its
 ``model_new.py``, one line each: two versions of the engine made the same candidates when their files
-are equal.
+are equal. ``--generic`` adds the shape-generic step's rendering of the main line's schedule
+(``optimize_dynamic.generic_file``: its captures at other sizes and renders, no verification).
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qimeng.kernels.engine.dynamic_dims import propose as dynamic_dims  # noqa: E402
 from qimeng.kernels.engine.optimize import capture_problem  # noqa: E402
+from qimeng.kernels.engine.optimize_dynamic import generic_file  # noqa: E402
 from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order  # noqa: E402
 from qimeng.kernels.engine.render import render_schedule  # noqa: E402
 from qimeng.kernels.engine.steps import Precision, Schedule  # noqa: E402
@@ -46,10 +51,11 @@ def resized_copy(problem: Path, overrides: list[str], folder: Path) -> Path:
     return copy
 
 
-def stage_times(problem: Path, small: bool, device_type: str,
-                digests: list[str]) -> list[tuple[str, float, str]]:
-    """(stage, CPU seconds, what it made) of capture, then each policy stage's proposals and renders; each
-    candidate's steps and source digest appended to ``digests``."""
+def stage_times(problem: Path, small: bool, device_type: str, digests: list[str],
+                generic: bool = False) -> list[tuple[str, float, str]]:
+    """(stage, CPU seconds, what it made) of capture, then each policy stage's proposals and renders (and
+    the shape-generic step when ``generic``); each candidate's steps and source digest appended to
+    ``digests``."""
     rows = []
     t0 = time.process_time()
     prob, graph = capture_problem(problem, small)
@@ -58,6 +64,7 @@ def stage_times(problem: Path, small: bool, device_type: str,
     order = node_order(graph)
     state = Precision("strict").apply(Schedule(), order)
     source = problem.read_text()
+    plan = None
     for stage in policy.stages:
         t0 = time.process_time()
         proposals = policy.propose(graph, state, stage)
@@ -72,6 +79,13 @@ def stage_times(problem: Path, small: bool, device_type: str,
                                        "source": hashlib.sha256(m.source.encode()).hexdigest()}, sort_keys=True))
         if proposals and stage != "strategy":
             state = proposals[0].schedule
+            plan = made[0].plan
+    if generic and plan is not None:
+        t0 = time.process_time()
+        text, kept, notes, _ = generic_file(problem, source, prob.model_cls, plan, state, dynamic_dims(graph.user_args),
+                                            small=small, device_type=device_type, captured=graph)
+        rows.append(("generic file", time.process_time() - t0,
+                     f"dynamic: {', '.join(d.describe() for d in kept)}" if text else "; ".join(notes)[:120]))
     return rows
 
 
@@ -82,14 +96,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--device-type", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--digests", type=Path, help="write each candidate's steps and source sha256 here")
+    parser.add_argument("--generic", action="store_true", help="also the shape-generic step's captures and renders")
     args = parser.parse_args(argv)
     if not args.problem.is_file():
         print(f"{args.problem}: no such problem file", file=sys.stderr)
         return 2
+    torch.set_num_threads(1)  # CPU seconds of the work itself, not of idle worker threads spinning
     with tempfile.TemporaryDirectory() as folder:
         problem = resized_copy(args.problem, args.set, Path(folder)) if args.set else args.problem
         total, digests = 0.0, []
-        for stage, seconds, made in stage_times(problem, args.small, args.device_type, digests):
+        for stage, seconds, made in stage_times(problem, args.small, args.device_type, digests, args.generic):
             total += seconds
             print(f"{stage:22s} {seconds:8.2f} CPU s  {made}")
         print(f"{'total':22s} {total:8.2f} CPU s")
