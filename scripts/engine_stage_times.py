@@ -30,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qimeng.core.verdict import BadInput  # noqa: E402
 from qimeng.kernels.engine.dynamic_dims import propose as dynamic_dims  # noqa: E402
 from qimeng.kernels.engine.optimize import capture_problem  # noqa: E402
 from qimeng.kernels.engine.optimize_dynamic import generic_file  # noqa: E402
@@ -44,7 +45,7 @@ def resized_copy(problem: Path, overrides: list[str], folder: Path) -> Path:
     for item in overrides:
         name, sep, value = item.partition("=")
         if not sep or not name.isidentifier():
-            raise SystemExit(f"{problem}: --set {item!r} is not NAME=VALUE")
+            raise BadInput(f"{problem}: --set {item!r} is not NAME=VALUE")
         lines.append(f"{name} = {value}")
     copy = folder / problem.name
     copy.write_text(problem.read_text().rstrip() + "\n\n" + "\n".join(lines) + "\n")
@@ -102,10 +103,16 @@ def main(argv: list[str]) -> int:
         print(f"{args.problem}: no such problem file", file=sys.stderr)
         return 2
     torch.set_num_threads(1)  # CPU seconds of the work itself, not of idle worker threads spinning
+    digests: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
-        problem = resized_copy(args.problem, args.set, Path(folder)) if args.set else args.problem
-        total, digests = 0.0, []
-        for stage, seconds, made in stage_times(problem, args.small, args.device_type, digests, args.generic):
+        try:
+            problem = resized_copy(args.problem, args.set, Path(folder)) if args.set else args.problem
+            rows = stage_times(problem, args.small, args.device_type, digests, args.generic)
+        except BadInput as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        total = 0.0
+        for stage, seconds, made in rows:
             total += seconds
             print(f"{stage:22s} {seconds:8.2f} CPU s  {made}")
         print(f"{'total':22s} {total:8.2f} CPU s")
