@@ -201,10 +201,11 @@ def decomposition_table() -> dict:
     return table
 
 
-def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
+def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...], mode_specific: bool | None = None) -> Graph:
     """Trace ``model(*args)`` in its current mode to a core-ATen graph. Raises CaptureError when it is
     not a static graph. The module's buffers are left as they were (the example call and the export
-    run on a copy of its state)."""
+    run on a copy of its state). ``mode_specific``: ``Graph.mode_specific`` when already known (the same
+    module captured at other input sizes), which spares the export in the other mode."""
     args = tuple(args)
     saved = [(b, b.clone()) for b in model.buffers()]
     try:
@@ -214,7 +215,8 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
             exported = _export(model, args)
             operators = _operators(exported)  # before decomposition: compared with the other mode's below
             exported = exported.run_decompositions(decomposition_table())
-            mode_specific = differs_in_other_mode(model, args, operators)
+            if mode_specific is None:
+                mode_specific = differs_in_other_mode(model, args, operators)
         except Exception as exc:  # torch raises many types here; the reason goes to the report
             raise CaptureError(f"torch.export failed: {_first_line(exc)}") from exc
     finally:

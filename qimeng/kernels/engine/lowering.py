@@ -242,8 +242,8 @@ def _correction(node: Node) -> float:
 def _space_of(graph: Graph, group: set[str], outputs: list[str]) -> Space | None:
     """The reduction/scan space of a group (None for pointwise groups)."""
     space = None
-    for n in graph.nodes:
-        if n.name not in group or op_class(n) not in ("reduction", "scan"):
+    for n in _in_order(graph, group):
+        if op_class(n) not in ("reduction", "scan"):
             continue
         shape = graph.meta(n.args[0].name).shape
         dims = reduction_dims(n, shape) if op_class(n) == "reduction" else (scan_dim(n, shape),)
@@ -257,6 +257,12 @@ def _space_of(graph: Graph, group: set[str], outputs: list[str]) -> Space | None
     parallel = tuple(Var(f"p{i}", s) for i, s in enumerate(d for k, d in enumerate(shape) if k not in dims and d > 1))
     reduce = tuple(Var(f"r{i}", s) for i, s in enumerate(shape[d] for d in dims if shape[d] > 1)) or (Var("r0", 1),)
     return Space(shape, dims, parallel, reduce)
+
+
+def _in_order(graph: Graph, group: set[str]) -> list[Node]:
+    """The group's nodes in graph order (the group's own size, not the graph's)."""
+    nodes = graph.node_names()
+    return sorted((nodes[name] for name in group if name in nodes), key=lambda n: graph.position(n.name))
 
 
 def group_outputs(graph: Graph, group: set[str]) -> list[str]:
@@ -306,7 +312,7 @@ def lower_group(graph: Graph, group: set[str], name: str, strides: dict[str, tup
         at = flat if out_strides == contiguous_strides(meta.shape) else linearize(element, out_strides)
         stores.append(Store(out, at, value, row))
         out_args.append(BufferArg(out, meta.shape, out_strides, meta.dtype))
-    ops = tuple(n.name for n in graph.nodes if n.name in group)
+    ops = tuple(n.name for n in _in_order(graph, group))
     return Kernel(name, space.parallel, space.reduce, tuple(ctx.reads.values()), tuple(out_args),
                   tuple(ctx.reductions), tuple(ctx.scans), tuple(stores), ops)
 

@@ -102,27 +102,30 @@ def _load(problem: Path, small: bool):
     return prob, model, inputs
 
 
-def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None = None) -> tuple[object, Graph]:
+def capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None = None,
+                    mode_specific: bool | None = None) -> tuple[object, Graph]:
     """The problem and its captured graph (on the meta device when it can: full sizes cost nothing);
-    ``resize`` changes the inputs first (other sizes of dynamic dimensions)."""
+    ``resize`` changes the inputs first (other sizes of dynamic dimensions), ``mode_specific`` is
+    ``Graph.mode_specific`` when known (``capture``: the module captured already at other sizes)."""
     with _CAPTURE_LOCK:
-        return _capture_problem(problem, small, resize)
+        return _capture_problem(problem, small, resize, mode_specific)
 
 
-def _capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None) -> tuple[object, Graph]:
+def _capture_problem(problem: Path, small: bool, resize: Callable[[list], list] | None,
+                     mode_specific: bool | None) -> tuple[object, Graph]:
     import torch
 
     resize = resize or (lambda xs: xs)
     prob, model, inputs = _load(problem, small)
     try:
         meta_inputs = resize([x.to("meta") if isinstance(x, torch.Tensor) else x for x in inputs])
-        return prob, capture(model.to("meta"), meta_inputs)
+        return prob, capture(model.to("meta"), meta_inputs, mode_specific)
     except CaptureError:
         raise
     except Exception:  # some operators have no meta kernel: capture on real CPU tensors instead
         prob, model, inputs = _load(problem, small)
     try:
-        return prob, capture(model, resize(inputs))
+        return prob, capture(model, resize(inputs), mode_specific)
     except CaptureError:
         raise
     except Exception as exc:  # capture's example call is the forward itself: it raised on real inputs
@@ -294,7 +297,7 @@ def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, ou
         return result
 
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
-    return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph.user_args, small=small,
+    return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph, small=small,
                         device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
                         evaluate=check, log=log, regions=regions, tuned=tuned)
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from qimeng.kernels.engine import buckets
+from qimeng.kernels.engine.capture import Graph, TensorMeta
+from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.dynamic_dims import DynamicDim, propose, resized
 from qimeng.kernels.engine.buckets import BucketKey, BucketTable
 from qimeng.kernels.engine.generalize import NotGeneric, generalize, odd_sizes
@@ -99,20 +101,25 @@ def bucket_schedule(fixed: Schedule, plan_at: Plan, tuned: Tuned | None) -> Sche
 
 def generic_file(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
                  dims: list[DynamicDim], *, small: bool, device_type: str, regions: Regions | None = None,
-                 tuned: Tuned | None = None, log: Callable[[str], None] = lambda _: None
-                 ) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
+                 tuned: Tuned | None = None, log: Callable[[str], None] = lambda _: None,
+                 captured: Graph | None = None) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
     """The generic source over ``dims`` with its bucket table, unverified (``generalize``): the dimensions
-    it covers, and why others stayed static or buckets run the captured configuration."""
+    it covers, and why others stayed static or buckets run the captured configuration. ``captured``: the
+    graph the search captured (used at the captured sizes instead of a capture again; the captures at
+    other sizes take its ``mode_specific``)."""
     from qimeng.kernels.engine.optimize import capture_problem
 
     fixed = pinned(schedule, plan)
-    graphs: dict[tuple, object] = {}
+    graphs: dict[tuple, Graph] = {}
     notes: list[str] = []
+    if captured is not None and _resize_keeps(captured, dims):
+        graphs[tuple(sorted((d.name, d.captured) for d in dims))] = captured
+    known_mode = captured.mode_specific if captured is not None else None
 
     def render_at(sizes: dict[str, int], sched: Schedule) -> Rendered:
-        key = tuple(sorted(sizes.items()))
+        key = tuple(sorted({**{d.name: d.captured for d in dims}, **sizes}.items()))
         if key not in graphs:
-            graphs[key] = capture_problem(problem, small, lambda xs: resized(xs, dims, sizes))[1]
+            graphs[key] = capture_problem(problem, small, lambda xs: resized(xs, dims, sizes), known_mode)[1]
         made = render_schedule(problem_source, model_cls, graphs[key], sched, device_type, regions)
         if unit_count(made.plan) != unit_count(plan):
             raise NotGeneric(f"{unit_count(made.plan)} kernels and templates instead of {unit_count(plan)} at {sizes}")
@@ -133,22 +140,31 @@ def generic_file(problem: Path, problem_source: str, model_cls: type, plan: Plan
     return source, kept, [f"left static: {n}" for n in static] + notes, table
 
 
+def _resize_keeps(graph: Graph, dims: list[DynamicDim]) -> bool:
+    """Do the inputs ``resized`` at the captured sizes have ``graph``'s shapes and strides (each dynamic
+    argument contiguous: its resized copy is)?"""
+    args = graph.user_args
+    return all(isinstance(args[a], TensorMeta) and args[a].stride == contiguous_strides(args[a].shape)
+               for d in dims for a, _ in d.sites)
+
+
 def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
-                 user_args: list, *, small: bool, device_type: str, options: EvalOptions, specs: tuple[str, ...],
+                 graph: Graph, *, small: bool, device_type: str, options: EvalOptions, specs: tuple[str, ...],
                  static: bool, evaluate: Callable[[Path, str, EvalOptions], EvalResult],
                  log: Callable[[str], None], regions: Regions | None = None,
                  tuned: Tuned | None = None) -> DynamicOutcome:
     """The verified generic source for the dimensions the graph allows (see the module docstring);
     ``regions``: the winner's LLM-coded regions, rendered as the search rendered them; ``tuned``: the
     stored tuned config of a kernel, for the buckets' configurations (``buckets``)."""
-    dims = propose(user_args, specs, static)
+    dims = propose(graph.user_args, specs, static)
     outcome = DynamicOutcome()
     if not dims:
         outcome.notes.append("static: " + ("--static" if static else "no batch or sequence dimension"))
         return outcome
     log("dynamic dimensions: trying " + "; ".join(d.describe() for d in dims))
     source, kept, notes, table = generic_file(problem, problem_source, model_cls, plan, schedule, dims, small=small,
-                                              device_type=device_type, regions=regions, tuned=tuned, log=log)
+                                              device_type=device_type, regions=regions, tuned=tuned, log=log,
+                                              captured=graph)
     outcome.notes += notes
     if source is None:
         return outcome

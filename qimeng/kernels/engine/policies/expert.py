@@ -35,6 +35,7 @@ from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
 from qimeng.kernels.engine.cuda_graph import RANDOM_TARGETS
+from qimeng.kernels.engine.policies.partition import Partition
 from qimeng.kernels.engine.steps import (ChannelsLast, CudaGraph, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
                                   ReductionStrategy, Schedule, Step, UseTemplate)
 from qimeng.kernels.engine.templates.plan import template_variants
@@ -87,7 +88,7 @@ def _edges(graph: Graph) -> list[tuple[str, str]]:
     return edges
 
 
-def _legal(graph: Graph, schedule: Schedule, group: tuple[str, ...]) -> bool:
+def _legal(graph: Graph, schedule: Schedule | Partition, group: tuple[str, ...]) -> bool:
     """Does ``group`` of ``schedule`` lower and render as one kernel (cached), without a PyTorch call or
     another kernel between its parts (the kernels and calls still have an order)?"""
     members = with_getitems(graph, group)
@@ -98,7 +99,7 @@ def _legal(graph: Graph, schedule: Schedule, group: tuple[str, ...]) -> bool:
     return _convex(graph, schedule, members)
 
 
-def _input_strides(graph: Graph, schedule: Schedule, members: set[str]) -> dict[str, tuple[int, ...]]:
+def _input_strides(graph: Graph, schedule: Schedule | Partition, members: set[str]) -> dict[str, tuple[int, ...]]:
     """Strides of the values ``members`` read that other kernels write (contiguous), as ``build_plan``
     gives them."""
     out = {}
@@ -113,7 +114,7 @@ def _input_strides(graph: Graph, schedule: Schedule, members: set[str]) -> dict[
     return out
 
 
-def _convex(graph: Graph, schedule: Schedule, members: set[str]) -> bool:
+def _convex(graph: Graph, schedule: Schedule | Partition, members: set[str]) -> bool:
     """No path leaves ``members`` and comes back (through PyTorch calls or other kernels, each of which
     runs as a whole). Only nodes up to the group's last one can lie on such a path."""
     order = node_order(graph)
@@ -140,33 +141,35 @@ def _convex(graph: Graph, schedule: Schedule, members: set[str]) -> bool:
 
 
 def greedy_fuse(graph: Graph, schedule: Schedule, allow: callable) -> tuple[Schedule, list[Step]]:
-    """Merge producer/consumer groups along graph edges while the result stays legal."""
-    order = node_order(graph)
+    """Merge producer/consumer groups along graph edges while the result stays legal: passes over the
+    edges in graph order until one merges nothing. Each merge costs its groups' size (``Partition``), not
+    the graph's; the schedule is built once, as the steps applied one by one would build it."""
+    part = Partition(schedule, node_order(graph))
     steps: list[Step] = []
+    edges = _edges(graph)
     changed = True
     while changed:
         changed = False
-        for producer, consumer in _edges(graph):
-            gp, gc = schedule.group_of(producer), schedule.group_of(consumer)
+        for producer, consumer in edges:
+            gp, gc = part.group_of(producer), part.group_of(consumer)
             if gp is None or gc is None or gp == gc or not allow(graph, producer, consumer):
                 continue
-            if _view_only(graph, gp) and _user_groups(graph, schedule, producer) > 1:
+            if _view_only(graph, gp) and _user_groups(graph, part, producer) > 1:
                 continue  # a view read by several kernels stays a (free) PyTorch view
-            step = _fusion_step(graph, producer, consumer, gp, gc)
-            candidate = step.apply(schedule, order)
-            merged = candidate.group_of(consumer)
-            if merged is not None and _legal(graph, candidate, merged):
-                schedule = candidate
-                steps.append(step)
+            merged = part.merge(gp, gc)
+            if _legal(graph, part, merged):
+                steps.append(_fusion_step(graph, producer, consumer, gp, gc))
                 changed = True
-    return schedule, steps
+            else:
+                part.restore(gp, gc)
+    return part.schedule(), steps
 
 
 def _view_only(graph: Graph, group: tuple[str, ...]) -> bool:
     return all(graph.node(n).target in PURE_VIEWS for n in group)
 
 
-def _user_groups(graph: Graph, schedule: Schedule, name: str) -> int:
+def _user_groups(graph: Graph, schedule: Schedule | Partition, name: str) -> int:
     users = graph.users().get(name, [])
     return len({schedule.group_of(u) for u in users})
 
@@ -208,26 +211,34 @@ def _reads(graph: Graph, group: tuple[str, ...]) -> set[str]:
 
 
 def fuse_siblings(graph: Graph, schedule: Schedule) -> tuple[Schedule, list[Step]]:
-    """Merge kernels that read a common tensor when the merge stays one legal kernel."""
-    order = node_order(graph)
+    """Merge kernels that read a common tensor when the merge stays one legal kernel: the first legal
+    pair in group order, then again from the start. Pairs come from an index of the groups by what they
+    read (only groups sharing a read are paired), each group's reads computed once."""
+    part = Partition(schedule, node_order(graph))
     steps: list[Step] = []
-    changed = True
-    while changed:
-        changed = False
-        groups = list(schedule.groups)
-        for i, a in enumerate(groups):
-            for b in groups[i + 1:]:
-                if not _reads(graph, a) & _reads(graph, b):
-                    continue
-                step = FuseSiblings(a[0], b[0])
-                candidate = step.apply(schedule, order)
-                if _legal(graph, candidate, candidate.group_of(a[0])):
-                    schedule, changed = candidate, True
-                    steps.append(step)
-                    break
-            if changed:
-                break
-    return schedule, steps
+    reads: dict[tuple[str, ...], set[str]] = {}
+    while (pair := _sibling_merge(graph, part, reads)) is not None:
+        steps.append(FuseSiblings(pair[0][0], pair[1][0]))
+    return part.schedule(), steps
+
+
+def _sibling_merge(graph: Graph, part: Partition,
+                   reads: dict[tuple[str, ...], set[str]]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Merge the first legal pair of groups (in group order) that read a common tensor; the pair, or None."""
+    groups = part.groups()
+    readers: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        if g not in reads:
+            reads[g] = _reads(graph, g)
+        for r in reads[g]:
+            readers.setdefault(r, []).append(i)
+    for i, a in enumerate(groups):
+        for j in sorted({j for r in reads[a] for j in readers[r] if j > i}):
+            b = groups[j]
+            if _legal(graph, part, part.merge(a, b)):
+                return a, b
+            part.restore(a, b)
+    return None
 
 
 class ExpertPolicy:
