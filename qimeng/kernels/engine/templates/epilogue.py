@@ -18,6 +18,8 @@ ACC = ReduceRef("acc", "float32")
 # Sizes are placeholders: epilogue indices are linear in these variables, never simplified by range.
 M_VAR, N_VAR, B_VAR = Var("m", 2**31 - 1), Var("n", 2**31 - 1), Var("b", 2**31 - 1)
 RESERVED = frozenset({"a", "b", "c", "ws", "alo", "blo", "red"})  # names of the kernels' own pointers
+ROW = ReduceRef("row", "float32")  # a row reduction's value over N, in its ``finish`` expression
+ROW_OPS = ("sum", "max", "min")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,28 @@ class Epilogue:
             raise ValueError(f"epilogue loads undeclared tensors {sorted(loaded - names)}")
         if names & RESERVED:
             raise ValueError(f"epilogue tensor names {sorted(names & RESERVED)} are reserved")
+
+
+@dataclass(frozen=True)
+class RowReduce:
+    """The epilogue's value reduced over N per row (``op``: sum, max or min), then ``finish`` (an expression of
+    ``ROW`` and constants: a mean's division by N, a scale) is what each row stores."""
+
+    op: str
+    finish: Expr = ROW
+
+    def __post_init__(self) -> None:
+        if self.op not in ROW_OPS:
+            raise ValueError(f"unknown row reduction {self.op!r}; known: {', '.join(ROW_OPS)}")
+        if any(isinstance(e, (Load, ReduceRef)) and e != ROW for e in walk(self.finish)):
+            raise ValueError("a row reduction's finish reads nothing but the row's value")
+
+
+def named_row_reduce(kind: str, n: int) -> RowReduce:
+    """The named reduction over ``n`` columns: sum, mean (the sum divided by ``n``), max or min."""
+    if kind == "mean":
+        return RowReduce("sum", op("truediv", ROW, Const(float(n), "float32")))
+    return RowReduce(kind)
 
 
 def operand_load(name: str, dtype: str, stride_b: int, stride_m: int, stride_n: int) -> Expr:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from qimeng.kernels.engine.templates.epilogue import Epilogue
+from qimeng.kernels.engine.templates.epilogue import Epilogue, RowReduce, named_row_reduce
 from qimeng.kernels.engine.templates.gemm_runtime import FUNCTIONS
 from qimeng.kernels.engine.templates.gemm_source import render, source_hash
 from qimeng.settings import Settings
@@ -212,19 +212,19 @@ TENSOR_CORE_FP32 = ("tf32", "tf32x3", "tf32x3_split", "tf32x3_presplit")
 _MODULES: dict[str, object] = {}
 
 
-def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
+def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: RowReduce | None = None) -> str:
     """The module text this process runs (the interpreter gets its bf16 emulation)."""
     return _rendered(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
 
 
 @functools.lru_cache(maxsize=256)
-def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: str | None) -> str:
+def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: RowReduce | None) -> str:
     """``render``'s text, kept per arguments: ``gemm()`` asks for it at every call, and rendering it costs
     more host time than a decode-sized product takes on the GPU."""
     return render(precision, epilogue, out_dtype, interpreted, row_reduce)
 
 
-def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):
+def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: RowReduce | None = None):
     """The compiled-on-demand module for this (precision, epilogue, output dtype): Triton needs a source
     file, so the text goes to ``<work dir>/templates/gemm_<hash>.py`` and is imported from there."""
     source = template_source(precision, epilogue, out_dtype, row_reduce)
@@ -282,11 +282,11 @@ def strict_variant(problem: Problem) -> str:
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogue: Epilogue = Epilogue(),
          operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
-         out_dtype: torch.dtype | None = None, row_reduce: str | None = None) -> torch.Tensor:
+         out_dtype: torch.dtype | None = None, row_reduce: str | RowReduce | None = None) -> torch.Tensor:
     """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
     tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output).
-    With ``row_reduce`` ("sum", "mean", "max") the result is that reduction over N, ``[*batch, M]``:
-    the ``[M, N]`` values are reduced per tile and never written."""
+    With ``row_reduce`` ("sum", "mean", "max", "min", or a :class:`RowReduce`) the result is that reduction
+    over N, ``[*batch, M]``: the ``[M, N]`` values are reduced per tile and never written."""
     if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
     operands = operands or {}
@@ -303,8 +303,12 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     total = math.prod(batch)
     if c.numel() == 0:
         return c
-    if row_reduce and n == 0:  # as torch reduces an empty row (max has no value: -inf)
-        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf")}[row_reduce])
+    if row_reduce and n == 0:  # as torch reduces an empty row (max and min have no value: -inf, inf)
+        if not isinstance(row_reduce, str):
+            raise ValueError("a row reduction over no columns")
+        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf"), "min": float("inf")}[row_reduce])
+    if isinstance(row_reduce, str):
+        row_reduce = named_row_reduce(row_reduce, n)
     problem = Problem(m, n, k, total)
     if precision == "strict":
         precision = strict_variant(problem)

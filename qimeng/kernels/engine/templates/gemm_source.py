@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
-from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, Epilogue
+from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, ROW, Epilogue, RowReduce
 from qimeng.kernels.engine.templates.gemm_gemv_source import gemv_kernel_source
 from qimeng.kernels.engine.templates.gemm_stream_source import stream_kernel_source
 
@@ -89,28 +89,38 @@ PROGRAM_OFFSETS = """    b0 = pid_b // B1
     k_hi = min(K, k_lo + K_SPLIT)
     offs_k = k_lo + tl.arange(0, BLOCK_K)"""
 
-ROW_REDUCTIONS = {"sum": ("tl.sum", "0.0"), "mean": ("tl.sum", "0.0"), "max": ("tl.max", "float(\"-inf\")")}
+ROW_COMBINE = {"sum": ("tl.sum", "0.0", "acc + part"), "max": ("tl.max", "float(\"-inf\")", "tl.maximum(acc, part)"),
+               "min": ("tl.min", "float(\"inf\")", "tl.minimum(acc, part)")}
 
 
-def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: str | None) -> list[str]:
+def _row_store(row_reduce: RowReduce, value: str, out_dtype: str, indent: str) -> list[str]:
+    """Lines storing ``finish`` of the reduced rows ``value`` (at ``rows``) to ``C[b, m]``."""
+    lines, finished = render_expression(row_reduce.finish, {}, "rows < M", indent, [], {ROW.name: value}, "row_t")
+    return lines + [f"{indent}tl.store(c_ptr + pid_b * M + rows, {cast_code(finished, out_dtype)}, mask=rows < M)"]
+
+
+def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: RowReduce | None) -> list[str]:
     """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C, or, for a
-    row reduction, store the tile's per-row partial to ``red`` (``[N tiles, BATCH, M]``, fp32)."""
+    row reduction, reduce the tile over its columns: a single N tile stores the finished rows to C, several
+    store their per-row partials to ``red`` (``[N tiles, BATCH, M]``, fp32) for the rows kernel."""
     lines, value = render_expression(epilogue.value, {M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
                                      [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
     if row_reduce is None:
         return lines + [f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {cast_code(value, out_dtype)}, "
                         "mask=cmask)"]
-    fn, neutral = ROW_REDUCTIONS[row_reduce]
+    fn, neutral, _ = ROW_COMBINE[row_reduce.op]
     return lines + [f"{indent}row_part = {fn}(tl.where(cmask, {cast_code(value, 'float32')}, {neutral}), 1)",
                     f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
-                    f"{indent}tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
+                    f"{indent}if tl.cdiv(N, BLOCK_N) == 1:",
+                    *_row_store(row_reduce, "row_part", out_dtype, indent + "    "),
+                    f"{indent}else:",
+                    f"{indent}    tl.store(red_ptr + (pid_n * BATCH + pid_b) * M + rows, row_part, mask=rows < M)"]
 
 
-def _rows_kernel(row_reduce: str, out_dtype: str, prefix: str) -> str:
-    """``{prefix}_rows``: the per-row partials of every N tile reduced into ``C[b, m]``."""
-    fn, neutral = ROW_REDUCTIONS[row_reduce]
-    combine = "acc + part" if fn == "tl.sum" else "tl.maximum(acc, part)"
-    mean = "\n    acc = acc / N" if row_reduce == "mean" else ""
+def _rows_kernel(row_reduce: RowReduce, out_dtype: str, prefix: str) -> str:
+    """``{prefix}_rows``: the per-row partials of every N tile combined and finished into ``C[b, m]``."""
+    _, neutral, combine = ROW_COMBINE[row_reduce.op]
+    store = "\n".join(_row_store(row_reduce, "acc", out_dtype, "    "))
     return f'''
 
 @triton.jit
@@ -120,25 +130,23 @@ def {prefix}_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
     acc = tl.full((BLOCK,), {neutral}, tl.float32)
     for t in range(NUM_N):
         part = tl.load(red_ptr + (t * BATCH + pid_b) * M + rows, mask=rows < M, other={neutral})
-        acc = {combine}{mean}
-    tl.store(c_ptr + pid_b * M + rows, acc.to({TL_DTYPES[out_dtype]}), mask=rows < M)
+        acc = {combine}
+{store}
 '''
 
 
 def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
-           row_reduce: str | None = None) -> str:
+           row_reduce: RowReduce | None = None) -> str:
     """The module text: imports, the engine's helpers and :func:`kernels_source` under prefix ``_qm_gemm``."""
     return f"import triton\nimport triton.language as tl\n{HELPERS}\n" + kernels_source(
         precision, epilogue, out_dtype, interpreted, row_reduce)
 
 
 def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
-                   row_reduce: str | None = None, prefix: str = "_qm_gemm") -> str:
+                   row_reduce: RowReduce | None = None, prefix: str = "_qm_gemm") -> str:
     """The kernels alone (they need ``triton``, ``tl`` and the engine's helpers in scope): main kernel
-    ``{prefix}``, small-M kernel ``{prefix}_gemv``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / mean / max over N
-    of the epilogue's value) ``{prefix}_rows``."""
-    if row_reduce is not None and row_reduce not in ROW_REDUCTIONS:
-        raise ValueError(f"unknown row reduction {row_reduce!r}; known: {', '.join(ROW_REDUCTIONS)}")
+    ``{prefix}``, small-M kernel ``{prefix}_gemv``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / max / min over N
+    of the epilogue's value, then its finish) ``{prefix}_rows``."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     if out_dtype not in TL_DTYPES:

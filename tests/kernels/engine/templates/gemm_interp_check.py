@@ -167,13 +167,13 @@ def engine_epilogue(problem):
 
 
 def row_reduction(kind, config, batch=()):
-    """sum / mean / max over N of the epilogue's value; the [M, N] values are never written."""
+    """sum / mean / max / min over N of the epilogue's value; the [M, N] values are never written."""
     a, b, bias = randn(*batch, 21, 70), randn(70, 45), randn(45)
     e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu_tanh",
                  operands=(ep.Operand("bias", "float32"),))
     out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=config, row_reduce=kind)
     full = F.gelu(a.double() @ b.double() + bias.double(), approximate="tanh")
-    ref = {"sum": full.sum(-1), "mean": full.mean(-1), "max": full.amax(-1)}[kind]
+    ref = {"sum": full.sum(-1), "mean": full.mean(-1), "max": full.amax(-1), "min": full.amin(-1)}[kind]
     return ratio(out, ref, STRICT)
 
 
@@ -252,6 +252,8 @@ CASES = {
     "row_sum": lambda: row_reduction("sum", SMALL),
     "row_mean_batched": lambda: row_reduction("mean", SMALL, batch=(2,)),
     "row_max_split_k": lambda: row_reduction("max", SPLIT),
+    "row_min_one_n_tile": lambda: row_reduction("min", GemmConfig(16, 64, 16, 2, 1, 4, 1)),
+    "row_mean_one_n_tile_split_k": lambda: row_reduction("mean", GemmConfig(16, 64, 16, 2, 3, 4, 1), batch=(3,)),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

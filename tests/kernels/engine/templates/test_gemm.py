@@ -44,10 +44,12 @@ def test_each_precision_renders_its_own_product(precision):
 
 
 def test_row_reduction_source_stores_no_tile():
-    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce="max")
+    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce=ep.RowReduce("max"))
     assert "_qm_gemm_rows" in source and "tl.store(c_ptr + pid_b * scb" not in source
     with pytest.raises(ValueError, match="row reduction"):
-        render("tf32x3", ep.Epilogue(), "float32", row_reduce="median")
+        ep.RowReduce("median")
+    with pytest.raises(ValueError, match="finish"):
+        ep.RowReduce("sum", ep.ACC)
 
 
 def test_epilogue_rejects_undeclared_and_reserved_tensors():

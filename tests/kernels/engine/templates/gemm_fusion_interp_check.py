@@ -1,0 +1,77 @@
+"""Run in a subprocess with TRITON_INTERPRET=1: structure the GEMM template fuses, taken through the expert
+policy's main line (up to the ``templates`` stage) and emitted as model_new.py: a reduction over N after the
+product (the ``[M, N]`` product never written). Sizes are odd (no multiple of a block). Each case is checked
+against the problem's own Model in float64; prints one JSON line per case: name, ok, the worst
+|err| / (atol + rtol |ref|), the template units' notes and the number of plain kernels."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from case_runner import run_cases  # noqa: E402
+from template_interp_check import HEADER, templated, worst  # noqa: E402
+
+CASES = {
+    "linear_relu_mean_keepdim": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(37, 23)
+    def forward(self, x):
+        return torch.relu(self.fc(x)).mean(-1, keepdim=True)
+""", [(19, 37)]),
+    "mm_sum_two_n_tiles": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.sum(x @ w * 0.5, dim=1)
+""", [(19, 29), (29, 150)]),
+    "bmm_amax": ("""
+class Model(nn.Module):
+    def forward(self, a, b):
+        return torch.bmm(a, b).amax(-1)
+""", [(3, 17, 29), (3, 29, 21)]),
+    "linear3d_gelu_sum": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(31, 141)
+    def forward(self, x):
+        return F.gelu(self.fc(x)).sum(-1)
+""", [(2, 9, 31)]),
+    "mm_max_values": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.max(x @ w, dim=-1).values
+""", [(21, 33), (33, 150)]),
+    "mm_amin_keepdim": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.amin(x @ w, dim=-1, keepdim=True) + 1.0
+""", [(21, 33), (33, 19)]),
+    "mm_sum_over_m_kept_apart": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return (x @ w).sum(0)
+""", [(21, 33), (33, 19)]),
+}
+
+
+def run(name: str, folder: Path) -> dict:
+    body, shapes = CASES[name]
+    inputs, mod, plan, units = templated(name, HEADER + body, lambda: [torch.randn(*s) for s in shapes], "strict",
+                                         folder)
+    model, ref_model = mod.ModelNew(), mod.Model()
+    ref_model.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        refs = ref_model.double()(*[x.double() for x in inputs])
+        mod.Model.forward = None  # the generated path must run: no fallback to the PyTorch forward
+        ratio = worst(model(*inputs), refs, "strict")
+    return {"name": name, "ok": ratio <= 1.0 and len(units) > 0, "ratio": ratio,
+            "notes": [u.note for u in units], "kernels": len(plan.kernels)}
+
+
+if __name__ == "__main__":
+    run_cases(run)

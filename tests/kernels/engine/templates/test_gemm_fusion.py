@@ -1,0 +1,66 @@
+"""Structure the GEMM template fuses from the captured graph (a reduction over N after the product): the
+plan the expert policy makes, and model_new.py under the Triton interpreter against the float64 Model (one
+subprocess for every case)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from qimeng.kernels.engine.ir.expr import Const, Load, ReduceRef, op
+from qimeng.kernels.engine.ir.index import Index, Var
+from qimeng.kernels.engine.ir.kernel import BufferArg, Kernel, Reduction, Store
+from qimeng.kernels.engine.templates.epilogue import ROW, RowReduce
+from qimeng.kernels.engine.templates.epilogue_from_kernel import FusedRowReduction, row_reduction_from_kernel
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gemm_fusion_interp_check import CASES  # noqa: E402
+
+ROW_CASES = [n for n in CASES if not n.endswith("kept_apart")]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, interpreter):
+    root = tmp_path_factory.mktemp("gemm_fusion")
+    lines = interpreter(Path(__file__).with_name("gemm_fusion_interp_check.py"), root, list(CASES), timeout=300)
+    return {r["name"]: r for r in lines}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_model_new_matches_float64(outcomes, name):
+    assert outcomes[name]["ok"], outcomes[name]
+
+
+@pytest.mark.parametrize("name", ROW_CASES)
+def test_a_reduction_over_n_folds_into_the_template(outcomes, name):
+    result = outcomes[name]
+    assert result["kernels"] == 0, result  # no kernel reads an [M, N] product: none is written
+    kind = {"amax": "max", "max_values": "max", "amin": "min"}
+    expected = next((v for k, v in kind.items() if k in name), "sum")
+    assert result["notes"] == [f"tf32x3; row {expected} over N folded in (no [M, N] written)"]
+
+
+def test_a_reduction_over_m_stays_a_kernel(outcomes):
+    result = outcomes["mm_sum_over_m_kept_apart"]
+    assert result["kernels"] == 1 and "kept apart" in result["notes"][0]
+
+
+def _mean_kernel(stride_n: int = 1) -> Kernel:
+    """mean over the last axis of a [5, 7] product (a hand-built reduction kernel)."""
+    p, r = Var("p0", 5), Var("r0", 7)
+    load = Load("mm", Index.of(p) * 7 + Index.of(r) * stride_n, "float32")
+    red = Reduction("mean_r0", "sum", op("maximum", load, Const(0.0, "float32")), "float32")
+    store = Store("mean", Index.of(p), op("truediv", ReduceRef("mean_r0", "float32"), Const(7.0, "float32")), True)
+    return Kernel("k", (p,), (r,), (BufferArg("mm", (5, 7), (7, 1), "float32"),),
+                  (BufferArg("mean", (5, 1), (1, 1), "float32"),), (red,), (), (store,))
+
+
+def test_row_reduction_keeps_the_finish_and_the_element_value():
+    fused = row_reduction_from_kernel(_mean_kernel(), "mm", 1, 5, 7)
+    assert isinstance(fused, FusedRowReduction)
+    assert fused.rows == RowReduce("sum", op("truediv", ROW, Const(7.0, "float32")))
+    assert fused.output == "mean" and fused.epilogue.operands == ()
+
+
+def test_row_reduction_refuses_a_read_at_another_element():
+    assert "another element" in row_reduction_from_kernel(_mean_kernel(stride_n=2), "mm", 1, 5, 7)
