@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from qimeng.kernels.engine.capture_rewrites import exportable
+from qimeng.kernels.engine.capture_structure import diagonal_products
 
 aten = torch.ops.aten
 
@@ -209,6 +210,7 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...]) -> Graph:
         try:
             exported = _export(model, args)
             operators = _operators(exported)  # before decomposition: compared with the other mode's below
+            diagonal_products(exported)  # diag(d) @ B as a broadcast multiply, while diag is one node
             exported = exported.run_decompositions(decomposition_table())
             mode_specific = differs_in_other_mode(model, args, operators)
         except Exception as exc:  # torch raises many types here; the reason goes to the report

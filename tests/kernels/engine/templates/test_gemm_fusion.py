@@ -1,6 +1,6 @@
-"""Structure the GEMM template fuses from the captured graph (a reduction over N after the product): the
-plan the expert policy makes, and model_new.py under the Triton interpreter against the float64 Model (one
-subprocess for every case)."""
+"""Structure around a product that the engine fuses from the captured graph (a reduction over N after it, a
+diagonal operand): the plan the expert policy makes, and model_new.py under the Triton interpreter against
+the float64 Model (one subprocess for every case)."""
 
 import sys
 from pathlib import Path
@@ -16,7 +16,7 @@ from qimeng.kernels.engine.templates.epilogue_from_kernel import FusedRowReducti
 sys.path.insert(0, str(Path(__file__).parent))
 from gemm_fusion_interp_check import CASES  # noqa: E402
 
-ROW_CASES = [n for n in CASES if not n.endswith("kept_apart")]
+ROW_CASES = [n for n in CASES if not n.endswith("kept_apart") and not n.startswith("diag_")]
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,15 @@ def test_a_reduction_over_n_folds_into_the_template(outcomes, name):
 def test_a_reduction_over_m_stays_a_kernel(outcomes):
     result = outcomes["mm_sum_over_m_kept_apart"]
     assert result["kernels"] == 1 and "kept apart" in result["notes"][0]
+
+
+@pytest.mark.parametrize("name, kernels", [("diag_left_matmul_relu", 1), ("diag_right_batched_and_left_vector", 2),
+                                           ("diag_returned_and_multiplied", 2)])
+def test_a_diagonal_operand_makes_a_broadcast_multiply(outcomes, name, kernels):
+    result = outcomes[name]
+    # no product at all: no template unit and no PyTorch call, only pointwise kernels (the returned
+    # diagonal matrix is one of them)
+    assert result["notes"] == [] and result["calls"] == [] and result["kernels"] == kernels, result
 
 
 def _mean_kernel(stride_n: int = 1) -> Kernel:
