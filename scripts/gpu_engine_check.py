@@ -69,7 +69,8 @@ TEMPLATE_SUBSET = (
     "conv_epilogue/09_conv_transpose3d_bias_tanh", "conv_epilogue/10_conv_transpose2d_grouped_dilated_silu",
     # a reduction over N folded into the GEMM template (the [M, N] product never written); diagonal operands
     # rewritten to a broadcast multiply (no GEMM)
-    "gemm_epilogue/07_linear_gelu_row_mean", "gemm_epilogue/08_matmul_row_max", "gemm_epilogue/09_diag_scale_both_sides",
+    "gemm_epilogue/07_linear_gelu_row_mean", "gemm_epilogue/08_matmul_row_max",
+    "gemm_epilogue/09_diag_scale_both_sides",
 )
 
 # Issue 11, layout: the convolution problems whose vendor path (cuDNN) ran NCHW at 0.73-0.77x torch.compile;

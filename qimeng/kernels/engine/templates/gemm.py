@@ -218,7 +218,8 @@ def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_redu
 
 
 @functools.lru_cache(maxsize=256)
-def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: RowReduce | None) -> str:
+def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool,
+              row_reduce: RowReduce | None) -> str:
     """``render``'s text, kept per arguments: ``gemm()`` asks for it at every call, and rendering it costs
     more host time than a decode-sized product takes on the GPU."""
     return render(precision, epilogue, out_dtype, interpreted, row_reduce)
