@@ -5,7 +5,8 @@
 ``emit``) and the forward lines that launch them through ``gemm_runtime``'s ``_qm_mm_run``. When the
 product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turns into an epilogue,
 that kernel is folded into the template (``fold``: the product is never written); so is a reduction
-kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``). Under the strict
+kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``).
+A ``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``). Under the strict
 policy the generated forward follows PyTorch's matmul TF32 flag at run time: with
 ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs in TF32, and so does the
 template.
@@ -25,6 +26,7 @@ from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, 
                                                   strict_variant)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
+from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 from qimeng.kernels.engine.templates.unit import TemplateUnit, by_flag, written_by_kernels
 
 GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
@@ -143,6 +145,9 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     lines = [f"        {folded.output} = torch.empty({tuple(folded.shape)!r}, dtype=torch.{folded.out_dtype}, "
              "device=_qm_dev)"] + by_flag("torch.backends.cuda.matmul.allow_tf32", calls)
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
+    triangle = triangle_of(folded.epilogue.value)
+    side = "" if triangle is None else "tril" if triangle.lower else "triu"
+    skips = f"; {side} {triangle.diagonal}: tiles past it run no K loop" if triangle else ""
     unit = TemplateUnit(node, group, folded.output, RUNTIME, "\n\n".join(sources), lines, tuple(extra),
-                        f"{variant}; {folded.note}", tuple(run), tuple(used))
+                        f"{variant}; {folded.note}{skips}", tuple(run), tuple(used))
     return unit, folded.folded

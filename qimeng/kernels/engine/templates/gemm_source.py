@@ -1,7 +1,8 @@
 """Source text of the GEMM template: ``C[b] = epilogue(A[b] @ B[b])`` as ``@triton.jit`` kernels.
 
 One main kernel (grouped tile order for L2 reuse, a pipelined K loop, unmasked loads when BLOCK_K
-divides K, split-K over grid axis 2), a small-M kernel for matrix-vector and decode-like shapes
+divides K, split-K over grid axis 2; a triangular epilogue, ``gemm_triangle``, gives the tiles past its
+diagonal an empty K range), a small-M kernel for matrix-vector and decode-like shapes
 (``gemm_gemv_source``: fp32 FMA, B read once) and, for split-K, a finalize kernel that sums the fp32 partials and applies the epilogue. Sizes and
 strides are run-time arguments (Triton specialises those equal to 1); only the precision, the
 epilogue and the block shape are compiled in (the split-K factor is a run-time argument too: one
@@ -26,6 +27,7 @@ import hashlib
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, ROW, Epilogue, RowReduce
 from qimeng.kernels.engine.templates.gemm_gemv_source import gemv_kernel_source
+from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 from qimeng.kernels.engine.templates.gemm_stream_source import stream_kernel_source
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
@@ -152,6 +154,8 @@ def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpret
     if out_dtype not in TL_DTYPES:
         raise ValueError(f"unsupported output dtype {out_dtype}")
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
+    triangle = triangle_of(epilogue.value)  # tril/triu of the product: tiles past the diagonal run no K loop
+    offsets = PROGRAM_OFFSETS + (triangle.lines() if triangle else "")
     lines = DOT_LINES_INTERPRETED[precision] if interpreted and precision in DOT_LINES_INTERPRETED else DOT_LINES[precision]
     dot = "\n".join(f"        {line}" for line in lines)
     loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
@@ -186,7 +190,7 @@ def {prefix}(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N
     group_rows = min(num_m - first_m, GROUP_M)
     pid_m = first_m + ((pid % in_group) % group_rows)
     pid_n = (pid % in_group) // group_rows
-{PROGRAM_OFFSETS}
+{offsets}
     a_batch = b0 * sab0 + b1 * sab1
     b_batch = b0 * sbb0 + b1 * sbb1
     a_offs = offs_am[:, None] * sam + offs_k[None, :] * sak
@@ -207,8 +211,8 @@ def {prefix}_finalize(ws_ptr, c_ptr, red_ptr, {extra}M, N, BATCH, scb, scm, scn,
     pid_n = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 {fin_tail}
-''' + gemv_kernel_source(prefix, extra, PROGRAM_OFFSETS, main_tail) + stream_kernel_source(
-        prefix, extra, PROGRAM_OFFSETS, main_tail) + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
+''' + gemv_kernel_source(prefix, extra, offsets, main_tail) + stream_kernel_source(
+        prefix, extra, offsets, main_tail) + (_rows_kernel(row_reduce, out_dtype, prefix) if row_reduce else "")
 
 
 def source_hash(source: str) -> str:

@@ -1,7 +1,7 @@
 """Run in a subprocess with TRITON_INTERPRET=1: structure the GEMM template fuses, taken through the expert
 policy's main line (up to the ``templates`` stage) and emitted as model_new.py: a reduction over N after the
 product (the ``[M, N]`` product never written); a product with a diagonal operand (``torch.diag`` of a vector),
-which is a broadcast multiply. Sizes are odd (no multiple of a block). Each case is checked
+which is a broadcast multiply; tril/triu of a product (the tiles past the diagonal run no K loop). Sizes are odd (no multiple of a block). Each case is checked
 against the problem's own Model in float64; prints one JSON line per case: name, ok, the worst
 |err| / (atol + rtol |ref|), the template units' notes and the number of plain kernels."""
 
@@ -75,6 +75,27 @@ class Model(nn.Module):
         m = torch.diag(d)
         return torch.mm(w, m) + 1.0, m
 """, [(23,), (19, 23)]),
+    "tril_square_two_tiles": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.tril(x @ w)
+""", [(150, 20), (20, 150)]),
+    "triu_bmm_offset_plus_bias": ("""
+class Model(nn.Module):
+    def forward(self, a, b, bias):
+        return torch.triu(torch.bmm(a, b), 1) + bias
+""", [(2, 140, 23), (2, 23, 131), (131,)]),
+    "tril_negative_diagonal_relu": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.relu(torch.tril(x @ w, -70))
+""", [(133, 17), (17, 150)]),
+    "tril_and_product_kept_whole": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        y = x @ w
+        return torch.tril(y) + 0.5 * y
+""", [(150, 20), (20, 150)]),
 }
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from qimeng.kernels.engine.ir.expr import Const, IndexValue, op, where
+from qimeng.kernels.engine.ir.index import Index
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import GemmConfig, curated_configs, default_config, gemm
 from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, policy_error
@@ -177,6 +179,24 @@ def row_reduction(kind, config, batch=()):
     return ratio(out, ref, STRICT)
 
 
+def triangle(m, k, n, diagonal, config, lower=True, swapped=False):
+    """tril/triu of the product by a where over the output's indices (``swapped``: masked_fill of the other
+    side), plus a column bias outside the where; the tiles past the diagonal run no K loop."""
+    a, b, bias = randn(m, k), randn(k, n), randn(n)
+    offset = op("sub", IndexValue(Index.of(ep.N_VAR), "int64"), IndexValue(Index.of(ep.M_VAR), "int64"))
+    keep = op("le" if lower else "ge", offset, Const(diagonal, "int64"))
+    if swapped:
+        cond = op("gt" if lower else "lt", offset, Const(diagonal, "int64"))
+        value = where(cond, Const(0.0, "float32"), ep.ACC)
+    else:
+        value = where(keep, ep.ACC, Const(0.0, "float32"))
+    e = ep.Epilogue(op("add", value, ep.operand_load("bias", "float32", 0, 0, 1)), (ep.Operand("bias", "float32"),))
+    out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=config)
+    full = a.double() @ b.double()
+    ref = (full.tril(diagonal) if lower else full.triu(diagonal)) + bias.double()
+    return ratio(out, ref, STRICT)
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -254,6 +274,10 @@ CASES = {
     "row_max_split_k": lambda: row_reduction("max", SPLIT),
     "row_min_one_n_tile": lambda: row_reduction("min", GemmConfig(16, 64, 16, 2, 1, 4, 1)),
     "row_mean_one_n_tile_split_k": lambda: row_reduction("mean", GemmConfig(16, 64, 16, 2, 3, 4, 1), batch=(3,)),
+    "tril_split_k": lambda: triangle(45, 300, 50, 3, SPLIT),
+    "triu_swapped_negative_diagonal": lambda: triangle(45, 37, 50, -20, SMALL, lower=False, swapped=True),
+    "tril_gemv": lambda: triangle(5, 90, 45, 0, GemmConfig(8, 16, 16, 1, 1, 4, 1, True)),
+    "triu_stream_split_k": lambda: triangle(7, 70, 45, 10, GemmConfig(8, 16, 8, 1, 2, 4, 1, 2), lower=False),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

@@ -1,5 +1,5 @@
 """Structure around a product that the engine fuses from the captured graph (a reduction over N after it, a
-diagonal operand): the plan the expert policy makes, and model_new.py under the Triton interpreter against
+diagonal operand, tril/triu of it): the plan the expert policy makes, and model_new.py under the Triton interpreter against
 the float64 Model (one subprocess for every case)."""
 
 import sys
@@ -16,7 +16,8 @@ from qimeng.kernels.engine.templates.epilogue_from_kernel import FusedRowReducti
 sys.path.insert(0, str(Path(__file__).parent))
 from gemm_fusion_interp_check import CASES  # noqa: E402
 
-ROW_CASES = [n for n in CASES if not n.endswith("kept_apart") and not n.startswith("diag_")]
+ROW_CASES = ["linear_relu_mean_keepdim", "mm_sum_two_n_tiles", "bmm_amax", "linear3d_gelu_sum", "mm_max_values",
+             "mm_amin_keepdim"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,18 @@ def test_a_diagonal_operand_makes_a_broadcast_multiply(outcomes, name, kernels):
     # no product at all: no template unit and no PyTorch call, only pointwise kernels (the returned
     # diagonal matrix is one of them)
     assert result["notes"] == [] and result["calls"] == [] and result["kernels"] == kernels, result
+
+
+@pytest.mark.parametrize("name, triangle", [("tril_square_two_tiles", "tril 0"), ("triu_bmm_offset_plus_bias", "triu 1"),
+                                            ("tril_negative_diagonal_relu", "tril -70")])
+def test_a_triangular_epilogue_skips_the_tiles_past_its_diagonal(outcomes, name, triangle):
+    result = outcomes[name]
+    assert result["kernels"] == 0 and result["notes"] == [
+        f"tf32x3; epilogue folded in; {triangle}: tiles past it run no K loop"], result
+
+
+def test_a_triangle_that_also_reads_the_product_skips_nothing(outcomes):
+    assert outcomes["tril_and_product_kept_whole"]["notes"] == ["tf32x3; epilogue folded in"]
 
 
 def _mean_kernel(stride_n: int = 1) -> Kernel:
