@@ -20,6 +20,7 @@ M_VAR, N_VAR, B_VAR = Var("m", 2**31 - 1), Var("n", 2**31 - 1), Var("b", 2**31 -
 RESERVED = frozenset({"a", "b", "c", "ws", "alo", "blo", "red"})  # names of the kernels' own pointers
 ROW = ReduceRef("row", "float32")  # a row reduction's value over N, in its ``finish`` expression
 ROW_OPS = ("sum", "max", "min")
+MAX_ROW_N = 1024  # the widest row an epilogue of whole rows (softmax, log-softmax, logsumexp) holds in one tile
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,36 @@ class Operand:
 
 
 @dataclass(frozen=True)
+class RowStatistic:
+    """``name`` = ``op`` (sum, max or min) over the row's N columns of ``value`` (an expression of ``ACC``,
+    operands and earlier statistics, read as ``ReduceRef(name)``): a softmax's max and sum of exponentials."""
+
+    name: str
+    op: str
+    value: Expr
+
+
+@dataclass(frozen=True)
 class Epilogue:
-    """``value`` (an expression of ``ACC`` and loads of ``operands``) is what the tile stores."""
+    """``value`` (an expression of ``ACC``, loads of ``operands`` and the ``statistics``) is what the tile
+    stores. With ``statistics`` the tile must hold whole rows (one N tile, no split-K: ``whole_rows``);
+    ``per_row`` values (a logsumexp) are stored once per row, ``[batch, M]``."""
 
     value: Expr = ACC
     operands: tuple[Operand, ...] = ()
+    statistics: tuple[RowStatistic, ...] = ()
+    per_row: bool = False
+
+    @property
+    def whole_rows(self) -> bool:
+        return bool(self.statistics)
 
     def __post_init__(self) -> None:
         names = {o.name for o in self.operands}
-        loaded = {e.buffer for e in walk(self.value) if isinstance(e, Load)}
+        roots = [self.value] + [st.value for st in self.statistics]
+        loaded = {e.buffer for root in roots for e in walk(root) if isinstance(e, Load)}
+        if any(st.op not in ROW_OPS for st in self.statistics):
+            raise ValueError(f"row statistics are one of {', '.join(ROW_OPS)}")
         if loaded - names:
             raise ValueError(f"epilogue loads undeclared tensors {sorted(loaded - names)}")
         if names & RESERVED:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from qimeng.kernels.engine.templates.epilogue import Epilogue, RowReduce, named_row_reduce
+from qimeng.kernels.engine.templates.epilogue import MAX_ROW_N, Epilogue, RowReduce, named_row_reduce
 from qimeng.kernels.engine.templates.gemm_runtime import FUNCTIONS
 from qimeng.kernels.engine.templates.gemm_source import render, source_hash
 from qimeng.settings import Settings
@@ -188,6 +188,22 @@ def _narrow_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
     return out
 
 
+ROW_TILE_ELEMENTS = 16384  # fp32 accumulators of such a tile: BLOCK_M shrinks as BLOCK_N grows
+
+
+def whole_row_config(problem: Problem, base: GemmConfig | None = None) -> GemmConfig:
+    """A tile that holds whole rows for an epilogue of row statistics: BLOCK_N = N rounded up to a power of two
+    (at most ``MAX_ROW_N``), BLOCK_M = ``ROW_TILE_ELEMENTS`` / BLOCK_N (16 to 128, and ``base``'s when smaller),
+    BLOCK_K 16 with two stages from BLOCK_N 512 on (shared memory), no split-K, the tensor-core kernel."""
+    if problem.n > MAX_ROW_N:
+        raise ValueError(f"rows of {problem.n} columns do not fit one tile (at most {MAX_ROW_N})")
+    bn = max(16, _pow2_at_least(problem.n))
+    bm = max(16, min(128, ROW_TILE_ELEMENTS // bn, base.block_m if base else 128))
+    wide = bn >= 512
+    return GemmConfig(bm, bn, 16 if wide else 32, base.group_m if base else 8, 1, base.num_warps if base else 8,
+                      2 if wide else 3)
+
+
 def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int,
                     b_k_major: bool | None = None) -> list[GemmConfig]:
     """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
@@ -287,7 +303,8 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
     tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output).
     With ``row_reduce`` ("sum", "mean", "max", "min", or a :class:`RowReduce`) the result is that reduction
-    over N, ``[*batch, M]``: the ``[M, N]`` values are reduced per tile and never written."""
+    over N, ``[*batch, M]``: the ``[M, N]`` values are reduced per tile and never written. An epilogue with row
+    statistics runs at ``whole_row_config`` (``config``'s BLOCK_M and warps where given)."""
     if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
     operands = operands or {}
@@ -300,7 +317,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
             raise ValueError(f"a {tuple(t.shape[-2:])} matrix spans more than 2**31 elements (int32 tile offsets)")
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     out_dtype = out_dtype or a.dtype
-    c = torch.empty(*batch, m, *(() if row_reduce else (n,)), device=a.device, dtype=out_dtype)
+    c = torch.empty(*batch, m, *(() if row_reduce or epilogue.per_row else (n,)), device=a.device, dtype=out_dtype)
     total = math.prod(batch)
     if c.numel() == 0:
         return c
@@ -313,7 +330,9 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     problem = Problem(m, n, k, total)
     if precision == "strict":
         precision = strict_variant(problem)
-    if config is None:
+    if epilogue.whole_rows:
+        config = whole_row_config(problem, config)
+    elif config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
     module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce)
     if precision == "tf32x3_presplit" and not config.gemv:

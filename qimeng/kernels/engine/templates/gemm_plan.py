@@ -23,7 +23,7 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
-                                                  strict_variant)
+                                                  strict_variant, whole_row_config)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
 from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
@@ -139,6 +139,8 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
         sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, prefix=prefix))
         fixed = (configs or {}).get(f"{node.name}/{v}")
         config = GemmConfig(*fixed) if fixed else default_config(problem, v, False, sms)
+        if folded.epilogue.whole_rows:  # one N tile holds each row: tuning varies BLOCK_M and the warps only
+            config = whole_row_config(problem, config)
         used.append((f"{node.name}/{v}", config.launch()))
         calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
                              "            " if len(run) > 1 else "        ", folded.rows is not None))

@@ -102,11 +102,22 @@ def _row_store(row_reduce: RowReduce, value: str, out_dtype: str, indent: str) -
 
 
 def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: RowReduce | None) -> list[str]:
-    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` and store it to C, or, for a
-    row reduction, reduce the tile over its columns: a single N tile stores the finished rows to C, several
-    store their per-row partials to ``red`` (``[N tiles, BATCH, M]``, fp32) for the rows kernel."""
-    lines, value = render_expression(epilogue.value, {M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, "cmask", indent,
-                                     [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")], {"acc": "acc"})
+    """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` (its row statistics first, over
+    the whole rows the tile holds) and store it to C (``per_row``: one value a row), or, for a row reduction,
+    reduce the tile over its columns: a single N tile stores the finished rows to C, several store their
+    per-row partials to ``red`` (``[N tiles, BATCH, M]``, fp32) for the rows kernel."""
+    codes, axes = {M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")]
+    refs, lines = {"acc": "acc"}, []
+    for i, stat in enumerate(epilogue.statistics):  # the tile holds whole rows: reduce each over its columns
+        stat_lines, stat_value = render_expression(stat.value, codes, "cmask", indent, axes, refs, f"s{i}_")
+        fn, neutral, _ = ROW_COMBINE[stat.op]
+        refs[stat.name] = f"st_{stat.name}"
+        lines += stat_lines + [f"{indent}st_{stat.name} = {fn}(tl.where(cmask, {cast_code(stat_value, 'float32')}, "
+                               f"{neutral}), 1)[:, None]"]
+    value_lines, value = render_expression(epilogue.value, codes, "cmask", indent, axes, refs)
+    lines += value_lines
+    if epilogue.per_row:
+        return lines + [f"{indent}tl.store(c_ptr + pid_b * M + rm, {cast_code(value, out_dtype)}, mask=mask_m)"]
     if row_reduce is None:
         return lines + [f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {cast_code(value, out_dtype)}, "
                         "mask=cmask)"]
@@ -153,6 +164,8 @@ def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpret
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     if out_dtype not in TL_DTYPES:
         raise ValueError(f"unsupported output dtype {out_dtype}")
+    if epilogue.whole_rows and row_reduce is not None:
+        raise ValueError("an epilogue of whole rows takes no row reduction")
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
     triangle = triangle_of(epilogue.value)  # tril/triu of the product: tiles past the diagonal run no K loop
     offsets = PROGRAM_OFFSETS + (triangle.lines() if triangle else "")

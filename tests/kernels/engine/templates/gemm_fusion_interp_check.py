@@ -1,7 +1,8 @@
 """Run in a subprocess with TRITON_INTERPRET=1: structure the GEMM template fuses, taken through the expert
 policy's main line (up to the ``templates`` stage) and emitted as model_new.py: a reduction over N after the
 product (the ``[M, N]`` product never written); a product with a diagonal operand (``torch.diag`` of a vector),
-which is a broadcast multiply; tril/triu of a product (the tiles past the diagonal run no K loop). Sizes are odd (no multiple of a block). Each case is checked
+which is a broadcast multiply; tril/triu of a product (the tiles past the diagonal run no K loop); softmax,
+log-softmax and logsumexp over rows that fit one tile. Sizes are odd (no multiple of a block). Each case is checked
 against the problem's own Model in float64; prints one JSON line per case: name, ok, the worst
 |err| / (atol + rtol |ref|), the template units' notes and the number of plain kernels."""
 
@@ -96,6 +97,29 @@ class Model(nn.Module):
         y = x @ w
         return torch.tril(y) + 0.5 * y
 """, [(150, 20), (20, 150)]),
+    "linear_softmax": ("""
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(37, 23)
+    def forward(self, x):
+        return torch.softmax(self.fc(x), dim=-1)
+""", [(19, 37)]),
+    "mm_scaled_log_softmax_wide": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return F.log_softmax(x @ w / 8.0, dim=1)
+""", [(45, 17), (17, 300)]),
+    "bmm_logsumexp": ("""
+class Model(nn.Module):
+    def forward(self, a, b):
+        return torch.logsumexp(torch.bmm(a, b), dim=-1)
+""", [(3, 17, 29), (3, 29, 21)]),
+    "softmax_too_wide_kept_apart": ("""
+class Model(nn.Module):
+    def forward(self, x, w):
+        return torch.softmax(x @ w, dim=-1)
+""", [(5, 7), (7, 1100)]),
 }
 
 

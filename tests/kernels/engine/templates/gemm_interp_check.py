@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from qimeng.kernels.engine.ir.expr import Const, IndexValue, op, where
+from qimeng.kernels.engine.ir.expr import Const, IndexValue, ReduceRef, op, where
 from qimeng.kernels.engine.ir.index import Index
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import GemmConfig, curated_configs, default_config, gemm
@@ -197,6 +197,22 @@ def triangle(m, k, n, diagonal, config, lower=True, swapped=False):
     return ratio(out, ref, STRICT)
 
 
+def row_statistics(per_row, batch=()):
+    """softmax over N of the product plus a bias (``per_row``: its logsumexp) from row statistics, the tile
+    holding whole rows (N = 45 in one 64-wide tile; SPLIT's BLOCK_N and split-K are overridden)."""
+    a, b, bias = randn(*batch, 21, 70), randn(70, 45), randn(45)
+    x = op("add", ep.ACC, ep.operand_load("bias", "float32", 0, 0, 1))
+    peak = ReduceRef("peak", "float32")
+    shifted = op("exp", op("sub", x, peak))
+    stats = (ep.RowStatistic("peak", "max", x), ep.RowStatistic("total", "sum", shifted))
+    total = ReduceRef("total", "float32")
+    value = op("add", op("log", total), peak) if per_row else op("truediv", shifted, total)
+    e = ep.Epilogue(value, (ep.Operand("bias", "float32"),), stats, per_row)
+    out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=SPLIT)
+    full = a.double() @ b.double() + bias.double()
+    return ratio(out, full.logsumexp(-1) if per_row else full.softmax(-1), STRICT)
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -278,6 +294,8 @@ CASES = {
     "triu_swapped_negative_diagonal": lambda: triangle(45, 37, 50, -20, SMALL, lower=False, swapped=True),
     "tril_gemv": lambda: triangle(5, 90, 45, 0, GemmConfig(8, 16, 16, 1, 1, 4, 1, True)),
     "triu_stream_split_k": lambda: triangle(7, 70, 45, 10, GemmConfig(8, 16, 8, 1, 2, 4, 1, 2), lower=False),
+    "row_statistics_softmax": lambda: row_statistics(False),
+    "row_statistics_logsumexp_batched": lambda: row_statistics(True, batch=(2,)),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

@@ -10,7 +10,7 @@ import torch
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import (GEMV_SHAPES, STRICT_TENSOR_CORE, GemmConfig, Problem, _merge,
                                                   curated_configs, default_config, gemv_config, k_major, presplit,
-                                                  stream_configs, strict_variant)
+                                                  stream_configs, strict_variant, whole_row_config)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -50,6 +50,16 @@ def test_row_reduction_source_stores_no_tile():
         ep.RowReduce("median")
     with pytest.raises(ValueError, match="finish"):
         ep.RowReduce("sum", ep.ACC)
+
+
+def test_whole_rows_fit_one_tile_without_split_k():
+    wide = whole_row_config(Problem(4096, 1000, 4096), GemmConfig(128, 128, 64, 8, 4, 8, 3, True))
+    # 1000 columns: one 1024-wide tile of 16 rows (16384 accumulators), BLOCK_K 16 and 2 stages, no split, no gemv
+    assert (wide.block_m, wide.block_n, wide.block_k, wide.split_k, wide.num_stages, wide.gemv) == (16, 1024, 16, 1, 2, 0)
+    narrow = whole_row_config(Problem(64, 23, 4096), GemmConfig(64, 16, 64, 8, 2, 4, 3))
+    assert (narrow.block_m, narrow.block_n, narrow.split_k, narrow.num_warps) == (64, 32, 1, 4)
+    with pytest.raises(ValueError, match="one tile"):
+        whole_row_config(Problem(64, 1025, 64))
 
 
 def test_epilogue_rejects_undeclared_and_reserved_tensors():

@@ -1,5 +1,5 @@
 """Structure around a product that the engine fuses from the captured graph (a reduction over N after it, a
-diagonal operand, tril/triu of it): the plan the expert policy makes, and model_new.py under the Triton interpreter against
+diagonal operand, tril/triu of it, a softmax / log-softmax / logsumexp of rows that fit one tile): the plan the expert policy makes, and model_new.py under the Triton interpreter against
 the float64 Model (one subprocess for every case)."""
 
 import sys
@@ -65,6 +65,18 @@ def test_a_triangular_epilogue_skips_the_tiles_past_its_diagonal(outcomes, name,
 
 def test_a_triangle_that_also_reads_the_product_skips_nothing(outcomes):
     assert outcomes["tril_and_product_kept_whole"]["notes"] == ["tf32x3; epilogue folded in"]
+
+
+@pytest.mark.parametrize("name", ["linear_softmax", "mm_scaled_log_softmax_wide", "bmm_logsumexp"])
+def test_rows_that_fit_one_tile_fold_their_softmax_in(outcomes, name):
+    result = outcomes[name]
+    assert result["kernels"] == 0 and result["notes"] == [
+        "tf32x3; row statistics (max, sum) over whole rows in one tile folded in"], result
+
+
+def test_a_softmax_over_more_than_one_tile_stays_a_kernel(outcomes):
+    result = outcomes["softmax_too_wide_kept_apart"]
+    assert result["kernels"] == 1 and "<= 1024" in result["notes"][0], result
 
 
 def _mean_kernel(stride_n: int = 1) -> Kernel:
