@@ -5,8 +5,9 @@
 ``emit``) and the forward lines that launch them through ``gemm_runtime``'s ``_qm_mm_run``. When the
 product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turns into an epilogue,
 that kernel is folded into the template (``fold``: the product is never written); so is a reduction
-kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``).
-A ``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``). Under the strict
+kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``),
+and a softmax-like kernel of rows that fit one tile (row statistics, at ``whole_row_config``). A
+``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``). Under the strict
 policy the generated forward follows PyTorch's matmul TF32 flag at run time: with
 ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs in TF32, and so does the
 template.

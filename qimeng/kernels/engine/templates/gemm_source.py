@@ -27,8 +27,8 @@ import hashlib
 from qimeng.kernels.engine.codegen.triton import HELPERS, TL_DTYPES, cast_code, render_expression
 from qimeng.kernels.engine.templates.epilogue import B_VAR, M_VAR, N_VAR, ROW, Epilogue, RowReduce
 from qimeng.kernels.engine.templates.gemm_gemv_source import gemv_kernel_source
-from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 from qimeng.kernels.engine.templates.gemm_stream_source import stream_kernel_source
+from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 
 PRECISIONS = ("tf32x3", "tf32x3_split", "tf32x3_presplit", "ieee", "tf32", "bf16")
 
