@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qimeng.kernels.engine.ir.expr import Const, Expr, Load, ReduceRef, op, walk, where
+from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, ReduceRef, op, walk, where
 from qimeng.kernels.engine.ir.index import Index, Var
 
 ACC = ReduceRef("acc", "float32")
@@ -55,6 +55,13 @@ class Epilogue:
     @property
     def whole_rows(self) -> bool:
         return bool(self.statistics)
+
+    @property
+    def of_product_alone(self) -> bool:
+        """A function of the product element alone (no tensor read, no output index, no row statistic):
+        it keeps a symmetric product symmetric."""
+        return not self.operands and not self.statistics and not self.per_row and not any(
+            isinstance(e, IndexValue) for e in walk(self.value))
 
     def __post_init__(self) -> None:
         names = {o.name for o in self.operands}

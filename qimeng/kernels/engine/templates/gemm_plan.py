@@ -7,7 +7,8 @@ product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turn
 that kernel is folded into the template (``fold``: the product is never written); so is a reduction
 kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``),
 and a softmax-like kernel of rows that fit one tile (row statistics, at ``whole_row_config``). A
-``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``). Under the strict
+``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``), and a product
+of a matrix with its own transpose computes half its tiles (``gemm_symmetric``). Under the strict
 policy the generated forward follows PyTorch's matmul TF32 flag at run time: with
 ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs in TF32, and so does the
 template.
@@ -24,9 +25,10 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
-                                                  strict_variant, whole_row_config)
+                                                  strict_variant, symmetric_config, whole_row_config)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
+from qimeng.kernels.engine.templates.gemm_symmetric import symmetric_product
 from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 from qimeng.kernels.engine.templates.unit import TemplateUnit, by_flag, written_by_kernels
 
@@ -134,14 +136,18 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     sources, calls, used = [], [], []
     refs = operand_refs(node)
     extra = [o.name for o in folded.epilogue.operands]
+    symmetric = folded.rows is None and folded.epilogue.of_product_alone and symmetric_product(graph, node, *refs)
     for v in run:
-        digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows))[:12]
-        prefix = f"_qm_mm_{digest}"
-        sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, prefix=prefix))
+        source = kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, symmetric=symmetric)
+        prefix = f"_qm_mm_{source_hash(source)[:12]}"
+        sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, prefix,
+                                      symmetric))
         fixed = (configs or {}).get(f"{node.name}/{v}")
         config = GemmConfig(*fixed) if fixed else default_config(problem, v, False, sms)
         if folded.epilogue.whole_rows:  # one N tile holds each row: tuning varies BLOCK_M and the warps only
             config = whole_row_config(problem, config)
+        if symmetric:  # square tiles, no split-K
+            config = symmetric_config(config)
         used.append((f"{node.name}/{v}", config.launch()))
         calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
                              "            " if len(run) > 1 else "        ", folded.rows is not None))
@@ -151,6 +157,7 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     triangle = triangle_of(folded.epilogue.value)
     side = "" if triangle is None else "tril" if triangle.lower else "triu"
     skips = f"; {side} {triangle.diagonal}: tiles past it run no K loop" if triangle else ""
+    skips += "; symmetric: the tiles below the diagonal are the mirror of those above" if symmetric else ""
     unit = TemplateUnit(node, group, folded.output, RUNTIME, "\n\n".join(sources), lines, tuple(extra),
                         f"{variant}; {folded.note}{skips}", tuple(run), tuple(used))
     return unit, folded.folded

@@ -149,26 +149,31 @@ def {prefix}_rows(red_ptr, c_ptr, M, N, BATCH, NUM_N, BLOCK: tl.constexpr):
 
 
 def render(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
-           row_reduce: RowReduce | None = None) -> str:
+           row_reduce: RowReduce | None = None, symmetric: bool = False) -> str:
     """The module text: imports, the engine's helpers and :func:`kernels_source` under prefix ``_qm_gemm``."""
     return f"import triton\nimport triton.language as tl\n{HELPERS}\n" + kernels_source(
-        precision, epilogue, out_dtype, interpreted, row_reduce)
+        precision, epilogue, out_dtype, interpreted, row_reduce, symmetric=symmetric)
 
 
 def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool = False,
-                   row_reduce: RowReduce | None = None, prefix: str = "_qm_gemm") -> str:
+                   row_reduce: RowReduce | None = None, prefix: str = "_qm_gemm", symmetric: bool = False) -> str:
     """The kernels alone (they need ``triton``, ``tl`` and the engine's helpers in scope): main kernel
     ``{prefix}``, small-M kernel ``{prefix}_gemv``, finalize kernel ``{prefix}_finalize``, and for ``row_reduce`` (sum / max / min over N
-    of the epilogue's value, then its finish) ``{prefix}_rows``."""
+    of the epilogue's value, then its finish) ``{prefix}_rows``. ``symmetric`` (a product with its own
+    transpose, ``gemm_symmetric``; square tiles, no split-K): the main kernel computes the tiles on and above
+    the diagonal only, and stores each at its place and transposed."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     if out_dtype not in TL_DTYPES:
         raise ValueError(f"unsupported output dtype {out_dtype}")
     if epilogue.whole_rows and row_reduce is not None:
         raise ValueError("an epilogue of whole rows takes no row reduction")
+    if symmetric and (row_reduce is not None or epilogue.whole_rows or epilogue.operands):
+        raise ValueError("a symmetric product takes an epilogue of the product alone")
     extra = "".join(f"{o.name}_ptr, " for o in epilogue.operands)
     triangle = triangle_of(epilogue.value)  # tril/triu of the product: tiles past the diagonal run no K loop
     offsets = PROGRAM_OFFSETS + (triangle.lines() if triangle else "")
+    main_offsets = offsets + ("\n    if pid_n < pid_m:\n        k_hi = k_lo" if symmetric else "")  # its mirror's
     lines = DOT_LINES_INTERPRETED[precision] if interpreted and precision in DOT_LINES_INTERPRETED else DOT_LINES[precision]
     dot = "\n".join(f"        {line}" for line in lines)
     loads = "\n".join(_load_lines(("a", "b", "alo", "blo") if precision == "tf32x3_presplit" else ("a", "b")))
@@ -178,6 +183,10 @@ def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpret
             "    mask_n = rn < N",
             "    cmask = mask_m & mask_n"]
     epilogue_main = _epilogue_lines(epilogue, out_dtype, "        ", row_reduce)
+    if symmetric:  # the tile at its place and transposed (M = N: the mask is its own transpose); none below
+        *body, store = epilogue_main
+        epilogue_main = body + ["        if pid_n >= pid_m:", "    " + store,
+                                "    " + store.replace("rm * scm + rn * scn", "rn * scm + rm * scn")]
     main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + epilogue_main +
                           ["    else:",
                            "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",
@@ -203,7 +212,7 @@ def {prefix}(a_ptr, b_ptr, alo_ptr, blo_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N
     group_rows = min(num_m - first_m, GROUP_M)
     pid_m = first_m + ((pid % in_group) % group_rows)
     pid_n = (pid % in_group) // group_rows
-{offsets}
+{main_offsets}
     a_batch = b0 * sab0 + b1 * sab1
     b_batch = b0 * sbb0 + b1 * sbb1
     a_offs = offs_am[:, None] * sam + offs_k[None, :] * sak

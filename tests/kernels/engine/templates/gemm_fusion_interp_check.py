@@ -2,7 +2,7 @@
 policy's main line (up to the ``templates`` stage) and emitted as model_new.py: a reduction over N after the
 product (the ``[M, N]`` product never written); a product with a diagonal operand (``torch.diag`` of a vector),
 which is a broadcast multiply; tril/triu of a product (the tiles past the diagonal run no K loop); softmax,
-log-softmax and logsumexp over rows that fit one tile. Sizes are odd (no multiple of a block). Each case is checked
+log-softmax and logsumexp over rows that fit one tile; a matrix times its own transpose (half the tiles computed). Sizes are odd (no multiple of a block). Each case is checked
 against the problem's own Model in float64; prints one JSON line per case: name, ok, the worst
 |err| / (atol + rtol |ref|), the template units' notes and the number of plain kernels."""
 
@@ -120,6 +120,21 @@ class Model(nn.Module):
     def forward(self, x, w):
         return torch.softmax(x @ w, dim=-1)
 """, [(5, 7), (7, 1100)]),
+    "gram_relu_two_tile_rows": ("""
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.relu(x @ x.t() - 1.0)
+""", [(150, 21)]),
+    "gram_of_columns_and_batched": ("""
+class Model(nn.Module):
+    def forward(self, x, y):
+        return x.t() @ x, torch.matmul(y, y.transpose(1, 2))
+""", [(21, 133), (2, 131, 9)]),
+    "gram_plus_bias_not_symmetric": ("""
+class Model(nn.Module):
+    def forward(self, x, bias):
+        return x @ x.t() + bias
+""", [(131, 21), (131,)]),
 }
 
 

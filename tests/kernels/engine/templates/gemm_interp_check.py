@@ -213,6 +213,14 @@ def row_statistics(per_row, batch=()):
     return ratio(out, full.logsumexp(-1) if per_row else full.softmax(-1), STRICT)
 
 
+def symmetric_gram(batch=()):
+    """x @ x^T (one storage, mirrored strides): the tiles on and above the diagonal computed, each stored twice;
+    SPLIT's 16 x 32 tiles and split-K become square 16 x 16 ones without a split."""
+    x = randn(*batch, 45, 37)
+    out = gemm(x, x.transpose(-1, -2), epilogue=ep.chain(scale=0.5, activation="silu"), config=SPLIT)
+    return ratio(out, F.silu(0.5 * (x.double() @ x.double().transpose(-1, -2))), STRICT)
+
+
 def empty_k():
     a, b = randn(4, 0), randn(0, 5)
     out = gemm(a, b, epilogue=ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
@@ -296,6 +304,8 @@ CASES = {
     "triu_stream_split_k": lambda: triangle(7, 70, 45, 10, GemmConfig(8, 16, 8, 1, 2, 4, 1, 2), lower=False),
     "row_statistics_softmax": lambda: row_statistics(False),
     "row_statistics_logsumexp_batched": lambda: row_statistics(True, batch=(2,)),
+    "symmetric_gram": symmetric_gram,
+    "symmetric_gram_batched": lambda: symmetric_gram(batch=(2,)),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

@@ -10,7 +10,8 @@ import torch
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import (GEMV_SHAPES, STRICT_TENSOR_CORE, GemmConfig, Problem, _merge,
                                                   curated_configs, default_config, gemv_config, k_major, presplit,
-                                                  stream_configs, strict_variant, whole_row_config)
+                                                  is_own_transpose, stream_configs, strict_variant, symmetric_config,
+                                                  whole_row_config)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -60,6 +61,19 @@ def test_whole_rows_fit_one_tile_without_split_k():
     assert (narrow.block_m, narrow.block_n, narrow.split_k, narrow.num_warps) == (64, 32, 1, 4)
     with pytest.raises(ValueError, match="one tile"):
         whole_row_config(Problem(64, 1025, 64))
+
+
+def test_a_product_with_its_own_transpose_is_symmetric():
+    x = torch.randn(2, 5, 3)
+    assert is_own_transpose(x, x.transpose(1, 2)) and is_own_transpose(x[0].t(), x[0])
+    assert not is_own_transpose(x, x.transpose(1, 2).clone()) and not is_own_transpose(x[0], x[1].t())
+    square = symmetric_config(GemmConfig(256, 128, 32, 8, 4, 8, 3, True))
+    assert (square.block_m, square.block_n, square.split_k, square.gemv) == (128, 128, 1, 0)
+    source = render("tf32x3", ep.chain(activation="relu"), "float32", symmetric=True)
+    assert "if pid_n < pid_m:" in source and "rn * scm + rm * scn" in source
+    with pytest.raises(ValueError, match="symmetric"):
+        render("tf32x3", ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
+                                  operands=(ep.Operand("bias", "float32"),)), "float32", symmetric=True)
 
 
 def test_epilogue_rejects_undeclared_and_reserved_tensors():

@@ -1,5 +1,6 @@
 """Structure around a product that the engine fuses from the captured graph (a reduction over N after it, a
-diagonal operand, tril/triu of it, a softmax / log-softmax / logsumexp of rows that fit one tile): the plan the expert policy makes, and model_new.py under the Triton interpreter against
+diagonal operand, tril/triu of it, a softmax / log-softmax / logsumexp of rows that fit one tile, a matrix
+times its own transpose): the plan the expert policy makes, and model_new.py under the Triton interpreter against
 the float64 Model (one subprocess for every case)."""
 
 import sys
@@ -77,6 +78,19 @@ def test_rows_that_fit_one_tile_fold_their_softmax_in(outcomes, name):
 def test_a_softmax_over_more_than_one_tile_stays_a_kernel(outcomes):
     result = outcomes["softmax_too_wide_kept_apart"]
     assert result["kernels"] == 1 and "<= 1024" in result["notes"][0], result
+
+
+SYMMETRIC = "symmetric: the tiles below the diagonal are the mirror of those above"
+
+
+@pytest.mark.parametrize("name", ["gram_relu_two_tile_rows", "gram_of_columns_and_batched"])
+def test_a_matrix_times_its_own_transpose_computes_half_the_tiles(outcomes, name):
+    result = outcomes[name]
+    assert result["notes"] and all(note.endswith(SYMMETRIC) for note in result["notes"]), result
+
+
+def test_an_epilogue_that_reads_a_tensor_keeps_every_tile(outcomes):
+    assert SYMMETRIC not in outcomes["gram_plus_bias_not_symmetric"]["notes"][0]
 
 
 def _mean_kernel(stride_n: int = 1) -> Kernel:

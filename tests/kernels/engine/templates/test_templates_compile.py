@@ -42,8 +42,9 @@ COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_
 PROBLEMS = Path(__file__).parents[4] / "problems" / "conv_epilogue"
 FULL_SIZE = ["06_conv_transpose_add_min_gelu_mul", "08_conv3d_bias_relu", "09_conv_transpose3d_bias_tanh",
              "10_conv_transpose2d_grouped_dilated_silu"]
-# gemm_fusion_interp_check's: a row reduction with its finish, a triangle, row statistics with a row store
-FUSED = ["linear_relu_mean_keepdim", "tril_square_two_tiles", "bmm_logsumexp"]
+# gemm_fusion_interp_check's: a row reduction with its finish, a triangle, row statistics with a row store, a
+# symmetric product
+FUSED = ["linear_relu_mean_keepdim", "tril_square_two_tiles", "bmm_logsumexp", "gram_relu_two_tile_rows"]
 POOLS = ["max3d_dilation_ceil_indices", "avg2d_big_window_loop", "adaptive_avg2d_to_7x7", "adaptive_max3d_nan",
          "fused_conv3d_bn_relu_avgpool", "fused_conv_transpose_bias_relu_maxpool", "max3d_channels_last_input"]
 
