@@ -101,11 +101,13 @@ def _row_store(row_reduce: RowReduce, value: str, out_dtype: str, indent: str) -
     return lines + [f"{indent}tl.store(c_ptr + pid_b * M + rows, {cast_code(finished, out_dtype)}, mask=rows < M)"]
 
 
-def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: RowReduce | None) -> list[str]:
+def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce: RowReduce | None,
+                    symmetric: bool = False) -> list[str]:
     """Lines that compute the epilogue of ``acc`` over the tile ``(rm, rn)`` (its row statistics first, over
     the whole rows the tile holds) and store it to C (``per_row``: one value a row), or, for a row reduction,
     reduce the tile over its columns: a single N tile stores the finished rows to C, several store their
-    per-row partials to ``red`` (``[N tiles, BATCH, M]``, fp32) for the rows kernel."""
+    per-row partials to ``red`` (``[N tiles, BATCH, M]``, fp32) for the rows kernel. ``symmetric``: only the
+    tiles on and above the diagonal store, each at its place and transposed (M = N: the mask is symmetric)."""
     codes, axes = {M_VAR: "rm", N_VAR: "rn", B_VAR: "pid_b"}, [({M_VAR}, "rm", "mask_m"), ({N_VAR}, "rn", "mask_n")]
     refs, lines = {"acc": "acc"}, []
     for i, stat in enumerate(epilogue.statistics):  # the tile holds whole rows: reduce each over its columns
@@ -118,9 +120,14 @@ def _epilogue_lines(epilogue: Epilogue, out_dtype: str, indent: str, row_reduce:
     lines += value_lines
     if epilogue.per_row:
         return lines + [f"{indent}tl.store(c_ptr + pid_b * M + rm, {cast_code(value, out_dtype)}, mask=mask_m)"]
+    stored = cast_code(value, out_dtype)
+    if row_reduce is None and symmetric:  # tiles on and above the diagonal, at their place and transposed
+        return lines + [f"{indent}if pid_n >= pid_m:",
+                        f"{indent}    tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {stored}, mask=cmask)",
+                        f"{indent}    tl.store(c_ptr + pid_b * scb + tl.trans(rn * scm + rm * scn), tl.trans({stored}), "
+                        "mask=tl.trans(cmask))"]
     if row_reduce is None:
-        return lines + [f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {cast_code(value, out_dtype)}, "
-                        "mask=cmask)"]
+        return lines + [f"{indent}tl.store(c_ptr + pid_b * scb + rm * scm + rn * scn, {stored}, mask=cmask)"]
     fn, neutral, _ = ROW_COMBINE[row_reduce.op]
     return lines + [f"{indent}row_part = {fn}(tl.where(cmask, {cast_code(value, 'float32')}, {neutral}), 1)",
                     f"{indent}rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)",
@@ -182,11 +189,7 @@ def kernels_source(precision: str, epilogue: Epilogue, out_dtype: str, interpret
             "    mask_m = rm < M",
             "    mask_n = rn < N",
             "    cmask = mask_m & mask_n"]
-    epilogue_main = _epilogue_lines(epilogue, out_dtype, "        ", row_reduce)
-    if symmetric:  # the tile at its place and transposed (M = N: the mask is its own transpose); none below
-        *body, store = epilogue_main
-        epilogue_main = body + ["        if pid_n >= pid_m:", "    " + store,
-                                "    " + store.replace("rm * scm + rn * scn", "rn * scm + rm * scn")]
+    epilogue_main = _epilogue_lines(epilogue, out_dtype, "        ", row_reduce, symmetric)
     main_tail = "\n".join(tile + ["    if SPLIT_K == 1:"] + epilogue_main +
                           ["    else:",
                            "        ws = ws_ptr + ((pid_k * BATCH + pid_b) * M + rm) * N + rn",

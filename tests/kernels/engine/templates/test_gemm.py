@@ -70,7 +70,7 @@ def test_a_product_with_its_own_transpose_is_symmetric():
     square = symmetric_config(GemmConfig(256, 128, 32, 8, 4, 8, 3, True))
     assert (square.block_m, square.block_n, square.split_k, square.gemv) == (128, 128, 1, 0)
     source = render("tf32x3", ep.chain(activation="relu"), "float32", symmetric=True)
-    assert "if pid_n < pid_m:" in source and "rn * scm + rm * scn" in source
+    assert "if pid_n < pid_m:" in source and "tl.trans(rn * scm + rm * scn)" in source
     with pytest.raises(ValueError, match="symmetric"):
         render("tf32x3", ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
                                   operands=(ep.Operand("bias", "float32"),)), "float32", symmetric=True)
