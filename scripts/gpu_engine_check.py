@@ -67,6 +67,12 @@ TEMPLATE_SUBSET = (
     # 3-D and transposed convolutions through the implicit-GEMM template
     "conv_epilogue/06_conv_transpose_add_min_gelu_mul", "conv_epilogue/08_conv3d_bias_relu",
     "conv_epilogue/09_conv_transpose3d_bias_tanh", "conv_epilogue/10_conv_transpose2d_grouped_dilated_silu",
+    # a reduction over N folded into the GEMM template (the [M, N] product never written); diagonal operands
+    # rewritten to a broadcast multiply (no GEMM); tril skipping its upper tiles;
+    # a softmax over rows that fit one tile; a symmetric x @ x^T computing half its tiles
+    "gemm_epilogue/07_linear_gelu_row_mean", "gemm_epilogue/08_matmul_row_max",
+    "gemm_epilogue/09_diag_scale_both_sides", "gemm_epilogue/10_matmul_tril", "gemm_epilogue/11_linear_softmax_classifier",
+    "gemm_epilogue/12_gram_matrix_scaled",
 )
 
 # Issue 11, layout: the convolution problems whose vendor path (cuDNN) ran NCHW at 0.73-0.77x torch.compile;

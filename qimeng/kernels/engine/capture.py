@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from qimeng.kernels.engine.capture_rewrites import exportable
+from qimeng.kernels.engine.capture_structure import diagonal_products
 
 aten = torch.ops.aten
 
@@ -214,6 +215,7 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...], mode_spec
         try:
             exported = _export(model, args)
             operators = _operators(exported)  # before decomposition: compared with the other mode's below
+            diagonal_products(exported)  # diag(d) @ B as a broadcast multiply, while diag is one node
             exported = exported.run_decompositions(decomposition_table())
             if mode_specific is None:
                 mode_specific = differs_in_other_mode(model, args, operators)

@@ -342,11 +342,13 @@ class _Emitter:
 
 
 def render_expression(expr: Expr, var_code: dict[Var, str], mask: str, indent: str,
-                      axes: list[tuple[set[Var], str, str]], refs: dict[str, str]) -> tuple[list[str], str]:
+                      axes: list[tuple[set[Var], str, str]], refs: dict[str, str],
+                      prefix: str = "t") -> tuple[list[str], str]:
     """Public rendering of one expression for templates: the SSA lines that compute ``expr`` and the name
     (or literal) holding its value. ``var_code`` names each variable's code, ``mask`` the tile's mask,
-    ``axes`` the (variables, flat index, mask) of each tile axis, ``refs`` the code of each ``ReduceRef``."""
-    em = _Emitter(var_code, mask, indent, axes, refs)
+    ``axes`` the (variables, flat index, mask) of each tile axis, ``refs`` the code of each ``ReduceRef``,
+    ``prefix`` the temporaries' names (another expression of the same kernel takes another)."""
+    em = _Emitter(var_code, mask, indent, axes, refs, prefix)
     value = em.expr(expr)
     return em.lines, value
 

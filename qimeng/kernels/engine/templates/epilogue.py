@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qimeng.kernels.engine.ir.expr import Const, Expr, Load, ReduceRef, op, walk, where
+from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, ReduceRef, op, walk, where
 from qimeng.kernels.engine.ir.index import Index, Var
 
 ACC = ReduceRef("acc", "float32")
 # Sizes are placeholders: epilogue indices are linear in these variables, never simplified by range.
 M_VAR, N_VAR, B_VAR = Var("m", 2**31 - 1), Var("n", 2**31 - 1), Var("b", 2**31 - 1)
 RESERVED = frozenset({"a", "b", "c", "ws", "alo", "blo", "red"})  # names of the kernels' own pointers
+ROW = ReduceRef("row", "float32")  # a row reduction's value over N, in its ``finish`` expression
+ROW_OPS = ("sum", "max", "min")
+MAX_ROW_N = 1024  # the widest row an epilogue of whole rows (softmax, log-softmax, logsumexp) holds in one tile
 
 
 @dataclass(frozen=True)
@@ -29,19 +32,69 @@ class Operand:
 
 
 @dataclass(frozen=True)
+class RowStatistic:
+    """``name`` = ``op`` (sum, max or min) over the row's N columns of ``value`` (an expression of ``ACC``,
+    operands and earlier statistics, read as ``ReduceRef(name)``): a softmax's max and sum of exponentials."""
+
+    name: str
+    op: str
+    value: Expr
+
+
+@dataclass(frozen=True)
 class Epilogue:
-    """``value`` (an expression of ``ACC`` and loads of ``operands``) is what the tile stores."""
+    """``value`` (an expression of ``ACC``, loads of ``operands`` and the ``statistics``) is what the tile
+    stores. With ``statistics`` the tile must hold whole rows (one N tile, no split-K: ``whole_rows``);
+    ``per_row`` values (a logsumexp) are stored once per row, ``[batch, M]``."""
 
     value: Expr = ACC
     operands: tuple[Operand, ...] = ()
+    statistics: tuple[RowStatistic, ...] = ()
+    per_row: bool = False
+
+    @property
+    def whole_rows(self) -> bool:
+        return bool(self.statistics)
+
+    @property
+    def of_product_alone(self) -> bool:
+        """A function of the product element alone (no tensor read, no output index, no row statistic):
+        it keeps a symmetric product symmetric."""
+        return not self.operands and not self.statistics and not self.per_row and not any(
+            isinstance(e, IndexValue) for e in walk(self.value))
 
     def __post_init__(self) -> None:
         names = {o.name for o in self.operands}
-        loaded = {e.buffer for e in walk(self.value) if isinstance(e, Load)}
+        roots = [self.value] + [st.value for st in self.statistics]
+        loaded = {e.buffer for root in roots for e in walk(root) if isinstance(e, Load)}
+        if any(st.op not in ROW_OPS for st in self.statistics):
+            raise ValueError(f"row statistics are one of {', '.join(ROW_OPS)}")
         if loaded - names:
             raise ValueError(f"epilogue loads undeclared tensors {sorted(loaded - names)}")
         if names & RESERVED:
             raise ValueError(f"epilogue tensor names {sorted(names & RESERVED)} are reserved")
+
+
+@dataclass(frozen=True)
+class RowReduce:
+    """The epilogue's value reduced over N per row (``op``: sum, max or min), then ``finish`` (an expression of
+    ``ROW`` and constants: a mean's division by N, a scale) is what each row stores."""
+
+    op: str
+    finish: Expr = ROW
+
+    def __post_init__(self) -> None:
+        if self.op not in ROW_OPS:
+            raise ValueError(f"unknown row reduction {self.op!r}; known: {', '.join(ROW_OPS)}")
+        if any(isinstance(e, (Load, ReduceRef)) and e != ROW for e in walk(self.finish)):
+            raise ValueError("a row reduction's finish reads nothing but the row's value")
+
+
+def named_row_reduce(kind: str, n: int) -> RowReduce:
+    """The named reduction over ``n`` columns: sum, mean (the sum divided by ``n``), max or min."""
+    if kind == "mean":
+        return RowReduce("sum", op("truediv", ROW, Const(float(n), "float32")))
+    return RowReduce(kind)
 
 
 def operand_load(name: str, dtype: str, stride_b: int, stride_m: int, stride_n: int) -> Expr:

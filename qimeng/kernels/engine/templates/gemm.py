@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from qimeng.kernels.engine.templates.epilogue import Epilogue
+from qimeng.kernels.engine.templates.epilogue import MAX_ROW_N, Epilogue, RowReduce, named_row_reduce
 from qimeng.kernels.engine.templates.gemm_runtime import FUNCTIONS
 from qimeng.kernels.engine.templates.gemm_source import render, source_hash
 from qimeng.settings import Settings
@@ -188,6 +188,29 @@ def _narrow_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: in
     return out
 
 
+ROW_TILE_ELEMENTS = 16384  # fp32 accumulators of such a tile: BLOCK_M shrinks as BLOCK_N grows
+
+
+def whole_row_config(problem: Problem, base: GemmConfig | None = None) -> GemmConfig:
+    """A tile that holds whole rows for an epilogue of row statistics: BLOCK_N = N rounded up to a power of two
+    (at most ``MAX_ROW_N``), BLOCK_M = ``ROW_TILE_ELEMENTS`` / BLOCK_N (16 to 128, and ``base``'s when smaller),
+    BLOCK_K 16 with two stages from BLOCK_N 512 on (shared memory), no split-K, the tensor-core kernel."""
+    if problem.n > MAX_ROW_N:
+        raise ValueError(f"rows of {problem.n} columns do not fit one tile (at most {MAX_ROW_N})")
+    bn = max(16, _pow2_at_least(problem.n))
+    bm = max(16, min(128, ROW_TILE_ELEMENTS // bn, base.block_m if base else 128))
+    wide = bn >= 512
+    return GemmConfig(bm, bn, 16 if wide else 32, base.group_m if base else 8, 1, base.num_warps if base else 8,
+                      2 if wide else 3)
+
+
+def symmetric_config(config: GemmConfig) -> GemmConfig:
+    """``config`` with square tiles (the smaller of its BLOCK_M and BLOCK_N), no split-K, on the tensor-core
+    kernel: what a symmetric product (``gemm_symmetric``) runs at."""
+    side = min(config.block_m, config.block_n)
+    return GemmConfig(side, side, config.block_k, config.group_m, 1, config.num_warps, config.num_stages)
+
+
 def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int,
                     b_k_major: bool | None = None) -> list[GemmConfig]:
     """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
@@ -212,22 +235,25 @@ TENSOR_CORE_FP32 = ("tf32", "tf32x3", "tf32x3_split", "tf32x3_presplit")
 _MODULES: dict[str, object] = {}
 
 
-def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None) -> str:
+def template_source(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: RowReduce | None = None,
+                    symmetric: bool = False) -> str:
     """The module text this process runs (the interpreter gets its bf16 emulation)."""
-    return _rendered(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce)
+    return _rendered(precision, epilogue, out_dtype, os.environ.get("TRITON_INTERPRET") == "1", row_reduce, symmetric)
 
 
 @functools.lru_cache(maxsize=256)
-def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool, row_reduce: str | None) -> str:
+def _rendered(precision: str, epilogue: Epilogue, out_dtype: str, interpreted: bool,
+              row_reduce: RowReduce | None, symmetric: bool) -> str:
     """``render``'s text, kept per arguments: ``gemm()`` asks for it at every call, and rendering it costs
     more host time than a decode-sized product takes on the GPU."""
-    return render(precision, epilogue, out_dtype, interpreted, row_reduce)
+    return render(precision, epilogue, out_dtype, interpreted, row_reduce, symmetric)
 
 
-def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: str | None = None):
+def load(precision: str, epilogue: Epilogue, out_dtype: str, row_reduce: RowReduce | None = None,
+         symmetric: bool = False):
     """The compiled-on-demand module for this (precision, epilogue, output dtype): Triton needs a source
     file, so the text goes to ``<work dir>/templates/gemm_<hash>.py`` and is imported from there."""
-    source = template_source(precision, epilogue, out_dtype, row_reduce)
+    source = template_source(precision, epilogue, out_dtype, row_reduce, symmetric)
     digest = source_hash(source)
     if digest not in _MODULES:
         folder = Settings.from_env().work_dir / "templates"
@@ -264,6 +290,13 @@ def presplit(t: torch.Tensor, k_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, lo
 
 
+def is_own_transpose(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``b`` is ``a`` with its last two axes swapped (one storage, mirrored strides): ``a @ b`` is
+    then symmetric."""
+    return (a.data_ptr() == b.data_ptr() and a.shape[:-2] == b.shape[:-2] and a.stride()[:-2] == b.stride()[:-2]
+            and a.shape[-2:] == b.shape[-2:][::-1] and a.stride()[-2:] == b.stride()[-2:][::-1])
+
+
 def sm_count(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count
@@ -282,11 +315,14 @@ def strict_variant(problem: Problem) -> str:
 
 def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogue: Epilogue = Epilogue(),
          operands: dict[str, torch.Tensor] | None = None, config: GemmConfig | None = None,
-         out_dtype: torch.dtype | None = None, row_reduce: str | None = None) -> torch.Tensor:
+         out_dtype: torch.dtype | None = None, row_reduce: str | RowReduce | None = None) -> torch.Tensor:
     """``epilogue(a @ b)`` for ``a [..., M, K]`` and ``b [..., K, N]``; ``operands`` are the epilogue's
     tensors by name (indexed in the epilogue by element strides of the ``[*batch, M, N]`` output).
-    With ``row_reduce`` ("sum", "mean", "max") the result is that reduction over N, ``[*batch, M]``:
-    the ``[M, N]`` values are reduced per tile and never written."""
+    With ``row_reduce`` ("sum", "mean", "max", "min", or a :class:`RowReduce`) the result is that reduction
+    over N, ``[*batch, M]``: the ``[M, N]`` values are reduced per tile and never written. An epilogue with row
+    statistics runs at ``whole_row_config`` (``config``'s BLOCK_M and warps where given). A product of a matrix
+    with its own transpose (``is_own_transpose``) under an epilogue of the product alone computes the tiles on
+    and above the diagonal only (``gemm_symmetric``, square tiles, no split-K)."""
     if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
     operands = operands or {}
@@ -299,18 +335,27 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
             raise ValueError(f"a {tuple(t.shape[-2:])} matrix spans more than 2**31 elements (int32 tile offsets)")
     batch = tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     out_dtype = out_dtype or a.dtype
-    c = torch.empty(*batch, m, *(() if row_reduce else (n,)), device=a.device, dtype=out_dtype)
+    c = torch.empty(*batch, m, *(() if row_reduce or epilogue.per_row else (n,)), device=a.device, dtype=out_dtype)
     total = math.prod(batch)
     if c.numel() == 0:
         return c
-    if row_reduce and n == 0:  # as torch reduces an empty row (max has no value: -inf)
-        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf")}[row_reduce])
+    if row_reduce and n == 0:  # as torch reduces an empty row (max and min have no value: -inf, inf)
+        if not isinstance(row_reduce, str):
+            raise ValueError("a row reduction over no columns")
+        return c.fill_({"sum": 0.0, "mean": float("nan"), "max": float("-inf"), "min": float("inf")}[row_reduce])
+    if isinstance(row_reduce, str):
+        row_reduce = named_row_reduce(row_reduce, n)
     problem = Problem(m, n, k, total)
     if precision == "strict":
         precision = strict_variant(problem)
-    if config is None:
+    symmetric = row_reduce is None and epilogue.of_product_alone and is_own_transpose(a, b)
+    if epilogue.whole_rows:
+        config = whole_row_config(problem, config)
+    elif config is None:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
-    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce)
+    if symmetric:
+        config = symmetric_config(config)
+    module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce, symmetric)
     if precision == "tf32x3_presplit" and not config.gemv:
         (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)
     else:

@@ -4,7 +4,11 @@
 ``mm``/``addmm``/``bmm``: the template's kernels rendered as source (inlined into ``model_new.py`` by
 ``emit``) and the forward lines that launch them through ``gemm_runtime``'s ``_qm_mm_run``. When the
 product's only reader is one pointwise kernel that ``epilogue_from_kernel`` turns into an epilogue,
-that kernel is folded into the template (``fold``: the product is never written). Under the strict
+that kernel is folded into the template (``fold``: the product is never written); so is a reduction
+kernel over the product's N axis (sum, mean, amax/amin, max values: the template writes ``[batch, M]``),
+and a softmax-like kernel of rows that fit one tile (row statistics, at ``whole_row_config``). A
+``tril``/``triu`` epilogue lets the tiles past its diagonal skip the K loop (``gemm_triangle``), and a product
+of a matrix with its own transpose computes half its tiles (``gemm_symmetric``). Under the strict
 policy the generated forward follows PyTorch's matmul TF32 flag at run time: with
 ``torch.backends.cuda.matmul.allow_tf32`` set, the reference itself runs in TF32, and so does the
 template.
@@ -21,9 +25,11 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
-                                                  strict_variant)
+                                                  strict_variant, symmetric_config, whole_row_config)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
+from qimeng.kernels.engine.templates.gemm_symmetric import symmetric_product
+from qimeng.kernels.engine.templates.gemm_triangle import triangle_of
 from qimeng.kernels.engine.templates.unit import TemplateUnit, by_flag, written_by_kernels
 
 GEMM_TARGETS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default")
@@ -103,11 +109,13 @@ def sm_count(device_type: str) -> int:
 
 
 def _launch(prefix: str, variant: str, a: str, b: str, out: str, extra: list[str], config: GemmConfig,
-            indent: str) -> list[str]:
+            indent: str, rows: bool = False) -> list[str]:
+    """The forward lines running the template into ``out`` (with ``rows``, its row reduction's kernel too)."""
     k_major = variant in TENSOR_CORE_FP32 and not config.gemv
     a_code, b_code = (f"_qm_mm_k_major({a}, -1)", f"_qm_mm_k_major({b}, -2)") if k_major else (a, b)
+    rows_kernel = f"{prefix}_rows" if rows else "None"
     return [f"{indent}_qm_ta, _qm_tb = {a_code}, {b_code}",
-            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, None, {prefix}_gemv, {prefix}_stream), _qm_ta, _qm_tb, _qm_ta, "
+            f"{indent}_qm_mm_run(({prefix}, {prefix}_finalize, {rows_kernel}, {prefix}_gemv, {prefix}_stream), _qm_ta, _qm_tb, _qm_ta, "
             f"_qm_tb, {out}, "
             f"({''.join(e + ', ' for e in extra)}), {config.launch()!r})"]
 
@@ -122,24 +130,34 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
     value, operands = _base(graph, node, problem.m, problem.n, written_by_kernels(units))
     if {o.name for o in operands} & RESERVED:
         return f"the bias is named {operands[0].name}, a name the template reserves"
-    folded = fold(graph, units, node, problem.batch, problem.m, problem.n, value, operands)
+    folded = fold(graph, units, node, problem.batch, problem.m, problem.n, value, operands, rows=True)
     interpreted, sms = device_type == "cpu", sm_count(device_type)
     run = [variant] + ([FLAG_VARIANT] if policy == "strict" and variant != FLAG_VARIANT else [])
     sources, calls, used = [], [], []
     refs = operand_refs(node)
     extra = [o.name for o in folded.epilogue.operands]
+    symmetric = folded.rows is None and folded.epilogue.of_product_alone and symmetric_product(graph, node, *refs)
     for v in run:
-        digest = source_hash(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted))[:12]
-        prefix = f"_qm_mm_{digest}"
-        sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, prefix=prefix))
+        source = kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, symmetric=symmetric)
+        prefix = f"_qm_mm_{source_hash(source)[:12]}"
+        sources.append(kernels_source(v, folded.epilogue, folded.out_dtype, interpreted, folded.rows, prefix,
+                                      symmetric))
         fixed = (configs or {}).get(f"{node.name}/{v}")
         config = GemmConfig(*fixed) if fixed else default_config(problem, v, False, sms)
+        if folded.epilogue.whole_rows:  # one N tile holds each row: tuning varies BLOCK_M and the warps only
+            config = whole_row_config(problem, config)
+        if symmetric:  # square tiles, no split-K
+            config = symmetric_config(config)
         used.append((f"{node.name}/{v}", config.launch()))
         calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
-                             "            " if len(run) > 1 else "        "))
+                             "            " if len(run) > 1 else "        ", folded.rows is not None))
     lines = [f"        {folded.output} = torch.empty({tuple(folded.shape)!r}, dtype=torch.{folded.out_dtype}, "
              "device=_qm_dev)"] + by_flag("torch.backends.cuda.matmul.allow_tf32", calls)
     group = (node.name,) + (folded.folded.group if folded.folded is not None else ())
+    triangle = triangle_of(folded.epilogue.value)
+    side = "" if triangle is None else "tril" if triangle.lower else "triu"
+    skips = f"; {side} {triangle.diagonal}: tiles past it run no K loop" if triangle else ""
+    skips += "; symmetric: the tiles below the diagonal are the mirror of those above" if symmetric else ""
     unit = TemplateUnit(node, group, folded.output, RUNTIME, "\n\n".join(sources), lines, tuple(extra),
-                        f"{variant}; {folded.note}", tuple(run), tuple(used))
+                        f"{variant}; {folded.note}{skips}", tuple(run), tuple(used))
     return unit, folded.folded

@@ -58,7 +58,8 @@ def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     tiles = -(-m // bm) * -(-n // bn)
     fm, fn = 32, 64  # the finalize kernel's tile
     n_tiles = -(-n // (fn if split > 1 else bn))
-    red = torch.empty((n_tiles, total, m) if rows is not None else (1,), device=a.device, dtype=torch.float32)
+    red = torch.empty((n_tiles, total, m) if rows is not None and n_tiles > 1 else (1,), device=a.device,
+                      dtype=torch.float32)
     scb = m * n
     sizes = (m, n, k, k_split, total, b1, sab0, sab1, a.stride(-2), a.stride(-1), sbb0, sbb1, b.stride(-2),
              b.stride(-1), scb, n, 1, split)
@@ -76,7 +77,7 @@ def _qm_mm_run(kernels, a, b, a_lo, b_lo, c, extra, config):
     if split > 1:
         finalize[(-(-m // fm), -(-n // fn), total)](
             ws, c, red, *extra, m, n, total, scb, n, 1, split, BLOCK_M=fm, BLOCK_N=fn, num_warps=4)
-    if rows is not None:
+    if rows is not None and n_tiles > 1:  # a single N tile stored its finished rows itself
         rows[(-(-m // 128), total)](red, c, m, n, total, n_tiles, BLOCK=128, num_warps=4)
     return c
 '''

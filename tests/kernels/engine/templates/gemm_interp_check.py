@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from qimeng.kernels.engine.ir.expr import Const, IndexValue, ReduceRef, op, where
+from qimeng.kernels.engine.ir.index import Index
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import GemmConfig, curated_configs, default_config, gemm
 from qimeng.kernels.engine.templates.gemm_tuning import TuningCache, autotune, policy_error
@@ -167,14 +169,56 @@ def engine_epilogue(problem):
 
 
 def row_reduction(kind, config, batch=()):
-    """sum / mean / max over N of the epilogue's value; the [M, N] values are never written."""
+    """sum / mean / max / min over N of the epilogue's value; the [M, N] values are never written."""
     a, b, bias = randn(*batch, 21, 70), randn(70, 45), randn(45)
     e = ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1), activation="gelu_tanh",
                  operands=(ep.Operand("bias", "float32"),))
     out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=config, row_reduce=kind)
     full = F.gelu(a.double() @ b.double() + bias.double(), approximate="tanh")
-    ref = {"sum": full.sum(-1), "mean": full.mean(-1), "max": full.amax(-1)}[kind]
+    ref = {"sum": full.sum(-1), "mean": full.mean(-1), "max": full.amax(-1), "min": full.amin(-1)}[kind]
     return ratio(out, ref, STRICT)
+
+
+def triangle(m, k, n, diagonal, config, lower=True, swapped=False):
+    """tril/triu of the product by a where over the output's indices (``swapped``: masked_fill of the other
+    side), plus a column bias outside the where; the tiles past the diagonal run no K loop."""
+    a, b, bias = randn(m, k), randn(k, n), randn(n)
+    offset = op("sub", IndexValue(Index.of(ep.N_VAR), "int64"), IndexValue(Index.of(ep.M_VAR), "int64"))
+    keep = op("le" if lower else "ge", offset, Const(diagonal, "int64"))
+    if swapped:
+        cond = op("gt" if lower else "lt", offset, Const(diagonal, "int64"))
+        value = where(cond, Const(0.0, "float32"), ep.ACC)
+    else:
+        value = where(keep, ep.ACC, Const(0.0, "float32"))
+    e = ep.Epilogue(op("add", value, ep.operand_load("bias", "float32", 0, 0, 1)), (ep.Operand("bias", "float32"),))
+    out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=config)
+    full = a.double() @ b.double()
+    ref = (full.tril(diagonal) if lower else full.triu(diagonal)) + bias.double()
+    return ratio(out, ref, STRICT)
+
+
+def row_statistics(per_row, batch=()):
+    """softmax over N of the product plus a bias (``per_row``: its logsumexp) from row statistics, the tile
+    holding whole rows (N = 45 in one 64-wide tile; SPLIT's BLOCK_N and split-K are overridden)."""
+    a, b, bias = randn(*batch, 21, 70), randn(70, 45), randn(45)
+    x = op("add", ep.ACC, ep.operand_load("bias", "float32", 0, 0, 1))
+    peak = ReduceRef("peak", "float32")
+    shifted = op("exp", op("sub", x, peak))
+    stats = (ep.RowStatistic("peak", "max", x), ep.RowStatistic("total", "sum", shifted))
+    total = ReduceRef("total", "float32")
+    value = op("add", op("log", total), peak) if per_row else op("truediv", shifted, total)
+    e = ep.Epilogue(value, (ep.Operand("bias", "float32"),), stats, per_row)
+    out = gemm(a, b, epilogue=e, operands={"bias": bias}, config=SPLIT)
+    full = a.double() @ b.double() + bias.double()
+    return ratio(out, full.logsumexp(-1) if per_row else full.softmax(-1), STRICT)
+
+
+def symmetric_gram(batch=()):
+    """x @ x^T (one storage, mirrored strides): the tiles on and above the diagonal computed, each stored twice;
+    SPLIT's 16 x 32 tiles and split-K become square 16 x 16 ones without a split."""
+    x = randn(*batch, 45, 37)
+    out = gemm(x, x.transpose(-1, -2), epilogue=ep.chain(scale=0.5, activation="silu"), config=SPLIT)
+    return ratio(out, F.silu(0.5 * (x.double() @ x.double().transpose(-1, -2))), STRICT)
 
 
 def empty_k():
@@ -252,6 +296,16 @@ CASES = {
     "row_sum": lambda: row_reduction("sum", SMALL),
     "row_mean_batched": lambda: row_reduction("mean", SMALL, batch=(2,)),
     "row_max_split_k": lambda: row_reduction("max", SPLIT),
+    "row_min_one_n_tile": lambda: row_reduction("min", GemmConfig(16, 64, 16, 2, 1, 4, 1)),
+    "row_mean_one_n_tile_split_k": lambda: row_reduction("mean", GemmConfig(16, 64, 16, 2, 3, 4, 1), batch=(3,)),
+    "tril_split_k": lambda: triangle(45, 300, 50, 3, SPLIT),
+    "triu_swapped_negative_diagonal": lambda: triangle(45, 37, 50, -20, SMALL, lower=False, swapped=True),
+    "tril_gemv": lambda: triangle(5, 90, 45, 0, GemmConfig(8, 16, 16, 1, 1, 4, 1, True)),
+    "triu_stream_split_k": lambda: triangle(7, 70, 45, 10, GemmConfig(8, 16, 8, 1, 2, 4, 1, 2), lower=False),
+    "row_statistics_softmax": lambda: row_statistics(False),
+    "row_statistics_logsumexp_batched": lambda: row_statistics(True, batch=(2,)),
+    "symmetric_gram": symmetric_gram,
+    "symmetric_gram_batched": lambda: symmetric_gram(batch=(2,)),
     "engine_epilogue_scale_residual": lambda: engine_epilogue(
         str(Path(__file__).parents[4] / "problems/gemm_epilogue/02_matmul_scale_residual.py")),
     "inf_tf32x3_split": lambda: inf_survives("tf32x3_split"),

@@ -10,7 +10,8 @@ import torch
 from qimeng.kernels.engine.templates import epilogue as ep
 from qimeng.kernels.engine.templates.gemm import (GEMV_SHAPES, STRICT_TENSOR_CORE, GemmConfig, Problem, _merge,
                                                   curated_configs, default_config, gemv_config, k_major, presplit,
-                                                  stream_configs, strict_variant)
+                                                  is_own_transpose, stream_configs, strict_variant, symmetric_config,
+                                                  whole_row_config)
 from qimeng.kernels.engine.templates.gemm_source import PRECISIONS, render
 from qimeng.kernels.engine.templates.gemm_tuning import compare
 
@@ -44,10 +45,35 @@ def test_each_precision_renders_its_own_product(precision):
 
 
 def test_row_reduction_source_stores_no_tile():
-    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce="max")
+    source = render("tf32x3", ep.Epilogue(), "float32", row_reduce=ep.RowReduce("max"))
     assert "_qm_gemm_rows" in source and "tl.store(c_ptr + pid_b * scb" not in source
     with pytest.raises(ValueError, match="row reduction"):
-        render("tf32x3", ep.Epilogue(), "float32", row_reduce="median")
+        ep.RowReduce("median")
+    with pytest.raises(ValueError, match="finish"):
+        ep.RowReduce("sum", ep.ACC)
+
+
+def test_whole_rows_fit_one_tile_without_split_k():
+    wide = whole_row_config(Problem(4096, 1000, 4096), GemmConfig(128, 128, 64, 8, 4, 8, 3, True))
+    # 1000 columns: one 1024-wide tile of 16 rows (16384 accumulators), BLOCK_K 16 and 2 stages, no split, no gemv
+    assert (wide.block_m, wide.block_n, wide.block_k, wide.split_k, wide.num_stages, wide.gemv) == (16, 1024, 16, 1, 2, 0)
+    narrow = whole_row_config(Problem(64, 23, 4096), GemmConfig(64, 16, 64, 8, 2, 4, 3))
+    assert (narrow.block_m, narrow.block_n, narrow.split_k, narrow.num_warps) == (64, 32, 1, 4)
+    with pytest.raises(ValueError, match="one tile"):
+        whole_row_config(Problem(64, 1025, 64))
+
+
+def test_a_product_with_its_own_transpose_is_symmetric():
+    x = torch.randn(2, 5, 3)
+    assert is_own_transpose(x, x.transpose(1, 2)) and is_own_transpose(x[0].t(), x[0])
+    assert not is_own_transpose(x, x.transpose(1, 2).clone()) and not is_own_transpose(x[0], x[1].t())
+    square = symmetric_config(GemmConfig(256, 128, 32, 8, 4, 8, 3, True))
+    assert (square.block_m, square.block_n, square.split_k, square.gemv) == (128, 128, 1, 0)
+    source = render("tf32x3", ep.chain(activation="relu"), "float32", symmetric=True)
+    assert "if pid_n < pid_m:" in source and "tl.trans(rn * scm + rm * scn)" in source
+    with pytest.raises(ValueError, match="symmetric"):
+        render("tf32x3", ep.chain(bias=ep.operand_load("bias", "float32", 0, 0, 1),
+                                  operands=(ep.Operand("bias", "float32"),)), "float32", symmetric=True)
 
 
 def test_epilogue_rejects_undeclared_and_reserved_tensors():

@@ -1,7 +1,7 @@
 """The templates' kernels, as model_new.py would hold them for a GPU, pass Triton's compiler for sm_90 on
 the CPU (the interpreter never type-checks them): every GEMM, convolution (implicit GEMM over
 1-3 spatial dims, transposed or not, and direct depthwise) and pooling unit of the interpreter
-checks' cases (template_interp_check, pool_interp_check), in every variant the unit compiles in; and
+checks' cases (template_interp_check, gemm_fusion_interp_check, pool_interp_check), in every variant the unit compiles in; and
 the 3-D and transposed convolution problems' units at their full (benchmark) size."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.templates.plan import TemplateUnit, with_templates
 
 sys.path.insert(0, str(Path(__file__).parent))
+import gemm_fusion_interp_check  # noqa: E402
 import pool_interp_check  # noqa: E402
 from template_interp_check import CASES, HEADER, main_line  # noqa: E402
 
@@ -31,6 +32,7 @@ ASTSource = triton.compiler.ASTSource
 GEMM_CONSTANTS = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8, "EVEN_K": False}
 GEMV_CONSTANTS = {"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 4, "EVEN_K": False}  # the small-M kernel's shape
 STREAM_CONSTANTS = {"BLOCK_M": 4, "BLOCK_N": 8, "BLOCK_K": 512, "EVEN_K": False, "K_CONTIG": True}
+ROWS_CONSTANTS = {"BLOCK": 128}  # a row reduction's kernel over the N tiles' partials, as gemm_runtime launches it
 COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_channels_last_input_bf16",
             "max_pool_dilation_indices_strided_input", "avg_pool_exclude_pad", "dw_odd_stride2_bias_relu",
             "dw_channels_last_multiplier2_bias_relu", "dw_conv1d_stride_dilation_gelu", "conv3d_bias_relu_folded",
@@ -40,6 +42,9 @@ COMPILED = ["linear_relu_folded", "linear_bf16", "conv_bias_relu_folded", "conv_
 PROBLEMS = Path(__file__).parents[4] / "problems" / "conv_epilogue"
 FULL_SIZE = ["06_conv_transpose_add_min_gelu_mul", "08_conv3d_bias_relu", "09_conv_transpose3d_bias_tanh",
              "10_conv_transpose2d_grouped_dilated_silu"]
+# gemm_fusion_interp_check's: a row reduction with its finish, a triangle, row statistics with a row store, a
+# symmetric product
+FUSED = ["linear_relu_mean_keepdim", "tril_square_two_tiles", "bmm_logsumexp", "gram_relu_two_tile_rows"]
 POOLS = ["max3d_dilation_ceil_indices", "avg2d_big_window_loop", "adaptive_avg2d_to_7x7", "adaptive_max3d_nan",
          "fused_conv3d_bn_relu_avgpool", "fused_conv_transpose_bias_relu_maxpool", "max3d_channels_last_input"]
 
@@ -47,6 +52,8 @@ POOLS = ["max3d_dilation_ceil_indices", "avg2d_big_window_loop", "adaptive_avg2d
 def _units(name: str) -> list[TemplateUnit]:
     if name in pool_interp_check.CASES:
         (body, shapes), precision, make = pool_interp_check.CASES[name], "strict", pool_interp_check.make
+    elif name in gemm_fusion_interp_check.CASES:
+        (body, shapes), precision, make = gemm_fusion_interp_check.CASES[name], "strict", lambda s: torch.randn(*s)
     else:
         (body, shapes, precision), make = CASES[name], lambda s: torch.randn(*s)
     namespace: dict = {}
@@ -58,7 +65,9 @@ def _units(name: str) -> list[TemplateUnit]:
 
 
 def _signature(fn, lines: str) -> tuple[dict, dict]:
-    if fn.__name__.endswith(("_gemv", "_stream")):  # every GEMM unit holds the small-M kernels, at their own shape
+    if fn.__name__.endswith("_rows"):
+        given, defaults = {}, ROWS_CONSTANTS
+    elif fn.__name__.endswith(("_gemv", "_stream")):  # every GEMM unit holds the small-M kernels, at their own shape
         given, defaults = {}, GEMV_CONSTANTS if fn.__name__.endswith("_gemv") else STREAM_CONSTANTS
     else:
         given, defaults = {k: int(v) for k, v in re.findall(r"\b(BLOCK\w*)=(\d+)", lines)}, GEMM_CONSTANTS
@@ -88,7 +97,7 @@ def _compile(units: list[TemplateUnit], folder: Path, name: str) -> None:
                 pytest.fail(f"{fn.__name__} of {name} does not compile: {exc}"[:3000])
 
 
-@pytest.mark.parametrize("name", COMPILED + POOLS)
+@pytest.mark.parametrize("name", COMPILED + FUSED + POOLS)
 def test_template_kernels_compile_for_sm90(tmp_path, name):
     _compile(_units(name), tmp_path, name)
 
