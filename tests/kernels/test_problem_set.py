@@ -4,6 +4,7 @@ and the hand-written candidates in examples/candidates/ checked against their re
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -143,10 +144,11 @@ def test_small_reference_runs_and_depends_on_inputs(path: Path):
     assert elapsed < 2.0, f"{path}: SMALL reference took {elapsed:.2f}s"
 
 
-# Runs in a fresh interpreter (TRITON_INTERPRET=1): argv = problem path, candidate path. Exit 0 when the
-# candidate matches the reference at SMALL size on fresh random inputs for 3 seeds, 1 otherwise.
-CHECK_CANDIDATE = """
-import importlib.util, sys, torch
+# Runs in one fresh interpreter (TRITON_INTERPRET=1): argv[1] = a JSON list of [problem, candidate] paths.
+# Prints one JSON line per pair: whether the candidate matches the reference at SMALL size on fresh random
+# inputs for 3 seeds, and if not why (the seed that differs, or the exception).
+CHECK_CANDIDATES = """
+import importlib.util, json, sys, torch
 
 def load(path, name):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -154,41 +156,65 @@ def load(path, name):
     spec.loader.exec_module(module)
     return module
 
-problem = load(sys.argv[1], "problem")
-for key, value in problem.SMALL.items():
-    setattr(problem, key, value)
-candidate = load(sys.argv[2], "candidate")
-for seed in range(3):
-    torch.manual_seed(seed)
-    reference = problem.Model(*problem.get_init_inputs())
-    torch.manual_seed(seed)
-    new = candidate.ModelNew(*problem.get_init_inputs())
-    torch.manual_seed(1000 + seed)
-    inputs = problem.get_inputs()
-    with torch.no_grad():
-        expected, got = reference(*inputs), new(*inputs)
-    ok = got.shape == expected.shape and got.dtype == expected.dtype
-    ok = ok and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
-    if not ok:
-        print(f"seed {seed}: candidate differs from the reference")
-        sys.exit(1)
-print("match")
+def check(index, problem_path, candidate_path):
+    problem = load(problem_path, f"problem_{index}")
+    for key, value in problem.SMALL.items():
+        setattr(problem, key, value)
+    candidate = load(candidate_path, f"candidate_{index}")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        reference = problem.Model(*problem.get_init_inputs())
+        torch.manual_seed(seed)
+        new = candidate.ModelNew(*problem.get_init_inputs())
+        torch.manual_seed(1000 + seed)
+        inputs = problem.get_inputs()
+        with torch.no_grad():
+            expected, got = reference(*inputs), new(*inputs)
+        ok = got.shape == expected.shape and got.dtype == expected.dtype
+        ok = ok and torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+        if not ok:
+            return f"seed {seed}: candidate differs from the reference"
+    return "match"
+
+for index, (problem_path, candidate_path) in enumerate(json.loads(sys.argv[1])):
+    try:
+        reason = check(index, problem_path, candidate_path)
+    except Exception as exc:  # reported per pair: the test names the failing candidate
+        reason = f"{type(exc).__name__}: {exc}"
+    print(json.dumps({"candidate": candidate_path, "ok": reason == "match", "reason": reason}), flush=True)
 """
 CANDIDATES = sorted(CANDIDATES_DIR.glob("*.py"))
+WRONG_MSE = (  # the mean absolute error where the problem asks for the mean squared one
+    "import torch\n"
+    "class ModelNew(torch.nn.Module):\n"
+    "    def forward(self, predictions, targets):\n"
+    "        return (predictions - targets).abs().mean()\n"
+)
 
 
-def check_candidate(problem: Path, candidate: Path) -> subprocess.CompletedProcess:
+def check_candidates(pairs: list[tuple[Path, Path]]) -> dict[str, dict]:
+    """Each (problem, candidate) pair checked in one interpreter subprocess (its start costs more than a
+    check): the result line of each candidate, by its path."""
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", CHECK_CANDIDATE, str(problem), str(candidate)],
-        capture_output=True, text=True, env=env, timeout=120,
-    )
+    proc = subprocess.run([sys.executable, "-c", CHECK_CANDIDATES, json.dumps([[str(p), str(c)] for p, c in pairs])],
+                          capture_output=True, text=True, env=env, timeout=300)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(pairs), proc.stderr[-3000:]
+    return {line["candidate"]: line for line in lines}
 
 
 def problem_of(candidate: Path) -> Path:
     matches = [path for path in PROBLEMS if path.stem == candidate.stem]
     assert len(matches) == 1, f"{candidate}: no problem named {candidate.stem}"
     return matches[0]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
+    """The hand-written candidates and a wrong one for 01_mse, checked together; the wrong one's path."""
+    wrong = tmp_path_factory.mktemp("wrong") / "01_mse.py"
+    wrong.write_text(WRONG_MSE)
+    return wrong, check_candidates([(problem_of(c), c) for c in CANDIDATES + [wrong]])
 
 
 def test_candidates_cover_pytorch_and_triton():
@@ -198,18 +224,12 @@ def test_candidates_cover_pytorch_and_triton():
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES, ids=lambda path: path.stem)
-def test_candidate_matches_reference(candidate: Path):
-    result = check_candidate(problem_of(candidate), candidate)
-    assert result.returncode == 0, f"{candidate}:\n{result.stdout}{result.stderr[-2000:]}"
+def test_candidate_matches_reference(checked: tuple[Path, dict[str, dict]], candidate: Path):
+    result = checked[1][str(candidate)]
+    assert result["ok"], f"{candidate}: {result['reason']}"
 
 
-def test_candidate_check_rejects_a_wrong_candidate(tmp_path: Path):
-    wrong = tmp_path / "01_mse.py"
-    wrong.write_text(
-        "import torch\n"
-        "class ModelNew(torch.nn.Module):\n"
-        "    def forward(self, predictions, targets):\n"
-        "        return (predictions - targets).abs().mean()\n"
-    )
-    result = check_candidate(problem_of(wrong), wrong)
-    assert result.returncode == 1 and "differs" in result.stdout, result.stderr[-2000:]
+def test_candidate_check_rejects_a_wrong_candidate(checked: tuple[Path, dict[str, dict]]):
+    wrong, results = checked
+    result = results[str(wrong)]
+    assert not result["ok"] and result["reason"] == "seed 0: candidate differs from the reference", result

@@ -13,8 +13,11 @@ from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.steps import KernelConfig, Schedule
 
+# chunks of 16 loop several times over the small cases' rows; the rows of thousands take chunks of 64 (still
+# dozens of iterations under the interpreter, a quarter of the time)
 STRATEGIES = {"default": None, "one_pass": KernelConfig("one_pass"), "looped": KernelConfig("looped", 0, 16, 4),
-              "online": KernelConfig("online", 0, 16, 4), "split": KernelConfig("split", 3, 16, 4)}
+              "online": KernelConfig("online", 0, 16, 4), "split": KernelConfig("split", 3, 16, 4),
+              "looped_r64": KernelConfig("looped", 0, 64, 4), "online_r64": KernelConfig("online", 0, 64, 4)}
 
 
 def _close(a, b) -> bool:
