@@ -80,17 +80,13 @@ def row_reduction_from_kernel(kernel: Kernel, product: str, batch: int, m: int,
         return f"a {red.dtype} {red.op} reduction, not a float32 sum, max or min of rows"
     if kernel.parallel_size != batch * m or kernel.reduce_size != n:
         return f"rows {kernel.parallel_size} x {kernel.reduce_size} are not the product's {batch}x{m} x {n}"
-    names = {b.name for b in kernel.inputs} - {product}
-    if names & RESERVED or product not in {b.name for b in kernel.inputs}:
-        return f"buffer names {sorted(names & RESERVED)} are reserved, or {product} is not read"
-    vb, vm, vn = Var("b", batch), Var("m", m), Var("n", n)
-    row_flat = Index.of(vb) * m + Index.of(vm)
-    to_tile = dict(zip(kernel.parallel, delinearize(row_flat, tuple(v.size for v in kernel.parallel))))
-    to_tile.update(zip(kernel.reduce, delinearize(Index.of(vn), tuple(v.size for v in kernel.reduce))))
+    space = _row_space(kernel, product, batch, m, n)
+    if isinstance(space, str):
+        return space
+    to_tile, to_placeholders, row_flat, flat = space
     if not equivalent(store.index.substitute(to_tile), row_flat):
         return "the store is not the contiguous [batch, M] output"
-    to_placeholders = {vb: Index.of(B_VAR), vm: Index.of(M_VAR), vn: Index.of(N_VAR)}
-    value = reexpress(red.value, to_tile, to_placeholders, product, row_flat * n + Index.of(vn))
+    value = reexpress(red.value, to_tile, to_placeholders, product, flat)
     if isinstance(value, str):
         return value
     finish = _finish(store.value, red.name)
@@ -111,18 +107,13 @@ def row_kernel_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: 
         return "a reduction that is not a float32 sum, max or min"
     if kernel.parallel_size != batch * m or kernel.reduce_size != n or n > MAX_ROW_N:
         return f"rows {kernel.parallel_size} x {kernel.reduce_size} are not the product's {batch}x{m} x {n} <= {MAX_ROW_N}"
-    names = {b.name for b in kernel.inputs} - {product}
-    if names & RESERVED or product not in {b.name for b in kernel.inputs}:
-        return f"buffer names {sorted(names & RESERVED)} are reserved, or {product} is not read"
-    vb, vm, vn = Var("b", batch), Var("m", m), Var("n", n)
-    row_flat = Index.of(vb) * m + Index.of(vm)
-    flat = row_flat * n + Index.of(vn)
-    to_tile = dict(zip(kernel.parallel, delinearize(row_flat, tuple(v.size for v in kernel.parallel))))
-    to_tile.update(zip(kernel.reduce, delinearize(Index.of(vn), tuple(v.size for v in kernel.reduce))))
+    space = _row_space(kernel, product, batch, m, n)
+    if isinstance(space, str):
+        return space
+    to_tile, to_placeholders, row_flat, flat = space
     store = kernel.stores[0]
     if not equivalent(store.index.substitute(to_tile), row_flat if store.row else flat):
         return "the store is not the contiguous [batch, M] or [batch, M, N] output"
-    to_placeholders = {vb: Index.of(B_VAR), vm: Index.of(M_VAR), vn: Index.of(N_VAR)}
     refs = frozenset(r.name for r in kernel.reductions)
     statistics = []
     for r in kernel.reductions:
@@ -136,6 +127,21 @@ def row_kernel_from_kernel(kernel: Kernel, product: str, batch: int, m: int, n: 
     operands = tuple(Operand(b.name, b.dtype) for b in kernel.inputs if b.name != product)
     out = next(b for b in kernel.outputs if b.name == store.buffer)
     return FusedEpilogue(Epilogue(value, operands, tuple(statistics), store.row), store.buffer, out.dtype)
+
+
+def _row_space(kernel: Kernel, product: str, batch: int, m: int, n: int) -> tuple[dict, dict, Index, Index] | str:
+    """The product's ``[batch, M, N]`` space seen from a row kernel over it: (the kernel's variables in
+    tile terms, the tile variables as the epilogue's placeholders, the flat row index, the flat element
+    index); or why the kernel's buffers do not allow it."""
+    names = {b.name for b in kernel.inputs} - {product}
+    if names & RESERVED or product not in {b.name for b in kernel.inputs}:
+        return f"buffer names {sorted(names & RESERVED)} are reserved, or {product} is not read"
+    vb, vm, vn = Var("b", batch), Var("m", m), Var("n", n)
+    row_flat = Index.of(vb) * m + Index.of(vm)
+    to_tile = dict(zip(kernel.parallel, delinearize(row_flat, tuple(v.size for v in kernel.parallel))))
+    to_tile.update(zip(kernel.reduce, delinearize(Index.of(vn), tuple(v.size for v in kernel.reduce))))
+    to_placeholders = {vb: Index.of(B_VAR), vm: Index.of(M_VAR), vn: Index.of(N_VAR)}
+    return to_tile, to_placeholders, row_flat, row_flat * n + Index.of(vn)
 
 
 def _finish(value: Expr, reduced: str) -> Expr | None:

@@ -60,8 +60,9 @@ def test_the_winner_computes_the_pooling_with_its_kernel(optimized, name, note):
 
 @pytest.mark.parametrize("name, shapes", [("maxpool2d_indices", [[2, 3, 9, 10], [2, 3, 9, 10]]),
                                           ("conv3d_relu_avgpool", [[2, 4, 2, 4, 4]])])
-def test_model_new_matches_the_float64_model(optimized, name, shapes, tmp_path):
-    _, out, _ = optimized[name]
+def float64_check(out: Path, tmp_path: Path) -> dict:
+    """ORACLE on ``out``'s model_new.py at its problem's SMALL sizes (what the CPU run captured), under the
+    Triton interpreter in a subprocess: its output shapes and error ratio against the float64 model."""
     candidate = tmp_path / "model_new.py"
     source = (out / "model_new.py").read_text()
     candidate.write_text(source.replace("SMALL = {", "_SMALL = {") + "\nglobals().update(_SMALL)\n")
@@ -69,5 +70,9 @@ def test_model_new_matches_the_float64_model(optimized, name, shapes, tmp_path):
     proc = subprocess.run([sys.executable, "-c", ORACLE, str(candidate)], capture_output=True, text=True, env=env,
                           timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    checked = json.loads(proc.stdout.splitlines()[-1])
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_model_new_matches_the_float64_model(optimized, name, shapes, tmp_path):
+    checked = float64_check(optimized[name][1], tmp_path)
     assert checked["shapes"] == shapes and checked["ratio"] <= 1.0, checked
