@@ -58,8 +58,6 @@ def test_the_winner_computes_the_pooling_with_its_kernel(optimized, name, note):
     assert any("[templates]" in line and "-> accepted" in line for line in logs)
 
 
-@pytest.mark.parametrize("name, shapes", [("maxpool2d_indices", [[2, 3, 9, 10], [2, 3, 9, 10]]),
-                                          ("conv3d_relu_avgpool", [[2, 4, 2, 4, 4]])])
 def float64_check(out: Path, tmp_path: Path) -> dict:
     """ORACLE on ``out``'s model_new.py at its problem's SMALL sizes (what the CPU run captured), under the
     Triton interpreter in a subprocess: its output shapes and error ratio against the float64 model."""
@@ -73,6 +71,8 @@ def float64_check(out: Path, tmp_path: Path) -> dict:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+@pytest.mark.parametrize("name, shapes", [("maxpool2d_indices", [[2, 3, 9, 10], [2, 3, 9, 10]]),
+                                          ("conv3d_relu_avgpool", [[2, 4, 2, 4, 4]])])
 def test_model_new_matches_the_float64_model(optimized, name, shapes, tmp_path):
     checked = float64_check(optimized[name][1], tmp_path)
     assert checked["shapes"] == shapes and checked["ratio"] <= 1.0, checked
