@@ -125,7 +125,8 @@ def _digits(flat: str, name: str, sizes: tuple[int, ...], scale: int = 1) -> lis
 def _rows_lines(c: Conv, big: bool) -> list[str]:
     """Each row's image ``img``, output coordinates ``o{d}``, flat pixel ``pix``, ``row_ok`` and the input
     coordinate ``base{d}`` its first tap reads; for a transposed convolution also the program's first tap
-    ``first{d}`` and ``ph_ok`` (the phase has taps)."""
+    ``first{d}`` and ``ph_ok`` (the row's phase has taps; per row, since a scalar ``int1`` splatted into a
+    block mask comes out ``int32`` under Triton 3.9's interpreter)."""
     nd = len(c.size)
     arange = "tl.arange(0, BLOCK_M)" + (".to(tl.int64)" if big else "")
     if not c.transposed:
@@ -146,8 +147,8 @@ def _rows_lines(c: Conv, big: bool) -> list[str]:
         oks.append(f"(o{d} < {c.out[d]})")
         # the taps t with t * dil == r + p (mod s): first + j * m, first = ((r + p) / g) * inv(dil / g) mod m
         lines.append(f"first{d} = (((r{d} + {p}) // {g}) * {pow(dil // g, -1, m) if m > 1 else 0}) % {m}")
-        if g > 1:
-            ph_oks.append(f"((r{d} + {p}) % {g} == 0)")
+        if g > 1:  # g divides s, so (o + p) % g is the phase's (r + p) % g: a row test, not a scalar one
+            ph_oks.append(f"((o{d} + {p}) % {g} == 0)")
         b = -(-(m - 1) * dil // s)  # keeps the exact division's numerator non-negative
         lines.append(f"base{d} = u{d} + (r{d} + {p + s * b} - first{d} * {dil}) // {s} - {b}")
     pix = " + ".join(f"o{d} * {step}" if step != 1 else f"o{d}" for d, step in enumerate(_suffix_products(c.out)))
@@ -179,7 +180,7 @@ def _tap_lines(c: Conv, w_stride: tuple[int, ...]) -> tuple[list[str], str, str]
         a_offs.append(f"i{d} * {x_strides[d]}")
         w_offs.append(f"tap{d}[:, None] * {w_stride[d + 2]}")
     if c.transposed:
-        a_ok += ["ph_ok"] if any(math.gcd(s, d) > 1 for s, d in zip(c.stride, c.dilation)) else []
+        a_ok += ["ph_ok[:, None]"] if any(math.gcd(s, d) > 1 for s, d in zip(c.stride, c.dilation)) else []
         w_offs = [f"(g * {cin_g} + ci)[:, None] * {w_stride[0]}", f"cols[None, :] * {w_stride[1]}", *w_offs]
     else:
         w_offs = [f"co[None, :] * {w_stride[0]}", f"ci[:, None] * {w_stride[1]}", *w_offs]

@@ -11,10 +11,13 @@ a stream of B at the memory's bandwidth). The layout of the reduction follows B'
   ``[BLOCK_M, BLOCK_N, BLOCK_K / 4, 4]``, four consecutive k (one 16-byte load) in one thread; they are
   multiplied and summed there (an FMA chain), into a ``[BLOCK_M, BLOCK_N, BLOCK_K / 4]`` partial sum that
   is reduced across threads once, after the K loop.
-- N contiguous (``x @ B``, ``B [K, N]`` row-major): the tile is ``[BLOCK_M, BLOCK_K, BLOCK_N]``; with
+- N contiguous (``x @ B``, ``B [K, N]`` row-major): the tile is ``[BLOCK_M, BLOCK_N, BLOCK_K]``; with
   ``BLOCK_N`` = 4 columns x 32 lanes x warps, Triton lays the warps along N, so each thread holds all
   ``BLOCK_K`` rows of its four columns and the sum over K is in registers; the partial is
-  ``[BLOCK_M, BLOCK_N]``.
+  ``[BLOCK_M, BLOCK_N]``. K is the last axis, not the middle one: Triton's combine pass rewrites a sum
+  over the middle axis of a ``[M, K, 1] * [1, K, N]`` product into ``tt.dot`` (since 3.9 for any
+  broadcast, not only ``expand_dims``, once M and N reach 16), an FMA dot whose operands go through
+  shared memory and a layout conversion at every K step.
 
 Arithmetic: operands widened to fp32, products and sums in fp32 (FMA), in every precision, as the
 other small-M kernel. Split-K (grid axis 2) writes fp32 partials that the finalize kernel sums in split
@@ -63,19 +66,19 @@ def {prefix}_stream(a_ptr, b_ptr, c_ptr, ws_ptr, red_ptr, {extra}M, N, K, K_SPLI
             b_offs += BLOCK_K * sbk
         acc = tl.sum(part, 2)
     else:
-        a_offs = offs_am[:, None, None] * sam + offs_k[None, :, None] * sak
-        b_offs = offs_k[None, :, None] * sbk + offs_bn[None, None, :] * sbn
+        a_offs = offs_am[:, None, None] * sam + offs_k[None, None, :] * sak
+        b_offs = offs_bn[None, :, None] * sbn + offs_k[None, None, :] * sbk
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         for k in range(k_lo, k_hi, BLOCK_K):
             if EVEN_K:
                 a_tile = tl.load(a_base + a_offs, eviction_policy="evict_last")
                 b_tile = tl.load(b_base + b_offs, eviction_policy="evict_first")
             else:
-                a_tile = tl.load(a_base + a_offs, mask=offs_k[None, :, None] < k_hi - (k - k_lo), other=0.0,
+                a_tile = tl.load(a_base + a_offs, mask=offs_k[None, None, :] < k_hi - (k - k_lo), other=0.0,
                                  eviction_policy="evict_last")
-                b_tile = tl.load(b_base + b_offs, mask=offs_k[None, :, None] < k_hi - (k - k_lo), other=0.0,
+                b_tile = tl.load(b_base + b_offs, mask=offs_k[None, None, :] < k_hi - (k - k_lo), other=0.0,
                                  eviction_policy="evict_first")
-            acc += tl.sum(a_tile.to(tl.float32) * b_tile.to(tl.float32), 1)
+            acc += tl.sum(a_tile.to(tl.float32) * b_tile.to(tl.float32), 2)
             a_offs += BLOCK_K * sak
             b_offs += BLOCK_K * sbk
 {tail}

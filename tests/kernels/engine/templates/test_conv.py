@@ -39,7 +39,7 @@ def test_a_transposed_phase_walks_only_its_taps():
     assert "for k0 in range(0, 32, BLOCK_K)" in source
     assert "ph_ok" not in source and "tap0 <" not in source  # gcd 1 and 2 | 4: every phase has every tap
     gapped = _source(Conv(1, 3, (4,), 2, (3,), (9,), (4,), (0,), (2,), 1, True))  # gcd 2: odd phases have none
-    assert "ph_ok = ((r0 + 0) % 2 == 0)" in gapped and "(tap0 < 3)" in gapped
+    assert "ph_ok = ((o0 + 0) % 2 == 0)" in gapped and "ph_ok[:, None]" in gapped and "(tap0 < 3)" in gapped
 
 
 def test_a_forward_convolution_masks_only_the_bounds_it_can_cross():
