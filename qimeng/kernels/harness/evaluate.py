@@ -89,7 +89,7 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     so a budget cannot yet tell them from its own work, and the start-up is paid already.
     A broken candidate is a result (compile_error, runtime_error, timeout, crashed, rejected, ...);
     BadInput is raised only for a malformed problem or an unreadable candidate file, before anything
-    is stored.
+    is stored. With no candidates nothing starts (the problem's source is still checked).
     """
     target = _target(Path(problem), options, store)
     items = [_read_candidate(c) for c in candidates]
