@@ -289,12 +289,15 @@ def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, ou
                    budget: Budget) -> DynamicOutcome:
     """The winner with its dynamic dimensions as runtime sizes, verified at three shapes (``optimize_dynamic``);
     the checks are not stored (their problems are resized copies) and time against eager only."""
-    from qimeng.kernels.harness.evaluate import evaluate_many
+    from qimeng.kernels.harness.evaluate import evaluate_problems
 
-    def check(path: Path, src: str, opts: EvalOptions) -> EvalResult:
-        result = evaluate_many(path, [src], opts)[0]
-        budget.count(result)  # its wait for the GPU is reported with the run's
-        return result
+    def check(problems: list[Path], src: str, opts: list[EvalOptions], *, on_result: Callable[[int, EvalResult], None],
+              stop: Callable[[], bool]) -> list[EvalResult]:
+        def arrived(index: int, result: EvalResult) -> None:
+            budget.count(result)  # its wait for the GPU is reported with the run's
+            on_result(index, result)
+
+        return evaluate_problems(problems, src, opts, on_result=arrived, stop=stop)
 
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
     return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph, small=small,

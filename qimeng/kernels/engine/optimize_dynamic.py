@@ -6,7 +6,8 @@ kernels, template units with their block configs pinned, LLM-coded regions), and
 runtime arguments, with a block configuration per power-of-two bucket of the sizes (``buckets``). The
 generic file is then verified by the harness at the captured shape, at two more shapes of the
 dynamic ranges (odd sizes: no multiple of any block size) and at one shape of each bucket
-configuration those do not run, each as a problem whose ``get_inputs`` is resized. In those checks a
+configuration those do not run, each as a problem whose ``get_inputs`` is resized, all in one harness
+call (one judge and one candidate worker, pointed at each shape's problem in turn). In those checks a
 guard miss raises instead of running PyTorch, so a pass means the kernels ran. Only a file that
 passes them all replaces the static one.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from qimeng.kernels.engine import buckets
 from qimeng.kernels.engine.capture import Graph, TensorMeta
@@ -34,6 +35,14 @@ from qimeng.kernels.result import EvalOptions, EvalResult
 Tuned = Callable[[Kernel], KernelConfig | None]  # a kernel's stored tuned config on the target, if any
 FALLBACK_LINE = "            return _qm_fallback(self, _qm_args)"
 REFUSE_LINE = "            raise RuntimeError('qimeng check: the kernels refused this call (guard miss)')"
+
+
+class CheckShapes(Protocol):
+    """Evaluate one candidate source on each problem file under its options, stopping early when
+    ``stop()`` says so (``harness.evaluate.evaluate_problems``); each result goes to ``on_result`` first."""
+
+    def __call__(self, problems: list[Path], candidate: str, options: list[EvalOptions], *,
+                 on_result: Callable[[int, EvalResult], None], stop: Callable[[], bool]) -> list[EvalResult]: ...
 
 
 @dataclass
@@ -150,12 +159,14 @@ def _resize_keeps(graph: Graph, dims: list[DynamicDim]) -> bool:
 
 def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
                  graph: Graph, *, small: bool, device_type: str, options: EvalOptions, specs: tuple[str, ...],
-                 static: bool, evaluate: Callable[[Path, str, EvalOptions], EvalResult],
+                 static: bool, evaluate: CheckShapes,
                  log: Callable[[str], None], regions: Regions | None = None,
                  tuned: Tuned | None = None) -> DynamicOutcome:
     """The verified generic source for the dimensions the graph allows (see the module docstring);
     ``regions``: the winner's LLM-coded regions, rendered as the search rendered them; ``tuned``: the
-    stored tuned config of a kernel, for the buckets' configurations (``buckets``)."""
+    stored tuned config of a kernel, for the buckets' configurations (``buckets``). The shapes are checked
+    in one ``evaluate`` call (one judge and one worker, pointed at each shape's problem in turn), the
+    captured one first and timed, and none after the first failure."""
     dims = propose(graph.user_args, specs, static)
     outcome = DynamicOutcome()
     if not dims:
@@ -171,17 +182,24 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
     outcome.table = table
     for key, row in table.rows.items():
         log(f"bucket {buckets.describe(key, kept)}: block configuration {row} (captured {table.default})")
+    shapes = check_shapes(kept, table)
+
+    def arrived(index: int, result: EvalResult) -> None:
+        outcome.checks.append((shapes[index], result))
+        verdict = "verified" if result.correct else f"{result.status.value}: {result.reason[:160]}"
+        log(f"shape-generic kernels at {shapes[index]}: {verdict}")
+        if not result.correct:
+            outcome.notes.append(f"static: the generic kernels failed at {shapes[index]}: {verdict}")
+
     with tempfile.TemporaryDirectory(prefix="qimeng-dynamic-") as tmp:
-        for i, sizes in enumerate(check_shapes(kept, table)):
-            path = Path(tmp) / f"{problem.stem}_shape{i}.py"
+        paths = [Path(tmp) / f"{problem.stem}_shape{i}.py" for i in range(len(shapes))]
+        for path, sizes in zip(paths, shapes):
             path.write_text(resized_problem(problem_source, kept, sizes))
-            result = evaluate(path, refusing(source), options if i == 0 else replace(options, time_candidate=False))
-            outcome.checks.append((sizes, result))
-            verdict = "verified" if result.correct else f"{result.status.value}: {result.reason[:160]}"
-            log(f"shape-generic kernels at {sizes}: {verdict}")
-            if not result.correct:
-                outcome.notes.append(f"static: the generic kernels failed at {sizes}: {verdict}")
-                return outcome
+        untimed = replace(options, time_candidate=False)
+        results = evaluate(paths, refusing(source), [options] + [untimed] * (len(paths) - 1), on_result=arrived,
+                           stop=lambda: not all(r is not None and r.correct for _, r in outcome.checks))
+    if len(results) < len(shapes) or not all(r.correct for r in results):
+        return outcome
     outcome.source, outcome.dims = source, kept
     return outcome
 

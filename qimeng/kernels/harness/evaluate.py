@@ -7,6 +7,8 @@ and the candidate's worker (``qimeng.kernels.harness.worker``), which loads the 
 this process's own clock; what the candidate's worker reports is evidence, never a verdict. Several
 candidates share a worker until one of them crashes it, hangs it, tampers with it or hits a CUDA error;
 then a fresh worker takes the rest. The judge stays, unless it dies (a candidate may kill it).
+``evaluate_problems`` runs one candidate on several problems (one problem at several sizes) the same
+way: between candidates both processes load the next problem file in place.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from qimeng.core.privileges import set_not_dumpable
 from qimeng.core.verdict import BadInput, Status
 from qimeng.kernels.harness import baselines, device_lock
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
-from qimeng.kernels.harness.referee import JudgeLost, Referee
+from qimeng.kernels.harness.referee import Ended, JudgeLost, Referee, ask_worker
 from qimeng.kernels.result import EvalOptions, EvalResult, check_options
 from qimeng.settings import Settings
 
@@ -87,46 +89,90 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
     so a budget cannot yet tell them from its own work, and the start-up is paid already.
     A broken candidate is a result (compile_error, runtime_error, timeout, crashed, rejected, ...);
     BadInput is raised only for a malformed problem or an unreadable candidate file, before anything
-    is stored.
+    is stored. With no candidates nothing starts (the problem's source is still checked).
     """
-    problem = Path(problem)
-    settings = settings or Settings.from_env()
+    target = _target(Path(problem), options, store)
+    items = [_read_candidate(c) for c in candidates]
+    return _evaluate([(target, item) for item in items], settings, store, on_result, on_progress, stop)
+
+
+def evaluate_problems(problems: Sequence[Path], candidate: Path | str, options: Sequence[EvalOptions], *,
+                      settings: Settings | None = None, store: "Store | None" = None,
+                      on_result: Callable[[int, EvalResult], None] | None = None,
+                      on_progress: Callable[[str], None] | None = None,
+                      stop: Callable[[], bool] | None = None) -> list[EvalResult]:
+    """Evaluate one candidate on each problem, ``problems[i]`` under ``options[i]`` (one problem at several
+    sizes, say), one after the other, as ``evaluate_many`` does: ``on_result``, ``on_progress`` and
+    ``stop`` alike. The judge and the candidate's worker are pointed at each next problem in place (the
+    judge loads it and builds its reference afresh; the worker loads it between candidates); they are
+    started afresh where ``evaluate_many`` would start them (a crash, a hang, tampering, a CUDA error) and
+    where the options differ in more than ``time_candidate``, which only this process reads."""
+    if len(problems) != len(options):
+        raise ValueError(f"{len(problems)} problems and {len(options)} options")
+    targets: list[_Target] = []
+    for path, opts in zip(problems, options):
+        same = [t for t in targets if t.problem == Path(path) and t.options == opts]
+        targets.append(same[0] if same else _target(Path(path), opts, store))
+    item = _read_candidate(candidate)
+    return _evaluate([(target, item) for target in targets], settings, store, on_result, on_progress, stop)
+
+
+@dataclasses.dataclass(eq=False)
+class _Target:
+    """A problem under its options, with the torch.compile baselines its judge must measure."""
+
+    problem: Path
+    options: EvalOptions
+    hash: str
+    known: dict[str, float]  # read from the store
+    to_measure: list[str]
+    measured: dict[str, float] = dataclasses.field(default_factory=dict)  # by the judge pointed at it
+
+
+def _target(problem: Path, options: EvalOptions, store: "Store | None") -> _Target:
+    """BadInput for an unknown device, bad options or a malformed problem."""
     if not re.fullmatch(r"cpu|cuda(:\d+)?", options.device):
         raise BadInput(f"unknown device {options.device!r}: use cpu, cuda or cuda:N")
     check_options(options)
     check_problem_source(problem)
-    items = [_read_candidate(c) for c in candidates]
-    if stop is not None and stop():
-        return []
     phash = problem_hash(problem, small=options.small)
     compile_modes = tuple(m for m in options.baselines if m != "eager")
     # timed in each candidate's rounds (three-way): compiled by the judge, never read from the cache
     known = {} if options.interleave_baselines else baselines.cached_baselines(store, phash, options.device,
                                                                               compile_modes)
-    to_measure = [m for m in compile_modes if m not in known]
+    return _Target(problem, options, phash, known, [m for m in compile_modes if m not in known])
+
+
+def _evaluate(pairs: list[tuple[_Target, _Candidate]], settings: Settings | None, store: "Store | None",
+              on_result: Callable[[int, EvalResult], None] | None, on_progress: Callable[[str], None] | None,
+              stop: Callable[[], bool] | None) -> list[EvalResult]:
+    """Evaluate each candidate on its target, in order (``evaluate_many``, ``evaluate_problems``)."""
+    settings = settings or Settings.from_env()
+    if stop is not None and stop():
+        return []
     results: list[EvalResult] = []
-    measured: dict[str, float] = {}
     started = time.monotonic()
 
     def say(message: str) -> None:
         if on_progress is not None:
             on_progress(f"[{time.monotonic() - started:7.1f} s] {message}")
 
+    problems = list(dict.fromkeys(t.problem.resolve() for t, _ in pairs))
     with _not_dumpable(), tempfile.TemporaryDirectory(prefix="qimeng-exchange-", dir=_shared_memory_dir()) as tmp:
-        pool = _Pool(problem, options, settings, Path(tmp), say)
+        pool = _Pool(problems, settings, Path(tmp), say)
         try:
-            say(f"starting the judge and the candidate's worker on {options.device} (loading {problem.name})")
-            measured = pool.start_judge(to_measure)
-            for index, item in enumerate(items):
+            for index, (target, item) in enumerate(pairs):
                 if index and stop is not None and stop():
                     break
-                if len(items) > 1:
-                    say(f"candidate {index + 1} of {len(items)}")
+                pool.point_at(target)
+                if len(pairs) > 1:
+                    say(f"candidate {index + 1} of {len(pairs)}")
                 result = pool.evaluate(index, item)
-                result.candidate_hash, result.problem_hash = item.hash, phash
+                result.candidate_hash, result.problem_hash = item.hash, target.hash
                 if result.status is Status.OK:
-                    result.baselines_ms.update({**known, **measured})
-                    result.baselines_from.update({**dict.fromkeys(known, "store"), **dict.fromkeys(measured, "start-up"),
+                    result.baselines_ms.update({**target.known, **target.measured})
+                    result.baselines_from.update({**dict.fromkeys(target.known, "store"),
+                                                  **dict.fromkeys(target.measured, "start-up"),
                                                   **{m: f"failed: {why}" for m, why in pool.baseline_errors.items()
                                                      if m not in result.baselines_from}})
                 results.append(result)
@@ -134,7 +180,9 @@ def evaluate_many(problem: Path, candidates: Sequence[Path | str], options: Eval
                     on_result(index, result)
         finally:
             pool.close()
-    _save_baselines(store, phash, options.device, measured, results)
+    for target in dict.fromkeys(t for t, _ in pairs):
+        mine = [r for (t, _), r in zip(pairs, results) if t is target]
+        _save_baselines(store, target.hash, target.options.device, target.measured, mine)
     return results
 
 
@@ -171,15 +219,23 @@ def _not_dumpable() -> Iterator[None]:
                 set_not_dumpable(False)
 
 
-class _Pool:
-    """The judge and the candidate's worker of one problem; each started again when it must be."""
+def _same_processes(a: EvalOptions, b: EvalOptions) -> bool:
+    """Can processes started under ``a`` serve ``b``? Yes when they differ at most in what only this process
+    reads (``time_candidate``)."""
+    return dataclasses.replace(a, time_candidate=b.time_candidate) == b
 
-    def __init__(self, problem: Path, options: EvalOptions, settings: Settings, exchange: Path,
-                 say: Callable[[str], None]) -> None:
-        self.problem, self.options, self.settings, self.exchange = problem, options, settings, exchange
+
+class _Pool:
+    """The judge and the candidate's worker; each started again when it must be, and pointed at the next
+    problem in place when only the problem file changes."""
+
+    def __init__(self, problems: Sequence[Path], settings: Settings, exchange: Path, say: Callable[[str], None]) -> None:
+        self.problems, self.settings, self.exchange = tuple(problems), settings, exchange  # every process reads them all
         self.say = say
+        self.target: _Target | None = None  # the problem and options the next candidate is evaluated on
         self.judge: Job | None = None
         self.worker: Job | None = None
+        self.worker_problem: Path | None = None  # the problem the running worker has loaded
         self.startup: dict[str, float] = {}  # start-up phases to report with the next result
         self.startup_lock_wait_s = 0.0  # the judge's wait for the GPU's lock while starting, for the next result
         self.versions: dict[str, str] = {}
@@ -187,15 +243,43 @@ class _Pool:
         self.in_rounds: tuple[str, ...] = ()  # torch.compile baselines the judge times in each candidate's rounds
         self.baseline_errors: dict[str, str] = {}  # baselines the judge could not build or time, and why
 
+    @property
+    def problem(self) -> Path:
+        assert self.target is not None
+        return self.target.problem
+
+    @property
+    def options(self) -> EvalOptions:
+        assert self.target is not None
+        return self.target.options
+
+    def point_at(self, target: _Target) -> None:
+        """Make the judge serve ``target`` (started, or its problem loaded in place); the worker follows
+        when the next candidate needs it (``_ready_worker``). The baselines it measured go to ``target``."""
+        if self.target is not None and not _same_processes(self.target.options, target.options):
+            self.close()
+        if target is self.target:  # a judge that died meanwhile is started again by ``evaluate``
+            return
+        self.target = target
+        if self.judge is None:
+            self.say(f"starting the judge and the candidate's worker on {self.options.device} "
+                     f"(loading {self.problem.name})")
+            target.measured = self.start_judge(target.to_measure)
+        else:
+            self.say(f"loading {self.problem.name} in the judge")
+            self.judge.resume()  # stopped after a timed command of the last candidate, or running
+            self.judge.send({"cmd": "problem", "problem": str(self.problem.resolve()), "baselines": target.to_measure})
+            target.measured = self._judge_ready(target.to_measure)
+
     def _payload(self, **extra: object) -> dict:
         return {"problem": str(self.problem.resolve()), "options": dataclasses.asdict(self.options),
                 "exchange": str(self.exchange), **extra}
 
     def _binds(self, *writable: Path) -> Binds:
         """What a worker reaches in its private mount namespace: the exchange (and ``writable``), the
-        problem file, the GPU's device nodes."""
+        problem files, the GPU's device nodes."""
         devices = gpu_device_nodes() if self.options.device.startswith("cuda") else ()
-        return Binds(writable=(self.exchange, *writable), read_only=(self.problem.resolve(),), devices=devices)
+        return Binds(writable=(self.exchange, *writable), read_only=self.problems, devices=devices)
 
     def start_judge(self, to_measure: list[str]) -> dict[str, float]:
         """Start the judge (and the first worker, whose start-up overlaps it); the baselines it measured."""
@@ -212,6 +296,11 @@ class _Pool:
         _warn_once(self.judge.isolation.warning)
         if self.worker is None:
             self._start_worker()
+        return self._judge_ready(to_measure)
+
+    def _judge_ready(self, to_measure: list[str]) -> dict[str, float]:
+        """The judge's ready message, once it has loaded the problem; the baselines it measured."""
+        assert self.judge is not None
         ready = self.judge.receive(STARTUP_S + BASELINE_S * len(to_measure))
         if ready is None or ready.get("kind") != "ready":
             reason = ready["reason"] if ready and ready.get("kind") == "bad_input" else (
@@ -230,10 +319,16 @@ class _Pool:
     def _start_worker(self) -> None:
         extra_env = {"TRITON_INTERPRET": "1"} if self.options.device == "cpu" else {}
         self.worker = Job(WORKER_MODULE, self._payload(), settings=self.settings, extra_env=extra_env, binds=self._binds())
+        self.worker_problem = self.problem
         self._worker_ready = False
 
     def _ready_worker(self) -> Job | EvalResult:
-        """The candidate's worker, started and ready; a result when it could not start."""
+        """The candidate's worker, started (or pointed at this problem) and ready; a result when it could not start."""
+        if self.worker is not None and self.worker_problem != self.problem:
+            if self._worker_ready:
+                self._point_worker()
+            else:  # still starting on the last problem
+                self._drop_worker()
         if self.worker is None:
             self._start_worker()
         assert self.worker is not None
@@ -249,6 +344,18 @@ class _Pool:
             self._worker_ready = True
             self.worker.stop_and_wait(1.0)
         return self.worker
+
+    def _point_worker(self) -> None:
+        """Load this problem in the running worker, which ran candidates: anything but its ready answer
+        drops it (a fresh worker then starts, and is believed about the problem)."""
+        assert self.worker is not None
+        try:
+            ready = ask_worker(self.worker, {"cmd": "problem", "problem": str(self.problem.resolve())}, "ready", STARTUP_S)
+        except Ended:
+            self._drop_worker()
+            return
+        self.startup.update(ready.get("startup_s", {}))
+        self.worker_problem = self.problem
 
     def evaluate(self, index: int, item: "_Candidate") -> EvalResult:
         if self.judge is None:  # a judge that died: the next one compiles again what is timed in the rounds
@@ -291,10 +398,12 @@ class _Pool:
             self.worker = None
 
     def close(self) -> None:
+        """End both processes (the next candidate starts them afresh)."""
         for job in (self.worker, self.judge):
             if job is not None:
                 job.send({"cmd": "exit"})
                 job.close()
+        self.worker = self.judge = None
 
 
 _WARNED: set[str] = set()

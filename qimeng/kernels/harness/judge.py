@@ -434,39 +434,60 @@ def _commands(judge: Judge) -> dict[str, Callable[[dict], dict]]:
     }
 
 
+def load(problem_path: str, options: EvalOptions, exchange: Path, to_measure: list[str]) -> tuple[Judge, dict]:
+    """The judge of ``problem_path`` (its reference run once) and its ready message: the baselines in
+    ``to_measure`` compiled (and timed, unless in the rounds), the start-up phases, the wait for the lock."""
+    startup: dict[str, float] = {}
+    waited_before = device_lock.waited_s()
+    t0 = time.perf_counter()
+    with device_lock.shared(options.device):  # a full-size forward: not beside another evaluation's clock
+        problem = load_problem(problem_path, small=options.small)
+        judge = Judge(problem, options, exchange)
+        judge.run_reference(problem.inputs(options.seed, options.device))
+    startup["judge_problem"] = round(time.perf_counter() - t0, 4)
+    t0 = time.perf_counter()
+    compiled, errors = compile_baselines(problem, options, to_measure)
+    if compiled or errors:  # torch.compile's own compile: the competitor's, not the candidates' (engine/budget)
+        startup[baselines.COMPILE_PHASE] = round(time.perf_counter() - t0, 4)
+    found: dict[str, float] = {}
+    if options.interleave_baselines:  # timed in each candidate's rounds, three-way
+        judge.compiled, judge.baseline_errors = compiled, dict(errors)
+    else:
+        found, timing_errors = measure_baselines(problem, options, compiled)
+        errors.update(timing_errors)
+    return judge, {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
+                   "baselines": found, "baseline_errors": errors, "in_rounds": sorted(judge.compiled),
+                   "startup_s": startup, "backend_flags": memory.backend_flags(),
+                   "lock_wait_s": round(device_lock.waited_s() - waited_before, 4)}
+
+
 def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[dict]:
+    """Serve the problem of ``payload``; a ``problem`` command (between candidates) points this process at
+    another problem file under the same options, as at start-up (``evaluate.evaluate_problems``)."""
     set_not_dumpable()  # no other process of this user may read this one's memory or descriptors
     faulthandler.enable()
     options = options_from(payload)
+    exchange = Path(payload["exchange"])
     try:
         if torch.device(options.device).type == "cuda":
             if not torch.cuda.is_available():
                 raise BadInput(f"device {options.device!r} is not available here (torch {torch.__version__} sees no CUDA GPU)")
             if torch.device(options.device).index is not None:
                 torch.cuda.set_device(torch.device(options.device))
-        startup = {"judge_import": round(time.perf_counter() - _STARTED, 4)}
-        t0 = time.perf_counter()
-        with device_lock.shared(options.device):  # a full-size forward: not beside another evaluation's clock
-            problem = load_problem(payload["problem"], small=options.small)
-            judge = Judge(problem, options, Path(payload["exchange"]))
-            judge.run_reference(problem.inputs(options.seed, options.device))
-        startup["judge_problem"] = round(time.perf_counter() - t0, 4)
-        t0 = time.perf_counter()
-        compiled, errors = compile_baselines(problem, options, payload.get("baselines", []))
-        if compiled or errors:  # torch.compile's own compile: the competitor's, not the candidates' (engine/budget)
-            startup[baselines.COMPILE_PHASE] = round(time.perf_counter() - t0, 4)
-        found: dict[str, float] = {}
-        if options.interleave_baselines:  # timed in each candidate's rounds, three-way
-            judge.compiled, judge.baseline_errors = compiled, dict(errors)
-        else:
-            found, timing_errors = measure_baselines(problem, options, compiled)
-            errors.update(timing_errors)
-        yield {"kind": "ready", "versions": versions(options.device), "problem_hash": problem.hash,
-               "baselines": found, "baseline_errors": errors, "in_rounds": sorted(judge.compiled),
-               "startup_s": startup, "backend_flags": memory.backend_flags(), "lock_wait_s": round(device_lock.waited_s(), 4)}
+        imported = round(time.perf_counter() - _STARTED, 4)
+        judge, ready = load(payload["problem"], options, exchange, payload.get("baselines", []))
+        ready["startup_s"] = {"judge_import": imported, **ready["startup_s"]}
+        yield ready
         commands = _commands(judge)
         while (command := next_command()) is not None and command.get("cmd") != "exit":
-            yield commands[command["cmd"]](command)
+            if command["cmd"] == "problem":
+                del judge, commands  # the last problem's reference and outputs go before the next one loads
+                memory.release(options.device)
+                judge, ready = load(command["problem"], options, exchange, command.get("baselines", []))
+                commands = _commands(judge)
+                yield ready
+            else:
+                yield commands[command["cmd"]](command)
     except BadInput as exc:
         yield {"kind": "bad_input", "reason": str(exc)}
 

@@ -55,6 +55,45 @@ class Outcome:
     discard: bool  # the candidate's worker must not evaluate another candidate
 
 
+def ask_worker(worker: Job, command: dict, expect: str, timeout_s: float) -> dict:
+    """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``.
+    Ended when it was not stopped and silent before, died, hung past ``timeout_s``, failed or answered
+    anything but ``expect``."""
+    if not worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
+        raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
+    if worker.unasked():
+        raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
+    worker.resume()
+    started = time.perf_counter()
+    sent = worker.send(command)
+    message = worker.receive(timeout_s) if sent else None
+    wall_ms = (time.perf_counter() - started) * 1e3
+    worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
+    if message is None:
+        raise _death(worker, timeout_s)
+    if worker.forged_messages:
+        raise Ended(Status.REJECTED, "the candidate wrote on the harness's channel "
+                    f"({worker.forged_messages} line(s) without the channel's nonce)", True)
+    if message.get("kind") == "failed":
+        try:
+            status = Status(message.get("status"))
+        except ValueError:
+            status = Status.REJECTED
+        status = Status.REJECTED if status is Status.OK else status
+        raise Ended(status, str(message.get("reason", "")), bool(message.get("discard", True)))
+    if message.get("kind") != expect:
+        raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
+                    f"where {expect!r} was due", True)
+    return {**message, "wall_ms": wall_ms}
+
+
+def _death(worker: Job, timeout_s: float) -> Ended:
+    if worker.timed_out:
+        freed = f" (process gone {worker.kill_s:.2f} s after SIGKILL)" if worker.kill_s is not None else ""
+        return Ended(Status.TIMEOUT, f"no result within {timeout_s:g} s; the worker was killed{freed}", True)
+    worker.close()
+    return Ended(Status.CRASHED, f"the worker {worker.describe_exit()} while evaluating the candidate", True)
+
 
 def _waited(job: Job, ask: Callable[[], dict]) -> dict:
     """``ask()``'s answer with ``queued_ms``: how long ``job``'s main thread waited for a core meanwhile
@@ -79,40 +118,7 @@ class Referee:
     # -- talking to the two processes -------------------------------------------------------------
 
     def ask_worker(self, command: dict, expect: str) -> dict:
-        """Run the candidate's worker for one command; its answer, with the harness's wall time in ``wall_ms``."""
-        if not self.worker.stop_and_wait(_STOP_SETTLE_S):  # stopped since its last answer: usually at once
-            raise Ended(Status.REJECTED, "the candidate's worker could not be stopped", True)
-        if self.worker.unasked():
-            raise Ended(Status.REJECTED, "the candidate's worker wrote on its channel before it was asked", True)
-        self.worker.resume()
-        started = time.perf_counter()
-        sent = self.worker.send(command)
-        message = self.worker.receive(self.options.timeout_s) if sent else None
-        wall_ms = (time.perf_counter() - started) * 1e3
-        self.worker.stop()  # delivered within microseconds; the judge's reads wait for it (judge_while_stopped)
-        if message is None:
-            raise self._death()
-        if self.worker.forged_messages:
-            raise Ended(Status.REJECTED, "the candidate wrote on the harness's channel "
-                        f"({self.worker.forged_messages} line(s) without the channel's nonce)", True)
-        if message.get("kind") == "failed":
-            try:
-                status = Status(message.get("status"))
-            except ValueError:
-                status = Status.REJECTED
-            status = Status.REJECTED if status is Status.OK else status
-            raise Ended(status, str(message.get("reason", "")), bool(message.get("discard", True)))
-        if message.get("kind") != expect:
-            raise Ended(Status.REJECTED, f"the candidate's worker answered {str(message.get('kind'))[:40]!r} "
-                        f"where {expect!r} was due", True)
-        return {**message, "wall_ms": wall_ms}
-
-    def _death(self) -> Ended:
-        if self.worker.timed_out:
-            freed = f" (process gone {self.worker.kill_s:.2f} s after SIGKILL)" if self.worker.kill_s is not None else ""
-            return Ended(Status.TIMEOUT, f"no result within {self.options.timeout_s:g} s; the worker was killed{freed}", True)
-        self.worker.close()
-        return Ended(Status.CRASHED, f"the worker {self.worker.describe_exit()} while evaluating the candidate", True)
+        return ask_worker(self.worker, command, expect, self.options.timeout_s)
 
     def judge_send(self, command: dict, resume: bool = True) -> None:
         if resume:

@@ -7,7 +7,8 @@ timed round it reports its own clock's time and writes the round's output likewi
 (the tamper guard, poisoned memory, input mutation, threads) still run, and a failure it reports is
 believed (a candidate can only make its own result worse that way); a success it reports is checked
 by the judge. After a candidate that tampered with the process or hit a CUDA error it stops answering:
-the harness starts a fresh worker for the rest.
+the harness starts a fresh worker for the rest. Between candidates a ``problem`` command points it at
+another problem file (``evaluate.evaluate_problems``).
 """
 
 from __future__ import annotations
@@ -355,7 +356,11 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
     run: CandidateRun | None = None
     while (command := next_command()) is not None:
         try:
-            if command["cmd"] == "load":
+            if command["cmd"] == "problem":  # between candidates: another problem file, the same options
+                t0 = time.perf_counter()
+                problem, run = load_problem(command["problem"], small=options.small), None
+                answer = {"kind": "ready", "startup_s": {"worker_problem": round(time.perf_counter() - t0, 4)}}
+            elif command["cmd"] == "load":
                 for stream in (sys.stdout, sys.stderr):  # the harness splits the output per candidate here
                     stream.write(LOG_MARK.format(index=command["index"]))
                     stream.flush()
@@ -367,6 +372,9 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
         except CandidateFailed as failure:
             answer = {"kind": "failed", "status": failure.status.value, "reason": failure.reason,
                       "discard": failure.discard}
+        except BadInput as exc:  # the problem of a ``problem`` command: the harness asks a fresh worker
+            yield {"kind": "bad_input", "reason": str(exc)}
+            return
         sys.stdout.flush()
         sys.stderr.flush()
         yield answer

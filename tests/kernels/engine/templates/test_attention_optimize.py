@@ -1,16 +1,21 @@
 """End to end on the CPU: ``optimize`` of a hand-written causal attention and of
 ``F.scaled_dot_product_attention`` (grouped-query heads, a boolean mask) ends with the attention unit in the
 winner, verified by the harness under the Triton interpreter; the written model_new.py is then run against
-the problem's Model in float64 at its odd sequence lengths (not multiples of the block)."""
+the problem's Model in float64 at its odd sequence lengths (not multiples of the block). The shape checks of
+the dynamic phase share one judge and one worker (the harness's process launches counted)."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import qimeng.kernels.harness.evaluate as evaluate_module
+from qimeng.core.command_job import Job
 from qimeng.kernels.engine.optimize import optimize
+from qimeng.kernels.harness.evaluate import JUDGE_MODULE, WORKER_MODULE
 
 HAND_CAUSAL = '''
 import math
@@ -90,15 +95,30 @@ def optimized(tmp_path_factory):
         problem = root / f"{name}.py"
         problem.write_text(source)
         logs: list[str] = []
-        result = optimize(problem, root / name, device="cpu", budget_s=300, static=static, log=logs.append)
-        results[name] = (result, root / name, logs)
+        with pytest.MonkeyPatch.context() as patch:
+            launches = _counted_launches(patch)
+            result = optimize(problem, root / name, device="cpu", budget_s=300, static=static, log=logs.append)
+        results[name] = (result, root / name, logs, launches)
     return results
+
+
+def _counted_launches(patch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(module, problem file) of every sandboxed process the harness starts from now on."""
+    started: list[tuple[str, str]] = []
+
+    class Counted(Job):
+        def __init__(self, module: str, payload: dict, **kwargs) -> None:
+            started.append((module, Path(payload["problem"]).name))
+            super().__init__(module, payload, **kwargs)
+
+    patch.setattr(evaluate_module, "Job", Counted)
+    return started
 
 
 @pytest.mark.parametrize("name, what", [("hand_causal", "M=37 N=37 D=16, causal"),
                                         ("sdpa_gqa", "H=4/2 kv M=29 N=29 D=32, boolean mask")])
 def test_the_winner_computes_the_attention_with_the_template(optimized, name, what):
-    result, out, logs = optimized[name]
+    result, out, logs, _ = optimized[name]
     assert result.status == "optimized", (result.first_failure, logs[-5:])
     source = (out / "model_new.py").read_text()
     assert "_qm_attn_run(" in source and "@triton.jit" in source
@@ -108,11 +128,13 @@ def test_the_winner_computes_the_attention_with_the_template(optimized, name, wh
 
 
 def test_the_attention_unit_runs_generic_over_the_batch_verified_at_other_batches(optimized):
-    result, out, _ = optimized["sdpa_gqa"]
+    result, out, _, launches = optimized["sdpa_gqa"]
     assert result.dynamic == ("batch in [1, 64] (captured 1; argument 0 axis 0, argument 1 axis 0, argument 2 axis 0)",)
     report = (out / "report.md").read_text()
     checked = [line for line in report.splitlines() if line.startswith("- verified at {'batch'")]
     assert len(checked) == 3 and all(line.endswith(": ok") for line in checked), report
+    shape_checks = [module for module, problem in launches if problem.startswith("sdpa_gqa_shape")]
+    assert sorted(shape_checks) == sorted([JUDGE_MODULE, WORKER_MODULE])  # one judge and one worker for all three
     source = (out / "model_new.py").read_text()
     assert "qm_batch = _qm_a0.shape[0]" in source and "if not 1 <= qm_batch <= 64:" in source
     assert optimized["hand_causal"][0].dynamic == ()  # static: no batch range
@@ -120,7 +142,7 @@ def test_the_attention_unit_runs_generic_over_the_batch_verified_at_other_batche
 
 @pytest.mark.parametrize("name, shape", [("hand_causal", [2, 2, 37, 16]), ("sdpa_gqa", [1, 4, 29, 32])])
 def test_model_new_matches_the_float64_model_at_odd_sequence_lengths(optimized, name, shape, tmp_path):
-    _, out, _ = optimized[name]
+    _, out, _, _ = optimized[name]
     candidate = tmp_path / "model_new.py"
     candidate.write_text(_small((out / "model_new.py").read_text()))
     env = {**os.environ, "TRITON_INTERPRET": "1", "QIMENG_WORK_DIR": str(tmp_path / "work")}
