@@ -211,6 +211,15 @@ def symmetric_config(config: GemmConfig) -> GemmConfig:
     return GemmConfig(side, side, config.block_k, config.group_m, 1, config.num_warps, config.num_stages)
 
 
+def fitted_config(problem: Problem, config: GemmConfig | None, whole_rows: bool, symmetric: bool) -> GemmConfig:
+    """``config`` as an epilogue of row statistics (``whole_row_config``, which needs no ``config``) and a
+    symmetric product (``symmetric_config``) need it; unchanged otherwise."""
+    if whole_rows:
+        config = whole_row_config(problem, config)
+    assert config is not None, "a config is needed but for whole rows"
+    return symmetric_config(config) if symmetric else config
+
+
 def curated_configs(problem: Problem, precision: str, sixteen_bit: bool, sms: int,
                     b_k_major: bool | None = None) -> list[GemmConfig]:
     """The default first, then the curated tiles of the shape class (split-K for few tiles); small M
@@ -349,12 +358,9 @@ def gemm(a: torch.Tensor, b: torch.Tensor, *, precision: str = "strict", epilogu
     if precision == "strict":
         precision = strict_variant(problem)
     symmetric = row_reduce is None and epilogue.of_product_alone and is_own_transpose(a, b)
-    if epilogue.whole_rows:
-        config = whole_row_config(problem, config)
-    elif config is None:
+    if config is None and not epilogue.whole_rows:
         config = default_config(problem, precision, _sixteen_bit(precision, a), sm_count(a.device))
-    if symmetric:
-        config = symmetric_config(config)
+    config = fitted_config(problem, config, epilogue.whole_rows, symmetric)
     module = load(precision, epilogue, str(out_dtype).removeprefix("torch."), row_reduce, symmetric)
     if precision == "tf32x3_presplit" and not config.gemv:
         (a, a_lo), (b, b_lo) = presplit(a, -1), presplit(b, -2)

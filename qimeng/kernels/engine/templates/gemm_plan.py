@@ -25,7 +25,7 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import (TENSOR_CORE_FP32, GemmConfig, Problem, default_config,
-                                                  strict_variant, symmetric_config, whole_row_config)
+                                                  fitted_config, strict_variant)
 from qimeng.kernels.engine.templates.gemm_runtime import RUNTIME
 from qimeng.kernels.engine.templates.gemm_source import kernels_source, source_hash
 from qimeng.kernels.engine.templates.gemm_symmetric import symmetric_product
@@ -144,10 +144,8 @@ def template_unit(graph: Graph, node: Node, variant: str, policy: str, units: li
                                       symmetric))
         fixed = (configs or {}).get(f"{node.name}/{v}")
         config = GemmConfig(*fixed) if fixed else default_config(problem, v, False, sms)
-        if folded.epilogue.whole_rows:  # one N tile holds each row: tuning varies BLOCK_M and the warps only
-            config = whole_row_config(problem, config)
-        if symmetric:  # square tiles, no split-K
-            config = symmetric_config(config)
+        # one N tile holds each row (tuning varies BLOCK_M and the warps only); symmetric: square tiles, no split-K
+        config = fitted_config(problem, config, folded.epilogue.whole_rows, symmetric)
         used.append((f"{node.name}/{v}", config.launch()))
         calls.append(_launch(prefix, v, refs[0].name, refs[1].name, folded.output, extra, config,
                              "            " if len(run) > 1 else "        ", folded.rows is not None))
