@@ -197,7 +197,7 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
             path.write_text(resized_problem(problem_source, kept, sizes))
         untimed = replace(options, time_candidate=False)
         results = evaluate(paths, refusing(source), [options] + [untimed] * (len(paths) - 1), on_result=arrived,
-                           stop=lambda: not all(r is not None and r.correct for _, r in outcome.checks))
+                           stop=lambda: not all(r.correct for _, r in outcome.checks))
     if len(results) < len(shapes) or not all(r.correct for r in results):
         return outcome
     outcome.source, outcome.dims = source, kept

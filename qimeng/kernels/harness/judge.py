@@ -147,23 +147,29 @@ class Judge:
             return {**reply, "reason": unreadable}
         candidate = read[0] if len(read) == 1 and not isinstance(out_r, (tuple, list)) else read
         reason = checks.compare(candidate, out_r, atol, rtol)
+        truth_buffers: dict[str, torch.Tensor] | None = None  # the float64 twin's, once it ran
         if reason is not None and checks.VALUES_DIFFER in reason:
-            truth = self.float64_reference(seed)
+            truth_buffers = {}
+            truth = self.float64_reference(seed, buffers=truth_buffers)
             if truth is not None:
                 reason = checks.within_reference_error(candidate, out_r, truth, atol, rtol)
                 if reason is None:
                     reply["flags"].append("within_reference_error")
+            else:
+                truth_buffers = None
             del truth
         if reason is None and buffers is not None:
-            reason, second_look = self.check_buffers(buffers, buffer_names, seed)
+            reason, second_look = self.check_buffers(buffers, buffer_names, seed, truth_buffers)
             if reason is None and second_look:
                 reply["flags"].append("within_reference_error")
         return {**reply, "reason": reason}
 
-    def check_buffers(self, described: Any, names: Any, seed: int) -> tuple[str | None, bool]:
+    def check_buffers(self, described: Any, names: Any, seed: int,
+                      truth: dict[str, torch.Tensor] | None = None) -> tuple[str | None, bool]:
         """(why the candidate's exported buffers differ from the reference's after its call on ``seed``, if
         they do; whether it took the second look): values that miss the tolerances are looked at again
-        against the buffers of the reference's float64 twin after the same call."""
+        against the buffers of the reference's float64 twin after the same call (``truth`` when the
+        outputs' second look ran it already)."""
         if not isinstance(described, list) or not isinstance(names, list) or len(names) != len(described):
             return "the candidate's worker described its buffers wrongly", False
         read = [self.reader.read(meta) for meta in described]
@@ -174,9 +180,10 @@ class Judge:
         reason = checks.buffers_differ(candidate, reference)
         if reason is None or checks.VALUES_DIFFER not in reason:
             return reason, False
-        truth: dict[str, torch.Tensor] = {}
-        if self.float64_reference(seed, buffers=truth) is None:
-            return reason, False
+        if truth is None:
+            truth = {}
+            if self.float64_reference(seed, buffers=truth) is None:
+                return reason, False
         return checks.buffers_differ(candidate, reference, truth), True
 
     def float64_reference(self, seed: int, inputs: list | None = None,
