@@ -104,7 +104,8 @@ def evaluate_problems(problems: Sequence[Path], candidate: Path | str, options: 
     """Evaluate one candidate on each problem, ``problems[i]`` under ``options[i]`` (one problem at several
     sizes, say), one after the other, as ``evaluate_many`` does: ``on_result``, ``on_progress`` and
     ``stop`` alike. The judge and the candidate's worker are pointed at each next problem in place (the
-    judge loads it and builds its reference afresh; the worker loads it between candidates); they are
+    judge loads it and builds its reference afresh; the worker loads it between candidates; on the CPU
+    only, ``_loads_in_place``); they are
     started afresh where ``evaluate_many`` would start them (a crash, a hang, tampering, a CUDA error) and
     where the options differ in more than ``time_candidate``, which only this process reads."""
     if len(problems) != len(options):
@@ -225,6 +226,12 @@ def _same_processes(a: EvalOptions, b: EvalOptions) -> bool:
     return dataclasses.replace(a, time_candidate=b.time_candidate) == b
 
 
+def _loads_in_place(options: EvalOptions) -> bool:
+    """Can a judge load another problem in place? Not on CUDA: on the H200 the reference of the next problem
+    failed with "CUDA error: resource already mapped" in the judge that served the last one."""
+    return not options.device.startswith("cuda")
+
+
 class _Pool:
     """The judge and the candidate's worker; each started again when it must be, and pointed at the next
     problem in place when only the problem file changes."""
@@ -256,7 +263,8 @@ class _Pool:
     def point_at(self, target: _Target) -> None:
         """Make the judge serve ``target`` (started, or its problem loaded in place); the worker follows
         when the next candidate needs it (``_ready_worker``). The baselines it measured go to ``target``."""
-        if self.target is not None and not _same_processes(self.target.options, target.options):
+        if self.target is not None and target is not self.target and (
+                not _same_processes(self.target.options, target.options) or not _loads_in_place(target.options)):
             self.close()
         if target is self.target:  # a judge that died meanwhile is started again by ``evaluate``
             return

@@ -12,7 +12,7 @@ import pytest
 import qimeng.kernels.harness.evaluate as evaluate_module
 from qimeng.core.command_job import Job
 from qimeng.core.verdict import BadInput, Status
-from qimeng.kernels.harness.evaluate import evaluate_problems
+from qimeng.kernels.harness.evaluate import _loads_in_place, evaluate_problems
 from qimeng.kernels.result import EvalOptions
 
 CHEATS = Path(__file__).parent / "cheats"
@@ -92,3 +92,8 @@ def test_a_problem_that_fails_to_load_in_place_is_bad_input(tmp_path, launches) 
         evaluate_problems([_problems(tmp_path)[0], CHEATS / "bad_ctor_raises.py"], WRONG_AT_24, [UNTIMED] * 2)
     assert str(CHEATS / "bad_ctor_raises.py") in str(info.value) and "width 3 is not supported" in str(info.value)
     assert len(launches) == 2
+
+
+def test_a_judge_loads_another_problem_in_place_on_the_cpu_only():
+    assert _loads_in_place(UNTIMED)  # the CPU options of this file's checks
+    assert not _loads_in_place(replace(UNTIMED, device="cuda:0"))
