@@ -10,8 +10,9 @@ The file is rendered at the captured sizes with each bucket's configuration; the
 differ from the captured configuration's file, outside every ``@triton.jit`` function (launch grids,
 constexpr values, warps, stages, the template's launch tuple), become slots ``_qm_cfg[k]`` read from
 ``_qm_config(sizes)``: a table of one row per bucket that differs, the captured row for every other
-size. A configuration that changes a kernel's code (a split reduction's segment count) or anything
-else keeps its buckets on the captured row. Compiled kernels are kept per (kernel, row) for the
+size. The registrations for compilation ahead keep the captured row's values (the other rows' kernels
+compile at their first launch). A configuration that changes a kernel's code (a split reduction's
+segment count) or anything else keeps its buckets on the captured row. Compiled kernels are kept per (kernel, row) for the
 direct launch path.
 """
 
@@ -26,6 +27,7 @@ from qimeng.kernels.engine.source_tokens import jit_lines, tokens
 
 BucketKey = tuple[int, ...]  # one bucket per dynamic dimension, in their order
 SLOT = "_qm_cfg"
+AHEAD = "_qm_ahead("  # a module-level registration for compilation ahead (codegen/ahead.py)
 MAX_CHECKED_ROWS = 3  # rows beyond the captured one that the harness verifies (the rest: captured row)
 
 
@@ -90,7 +92,7 @@ def _differences(base: list[tokenize.TokenInfo], other: str, jit: set[int]) -> d
         return "its configuration changes the code's structure"
     out = {}
     for k, (a, b) in enumerate(zip(base, other_tokens)):
-        if a.string == b.string:
+        if a.string == b.string or a.line.startswith(AHEAD):  # compiled ahead: the captured row only
             continue
         if a.type != tokenize.NUMBER or b.type != tokenize.NUMBER:
             return f"its configuration changes the code: `{a.line.strip()[:100]}`"

@@ -21,6 +21,7 @@ import torch
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
 from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
 from qimeng.kernels.engine.codegen import ops
+from qimeng.kernels.engine.codegen import ahead
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.cuda_graph import GRAPHED_RUNTIME
@@ -121,7 +122,7 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
             # the kernels are the captured mode's: the other one (batch statistics, dropout) is PyTorch's
             f"        if self.training is not {graph.training} or not _qm_guard(_qm_args):" if graph.mode_specific
             else "        if not _qm_guard(_qm_args):",
-            "            return _qm_fallback(self, _qm_args)"]
+            "            return _qm_fallback(self, _qm_args)", *ahead.call_lines("        ")]
     if precision == "tf32":
         out += ["        _qm_flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)",
                 "        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True",
@@ -140,13 +141,15 @@ def runtime_lines() -> list[str]:
     launchers, the custom-op registration and the guard-miss fallback."""
     return ["import os as _qm_os", "import warnings as _qm_warnings", "",
             "import torch", "import triton", "import triton.language as tl", "", HELPERS.strip(), "", "",
-            LAUNCH_RUNTIME.strip(), "", "", ops.NAMESPACE_LINE.format(""), ops.RUNTIME.rstrip(), ""]
+            LAUNCH_RUNTIME.strip(), "", "", ahead.RUNTIME.strip(), "", "", ops.NAMESPACE_LINE.format(""), ops.RUNTIME.rstrip(), ""]
 
 
 def kernel_chunks(plan: Plan) -> list[str]:
-    """The module-level code of the plan's kernels: each Triton kernel once (identical kernels share one),
-    the template units' run time and kernels, and each kernel's custom-op wrapper."""
-    chunks = [source.rstrip() for source in dict.fromkeys(unit.rendered.source for unit in plan.kernels)]
+    """The module-level code of the plan's kernels: each Triton kernel once (identical kernels share one)
+    with its registration for compilation ahead, the template units' run time and kernels, and each
+    kernel's custom-op wrapper."""
+    rendered = {unit.rendered.source: unit.rendered for unit in plan.kernels}
+    chunks = [source.rstrip() + "".join(f"\n\n\n{line}" for line in r.ahead) for source, r in rendered.items()]
     templates = [u for u in plan.units if isinstance(u, TemplateUnit)]
     chunks += [source.strip() for source in
                dict.fromkeys([u.runtime for u in templates if u.runtime] + [u.source for u in templates])]

@@ -136,6 +136,8 @@ def thread_symbols(source: str, dims: list[DynamicDim]) -> str:
                               "BLOCK_P: tl.constexpr", source)
     source = source.replace(", BLOCK_P=", f", {plain}, BLOCK_P=")  # the JIT launch
     source = re.sub(r"(None, None, None, (?:_qm_p\d+, )*_qm_p\d+)", rf"\1, {plain}", source)  # the direct launch
+    captured = "".join(f"{d.captured}, " for d in dims)  # any size in range compiles the same binary
+    source = re.sub(r"(_qm_ahead\(\w+, \([^)]*\), )\(\)", rf"\1({captured})", source)  # the compilation ahead
 
     def add(m: re.Match) -> str:
         inner = m.group(2)

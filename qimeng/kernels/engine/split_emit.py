@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass
 
 from qimeng.kernels.engine.capture import Graph
-from qimeng.kernels.engine.codegen import ops
+from qimeng.kernels.engine.codegen import ahead, ops
 from qimeng.kernels.engine.emit import (channels_last_source, fast_forward, guard_source, kernel_chunks,
                                         literal_source, restride_source, runtime_lines)
 from qimeng.kernels.engine.lowering_plan import Plan
@@ -105,7 +105,7 @@ def _piece_functions(index: int, piece: OptimizedPiece, device_type: str) -> str
     entry = [f"def _qm_piece_p{index}(self, *args, **kwargs):",
              f'    """`{piece.path}`.forward: its kernels for the captured call ({n} positional arguments)."""',
              f"    if kwargs or {mode}not _qm_guard_p{index}(args):",
-             "        return _qm_piece_fallback(self, args, kwargs)", *run]
+             "        return _qm_piece_fallback(self, args, kwargs)", *ahead.call_lines("    "), *run]
     return "\n".join([guard_source(graph, device_type, f"_qm_guard_p{index}"), "", "", body, "", "", *entry])
 
 

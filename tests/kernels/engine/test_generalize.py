@@ -141,6 +141,8 @@ def test_generic_source_takes_sizes_as_runtime_arguments(generic):
     assert "@triton.jit(do_not_specialize=['qm_batch'])" in source
     assert "if not 2 <= qm_batch <= 40:" in source and "qm_batch = _qm_a0.shape[0]" in source
     assert "_qm_fake_" in source and "torch.library.custom_op" in source
+    ahead = [line for line in source.splitlines() if line.startswith("_qm_ahead(")]
+    assert ahead and all(f"), ({batch.captured}, ), {{" in line for line in ahead)  # compiled at a size in range
 
 
 def test_generic_model_new_runs_its_kernels_at_other_sizes_and_composes_with_compile_and_export(generic):

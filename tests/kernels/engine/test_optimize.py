@@ -60,7 +60,7 @@ assert out.grad_fn is not None and x.grad is not None and new.norm.weight.grad i
 print("autograd", mod._qm_guard([x, torch.randn(8, 48)]))
 '''
 
-ALLOWED_IMPORTS = {"torch", "triton", "math", "os", "warnings"}
+ALLOWED_IMPORTS = {"torch", "triton", "math", "os", "warnings", "concurrent"}
 
 
 @pytest.fixture(scope="module")

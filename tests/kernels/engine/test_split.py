@@ -87,7 +87,7 @@ with torch.no_grad():
 print("kernels ran", runs["up"], runs["down"])
 '''
 
-ALLOWED_IMPORTS = {"torch", "triton", "math", "os", "warnings", "types"}
+ALLOWED_IMPORTS = {"torch", "triton", "math", "os", "warnings", "types", "concurrent"}
 
 
 class Inner(nn.Module):

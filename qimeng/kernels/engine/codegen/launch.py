@@ -16,6 +16,9 @@ exactly what the JIT would do:
 - no Triton launch hook is installed (profilers such as Proton install them: the JIT calls them);
 - this Triton exposes the compiled-kernel API the direct path was written for (3.x with ``knobs``);
   under the interpreter, or with any other API, every launch takes the JIT path.
+
+The first call's JIT launches find their kernels compiled already: ``ahead.py`` compiles them all
+before it, from threads.
 """
 
 from __future__ import annotations

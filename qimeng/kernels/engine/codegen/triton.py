@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from qimeng.kernels.engine.codegen.ahead import ahead_line
 from qimeng.kernels.engine.codegen.launch import launch_lines
 from qimeng.kernels.engine.ir.expr import Const, Expr, IndexValue, Load, Op, ReduceRef, ScanRef, walk
 from qimeng.kernels.engine.ir.index import Div, Index, Mod, Value, Var
@@ -72,6 +73,7 @@ class Rendered:
     source: str  # the @triton.jit function and its launcher
     launcher: str  # name of the launcher: launcher(*input_tensors, *output_tensors)
     config: KernelConfig  # the concrete configuration used
+    ahead: tuple[str, ...] = ()  # module-level lines registering its launches for compilation ahead (ahead.py)
 
 
 def _next_pow2(n: int) -> int:
@@ -456,11 +458,13 @@ def render(kernel: Kernel, config: KernelConfig) -> Rendered:
     params = [b.name for b in kernel.inputs + kernel.outputs]
     grid = (_tiled_programs(kernel, config) if config.strategy == "tiled"
             else f"-(-{max(kernel.parallel_size, 1)} // {config.block_p})")
+    consts = {"BLOCK_P": config.block_p, "BLOCK_R": config.block_r}
     launch = [f"def {launcher}({', '.join(params)}):"] + launch_lines(
-        kernel.name, grid, params, {"BLOCK_P": config.block_p, "BLOCK_R": config.block_r}, config.num_warps,
-        config.num_stages)
+        kernel.name, grid, params, consts, config.num_warps, config.num_stages)
+    ahead = ahead_line(kernel.name, [b.dtype for b in kernel.inputs + kernel.outputs], consts, config.num_warps,
+                       config.num_stages)
     source = "\n".join(header + body) + "\n\n\n" + "\n".join(launch) + "\n"
-    return Rendered(kernel.name, source, launcher, config)
+    return Rendered(kernel.name, source, launcher, config, (ahead,))
 
 
 def _needs_int64(kernel: Kernel) -> bool:
@@ -828,12 +832,17 @@ def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     for r, part in zip(kernel.reductions, parts):
         launch.append(f"    {part} = torch.empty(({rows} * {segments},), dtype=torch.{r.dtype}, device={dev}.device)")
     in_names = [b.name for b in kernel.inputs]
+    partial_consts, final_consts = {"BLOCK_P": 1, "BLOCK_R": config.block_r}, {"BLOCK_P": block_rows, "BLOCK_R": 1}
     launch += launch_lines(f"{kernel.name}_partial", f"{rows} * {segments}", in_names + parts,
-                           {"BLOCK_P": 1, "BLOCK_R": config.block_r}, config.num_warps, config.num_stages)
+                           partial_consts, config.num_warps, config.num_stages)
     launch += launch_lines(kernel.name, f"-(-{rows} // {block_rows})", in_names + parts + [b.name for b in kernel.outputs],
-                           {"BLOCK_P": block_rows, "BLOCK_R": 1}, 4, 1)
+                           final_consts, 4, 1)
+    in_dtypes, part_dtypes = [b.dtype for b in kernel.inputs], [r.dtype for r in kernel.reductions]
+    ahead = [ahead_line(f"{kernel.name}_partial", in_dtypes + part_dtypes, partial_consts, config.num_warps,
+                        config.num_stages),
+             ahead_line(kernel.name, in_dtypes + part_dtypes + [b.dtype for b in kernel.outputs], final_consts, 4, 1)]
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
-    return Rendered(kernel.name, source, launcher, config)
+    return Rendered(kernel.name, source, launcher, config, tuple(ahead))
 
 
 def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
@@ -909,5 +918,9 @@ def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
                            config.num_warps, config.num_stages)
     launch += launch_lines(kernel.name, str(programs), in_names + parts + [b.name for b in kernel.outputs],
                            consts, config.num_warps, config.num_stages)
+    in_dtypes, part_dtypes = [b.dtype for b in kernel.inputs], ["float32"] * len(parts)
+    ahead = [ahead_line(f"{kernel.name}_partial", in_dtypes + part_dtypes, consts, config.num_warps, config.num_stages),
+             ahead_line(kernel.name, in_dtypes + part_dtypes + [b.dtype for b in kernel.outputs], consts,
+                        config.num_warps, config.num_stages)]
     source = "\n".join(lines + final) + "\n\n\n" + "\n".join(launch) + "\n"
-    return Rendered(kernel.name, source, launcher, config)
+    return Rendered(kernel.name, source, launcher, config, tuple(ahead))
