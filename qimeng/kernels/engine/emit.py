@@ -136,6 +136,23 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
     return ops.with_namespace("\n".join(out) + "\n")
 
 
+def buffer_update_lines(graph: Graph) -> list[str]:
+    """The forward's copies of the new buffer values (running statistics) into the buffers: one
+    ``torch._foreach_copy_`` per dtype (a deep network's hundreds of copies in one or two launches), a
+    plain ``copy_`` for a lone buffer of its dtype."""
+    by_dtype: dict[str, list[tuple[str, str]]] = {}
+    for value, target in graph.mutations:
+        by_dtype.setdefault(graph.meta(value.name).dtype, []).append((_attr_path(target), value.name))
+    lines = []
+    for pairs in by_dtype.values():
+        if len(pairs) == 1:
+            lines.append(f"        {pairs[0][0]}.copy_({pairs[0][1]})")
+        else:
+            targets, values = (", ".join(side) for side in zip(*pairs))
+            lines.append(f"        torch._foreach_copy_([{targets}], [{values}])")
+    return lines
+
+
 def runtime_lines() -> list[str]:
     """The imports and run-time helpers of a generated file (after the problem's source): Triton helpers,
     launchers, the custom-op registration and the guard-miss fallback."""
@@ -308,8 +325,7 @@ def fast_forward(graph: Graph, plan: Plan, precision: str = "strict", regions: d
                 lines.append(f"        {node.name} = _qm_restride({node.name}, {node.meta.shape!r}, {stride!r})")
         else:
             lines.append(ops.call_line(unit.kernel))
-    for value, target in graph.mutations:  # buffers the forward updates (running statistics)
-        lines.append(f"        {_attr_path(target)}.copy_({_py(value)})")
+    lines += buffer_update_lines(graph)
     outs = [o.name if isinstance(o, Ref) else _py(o) for o in graph.outputs]
     if graph.single_output and len(outs) == 1:
         lines.append(f"        return {outs[0]}")

@@ -1,7 +1,8 @@
 """Training mode: ModelNew runs its own kernels when captured in training mode, with batch statistics
 and the running statistics updated as PyTorch does (momentum, cumulative average), dropout(0) as the
 identity and dropout(p > 0) as a PyTorch call on the same random stream. Checked against the PyTorch
-model in training mode after several calls (outputs against a float64 copy, buffers, step counters)."""
+model in training mode after several calls (outputs against a float64 copy, buffers, step counters;
+two batch norms' buffers updated by one copy per dtype)."""
 
 import pytest
 import torch
@@ -46,6 +47,18 @@ class Model(nn.Module):
 def get_inputs():
     return [torch.randn(2, 3, 8, 8)]
 ''',
+    "two_bn_chain": '''
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(6)
+        self.bn2 = nn.BatchNorm2d(6, momentum=None)
+    def forward(self, x):
+        return self.bn2(torch.relu(self.bn(x)) + x)
+
+def get_inputs():
+    return [torch.randn(3, 6, 5, 4) * 2 + 3]
+''',
     "dropout_half": '''
 class Model(nn.Module):
     def __init__(self):
@@ -65,7 +78,7 @@ def results(tmp_path_factory, interpreter):
     return run_cases(interpreter, tmp_path_factory.mktemp("training"), CASES)
 
 
-@pytest.mark.parametrize("name", ["bn2d_relu", "bn1d_cumulative", "conv_bn_dropout0"])
+@pytest.mark.parametrize("name", ["bn2d_relu", "bn1d_cumulative", "conv_bn_dropout0", "two_bn_chain"])
 def test_batch_norm_in_training_mode_runs_kernels_and_updates_buffers(results, name):
     r = results[name]
     assert "error" not in r, r
