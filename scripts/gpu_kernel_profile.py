@@ -7,6 +7,7 @@ expert policy's main line through stage S instead of reading a file. Correctness
 this only attributes time.
 
     python scripts/gpu_kernel_profile.py PROBLEM.py (MODEL_NEW.py | --stage reduce) [--top 12] [--no-compile]
+        [--mode train|eval]
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ def main() -> None:
     parser.add_argument("--stage", help="render the expert main line through this stage instead")
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--mode", choices=("train", "eval"), default="train", help="as built (default) or .eval()")
     args = parser.parse_args()
     if (args.model_new is None) == (args.stage is None):
         raise SystemExit("give MODEL_NEW.py or --stage, not both")
     path = args.model_new or render_stage(args.problem, args.stage, Path(tempfile.mkdtemp()) / "model_new.py")
-    pair = load_model_pair(args.problem, path)
+    pair = load_model_pair(args.problem, path, args.mode)
     sides = {"eager": pair.reference, "ModelNew": pair.candidate}
     if not args.no_compile:
         sides["torch.compile"] = torch.compile(pair.reference)

@@ -96,14 +96,18 @@ def expand(initial: Schedule, stages: list[str], propose: Proposer,
 FIRST_ALTERNATIVES = ("graph",)  # alternatives verified right after the main line: they may win by most
 
 
-def verification_order(candidates: list[Candidate]) -> list[Candidate]:
-    """The main line first, then the CUDA-graph alternatives (a launch-bound forward gains several times
-    from them, and a budget spent on the others would leave them untried: on the H200 a GPT block's
-    budget ended after its strategy alternatives), then the other alternatives, each in stage order."""
-    def rank(c: Candidate) -> int:
-        return 0 if c.main_line else 1 if c.stage in FIRST_ALTERNATIVES else 2
-
-    return sorted(candidates, key=rank)
+def verification_order(candidates: list[Candidate], timed: bool = True) -> list[Candidate]:
+    """The order the budget takes candidates in. Timed: the main line's last candidate (the most fused),
+    then the CUDA-graph alternatives built on it (a launch-bound forward gains several times from them: on
+    the H200 a 200-layer DenseNet's budget ended after its first, 1105-kernel main-line candidate, and a GPT
+    block's after its strategy alternatives), then the rest of the main line from its end back, then the
+    other alternatives, each in stage order. Untimed: the main line in stage order (only it is verified)."""
+    main = [c for c in candidates if c.main_line]
+    if not timed:
+        return main
+    first = [c for c in candidates if not c.main_line and c.stage in FIRST_ALTERNATIVES]
+    rest = [c for c in candidates if not c.main_line and c.stage not in FIRST_ALTERNATIVES]
+    return main[-1:] + first + main[-2::-1] + rest
 
 
 def select(outcome: SearchOutcome, candidates: list[Candidate], results: list[EvalResult]) -> None:
@@ -127,9 +131,7 @@ def run_search(initial: Schedule, stages: list[str], propose: Proposer,
     """Expand the stages, verify every candidate in one batch, keep the best verified. Untimed
     (``timed`` False: the interpreter) only the main line is verified: no alternative could be chosen."""
     outcome = SearchOutcome(None, None)
-    candidates = verification_order(expand(initial, stages, propose, render))
-    if not timed:
-        candidates = [c for c in candidates if c.main_line]
+    candidates = verification_order(expand(initial, stages, propose, render), timed)
     if not candidates:
         return outcome
     select(outcome, candidates, verify(candidates))

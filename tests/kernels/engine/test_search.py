@@ -69,14 +69,15 @@ def test_an_untimed_search_verifies_the_main_line_only():
     outcome = run_search(Schedule(), ["one", "two"], propose, render, verify, timed=False)
     assert asked == [["src one", "src two"]] and outcome.best.source == "src two"
     run_search(Schedule(), ["one", "two"], propose, render, verify)
-    assert asked[1] == ["src one", "src two", "src one alt", "src two alt"]  # timed: every alternative, after the main line
+    assert asked[1] == ["src two", "src one", "src one alt", "src two alt"]  # timed: the main line from its end, then every alternative
 
 
-def test_the_main_line_is_verified_first_then_the_cuda_graph_then_the_other_alternatives():
-    cands = [_cand("lower"), _cand("templates"), _cand("templates", main=False), _cand("strategy", main=False),
-             _cand("graph", main=False), _cand("graph", main=False)]
+def test_the_last_main_line_candidate_is_verified_first_then_the_cuda_graph_then_the_rest():
+    cands = [_cand("lower"), _cand("reduce"), _cand("templates"), _cand("templates", main=False),
+             _cand("strategy", main=False), _cand("graph", main=False), _cand("graph", main=False)]
     ordered = verification_order(cands)
     assert [(c.stage, c.main_line) for c in ordered] == [
-        ("lower", True), ("templates", True), ("graph", False), ("graph", False), ("templates", False),
-        ("strategy", False)]
-    assert ordered[2] is cands[4] and ordered[3] is cands[5]  # stable within a rank
+        ("templates", True), ("graph", False), ("graph", False), ("reduce", True), ("lower", True),
+        ("templates", False), ("strategy", False)]
+    assert ordered[1] is cands[5] and ordered[2] is cands[6]  # stable within a rank
+    assert verification_order(cands, timed=False) == cands[:3]  # untimed: the main line in stage order
