@@ -7,8 +7,8 @@ from qimeng.kernels.engine.search import (Candidate, SearchOutcome, better, expa
 from qimeng.kernels.engine.steps import FusePointwise, Schedule
 
 
-def _cand(name: str, main: bool = True) -> Candidate:
-    return Candidate(name, [FusePointwise("a", "b")], Schedule(), f"src {name}", main_line=main)
+def _cand(name: str, main: bool = True, schedule: Schedule | None = None) -> Candidate:
+    return Candidate(name, [FusePointwise("a", "b")], schedule or Schedule(), f"src {name}", main_line=main)
 
 
 def _ok(ms: float, ref: float = 1.0, timed: bool = True) -> EvalResult:
@@ -72,12 +72,14 @@ def test_an_untimed_search_verifies_the_main_line_only():
     assert asked[1] == ["src two", "src one", "src one alt", "src two alt"]  # timed: the main line from its end, then every alternative
 
 
-def test_the_last_main_line_candidate_is_verified_first_then_the_cuda_graph_then_the_rest():
+def test_the_cuda_graphs_are_verified_first_vendor_first_then_the_main_line_from_its_end_then_the_rest():
+    templated = Schedule(templates=(("mm", "gemm"),))
     cands = [_cand("lower"), _cand("reduce"), _cand("templates"), _cand("templates", main=False),
-             _cand("strategy", main=False), _cand("graph", main=False), _cand("graph", main=False)]
+             _cand("strategy", main=False), _cand("graph", main=False, schedule=templated),
+             _cand("graph", main=False)]
     ordered = verification_order(cands)
     assert [(c.stage, c.main_line) for c in ordered] == [
-        ("templates", True), ("graph", False), ("graph", False), ("reduce", True), ("lower", True),
+        ("graph", False), ("graph", False), ("templates", True), ("reduce", True), ("lower", True),
         ("templates", False), ("strategy", False)]
-    assert ordered[1] is cands[5] and ordered[2] is cands[6]  # stable within a rank
+    assert ordered[0] is cands[6] and ordered[1] is cands[5]  # the graph around the vendor calls first
     assert verification_order(cands, timed=False) == cands[:3]  # untimed: the main line in stage order
