@@ -6,7 +6,9 @@ log-softmax, the norms, var/std and logsumexp decomposed further into reductions
 their ``state_dict`` keys. A forward that updates buffers (batch norm's running statistics in training
 mode) keeps the new values as graph values with the buffer they go to (``Graph.mutations``); the
 module is captured in the mode it is in (``Graph.training``), and ``Graph.mode_specific`` says whether
-the other mode computes something else.
+the other mode computes something else. A step counter the forward only increments
+(``num_batches_tracked += 1``, its new value read by nothing else) leaves the graph for
+``Graph.increments``: ``model_new.py`` adds one to all of them in place in one call, not a kernel each.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Graph:
     training: bool = False  # the mode the module was captured in
     mode_specific: bool = False  # the other mode computes something else (batch norm, dropout)
     mutations: list[tuple[Ref, str]] = field(default_factory=list)  # (new value, buffer's state_dict key)
+    increments: list[str] = field(default_factory=list)  # buffers (state_dict keys) incremented by one in place
 
     def node(self, name: str) -> Node:
         return self._by_name()[name]
@@ -273,8 +276,32 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...], mode_spec
         else:
             raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
     user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
+    nodes, mutations, increments = _fold_increments(inputs, nodes, outputs, mutations)
     return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
-                 training=model.training, mode_specific=mode_specific, mutations=mutations)
+                 training=model.training, mode_specific=mode_specific, mutations=mutations, increments=increments)
+
+
+def _fold_increments(inputs: list[GraphInput], nodes: list[Node], outputs: list[Any],
+                     mutations: list[tuple[Ref, str]]) -> tuple[list[Node], list[tuple[Ref, str]], list[str]]:
+    """The buffer updates ``buffer = buffer + 1`` (an integer counter, the new value read by nothing but
+    the update) taken out of the nodes and the mutations, as the buffers' keys."""
+    buffers = {i.name: i.target for i in inputs if i.kind == "buffer"}
+    reads: dict[str, int] = {}
+    for r in refs_in([n.args for n in nodes] + [list(n.kwargs.values()) for n in nodes] + outputs
+                     + [value for value, _ in mutations]):
+        reads[r.name] = reads.get(r.name, 0) + 1
+    by_name = {n.name: n for n in nodes}
+    folded: set[str] = set()
+    for value, target in mutations:
+        node = by_name.get(value.name)
+        if (node is not None and node.target == "aten.add.Tensor" and not node.kwargs and len(node.args) == 2
+                and isinstance(node.args[0], Ref) and buffers.get(node.args[0].name) == target
+                and type(node.args[1]) is int and node.args[1] == 1 and reads[value.name] == 1
+                and isinstance(node.meta, TensorMeta) and not node.meta.dtype.startswith(("float", "complex", "bool"))):
+            folded.add(value.name)
+    kept = [(value, target) for value, target in mutations if value.name not in folded]
+    increments = [target for value, target in mutations if value.name in folded]
+    return [n for n in nodes if n.name not in folded], kept, increments
 
 
 LITERAL_LIMIT = 64  # elements of a tensor made inside forward that the generated code may embed

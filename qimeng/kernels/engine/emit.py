@@ -139,7 +139,8 @@ def emit_model_new(problem_source: str, model_cls: type, graph: Graph, plan: Pla
 def buffer_update_lines(graph: Graph) -> list[str]:
     """The forward's copies of the new buffer values (running statistics) into the buffers: one
     ``torch._foreach_copy_`` per dtype (a deep network's hundreds of copies in one or two launches), a
-    plain ``copy_`` for a lone buffer of its dtype."""
+    plain ``copy_`` for a lone buffer of its dtype; then the step counters incremented in place, all in
+    one ``torch._foreach_add_``."""
     by_dtype: dict[str, list[tuple[str, str]]] = {}
     for value, target in graph.mutations:
         by_dtype.setdefault(graph.meta(value.name).dtype, []).append((_attr_path(target), value.name))
@@ -150,6 +151,11 @@ def buffer_update_lines(graph: Graph) -> list[str]:
         else:
             targets, values = (", ".join(side) for side in zip(*pairs))
             lines.append(f"        torch._foreach_copy_([{targets}], [{values}])")
+    counters = [_attr_path(target) for target in graph.increments]
+    if len(counters) == 1:
+        lines.append(f"        {counters[0]}.add_(1)")
+    elif counters:
+        lines.append(f"        torch._foreach_add_([{', '.join(counters)}], 1)")
     return lines
 
 

@@ -35,8 +35,9 @@ def render_report(problem: Path, graph: Graph | None, plan: Plan | None, outcome
         mode, other = ("training", "eval") if graph.training else ("eval", "training")
         lines.append(f"- captured in {mode} mode; in {other} mode this model computes something else (batch "
                      f"statistics, dropout), so ModelNew runs Model.forward in {other} mode")
-    if graph is not None and graph.mutations:
-        lines.append("- buffers updated as PyTorch does: " + ", ".join(f"`{t}`" for _, t in graph.mutations))
+    if graph is not None and (graph.mutations or graph.increments):
+        updated = [t for _, t in graph.mutations] + graph.increments
+        lines.append("- buffers updated as PyTorch does: " + ", ".join(f"`{t}`" for t in updated))
     if PRECISION_TOLERANCES.get(precision):
         atol, rtol = PRECISION_TOLERANCES[precision]
         lines.append(f"- precision {precision}: GEMMs and convolutions in {precision.upper()}; candidates verified "

@@ -2,13 +2,13 @@
 and the running statistics updated as PyTorch does (momentum, cumulative average), dropout(0) as the
 identity and dropout(p > 0) as a PyTorch call on the same random stream. Checked against the PyTorch
 model in training mode after several calls (outputs against a float64 copy, buffers, step counters;
-two batch norms' buffers updated by one copy per dtype)."""
+two batch norms' buffers updated by one copy per dtype, their step counters by one in-place add)."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.capture import TensorMeta, capture
 from training_check import run_cases  # noqa: E402  (this directory's subprocess checker)
 
 CASES = {
@@ -83,7 +83,11 @@ def test_batch_norm_in_training_mode_runs_kernels_and_updates_buffers(results, n
     r = results[name]
     assert "error" not in r, r
     assert r["training"] and r["mode_specific"]
-    assert {"bn.running_mean", "bn.running_var", "bn.num_batches_tracked"} <= set(r["mutations"])
+    assert {"bn.running_mean", "bn.running_var"} <= set(r["mutations"])
+    if name == "bn1d_cumulative":  # the new count sets the average's factor: a graph value
+        assert "bn.num_batches_tracked" in r["mutations"] and not r["increments"]
+    else:  # only incremented: in place, out of the graph (one call for all counters)
+        assert "bn.num_batches_tracked" in r["increments"] and "bn.num_batches_tracked" not in r["mutations"]
     assert r["kernel_calls"] >= 3 * r["kernels"] >= 3, r  # every call ran the generated kernels
     assert r["out_err"] <= 2 * r["ref_err"] + 1e-5, r  # as close to the float64 result as PyTorch is
     assert r["buffer_diff"] <= 1e-5, r  # running_mean / running_var / num_batches_tracked after 3 calls
@@ -103,5 +107,7 @@ def test_dropout_with_p_is_a_pytorch_call_and_the_rest_gets_kernels(results):
 def test_capture_leaves_the_buffers_as_they_were():
     model = nn.BatchNorm1d(4).train()
     graph = capture(model, [torch.randn(3, 4)])
-    assert [t for _, t in graph.mutations] == ["running_mean", "running_var", "num_batches_tracked"]
+    assert [t for _, t in graph.mutations] == ["running_mean", "running_var"]
+    assert graph.increments == ["num_batches_tracked"] and all(n.meta.dtype != "int64" for n in graph.nodes
+                                                                if isinstance(n.meta, TensorMeta))
     assert int(model.num_batches_tracked) == 0 and torch.equal(model.running_mean, torch.zeros(4))

@@ -89,7 +89,7 @@ def check(path: str, index: int, calls: int = 3) -> dict:
     kernel_calls = len(launched)
     return {"path": path, "out_err": out_err, "ref_err": ref_err, "buffer_diff": buffer_diff,
             "kernels": len(plan.kernels), "kernel_calls": kernel_calls, "fallbacks": sorted(plan.fallbacks.values()),
-            "mutations": [t for _, t in graph.mutations], "training": graph.training,
+            "mutations": [t for _, t in graph.mutations], "increments": graph.increments, "training": graph.training,
             "mode_specific": graph.mode_specific}
 
 
