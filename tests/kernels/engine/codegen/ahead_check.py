@@ -4,17 +4,13 @@ then call the forward with every launch recorded (the interpreter's ``run``). Pr
 case: the registered and the launched signatures (kernel, pointer dtypes, sizes, constexprs, warps,
 stages) and whether the output matches the module's."""
 
-import importlib.util
 import json
 import sys
 
 import torch
 from triton.runtime.interpreter import InterpretedFunction
 
-from qimeng.kernels.engine.emit import emit_model_new
-from qimeng.kernels.engine.lowering_plan import build_plan
-from qimeng.kernels.engine.optimize import capture_problem
-from interp_check import STRATEGIES, main_line  # noqa: E402  (this directory's modules)
+from interp_check import STRATEGIES, emitted  # noqa: E402  (this directory's modules)
 
 
 def _signature(name, pointers, sizes, consts) -> str:
@@ -22,14 +18,7 @@ def _signature(name, pointers, sizes, consts) -> str:
 
 
 def check(path: str, strategy: str, index: int) -> dict:
-    prob, graph = capture_problem(path, small=False)
-    plan = build_plan(graph, main_line(graph, STRATEGIES[strategy]))
-    file = f"{path}.{strategy}.ahead.py"
-    with open(file, "w") as f:
-        f.write(emit_model_new(open(path).read(), prob.model_cls, graph, plan, "cpu"))
-    spec = importlib.util.spec_from_file_location(f"cand_{index}", file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    prob, graph, plan, module = emitted(path, STRATEGIES[strategy], f"{strategy}.ahead.{index}")
     registered = sorted({_signature(k.__name__, [str(d).removeprefix("torch.") for d in dtypes], sizes,
                                     {**consts, "num_warps": warps, "num_stages": stages})
                          for k, dtypes, sizes, consts, warps, stages in module._QM_AHEAD})

@@ -38,16 +38,22 @@ def main_line(graph, config: KernelConfig | None) -> Schedule:
     return schedule
 
 
-def check(path: str, strategy: str, index: int) -> dict:
+def emitted(path: str, config: KernelConfig | None, tag: str, device: str = "cpu"):
+    """(problem, graph, plan, imported module) of ``path``'s main line under ``config``, its
+    ``model_new.py`` written next to it as ``{path}.{tag}.model_new.py``."""
     prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
-    plan = build_plan(graph, main_line(graph, STRATEGIES[strategy]))
-    source = emit_model_new(open(path).read(), prob.model_cls, graph, plan, "cpu")
-    file = f"{path}.{strategy}.model_new.py"
+    plan = build_plan(graph, main_line(graph, config))
+    file = f"{path}.{tag}.model_new.py"
     with open(file, "w") as f:
-        f.write(source)
-    spec = importlib.util.spec_from_file_location(f"cand_{index}", file)
+        f.write(emit_model_new(open(path).read(), prob.model_cls, graph, plan, device))
+    spec = importlib.util.spec_from_file_location(f"cand_{tag.replace('.', '_')}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return prob, graph, plan, module
+
+
+def check(path: str, strategy: str, index: int) -> dict:
+    prob, graph, plan, module = emitted(path, STRATEGIES[strategy], f"{strategy}.{index}")
     mode = "train" if graph.training else "eval"  # the mode capture_problem captured in
     ref = prob.build(prob.model_cls, 0, "cpu", mode=mode)
     new = prob.build(module.ModelNew, 0, "cpu", mode=mode)

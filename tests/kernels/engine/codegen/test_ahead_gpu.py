@@ -4,13 +4,10 @@ compilation ahead add nothing to it, and the output matches the module's."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-from interp_check import STRATEGIES, main_line  # noqa: E402  (this directory's modules)
+from interp_check import STRATEGIES, emitted  # noqa: E402  (this directory's modules)
 from test_ahead import ROW_SUMS
 from test_welford_split import PROBLEM as BATCH_NORM
 
@@ -28,19 +25,9 @@ def _compiled(kernels) -> int:
                                                   ("batch_norm", BATCH_NORM.format(n=32, c=24, h=56, w=56), "split"),
                                                   ("row_sums", ROW_SUMS.replace("(6, 3000)", "(64, 100003)"), "split")])
 def test_launches_after_the_compilation_ahead_compile_nothing(tmp_path, name, source, strategy):
-    from qimeng.kernels.engine.emit import emit_model_new
-    from qimeng.kernels.engine.lowering_plan import build_plan
-    from qimeng.kernels.engine.optimize import capture_problem
-
     path = tmp_path / f"{name}.py"
     path.write_text(source)
-    prob, graph = capture_problem(str(path), small=False)
-    plan = build_plan(graph, main_line(graph, STRATEGIES[strategy]))
-    file = tmp_path / "model_new.py"
-    file.write_text(emit_model_new(source, prob.model_cls, graph, plan, "cuda"))
-    spec = importlib.util.spec_from_file_location(f"ahead_{name}_{strategy}", file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    prob, graph, _, module = emitted(str(path), STRATEGIES[strategy], strategy, "cuda")
     kernels = list({id(site[0]): site[0] for site in module._QM_AHEAD}.values())
     assert len(module._QM_AHEAD) >= 2 and _compiled(kernels) == 0
     seen = {}

@@ -4,28 +4,17 @@ twice in training mode. Prints one JSON line per case: the errors of the output 
 statistics against a float64 copy of the model, and the strategies and kernel functions rendered."""
 
 import copy
-import importlib.util
 import json
 import sys
 
 import torch
 
-from qimeng.kernels.engine.emit import emit_model_new
-from qimeng.kernels.engine.lowering_plan import build_plan
-from qimeng.kernels.engine.optimize import capture_problem
 from qimeng.kernels.engine.steps import KernelConfig
-from interp_check import main_line  # noqa: E402  (this directory's modules)
+from interp_check import emitted  # noqa: E402  (this directory's modules)
 
 
 def check(path: str, segments: int, block_r: int, index: int) -> dict:
-    prob, graph = capture_problem(path, small=False)
-    plan = build_plan(graph, main_line(graph, KernelConfig("split", segments, block_r, 4)))
-    file = f"{path}.{index}.model_new.py"
-    with open(file, "w") as f:
-        f.write(emit_model_new(open(path).read(), prob.model_cls, graph, plan, "cpu"))
-    spec = importlib.util.spec_from_file_location(f"cand_{index}", file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    prob, graph, plan, module = emitted(path, KernelConfig("split", segments, block_r, 4), str(index))
     ref = prob.build(prob.model_cls, 0, "cpu", mode="train")
     new = prob.build(module.ModelNew, 0, "cpu", mode="train")
     new.load_state_dict(ref.state_dict())
