@@ -15,6 +15,8 @@ PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} /usr/bin/time -v python -m qimeng.cli
 python - "$out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+if "timing_trials" not in r:
+    sys.exit(f"no evaluation: {r.get('status')}: {r.get('reason', '')}"[:500])
 gib = lambda v: v / 2**30 if v else float("nan")
 print(f"status {r['status']}, {r['timing_trials']} timed rounds, peak RSS during the evaluation: "
       f"candidate's worker {gib(r['peak_rss_bytes']):.2f} GiB, judge {gib(r['judge_peak_rss_bytes']):.2f} GiB")
