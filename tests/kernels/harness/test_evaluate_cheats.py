@@ -48,15 +48,19 @@ EXPECTED: dict[str, Status] = {
     "os_exit": Status.CRASHED,
     # forgers that attack the verdict itself (the candidate controls its whole process)
     "forge_gc": Status.REJECTED,  # an `ok` result written on the channel found through gc
-    "forge_proc_fd": Status.INCORRECT,  # a fake answer in every pipe of /proc/self/fd: points at stale outputs
     "forge_ctypes": Status.REJECTED,  # fake instant timed rounds written through libc's write()
     "report_early": Status.REJECTED,  # claims an instant call, computes before answering: the outside clock
     "skip_unchecked": Status.INCORRECT,  # skips the work on the rounds it guesses unchecked
     "read_the_judge": Status.OK,  # tries the judge's and the harness's memory and descriptors, then computes
 }
-# Timers that lie on calls shorter than the rounds' clock resolves, caught by the verification bursts
-# (or, on a loaded machine, by the rounds' clock already): the outcomes each may get.
-BURST_CHEATS: dict[str, tuple[tuple[Status, str], ...]] = {
+# Cheats whose outcome races with the harness, and the outcomes each may get: timers that lie on calls
+# shorter than the rounds' clock resolves, caught by the verification bursts (or, on a loaded machine, by
+# the rounds' clock already), and a forger whose fake answer may be read before or after its outputs exist.
+RACING_CHEATS: dict[str, tuple[tuple[Status, str], ...]] = {
+    # a fake answer in every pipe of /proc/self/fd, pointing at the outputs file: read before the honest
+    # worker wrote it (stale), or after (then its own honest answer is a line nobody asked for)
+    "forge_proc_fd": ((Status.INCORRECT, "(first call)"),
+                      (Status.REJECTED, "the candidate's worker wrote on its channel before it was asked")),
     # claims a fifth of each call: the bursts' clock refutes it, or at least does not verify it
     "timer_short": ((Status.REJECTED, "by the harness's clock"), (Status.OK, "")),
     # skips the burst, computes the calls asked for at export: not what it committed to
@@ -73,7 +77,8 @@ SECOND_GROUP = ("patched_timer_late", "patch_reference", "deferred_thread", "seg
                 "forge_ctypes", "report_early", "timer_short", "burst_late", "burst_skipper")  # last: leaves patches
 # Candidates whose outcome depends on where the allocator puts things: checked in their own tests.
 EITHER_WAY = ("steal_freed_output",)
-GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY), "second": list(SECOND_GROUP)}
+GROUPS = {"first": [n for n in EXPECTED if n not in SECOND_GROUP] + list(EITHER_WAY) + ["forge_proc_fd"],
+          "second": list(SECOND_GROUP)}
 
 
 def _evaluate(names: list[str]) -> dict[str, EvalResult]:
@@ -129,7 +134,6 @@ def test_planted_candidate_gets_its_status(results: _Results, name: str) -> None
 
 @pytest.mark.parametrize("name, words", [
     ("forge_gc", "answered 'result' where 'outputs' was due"),
-    ("forge_proc_fd", "(first call)"),
     ("forge_ctypes", "answered 'round' where 'warm' was due"),
     ("report_early", "by the harness's clock its rounds took"),
     ("skip_unchecked", "in timed round"),
@@ -193,10 +197,10 @@ def test_empty_buffers_in_the_timed_loop_gain_nothing(results: _Results) -> None
             result.reason
 
 
-@pytest.mark.parametrize("name", list(BURST_CHEATS))
-def test_a_timer_that_lies_on_short_calls_never_gets_a_clean_result(results: _Results, name: str) -> None:
+@pytest.mark.parametrize("name", list(RACING_CHEATS))
+def test_a_racing_cheat_gets_one_of_its_outcomes_never_a_clean_result(results: _Results, name: str) -> None:
     result = results[name]
-    assert any(result.status is status and words in result.reason for status, words in BURST_CHEATS[name]), result
+    assert any(result.status is status and words in result.reason for status, words in RACING_CHEATS[name]), result
     assert not result.clean
 
 
