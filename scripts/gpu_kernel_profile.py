@@ -24,7 +24,7 @@ from model_pair import load_model_pair
 
 
 def render_stage(problem: Path, stage: str, out: Path) -> Path:
-    """The expert main line through ``stage`` (each stage's first proposal) as a model_new.py."""
+    """The expert policy's main line through ``stage`` (``ExpertPolicy.main_line``) as a model_new.py."""
     from qimeng.kernels.engine.optimize import capture_problem
     from qimeng.kernels.engine.policies.expert import ExpertPolicy, node_order
     from qimeng.kernels.engine.render import render_schedule
@@ -34,14 +34,8 @@ def render_stage(problem: Path, stage: str, out: Path) -> Path:
     policy = ExpertPolicy(cuda_graphs=True)
     if stage not in policy.stages:
         raise SystemExit(f"{problem}: no stage {stage!r} (stages: {', '.join(policy.stages)})")
-    state = Precision("strict").apply(Schedule(), node_order(graph))
-    for name in policy.stages:
-        proposals = policy.propose(graph, state, name)
-        if proposals and name != "strategy":
-            state = proposals[0].schedule
-        if name == stage:
-            break
-    out.write_text(render_schedule(problem.read_text(), prob.model_cls, graph, state, "cuda").source)
+    schedule = policy.main_line(graph, Precision("strict").apply(Schedule(), node_order(graph)), through=stage)
+    out.write_text(render_schedule(problem.read_text(), prob.model_cls, graph, schedule, "cuda").source)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -276,32 +276,28 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...], mode_spec
         else:
             raise CaptureError(f"unsupported fx node {fx_node.op} {fx_node.target}")
     user_args = [_meta_of(a) if isinstance(a, torch.Tensor) else a for a in args]
-    nodes, mutations, increments = _fold_increments(inputs, nodes, outputs, mutations)
-    return Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
-                 training=model.training, mode_specific=mode_specific, mutations=mutations, increments=increments)
+    return _fold_increments(Graph(inputs, nodes, outputs, isinstance(example_out, torch.Tensor), user_args,
+                                  training=model.training, mode_specific=mode_specific, mutations=mutations))
 
 
-def _fold_increments(inputs: list[GraphInput], nodes: list[Node], outputs: list[Any],
-                     mutations: list[tuple[Ref, str]]) -> tuple[list[Node], list[tuple[Ref, str]], list[str]]:
-    """The buffer updates ``buffer = buffer + 1`` (an integer counter, the new value read by nothing but
-    the update) taken out of the nodes and the mutations, as the buffers' keys."""
-    buffers = {i.name: i.target for i in inputs if i.kind == "buffer"}
-    reads: dict[str, int] = {}
-    for r in refs_in([n.args for n in nodes] + [list(n.kwargs.values()) for n in nodes] + outputs
-                     + [value for value, _ in mutations]):
-        reads[r.name] = reads.get(r.name, 0) + 1
-    by_name = {n.name: n for n in nodes}
+def _fold_increments(graph: Graph) -> Graph:
+    """``graph`` with its buffer updates ``buffer = buffer + 1`` (an integer counter, the new value read by
+    nothing but the update) taken out of the nodes and the mutations, into ``increments``."""
+    buffers = {i.name: i.target for i in graph.inputs if i.kind == "buffer"}
+    users, by_name = graph.users(), graph.node_names()
     folded: set[str] = set()
-    for value, target in mutations:
+    for value, target in graph.mutations:
         node = by_name.get(value.name)
         if (node is not None and node.target == "aten.add.Tensor" and not node.kwargs and len(node.args) == 2
                 and isinstance(node.args[0], Ref) and buffers.get(node.args[0].name) == target
-                and type(node.args[1]) is int and node.args[1] == 1 and reads[value.name] == 1
+                and type(node.args[1]) is int and node.args[1] == 1 and users[value.name] == ["<output>"]
                 and isinstance(node.meta, TensorMeta) and not node.meta.dtype.startswith(("float", "complex", "bool"))):
             folded.add(value.name)
-    kept = [(value, target) for value, target in mutations if value.name not in folded]
-    increments = [target for value, target in mutations if value.name in folded]
-    return [n for n in nodes if n.name not in folded], kept, increments
+    if not folded:
+        return graph
+    return replace(graph, nodes=[n for n in graph.nodes if n.name not in folded],
+                   mutations=[(v, t) for v, t in graph.mutations if v.name not in folded],
+                   increments=[t for v, t in graph.mutations if v.name in folded])
 
 
 LITERAL_LIMIT = 64  # elements of a tensor made inside forward that the generated code may embed

@@ -20,8 +20,7 @@ import torch
 
 from qimeng.kernels.engine.capture import Graph, Ref, TensorMeta
 from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
-from qimeng.kernels.engine.codegen import ops
-from qimeng.kernels.engine.codegen import ahead
+from qimeng.kernels.engine.codegen import ahead, ops
 from qimeng.kernels.engine.codegen.launch import RUNTIME as LAUNCH_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.cuda_graph import GRAPHED_RUNTIME
