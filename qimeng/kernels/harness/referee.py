@@ -324,6 +324,9 @@ class Referee:
         clock resolves: whether they verify it (a claim they refute ends the evaluation, rejected)."""
         calls = outside_clock.burst_calls(claimed_ms, reference_ms, output_bytes, self.options.device)
         if not outside_clock.bursts_could_verify(calls, claimed_ms):
+            self.result.reason = (f"timing not verified: bursts of {calls} call(s) (sized from the reference's "
+                                  f"{reference_ms:.3f} ms and {output_bytes} output bytes a call) cannot resolve "
+                                  f"a claim of {claimed_ms:.4f} ms a call")
             return False
         reseed = "random_reference" in self.result.flags
         walls: dict[str, list[float]] = {"judge": [], "worker": []}  # the harness's clock around each command
