@@ -77,6 +77,10 @@ class Settings:
     # QIMENG_GPU_MEMORY_FRACTION: share of a GPU's free memory that jobs sharing it may reserve together
     # (core/admission.py); the rest is slack for what footprint estimates miss
     gpu_memory_fraction: float = 0.9
+    # QIMENG_COMPILE_CACHE: where the judges (trusted: they never load a candidate) keep torch.compile's caches
+    # (Inductor's and Triton's) between evaluations, so that a baseline compiled once is read back, not compiled
+    # again; "none": a private cache per judge. The candidates' workers never see it writable.
+    compile_cache_dir: Path | None = Path(".qimeng/compile-cache")
     # QIMENG_RAY_RETRIES: times a job whose Ray worker died (node lost, OOM) is submitted again before its
     # items are recorded as crashed (core/ray_executor.py)
     ray_retries: int = 2
@@ -85,9 +89,10 @@ class Settings:
     def from_env(cls) -> "Settings":
         env = os.environ
         extra = tuple(v for v in env.get("QIMENG_ENV_ALLOW", "").split(",") if v)
+        work_dir = Path(env.get("QIMENG_WORK_DIR", str(cls.work_dir)))
         return cls(
             store_path=Path(env.get("QIMENG_STORE", str(cls.store_path))),
-            work_dir=Path(env.get("QIMENG_WORK_DIR", str(cls.work_dir))),
+            work_dir=work_dir,
             eval_timeout_s=_env_float("QIMENG_EVAL_TIMEOUT", cls.eval_timeout_s),
             max_captured_output_bytes=int(_env_float("QIMENG_MAX_OUTPUT", cls.max_captured_output_bytes)),
             env_allowlist=DEFAULT_ENV_ALLOWLIST + extra,
@@ -96,7 +101,15 @@ class Settings:
             yosys=env.get("QIMENG_YOSYS", cls.yosys) or cls.yosys,
             gpu_memory_fraction=_env_float("QIMENG_GPU_MEMORY_FRACTION", cls.gpu_memory_fraction),
             ray_retries=_env_int("QIMENG_RAY_RETRIES", cls.ray_retries),
+            compile_cache_dir=_env_path_or_none("QIMENG_COMPILE_CACHE", work_dir / "compile-cache"),
         )
+
+
+def _env_path_or_none(name: str, default: Path | None) -> Path | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return None if raw.strip().lower() in ("", "none") else Path(raw)
 
 
 def _env_int(name: str, default: int) -> int:

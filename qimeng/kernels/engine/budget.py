@@ -8,7 +8,7 @@ starts:
 - the run's own time (wall time less the seconds its evaluations waited for the GPU's lock) stops at
   ``budget_s``;
 - the judge's compilation of the torch.compile baselines (``baselines.COMPILE_PHASE`` of the first
-  result's start-up) is the competitor's work, timed for the comparison: it counts as neither (on a host
+  result's start-up, and the wait for their compilation ahead: ``harness/compile_cache``) is the competitor's work, timed for the comparison: it counts as neither (on a host
   shared by four runs, compiling a ResNet's baseline took a whole 60 s budget before any candidate);
 - its wall time stops at ``budget_s * min(sharing, MAX_SHARING)``, ``sharing`` being the number of runs
   that share its GPU: a run alone (``sharing`` 1) has ``--budget`` as its wall cap, as before; five runs on
@@ -60,6 +60,10 @@ class Budget:
         """Add an arrived result's wait for the GPU's lock and its judge's baseline compilation."""
         self.waited_s += max(0.0, result.lock_wait_s)
         self.baselines_s += max(0.0, result.phases_s.get(COMPILE_PHASE, 0.0))
+
+    def waited_for_baselines(self, seconds: float) -> None:
+        """Add seconds the run waited for its torch.compile baselines compiled ahead (the competitor's work)."""
+        self.baselines_s += max(0.0, seconds)
 
     def spent(self) -> bool:
         return self.own_s() > self.budget_s or self.wall_s() > self.wall_cap_s

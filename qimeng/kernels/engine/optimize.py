@@ -9,6 +9,7 @@ Everything tried goes into the store.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -34,6 +35,7 @@ from qimeng.kernels.engine.search_harness import describe_trial, eval_options, s
 from qimeng.kernels.engine.steps import PRECISION_TOLERANCES, Precision, Schedule
 from qimeng.kernels.engine.templates.plan import TemplateUnit
 from qimeng.kernels.engine import tuning
+from qimeng.kernels.harness.compile_cache import BaselineWarmer
 
 DEFAULT_BUDGET_S = 60.0
 # torch.export is not thread-safe (it patches nn.Module.__call__ while tracing): every capture of this process
@@ -157,121 +159,134 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
     small = on_cpu if small is None else small
     source = problem.read_text()
     run = f"optimize-{uuid.uuid4().hex[:8]}"
-    try:
-        prob, graph = capture_problem(problem, small)
-    except CaptureError as exc:  # optimise what captures: the submodules, the rest stays PyTorch
-        from qimeng.kernels.engine.split import SplitRun, optimize_split
-
-        return optimize_split(problem, out_dir, str(exc), SplitRun(device, budget, precision, small, compare_compile,
-                                                                   store, log))
-    log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
     options = eval_options(device, small, compare_compile, precision)
-    from qimeng.kernels.harness.evaluate import evaluate_many
+    # torch.compile's own compile (minutes on a deep network) runs beside the capture and the rendering; the
+    # evaluations' judges then read it from the shared compile cache (harness/compile_cache.py)
+    with contextlib.closing(BaselineWarmer(problem, options)) as warmer:
+        try:
+            prob, graph = capture_problem(problem, small)
+        except CaptureError as exc:  # optimise what captures: the submodules, the rest stays PyTorch
+            from qimeng.kernels.engine.split import SplitRun, optimize_split
 
-    policy = ExpertPolicy(strict_measured(graph, precision, device, on_cpu, log), cuda_graphs=not on_cpu)
-    order = node_order(graph)
-    initial = Precision(precision).apply(Schedule(), order)
-    plans: dict[str, Plan] = {}
+            warmer.close()  # the pieces are other problems
+            split_run = SplitRun(device, budget, precision, small, compare_compile, store, log)
+            return optimize_split(problem, out_dir, str(exc), split_run)
+        log(f"captured {len(graph.nodes)} ATen nodes from {problem.name}")
+        from qimeng.kernels.harness.evaluate import evaluate_many
 
-    kept_regions: Regions = {}  # LLM-coded regions of the best candidate (tuning keeps them)
+        policy = ExpertPolicy(strict_measured(graph, precision, device, on_cpu, log), cuda_graphs=not on_cpu)
+        order = node_order(graph)
+        initial = Precision(precision).apply(Schedule(), order)
+        plans: dict[str, Plan] = {}
 
-    def render(schedule: Schedule, regions: Regions | None = None) -> tuple[str, str]:
-        made = render_schedule(source, prob.model_cls, graph, schedule, "cpu" if on_cpu else "cuda",
-                               kept_regions if regions is None else regions)
-        if made.source:
-            plans[made.source] = made.plan
-        return made.source, made.note
+        kept_regions: Regions = {}  # LLM-coded regions of the best candidate (tuning keeps them)
 
-    def verify(cands: list[Candidate]) -> list[EvalResult]:
-        t0 = time.monotonic()
-        log(f"verifying {len(cands)} candidate(s) in the sandboxed harness ({options.device})")
+        def render(schedule: Schedule, regions: Regions | None = None) -> tuple[str, str]:
+            made = render_schedule(source, prob.model_cls, graph, schedule, "cpu" if on_cpu else "cuda",
+                                   kept_regions if regions is None else regions)
+            if made.source:
+                plans[made.source] = made.plan
+            return made.source, made.note
 
-        def arrived(i: int, r: EvalResult) -> None:
-            budget.count(r)
-            verdict = "verified" if r.correct else f"rejected ({r.status.value})"
-            phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phases_s.items() if v >= 0.05)
-            log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s"
-                + (f" ({phases} s)" if phases else ""))
+        def verify(cands: list[Candidate]) -> list[EvalResult]:
+            if warmer.job is not None:  # the first evaluation's judge comes after the compile ahead
+                waiting = time.monotonic()
+                log(warmer.wait())
+                budget.waited_for_baselines(time.monotonic() - waiting)
+            t0 = time.monotonic()
+            log(f"verifying {len(cands)} candidate(s) in the sandboxed harness ({options.device})")
 
-        results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived,
-                                stop=budget.spent)
-        if len(results) < len(cands):
-            budget.skipped(len(cands) - len(results))
-            log(f"the budget is spent ({budget.describe()}): {len(cands) - len(results)} candidate(s) not tried")
-        for c, r in zip(cands, results):
-            store_trial(store, run, prob.hash, c, r)
-        return results
+            def arrived(i: int, r: EvalResult) -> None:
+                budget.count(r)
+                verdict = "verified" if r.correct else f"rejected ({r.status.value})"
+                phases = ", ".join(f"{k} {v:.1f}" for k, v in r.phases_s.items() if v >= 0.05)
+                log(f"  {i + 1}/{len(cands)} [{cands[i].stage}] {verdict} at {time.monotonic() - t0:.1f} s"
+                    + (f" ({phases} s)" if phases else ""))
 
-    def propose(schedule: Schedule, stage: str):
-        return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
+            results = evaluate_many(problem, [c.source for c in cands], options, store=store, on_result=arrived,
+                                    stop=budget.spent)
+            if len(results) < len(cands):
+                budget.skipped(len(cands) - len(results))
+                log(f"the budget is spent ({budget.describe()}): {len(cands) - len(results)} candidate(s) not tried")
+            for c, r in zip(cands, results):
+                store_trial(store, run, prob.hash, c, r)
+            return results
 
-    def on_trial(trial: Trial) -> None:
-        log(describe_trial(trial))
+        def propose(schedule: Schedule, stage: str):
+            return [(p.stage, p.steps, p.schedule) for p in policy.propose(graph, schedule, stage)]
 
-    search_started = budget.own_s()
-    outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial,
-                         timed=not on_cpu)
-    llm_lines: list[str] = []
-    if llm is not None:
-        record = llm_rounds(graph, initial, outcome, render, verify, plans, llm, _device_name(device), on_trial, log)
-        kept_regions.update(llm_regions(graph, initial, outcome, render, verify, plans, llm, options, record,
-                                        on_trial, log))
-        llm_lines = report_lines(record, llm.client)
-    per_candidate_s = max(1e-3, budget.own_s() - search_started) / max(1, len(outcome.trials))
-    if outcome.best is not None and not on_cpu:
-        affordable = int(budget.left_s() / per_candidate_s)
-        if affordable > 0:
-            _tune(graph, outcome, render, verify, plans, store, device, log, affordable, budget)
-        else:
-            log(f"tuning skipped: the budget is spent ({budget.describe()})")
-    selection = outcome.best_result
-    if outcome.best is not None and not on_cpu:
-        _retime(problem, outcome, options, store, log, budget)
-    best_source = outcome.best.source if outcome.best is not None else reference_source(source)
-    best_plan = plans.get(best_source) if outcome.best is not None else None
-    final = outcome.best_result
-    shapes = None
-    if outcome.best is not None and best_plan is not None:
-        shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
-                                dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu), budget)
-        if shapes.source is not None:
-            best_source = shapes.source
-            plans[best_source] = best_plan
-            checked = shapes.captured_result
-            if checked is not None and checked.timing_meaningful and final is not None:
-                # the generic file's own figure (a fresh worker and seed); torch.compile's is the run's own
-                checked.baselines_ms = {**final.baselines_ms, **checked.baselines_ms}
-                final = checked
-    outcomes = candidate_outcomes(outcome.trials, outcome.best)
-    out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad input found on the way leaves no directory
-    (out_dir / "model_new.py").write_text(best_source)
-    fallbacks = best_plan.fallbacks if best_plan else {}
-    _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
-                  precision, small, selection, llm_lines,
-                  shape_report_lines(shapes, graph.user_args) if shapes else None, budget)
-    eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
-    compile_ms = final.baselines_ms.get("compile") if final else None  # the re-time's own, when it ran
-    for t in outcome.trials:
-        compile_ms = compile_ms or t.result.baselines_ms.get("compile")
-    ours = speed(final) if final else eager
-    status = "optimized" if outcome.best is not None else "reference"
-    wall = budget.wall_s()
-    log(f"done in {wall:.1f} s: {status}" + (f", {eager / ours:.2f}x vs eager" if eager and ours else "")
-        + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else "")
-        + f"; {budget.describe()}" + (f"; {budget.reason()}" if budget.reason() else ""))
-    return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
-                          (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
-                          len(best_plan.kernels) + sum(isinstance(u, TemplateUnit) for u in best_plan.units)
-                          if best_plan else 0, wall, not on_cpu, len(outcome.trials),
-                          fallbacks, io_bytes(graph), not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes
-                                                               if n.target.startswith("aten.")),
-                          next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
-                                if not t.result.correct), ""),
-                          selection.speedup if selection is not None and final is not selection else None,
-                          [o.to_json() for o in outcomes],
-                          dynamic=tuple(d.describe() for d in shapes.dims) if shapes else (),
-                          peak_device_bytes=peak_footprint([t.result for t in outcome.trials] + [final]),
-                          **{**budget.result_fields(), **_nothing_proposed(graph, outcome, budget)})
+        def on_trial(trial: Trial) -> None:
+            log(describe_trial(trial))
+
+        search_started = budget.own_s()
+        outcome = run_search(initial, list(policy.stages), propose, render, verify, on_trial,
+                             timed=not on_cpu)
+        llm_lines: list[str] = []
+        if llm is not None:
+            record = llm_rounds(graph, initial, outcome, render, verify, plans, llm, _device_name(device), on_trial,
+                                log)
+            kept_regions.update(llm_regions(graph, initial, outcome, render, verify, plans, llm, options, record,
+                                            on_trial, log))
+            llm_lines = report_lines(record, llm.client)
+        per_candidate_s = max(1e-3, budget.own_s() - search_started) / max(1, len(outcome.trials))
+        if outcome.best is not None and not on_cpu:
+            affordable = int(budget.left_s() / per_candidate_s)
+            if affordable > 0:
+                _tune(graph, outcome, render, verify, plans, store, device, log, affordable, budget)
+            else:
+                log(f"tuning skipped: the budget is spent ({budget.describe()})")
+        selection = outcome.best_result
+        if outcome.best is not None and not on_cpu:
+            _retime(problem, outcome, options, store, log, budget)
+        best_source = outcome.best.source if outcome.best is not None else reference_source(source)
+        best_plan = plans.get(best_source) if outcome.best is not None else None
+        final = outcome.best_result
+        shapes = None
+        if outcome.best is not None and best_plan is not None:
+            shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
+                                    dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu), budget)
+            if shapes.source is not None:
+                best_source = shapes.source
+                plans[best_source] = best_plan
+                checked = shapes.captured_result
+                if checked is not None and checked.timing_meaningful and final is not None:
+                    # the generic file's own figure (a fresh worker and seed); torch.compile's is the run's own
+                    checked.baselines_ms = {**final.baselines_ms, **checked.baselines_ms}
+                    final = checked
+        outcomes = candidate_outcomes(outcome.trials, outcome.best)
+        out_dir.mkdir(parents=True, exist_ok=True)  # only now: bad input found on the way leaves no directory
+        (out_dir / "model_new.py").write_text(best_source)
+        fallbacks = best_plan.fallbacks if best_plan else {}
+        _write_report(out_dir, problem, graph, best_plan, outcomes, outcome.trials, final, fallbacks, None, on_cpu,
+                      precision, small, selection, llm_lines,
+                      shape_report_lines(shapes, graph.user_args) if shapes else None, budget)
+        eager = final.ref_ms if final else (outcome.trials[0].result.ref_ms if outcome.trials else None)
+        compile_ms = final.baselines_ms.get("compile") if final else None  # the re-time's own, when it ran
+        for t in outcome.trials:
+            compile_ms = compile_ms or t.result.baselines_ms.get("compile")
+        ours = speed(final) if final else eager
+        status = "optimized" if outcome.best is not None else "reference"
+        wall = budget.wall_s()
+        log(f"done in {wall:.1f} s: {status}" + (f", {eager / ours:.2f}x vs eager" if eager and ours else "")
+            + (" (timed again in a fresh worker on fresh inputs)" if final is not selection else "")
+            + f"; {budget.describe()}" + (f"; {budget.reason()}" if budget.reason() else ""))
+        return OptimizeResult(out_dir, status, (eager / ours) if eager and ours else None,
+                              (compile_ms / ours) if compile_ms and ours else None, eager, compile_ms, ours,
+                              len(best_plan.kernels) + sum(isinstance(u, TemplateUnit) for u in best_plan.units)
+                              if best_plan else 0, wall, not on_cpu, len(outcome.trials),
+                              fallbacks, io_bytes(graph), _memory_bound(graph),
+                              next((f"{t.result.status.value}: {t.result.reason}" for t in outcome.trials
+                                    if not t.result.correct), ""),
+                              selection.speedup if selection is not None and final is not selection else None,
+                              [o.to_json() for o in outcomes],
+                              dynamic=tuple(d.describe() for d in shapes.dims) if shapes else (),
+                              peak_device_bytes=peak_footprint([t.result for t in outcome.trials] + [final]),
+                              **{**budget.result_fields(), **_nothing_proposed(graph, outcome, budget)})
+
+
+def _memory_bound(graph: Graph) -> bool:
+    """No GEMM or convolution among the graph's operators."""
+    return not any(n.target.split(".")[1] in GEMM_OPS for n in graph.nodes if n.target.startswith("aten."))
 
 
 def _nothing_proposed(graph: Graph, outcome: SearchOutcome, budget: Budget) -> dict[str, str]:

@@ -29,7 +29,8 @@ from qimeng.core.command_job import Job
 from qimeng.core.isolation import Binds, gpu_device_nodes
 from qimeng.core.privileges import set_not_dumpable
 from qimeng.core.verdict import BadInput, Status
-from qimeng.kernels.harness import baselines, device_lock
+from qimeng.kernels.harness import baselines
+from qimeng.kernels.harness.compile_cache import JUDGE_MODULE, judge_environment
 from qimeng.kernels.harness.problem import check_problem_source, problem_hash
 from qimeng.kernels.harness.referee import Ended, JudgeLost, Referee, ask_worker
 from qimeng.kernels.result import EvalOptions, EvalResult, check_options
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from qimeng.kernels.store import Store
 
 WORKER_MODULE = "qimeng.kernels.harness.worker"
-JUDGE_MODULE = "qimeng.kernels.harness.judge"
 STARTUP_S = 120.0  # importing torch and the problem, before the first candidate's clock starts
 BASELINE_S = 600.0  # extra start-up allowance per torch.compile baseline to measure
 LOG_MARK = "\n\x1eqimeng candidate {index}\n"  # the worker prints it where each candidate's output starts
@@ -291,16 +291,9 @@ class _Pool:
 
     def start_judge(self, to_measure: list[str]) -> dict[str, float]:
         """Start the judge (and the first worker, whose start-up overlaps it); the baselines it measured."""
-        extra_env: dict[str, str] = {}
-        locks: tuple[Path, ...] = ()
-        if self.options.device != "cpu":
-            lock_dir = self.settings.device_lock_dir.resolve()
-            extra_env[device_lock.LOCK_DIR_ENV] = str(lock_dir)
-            with contextlib.suppress(OSError):  # a lock that cannot be taken is flagged, not fatal (device_lock)
-                lock_dir.mkdir(parents=True, exist_ok=True)
-                locks = (lock_dir,)
+        extra_env, writable = judge_environment(self.settings, self.options.device)  # compile caches, lock files
         self.judge = Job(JUDGE_MODULE, self._payload(baselines=to_measure), settings=self.settings, extra_env=extra_env,
-                         binds=self._binds(*locks))
+                         binds=self._binds(*writable))
         _warn_once(self.judge.isolation.warning)
         if self.worker is None:
             self._start_worker()

@@ -386,6 +386,23 @@ class Judge:
         return {"kind": "degenerate", "reason": reason}
 
 
+def compile_cache_hits() -> int:
+    """Inductor's FX graph cache hits in this process so far (a compile read back from the shared cache)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["fxgraph_cache_hit"])
+
+
+def warm(problem_path: str, options: EvalOptions, modes: list[str]) -> dict:
+    """Compile the torch.compile baselines once and keep nothing (``compile_cache.BaselineWarmer``): the
+    shared compile cache then holds them for the judges that follow."""
+    started = time.perf_counter()
+    problem = load_problem(problem_path, small=options.small)
+    compiled, errors = compile_baselines(problem, options, modes)
+    return {"kind": "warm", "compiled": sorted(compiled), "errors": errors, "cache_hits": compile_cache_hits(),
+            "compile_s": round(time.perf_counter() - started, 3)}
+
+
 def compile_baselines(problem: Problem, options: EvalOptions, modes: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """torch.compile of a reference of its own for each mode, compiled by a first call (the device's lock
     shared: beside other compilations, never beside a clock). Returns (compiled by mode, error by mode):
@@ -482,6 +499,9 @@ def handle(payload: dict, next_command: Callable[[], dict | None]) -> Iterator[d
             if torch.device(options.device).index is not None:
                 torch.cuda.set_device(torch.device(options.device))
         imported = round(time.perf_counter() - _STARTED, 4)
+        if payload.get("warm_only"):
+            yield warm(payload["problem"], options, payload.get("baselines", []))
+            return
         judge, ready = load(payload["problem"], options, exchange, payload.get("baselines", []))
         ready["startup_s"] = {"judge_import": imported, **ready["startup_s"]}
         yield ready

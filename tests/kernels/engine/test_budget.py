@@ -66,6 +66,15 @@ def test_compiling_the_torch_compile_baselines_is_neither_own_work_nor_wall_cap(
     assert budget.spent()
 
 
+def test_waiting_for_the_baselines_compiled_ahead_counts_as_their_compilation():
+    clock = Clock()
+    budget = Budget(60.0, 1, clock)
+    clock.now += 70.0  # 30 s of capture beside the compile ahead, then 40 s waiting for it to end
+    budget.waited_for_baselines(40.0)
+    budget.count(EvalResult(Status.OK, phases_s={COMPILE_PHASE: 2.0}))  # the judge's compile: from the cache
+    assert budget.own_s() == 28.0 and budget.wall_cap_s == 102.0 and not budget.spent()
+
+
 def test_the_wall_cap_stops_growing_at_max_sharing():
     assert Budget(60.0, 9).wall_cap_s == 60.0 * MAX_SHARING == Budget(60.0, MAX_SHARING).wall_cap_s
     assert Budget(60.0, 0).wall_cap_s == 60.0

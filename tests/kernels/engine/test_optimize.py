@@ -126,6 +126,49 @@ def test_capture_failure_writes_the_reference(tmp_path):
     assert "Capture failed" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_the_baselines_compile_beside_the_capture_and_the_first_evaluation_waits_for_them(tmp_path, monkeypatch):
+    from qimeng.core.verdict import Status
+    from qimeng.kernels.engine import optimize as optimize_module
+    from qimeng.kernels.harness import evaluate as evaluate_module
+    from qimeng.kernels.result import EvalResult
+
+    events: list[str] = []
+
+    class Warmer:  # records when optimize starts, waits for and stops the compile ahead
+        def __init__(self, problem, options):
+            events.append("start")
+            self.job = object()
+
+        def wait(self):
+            events.append("wait")
+            self.job = None
+            return "compiled ahead (recorded)"
+
+        def close(self):
+            events.append("close")
+            self.job = None
+
+    def capture(*args, **kwargs):
+        events.append("capture")
+        return real_capture(*args, **kwargs)
+
+    def evaluate_many(problem, candidates, options, **kwargs):
+        events.append("evaluate")
+        return [EvalResult(Status.INCORRECT, reason="not evaluated here") for _ in candidates]
+
+    real_capture = optimize_module.capture_problem
+    monkeypatch.setattr(optimize_module, "BaselineWarmer", Warmer)
+    monkeypatch.setattr(optimize_module, "capture_problem", capture)
+    monkeypatch.setattr(evaluate_module, "evaluate_many", evaluate_many)
+    problem = tmp_path / "layernorm_relu.py"
+    problem.write_text(PROBLEM)
+    logs: list[str] = []
+    result = optimize(problem, tmp_path / "out", device="cpu", budget_s=30, static=True, log=logs.append)
+    assert result.status == "reference" and "compiled ahead (recorded)" in logs
+    assert events[:4] == ["start", "capture", "wait", "evaluate"] and events.count("wait") == 1, events
+    assert events[-1] == "close", events
+
+
 GEMM_PROBLEM = '''
 import torch
 import torch.nn as nn
