@@ -98,6 +98,8 @@ def _differences(base: list[tokenize.TokenInfo], other: str, jit: set[int]) -> d
             return f"its configuration changes the code: `{a.line.strip()[:100]}`"
         if a.start[0] in jit:
             return f"its configuration changes a kernel's code: `{a.line.strip()[:100]}`"
+        if not (a.string.isdigit() and b.string.isdigit()):  # a slot holds a block size, a count of programs
+            return f"its configuration changes a constant that is no integer: `{a.line.strip()[:100]}`"
         out[k] = b.string
     return out
 

@@ -4,9 +4,10 @@ The same schedule (groups and resolved block configs, pinned) is captured, lower
 several sizes of the dynamic dimensions. The generated code must then be the same at every sample but
 for integer literals (sizes, strides, offsets, grids). Each literal that differs must be a multilinear
 polynomial of the sizes with integer coefficients, fitted on some samples and checked on all; it is
-replaced by that expression of the size symbols (``qm_batch``). Anything else that differs (a strategy
-that changes with the size, a mean's ``1/N``, an int64 index at the upper end) means the dimension is
-not generic there: the caller narrows the range or keeps it static. Then the symbols are threaded
+replaced by that expression of the size symbols (``qm_batch``); a float literal that differs must be
+such a polynomial P, ``1 / P`` or ``P / (P - 1)`` (a count, a mean's divisor, a variance's correction:
+``_FLOAT_FORMS``). Anything else that differs (a strategy that changes with the size, an int64 index at
+the upper end) means the dimension is not generic there: the caller narrows the range or keeps it static. Then the symbols are threaded
 through: each Triton kernel takes them as runtime arguments (``do_not_specialize``: one compiled binary
 for every size, so the direct launch path stays exact), launchers, op wrappers and the forward pass
 them on, and the guard binds them from the arguments and checks their range, while every other shape,
@@ -34,6 +35,11 @@ Sizes = dict[str, int]
 _KERNEL_NAME = re.compile(r"(qm_kernel|_qm_mm|_qm_conv|_qm_pool)_[0-9a-f]{12}(?![0-9a-f])")
 # a one-pass row (one BLOCK_R chunk from 0) whose length is a size symbol
 _ONE_PASS_DYNAMIC = re.compile(r"rindex = \(?0 \+ tl\.arange\(0, BLOCK_R\).*\n\s*rmask = rindex < .*\bqm_\w")
+
+
+# template kernels whose code holds sizes of the batch (rows of an implicit GEMM, a pooled tensor's numel),
+# by the name they start with, and their first constexpr parameter (the size symbols go before it)
+_TEMPLATE_CONSTEXPRS = {"_qm_conv_": "BLOCK_M", "_qm_pool_": "BLOCK"}
 
 
 class NotGeneric(Exception):
@@ -79,6 +85,31 @@ def _fit(points: list[tuple[Sizes, int]], symbols: list[str]) -> list[tuple[tupl
     return [(m, int(x)) for m, x in zip(monos, coeffs) if x != 0]
 
 
+# A float constant that depends on the sizes, as code of an integer polynomial P of them: a count (P), a
+# mean's divisor or its reciprocal (1 / P), Bessel's correction of a variance (P / (P - 1)). Each form maps
+# the literal to P's value, and back, exactly as the capture computed it in float64.
+_FLOAT_FORMS: tuple[tuple[Callable[[float], float], Callable[[int], float], str], ...] = (
+    (lambda v: v, lambda n: float(n), "({p} * 1.0)"),
+    (lambda v: 1.0 / v, lambda n: 1.0 / n, "(1.0 / {p})"),
+    (lambda v: v / (v - 1.0), lambda n: n / (n - 1), "({p} / ({p} - 1.0))"),
+)
+
+
+def _float_form(points: list[tuple[Sizes, float]], symbols: list[str]) -> str | None:
+    """Code of the sizes that gives every sample's float literal (one of ``_FLOAT_FORMS``), or None."""
+    for to_count, back, code in _FLOAT_FORMS:
+        try:
+            counts = [round(to_count(v)) for _, v in points]
+        except (ZeroDivisionError, OverflowError, ValueError):
+            continue
+        if any(n <= 1 or back(n) != v for n, (_, v) in zip(counts, points)):
+            continue
+        terms = _fit([(sizes, n) for (sizes, _), n in zip(points, counts)], symbols)
+        if terms is not None:
+            return code.format(p=_expression(terms))
+    return None
+
+
 def _eval_mono(mono: tuple[str, ...], sizes: Sizes) -> int:
     out = 1
     for s in mono:
@@ -114,7 +145,11 @@ def anti_unify(samples: list[tuple[Sizes, str]]) -> str:
         try:
             ints = [int(v) for v in values]
         except ValueError:
-            raise NotGeneric(f"a non-integer constant depends on the size: `{line}`") from None
+            text = _float_form([(sizes, float(v)) for (sizes, _), v in zip(samples, values)], symbols)
+            if text is None:
+                raise NotGeneric(f"a non-integer constant depends on the size: `{line}`") from None
+            edits.append((tok.start, tok.end, text))
+            continue
         terms = _fit([(sizes, v) for (sizes, _), v in zip(samples, ints)], symbols)
         if terms is None:
             raise NotGeneric(f"a size in the generated code is no polynomial of the dynamic sizes: `{line}`")
@@ -134,6 +169,11 @@ def thread_symbols(source: str, dims: list[DynamicDim]) -> str:
     source = re.sub(r"@triton\.jit\ndef (\w+)\(([^)]*?)BLOCK_P: tl\.constexpr",
                     lambda m: f"@triton.jit(do_not_specialize={names!r})\ndef {m.group(1)}({m.group(2)}{plain}, "
                               "BLOCK_P: tl.constexpr", source)
+    for kernel, first in _TEMPLATE_CONSTEXPRS.items():  # template kernels: before their first constexpr
+        source = re.sub(rf"@triton\.jit\ndef ({kernel}\w+)\(([^)]*?){first}: tl\.constexpr",
+                        lambda m: f"@triton.jit(do_not_specialize={names!r})\ndef {m.group(1)}({m.group(2)}{plain}, "
+                                  f"{first}: tl.constexpr", source)
+        source = re.sub(rf"(\b{kernel}\w+\[[^\n]*?), {first}=", rf"\1, {plain}, {first}=", source)
     source = source.replace(", BLOCK_P=", f", {plain}, BLOCK_P=")  # the JIT launch
     source = re.sub(r"(None, None, None, (?:_qm_p\d+, )*_qm_p\d+)", rf"\1, {plain}", source)  # the direct launch
     captured = "".join(f"{d.captured}, " for d in dims)  # any size in range compiles the same binary

@@ -28,6 +28,7 @@ class KernelUnit:
     kernel: Kernel
     rendered: Rendered
     group: tuple[str, ...]
+    config: KernelConfig = KernelConfig()  # as the schedule asked for it (``rendered.config``: as resolved)
 
 
 @dataclass
@@ -80,7 +81,8 @@ def _build_plan(graph: Graph, schedule: Schedule, layout: dict[str, tuple[int, .
             for n in group:
                 fallbacks[n] = f"kernel {i} not generated: {exc}"
             continue
-        kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=graph.position))))
+        kernel_units.append(KernelUnit(kernel, rendered, tuple(sorted(members, key=graph.position)),
+                                       schedule.config(group)))
         in_kernels |= members
     units = _order_units(graph, kernel_units, in_kernels)
     if units is None:  # a group that is not convex: keep everything in PyTorch rather than guess

@@ -38,6 +38,8 @@ from qimeng.kernels.engine import tuning
 from qimeng.kernels.harness.compile_cache import BaselineWarmer
 
 DEFAULT_BUDGET_S = 60.0
+GENERIC_SLOWER = 1.05  # a shape-generic file this much slower than the static one at the captured shape is not kept
+GENERIC_S = 30.0  # the shape-generic step's captures and renders may take this long past a spent budget
 # torch.export is not thread-safe (it patches nn.Module.__call__ while tracing): every capture of this process
 # (batch optimize's problems side by side, and the dynamic step's captures at other sizes) runs one at a
 # time; verification and timing run in sandboxed workers, in parallel
@@ -245,6 +247,11 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
         if outcome.best is not None and best_plan is not None:
             shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
                                     dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu), budget)
+            slower = _generic_slower(shapes.captured_result, final)
+            if shapes.source is not None and slower:
+                shapes.notes.append(f"static: {slower}")
+                log(f"shape-generic file not kept: {slower}")
+                shapes.source, shapes.dims = None, []
             if shapes.source is not None:
                 best_source = shapes.source
                 plans[best_source] = best_plan
@@ -315,9 +322,24 @@ def _shape_generic(problem: Path, source: str, model_cls: type, graph: Graph, ou
         return evaluate_problems(problems, src, opts, on_result=arrived, stop=stop)
 
     checks = replace(options, seed=secrets.randbelow(2**31 - 1) + 1, baselines=("eager",))
+    # the captures at other sizes: seconds each on a deep network, a dozen of them; at least GENERIC_S, more
+    # while the budget has time left
+    deadline = time.monotonic() + max(GENERIC_S, budget.left_s())
     return make_dynamic(problem, source, model_cls, plan, outcome.best.schedule, graph, small=small,
                         device_type="cpu" if on_cpu else "cuda", options=checks, specs=dynamic, static=static,
-                        evaluate=check, log=log, regions=regions, tuned=tuned)
+                        evaluate=check, log=log, regions=regions, tuned=tuned,
+                        stop=lambda: time.monotonic() > deadline)
+
+
+def _generic_slower(generic: EvalResult | None, static: EvalResult | None) -> str:
+    """Why the shape-generic file is too slow to replace the static one at the captured shape ("" if it is not):
+    its speed-up over eager, in rounds of its own, below the static file's by more than GENERIC_SLOWER."""
+    if generic is None or static is None or not (generic.timing_meaningful and generic.speedup and static.speedup):
+        return ""
+    if generic.speedup * GENERIC_SLOWER >= static.speedup:
+        return ""
+    return (f"at the captured shape it measured {generic.speedup:.2f}x over eager against the static file's "
+            f"{static.speedup:.2f}x")
 
 
 def _stored_tuning(store, device: str, on_cpu: bool) -> Tuned | None:

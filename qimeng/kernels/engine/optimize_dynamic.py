@@ -65,11 +65,25 @@ def pinned(schedule: Schedule, plan: Plan) -> Schedule:
     """``schedule`` with every group's config, and every template's block config, as resolved at the
     captured sizes, so that other sizes render with the same blocks and strategy."""
     for group in schedule.groups:
-        unit = next((u for u in plan.kernels if set(group) <= set(u.group)), None)
+        # the kernel that holds the group's first node (a pool's or a GEMM's prologue may have taken some of
+        # its other nodes)
+        unit = next((u for u in plan.kernels if group[0] in u.group), None)
         if unit is not None:
             schedule = schedule.with_config(group[0], unit.rendered.config)
     fixed = tuple(sorted(c for u in plan.units if isinstance(u, TemplateUnit) for c in u.configs))
     return replace(schedule, template_configs=fixed) if fixed else schedule
+
+
+def looped_where_dynamic(fixed: Schedule, plan: Plan, other: Plan) -> Schedule:
+    """``fixed`` with every one-pass reduction whose length differs in ``other`` (the plan at other sizes of the
+    dynamic dimensions) looped instead, in chunks of the captured length: one pass holds the captured row only."""
+    for unit, there in zip(plan.kernels, other.kernels):
+        config = unit.rendered.config
+        if config.strategy == "one_pass" and unit.kernel.reduce_size != there.kernel.reduce_size:
+            group = next((g for g in fixed.groups if g[0] in unit.group), None)
+            if group is not None:
+                fixed = fixed.with_config(group[0], replace(config, strategy="looped"))
+    return fixed
 
 
 def refusing(source: str) -> str:
@@ -111,14 +125,15 @@ def bucket_schedule(fixed: Schedule, plan_at: Plan, tuned: Tuned | None) -> Sche
 def generic_file(problem: Path, problem_source: str, model_cls: type, plan: Plan, schedule: Schedule,
                  dims: list[DynamicDim], *, small: bool, device_type: str, regions: Regions | None = None,
                  tuned: Tuned | None = None, log: Callable[[str], None] = lambda _: None,
-                 captured: Graph | None = None) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
+                 captured: Graph | None = None, stop: Callable[[], bool] = lambda: False
+                 ) -> tuple[str | None, list[DynamicDim], list[str], BucketTable]:
     """The generic source over ``dims`` with its bucket table, unverified (``generalize``): the dimensions
     it covers, and why others stayed static or buckets run the captured configuration. ``captured``: the
     graph the search captured (used at the captured sizes instead of a capture again; the captures at
-    other sizes take its ``mode_specific``)."""
+    other sizes take its ``mode_specific``). ``stop()`` true before a capture at another size ends the
+    attempt there (a deep network's capture takes seconds: the run's budget decides)."""
     from qimeng.kernels.engine.optimize import capture_problem
 
-    fixed = pinned(schedule, plan)
     graphs: dict[tuple, Graph] = {}
     notes: list[str] = []
     if captured is not None and _resize_keeps(captured, dims):
@@ -128,11 +143,20 @@ def generic_file(problem: Path, problem_source: str, model_cls: type, plan: Plan
     def render_at(sizes: dict[str, int], sched: Schedule) -> Rendered:
         key = tuple(sorted({**{d.name: d.captured for d in dims}, **sizes}.items()))
         if key not in graphs:
+            if stop():
+                raise NotGeneric("the run's budget is spent")
             graphs[key] = capture_problem(problem, small, lambda xs: resized(xs, dims, sizes), known_mode)[1]
         made = render_schedule(problem_source, model_cls, graphs[key], sched, device_type, regions)
         if unit_count(made.plan) != unit_count(plan):
             raise NotGeneric(f"{unit_count(made.plan)} kernels and templates instead of {unit_count(plan)} at {sizes}")
         return made
+
+    fixed = pinned(schedule, plan)
+    larger = {d.name: sizes[-1] for d in dims if (sizes := odd_sizes(d))}
+    try:
+        fixed = looped_where_dynamic(fixed, plan, render_at(larger, fixed).plan)
+    except Exception:  # noqa: BLE001 - a schedule that does not apply there: generalize says why
+        pass
 
     def variants(kept: list[DynamicDim]) -> list[tuple[BucketKey, str]]:
         captured = {d.name: d.captured for d in kept}
@@ -161,7 +185,7 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
                  graph: Graph, *, small: bool, device_type: str, options: EvalOptions, specs: tuple[str, ...],
                  static: bool, evaluate: CheckShapes,
                  log: Callable[[str], None], regions: Regions | None = None,
-                 tuned: Tuned | None = None) -> DynamicOutcome:
+                 tuned: Tuned | None = None, stop: Callable[[], bool] = lambda: False) -> DynamicOutcome:
     """The verified generic source for the dimensions the graph allows (see the module docstring);
     ``regions``: the winner's LLM-coded regions, rendered as the search rendered them; ``tuned``: the
     stored tuned config of a kernel, for the buckets' configurations (``buckets``). The shapes are checked
@@ -175,7 +199,7 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
     log("dynamic dimensions: trying " + "; ".join(d.describe() for d in dims))
     source, kept, notes, table = generic_file(problem, problem_source, model_cls, plan, schedule, dims, small=small,
                                               device_type=device_type, regions=regions, tuned=tuned, log=log,
-                                              captured=graph)
+                                              captured=graph, stop=stop)
     outcome.notes += notes
     if source is None:
         return outcome

@@ -29,12 +29,27 @@ def test_differing_integers_become_polynomials_checked_on_every_sample():
 
 @pytest.mark.parametrize("values, message", [
     ([4, 9, 25], "no polynomial"),  # b * b: not multilinear
-    (["0.5", "0.25", "0.125"], "non-integer"),  # a mean's 1/N
+    (["0.3", "0.7", "0.1"], "non-integer"),  # no count, no count's reciprocal, no variance's correction
+    ([repr(1.0 / (b * b)) for b in (2, 3, 5)], "non-integer"),  # 1 / b**2: its count is no polynomial
 ])
 def test_what_is_no_multilinear_integer_polynomial_is_not_generic(values, message):
     samples = [({"qm_b": b}, f"x = {v}\n") for b, v in zip((2, 3, 5), values)]
     with pytest.raises(NotGeneric, match=message):
         anti_unify(samples)
+
+
+@pytest.mark.parametrize("form, expected", [
+    (lambda n: float(n), "x = ((4 * qm_b) * 1.0)\n"),  # a count
+    (lambda n: 1.0 / n, "x = (1.0 / (4 * qm_b))\n"),  # a mean's divisor as its reciprocal
+    (lambda n: n / (n - 1), "x = ((4 * qm_b) / ((4 * qm_b) - 1.0))\n"),  # Bessel's correction
+])
+def test_a_float_that_depends_on_the_size_through_a_count_becomes_its_code(form, expected):
+    sizes = (2, 3, 5, 64)
+    samples = [({"qm_b": b}, f"x = {form(4 * b)!r}\n") for b in sizes]
+    out = anti_unify(samples)
+    assert out == expected
+    for b in sizes:  # the code gives each sample's literal back, bit for bit
+        assert eval(out.removeprefix("x = "), {"qm_b": b}) == form(4 * b)
 
 
 def test_other_differences_are_not_generic():

@@ -169,6 +169,18 @@ def test_the_baselines_compile_beside_the_capture_and_the_first_evaluation_waits
     assert events[-1] == "close", events
 
 
+def test_a_shape_generic_file_slower_than_the_static_one_is_not_kept():
+    from qimeng.core.verdict import Status
+    from qimeng.kernels.engine.optimize import GENERIC_SLOWER, _generic_slower
+    from qimeng.kernels.result import EvalResult
+
+    static = EvalResult(Status.OK, speedup=2.0)
+    assert "1.80x over eager against the static file's 2.00x" in _generic_slower(EvalResult(Status.OK, speedup=1.8), static)
+    assert _generic_slower(EvalResult(Status.OK, speedup=2.0 / GENERIC_SLOWER), static) == ""  # within the noise
+    assert _generic_slower(EvalResult(Status.OK, speedup=1.0, timing_meaningful=False), static) == ""  # untimed
+    assert _generic_slower(None, static) == ""
+
+
 GEMM_PROBLEM = '''
 import torch
 import torch.nn as nn
@@ -259,8 +271,13 @@ def test_a_model_that_trains_differently_runs_pytorch_in_the_mode_it_was_not_cap
     assert "if self.training is not True or not _qm_guard(_qm_args):" in source  # captured as built: training
     report = (tmp_path / "out" / "report.md").read_text()
     assert "in eval mode this model computes something else" in report
-    # batch statistics divide by the batch size (a float constant): the batch cannot be a runtime size
-    assert "- left static: batch: a non-integer constant depends on the size" in report and "qm_batch" not in source
+    # batch statistics divide by the batch size and correct the running variance by n / (n - 1): both are
+    # code of the batch, and the harness verified the file at two more batch sizes in training mode
+    assert "- dynamic batch in [" in report and "qm_batch = _qm_a0.shape[0]" in source, report
+    assert "((16 * qm_batch) / ((16 * qm_batch) - 1.0))" not in source  # BatchNorm1d: the count is the batch itself
+    assert "((qm_batch) / ((qm_batch) - 1.0))" in source
+    checked = [line for line in report.splitlines() if line.startswith("- verified at ")]
+    assert len(checked) >= 3 and all(line.endswith(": ok") for line in checked), report
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, "-c", TRAIN_USE, str(tmp_path / "out" / "model_new.py")],
                           capture_output=True, text=True, env=env, timeout=300)

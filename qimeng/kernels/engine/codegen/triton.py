@@ -654,7 +654,7 @@ def _finish_reduction(r, val: str, name: str, indent: str, mask: str, rindex: st
             f"{indent}{name} = {_reduce_call(r.op, name + '_v')}"]
 
 
-def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, name: str, stop: int | None = None,
+def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, name: str, stop: int | str | None = None,
                 start: str = "roff") -> tuple[list[str], str]:
     """The ``for roff`` header of a loop over the reduce axis in BLOCK_R chunks, the chunk's index
     lines and the lines computing ``value`` on the chunk; and the code of that value. The loop's
@@ -666,7 +666,7 @@ def _chunk_loop(kernel: Kernel, value: Expr, pcodes, refs, name: str, stop: int 
     return lines + chunk + em.lines, code
 
 
-def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | None = None, start: str = "roff") -> list[str]:
+def _looped_reduction(kernel: Kernel, r, pcodes, refs, stop: int | str | None = None, start: str = "roff") -> list[str]:
     name = f"red_{r.name}"
     dt = TL_DTYPES[r.dtype if r.op not in ("argmax", "argmin") else r.value.dtype]
     lines = []
@@ -720,7 +720,7 @@ def _online_loop(kernel: Kernel, m, s, pcodes, refs) -> list[str]:
     return lines
 
 
-def _welford_loop(kernel: Kernel, total, squares, pcodes, refs, stop: int | None = None,
+def _welford_loop(kernel: Kernel, total, squares, pcodes, refs, stop: int | str | None = None,
                   start: str = "roff") -> list[str]:
     """sum(e) and sum((e - mean)^2) in one pass: per-lane running mean and squared deviations
     (Welford), merged across lanes at the end (Chan et al.); ``tn_w`` is the count of elements."""
@@ -737,7 +737,7 @@ def _welford_loop(kernel: Kernel, total, squares, pcodes, refs, stop: int | None
               f"        {tn}_m2 = {tn}_m2 + tl.where(pmask & rmask, {tn}_d * ({tn}_x - {tn}_mean), 0.0)",
               f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_mean, {tn}_m2, {tn}_w), 1, _qm_welford_combine, "
               "keep_dims=True)",
-              f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+              f"    {tn} = {tn}_mean * {kernel.reduce_size}"]
     refs[total.name] = tn
     refs[squares.name] = qn
     return lines
@@ -781,11 +781,17 @@ def _render_scan(kernel: Kernel, config: KernelConfig) -> list[str]:
     return lines + em.lines
 
 
+def _segment_length(length: int, segments: int, block_r: int) -> str:
+    """The reduce-axis length each of ``segments`` programs walks: a whole number of ``block_r`` chunks, as
+    code of ``length`` (``ceil(length / (segments * block_r)) * block_r``), so that a shape-generic file
+    (``generalize``) sees the length itself, a polynomial of the sizes, and not its rounded value."""
+    return f"(({length} + {segments * block_r - 1}) // {segments * block_r} * {block_r})"
+
+
 def _render_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     """Split each row's reduction across ``block_p`` programs (partials), then a final per-row pass."""
     segments, rows, length = config.block_p, max(kernel.parallel_size, 1), kernel.reduce_size
-    chunk = -(-length // segments)
-    chunk = -(-chunk // config.block_r) * config.block_r
+    chunk = _segment_length(length, segments, config.block_r)
     parts = [f"part_{r.name}" for r in kernel.reductions]
     ins = [f"{b.name}_ptr" for b in kernel.inputs]
     outs = [f"{b.name}_ptr" for b in kernel.outputs]
@@ -852,9 +858,8 @@ def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     writes the row outputs once (segment 0: running statistics, say) and its segment's element-wise
     outputs (the normalised tensor and its epilogue): one more read and one write."""
     segments, rows, tile_rows = config.block_p, max(kernel.parallel_size, 1), split_rows(kernel)
-    programs = -(-rows // tile_rows) * segments
-    chunk = -(-kernel.reduce_size // segments)
-    chunk = -(-chunk // config.block_r) * config.block_r
+    programs = f"-(-{rows} // {tile_rows}) * {segments}"
+    chunk = _segment_length(kernel.reduce_size, segments, config.block_r)
     groups = _welford_pairs(kernel)
     parts = [f"part{i}_{k}" for i in range(len(groups)) for k in ("mean", "m2", "w")]
     ins = [f"{b.name}_ptr" for b in kernel.inputs]
@@ -884,7 +889,7 @@ def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
                   for p, part in zip(("pmean", "pm2", "pw"), mine)]
         final += [f"    {tn}_mean, {qn}, {tn}_w = tl.reduce(({tn}_pmean, {tn}_pm2, {tn}_pw), 1, "
                   "_qm_welford_combine, keep_dims=True)",
-                  f"    {tn} = {tn}_mean * {float(kernel.reduce_size)}"]
+                  f"    {tn} = {tn}_mean * {kernel.reduce_size}"]
         refs.update({name: ref for t, q in pairs for name, ref in ((t.name, tn), (q.name, qn))})
     final.append("    first = pmask & ((seg + 0 * pindex) == 0)  # the row outputs: segment 0 writes them")
     row_em = _Emitter(pcodes, "pmask", "    ", _tile_axes(kernel)[:1], refs, prefix="s")
@@ -914,9 +919,9 @@ def _render_welford_split(kernel: Kernel, config: KernelConfig) -> Rendered:
     launch += [f"    {p} = torch.empty(({rows * segments},), dtype=torch.float32, device={dev}.device)" for p in parts]
     in_names = [b.name for b in kernel.inputs]
     consts = {"BLOCK_P": tile_rows, "BLOCK_R": config.block_r}
-    launch += launch_lines(f"{kernel.name}_partial", str(programs), in_names + parts, consts,
+    launch += launch_lines(f"{kernel.name}_partial", programs, in_names + parts, consts,
                            config.num_warps, config.num_stages)
-    launch += launch_lines(kernel.name, str(programs), in_names + parts + [b.name for b in kernel.outputs],
+    launch += launch_lines(kernel.name, programs, in_names + parts + [b.name for b in kernel.outputs],
                            consts, config.num_warps, config.num_stages)
     in_dtypes, part_dtypes = [b.dtype for b in kernel.inputs], ["float32"] * len(parts)
     ahead = [ahead_line(f"{kernel.name}_partial", in_dtypes + part_dtypes, consts, config.num_warps, config.num_stages),

@@ -14,7 +14,7 @@ from qimeng.kernels.engine.capture import Graph, Node, Ref
 from qimeng.kernels.engine.ir.expr import Expr, op
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
-from qimeng.kernels.engine.templates.conv_source import CONV_PRECISIONS, Conv, conv_source, default_blocks, grid
+from qimeng.kernels.engine.templates.conv_source import CONV_PRECISIONS, Conv, conv_source, default_blocks, grid_code
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
 from qimeng.kernels.engine.templates.gemm import Problem
@@ -91,7 +91,7 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
         name = f"_qm_conv_{source_hash(body)[:12]}"
         sources.append(body.replace("def KERNEL(", f"def {name}(", 1))
         indent = "            " if len(run) > 1 else "        "
-        calls.append([f"{indent}{name}[{grid(conv, blocks)!r}](_qm_cx, {w_ref.name}, {folded.output}, "
+        calls.append([f"{indent}{name}[{grid_code(conv, blocks)}](_qm_cx, {w_ref.name}, {folded.output}, "
                       f"{''.join(e + ', ' for e in extra)}BLOCK_M={blocks.block_m}, BLOCK_N={blocks.block_n}, "
                       f"BLOCK_K={blocks.block_k}, num_warps={blocks.num_warps}, num_stages={blocks.num_stages})"])
     lines = [f"        {folded.output} = torch.empty_strided({tuple(folded.shape)!r}, {alloc_stride!r}, "

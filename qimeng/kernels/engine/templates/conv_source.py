@@ -108,6 +108,13 @@ def grid(conv: Conv, blocks: ConvBlocks) -> tuple[int, int, int]:
             conv.groups)
 
 
+def grid_code(conv: Conv, blocks: ConvBlocks) -> str:
+    """``grid``'s tuple as code of the row count (not its rounded block count), so that a shape-generic file
+    (``generalize``) sees a polynomial of the batch."""
+    return (f"({conv.phases} * -(-{conv.phase_rows} // {blocks.block_m}), "
+            f"{-(-(conv.cout // conv.groups) // blocks.block_n)}, {conv.groups})")
+
+
 def _suffix_products(values: tuple[int, ...]) -> list[int]:
     """``prod(values[d + 1:])`` for each d: the flat-index stride of each dim."""
     return [math.prod(values[d + 1:]) for d in range(len(values))]

@@ -39,7 +39,11 @@ def split_tail(graph: Graph, unit: KernelUnit, name: str) -> tuple[KernelUnit, K
     strides = {b.name: b.stride for b in unit.kernel.inputs}
     strides.update({o: contiguous_strides(graph.meta(o).shape) for o in group_outputs(graph, head) + [name]})
     try:
-        parts = [(members, lowered(graph, members, strides, KernelConfig())) for members in (head, tail)]
+        # the reduction with the blocks the schedule gave the whole (tuned, or pinned by a shape-generic file),
+        # else as the codegen picks for it alone
+        blocks = unit.config if unit.config.block_p or unit.config.block_r else KernelConfig()
+        parts = [(members, lowered(graph, members, strides, config))
+                 for members, config in ((head, blocks), (tail, KernelConfig()))]
     except (LoweringError, CodegenError) as exc:
         return f"the reduction kernel does not split: {exc}"
     (head_units, (head_k, head_r)), (tail_units, (tail_k, tail_r)) = parts
