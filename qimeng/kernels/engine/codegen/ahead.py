@@ -6,8 +6,8 @@ call that way, and 20 s when compiled from 16 threads beforehand (``JITFunction.
 cache key as the launch, no GPU work; the compilation's external tools and most of its passes run
 outside the GIL).
 
-Each launch site registers its signature at import (``ahead_line``): the kernel, its pointer
-arguments' dtypes (a 16-byte aligned pointer is what ``warmup`` assumes, and the only kind the direct
+Each launch site of the engine's kernels and of the convolution, depthwise and pooling templates registers
+its signature at import (``ahead_line``): the kernel, its pointer arguments' dtypes (a 16-byte aligned pointer is what ``warmup`` assumes, and the only kind the direct
 launch path takes), its constexprs, warps and stages. The forward's first call that passes the guard
 compiles all registered kernels for the current device, then runs as usual: each launch finds its
 kernel compiled. Not under the interpreter, and not while torch.compile traces (the wrapped kernels
@@ -35,8 +35,9 @@ def _qm_compile_ahead():
 
     def compile_one(site):
         kernel, dtypes, sizes, consts, num_warps, num_stages = site
+        stages = {} if num_stages is None else {"num_stages": num_stages}  # None: the launch leaves Triton's default
         try:
-            kernel.warmup(*dtypes, *sizes, grid=(1,), **consts, num_warps=num_warps, num_stages=num_stages)
+            kernel.warmup(*dtypes, *sizes, grid=(1,), **consts, num_warps=num_warps, **stages)
         except Exception:  # the launch compiles it again and raises the error where it belongs
             pass
 
@@ -47,9 +48,10 @@ def _qm_compile_ahead():
 CALL = "if _QM_AHEAD and not torch.compiler.is_compiling():"
 
 
-def ahead_line(kernel: str, dtypes: list[str], consts: dict[str, int], num_warps: int, num_stages: int) -> str:
+def ahead_line(kernel: str, dtypes: list[str], consts: dict[str, int], num_warps: int, num_stages: int | None) -> str:
     """The module-level line registering a launch of ``kernel`` with pointer arguments of ``dtypes``
-    (torch dtype names, in the kernel's parameter order) and constexpr values ``consts``."""
+    (torch dtype names, in the kernel's parameter order) and constexpr values ``consts`` (``num_stages``
+    None: a launch that leaves it to Triton)."""
     pointers = "".join(f"torch.{d}, " for d in dtypes)
     values = ", ".join(f"{k!r}: {v}" for k, v in consts.items())
     return f"_qm_ahead({kernel}, ({pointers}), (), {{{values}}}, {num_warps}, {num_stages})"

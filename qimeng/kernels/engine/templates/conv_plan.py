@@ -14,6 +14,7 @@ from qimeng.kernels.engine.capture import Graph, Node, Ref
 from qimeng.kernels.engine.ir.expr import Expr, op
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
+from qimeng.kernels.engine.codegen.ahead import ahead_line
 from qimeng.kernels.engine.templates.conv_source import CONV_PRECISIONS, Conv, conv_source, default_blocks, grid_code
 from qimeng.kernels.engine.templates.epilogue import ACC, RESERVED, Operand, operand_load
 from qimeng.kernels.engine.templates.fold import fold
@@ -89,7 +90,11 @@ def conv_unit(graph: Graph, node: Node, variant: str, policy: str, units: list, 
         body = conv_source("KERNEL", conv, w_stride, out_stride, v, folded.epilogue, folded.out_dtype,
                            device_type == "cpu")
         name = f"_qm_conv_{source_hash(body)[:12]}"
-        sources.append(body.replace("def KERNEL(", f"def {name}(", 1))
+        pointers = [graph.meta(x_ref.name).dtype, w_meta.dtype, folded.out_dtype,
+                    *(o.dtype for o in folded.epilogue.operands)]
+        consts = {"BLOCK_M": blocks.block_m, "BLOCK_N": blocks.block_n, "BLOCK_K": blocks.block_k}
+        sources.append(body.replace("def KERNEL(", f"def {name}(", 1) + "\n\n"
+                       + ahead_line(name, pointers, consts, blocks.num_warps, blocks.num_stages) + "\n")
         indent = "            " if len(run) > 1 else "        "
         calls.append([f"{indent}{name}[{grid_code(conv, blocks)}](_qm_cx, {w_ref.name}, {folded.output}, "
                       f"{''.join(e + ', ' for e in extra)}BLOCK_M={blocks.block_m}, BLOCK_N={blocks.block_n}, "

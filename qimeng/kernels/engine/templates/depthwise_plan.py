@@ -10,6 +10,7 @@ its own strides (no channels-last copy); the bias and a folded epilogue kernel b
 from __future__ import annotations
 
 from qimeng.kernels.engine.capture import Graph, Node
+from qimeng.kernels.engine.codegen.ahead import ahead_line
 from qimeng.kernels.engine.ir.expr import Expr, op
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import KernelUnit
@@ -71,6 +72,9 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
     body = depthwise_source("KERNEL", conv, x_stride, w_stride, as_2d(alloc_stride, 0), blocks, folded.epilogue,
                             folded.out_dtype)
     name = f"_qm_dwconv_{source_hash(body)[:12]}"
+    pointers = [graph.meta(x_ref.name).dtype, graph.meta(w_ref.name).dtype, folded.out_dtype,
+                *(o.dtype for o in folded.epilogue.operands)]
+    ahead = ahead_line(name, pointers, {"BLOCK_P": blocks.block_p, "BLOCK_C": blocks.block_c}, blocks.num_warps, None)
     lines = [f"        {folded.output} = torch.empty_strided({tuple(folded.shape)!r}, {alloc_stride!r}, "
              f"dtype=torch.{folded.out_dtype}, device=_qm_dev)",
              f"        {name}[{grid(conv, blocks)!r}]({x_ref.name}, {w_ref.name}, {folded.output}, "
@@ -80,6 +84,7 @@ def depthwise_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit,
     note = (f"{VARIANT} (fp32 FMA, whatever the TF32 flags); direct depthwise {conv.kernel[0]}x{conv.kernel[1]}, "
             f"multiplier {conv.cout // conv.cin}, stride {conv.stride}, padding {conv.padding}, "
             f"dilation {conv.dilation}, {'channels' if blocks.channels_fast else 'pixels'} fast; {folded.note}")
-    unit = TemplateUnit(node, group, folded.output, "", body.replace("def KERNEL(", f"def {name}(", 1), lines,
-                        (x_ref.name, w_ref.name, *extra), note, (VARIANT,))
+    source = body.replace("def KERNEL(", f"def {name}(", 1) + "\n\n" + ahead + "\n"
+    unit = TemplateUnit(node, group, folded.output, "", source, lines, (x_ref.name, w_ref.name, *extra), note,
+                        (VARIANT,))
     return unit, folded.folded

@@ -19,6 +19,7 @@ from qimeng.kernels.engine.lowering_plan import KernelUnit
 from qimeng.kernels.engine.templates.gemm_source import source_hash
 from qimeng.kernels.engine.templates.pool_prologue import prologue_of
 from qimeng.kernels.engine.templates.pool_source import BLOCK, Pool, kernel_source
+from qimeng.kernels.engine.codegen.ahead import ahead_line
 from qimeng.kernels.engine.templates.pool_split import split_tail
 from qimeng.kernels.engine.templates.unit import TemplateUnit, written_by_kernels
 
@@ -95,10 +96,11 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, Kern
     fused = not isinstance(prologue, str)
     body = kernel_source("KERNEL", pool, x, out, prologue if fused else None)
     name = f"_qm_pool_{source_hash(body)[:12]}"
-    source = body.replace("def KERNEL(", f"def {name}(", 1)
     inputs = prologue.operands if fused else (x_name,)
     values, indices = f"_qm_{node.name}_values", f"_qm_{node.name}_indices"
     with_indices = isinstance(node.meta, tuple)
+    pointers = [out.dtype, "int64" if with_indices else out.dtype, *(graph.meta(i).dtype for i in inputs)]
+    source = body.replace("def KERNEL(", f"def {name}(", 1) + "\n\n" + ahead_line(name, pointers, {"BLOCK": BLOCK}, 4, None)
     lines = [f"        {values} = torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.{out.dtype}, "
              "device=_qm_dev)",
              f"        {indices} = " + (f"torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.int64, "

@@ -18,9 +18,11 @@ def _signature(name, pointers, sizes, consts) -> str:
 
 
 def check(path: str, strategy: str, index: int) -> dict:
-    prob, graph, plan, module = emitted(path, STRATEGIES[strategy], f"{strategy}.ahead.{index}")
+    # "templates": the main line through the templates stage (convolution, depthwise and pooling kernels)
+    prob, graph, plan, module = emitted(path, STRATEGIES.get(strategy), f"{strategy}.ahead.{index}",
+                                        through="templates" if strategy == "templates" else "siblings")
     registered = sorted({_signature(k.__name__, [str(d).removeprefix("torch.") for d in dtypes], sizes,
-                                    {**consts, "num_warps": warps, "num_stages": stages})
+                                    {**consts, "num_warps": warps, **({} if stages is None else {"num_stages": stages})})
                          for k, dtypes, sizes, consts, warps, stages in module._QM_AHEAD})
     launched = set()
     run = InterpretedFunction.run

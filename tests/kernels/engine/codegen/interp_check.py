@@ -11,6 +11,7 @@ from qimeng.kernels.engine.emit import emit_model_new
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.optimize import capture_problem
+from qimeng.kernels.engine.render import render_schedule
 from qimeng.kernels.engine.steps import KernelConfig, Schedule
 
 # chunks of 16 loop several times over the small cases' rows; the rows of thousands take chunks of 64 (still
@@ -29,23 +30,30 @@ def _close(a, b) -> bool:
     return bool(torch.allclose(a.float(), b.float(), atol=tol, rtol=tol, equal_nan=True))
 
 
-def main_line(graph, config: KernelConfig | None) -> Schedule:
-    """The expert policy's first proposal at each stage, every kernel under ``config`` when given."""
-    schedule = ExpertPolicy().main_line(graph, Schedule(), through="siblings")
+def main_line(graph, config: KernelConfig | None, through: str = "siblings") -> Schedule:
+    """The expert policy's first proposal at each stage up to ``through``, every kernel under ``config`` when
+    given."""
+    schedule = ExpertPolicy().main_line(graph, Schedule(), through=through)
     if config is not None:
         for group in schedule.groups:
             schedule = schedule.with_config(group[0], config)
     return schedule
 
 
-def emitted(path: str, config: KernelConfig | None, tag: str, device: str = "cpu"):
-    """(problem, graph, plan, imported module) of ``path``'s main line under ``config``, its
-    ``model_new.py`` written next to it as ``{path}.{tag}.model_new.py``."""
+def emitted(path: str, config: KernelConfig | None, tag: str, device: str = "cpu", through: str = "siblings"):
+    """(problem, graph, plan, imported module) of ``path``'s main line (up to the stage ``through``) under
+    ``config``, its ``model_new.py`` written next to it as ``{path}.{tag}.model_new.py``."""
     prob, graph = capture_problem(path, small=False)  # on the meta device, as qimeng optimize does
-    plan = build_plan(graph, main_line(graph, config))
+    schedule, source = main_line(graph, config, through), open(path).read()
+    if through == "siblings":  # the generated kernels alone
+        plan = build_plan(graph, schedule)
+        text = emit_model_new(source, prob.model_cls, graph, plan, device)
+    else:  # templates and the later stages: as the search renders its candidates
+        made = render_schedule(source, prob.model_cls, graph, schedule, device)
+        plan, text = made.plan, made.source
     file = f"{path}.{tag}.model_new.py"
     with open(file, "w") as f:
-        f.write(emit_model_new(open(path).read(), prob.model_cls, graph, plan, device))
+        f.write(text)
     spec = importlib.util.spec_from_file_location(f"cand_{tag.replace('.', '_')}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from interp_check import STRATEGIES, emitted  # noqa: E402  (this directory's modules)
-from test_ahead import ROW_SUMS
+from test_ahead import CONV_STACK, ROW_SUMS
 from test_welford_split import PROBLEM as BATCH_NORM
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -23,11 +23,14 @@ def _compiled(kernels) -> int:
 
 @pytest.mark.parametrize("name,source,strategy", [("batch_norm", BATCH_NORM.format(n=32, c=24, h=56, w=56), "default"),
                                                   ("batch_norm", BATCH_NORM.format(n=32, c=24, h=56, w=56), "split"),
-                                                  ("row_sums", ROW_SUMS.replace("(6, 3000)", "(64, 100003)"), "split")])
+                                                  ("row_sums", ROW_SUMS.replace("(6, 3000)", "(64, 100003)"), "split"),
+                                                  ("conv_stack", CONV_STACK.replace("(2, 3, 16, 16)", "(32, 3, 64, 64)"),
+                                                   "templates")])
 def test_launches_after_the_compilation_ahead_compile_nothing(tmp_path, name, source, strategy):
     path = tmp_path / f"{name}.py"
     path.write_text(source)
-    prob, graph, _, module = emitted(str(path), STRATEGIES[strategy], strategy, "cuda")
+    prob, graph, _, module = emitted(str(path), STRATEGIES.get(strategy), strategy, "cuda",
+                                     through="templates" if strategy == "templates" else "siblings")
     kernels = list({id(site[0]): site[0] for site in module._QM_AHEAD}.values())
     assert len(module._QM_AHEAD) >= 2 and _compiled(kernels) == 0
     seen = {}
