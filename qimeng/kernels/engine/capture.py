@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -221,7 +221,8 @@ def capture(model: torch.nn.Module, args: list[Any] | tuple[Any, ...], mode_spec
             diagonal_products(exported)  # diag(d) @ B as a broadcast multiply, while diag is one node
             exported = exported.run_decompositions(decomposition_table())
             if mode_specific is None:
-                mode_specific = differs_in_other_mode(model, args, operators)
+                mode_specific = (updates_running_statistics(model, exported.graph_signature.buffers_to_mutate.values())
+                                 or differs_in_other_mode(model, args, operators))
         except Exception as exc:  # torch raises many types here; the reason goes to the report
             raise CaptureError(f"torch.export failed: {_first_line(exc)}") from exc
     finally:
@@ -328,6 +329,24 @@ def _operators(exported: torch.export.ExportedProgram) -> tuple[list[str], bool]
     ``train`` argument), and whether it mutates buffers (running statistics)."""
     targets = [f"{n.target}{n.args}{n.kwargs}" for n in exported.graph.nodes if n.op == "call_function"]
     return targets, bool(exported.graph_signature.buffers_to_mutate)
+
+
+def updates_running_statistics(model: torch.nn.Module, mutated: Iterable[str]) -> bool:
+    """Does the forward, in training mode, update a batch norm's running statistics (``mutated``: the
+    buffers the export writes)? Then eval mode computes something else (the running statistics, no
+    update), and no export in the other mode is needed to tell (a second export of a deep network)."""
+    if not model.training:
+        return False
+    for name in mutated:
+        owner, _, buffer = name.rpartition(".")
+        try:
+            module = model.get_submodule(owner)
+        except AttributeError:
+            continue
+        if (buffer in ("running_mean", "running_var") and getattr(module, "track_running_stats", False)
+                and isinstance(module, torch.nn.modules.batchnorm._NormBase)):
+            return True
+    return False
 
 
 def differs_in_other_mode(model: torch.nn.Module, args: tuple[Any, ...],

@@ -74,3 +74,31 @@ def test_a_value_read_into_python_is_a_capture_error():
 
     with pytest.raises(CaptureError, match=r"\.item\(\) / \.tolist\(\)"):
         capture(Loop(), [torch.randn(4)])
+
+
+class _NormStack(nn.Module):
+    def __init__(self, track: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4, track_running_stats=track)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+@pytest.mark.parametrize("model, training, exports, mode_specific", [
+    (_NormStack(), True, 1, True),  # running statistics updated: eval mode computes something else, no 2nd export
+    (_NormStack(), False, 2, True),  # eval mode reads them: training mode is exported to tell
+    (_NormStack(track=False), True, 2, False),  # batch statistics in both modes: no running statistics
+    (_Block(), True, 2, False),  # nothing depends on the mode
+])
+def test_the_other_mode_is_exported_only_when_the_running_statistics_do_not_tell(monkeypatch, model, training,
+                                                                                exports, mode_specific):
+    import qimeng.kernels.engine.capture as capture_module
+
+    calls = []
+    real = capture_module._export
+    monkeypatch.setattr(capture_module, "_export", lambda m, a: (calls.append(m.training), real(m, a))[1])
+    args = [torch.randn(2, 3, 8, 8)] if isinstance(model, _NormStack) else [torch.randn(4, 8), 2.0]
+    graph = capture(model.train(training), args)
+    assert len(calls) == exports and graph.mode_specific is mode_specific and model.training is training
