@@ -2,9 +2,9 @@
 
 A judge (trusted: it never loads a candidate) compiles the torch.compile baselines with a first call; on a
 network of hundreds of layers that compile takes minutes (DenseNet-200: 72 s on this repository's 2-core
-CPU, 124 s on the H200). Judges started later in the same run (the winner's re-time, the next problem of a
-bench, the next run) read Inductor's FX graph cache and Triton's kernel cache from
-``Settings.compile_cache_dir`` instead (72 s -> 7 s on the CPU). Only judges write there: the candidates'
+CPU under load, 124 s on the H200). Judges started later in the same run (the winner's re-time, the next
+problem of a bench, the next run) read Inductor's FX graph cache and Triton's kernel cache from
+``Settings.compile_cache_dir`` instead (24 s -> 4 s on an idle 2-core CPU, DenseNet-200 at its small size). Only judges write there: the candidates'
 workers keep private caches, so no candidate can plant a compiled baseline.
 
 ``BaselineWarmer`` compiles the baselines of one problem in a judge process of its own while its caller
