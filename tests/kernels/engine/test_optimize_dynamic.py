@@ -31,12 +31,17 @@ def _counted(monkeypatch, module, name: str) -> list:
     return calls
 
 
-def test_the_generic_file_reuses_the_searchs_graph(tmp_path, monkeypatch):
-    problem = tmp_path / "norm_relu.py"
-    problem.write_text(PROBLEM)
+def _main_line(tmp_path, source: str, name: str):
+    """(problem file, problem, graph, the expert's main-line schedule, its plan) of ``source`` on the CPU."""
+    problem = tmp_path / name
+    problem.write_text(source)
     prob, graph = capture_problem(problem, False)
     schedule = ExpertPolicy().main_line(graph, Schedule())
-    plan = render_schedule(PROBLEM, prob.model_cls, graph, schedule, "cpu").plan
+    return problem, prob, graph, schedule, render_schedule(source, prob.model_cls, graph, schedule, "cpu").plan
+
+
+def test_the_generic_file_reuses_the_searchs_graph(tmp_path, monkeypatch):
+    problem, prob, graph, schedule, plan = _main_line(tmp_path, PROBLEM, "norm_relu.py")
     dims = propose(graph.user_args)
     captures = _counted(monkeypatch, optimize_module, "capture_problem")
     other_mode = _counted(monkeypatch, capture_module, "differs_in_other_mode")
@@ -53,11 +58,7 @@ def test_the_generic_file_reuses_the_searchs_graph(tmp_path, monkeypatch):
 
 
 def test_a_spent_budget_stops_the_generic_file_before_any_capture_at_another_size(tmp_path, monkeypatch):
-    problem = tmp_path / "norm_relu.py"
-    problem.write_text(PROBLEM)
-    prob, graph = capture_problem(problem, False)
-    schedule = ExpertPolicy().main_line(graph, Schedule())
-    plan = render_schedule(PROBLEM, prob.model_cls, graph, schedule, "cpu").plan
+    problem, prob, graph, schedule, plan = _main_line(tmp_path, PROBLEM, "norm_relu.py")
     captures = _counted(monkeypatch, optimize_module, "capture_problem")
     source, kept, notes, _ = generic_file(problem, PROBLEM, prob.model_cls, plan, schedule, propose(graph.user_args),
                                           small=False, device_type="cpu", captured=graph, stop=lambda: True)
@@ -118,11 +119,7 @@ with warnings.catch_warnings():
 
 
 def test_a_training_convolution_stack_is_generic_over_the_batch(tmp_path):
-    problem = tmp_path / "conv_bn_pool.py"
-    problem.write_text(CONV_BN_POOL)
-    prob, graph = capture_problem(problem, False)
-    schedule = ExpertPolicy().main_line(graph, Schedule())
-    plan = render_schedule(CONV_BN_POOL, prob.model_cls, graph, schedule, "cpu").plan
+    problem, prob, graph, schedule, plan = _main_line(tmp_path, CONV_BN_POOL, "conv_bn_pool.py")
     source, kept, notes, _ = generic_file(problem, CONV_BN_POOL, prob.model_cls, plan, schedule,
                                           propose(graph.user_args), small=False, device_type="cpu", captured=graph)
     assert source is not None, notes
