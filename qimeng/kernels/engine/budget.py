@@ -8,8 +8,9 @@ starts:
 - the run's own time (wall time less the seconds its evaluations waited for the GPU's lock) stops at
   ``budget_s``;
 - the judge's compilation of the torch.compile baselines (``baselines.COMPILE_PHASE`` of the first
-  result's start-up, and the wait for their compilation ahead: ``harness/compile_cache``) is the competitor's work, timed for the comparison: it counts as neither (on a host
-  shared by four runs, compiling a ResNet's baseline took a whole 60 s budget before any candidate);
+  result's start-up, and the wait for their compilation ahead: ``harness/compile_cache``) is the
+  competitor's work, timed for the comparison: it counts as neither (on a host shared by four runs,
+  compiling a ResNet's baseline took a whole 60 s budget before any candidate);
 - its wall time stops at ``budget_s * min(sharing, MAX_SHARING)``, ``sharing`` being the number of runs
   that share its GPU: a run alone (``sharing`` 1) has ``--budget`` as its wall cap, as before; five runs on
   one GPU each get up to four budgets of wall time, at most one of them their own work.

@@ -6,13 +6,12 @@ for integer literals (sizes, strides, offsets, grids). Each literal that differs
 polynomial of the sizes with integer coefficients, fitted on some samples and checked on all; it is
 replaced by that expression of the size symbols (``qm_batch``); a float literal that differs must be
 such a polynomial P, ``1 / P`` or ``P / (P - 1)`` (a count, a mean's divisor, a variance's correction:
-``_FLOAT_FORMS``). Anything else that differs (a strategy that changes with the size, an int64 index at
-the upper end) means the dimension is not generic there: the caller narrows the range or keeps it static. Then the symbols are threaded
-through: each Triton kernel takes them as runtime arguments (``do_not_specialize``: one compiled binary
-for every size, so the direct launch path stays exact), launchers, op wrappers and the forward pass
-them on, and the guard binds them from the arguments and checks their range, while every other shape,
-stride, dtype and device condition stays exact (the kernels mask every axis: no divisibility is
-assumed).
+``_FLOAT_FORMS``). Anything else that differs (a strategy that changes with the size, an int64 index at the
+upper end) means the dimension is not generic there: the caller narrows the range or keeps it static. Then the
+symbols are threaded through: each Triton kernel takes them as runtime arguments (``do_not_specialize``: one
+compiled binary for every size, so the direct launch path stays exact), launchers, op wrappers and the forward
+pass them on, and the guard binds them from the arguments and checks their range, while every other shape,
+stride, dtype and device condition stays exact (the kernels mask every axis: no divisibility is assumed).
 """
 
 from __future__ import annotations

@@ -6,13 +6,13 @@ call that way, and 20 s when compiled from 16 threads beforehand (``JITFunction.
 cache key as the launch, no GPU work; the compilation's external tools and most of its passes run
 outside the GIL).
 
-Each launch site of the engine's kernels and of the convolution, depthwise and pooling templates registers
-its signature at import (``ahead_line``): the kernel, its pointer arguments' dtypes (a 16-byte aligned pointer is what ``warmup`` assumes, and the only kind the direct
-launch path takes), its constexprs, warps and stages. The forward's first call that passes the guard
-compiles all registered kernels for the current device, then runs as usual: each launch finds its
-kernel compiled. Not under the interpreter, and not while torch.compile traces (the wrapped kernels
-then run from the compiled graph, and compile at their first launch as before). A kernel that fails to
-compile here fails again, with its error, at its launch.
+Each launch site of the engine's kernels and of the convolution, depthwise and pooling templates registers its
+signature at import (``ahead_line``): the kernel, its pointer arguments' dtypes (a 16-byte aligned pointer is
+what ``warmup`` assumes, and the only kind the direct launch path takes), its constexprs, warps and stages.
+The forward's first call that passes the guard compiles all registered kernels for the current device, then
+runs as usual: each launch finds its kernel compiled. Not under the interpreter, and not while torch.compile
+traces (the wrapped kernels then run from the compiled graph, and compile at their first launch as before). A
+kernel that fails to compile here fails again, with its error, at its launch.
 """
 
 from __future__ import annotations

@@ -100,7 +100,8 @@ def pool_unit(graph: Graph, node: Node, units: list) -> tuple[TemplateUnit, Kern
     values, indices = f"_qm_{node.name}_values", f"_qm_{node.name}_indices"
     with_indices = isinstance(node.meta, tuple)
     pointers = [out.dtype, "int64" if with_indices else out.dtype, *(graph.meta(i).dtype for i in inputs)]
-    source = body.replace("def KERNEL(", f"def {name}(", 1) + "\n\n" + ahead_line(name, pointers, {"BLOCK": BLOCK}, 4, None)
+    ahead = ahead_line(name, pointers, {"BLOCK": BLOCK}, 4, None)
+    source = body.replace("def KERNEL(", f"def {name}(", 1) + "\n\n" + ahead
     lines = [f"        {values} = torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.{out.dtype}, "
              "device=_qm_dev)",
              f"        {indices} = " + (f"torch.empty_strided({out.shape!r}, {out.stride!r}, dtype=torch.int64, "
