@@ -73,8 +73,8 @@ def test_a_deep_bidirectional_lstm_over_a_long_sequence_captures_in_seconds():
 
 
 def test_a_run_with_nothing_to_lower_says_which_operators_it_holds():
-    """A graph that is one whole recurrence gets no candidate; the run's reason names the operator, and
-    a budget that left candidates out keeps its own reason."""
+    """A graph that is one whole recurrence gets no candidate on the CPU (on CUDA: a CUDA graph around it);
+    the run's reason names the operator, and a budget that left candidates out keeps its own reason."""
     from qimeng.kernels.engine.budget import Budget
     from qimeng.kernels.engine.optimize import _nothing_proposed
     from qimeng.kernels.engine.search import SearchOutcome

@@ -16,7 +16,8 @@ Stages (each proposal is one candidate to verify and time):
      ``MAX_STRATEGY_KERNELS`` reductions that move the most bytes.
   7. ``graph`` (on CUDA only: ``ExpertPolicy(cuda_graphs=True)``): the whole forward replayed from a CUDA
      graph (``CudaGraph``, ``cuda_graph.py``), for a forward of at least ``GRAPH_MIN_UNITS`` kernels and
-     PyTorch calls that moves at most ``GRAPH_MAX_IO_BYTES`` (copying the arguments in and the outputs out
+     PyTorch calls (a recurrent stack alone is enough: cuDNN launches its steps one by one) that moves at
+     most ``GRAPH_MAX_IO_BYTES`` (copying the arguments in and the outputs out
      must stay small next to the launches saved) and draws no random numbers.
 A fusion is legal when the merged group still lowers to one kernel and no PyTorch call sits between
 its parts (``lowering_plan`` checks both).
@@ -34,6 +35,7 @@ from qimeng.kernels.engine.lowering import LoweringError
 from qimeng.kernels.engine.lowering_ops import PURE_VIEWS, op_class
 from qimeng.kernels.engine.ir.index import contiguous_strides
 from qimeng.kernels.engine.lowering_plan import build_plan, lowered, with_getitems
+from qimeng.kernels.engine.capture_rewrites import RECURRENT_TARGETS
 from qimeng.kernels.engine.cuda_graph import RANDOM_TARGETS
 from qimeng.kernels.engine.policies.partition import Partition
 from qimeng.kernels.engine.steps import (ChannelsLast, CudaGraph, FuseEpilogue, FuseIntoReduction, FusePointwise, FuseSiblings, LowerOps,
@@ -297,6 +299,8 @@ class ExpertPolicy:
             return []
         grouped = {n for g in schedule.groups for n in g}
         calls = sum(n.name not in grouped and n.target != "getitem" and n.target not in PURE_VIEWS for n in graph.nodes)
+        # a recurrent stack is one PyTorch call but cuDNN launches its steps one by one (layers x sequence)
+        calls += GRAPH_MIN_UNITS * sum(n.target in RECURRENT_TARGETS for n in graph.nodes)
         if len(schedule.groups) + calls < GRAPH_MIN_UNITS:  # launches, counted without building the plan
             return []
         step, order = CudaGraph(), node_order(graph)

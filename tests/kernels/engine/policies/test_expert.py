@@ -1,4 +1,5 @@
-"""The expert policy's strategy stage: alternatives for the largest reductions only (MAX_STRATEGY_KERNELS)."""
+"""The expert policy's strategy stage (alternatives for the largest reductions only: MAX_STRATEGY_KERNELS) and
+its graph stage (a CUDA graph where the forward launches enough and draws nothing random)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,22 @@ def test_a_forward_of_one_launch_gets_no_graph():
     policy = ExpertPolicy(cuda_graphs=True)
     schedule = policy.main_line(graph, Schedule(), through="strategy")
     assert len(schedule.groups) == 1 and policy.propose(graph, schedule, "graph") == []
+
+
+class HiddenOfGRU(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(4, 8, num_layers=2, batch_first=True)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        return self.gru(x, h0)[1]
+
+
+def test_a_recurrent_stack_alone_gets_a_graph():
+    """One ``aten.gru`` call (more steps than the capture unrolls): cuDNN launches its steps one by one."""
+    graph = capture(HiddenOfGRU(), [torch.randn(2, 40, 4), torch.randn(2, 2, 8)])  # 40 steps x 2 layers
+    assert [n.target for n in graph.nodes if n.target.startswith("aten.")] == ["aten.gru.input"]
+    policy = ExpertPolicy(cuda_graphs=True)
+    schedule = policy.main_line(graph, Schedule(), through="strategy")
+    (proposal,) = policy.propose(graph, schedule, "graph")
+    assert proposal.schedule.cuda_graph and not proposal.schedule.groups
