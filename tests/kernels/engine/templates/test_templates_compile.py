@@ -16,6 +16,7 @@ import torch
 import triton
 
 from qimeng.kernels.engine.capture import capture
+from qimeng.kernels.engine.codegen.ahead import RUNTIME as AHEAD_RUNTIME
 from qimeng.kernels.engine.codegen.triton import HELPERS
 from qimeng.kernels.engine.lowering_plan import build_plan
 from qimeng.kernels.engine.optimize import capture_problem
@@ -82,8 +83,8 @@ def _compile(units: list[TemplateUnit], folder: Path, name: str) -> None:
     assert units, "no template unit"
     for k, unit in enumerate(units):
         module = folder / f"unit{k}.py"
-        module.write_text(f"import torch\nimport triton\nimport triton.language as tl\n{HELPERS}\n{unit.runtime}\n"
-                          f"{unit.source}")
+        module.write_text(f"import torch\nimport triton\nimport triton.language as tl\n{HELPERS}\n{AHEAD_RUNTIME}\n"
+                          f"{unit.runtime}\n{unit.source}")  # the source registers its launches for compiling ahead
         spec = importlib.util.spec_from_file_location(f"{name}_{k}", module)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
