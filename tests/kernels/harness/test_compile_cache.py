@@ -18,22 +18,8 @@ COMPILED = EvalOptions(small=True, timeout_s=120.0, correctness_trials=1, timing
                        baselines=("eager", "compile"))
 
 # prints where its own process keeps torch.compile's and Triton's caches, then computes honestly
-ENV_PRINTER = '''
-import os
-import torch
-import torch.nn as nn
-
-print("CACHES", os.environ.get("TORCHINDUCTOR_CACHE_DIR"), os.environ.get("TRITON_CACHE_DIR"), flush=True)
-
-
-class ModelNew(nn.Module):
-    def __init__(self, scale):
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x, y):
-        return torch.relu(x * self.scale + y)
-'''
+ENV_PRINTER = ('import os\nprint("CACHES", os.environ.get("TORCHINDUCTOR_CACHE_DIR"), os.environ.get("TRITON_CACHE_DIR"), '
+               'flush=True)\n' + (PROBLEM.parent / "honest.py").read_text())
 
 
 def _settings(cache: Path | None) -> Settings:
