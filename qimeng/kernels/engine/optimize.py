@@ -191,7 +191,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
             return made.source, made.note
 
         def verify(cands: list[Candidate]) -> list[EvalResult]:
-            if warmer.job is not None:  # the first evaluation's judge comes after the compile ahead
+            if warmer.compiling:  # the first evaluation's judge comes after the compile ahead
                 waiting = time.monotonic()
                 log(warmer.wait())
                 budget.waited_for_baselines(time.monotonic() - waiting)
@@ -247,8 +247,7 @@ def _optimize(problem: Path, out_dir: Path, device: str, budget: Budget, precisi
         if outcome.best is not None and best_plan is not None:
             shapes = _shape_generic(problem, source, prob.model_cls, graph, outcome, best_plan, small, on_cpu, options,
                                     dynamic, static, log, kept_regions, _stored_tuning(store, device, on_cpu), budget)
-            slower = _generic_slower(shapes.captured_result, final)
-            if shapes.source is not None and slower:
+            if shapes.source is not None and (slower := _generic_slower(shapes.captured_result, final)):
                 shapes.notes.append(f"static: {slower}")
                 log(f"shape-generic file not kept: {slower}")
                 shapes.source, shapes.dims = None, []

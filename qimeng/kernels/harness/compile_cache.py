@@ -4,8 +4,9 @@ A judge (trusted: it never loads a candidate) compiles the torch.compile baselin
 network of hundreds of layers that compile takes minutes (DenseNet-200: 72 s on this repository's 2-core
 CPU under load, 124 s on the H200). Judges started later in the same run (the winner's re-time, the next
 problem of a bench, the next run) read Inductor's FX graph cache and Triton's kernel cache from
-``Settings.compile_cache_dir`` instead (24 s -> 4 s on an idle 2-core CPU, DenseNet-200 at its small size). Only judges write there: the candidates'
-workers keep private caches, so no candidate can plant a compiled baseline.
+``Settings.compile_cache_dir`` instead (24 s -> 4 s on an idle 2-core CPU, DenseNet-200 at its small
+size). Only judges write there: the candidates' workers keep private caches, so no candidate can plant a
+compiled baseline.
 
 ``BaselineWarmer`` compiles the baselines of one problem in a judge process of its own while its caller
 does other work (``optimize`` captures and renders meanwhile), so that the evaluations' judge finds them
@@ -79,18 +80,23 @@ class BaselineWarmer:
         modes = [m for m in options.baselines if m != "eager"]
         self.timeout_s = WARM_STARTUP_S + WARM_PER_BASELINE_S * len(modes)
         self.job: Job | None = None
-        if judge_cache(self.settings).env and modes:
-            env, writable = judge_environment(self.settings, options.device)
+        env, writable = judge_environment(self.settings, options.device)
+        if modes and "TORCHINDUCTOR_CACHE_DIR" in env:  # else a judge would compile into a cache of its own
             devices = gpu_device_nodes() if options.device.startswith("cuda") else ()
             self.job = Job(JUDGE_MODULE, {"problem": str(problem.resolve()), "options": dataclasses.asdict(options),
                                           "exchange": "", "baselines": modes, "warm_only": True},
                            settings=self.settings, extra_env=env,
                            binds=Binds(writable=writable, read_only=(problem.resolve(),), devices=devices))
 
+    @property
+    def compiling(self) -> bool:
+        """Whether a compile was started and not yet waited for (or stopped)."""
+        return self.job is not None
+
     def wait(self) -> str:
         """Wait for the compile (at most ``timeout_s`` from the start); what happened, in words. The job is
         closed either way."""
-        if self.job is None:
+        if not self.compiling:
             return "not compiled ahead: no shared compile cache (QIMENG_COMPILE_CACHE=none) or no baseline to compile"
         try:
             message = self.job.receive(max(1.0, self.timeout_s - (time.monotonic() - self.started)))
