@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
+from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine import buckets
 from qimeng.kernels.engine.capture import Graph, TensorMeta
 from qimeng.kernels.engine.ir.index import contiguous_strides
@@ -220,8 +221,12 @@ def make_dynamic(problem: Path, problem_source: str, model_cls: type, plan: Plan
         for path, sizes in zip(paths, shapes):
             path.write_text(resized_problem(problem_source, kept, sizes))
         untimed = replace(options, time_candidate=False)
-        results = evaluate(paths, refusing(source), [options] + [untimed] * (len(paths) - 1), on_result=arrived,
-                           stop=lambda: not all(r.correct for _, r in outcome.checks))
+        try:
+            results = evaluate(paths, refusing(source), [options] + [untimed] * (len(paths) - 1), on_result=arrived,
+                               stop=lambda: not all(r.correct for _, r in outcome.checks))
+        except BadInput as exc:  # the problem itself does not run there (an input the resize left fixed, say)
+            outcome.notes.append(f"static: the problem does not run at another size: {str(exc)[:200]}")
+            return outcome
     if len(results) < len(shapes) or not all(r.correct for r in results):
         return outcome
     outcome.source, outcome.dims = source, kept

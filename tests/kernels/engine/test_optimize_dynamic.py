@@ -133,3 +133,23 @@ def test_a_training_convolution_stack_is_generic_over_the_batch(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "TRITON_INTERPRET": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "batch 5 ok" in proc.stdout
+
+
+def test_a_problem_that_does_not_run_at_another_size_stays_static(tmp_path):
+    """The judge's BadInput at a resized shape (a recurrent stack's fixed initial state, say) is a note and
+    the static file, never the run's error."""
+    from qimeng.core.verdict import BadInput
+    from qimeng.kernels.engine.optimize_dynamic import make_dynamic
+    from qimeng.kernels.result import EvalOptions
+
+    problem, prob, graph, schedule, plan = _main_line(tmp_path, PROBLEM, "norm_relu.py")
+    asked: list = []
+
+    def evaluate(paths, candidate, options, *, on_result, stop):
+        asked.append(paths)
+        raise BadInput(f"{paths[1]}: the reference's forward raised RuntimeError: Expected hidden size")
+
+    outcome = make_dynamic(problem, PROBLEM, prob.model_cls, plan, schedule, graph, small=False, device_type="cpu",
+                           options=EvalOptions(), specs=(), static=False, evaluate=evaluate, log=lambda _: None)
+    assert asked and outcome.source is None
+    assert any("does not run at another size" in n and "Expected hidden size" in n for n in outcome.notes)

@@ -48,7 +48,7 @@ def test_launches_after_the_compilation_ahead_compile_nothing(tmp_path, name, so
     inputs = prob.inputs(1, "cuda")
     with torch.no_grad():
         got = new(*inputs)
-        expected = ref(*inputs)
+        expected = ref.double()(*[x.double() for x in inputs]).float()  # float64: cuDNN's default TF32 is no oracle
     assert seen["ahead"] >= len(kernels)  # every kernel compiled before the first launch
     assert _compiled(kernels) == seen["ahead"]  # and the launches found them
     assert not module._QM_AHEAD
