@@ -11,12 +11,14 @@ from pathlib import Path
 
 import qimeng.kernels.engine.capture as capture_module
 import qimeng.kernels.engine.optimize as optimize_module
+from qimeng.core.verdict import BadInput
 from qimeng.kernels.engine.dynamic_dims import propose
 from qimeng.kernels.engine.optimize import capture_problem
-from qimeng.kernels.engine.optimize_dynamic import generic_file
+from qimeng.kernels.engine.optimize_dynamic import generic_file, make_dynamic
 from qimeng.kernels.engine.policies.expert import ExpertPolicy
 from qimeng.kernels.engine.render import render_schedule
 from qimeng.kernels.engine.steps import Schedule
+from qimeng.kernels.result import EvalOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from norm_relu_problem import norm_relu_problem  # noqa: E402
@@ -138,10 +140,6 @@ def test_a_training_convolution_stack_is_generic_over_the_batch(tmp_path):
 def test_a_problem_that_does_not_run_at_another_size_stays_static(tmp_path):
     """The judge's BadInput at a resized shape (a recurrent stack's fixed initial state, say) is a note and
     the static file, never the run's error."""
-    from qimeng.core.verdict import BadInput
-    from qimeng.kernels.engine.optimize_dynamic import make_dynamic
-    from qimeng.kernels.result import EvalOptions
-
     problem, prob, graph, schedule, plan = _main_line(tmp_path, PROBLEM, "norm_relu.py")
     asked: list = []
 
